@@ -1,0 +1,225 @@
+"""The network configuration: the one definition of N, widths, lanes and built-in features.
+
+Gateware, golden model, host driver and board tops all take a :class:`NetworkConfig`; nothing
+else in the project states a width or a size. Every derived width (accumulator, energy,
+counters) is a property computed here from the rules in ``docs/numerics.md`` so that the
+gateware and the golden model cannot disagree about it.
+
+A configuration travels to the host in the reply to the identify command: :meth:`to_dict`
+and :meth:`from_dict` are the serialized form, and :meth:`encode` / :meth:`decode` the byte
+form used on the wire.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import struct
+
+__all__ = ["Order", "Feature", "NetworkConfig", "MAX_NEURONS"]
+
+#: Largest N the gateware and the protocol support (addresses are 16 bits on the wire).
+MAX_NEURONS = 4096
+#: Weight widths allowed by the spec (signed two's complement).
+MIN_WEIGHT_BITS, MAX_WEIGHT_BITS = 1, 16
+MAX_BIAS_BITS = 24
+MAX_LANES = 64
+#: The counters (visits, flips, cycles) are this wide; a run stops before they would wrap.
+COUNTER_BITS = 32
+#: Entries of the on-chip beta schedule (one per sweep; the last one holds).
+BETA_SCHEDULE_DEPTH = 64
+
+
+class Order(enum.IntEnum):
+    """Update orders of the binary dynamics (``docs/numerics.md``, section "Update orders")."""
+    SEQUENTIAL = 0
+    RANDOM = 1
+    REJECTION_FREE = 2
+
+    @classmethod
+    def parse(cls, value: "Order | str | int") -> "Order":
+        if isinstance(value, Order):
+            return value
+        if isinstance(value, str):
+            try:
+                return cls[value.upper().replace("-", "_")]
+            except KeyError:
+                pass
+        elif isinstance(value, int) and not isinstance(value, bool):
+            try:
+                return cls(value)
+            except ValueError:
+                pass
+        names = ", ".join(repr(o.name.lower()) for o in cls)
+        raise ValueError(f"Unknown update order {value!r}; expected one of {names}")
+
+
+class Feature(enum.IntFlag):
+    """Optional blocks of the gateware. The host learns which are built in from identify."""
+    STOCHASTIC = 1 << 0   # Glauber neurons with a beta schedule
+    HEBBIAN = 1 << 1      # on-chip Hebbian storing of patterns
+    TRACE = 1 << 2        # flip-event stream (index, new value, energy change)
+    GRADED = 1 << 3       # graded-response (1984) engine
+    ALL = STOCHASTIC | HEBBIAN | TRACE | GRADED
+
+
+def _check_int(name: str, value, lo: int, hi: int) -> None:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise TypeError(f"{name} must be an integer, not {value!r}")
+    if not lo <= value <= hi:
+        raise ValueError(f"{name} must be between {lo} and {hi}, not {value!r}")
+
+
+@dataclasses.dataclass(frozen=True)
+class NetworkConfig:
+    """Size, number formats and features of one Hopfield network instance.
+
+    Parameters
+    ----------
+    neurons:
+        N, the number of neurons, 1 to :data:`MAX_NEURONS` (any value, not only powers of two).
+    weight_bits:
+        W_BITS, width of a signed two's complement weight, 1 to 16.
+    bias_bits:
+        B_BITS, width of a signed bias, 1 to 24. Defaults to ``weight_bits + 8``.
+    lanes:
+        K, weights handled per cycle by the engines (1 to 64, at most N).
+    orders:
+        Update orders built into the binary engine.
+    features:
+        Optional blocks built in (:class:`Feature`).
+    """
+
+    neurons: int = 64
+    weight_bits: int = 8
+    bias_bits: int | None = None
+    lanes: int = 8
+    orders: tuple[Order, ...] = (Order.SEQUENTIAL, Order.RANDOM, Order.REJECTION_FREE)
+    features: Feature = Feature.STOCHASTIC | Feature.HEBBIAN | Feature.TRACE
+
+    def __post_init__(self):
+        _check_int("neurons", self.neurons, 1, MAX_NEURONS)
+        _check_int("weight_bits", self.weight_bits, MIN_WEIGHT_BITS, MAX_WEIGHT_BITS)
+        if self.bias_bits is None:
+            object.__setattr__(self, "bias_bits", min(self.weight_bits + 8, MAX_BIAS_BITS))
+        _check_int("bias_bits", self.bias_bits, 1, MAX_BIAS_BITS)
+        _check_int("lanes", self.lanes, 1, min(MAX_LANES, self.neurons))
+        orders = tuple(sorted({Order.parse(o) for o in self.orders}))
+        if not orders:
+            raise ValueError("At least one update order must be built in")
+        object.__setattr__(self, "orders", orders)
+        if not isinstance(self.features, int) or self.features & ~Feature.ALL:
+            raise ValueError(f"features must be a combination of Feature flags, not {self.features!r}")
+        object.__setattr__(self, "features", Feature(self.features))
+
+    # -- derived numbers (docs/numerics.md, "Widths") --------------------------------------
+
+    @property
+    def weight_min(self) -> int:
+        return -(1 << (self.weight_bits - 1))
+
+    @property
+    def weight_max(self) -> int:
+        return (1 << (self.weight_bits - 1)) - 1
+
+    @property
+    def bias_min(self) -> int:
+        return -(1 << (self.bias_bits - 1))
+
+    @property
+    def bias_max(self) -> int:
+        return (1 << (self.bias_bits - 1)) - 1
+
+    @property
+    def field_bound(self) -> int:
+        """Largest |h_i| = |sum_j W_ij s_j + b_i| any state can produce."""
+        return self.neurons * (1 << (self.weight_bits - 1)) + (1 << (self.bias_bits - 1))
+
+    @property
+    def acc_bits(self) -> int:
+        """Signed width of the local-field accumulator: holds +-field_bound, so never overflows."""
+        return self.field_bound.bit_length() + 1
+
+    @property
+    def energy_bound(self) -> int:
+        """Largest |2E| = |sum_ij W_ij s_i s_j + 2 sum_i b_i s_i| any state can produce."""
+        n = self.neurons
+        return n * n * (1 << (self.weight_bits - 1)) + 2 * n * (1 << (self.bias_bits - 1))
+
+    @property
+    def energy_bits(self) -> int:
+        """Signed width of the register that holds 2E exactly."""
+        return self.energy_bound.bit_length() + 1
+
+    @property
+    def chunks(self) -> int:
+        """C = ceil(N / K): words of K lanes per weight column; cycles of one flip pass."""
+        return -(-self.neurons // self.lanes)
+
+    @property
+    def index_bits(self) -> int:
+        """Bits of a neuron index (at least 1)."""
+        return max(1, (self.neurons - 1).bit_length())
+
+    def has(self, feature: Feature) -> bool:
+        return bool(self.features & feature)
+
+    def with_(self, **changes) -> "NetworkConfig":
+        """Return a copy with some fields changed (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+    # -- serialized forms -------------------------------------------------------------------
+
+    def to_dict(self) -> dict:
+        return {
+            "neurons": self.neurons,
+            "weight_bits": self.weight_bits,
+            "bias_bits": self.bias_bits,
+            "lanes": self.lanes,
+            "orders": [o.name.lower() for o in self.orders],
+            "features": [f.name.lower() for f in Feature if f is not Feature.ALL and self.features & f],
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "NetworkConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"Unknown configuration keys {sorted(unknown)}; known: {sorted(known)}")
+        d = dict(d)
+        if "orders" in d:
+            d["orders"] = tuple(Order.parse(o) for o in d["orders"])
+        if "features" in d and not isinstance(d["features"], int):
+            flags = Feature(0)
+            for name in d["features"]:
+                try:
+                    flags |= Feature[str(name).upper()]
+                except KeyError:
+                    raise ValueError(f"Unknown feature {name!r}; expected one of "
+                                     f"{[f.name.lower() for f in Feature if f is not Feature.ALL]}") from None
+            d["features"] = flags
+        return cls(**d)
+
+    #: Byte form: N (u16), W_BITS, B_BITS, K, order mask, feature mask (u8 each); little-endian.
+    _WIRE = struct.Struct("<HBBBBB")
+    WIRE_SIZE = _WIRE.size
+
+    def encode(self) -> bytes:
+        order_mask = sum(1 << o for o in self.orders)
+        return self._WIRE.pack(self.neurons, self.weight_bits, self.bias_bits, self.lanes,
+                               order_mask, int(self.features))
+
+    @classmethod
+    def decode(cls, data: bytes) -> "NetworkConfig":
+        if len(data) != cls.WIRE_SIZE:
+            raise ValueError(f"A configuration is {cls.WIRE_SIZE} bytes, not {len(data)}")
+        n, w, b, k, order_mask, features = cls._WIRE.unpack(data)
+        orders = tuple(o for o in Order if order_mask >> o & 1)
+        return cls(neurons=n, weight_bits=w, bias_bits=b, lanes=k, orders=orders,
+                   features=Feature(features))
+
+    def describe(self) -> str:
+        return (f"N={self.neurons} W={self.weight_bits}b B={self.bias_bits}b K={self.lanes} "
+                f"acc={self.acc_bits}b orders={'/'.join(o.name.lower() for o in self.orders)} "
+                f"features={'/'.join(self.to_dict()['features']) or 'none'}")
+
