@@ -108,7 +108,8 @@ class NetworkConfig:
         if not orders:
             raise ValueError("At least one update order must be built in")
         object.__setattr__(self, "orders", orders)
-        if not isinstance(self.features, int) or self.features & ~Feature.ALL:
+        # int(): ~ on an IntFlag stays inside the known flags, so it would hide stray bits.
+        if not isinstance(self.features, int) or int(self.features) & ~int(Feature.ALL):
             raise ValueError(f"features must be a combination of Feature flags, not {self.features!r}")
         object.__setattr__(self, "features", Feature(self.features))
 
@@ -160,6 +161,17 @@ class NetworkConfig:
     def index_bits(self) -> int:
         """Bits of a neuron index (at least 1)."""
         return max(1, (self.neurons - 1).bit_length())
+
+    @property
+    def graded_acc_bits(self) -> int:
+        """Signed width of the graded field sum_j T_ij v_j + b_i 2**GRADED_V_FRAC (never overflows)."""
+        from .numerics import GRADED_V_FRAC
+        return self.acc_bits + GRADED_V_FRAC
+
+    @property
+    def graded_u_bits(self) -> int:
+        """Signed width of the graded potential u (saturating): twice the largest field."""
+        return self.graded_acc_bits + 1
 
     def has(self, feature: Feature) -> bool:
         return bool(self.features & feature)

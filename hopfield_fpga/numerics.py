@@ -10,10 +10,14 @@ arithmetic from the same constants. Changing anything here changes the spec: upd
 from __future__ import annotations
 
 __all__ = [
-    "XORSHIFT_SHIFTS", "XORSHIFT_ZERO_SEED", "xorshift32", "seed_state", "draw_index",
+    "XORSHIFT_SHIFTS", "XORSHIFT_ZERO_SEED", "fmix32", "xorshift32", "seed_state", "draw_index",
     "BETA_BITS", "BETA_FRAC", "beta_to_fixed",
     "LOGISTIC_T_FRAC", "LOGISTIC_BREAKPOINTS", "LOGISTIC_VALUES", "LOGISTIC_ONE",
     "logistic_p16", "glauber_threshold",
+    "GRADED_V_BITS", "GRADED_V_FRAC", "GRADED_V_ONE", "GRADED_X_BITS", "GRADED_SLOPE_BITS",
+    "GRADED_SLOPE_FRAC", "GRADED_SEGMENTS", "GRADED_FACTOR_BITS", "GRADED_EXP_BITS",
+    "GRADED_LEAK_SHIFT_BITS", "GRADED_EPS_BITS", "round_shift", "factor_to_fixed",
+    "GRADED_PRESETS", "GRADED_PRESET_KNOTS",
 ]
 
 # -- pseudo-random generator (numerics.md, "Pseudo-random generator") -------------------------
@@ -25,11 +29,27 @@ XORSHIFT_ZERO_SEED = 0x2545F491
 _MASK32 = 0xFFFF_FFFF
 
 
+def fmix32(x: int) -> int:
+    """MurmurHash3's 32-bit finalizer: a bijection on 32 bits that maps 0 to 0."""
+    x ^= x >> 16
+    x = (x * 0x85EBCA6B) & _MASK32
+    x ^= x >> 13
+    x = (x * 0xC2B2AE35) & _MASK32
+    x ^= x >> 16
+    return x
+
+
 def seed_state(seed: int) -> int:
-    """Generator state loaded for a 32-bit ``seed``."""
+    """Generator state for a 32-bit user ``seed``: fmix32(seed), or XORSHIFT_ZERO_SEED for 0.
+
+    xorshift32 spreads a small state slowly (seeds 1..3000 would all pick one of the first
+    three of 16 neurons first), so the seed is scrambled by a bijection before it is loaded.
+    The scrambling is done by the host (driver, golden model, testbenches); the engine receives
+    this state, which is never 0, and loads it as it is.
+    """
     if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed <= _MASK32:
         raise ValueError(f"seed must be an integer from 0 to 2**32-1, not {seed!r}")
-    return seed if seed else XORSHIFT_ZERO_SEED
+    return fmix32(seed) if seed else XORSHIFT_ZERO_SEED
 
 
 def xorshift32(x: int) -> int:
@@ -106,3 +126,92 @@ def logistic_p16(t: int) -> int:
 def glauber_threshold(beta_fixed: int, h: int) -> int:
     """The Glauber rule's comparison value: s_i becomes +1 iff (word >> 16) < this."""
     return logistic_p16(2 * beta_fixed * h)
+
+
+# -- graded-response neurons (numerics.md, "Graded-response neurons") -------------------------
+
+#: V (bipolar, in [-1, 1]) is signed GRADED_V_BITS wide with GRADED_V_FRAC fractional bits; the
+#: potential u, the sigmoid argument x and the field share the same GRADED_V_FRAC binary point.
+GRADED_V_BITS = 16
+GRADED_V_FRAC = 14
+GRADED_V_ONE = 1 << GRADED_V_FRAC
+#: The sigmoid argument x = lambda u is saturated to this many signed bits (|x| < 512).
+GRADED_X_BITS = 24
+#: PWL slopes dV/dx: signed, GRADED_SLOPE_BITS wide, GRADED_SLOPE_FRAC fractional bits.
+GRADED_SLOPE_BITS = 16
+GRADED_SLOPE_FRAC = 12
+#: Entries (segments) of the loadable sigmoid table.
+GRADED_SEGMENTS = 16
+#: gain lambda and dt/C are mantissa * 2**-exponent: unsigned mantissa of GRADED_FACTOR_BITS,
+#: exponent of GRADED_EXP_BITS (0 to 31).
+GRADED_FACTOR_BITS = 16
+GRADED_EXP_BITS = 5
+#: 1/R = 2**-leak_shift with leak_shift of GRADED_LEAK_SHIFT_BITS (R = 1 to 128).
+GRADED_LEAK_SHIFT_BITS = 3
+#: eps (largest |du| that counts as converged) is unsigned, in units of u.
+GRADED_EPS_BITS = 32
+
+
+def round_shift(x: int, s: int) -> int:
+    """x / 2**s rounded to the nearest integer, halves away from zero (exact for s = 0).
+
+    Written as the hardware does it: (x + 2**(s-1) - [x < 0]) >> s with an arithmetic shift.
+    It is odd (round_shift(-x, s) == -round_shift(x, s)), so odd sigmoids stay exactly odd.
+    """
+    if s == 0:
+        return x
+    return (x + (1 << (s - 1)) - (1 if x < 0 else 0)) >> s
+
+
+def factor_to_fixed(value: float, name: str = "factor") -> tuple[int, int]:
+    """Represent a positive real factor as (mantissa, exponent): value ~ mantissa / 2**exponent.
+
+    Takes the largest exponent (at most 2**GRADED_EXP_BITS - 1) whose rounded mantissa fits
+    GRADED_FACTOR_BITS unsigned bits, so the relative error is below 2**-15 whenever the value
+    is at least 2**-16. Refuses values that are not positive or do not fit.
+    """
+    top = 1 << GRADED_FACTOR_BITS
+    emax = (1 << GRADED_EXP_BITS) - 1
+    if not isinstance(value, (int, float)) or not value > 0 or value != value:
+        raise ValueError(f"{name} must be a positive number, not {value!r}")
+    if round(value) >= top:
+        raise ValueError(f"{name} must be below {top - 0.5}, not {value!r}")
+    for e in range(emax, -1, -1):
+        m = int(value * (1 << e) + 0.5)
+        if m < top:
+            if m == 0:
+                break
+            return m, e
+    raise ValueError(f"{name} must be at least {2.0 ** -(emax + 1)}, not {value!r}")
+
+
+# Preset sigmoid tables: GRADED_SEGMENTS entries (x_k, y_k, m_k) with x_k in units of
+# 2**-GRADED_V_FRAC, y_k in V units, m_k in units of 2**-GRADED_SLOPE_FRAC. Each is odd, has
+# g(0) = 0, is continuous by construction (every segment of the positive half is a multiple of
+# 1/4 wide, so m_k (x_{k+1} - x_k) / 2**12 is an integer and y_{k+1} is exactly where segment k
+# ends) and flat beyond its outermost breakpoints. tests/test_graded_golden.py regenerates them.
+
+#: 3-segment hard limiter: g(x) = clamp(x, -1, 1); unused entries repeat the last segment.
+GRADED_PRESET_HARD = (
+    (-16384, -16384, 0), (-16384, -16384, 4096),
+) + ((16384, 16384, 0),) * 14
+#: g(x) = (2/pi) atan(pi x / 2) (Fig. 3 of the 1984 paper with x = lambda u), interpolated
+#: through |x| = 0, 0.5, 1, 1.5, 2.5, 4, 8, 16; flat at +-g(16) beyond.
+GRADED_PRESET_ATAN = (
+    (-262144, -15968, 0), (-262144, -15968, 13), (-131072, -15552, 51), (-65536, -14736, 159),
+    (-40960, -13782, 396), (-24576, -12198, 863), (-16384, -10472, 1764), (-8192, -6944, 3472),
+    (0, 0, 3472), (8192, 6944, 1764), (16384, 10472, 863), (24576, 12198, 396),
+    (40960, 13782, 159), (65536, 14736, 51), (131072, 15552, 13), (262144, 15968, 0),
+)
+#: g(x) = tanh(x), interpolated through |x| = 0, 0.5, 0.75, 1, 1.5, 2, 2.5, 3.5; flat beyond.
+GRADED_PRESET_TANH = (
+    (-57344, -16354, 0), (-57344, -16354, 47), (-40960, -16166, 186), (-32768, -15794, 482),
+    (-24576, -14830, 1176), (-16384, -12478, 2072), (-12288, -10406, 2834), (-8192, -7572, 3786),
+    (0, 0, 3786), (8192, 7572, 2834), (12288, 10406, 2072), (16384, 12478, 1176),
+    (24576, 14830, 482), (32768, 15794, 186), (40960, 16166, 47), (57344, 16354, 0),
+)
+#: Preset name -> table; also the knots (|x| real) the atan and tanh tables interpolate through.
+GRADED_PRESETS = {"hard": GRADED_PRESET_HARD, "atan": GRADED_PRESET_ATAN,
+                  "tanh": GRADED_PRESET_TANH}
+GRADED_PRESET_KNOTS = {"hard": (0.0, 1.0), "atan": (0.0, 0.5, 1.0, 1.5, 2.5, 4.0, 8.0, 16.0),
+                       "tanh": (0.0, 0.5, 0.75, 1.0, 1.5, 2.0, 2.5, 3.5)}

@@ -1,0 +1,200 @@
+"""The interface of the binary engine: access, run, status and trace layouts and the signature.
+
+`BinaryEngine` (``gateware/binary_engine.py``) implements :func:`engine_signature`; the command
+engine and the testbenches build and decode the same layouts from :class:`EnginePorts`, so no
+width is stated twice. Every width derives from a :class:`~hopfield_fpga.config.NetworkConfig`.
+
+Streams (``amaranth.lib.stream``, valid/ready handshake):
+
+``access`` (In, payload :attr:`EnginePorts.access`)
+    One memory operation per transfer (:class:`AccessOp`). Writes are accepted when the engine
+    is idle; a read is answered with exactly one ``reply`` transfer, in order. The engine drops
+    ``access.ready`` while it is busy (a run, a refresh, a Hebbian store, a clear or the
+    incremental work of a state write), so a command engine that only offers a transfer when
+    ``status.busy`` is 0 never waits long, and one that does not is merely held back: an access
+    during a run is never lost and never corrupts the run.
+
+``reply`` (Out, payload :attr:`EnginePorts.reply`)
+    The data of a read, packed like the ``data`` of the corresponding write. Back-pressure is
+    honoured (the engine holds the reply until it is taken).
+
+``run`` (In, payload :attr:`EnginePorts.run`)
+    Starts a run with the given parameters when the engine is idle (taken only when idle, like
+    ``access``). A run first brings the local fields, unstable set and 2E up to date if a
+    weight or bias write made them stale (the *refresh*, counted in ``status.refresh_cycles``,
+    not in ``status.cycles``), then runs the dynamics of ``docs/numerics.md`` §3-§8.
+
+``trace`` (Out, payload :attr:`EnginePorts.trace`)
+    One flip event per flip of a run that asked for it (``run.trace``): the engine waits for
+    the consumer (back-pressure), which stalls the run but does not change its result;
+    ``status.cycles`` counts the stall cycles too.
+
+``stop`` (In, 1 bit)
+    While high during a run, the run ends before its next visit (reason :attr:`StopReason.STOP`).
+
+``status`` (Out, layout :attr:`EnginePorts.status`)
+    Always valid. The counters and 2E describe the last run (or the last refresh) and are held
+    until the next run starts.
+
+Data packing (weights, biases, states, patterns): chunk ``c`` holds neurons ``c*K .. c*K+K-1``,
+lane ``l`` (neuron ``c*K + l``) at bits ``[l*w, (l+1)*w)`` of ``data`` where w is the element
+width (W_BITS, B_BITS or 1; states and patterns use bit 1 for +1, §1). Lanes beyond N in the
+last chunk are ignored on write and read as 0. Weights are addressed by COLUMN: the word
+(``index`` = j, ``chunk`` = c) holds W_ij for the neurons i of chunk c.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import signed, unsigned
+from amaranth.lib import data, enum, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from ..config import BETA_SCHEDULE_DEPTH, COUNTER_BITS, NetworkConfig, Order
+from ..numerics import BETA_BITS
+
+__all__ = ["AccessOp", "StopReason", "RunOrder", "EnginePorts", "engine_signature"]
+
+
+class AccessOp(enum.Enum, shape=4):
+    """Operations of the ``access`` stream. ``index``/``chunk`` address as stated."""
+    #: Write weight word (index = column j, chunk = c): W_ij for i in chunk c. Makes h stale.
+    WRITE_WEIGHTS = 0
+    #: Read weight word (j, c).
+    READ_WEIGHTS = 1
+    #: Write bias chunk c. Makes h stale.
+    WRITE_BIAS = 2
+    #: Read bias chunk c.
+    READ_BIAS = 3
+    #: Write state chunk c. When h is up to date the engine keeps it so by applying every
+    #: changed bit as a flip (a column pass of C cycles each, the unstable set and 2E follow
+    #: exactly); when h is stale the bits are just stored (the next refresh covers them).
+    WRITE_STATE = 4
+    #: Read state chunk c.
+    READ_STATE = 5
+    #: Store pattern chunk c (§9). Chunks are collected until the chunk C-1 arrives; then the
+    #: whole pattern is added to W with saturation (2 cycles per weight word). Makes h stale.
+    STORE_PATTERN = 6
+    #: Write beta schedule entry ``index`` (0 .. BETA_SCHEDULE_DEPTH-1), Q8.8 in data.
+    WRITE_BETA = 7
+    #: Zero every weight and bias and set every state to -1 (one cycle per weight word).
+    CLEAR = 8
+    #: Read the local fields h of chunk c (ACC_BITS per lane; for tests and diagnostics).
+    READ_FIELDS = 9
+
+
+class StopReason(enum.Enum, shape=2):
+    """Why the last run ended (docs/numerics.md §7); NONE before the first run."""
+    NONE = 0
+    CONVERGED = 1
+    CAP = 2
+    STOP = 3
+
+
+class RunOrder(enum.Enum, shape=2):
+    """The update order field of ``run``: the values of :class:`hopfield_fpga.config.Order`."""
+    SEQUENTIAL = int(Order.SEQUENTIAL)
+    RANDOM = int(Order.RANDOM)
+    REJECTION_FREE = int(Order.REJECTION_FREE)
+
+
+def _bits(n: int) -> int:
+    return max(1, (n - 1).bit_length())
+
+
+class EnginePorts:
+    """Layouts of the binary engine's streams for one configuration.
+
+    Members
+    -------
+    access: ``op`` (:class:`AccessOp`), ``index`` (column j or beta entry), ``chunk``, ``data``.
+    reply: ``data`` of a read, packed like a write.
+    run: ``order`` (:class:`RunOrder`), ``stochastic``, ``trace``, ``seed`` (32 bits),
+        ``max_visits`` (32 bits), ``beta_len`` (schedule entries used, 1..64; 0 means 1).
+    status: ``busy``, ``converged``, ``stop_reason`` (:class:`StopReason`), ``fields_valid``
+        (h, unstable set and 2E are up to date), ``unstable`` (|U|), ``visits``, ``flips``,
+        ``cycles`` (from the run's start to its end, the refresh excluded), ``refresh_cycles``
+        (the refresh that preceded the last run, 0 if none was needed), ``energy2`` (2E, signed
+        ENERGY_BITS).
+    trace: ``visit`` (32 bits), ``index``, ``value`` (1 = +1), ``delta_energy2`` (signed
+        ACC_BITS + 3, §6).
+    """
+
+    def __init__(self, config: NetworkConfig):
+        if not isinstance(config, NetworkConfig):
+            raise TypeError(f"config must be a NetworkConfig, not {config!r}")
+        self.config = config
+        k = config.lanes
+        self.index_bits = config.index_bits
+        self.chunk_bits = _bits(config.chunks)
+        self.addr_bits = max(self.index_bits, _bits(BETA_SCHEDULE_DEPTH))
+        self.data_bits = max(k * config.weight_bits, k * config.bias_bits, k * config.acc_bits,
+                             BETA_BITS)
+        self.delta_bits = config.acc_bits + 3
+        self.access = data.StructLayout({
+            "op": AccessOp,
+            "index": unsigned(self.addr_bits),
+            "chunk": unsigned(self.chunk_bits),
+            "data": unsigned(self.data_bits),
+        })
+        self.reply = data.StructLayout({"data": unsigned(self.data_bits)})
+        self.run = data.StructLayout({
+            "order": RunOrder,
+            "stochastic": unsigned(1),
+            "trace": unsigned(1),
+            "seed": unsigned(32),
+            "max_visits": unsigned(COUNTER_BITS),
+            "beta_len": unsigned(_bits(BETA_SCHEDULE_DEPTH + 1)),
+        })
+        self.status = data.StructLayout({
+            "busy": unsigned(1),
+            "converged": unsigned(1),
+            "stop_reason": StopReason,
+            "fields_valid": unsigned(1),
+            "unstable": unsigned(config.neurons.bit_length()),
+            "visits": unsigned(COUNTER_BITS),
+            "flips": unsigned(COUNTER_BITS),
+            "cycles": unsigned(COUNTER_BITS),
+            "refresh_cycles": unsigned(COUNTER_BITS),
+            "energy2": signed(config.energy_bits),
+        })
+        self.trace = data.StructLayout({
+            "visit": unsigned(COUNTER_BITS),
+            "index": unsigned(self.index_bits),
+            "value": unsigned(1),
+            "delta_energy2": signed(self.delta_bits),
+        })
+
+    # -- packing helpers for drivers (Python integers) ----------------------------------------
+
+    def pack_lanes(self, values, width: int) -> int:
+        """Pack up to K integers (two's complement, ``width`` bits each) into a data word."""
+        word = 0
+        mask = (1 << width) - 1
+        for lane, v in enumerate(values):
+            word |= (int(v) & mask) << (lane * width)
+        return word
+
+    def unpack_lanes(self, word: int, width: int, *, signed_values: bool = True,
+                     count: int | None = None) -> list[int]:
+        """Inverse of :meth:`pack_lanes`: ``count`` (default K) lanes of ``width`` bits."""
+        out = []
+        mask = (1 << width) - 1
+        for lane in range(self.config.lanes if count is None else count):
+            v = (word >> (lane * width)) & mask
+            if signed_values and v >> (width - 1):
+                v -= 1 << width
+            out.append(v)
+        return out
+
+
+def engine_signature(config: NetworkConfig) -> wiring.Signature:
+    """The signature `BinaryEngine(config)` implements (see the module docstring)."""
+    ports = EnginePorts(config)
+    return wiring.Signature({
+        "access": In(stream.Signature(ports.access)),
+        "reply": Out(stream.Signature(ports.reply)),
+        "run": In(stream.Signature(ports.run)),
+        "stop": In(1),
+        "status": Out(ports.status),
+        "trace": Out(stream.Signature(ports.trace)),
+    })

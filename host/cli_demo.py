@@ -1,0 +1,70 @@
+"""``hopfield demo``: the associative-memory demo (store glyphs, recall a corrupted one).
+
+Runs on the golden model for now; the logic is in :mod:`hopfield_fpga.host.demo`, which takes
+any recall backend, so a board (or ``sim://``) option only has to construct a different one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from . import glyphs
+from .cli import CLIError
+from .demo import format_demo, run_demo
+
+__all__ = ["register"]
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"a fraction of pixels between 0 and 1, not {text}")
+    return value
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "demo", help="store glyphs, corrupt one and watch the network recall it",
+        description="Store 16x16 glyphs in a 256-neuron network with the Hebbian rule, flip a "
+                    "fraction of one glyph's pixels and run the dynamics, printing the state "
+                    "every few flips and the energy. Runs on the golden model.")
+    p.add_argument("--glyph", default="A", type=str.upper,
+                   help=f"glyph to corrupt and recall (default A; stored by default: "
+                        f"{' '.join(glyphs.DEMO_SET)})")
+    p.add_argument("--store", default="".join(glyphs.DEMO_SET), type=str.upper,
+                   help=f"glyphs to store, as one string (default {''.join(glyphs.DEMO_SET)};"
+                        f" available: {''.join(glyphs.names())})")
+    p.add_argument("--noise", default=0.2, type=_fraction,
+                   help="fraction of pixels flipped in the probe (default 0.2)")
+    p.add_argument("--seed", default=1, type=int,
+                   help="seed of the corruption and of the network's generator (default 1)")
+    p.add_argument("--order", default="random",
+                   choices=["sequential", "random", "rejection_free"],
+                   help="update order (default random)")
+    p.add_argument("--frames", default=6, type=int, help="about how many frames (default 6)")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.set_defaults(func=_demo)
+
+
+def _demo(args) -> int:
+    if not 0 <= args.seed <= 2**32 - 1:
+        raise CLIError(f"--seed must be between 0 and 2**32-1, not {args.seed}")
+    unknown = [c for c in args.store if c not in glyphs.GLYPHS]
+    if unknown:
+        raise CLIError(f"--store: unknown glyph(s) {''.join(unknown)}; available: "
+                       f"{''.join(glyphs.names())}")
+    if args.glyph not in args.store:
+        raise CLIError(f"--glyph {args.glyph} is not among the stored glyphs ({args.store})")
+    if args.frames < 1:
+        raise CLIError(f"--frames must be at least 1, not {args.frames}")
+    result = run_demo(args.glyph, noise=args.noise, seed=args.seed, order=args.order,
+                      store=tuple(args.store), frames=args.frames)
+    if args.json:
+        print(json.dumps(result.to_dict()))
+    else:
+        print(format_demo(result))
+    return 0
