@@ -33,8 +33,15 @@ Streams (``amaranth.lib.stream``, valid/ready handshake):
     While high during a run, the run ends before its next visit (reason :attr:`StopReason.STOP`).
 
 ``status`` (Out, layout :attr:`EnginePorts.status`)
-    Always valid. The counters and 2E describe the last run (or the last refresh) and are held
-    until the next run starts.
+    Always valid. visits, flips, cycles, stop_reason and refresh_cycles describe the last run
+    and are held until the next run starts. When ``fields_valid`` is 1, ``energy2``,
+    ``unstable`` and ``converged`` (= no unstable neuron) describe the current state (they
+    follow state writes too); after a weight, bias or pattern write they are stale until the
+    next run's refresh.
+
+A run the configuration cannot do (an order not built in, stochastic without
+Feature.STOCHASTIC, stochastic rejection_free) ends at once with stop reason STOP and no
+visit; the command engine should refuse it before.
 
 Data packing (weights, biases, states, patterns): chunk ``c`` holds neurons ``c*K .. c*K+K-1``,
 lane ``l`` (neuron ``c*K + l``) at bits ``[l*w, (l+1)*w)`` of ``data`` where w is the element
@@ -76,10 +83,9 @@ class AccessOp(enum.Enum, shape=4):
     STORE_PATTERN = 6
     #: Write beta schedule entry ``index`` (0 .. BETA_SCHEDULE_DEPTH-1), Q8.8 in data.
     WRITE_BETA = 7
-    #: Zero every weight and bias and set every state to -1 (one cycle per weight word).
+    #: Zero every weight, bias and local field and set every state to -1 (one cycle per
+    #: weight word); the fields stay valid (h = 0, 2E = 0, no unstable neuron).
     CLEAR = 8
-    #: Read the local fields h of chunk c (ACC_BITS per lane; for tests and diagnostics).
-    READ_FIELDS = 9
 
 
 class StopReason(enum.Enum, shape=2):
@@ -108,7 +114,9 @@ class EnginePorts:
     -------
     access: ``op`` (:class:`AccessOp`), ``index`` (column j or beta entry), ``chunk``, ``data``.
     reply: ``data`` of a read, packed like a write.
-    run: ``order`` (:class:`RunOrder`), ``stochastic``, ``trace``, ``seed`` (32 bits),
+    run: ``order`` (:class:`RunOrder`), ``stochastic``, ``trace``, ``seed`` (32 bits: the
+        generator's initial state ``numerics.seed_state(user_seed)``, scrambled by the host,
+        §5; loaded as it is, a 0 being replaced by XORSHIFT_ZERO_SEED),
         ``max_visits`` (32 bits), ``beta_len`` (schedule entries used, 1..64; 0 means 1).
     status: ``busy``, ``converged``, ``stop_reason`` (:class:`StopReason`), ``fields_valid``
         (h, unstable set and 2E are up to date), ``unstable`` (|U|), ``visits``, ``flips``,
@@ -127,8 +135,7 @@ class EnginePorts:
         self.index_bits = config.index_bits
         self.chunk_bits = _bits(config.chunks)
         self.addr_bits = max(self.index_bits, _bits(BETA_SCHEDULE_DEPTH))
-        self.data_bits = max(k * config.weight_bits, k * config.bias_bits, k * config.acc_bits,
-                             BETA_BITS)
+        self.data_bits = max(k * config.weight_bits, k * config.bias_bits, BETA_BITS)
         self.delta_bits = config.acc_bits + 3
         self.access = data.StructLayout({
             "op": AccessOp,

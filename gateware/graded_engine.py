@@ -1,166 +1,71 @@
 """The graded-response engine (Hopfield 1984): fixed-point Euler integration of Eq. 5.
 
-:class:`GradedEngine` runs ``docs/numerics.md`` section 11 and matches
-``hopfield_fpga.sim.graded.run_graded_fixed`` bit for bit. It owns its memories:
+:class:`GradedEngine` runs ``docs/numerics.md`` §11 and matches
+:func:`hopfield_fpga.sim.graded.run_graded_fixed` bit for bit. Its interface is
+:func:`~hopfield_fpga.gateware.graded_ports.graded_signature` (the binary engine's streams and
+conventions; read ``gateware/graded_ports.py`` for the contract). It owns its memories:
 
-- weights, in the binary engine's layout: word ``j * C + c`` holds column j, rows c*K .. c*K+K-1,
-  lane l (row c*K + l) in bits [l*W_BITS, (l+1)*W_BITS) (C = ceil(N/K));
-- biases by chunk: word c holds b_{c*K+l} in lane l (B_BITS each);
-- potentials u, one per word (graded_u_bits, signed);
-- outputs v in two banks (read-only to the host): a step reads one bank and writes the other,
-  which is what makes the update synchronous;
-- the sigmoid table (:class:`~.pwl_sigmoid.PWLSigmoid`, reset to the ``atan`` preset).
+- weights: K*W_BITS bits by N*C words (C = ceil(N/K)), word j*C + c = column j, chunk c, as in
+  the binary engine;
+- biases: K*B_BITS bits by C words;
+- potentials u: graded_u_bits by N;
+- outputs v: two banks of 16 bits by N. A step reads v from one bank and writes the new v to the
+  other, which is what makes the update synchronous (all u from the previous v);
+- the sigmoid table, in registers (:class:`~.pwl_sigmoid.PWLSigmoid`; resets to ``atan``).
 
-A step visits the chunks of K neurons in turn. For chunk c the K lanes multiply-accumulate
-column words against v_j for j = 0..N-1 (N cycles, one W_BITS x 16 multiply per lane, which
-maps onto one DSP per lane), then the K neurons of the chunk are updated one after another by
-a single shared datapath (Euler step, gain, sigmoid; 8 cycles each). A step therefore takes
-about C (N + 2) + 8 N cycles.
+A run first computes v = g(lambda u) for every neuron (the initial pass), then steps. A step
+visits the chunks of K neurons in turn: the K lanes multiply-accumulate the column words of the
+chunk against v_j for j = 0..N-1 (N cycles; one W_BITS x 16 signed multiply per lane, one DSP
+each). The K fields of a finished chunk move to holding registers, and while the lanes work on
+the next chunk an issuer feeds the held neurons, one per cycle, into the update pipeline:
+field and leak; times dt; round; add and saturate u; times gain; round and saturate x; five
+stages of sigmoid; write u and v (``PIPELINE_DEPTH`` = 12 stages). The trace's back-pressure
+stalls the pipeline, never the result. Cycles (``tests/test_graded_engine.py::test_cycle_count``
+holds the engine to them; T = the size of the last chunk, N - (C-1) K):
 
-Interface (the binary engine's style, so that the command engine can attach both):
-
-- ``access`` (stream of :func:`access_layout`): write or read one word of a memory; reads
-  answer on ``read`` (stream of ``data_bits`` raw bits). Writes to V are ignored and addresses
-  beyond a memory are ignored on write and read as 0. Only accepted while idle.
-- ``run`` (stream of :data:`RunParams`): starts a run; accepted while idle.
-- ``stop``: ends the run at the end of the current step (reported like a cap).
-- ``status`` (:func:`status_layout`): busy, converged, capped, steps, max_du, cycles.
-- ``trace`` (stream of :func:`trace_layout`): when the run asked for it, one record (step,
-  index, u, v) per neuron per step in index order; the engine waits for the consumer.
+    initial pass   N + PIPELINE_DEPTH + 1
+    each step      C (N + 3) + T + PIPELINE_DEPTH + 1, plus trace stalls
 """
 
 from __future__ import annotations
 
 from amaranth.hdl import Const, Module, Mux, Signal, signed, unsigned
-from amaranth.lib import data, enum, stream, wiring
+from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
-from amaranth.lib.wiring import In, Out
 
 from ..config import COUNTER_BITS, Feature, NetworkConfig
 from ..numerics import (
-    GRADED_EPS_BITS, GRADED_EXP_BITS, GRADED_FACTOR_BITS, GRADED_LEAK_SHIFT_BITS, GRADED_V_BITS,
+    GRADED_EXP_BITS, GRADED_FACTOR_BITS, GRADED_LEAK_SHIFT_BITS, GRADED_SEGMENTS, GRADED_V_BITS,
     GRADED_V_FRAC, GRADED_X_BITS,
 )
 from .fixed_point import round_shift, saturate
+from .graded_ports import (
+    GradedAccessOp, GradedPorts, RunParams, StopReason, graded_signature,
+)
 from .pwl_sigmoid import PWLSigmoid, SigmoidEntry, TABLE_ADDR_BITS
 
-__all__ = ["GradedTarget", "RunParams", "access_layout", "status_layout", "trace_layout",
-           "data_bits", "ADDR_BITS", "GradedEngine", "weight_words", "bias_words",
-           "table_words", "run_params"]
-
-#: Width of the access address (the protocol's 16-bit addresses).
-ADDR_BITS = 16
-
-
-class GradedTarget(enum.Enum, shape=3):
-    """Which memory an access addresses."""
-    WEIGHT = 0   # addr = j * C + c
-    BIAS = 1     # addr = chunk c
-    U = 2        # addr = neuron i
-    V = 3        # addr = neuron i (read only: the bank of the last completed pass)
-    TABLE = 4    # addr = entry k; data = SigmoidEntry bits
-
-
-#: The run parameters of docs/numerics.md 11.1 and 11.5.
-RunParams = data.StructLayout({
-    "gain_m": unsigned(GRADED_FACTOR_BITS),
-    "gain_e": unsigned(GRADED_EXP_BITS),
-    "dt_m": unsigned(GRADED_FACTOR_BITS),
-    "dt_e": unsigned(GRADED_EXP_BITS),
-    "leak_shift": unsigned(GRADED_LEAK_SHIFT_BITS),
-    "eps": unsigned(GRADED_EPS_BITS),
-    "max_steps": unsigned(COUNTER_BITS),
-    "trace": unsigned(1),
-})
-
-
-def data_bits(config: NetworkConfig) -> int:
-    """Width of an access word: the widest of a weight word, a bias word, u, v, a table entry."""
-    return max(config.lanes * config.weight_bits, config.lanes * config.bias_bits,
-               config.graded_u_bits, GRADED_V_BITS, SigmoidEntry.size)
-
-
-def access_layout(config: NetworkConfig) -> data.StructLayout:
-    return data.StructLayout({
-        "target": GradedTarget,
-        "write": unsigned(1),
-        "addr": unsigned(ADDR_BITS),
-        "data": unsigned(data_bits(config)),
-    })
-
-
-def status_layout(config: NetworkConfig) -> data.StructLayout:
-    return data.StructLayout({
-        "busy": unsigned(1),
-        "converged": unsigned(1),
-        "capped": unsigned(1),
-        "steps": unsigned(COUNTER_BITS),
-        "max_du": unsigned(config.graded_u_bits + 1),
-        "cycles": unsigned(COUNTER_BITS),
-    })
-
-
-def trace_layout(config: NetworkConfig) -> data.StructLayout:
-    return data.StructLayout({
-        "step": unsigned(COUNTER_BITS),
-        "index": unsigned(ADDR_BITS),
-        "u": signed(config.graded_u_bits),
-        "v": signed(GRADED_V_BITS),
-    })
-
-
-def _lanes(values, bits: int) -> int:
-    mask = (1 << bits) - 1
-    return sum((int(v) & mask) << (l * bits) for l, v in enumerate(values))
-
-
-def weight_words(weights, config: NetworkConfig) -> list[int]:
-    """The weight memory image: word j * C + c holds W[c*K + l][j] in lane l (0 past row N)."""
-    n, k = config.neurons, config.lanes
-    return [_lanes([weights[i][j] if i < n else 0 for i in range(c * k, c * k + k)],
-                   config.weight_bits)
-            for j in range(n) for c in range(config.chunks)]
-
-
-def bias_words(bias, config: NetworkConfig) -> list[int]:
-    """The bias memory image: word c holds b[c*K + l] in lane l."""
-    n, k = config.neurons, config.lanes
-    return [_lanes([bias[i] if i < n else 0 for i in range(c * k, c * k + k)], config.bias_bits)
-            for c in range(config.chunks)]
-
-
-def table_words(table) -> list[int]:
-    """The access words of a sigmoid table ((x, y, m) entries) in SigmoidEntry bit order."""
-    fields = [SigmoidEntry.members[name] for name in ("x", "y", "m")]
-    words = []
-    for entry in table:
-        word, offset = 0, 0
-        for value, shape in zip(entry, fields):
-            word |= (int(value) & ((1 << shape.width) - 1)) << offset
-            offset += shape.width
-        words.append(word)
-    return words
-
-
-def run_params(params, *, trace: bool = False) -> dict:
-    """A RunParams value (as a dict for ``RunParams.const``) from ``sim.graded.GradedParams``."""
-    return {"gain_m": params.gain_m, "gain_e": params.gain_e, "dt_m": params.dt_m,
-            "dt_e": params.dt_e, "leak_shift": params.leak_shift, "eps": params.eps,
-            "max_steps": params.max_steps, "trace": int(trace)}
+__all__ = ["GradedEngine"]
 
 
 class GradedEngine(wiring.Component):
     """Graded-response network engine for one :class:`NetworkConfig` (see the module docs).
 
-    Members
-    -------
-    access : In(stream.Signature(access_layout(config)))
-    read : Out(stream.Signature(data_bits(config)))
-    run : In(stream.Signature(RunParams))
-    stop : In(1)
-    status : Out(status_layout(config))
-    trace : Out(stream.Signature(trace_layout(config)))
+    Members: see :func:`~hopfield_fpga.gateware.graded_ports.graded_signature`.
+
+    Limits: the configuration must include Feature.GRADED. ``stop`` is honoured at the end of
+    a step. Without Feature.TRACE no trace record is sent.
     """
+
+    #: Stages of the update pipeline, from issue to write (see the module docs).
+    PIPELINE_DEPTH = 7 + PWLSigmoid.LATENCY
+
+    @classmethod
+    def pass_cycles(cls, config: NetworkConfig, *, initial: bool = False) -> int:
+        """Cycles of the initial pass or of one step without trace stalls."""
+        n, k, c = config.neurons, config.lanes, config.chunks
+        if initial:
+            return n + cls.PIPELINE_DEPTH + 1
+        return c * (n + 3) + (n - (c - 1) * k) + cls.PIPELINE_DEPTH + 1
 
     def __init__(self, config: NetworkConfig):
         if not isinstance(config, NetworkConfig):
@@ -169,17 +74,11 @@ class GradedEngine(wiring.Component):
             raise ValueError(f"This configuration does not build the graded engine "
                              f"(features {config.features!r} lack Feature.GRADED)")
         self.config = config
-        super().__init__({
-            "access": In(stream.Signature(access_layout(config))),
-            "read": Out(stream.Signature(data_bits(config))),
-            "run": In(stream.Signature(RunParams)),
-            "stop": In(1),
-            "status": Out(status_layout(config)),
-            "trace": Out(stream.Signature(trace_layout(config))),
-        })
+        self.ports = GradedPorts(config)
+        super().__init__(graded_signature(config))
 
     def elaborate(self, platform):
-        cfg = self.config
+        cfg, ports = self.config, self.ports
         n, k_lanes, chunks = cfg.neurons, cfg.lanes, cfg.chunks
         wb, bb = cfg.weight_bits, cfg.bias_bits
         a_bits, u_bits = cfg.graded_acc_bits, cfg.graded_u_bits
@@ -198,26 +97,20 @@ class GradedEngine(wiring.Component):
         v1_rd, v1_wr = vmem1.read_port(), vmem1.write_port()
 
         params = Signal(RunParams)
+        ls = params.leak_shift
+        du_shift = Signal(range(2 * (1 << GRADED_EXP_BITS) + (1 << GRADED_LEAK_SHIFT_BITS)))
         bank = Signal()          # the bank holding the current v (read by the MAC)
-        c = Signal(range(chunks))
-        j = Signal(range(n + 1))
-        lane = Signal(range(k_lanes))
-        i = Signal(range(n + 1))
-        waddr = Signal(range(n * chunks + chunks))
-        acc = [Signal(signed(a_bits), name=f"acc{l}") for l in range(k_lanes)]
-        mac_valid = Signal()
         init_pass = Signal()
         stop_req = Signal()
-
         steps = Signal(COUNTER_BITS)
         max_du = Signal(u_bits + 1)
         cycles = Signal(COUNTER_BITS)
         converged = Signal()
-        capped = Signal()
+        stop_reason = Signal(StopReason)
         busy = Signal()
         m.d.comb += [
             self.status.busy.eq(busy), self.status.converged.eq(converged),
-            self.status.capped.eq(capped), self.status.steps.eq(steps),
+            self.status.stop_reason.eq(stop_reason), self.status.steps.eq(steps),
             self.status.max_du.eq(max_du), self.status.cycles.eq(cycles),
         ]
         with m.If(busy):
@@ -225,192 +118,260 @@ class GradedEngine(wiring.Component):
             with m.If(self.stop):
                 m.d.sync += stop_req.eq(1)
 
-        # -- the neuron datapath registers ------------------------------------------------------
-        u_old = Signal(signed(u_bits))
-        r = Signal(signed(a_bits + 8))
-        q = Signal(signed(a_bits + 8 + GRADED_FACTOR_BITS + 1))
-        u_new = Signal(signed(u_bits))
-        p = Signal(signed(u_bits + GRADED_FACTOR_BITS + 1))
-        ls = params.leak_shift
-        m.d.comb += sig.x.eq(saturate(round_shift(p, params.gain_e), GRADED_X_BITS))
+        # -- MAC: the K lanes accumulate the fields of one chunk --------------------------------
+        c_mac = Signal(range(chunks + 1))
+        j = Signal(range(n + 1))
+        waddr = Signal(range(n * chunks + chunks))
+        acc = [Signal(signed(a_bits), name=f"acc{l}") for l in range(k_lanes)]
+        mac_valid = Signal()
+        mac_go = Signal()        # pulse: start the chunks of a step
+        v_mac = Mux(bank, v1_rd.data, v0_rd.data)
 
-        acc_sel = Signal(signed(a_bits))
-        bias_sel = Signal(signed(bb))
-        with m.Switch(lane):
+        # -- issue: the fields of the chunk being updated, held while its neurons are issued -----
+        hold = [Signal(signed(a_bits), name=f"hold{l}") for l in range(k_lanes)]
+        hold_bias = Signal(k_lanes * bb)
+        iss_active = Signal()
+        iss_i = Signal(range(n + 1))
+        iss_lane = Signal(range(k_lanes + 1))
+        iss_last = Signal(range(n + 1))      # the last neuron to issue from the held chunk
+        written = Signal(range(n + 1))
+        init_go = Signal()       # pulse: issue every neuron for the initial pass
+
+        # -- the update pipeline (§11.4, §11.3): one neuron per cycle while it advances ----------
+        out_valid = Signal()
+        trace_on = params.trace & ~init_pass
+        if not cfg.has(Feature.TRACE):
+            trace_on = Const(0)
+        advance = ~(out_valid & trace_on & ~self.trace.ready)
+        m.d.comb += [sig.en.eq(advance), u_rd.en.eq(advance)]
+
+        field = Signal(signed(a_bits))
+        with m.Switch(iss_lane):
             for l in range(k_lanes):
                 with m.Case(l):
-                    m.d.comb += [acc_sel.eq(acc[l]),
-                                 bias_sel.eq(b_rd.data[l * bb:(l + 1) * bb].as_signed())]
-        field = acc_sel + bias_sel.shift_left(GRADED_V_FRAC)
+                    m.d.comb += field.eq(
+                        hold[l] + hold_bias[l * bb:(l + 1) * bb].as_signed().shift_left(
+                            GRADED_V_FRAC))
 
-        v_mac = Mux(bank, v1_rd.data, v0_rd.data)
-        delta = u_new - u_old
+        def stage(shape, name):
+            return Signal(shape, name=name)
+
+        s1 = dict(valid=stage(1, "s1_valid"), i=stage(range(n + 1), "s1_i"),
+                  f=stage(signed(a_bits), "s1_f"))
+        s2 = dict(valid=stage(1, "s2_valid"), i=stage(range(n + 1), "s2_i"),
+                  u=stage(signed(u_bits), "s2_u"), r=stage(signed(a_bits + 8), "s2_r"))
+        s3 = dict(valid=stage(1, "s3_valid"), i=stage(range(n + 1), "s3_i"),
+                  u=stage(signed(u_bits), "s3_u"),
+                  q=stage(signed(a_bits + 8 + GRADED_FACTOR_BITS + 1), "s3_q"))
+        s4 = dict(valid=stage(1, "s4_valid"), i=stage(range(n + 1), "s4_i"),
+                  u=stage(signed(u_bits), "s4_u"), du=stage(signed(len(s3["q"]) + 1), "s4_du"))
+        s5 = dict(valid=stage(1, "s5_valid"), i=stage(range(n + 1), "s5_i"),
+                  u=stage(signed(u_bits), "s5_u"), un=stage(signed(u_bits), "s5_un"))
+        s6 = dict(valid=stage(1, "s6_valid"), i=stage(range(n + 1), "s6_i"),
+                  u=stage(signed(u_bits), "s6_u"), un=stage(signed(u_bits), "s6_un"),
+                  p=stage(signed(u_bits + GRADED_FACTOR_BITS + 1), "s6_p"))
+        issue_now = iss_active & advance
+        with m.If(advance):
+            m.d.sync += [
+                s1["valid"].eq(issue_now), s1["i"].eq(iss_i), s1["f"].eq(field),
+                s2["valid"].eq(s1["valid"]), s2["i"].eq(s1["i"]), s2["u"].eq(u_rd.data),
+                s2["r"].eq((s1["f"] << ls) - u_rd.data),
+                s3["valid"].eq(s2["valid"]), s3["i"].eq(s2["i"]), s3["u"].eq(s2["u"]),
+                s3["q"].eq(params.dt_m * s2["r"]),
+                s4["valid"].eq(s3["valid"]), s4["i"].eq(s3["i"]), s4["u"].eq(s3["u"]),
+                s4["du"].eq(round_shift(s3["q"], du_shift)),
+                s5["valid"].eq(s4["valid"]), s5["i"].eq(s4["i"]), s5["u"].eq(s4["u"]),
+                s5["un"].eq(Mux(init_pass, s4["u"], saturate(s4["u"] + s4["du"], u_bits))),
+                s6["valid"].eq(s5["valid"]), s6["i"].eq(s5["i"]), s6["u"].eq(s5["u"]),
+                s6["un"].eq(s5["un"]), s6["p"].eq(params.gain_m * s5["un"]),
+                sig.x.eq(saturate(round_shift(s6["p"], params.gain_e), GRADED_X_BITS)),
+            ]
+        # (valid, i, u_old, u_new) wait beside the sigmoid: 1 cycle for x, LATENCY for v
+        delay = [(s6["valid"], s6["i"], s6["u"], s6["un"])]
+        for d in range(1 + PWLSigmoid.LATENCY):
+            regs = (Signal(name=f"d{d}_valid"), Signal(range(n + 1), name=f"d{d}_i"),
+                    Signal(signed(u_bits), name=f"d{d}_u"),
+                    Signal(signed(u_bits), name=f"d{d}_un"))
+            with m.If(advance):
+                m.d.sync += [a.eq(b) for a, b in zip(regs, delay[-1])]
+            delay.append(regs)
+        o_valid, o_i, o_u, o_un = delay[-1]
+        m.d.comb += out_valid.eq(o_valid)
+        delta = o_un - o_u
         abs_delta = Mux(delta < 0, -delta, delta)
+
+        m.d.comb += [
+            self.trace.valid.eq(o_valid & trace_on),
+            self.trace.payload.step.eq(steps + 1),
+            self.trace.payload.index.eq(o_i),
+            self.trace.payload.u.eq(o_un),
+            self.trace.payload.v.eq(sig.v),
+        ]
+        pass_done = Signal()
+        with m.If(o_valid & advance):
+            m.d.comb += [u_wr.addr.eq(o_i), u_wr.data.eq(o_un), u_wr.en.eq(~init_pass),
+                         v0_wr.addr.eq(o_i), v0_wr.data.eq(sig.v), v0_wr.en.eq(bank),
+                         v1_wr.addr.eq(o_i), v1_wr.data.eq(sig.v), v1_wr.en.eq(~bank)]
+            with m.If(~init_pass & (abs_delta > max_du)):
+                m.d.sync += max_du.eq(abs_delta)
+            m.d.sync += written.eq(written + 1)
+            m.d.comb += pass_done.eq(written == n - 1)
+
+        # the issuer hands neurons to the pipeline; the MAC refills it one chunk at a time
+        with m.If(issue_now):
+            m.d.sync += [iss_i.eq(iss_i + 1), iss_lane.eq(iss_lane + 1)]
+            with m.If(iss_i == iss_last):
+                m.d.sync += iss_active.eq(0)
+        with m.If(init_go):
+            m.d.sync += [iss_active.eq(1), iss_i.eq(0), iss_lane.eq(0), iss_last.eq(n - 1)]
 
         # -- access decoding ----------------------------------------------------------------------
         acc_p = self.access.payload
-        target_ok = Signal()
-        with m.Switch(acc_p.target):
-            with m.Case(GradedTarget.WEIGHT):
-                m.d.comb += target_ok.eq(acc_p.addr < n * chunks)
-            with m.Case(GradedTarget.BIAS):
-                m.d.comb += target_ok.eq(acc_p.addr < chunks)
-            with m.Case(GradedTarget.U, GradedTarget.V):
-                m.d.comb += target_ok.eq(acc_p.addr < n)
-            with m.Case(GradedTarget.TABLE):
-                m.d.comb += target_ok.eq(acc_p.addr < (1 << TABLE_ADDR_BITS))
-        read_target = Signal(GradedTarget)
+        op = acc_p.op
+        in_range = Signal()
+        with m.Switch(op):
+            with m.Case(GradedAccessOp.WRITE_WEIGHTS, GradedAccessOp.READ_WEIGHTS):
+                m.d.comb += in_range.eq((acc_p.index < n) & (acc_p.chunk < chunks))
+            with m.Case(GradedAccessOp.WRITE_BIAS, GradedAccessOp.READ_BIAS):
+                m.d.comb += in_range.eq(acc_p.chunk < chunks)
+            with m.Case(GradedAccessOp.WRITE_U, GradedAccessOp.READ_U, GradedAccessOp.READ_V):
+                m.d.comb += in_range.eq(acc_p.index < n)
+            with m.Case(GradedAccessOp.WRITE_TABLE, GradedAccessOp.READ_TABLE):
+                m.d.comb += in_range.eq(acc_p.index < GRADED_SEGMENTS)
+        access_waddr = acc_p.index * chunks + acc_p.chunk
+        read_op = Signal(GradedAccessOp)
         read_ok = Signal()
-        read_data = Signal(self.read.payload.shape())
+        read_last_chunk = Signal()
+        read_data = Signal(ports.data_bits)
+
+        # Lanes beyond N in the last chunk read as 0 (as in the binary engine).
+        tail = n - (chunks - 1) * k_lanes
+
+        def lane_mask(width):
+            full = (1 << (k_lanes * width)) - 1
+            return Mux(read_last_chunk, (1 << (tail * width)) - 1, full)
 
         # default read addresses: the engine's; the access path overrides them while idle
         m.d.comb += [
-            w_rd.addr.eq(waddr), b_rd.addr.eq(c), u_rd.addr.eq(i),
+            w_rd.addr.eq(waddr), b_rd.addr.eq(c_mac), u_rd.addr.eq(iss_i),
             v0_rd.addr.eq(j), v1_rd.addr.eq(j),
-            sig.read_addr.eq(acc_p.addr[:TABLE_ADDR_BITS]),
+            sig.read_addr.eq(acc_p.index[:TABLE_ADDR_BITS]),
         ]
 
-        trace_on = params.trace & ~init_pass
-        m.d.comb += [
-            self.trace.payload.step.eq(steps + 1),
-            self.trace.payload.index.eq(i),
-            self.trace.payload.u.eq(u_new),
-            self.trace.payload.v.eq(sig.v),
-        ]
-
-        with m.FSM():
+        with m.FSM(name="control"):
             with m.State("IDLE"):
-                m.d.comb += [self.access.ready.eq(1), self.run.ready.eq(~self.access.valid)]
-                m.d.comb += [w_rd.addr.eq(acc_p.addr), b_rd.addr.eq(acc_p.addr),
-                             u_rd.addr.eq(acc_p.addr), v0_rd.addr.eq(acc_p.addr),
-                             v1_rd.addr.eq(acc_p.addr)]
+                m.d.comb += [self.access.ready.eq(1), self.run.ready.eq(~self.access.valid),
+                             u_rd.en.eq(1)]
+                m.d.comb += [w_rd.addr.eq(access_waddr), b_rd.addr.eq(acc_p.chunk),
+                             u_rd.addr.eq(acc_p.index), v0_rd.addr.eq(acc_p.index),
+                             v1_rd.addr.eq(acc_p.index)]
                 with m.If(self.access.valid):
-                    with m.If(acc_p.write):
-                        with m.If(target_ok):
-                            with m.Switch(acc_p.target):
-                                with m.Case(GradedTarget.WEIGHT):
-                                    m.d.comb += [w_wr.addr.eq(acc_p.addr), w_wr.en.eq(1),
-                                                 w_wr.data.eq(acc_p.data)]
-                                with m.Case(GradedTarget.BIAS):
-                                    m.d.comb += [b_wr.addr.eq(acc_p.addr), b_wr.en.eq(1),
-                                                 b_wr.data.eq(acc_p.data)]
-                                with m.Case(GradedTarget.U):
-                                    m.d.comb += [u_wr.addr.eq(acc_p.addr), u_wr.en.eq(1),
-                                                 u_wr.data.eq(acc_p.data[:u_bits])]
-                                with m.Case(GradedTarget.TABLE):
-                                    m.d.comb += [sig.table_addr.eq(acc_p.addr), sig.table_we.eq(1),
-                                                 sig.table_data.eq(acc_p.data[:SigmoidEntry.size])]
-                    with m.Else():
-                        m.d.sync += [read_target.eq(acc_p.target), read_ok.eq(target_ok)]
-                        with m.If(acc_p.target == GradedTarget.TABLE):
-                            m.d.sync += read_data.eq(sig.read_data.as_value())
-                        m.next = "ACCESS_READ"
+                    with m.Switch(op):
+                        with m.Case(GradedAccessOp.WRITE_WEIGHTS):
+                            m.d.comb += [w_wr.addr.eq(access_waddr), w_wr.en.eq(in_range),
+                                         w_wr.data.eq(acc_p.data)]
+                        with m.Case(GradedAccessOp.WRITE_BIAS):
+                            m.d.comb += [b_wr.addr.eq(acc_p.chunk), b_wr.en.eq(in_range),
+                                         b_wr.data.eq(acc_p.data)]
+                        with m.Case(GradedAccessOp.WRITE_U):
+                            m.d.comb += [u_wr.addr.eq(acc_p.index), u_wr.en.eq(in_range),
+                                         u_wr.data.eq(acc_p.data[:u_bits])]
+                        with m.Case(GradedAccessOp.WRITE_TABLE):
+                            m.d.comb += [sig.table_addr.eq(acc_p.index), sig.table_we.eq(in_range),
+                                         sig.table_data.eq(acc_p.data[:SigmoidEntry.size])]
+                        with m.Default():
+                            m.d.sync += [read_op.eq(op), read_ok.eq(in_range),
+                                         read_last_chunk.eq(acc_p.chunk == chunks - 1),
+                                         read_data.eq(sig.read_data.as_value())]
+                            m.next = "ACCESS_READ"
                 with m.Elif(self.run.valid):
                     m.d.sync += [
                         params.eq(self.run.payload), busy.eq(1), converged.eq(0),
-                        capped.eq(0), steps.eq(0), max_du.eq(0), cycles.eq(0), stop_req.eq(0),
-                        bank.eq(1), init_pass.eq(1), i.eq(0), lane.eq(0), c.eq(0),
+                        du_shift.eq(self.run.payload.dt_e + self.run.payload.leak_shift),
+                        stop_reason.eq(StopReason.NONE), steps.eq(0), max_du.eq(0),
+                        cycles.eq(0), stop_req.eq(0), bank.eq(1), init_pass.eq(1),
+                        written.eq(0),
                     ]
-                    m.next = "INIT_READ"
+                    m.d.comb += init_go.eq(1)
+                    m.next = "PASS"
 
             with m.State("ACCESS_READ"):
-                # the memories answer one cycle after the address
-                with m.Switch(read_target):
-                    with m.Case(GradedTarget.WEIGHT):
-                        m.d.sync += read_data.eq(w_rd.data)
-                    with m.Case(GradedTarget.BIAS):
-                        m.d.sync += read_data.eq(b_rd.data)
-                    with m.Case(GradedTarget.U):
+                # the memories answer one cycle after the address; the table was latched
+                with m.Switch(read_op):
+                    with m.Case(GradedAccessOp.READ_WEIGHTS):
+                        m.d.sync += read_data.eq(w_rd.data & lane_mask(wb))
+                    with m.Case(GradedAccessOp.READ_BIAS):
+                        m.d.sync += read_data.eq(b_rd.data & lane_mask(bb))
+                    with m.Case(GradedAccessOp.READ_U):
                         m.d.sync += read_data.eq(u_rd.data.as_unsigned())
-                    with m.Case(GradedTarget.V):
+                    with m.Case(GradedAccessOp.READ_V):
                         m.d.sync += read_data.eq(Mux(bank, v1_rd.data, v0_rd.data).as_unsigned())
+                    with m.Case(GradedAccessOp.READ_TABLE):
+                        pass
+                    with m.Default():   # an unknown op still gets its one reply
+                        m.d.sync += read_data.eq(0)
                 m.next = "ACCESS_REPLY"
 
             with m.State("ACCESS_REPLY"):
-                m.d.comb += [self.read.valid.eq(1),
-                             self.read.payload.eq(Mux(read_ok, read_data, 0))]
-                with m.If(self.read.ready):
+                m.d.comb += [self.reply.valid.eq(1),
+                             self.reply.payload.data.eq(Mux(read_ok, read_data, 0))]
+                with m.If(self.reply.ready):
                     m.next = "IDLE"
 
-            # -- initial pass: v0 = g(lambda u0) ---------------------------------------------------
-            with m.State("INIT_READ"):
-                m.next = "INIT_LOAD"
-            with m.State("INIT_LOAD"):
-                m.d.sync += [u_old.eq(u_rd.data), u_new.eq(u_rd.data)]
-                m.next = "GAIN"
+            with m.State("PASS"):
+                # the initial pass or a step runs until its last neuron is written
+                with m.If(pass_done):
+                    m.next = "PASS_END"
 
-            # -- multiply-accumulate of one chunk ---------------------------------------------------
-            with m.State("MAC"):
-                with m.If(j < n):
-                    m.d.sync += [j.eq(j + 1), waddr.eq(waddr + chunks), mac_valid.eq(1)]
-                with m.Else():
-                    m.d.sync += mac_valid.eq(0)
-                    m.next = "MAC_DRAIN"
-            with m.State("MAC_DRAIN"):
-                # the last product was accumulated on the cycle that entered this state
-                m.d.sync += [lane.eq(0), i.eq(c * k_lanes)]
-                m.next = "READ_U"
-
-            # -- the Euler step of one neuron ------------------------------------------------------
-            with m.State("READ_U"):
-                m.next = "FIELD"
-            with m.State("FIELD"):
-                m.d.sync += [u_old.eq(u_rd.data), r.eq((field << ls) - u_rd.data)]
-                m.next = "SCALE"
-            with m.State("SCALE"):
-                m.d.sync += q.eq(params.dt_m * r)
-                m.next = "INTEGRATE"
-            with m.State("INTEGRATE"):
-                m.d.sync += u_new.eq(saturate(u_old + round_shift(q, params.dt_e + ls), u_bits))
-                m.next = "GAIN"
-            with m.State("GAIN"):
-                m.d.sync += p.eq(params.gain_m * u_new)
-                m.next = "LOOKUP0"
-            with m.State("LOOKUP0"):
-                m.next = "LOOKUP1"
-            with m.State("LOOKUP1"):
-                m.next = "WRITE"
-            with m.State("WRITE"):
-                m.d.comb += self.trace.valid.eq(trace_on)
-                with m.If(~trace_on | self.trace.ready):
-                    m.d.comb += [u_wr.addr.eq(i), u_wr.data.eq(u_new), u_wr.en.eq(~init_pass),
-                                 v0_wr.addr.eq(i), v0_wr.data.eq(sig.v), v0_wr.en.eq(bank),
-                                 v1_wr.addr.eq(i), v1_wr.data.eq(sig.v), v1_wr.en.eq(~bank)]
-                    with m.If(~init_pass & (abs_delta > max_du)):
-                        m.d.sync += max_du.eq(abs_delta)
-                    m.d.sync += [i.eq(i + 1), lane.eq(lane + 1)]
-                    with m.If(init_pass):
-                        with m.If(i == n - 1):
-                            m.next = "PASS_END"
-                        with m.Else():
-                            m.next = "INIT_READ"
-                    with m.Elif((i == n - 1) | (lane == k_lanes - 1)):
-                        with m.If(c == chunks - 1):
-                            m.next = "PASS_END"
-                        with m.Else():
-                            m.d.sync += c.eq(c + 1)
-                            m.next = "MAC_START"
-                    with m.Else():
-                        m.next = "READ_U"
-
-            with m.State("MAC_START"):
-                m.d.sync += [j.eq(0), waddr.eq(c), mac_valid.eq(0)]
-                m.d.sync += [a.eq(0) for a in acc]
-                m.next = "MAC"
-
+            # -- end of the initial pass or of a step (§11.5) ------------------------------------
             with m.State("PASS_END"):
-                m.d.sync += [bank.eq(~bank), init_pass.eq(0), c.eq(0), i.eq(0), lane.eq(0)]
+                m.d.sync += [bank.eq(~bank), init_pass.eq(0), written.eq(0)]
                 done_steps = Mux(init_pass, steps, steps + 1)
                 m.d.sync += steps.eq(done_steps)
                 with m.If(~init_pass & (max_du <= params.eps)):
-                    m.d.sync += [converged.eq(1), busy.eq(0)]
+                    m.d.sync += [converged.eq(1), stop_reason.eq(StopReason.CONVERGED),
+                                 busy.eq(0)]
                     m.next = "IDLE"
-                with m.Elif((done_steps == params.max_steps) | stop_req):
-                    m.d.sync += [capped.eq(1), busy.eq(0)]
+                with m.Elif(done_steps == params.max_steps):
+                    m.d.sync += [stop_reason.eq(StopReason.CAP), busy.eq(0)]
+                    m.next = "IDLE"
+                with m.Elif(stop_req):
+                    m.d.sync += [stop_reason.eq(StopReason.STOP), busy.eq(0)]
                     m.next = "IDLE"
                 with m.Else():
                     m.d.sync += max_du.eq(0)
-                    m.next = "MAC_START"
+                    m.d.comb += mac_go.eq(1)
+                    m.next = "PASS"
+
+        with m.FSM(name="mac"):
+            with m.State("IDLE"):
+                with m.If(mac_go):
+                    m.d.sync += c_mac.eq(0)
+                    m.next = "START"
+            with m.State("START"):
+                m.d.sync += [j.eq(0), waddr.eq(c_mac), mac_valid.eq(0)]
+                m.d.sync += [a.eq(0) for a in acc]
+                m.next = "RUN"
+            with m.State("RUN"):
+                with m.If(j < n):
+                    m.d.sync += [j.eq(j + 1), waddr.eq(waddr + chunks), mac_valid.eq(1)]
+                with m.Else():
+                    # the last product is accumulated on the cycle that leaves this state
+                    m.d.sync += mac_valid.eq(0)
+                    m.next = "HAND_OVER"
+            with m.State("HAND_OVER"):
+                # wait until the issuer has sent every neuron of the previous chunk
+                with m.If(~iss_active):
+                    m.d.sync += [h.eq(a) for h, a in zip(hold, acc)]
+                    m.d.sync += [hold_bias.eq(b_rd.data), iss_active.eq(1),
+                                 iss_i.eq(c_mac * k_lanes), iss_lane.eq(0),
+                                 iss_last.eq(Mux(c_mac == chunks - 1, n - 1,
+                                                 c_mac * k_lanes + k_lanes - 1)),
+                                 c_mac.eq(c_mac + 1)]
+                    with m.If(c_mac == chunks - 1):
+                        m.next = "IDLE"
+                    with m.Else():
+                        m.next = "START"
 
         # the lanes accumulate one cycle after the MAC issued the addresses
         with m.If(mac_valid):

@@ -1,7 +1,8 @@
 """``hopfield demo``: the associative-memory demo (store glyphs, recall a corrupted one).
 
-Runs on the golden model for now; the logic is in :mod:`hopfield_fpga.host.demo`, which takes
-any recall backend, so a board (or ``sim://``) option only has to construct a different one.
+Runs on a board: by default the simulated board (``sim://``, the gateware in a simulator),
+``--url /dev/ttyUSB1`` for a real one, ``--golden`` for the golden model alone. The logic is in
+:mod:`hopfield_fpga.host.demo`, which takes any recall backend.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ def register(subparsers) -> None:
         "demo", help="store glyphs, corrupt one and watch the network recall it",
         description="Store 16x16 glyphs in a 256-neuron network with the Hebbian rule, flip a "
                     "fraction of one glyph's pixels and run the dynamics, printing the state "
-                    "every few flips and the energy. Runs on the golden model.")
+                    "every few flips and the energy. Runs on the simulated board by default.")
     p.add_argument("--glyph", default="A", type=str.upper,
                    help=f"glyph to corrupt and recall (default A; stored by default: "
                         f"{' '.join(glyphs.DEMO_SET)})")
@@ -46,6 +47,12 @@ def register(subparsers) -> None:
                    choices=["sequential", "random", "rejection_free"],
                    help="update order (default random)")
     p.add_argument("--frames", default=6, type=int, help="about how many frames (default 6)")
+    p.add_argument("--url", default=None,
+                   help="board: a serial port or sim://... (default: the simulated board)")
+    p.add_argument("--golden", action="store_true",
+                   help="run on the golden model instead of a board")
+    p.add_argument("--plot", metavar="FILE.png", default=None,
+                   help="also draw the frames and the energy trace into FILE.png")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(func=_demo)
 
@@ -61,8 +68,27 @@ def _demo(args) -> int:
         raise CLIError(f"--glyph {args.glyph} is not among the stored glyphs ({args.store})")
     if args.frames < 1:
         raise CLIError(f"--frames must be at least 1, not {args.frames}")
-    result = run_demo(args.glyph, noise=args.noise, seed=args.seed, order=args.order,
-                      store=tuple(args.store), frames=args.frames)
+    if args.golden:
+        result = run_demo(args.glyph, noise=args.noise, seed=args.seed, order=args.order,
+                          store=tuple(args.store), frames=args.frames)
+    else:
+        from .board import Board
+        from .demo import BoardBackend
+        from .errors import BoardError
+        try:
+            with Board.open(args.url) as board:
+                if not args.json:
+                    print(f"loading the network into {board.url} ...", flush=True)
+                result = run_demo(args.glyph, noise=args.noise, seed=args.seed,
+                                  order=args.order, store=tuple(args.store),
+                                  frames=args.frames, backend=BoardBackend(board))
+        except BoardError as exc:
+            raise CLIError(str(exc)) from None
+        except ValueError as exc:
+            raise CLIError(str(exc)) from None
+    if args.plot:
+        from .demo import plot_demo
+        plot_demo(result, args.plot)
     if args.json:
         print(json.dumps(result.to_dict()))
     else:

@@ -29,7 +29,7 @@ from ..sim import golden
 from ..sim.golden import RunResult
 from . import glyphs, learning, textart
 
-__all__ = ["GoldenBackend", "DemoResult", "Frame", "run_demo", "format_demo", "demo_config",
+__all__ = ["GoldenBackend", "BoardBackend", "DemoResult", "plot_demo", "Frame", "run_demo", "format_demo", "demo_config",
            "corrupt"]
 
 
@@ -61,6 +61,23 @@ class GoldenBackend:
             raise RuntimeError("load() the weights before recall()")
         return golden.run_binary(self._weights, self._bias, state, order=order, seed=seed,
                                  max_sweeps=max_sweeps, trace=trace, config=self.config)
+
+
+class BoardBackend:
+    """Recall on a board (real, or simulated behind ``sim://``) through ``host.board.Board``."""
+
+    def __init__(self, board):
+        self.board = board
+        self.config = board.config
+        self.name = f"board {board.url}"
+
+    def load(self, weights, bias) -> None:
+        self.board.load_weights(weights, bias)
+
+    def recall(self, state, *, order="random", seed=1, max_sweeps=100,
+               trace=True) -> RunResult:
+        return self.board.recall(state, order=order, seed=seed, max_sweeps=max_sweeps,
+                                 trace=trace)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -244,3 +261,35 @@ def format_demo(d: DemoResult, *, width: int | None = None) -> str:
                + (f", landed on {d.recalled}" if d.recalled else " (a spurious state)") + ".")
     out.append(verdict)
     return "\n".join(out)
+
+
+def plot_demo(d: DemoResult, path) -> None:
+    """Draw the frames (as images) and the energy per flip into ``path`` (PNG) with matplotlib."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    side = int(round(math.sqrt(d.config.neurons)))
+    frames = d.frames
+    fig = plt.figure(figsize=(2.2 * max(len(frames), 3), 5.2))
+    grid = fig.add_gridspec(2, len(frames), height_ratios=[1, 1])
+    for i, f in enumerate(frames):
+        ax = fig.add_subplot(grid[0, i])
+        if side * side == f.state.size:
+            ax.imshow(f.state.reshape(side, side), cmap="gray_r", vmin=-1, vmax=1)
+        else:
+            ax.imshow(f.state[None, :], cmap="gray_r", vmin=-1, vmax=1, aspect="auto")
+        ax.set_title("probe" if f.flips == 0 else f"{f.flips} flips", fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    ax = fig.add_subplot(grid[1, :])
+    e = [d.probe_energy2 / 2]
+    for ev in d.result.trace or ():
+        e.append(e[-1] + ev.delta_energy2 / 2)
+    ax.plot(range(len(e)), e, marker=".", lw=1)
+    ax.set_xlabel("flip")
+    ax.set_ylabel("energy E")
+    ax.set_title(f"recall of {d.glyph} on the {d.backend} ({d.order} order)", fontsize=10)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

@@ -1,1 +1,1 @@
-"""Board tops on amaranth-boards platforms and the synthesis flow with resource and timing reports."""
+"""Board tops on amaranth-boards platforms; the synthesis flow with resource and timing reports."""

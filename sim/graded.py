@@ -1,4 +1,4 @@
-"""Golden model of graded-response neurons (Hopfield 1984), integer-exact to ``docs/numerics.md`` s. 11.
+"""Golden model of graded-response neurons (Hopfield 1984), integer-exact to numerics.md §11.
 
 The graded engine in ``gateware/graded_engine.py`` must reproduce :func:`run_graded_fixed`
 bit for bit. Everything here is integer arithmetic on the formats of section 11:
@@ -18,6 +18,7 @@ The float reference (the continuous ODE and the true sigmoids) is ``sim/graded_f
 from __future__ import annotations
 
 import dataclasses
+import functools
 from fractions import Fraction
 from typing import Sequence
 
@@ -33,7 +34,7 @@ from ..numerics import (
 __all__ = [
     "SigmoidTable", "sigmoid_table", "GradedParams", "GradedResult", "pwl_eval", "sigmoid_unit",
     "field", "euler_step", "run_graded", "run_graded_fixed", "u_from_v", "energy_exact",
-    "pwl_slope_at_zero", "infer_config",
+    "pwl_slope_at_zero", "infer_config", "inverse_integral", "sigmoid_range",
 ]
 
 #: A sigmoid table: GRADED_SEGMENTS entries (x_k, y_k, m_k) as plain integers.
@@ -334,7 +335,8 @@ def run_graded(weights, bias=None, *, u0=None, v0=None, gain, dt, leak: float = 
 
 # -- the real piecewise-linear g, its inverse and the energy ------------------------------------
 
-def _pieces(table: SigmoidTable) -> list[tuple[Fraction, Fraction, Fraction, Fraction]]:
+@functools.lru_cache(maxsize=64)
+def _pieces(table: SigmoidTable) -> tuple[tuple[Fraction, Fraction, Fraction, Fraction], ...]:
     """The real PWL function G of a table (no rounding, clamped to [-1, 1]) as linear pieces
     (a, b, G(a), slope) covering (-inf, inf) in order; a = -inf / b = inf as None-free sentinels
     are replaced by a very wide span (|x| <= 2**30), far beyond any saturated argument."""
@@ -366,7 +368,8 @@ def _pieces(table: SigmoidTable) -> list[tuple[Fraction, Fraction, Fraction, Fra
                 pieces.append((c0, c1, Fraction(1 if mid > 1 else -1), Fraction(0)))
             else:
                 pieces.append((c0, c1, g0, s))
-    return pieces
+    _check_monotone(pieces)
+    return tuple(pieces)
 
 
 def _integral_g(pieces, lo: Fraction, hi: Fraction) -> Fraction:
@@ -397,16 +400,22 @@ def _check_monotone(pieces) -> None:
     prev = None
     for a, b, ga, s in pieces:
         if s < 0 or (prev is not None and ga < prev):
-            raise ValueError("The energy of Eq. 7 needs a non-decreasing sigmoid table; "
-                             f"this one decreases near x = {float(a)}")
+            raise ValueError("Inverting the sigmoid (the energy of Eq. 7, u from V) needs a "
+                             f"non-decreasing table; this one decreases near x = {float(a)}")
         prev = ga + s * (b - a)
+
+
+def sigmoid_range(table: SigmoidTable) -> tuple[Fraction, Fraction]:
+    """(lowest, highest) value of the real table function G: the outputs V the energy covers."""
+    pieces = _pieces(table)
+    a, b, ga, s = pieces[-1]
+    return pieces[0][2], ga + s * (b - a)
 
 
 def inverse_integral(v: Fraction, table: SigmoidTable) -> Fraction:
     """Phi(V) = integral from 0 to V of G^-1 (x units), exact, by Young's identity:
     Phi(V) = x_V V - integral_{x_0}^{x_V} G, with G(x_0) = 0 and G(x_V) = V."""
     pieces = _pieces(table)
-    _check_monotone(pieces)
     x0 = _inverse(pieces, Fraction(0))
     xv = _inverse(pieces, v)
     integral = _integral_g(pieces, min(x0, xv), max(x0, xv))

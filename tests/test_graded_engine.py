@@ -13,8 +13,10 @@ from amaranth.sim import Simulator
 
 from hopfield_fpga.config import Feature, NetworkConfig
 from hopfield_fpga.gateware.fixed_point import round_shift as rtl_round_shift
-from hopfield_fpga.gateware.graded_engine import (
-    GradedEngine, GradedTarget, RunParams, bias_words, run_params, table_words, weight_words,
+from hopfield_fpga.gateware.engine_ports import StopReason
+from hopfield_fpga.gateware.graded_engine import GradedEngine
+from hopfield_fpga.gateware.graded_ports import (
+    GradedAccessOp as Op, GradedPorts, RunParams, run_params,
 )
 from hopfield_fpga.gateware.pwl_sigmoid import PWLSigmoid
 from hopfield_fpga.numerics import GRADED_PRESETS, round_shift
@@ -42,20 +44,20 @@ def _signed(value: int, bits: int) -> int:
 
 
 async def load_case(ctx, dut, case):
-    cfg = case.config
-    writes = [(GradedTarget.WEIGHT, a, w) for a, w in enumerate(weight_words(case.weights, cfg))]
-    writes += [(GradedTarget.BIAS, a, w) for a, w in enumerate(bias_words(case.bias, cfg))]
-    writes += [(GradedTarget.U, a, int(u) & ((1 << cfg.graded_u_bits) - 1))
-               for a, u in enumerate(case.u0)]
-    writes += [(GradedTarget.TABLE, a, w) for a, w in enumerate(table_words(case.params.table))]
-    for target, addr, word in writes:
-        await stream_put(ctx, dut.access, {"target": target, "write": 1, "addr": addr,
+    ports = GradedPorts(case.config)
+    writes = [(Op.WRITE_WEIGHTS, j, c, w) for j, c, w in ports.weight_words(case.weights)]
+    writes += [(Op.WRITE_BIAS, 0, c, w) for c, w in ports.bias_words(case.bias)]
+    writes += [(Op.WRITE_U, i, 0, ports.u_word(u)) for i, u in enumerate(case.u0)]
+    writes += [(Op.WRITE_TABLE, k, 0, w)
+               for k, w in enumerate(ports.table_words(case.params.table))]
+    for op, index, chunk, word in writes:
+        await stream_put(ctx, dut.access, {"op": op, "index": index, "chunk": chunk,
                                            "data": word})
 
 
-async def read_word(ctx, dut, target, addr):
-    await stream_put(ctx, dut.access, {"target": target, "write": 0, "addr": addr, "data": 0})
-    return await stream_get(ctx, dut.read)
+async def read_word(ctx, dut, op, index=0, chunk=0):
+    await stream_put(ctx, dut.access, {"op": op, "index": index, "chunk": chunk, "data": 0})
+    return (await stream_get(ctx, dut.reply)).data
 
 
 async def run_case(ctx, dut, case, max_cycles):
@@ -103,19 +105,27 @@ def simulate(case):
     cfg = case.config
     out = {}
     n, c = cfg.neurons, cfg.chunks
-    max_cycles = (case.params.max_steps + 1) * (c * (n + 4) + 10 * n) + 50
+    max_cycles = (GradedEngine.pass_cycles(cfg, initial=True)
+                  + case.params.max_steps * GradedEngine.pass_cycles(cfg) + 10)
 
     async def testbench(ctx):
         await load_case(ctx, dut, case)
-        # the weight memory reads back what was written
-        words = weight_words(case.weights, cfg)
-        assert await read_word(ctx, dut, GradedTarget.WEIGHT, len(words) - 1) == words[-1]
+        # memories and table read back what was written
+        ports = GradedPorts(cfg)
+        j, c_last, word = ports.weight_words(case.weights)[-1]
+        assert await read_word(ctx, dut, Op.READ_WEIGHTS, j, c_last) == word
+        bias_word = ports.bias_words(case.bias)[-1][1]
+        assert await read_word(ctx, dut, Op.READ_BIAS, 0, c_last) == bias_word
+        table_word = ports.table_words(case.params.table)[5]
+        assert await read_word(ctx, dut, Op.READ_TABLE, 5) == table_word
+        assert await read_word(ctx, dut, Op.READ_U, n - 1) == ports.u_word(case.u0[-1])
+        assert await read_word(ctx, dut, Op.READ_U, n) == 0      # out of range reads as 0
         records = await run_case(ctx, dut, case, max_cycles)
-        status = {name: int(ctx.get(getattr(dut.status, name)))
-                  for name in ("steps", "converged", "capped", "max_du", "cycles")}
-        u = [_signed(await read_word(ctx, dut, GradedTarget.U, i), cfg.graded_u_bits)
+        status = {name: ctx.get(getattr(dut.status, name))
+                  for name in ("steps", "converged", "stop_reason", "max_du", "cycles")}
+        u = [_signed(await read_word(ctx, dut, Op.READ_U, i), cfg.graded_u_bits)
              for i in range(n)]
-        v = [_signed(await read_word(ctx, dut, GradedTarget.V, i), 16) for i in range(n)]
+        v = [_signed(await read_word(ctx, dut, Op.READ_V, i), 16) for i in range(n)]
         out.update(records=records, status=status, u=u, v=v)
 
     sim = Simulator(dut)
@@ -130,7 +140,8 @@ def test_engine_matches_golden(seed):
     case = random_case(seed, max_neurons=7, max_steps=12)
     out = simulate(case)
     check_against_golden(case, out["records"], out["status"], out["u"], out["v"])
-    assert out["status"]["capped"] == (not case.expected.converged)
+    assert out["status"]["stop_reason"] == (
+        StopReason.CONVERGED if case.expected.converged else StopReason.CAP)
 
 
 def test_fig3_on_engine():
@@ -212,3 +223,99 @@ def test_engine_refuses_config_without_graded():
         with pytest.raises(ValueError, match="GRADED"):
             GradedEngine(NetworkConfig(neurons=4, lanes=2))
         gc.collect()
+
+
+def _engine_sim(case, testbench_body):
+    dut = GradedEngine(case.config)
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+
+    async def testbench(ctx):
+        await load_case(ctx, dut, case)
+        await testbench_body(ctx, dut)
+    sim.add_testbench(testbench)
+    sim.run()
+
+
+def test_stop_ends_run_at_step_boundary():
+    """A stop mid-run ends it after the current step, with the golden state of that many
+    steps and stop reason STOP."""
+    import dataclasses
+    case = random_case(4242, config=NetworkConfig(neurons=6, weight_bits=6, bias_bits=8,
+                                                  lanes=2, features=Feature.ALL))
+    case.params = dataclasses.replace(case.params, eps=0, max_steps=10_000)
+    cfg = case.config
+
+    async def body(ctx, dut):
+        await stream_put(ctx, dut.run, RunParams.const(run_params(case.params)))
+        await ctx.tick().repeat(500)
+        ctx.set(dut.stop, 1)
+        await ctx.tick().until(~dut.status.busy)
+        ctx.set(dut.stop, 0)
+        steps = ctx.get(dut.status.steps)
+        assert ctx.get(dut.status.stop_reason) == StopReason.STOP
+        assert 0 < steps < 100
+        exp = graded.run_graded_fixed(case.weights, case.bias, case.u0,
+                                      dataclasses.replace(case.params, max_steps=steps), cfg)
+        u = [_signed(await read_word(ctx, dut, Op.READ_U, i), cfg.graded_u_bits)
+             for i in range(cfg.neurons)]
+        assert u == list(exp.u), f"seed 4242: stopped after {steps} steps"
+
+    _engine_sim(case, body)
+
+
+def test_trace_back_pressure_does_not_change_the_run():
+    seed = 77
+    case = random_case(seed, config=NetworkConfig(neurons=5, weight_bits=4, bias_bits=6,
+                                                  lanes=2, features=Feature.ALL), max_steps=8)
+    case.trace = True
+    case.expected = graded.run_graded_fixed(case.weights, case.bias, case.u0, case.params,
+                                            case.config, trace=True)
+    rng = np.random.default_rng(seed)
+
+    async def body(ctx, dut):
+        await stream_put(ctx, dut.run, RunParams.const(run_params(case.params, trace=True)))
+        records = []
+        while True:
+            ready = bool(rng.random() < 0.3)
+            ctx.set(dut.trace.ready, ready)
+            _, _, valid, payload, busy = await ctx.tick().sample(
+                dut.trace.valid, dut.trace.payload, dut.status.busy)
+            if valid and ready:
+                records.append((payload.step, payload.index, payload.u, payload.v))
+            if not busy:
+                break
+        want = [(t + 1, i, int(u[i]), int(v[i])) for t, (u, v) in enumerate(case.expected.trace)
+                for i in range(case.config.neurons)]
+        assert records == want, f"seed {seed}"
+
+    _engine_sim(case, body)
+
+
+@pytest.mark.parametrize("n,k", [(6, 2), (7, 3), (4, 4), (5, 1), (9, 4)])
+def test_cycle_count(n, k):
+    """Initial pass N + 13, each step C (N + 3) + T + 13 (T = last chunk size), no stalls."""
+    import dataclasses
+    cfg = NetworkConfig(neurons=n, weight_bits=4, bias_bits=6, lanes=k, features=Feature.ALL)
+    case = random_case(9, config=cfg)
+    case.params = dataclasses.replace(case.params, max_steps=5, eps=0)
+    tail = n - (cfg.chunks - 1) * k
+    assert GradedEngine.pass_cycles(cfg, initial=True) == n + 13
+    assert GradedEngine.pass_cycles(cfg) == cfg.chunks * (n + 3) + tail + 13
+
+    async def body(ctx, dut):
+        await stream_put(ctx, dut.run, RunParams.const(run_params(case.params)))
+        await ctx.tick().until(~dut.status.busy)
+        steps, cycles = ctx.get(dut.status.steps), ctx.get(dut.status.cycles)
+        assert cycles == n + 13 + steps * (cfg.chunks * (n + 3) + tail + 13), (steps, cycles)
+
+    _engine_sim(case, body)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_engine_matches_golden_wide(seed):
+    """16-bit weights and 24-bit biases: u of 40 bits, products past 62 bits."""
+    cfg = NetworkConfig(neurons=5, weight_bits=16, bias_bits=24, lanes=2, features=Feature.ALL)
+    case = random_case(700 + seed, config=cfg, max_steps=10)
+    out = simulate(case)
+    check_against_golden(case, out["records"], out["status"], out["u"], out["v"])

@@ -2,7 +2,7 @@
 
 Each configuration is one RTL build; within it ``sim/tb/graded_engine_tb.py`` runs randomized
 cases (data, tables, gains, dt, leak, eps, step caps, saturation corners) whose seeds are listed
-here and named in any failure. Two configurations x 60 seeds = 120 cases per simulator.
+here and named in any failure. Three configurations x 40 seeds = 120 cases per simulator.
 """
 
 import pytest
@@ -16,8 +16,10 @@ CONFIGS = {
     "n7k3": NetworkConfig(neurons=7, weight_bits=5, bias_bits=7, lanes=3, features=Feature.ALL),
     # full chunks, wide weights and biases (u of 33 bits)
     "n8k4": NetworkConfig(neurons=8, weight_bits=8, bias_bits=16, lanes=4, features=Feature.ALL),
+    # one chunk (K = N), 1-bit weights and biases ({-1, 0}): the narrowest datapath
+    "n5k5": NetworkConfig(neurons=5, weight_bits=1, bias_bits=1, lanes=5, features=Feature.ALL),
 }
-SEEDS_PER_CONFIG = 60
+SEEDS_PER_CONFIG = 40
 
 
 @pytest.mark.cocotb

@@ -363,3 +363,104 @@ def test_trajectory_error_shrinks_with_step(sigmoid):
     # Euler is first order: each 4x smaller step must at least halve the error
     assert errors[1] < errors[0] / 2 and errors[2] < errors[1] / 2
     assert errors[2] < 0.02
+
+
+def test_high_gain_hebbian_n64_against_binary():
+    """Hebbian N = 64 (P = 4): at high gain the sign of every converged graded state is a binary
+    fixed point; the fraction of starts where it equals the binary sequential run from the sign
+    of the start is printed (the two dynamics need not pick the same attractor)."""
+    from hopfield_fpga.sim.golden import run_binary
+    seed = 64
+    rng = np.random.default_rng(seed)
+    n = 64
+    w, pats = _hebbian(n, 4, rng)
+    b = np.zeros(n, dtype=np.int64)
+    lam_c = 1 / (graded.pwl_slope_at_zero(GRADED_PRESETS["tanh"])
+                 * float(np.linalg.eigvalsh(w).max()))
+    same, starts = 0, 12
+    for start in range(starts):
+        s0 = pats[start % 4] * np.where(rng.random(n) < 0.2, -1, 1)   # 20 % probe noise
+        v0 = 0.1 * s0
+        r = graded.run_graded(w, b, v0=v0, gain=20 * lam_c, dt=1 / 32, sigmoid="tanh",
+                              max_steps=20_000)
+        assert r.converged, f"seed {seed} start {start}"
+        s = np.where(r.v > 0, 1, -1)
+        assert np.all(r.v != 0), f"seed {seed} start {start}"
+        assert _binary_fixed_point(w, b, s), f"seed {seed} start {start}"
+        binary = run_binary(w, b, s0, order="sequential", max_sweeps=100)
+        same += bool(np.array_equal(binary.state, s))
+    print(f"high gain (20 lambda_c), N=64 P=4: graded sign = binary result in {same}/{starts}")
+    assert same >= starts // 2
+
+
+@pytest.mark.parametrize("sigmoid", ["atan", "tanh"])
+def test_critical_gain_sweep(sigmoid):
+    """In a gain sweep with steps of 2 %, every gain one step or more below
+    lambda_c = 1/(g'(0) R lambda_max(T)) returns to the origin and every gain one step or more
+    above it leaves: the critical gain is found to within the step of the sweep."""
+    rng = np.random.default_rng(31)
+    n = 10
+    w = np.triu(rng.integers(-4, 5, (n, n)), 1)
+    w = w + w.T
+    b = np.zeros(n, dtype=np.int64)
+    lam_max = float(np.linalg.eigvalsh(w).max())
+    table = GRADED_PRESETS[sigmoid]
+    lam_c = 1 / (graded.pwl_slope_at_zero(table) * lam_max)
+    step = 0.02
+    # Starts inside the linear segment around 0; dt = 1/2 keeps Euler stable for every mode
+    # (|lambda_min| <= lambda_max here) while the slowest mode still moves du >> 1 LSB per step,
+    # so the run does not stall in the band where du rounds to 0.
+    assert abs(float(np.linalg.eigvalsh(w).min())) <= 2 * lam_max
+    v0 = rng.uniform(-0.3, 0.3, n)
+    left = {}
+    for k in (-5, -3, -2, -1, 1, 2, 3, 5):
+        gain = lam_c * (1 + k * step)
+        r = graded.run_graded(w, b, v0=v0, gain=gain, dt=0.5, sigmoid=table,
+                              max_steps=100_000, eps=0)
+        assert r.converged, (sigmoid, k)
+        left[k] = bool(np.abs(r.V).max() > 0.02)
+    print(f"{sigmoid}: lambda_c = {lam_c:.5f}; origin left at (1 + 0.02 k) lambda_c for k: "
+          f"{sorted(k for k, v in left.items() if v)}")
+    assert all(left[k] == (k > 0) for k in left), left
+
+
+def _literal_run(w, b, u0, p, cfg):
+    """Sections 11.3-11.5 read literally, one neuron at a time with Python integers."""
+    n, ones = cfg.neurons, GRADED_V_ONE
+    u_lo, u_hi = -(1 << (cfg.graded_u_bits - 1)), (1 << (cfg.graded_u_bits - 1)) - 1
+
+    def g(u):
+        x = min(max(round_shift(p.gain_m * u, p.gain_e), -(1 << 23)), (1 << 23) - 1)
+        return _pwl_scalar(x, p.table)
+    u = [int(x) for x in u0]
+    v = [g(x) for x in u]
+    steps, delta = 0, 0
+    while steps < p.max_steps:
+        f = [sum(int(w[i][j]) * v[j] for j in range(n)) + int(b[i]) * ones for i in range(n)]
+        new = [min(max(u[i] + round_shift(p.dt_m * ((f[i] << p.leak_shift) - u[i]),
+                                          p.dt_e + p.leak_shift), u_lo), u_hi)
+               for i in range(n)]
+        delta = max(abs(a - c) for a, c in zip(new, u))
+        u, v = new, [g(x) for x in new]
+        steps += 1
+        if delta <= p.eps:
+            return u, v, steps, True, delta
+    return u, v, steps, False, delta
+
+
+@pytest.mark.parametrize("widths", [(4, 6), (8, 16), (16, 24)])
+def test_golden_matches_literal_spec(widths):
+    """The vectorized golden model (int64, or Python integers for (16, 24) where the products
+    pass 62 bits) equals a literal one-neuron-at-a-time reading of the spec."""
+    from hopfield_fpga.config import Feature
+    from hopfield_fpga.sim.tb.graded_cases import random_case
+    w_bits, b_bits = widths
+    cfg = NetworkConfig(neurons=6, weight_bits=w_bits, bias_bits=b_bits, lanes=2,
+                        features=Feature.ALL)
+    for seed in range(20):
+        case = random_case(500 + seed, config=cfg, max_steps=15)
+        r = case.expected
+        u, v, steps, converged, delta = _literal_run(case.weights, case.bias, case.u0,
+                                                     case.params, cfg)
+        assert (list(r.u), list(r.v), r.steps, r.converged, r.max_du) == \
+            (u, v, steps, converged, delta), f"seed {500 + seed} widths {widths}"

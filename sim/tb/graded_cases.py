@@ -13,7 +13,7 @@ import dataclasses
 import numpy as np
 
 from ...config import Feature, NetworkConfig
-from ...numerics import GRADED_PRESETS, GRADED_SEGMENTS, GRADED_V_ONE
+from ...numerics import GRADED_SEGMENTS, GRADED_V_ONE
 from .. import graded
 
 __all__ = ["GradedCase", "random_case"]

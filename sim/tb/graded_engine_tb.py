@@ -15,10 +15,9 @@ from cocotb.clock import Clock
 from cocotb.triggers import ReadOnly, RisingEdge
 
 from ...config import NetworkConfig
-from ...gateware.graded_engine import (
-    GradedTarget, RunParams, access_layout, bias_words, run_params, status_layout, table_words,
-    trace_layout, weight_words,
-)
+from ...gateware.engine_ports import StopReason
+from ...gateware.graded_engine import GradedEngine
+from ...gateware.graded_ports import GradedAccessOp as Op, GradedPorts, RunParams, run_params
 from ...numerics import GRADED_V_BITS
 from ..rtl_runner import tb_params
 from .graded_cases import random_case
@@ -51,9 +50,9 @@ class GradedDriver:
 
     def __init__(self, dut, config: NetworkConfig):
         self.dut, self.config = dut, config
-        self.access = access_layout(config)
-        self.status = status_layout(config)
-        self.trace = trace_layout(config)
+        self.ports = GradedPorts(config)
+        self.access, self.status, self.trace = (self.ports.access, self.ports.status,
+                                                self.ports.trace)
 
     async def put(self, prefix: str, word: int):
         dut = self.dut
@@ -80,14 +79,13 @@ class GradedDriver:
         getattr(dut, f"{prefix}__ready").value = 0
         return payload
 
-    async def write(self, target, addr: int, word: int):
-        await self.put("access", _pack(self.access, {"target": target.value, "write": 1,
-                                                     "addr": addr, "data": word}))
+    async def access_op(self, op, index: int = 0, chunk: int = 0, word: int = 0):
+        await self.put("access", _pack(self.access, {"op": op.value, "index": index,
+                                                     "chunk": chunk, "data": word}))
 
-    async def read(self, target, addr: int) -> int:
-        await self.put("access", _pack(self.access, {"target": target.value, "write": 0,
-                                                     "addr": addr, "data": 0}))
-        return await self.get("read")
+    async def read(self, op, index: int = 0, chunk: int = 0) -> int:
+        await self.access_op(op, index, chunk)
+        return await self.get("reply")
 
     async def run(self, params: dict, max_cycles: int):
         """Start a run; collect trace records until idle. Returns (records, status dict)."""
@@ -118,7 +116,7 @@ async def graded_engine_matches_golden(dut):
     drv = GradedDriver(dut, config)
     cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
     dut.rst.value = 1
-    for name in ("access__valid", "run__valid", "read__ready", "trace__ready", "stop"):
+    for name in ("access__valid", "run__valid", "reply__ready", "trace__ready", "stop"):
         getattr(dut, name).value = 0
     await RisingEdge(dut.clk)
     await RisingEdge(dut.clk)
@@ -127,20 +125,23 @@ async def graded_engine_matches_golden(dut):
     for seed in seeds:
         case = random_case(seed, config=config, max_steps=params.get("max_steps", 12))
         where = case.describe()
-        for a, word in enumerate(weight_words(case.weights, config)):
-            await drv.write(GradedTarget.WEIGHT, a, word)
-        for a, word in enumerate(bias_words(case.bias, config)):
-            await drv.write(GradedTarget.BIAS, a, word)
-        for a, u in enumerate(case.u0):
-            await drv.write(GradedTarget.U, a, int(u) & ((1 << u_bits) - 1))
-        for a, word in enumerate(table_words(case.params.table)):
-            await drv.write(GradedTarget.TABLE, a, word)
-        max_cycles = (case.params.max_steps + 1) * (config.chunks * (n + 4) + 10 * n) + 50
+        ports = drv.ports
+        for j, c, word in ports.weight_words(case.weights):
+            await drv.access_op(Op.WRITE_WEIGHTS, j, c, word)
+        for c, word in ports.bias_words(case.bias):
+            await drv.access_op(Op.WRITE_BIAS, 0, c, word)
+        for i, u in enumerate(case.u0):
+            await drv.access_op(Op.WRITE_U, i, 0, ports.u_word(u))
+        for k, word in enumerate(ports.table_words(case.params.table)):
+            await drv.access_op(Op.WRITE_TABLE, k, 0, word)
+        max_cycles = (GradedEngine.pass_cycles(config, initial=True)
+                      + case.params.max_steps * GradedEngine.pass_cycles(config) + 10)
         records, status = await drv.run(run_params(case.params, trace=case.trace), max_cycles)
         exp = case.expected
         assert status["steps"] == exp.steps, f"{where}: steps {status['steps']}"
         assert status["converged"] == exp.converged, f"{where}: converged {status['converged']}"
-        assert status["capped"] == (not exp.converged), f"{where}: capped {status['capped']}"
+        reason = StopReason.CONVERGED if exp.converged else StopReason.CAP
+        assert status["stop_reason"] == reason.value, f"{where}: {status['stop_reason']}"
         assert status["max_du"] == exp.max_du, f"{where}: max_du {status['max_du']}"
         if case.trace:
             assert len(records) == exp.steps * n, f"{where}: {len(records)} trace records"
@@ -151,8 +152,8 @@ async def graded_engine_matches_golden(dut):
                         f"{where}: first trace divergence {records[t * n + i]} != {want}")
         else:
             assert not records, f"{where}: trace records without trace"
-        u = [_signed(await drv.read(GradedTarget.U, i), u_bits) for i in range(n)]
-        v = [_signed(await drv.read(GradedTarget.V, i), GRADED_V_BITS) for i in range(n)]
+        u = [_signed(await drv.read(Op.READ_U, i), u_bits) for i in range(n)]
+        v = [_signed(await drv.read(Op.READ_V, i), GRADED_V_BITS) for i in range(n)]
         assert u == [int(x) for x in exp.u], f"{where}: u {u} != {list(exp.u)}"
         assert v == [int(x) for x in exp.v], f"{where}: v {v} != {list(exp.v)}"
     dut._log.info(f"{len(seeds)} graded cases bit-exact ({config.describe()})")

@@ -1,0 +1,659 @@
+"""The binary neuron engine: asynchronous bipolar neurons in fixed point (``docs/numerics.md``).
+
+`BinaryEngine(config)` owns the memories of one network and runs the dynamics of §3-§8 bit for
+bit like :func:`hopfield_fpga.sim.golden.run_binary`. Its interface is
+:func:`~hopfield_fpga.gateware.engine_ports.engine_signature` (read that module's docstring for
+the access/run/status/trace contract); ``docs/engine.md`` has the architecture and the cycle
+accounting.
+
+Storage:
+
+- weights: ONE ``lib.memory.Memory`` of K*W_BITS bits by N*C words (C = ceil(N/K)); word
+  j*C + c holds column j, chunk c: W_ij for the K neurons i of chunk c. Every access reads
+  or writes (never both in one cycle) through one shared address, so the memory maps onto a
+  single-port RAM (iCE40 SPRAM) as well as onto block RAM.
+- biases (K*B_BITS x C) and local fields h (K*ACC_BITS x C): 1R1W memories by chunk.
+- prefix counts (C words): the number of unstable neurons in the chunks before chunk c.
+- beta schedule (16 x BETA_SCHEDULE_DEPTH).
+- states, unstable flags and the Hebbian pattern: N-bit registers (one bit per neuron), so a
+  visit reads its neuron's flag in the same cycle.
+
+The column pass is the one datapath: it streams the C words of a weight column with the h,
+bias and state chunks through a three-stage pipeline (read; add; write back h, state and the
+unstable flags, then the prefix count) and feeds a pipelined K-input adder tree. A flip of j
+adds 2 W_ij s_j' to every h_i and sums W_ij s_i (the column field c_j of §6) for the exact
+delta(2E). The refresh after weight or bias writes uses the same pass: h = b, then one pass
+per column j adding W_ij s_j, then a final pass computing the unstable flags, the prefix counts
+and 2E = -sum_i s_i (h_i + b_i).
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import wiring
+from amaranth.lib.memory import Memory
+
+from ..config import BETA_SCHEDULE_DEPTH, COUNTER_BITS, Feature, NetworkConfig, Order
+from ..numerics import BETA_BITS
+from .engine_ports import AccessOp, EnginePorts, RunOrder, StopReason, engine_signature
+from .index_draw import IndexDraw
+from .logistic import Logistic
+from .unstable_set import AdderTree, RankSelect
+from .xorshift import load_state, xorshift32_next
+
+__all__ = ["BinaryEngine", "divmod_const"]
+
+# Pass modes of the column pass.
+_FLIP, _ADDCOL, _INIT, _FINAL = range(4)
+
+
+def divmod_const(value, divisor: int, bits: int):
+    """(value // divisor, value % divisor) for an unsigned ``bits``-wide ``value`` and a
+    constant divisor, by a multiply with the rounded-up reciprocal (exact, checked here for
+    every value below 2**bits)."""
+    if divisor & (divisor - 1) == 0:
+        shift = divisor.bit_length() - 1
+        return value >> shift, value & (divisor - 1)
+    s = bits + divisor.bit_length()
+    mult = -(-(1 << s) // divisor)
+    for v in range(1 << bits):
+        if (v * mult) >> s != v // divisor:  # pragma: no cover - the bound above is enough
+            raise AssertionError(f"reciprocal division by {divisor} wrong for {v}")
+    q = ((value * mult) >> s)[:max(1, bits)]
+    return q, (value - q * divisor)[:max(1, divisor.bit_length())]
+
+
+class BinaryEngine(wiring.Component):
+    """Asynchronous binary Hopfield neurons for one :class:`NetworkConfig`.
+
+    Members: see :func:`~hopfield_fpga.gateware.engine_ports.engine_signature`.
+
+    Limits: orders not in ``config.orders``, a stochastic run without Feature.STOCHASTIC and a
+    stochastic rejection_free run (no such form, §8) end at once with stop reason STOP and no
+    visit (the command engine refuses them before). Without Feature.TRACE no event is sent;
+    without Feature.HEBBIAN a STORE_PATTERN access is accepted and ignored.
+    """
+
+    def __init__(self, config: NetworkConfig):
+        if not isinstance(config, NetworkConfig):
+            raise TypeError(f"config must be a NetworkConfig, not {config!r}")
+        self.config = config
+        self.ports = EnginePorts(config)
+        super().__init__(engine_signature(config))
+
+    def elaborate(self, platform):
+        cfg, P = self.config, self.ports
+        N, K, C = cfg.neurons, cfg.lanes, cfg.chunks
+        WB, BB, A = cfg.weight_bits, cfg.bias_bits, cfg.acc_bits
+        NK = C * K
+        cnt_bits = N.bit_length()
+        term_bits = A + 2
+        m = Module()
+
+        # -- memories -------------------------------------------------------------------------
+        m.submodules.weights = wmem = Memory(shape=unsigned(K * WB), depth=N * C, init=[])
+        m.submodules.biases = bmem = Memory(shape=unsigned(K * BB), depth=C, init=[])
+        m.submodules.fields = hmem = Memory(shape=unsigned(K * A), depth=C, init=[])
+        m.submodules.prefix = pmem = Memory(shape=unsigned(cnt_bits), depth=C, init=[])
+        m.submodules.betas = betamem = Memory(shape=unsigned(BETA_BITS),
+                                              depth=BETA_SCHEDULE_DEPTH, init=[])
+        w_rd, w_wr = wmem.read_port(), wmem.write_port()
+        b_rd, b_wr = bmem.read_port(), bmem.write_port()
+        h_rd, h_wr = hmem.read_port(), hmem.write_port()
+        p_rd, p_wr = pmem.read_port(), pmem.write_port()
+        beta_rd, beta_wr = betamem.read_port(), betamem.write_port()
+        # One address for both weight ports: single-port compatible (reads and writes are
+        # never enabled in the same cycle).
+        waddr = Signal(range(max(2, N * C)))
+        m.d.comb += [w_rd.addr.eq(waddr), w_wr.addr.eq(waddr), w_rd.en.eq(0)]
+
+        state = Signal(NK)        # bit i: s_i = +1
+        ubits = Signal(NK)        # bit i: neuron i unstable
+        pattern = Signal(NK)      # Hebbian pattern being collected
+        dirty = Signal()          # h / unstable set / 2E stale after a weight or bias write
+
+        full_mask = (1 << K) - 1
+        last_mask = (1 << (N - (C - 1) * K)) - 1
+
+        def lane_mask(c):
+            return Mux(c == C - 1, last_mask, full_mask)
+
+        # -- status registers -----------------------------------------------------------------
+        visits = Signal(COUNTER_BITS)
+        flips = Signal(COUNTER_BITS)
+        cycles = Signal(COUNTER_BITS)
+        refresh_cycles = Signal(COUNTER_BITS)
+        energy2 = Signal(signed(cfg.energy_bits))
+        n_unst = Signal(cnt_bits)
+        stop_reason = Signal(StopReason)
+        busy = Signal()
+        running = Signal()
+        refreshing = Signal()
+
+        st = self.status
+        m.d.comb += [
+            st.busy.eq(busy), st.converged.eq(n_unst == 0), st.stop_reason.eq(stop_reason),
+            st.fields_valid.eq(~dirty), st.unstable.eq(n_unst), st.visits.eq(visits),
+            st.flips.eq(flips), st.cycles.eq(cycles), st.refresh_cycles.eq(refresh_cycles),
+            st.energy2.eq(energy2),
+        ]
+        with m.If(running):
+            m.d.sync += cycles.eq(cycles + 1)
+        with m.If(refreshing):
+            m.d.sync += refresh_cycles.eq(refresh_cycles + 1)
+
+        # -- run parameters -------------------------------------------------------------------
+        order = Signal(RunOrder)
+        stochastic = Signal()
+        trace_en = Signal()
+        max_visits = Signal(COUNTER_BITS)
+        beta_last = Signal(range(BETA_SCHEDULE_DEPTH))
+        rng = Signal(32)
+        pos = Signal(range(max(2, N)))         # visit number mod N
+        beta_idx = Signal(range(BETA_SCHEDULE_DEPTH))
+        m.d.comb += [beta_rd.addr.eq(beta_idx), beta_rd.en.eq(1)]
+        rng_next = Signal(32)
+        m.d.comb += rng_next.eq(xorshift32_next(rng))
+
+        # -- flip registers -------------------------------------------------------------------
+        j = Signal(range(max(2, N)))
+        cj = Signal(range(max(2, C)))
+        lj = Signal(range(max(2, K)))
+        snew = Signal()                 # s_j' (1 = +1)
+        counting = Signal()             # a run's flip (counted, traced) or a state write's
+        wbase = Signal(range(max(2, N * C)))
+        hj = Signal(signed(A))
+        bj = Signal(signed(BB))
+        wjj = Signal(signed(WB))
+        tacc = Signal(signed(cfg.energy_bits + 1))   # column field c_j, or -2E in FINAL
+        hbw = Signal(signed(A + 2))                   # h_j + b_j + 2 W_jj s_j'
+        m.d.sync += hbw.eq(hj + bj + Mux(snew, wjj << 1, -(wjj << 1)))
+        running_cnt = Signal(cnt_bits)
+
+        # -- the column pass pipeline ---------------------------------------------------------
+        issue = Signal()
+        issue_c = Signal(range(max(2, C)))
+        issue_mode = Signal(2)
+        issue_sign = Signal()
+        issue_waddr = Signal.like(waddr)
+
+        p1_valid, p1_c, p1_mode, p1_sign = Signal(), Signal.like(issue_c), Signal(2), Signal()
+        m.d.sync += [p1_valid.eq(issue), p1_c.eq(issue_c), p1_mode.eq(issue_mode),
+                     p1_sign.eq(issue_sign)]
+
+        m.submodules.tree = tree = AdderTree(K, term_bits)
+
+        w_l = [w_rd.data[l * WB:(l + 1) * WB].as_signed() for l in range(K)]
+        h_l = [h_rd.data[l * A:(l + 1) * A].as_signed() for l in range(K)]
+        b_l = [b_rd.data[l * BB:(l + 1) * BB].as_signed() for l in range(K)]
+        s_chunk = state.word_select(p1_c, K)
+        p1_isj = p1_c == cj
+
+        p2_valid, p2_c = Signal(), Signal.like(issue_c)
+        p2_h = [Signal(signed(A), name=f"p2_h{l}") for l in range(K)]
+        p2_s = Signal(K)
+        p2_term = [Signal(signed(term_bits), name=f"p2_t{l}") for l in range(K)]
+        m.d.sync += [p2_valid.eq(p1_valid), p2_c.eq(p1_c)]
+        for l in range(K):
+            two_w = Mux(p1_mode == _FLIP, w_l[l] << 1, w_l[l])
+            added = h_l[l] + Mux(p1_sign, two_w, -two_w)
+            hb = h_l[l] + b_l[l]
+            with m.Switch(p1_mode):
+                with m.Case(_FLIP):
+                    m.d.sync += [p2_h[l].eq(added),
+                                 p2_term[l].eq(Mux(s_chunk[l], w_l[l], -w_l[l]))]
+                with m.Case(_ADDCOL):
+                    m.d.sync += [p2_h[l].eq(added), p2_term[l].eq(0)]
+                with m.Case(_INIT):
+                    m.d.sync += [p2_h[l].eq(b_l[l]), p2_term[l].eq(0)]
+                with m.Case(_FINAL):
+                    m.d.sync += [p2_h[l].eq(h_l[l]), p2_term[l].eq(Mux(s_chunk[l], -hb, hb))]
+            flip_here = p1_isj & (lj == l) & (p1_mode == _FLIP)
+            m.d.sync += p2_s[l].eq(Mux(flip_here, p1_sign, s_chunk[l]))
+        with m.If(p1_valid & p1_isj):
+            m.d.sync += [hj.eq(Cat(*h_l).word_select(lj, A).as_signed()),
+                         bj.eq(Cat(*b_l).word_select(lj, BB).as_signed()),
+                         wjj.eq(Cat(*w_l).word_select(lj, WB).as_signed())]
+
+        # Stage 2: write back h, state and unstable flags; count the unstable neurons.
+        p2_u = Signal(K)
+        for l in range(K):
+            m.d.comb += p2_u[l].eq(Mux(p2_s[l], p2_h[l] < 0, p2_h[l] > 0))
+        p2_um = Signal(K)
+        m.d.comb += p2_um.eq(p2_u & lane_mask(p2_c))
+        p3_valid, p3_c = Signal(), Signal.like(issue_c)
+        p3_cnt = Signal(range(K + 1))
+        m.d.sync += [p3_valid.eq(p2_valid), p3_c.eq(p2_c),
+                     p3_cnt.eq(sum(p2_um[l] for l in range(K)))]
+        with m.If(p2_valid):
+            m.d.sync += [state.word_select(p2_c, K).eq(p2_s),
+                         ubits.word_select(p2_c, K).eq(p2_um)]
+        for l in range(K):
+            m.d.comb += tree.inputs[l].eq(p2_term[l])
+        m.d.comb += tree.valid_in.eq(p2_valid)
+        with m.If(tree.valid_out):
+            m.d.sync += tacc.eq(tacc + tree.total)
+
+        # Stage 3: the exclusive prefix count of the chunk.
+        m.d.comb += [p_wr.addr.eq(p3_c), p_wr.data.eq(running_cnt), p_wr.en.eq(p3_valid)]
+        with m.If(p3_valid):
+            m.d.sync += running_cnt.eq(running_cnt + p3_cnt)
+
+        # Pipeline occupancy, so that a pass is complete (drained) before its result is used.
+        drain = Signal(range(tree.latency + 4))
+        pipe_empty = Signal()
+        m.d.comb += pipe_empty.eq(~issue & ~p1_valid & ~p2_valid & ~p3_valid &
+                                  ~tree.valid_out & (drain == 0))
+        with m.If(p2_valid):
+            m.d.sync += drain.eq(tree.latency)
+        with m.Elif(drain != 0):
+            m.d.sync += drain.eq(drain - 1)
+
+        # -- memory port defaults -------------------------------------------------------------
+        h_wr_data = Signal(K * A)
+        m.d.comb += h_wr_data.eq(Cat(*p2_h))
+        m.d.comb += [h_wr.addr.eq(p2_c), h_wr.data.eq(h_wr_data), h_wr.en.eq(p2_valid)]
+        h_rd_addr = Signal.like(issue_c)
+        m.d.comb += [h_rd.addr.eq(Mux(issue, issue_c, h_rd_addr)), h_rd.en.eq(1)]
+        b_rd_addr = Signal.like(issue_c)
+        m.d.comb += [b_rd.addr.eq(Mux(issue, issue_c, b_rd_addr)), b_rd.en.eq(1)]
+        m.d.comb += p_rd.en.eq(1)
+        with m.If(issue):
+            m.d.comb += [waddr.eq(issue_waddr), w_rd.en.eq(issue_mode <= _ADDCOL)]
+
+        # -- selection helpers ----------------------------------------------------------------
+        m.submodules.draw_n = draw_n = IndexDraw(N)           # random order: n = N
+        m.d.comb += [draw_n.word.eq(rng_next), draw_n.n.eq(N)]
+        m.submodules.draw_u = draw_u = IndexDraw(N)           # rejection_free: n = |U|
+        m.d.comb += [draw_u.word.eq(rng_next), draw_u.n.eq(n_unst)]
+        rank_k = Signal(range(max(2, N)))
+        sc = Signal(range(max(2, C)))
+        pre_sc = Signal(cnt_bits)
+        sbit = Signal(max(1, (C - 1).bit_length()))          # one-hot probe bit
+        m.submodules.rank = rank = RankSelect(K)
+        m.d.comb += [rank.bits.eq(ubits.word_select(sc, K)), rank.rank.eq(rank_k - pre_sc)]
+        search_first = 1 << ((C - 1).bit_length() - 1) if C > 1 else 0
+
+        jdiv, jmod = divmod_const(j, K, max(1, (N - 1).bit_length()))
+        m.submodules.logistic = logistic = Logistic(A + BETA_BITS + 2)
+        t_reg = Signal(signed(A + BETA_BITS + 2))
+        p_reg = Signal(range(1 << 17))
+        r_word = Signal(32)
+        m.d.comb += logistic.t.eq(t_reg)
+
+        # -- access command registers ---------------------------------------------------------
+        cmd = Signal(P.access)
+        reply_data = Signal(P.data_bits)
+        m.d.comb += self.reply.payload.data.eq(reply_data)
+        loop = Signal(range(max(2, N * C + 1)))     # word counter of clear / Hebbian store
+        loop_j = Signal(range(max(2, N)))
+        loop_c = Signal(range(max(2, C)))
+        loop_i0 = Signal(range(max(2, NK + 1)))
+        pend = Signal(K)                 # state-write lanes still to apply as flips
+        rcol = Signal(range(max(2, N + 1)))    # refresh column counter
+        pc = Signal(range(max(2, C + 1)))      # pass issue counter
+        after_refresh = Signal()               # the refresh was started by a run
+
+        cmd_waddr = Signal.like(waddr)
+        m.d.comb += cmd_waddr.eq(cmd.index[:max(1, (N - 1).bit_length())] * C + cmd.chunk)
+
+        trace_p = self.trace.payload
+        tr_visit = Signal(COUNTER_BITS)
+        tr_delta = Signal(signed(P.delta_bits))
+        m.d.comb += [trace_p.visit.eq(tr_visit), trace_p.index.eq(j), trace_p.value.eq(snew),
+                     trace_p.delta_energy2.eq(tr_delta)]
+
+        order_ok = Signal()
+        m.d.comb += order_ok.eq(0)
+        for o in cfg.orders:
+            with m.If(self.run.payload.order == RunOrder(int(o))):
+                m.d.comb += order_ok.eq(1)
+
+        def start_flip(index, count):
+            # Every flip sets s_j' = -s_j (SETUP reads it): a deterministic flip by definition,
+            # a Glauber or state-write flip because it is taken only when the value changes.
+            m.d.sync += [j.eq(index), counting.eq(count)]
+            m.next = "SETUP"
+
+        def visit_done():
+            """Count one visit that did not flip (or the end of a flip's visit)."""
+            m.d.sync += visits.eq(visits + 1)
+            with m.If(pos == N - 1):
+                m.d.sync += pos.eq(0)
+                with m.If(beta_idx != beta_last):
+                    m.d.sync += beta_idx.eq(beta_idx + 1)
+            with m.Else():
+                m.d.sync += pos.eq(pos + 1)
+
+        with m.FSM(name="engine"):
+            with m.State("IDLE"):
+                m.d.comb += [self.access.ready.eq(1), self.run.ready.eq(~self.access.valid)]
+                with m.If(self.access.valid):
+                    m.d.sync += [cmd.eq(self.access.payload), busy.eq(1)]
+                    m.next = "EXEC"
+                with m.Elif(self.run.valid):
+                    rp = self.run.payload
+                    bad = ~order_ok
+                    if cfg.has(Feature.STOCHASTIC):
+                        bad = bad | (rp.stochastic & (rp.order == RunOrder.REJECTION_FREE))
+                    else:
+                        bad = bad | rp.stochastic
+                    m.d.sync += [
+                        order.eq(rp.order), stochastic.eq(rp.stochastic),
+                        trace_en.eq(rp.trace if cfg.has(Feature.TRACE) else 0),
+                        max_visits.eq(rp.max_visits),
+                        beta_last.eq(Mux(rp.beta_len == 0, 0, rp.beta_len - 1)),
+                        rng.eq(load_state(rp.seed)), visits.eq(0), flips.eq(0), cycles.eq(0),
+                        pos.eq(0), beta_idx.eq(0), busy.eq(1),
+                        stop_reason.eq(StopReason.NONE),
+                    ]
+                    with m.If(bad):
+                        m.d.sync += [stop_reason.eq(StopReason.STOP), busy.eq(0),
+                                     refresh_cycles.eq(0)]
+                    with m.Elif(dirty):
+                        m.d.sync += [after_refresh.eq(1), refresh_cycles.eq(0),
+                                     refreshing.eq(1), pc.eq(0)]
+                        m.next = "R_INIT"
+                    with m.Else():
+                        m.d.sync += [refresh_cycles.eq(0), running.eq(1)]
+                        m.next = "VISIT"
+
+            # -- access operations ------------------------------------------------------------
+            with m.State("EXEC"):
+                with m.Switch(cmd.op):
+                    with m.Case(AccessOp.WRITE_WEIGHTS):
+                        m.d.comb += [waddr.eq(cmd_waddr),
+                                     w_wr.data.eq(cmd.data[:K * WB] & _lane_bits(
+                                         lane_mask(cmd.chunk), K, WB)),
+                                     w_wr.en.eq(1)]
+                        m.d.sync += [dirty.eq(1), busy.eq(0)]
+                        m.next = "IDLE"
+                    with m.Case(AccessOp.READ_WEIGHTS):
+                        m.d.comb += [waddr.eq(cmd_waddr), w_rd.en.eq(1)]
+                        m.next = "READ_W"
+                    with m.Case(AccessOp.WRITE_BIAS):
+                        m.d.comb += [b_wr.addr.eq(cmd.chunk),
+                                     b_wr.data.eq(cmd.data[:K * BB] & _lane_bits(
+                                         lane_mask(cmd.chunk), K, BB)),
+                                     b_wr.en.eq(1)]
+                        m.d.sync += [dirty.eq(1), busy.eq(0)]
+                        m.next = "IDLE"
+                    with m.Case(AccessOp.READ_BIAS):
+                        m.d.comb += b_rd_addr.eq(cmd.chunk)
+                        m.next = "READ_B"
+                    with m.Case(AccessOp.WRITE_STATE):
+                        new = cmd.data[:K] & lane_mask(cmd.chunk)
+                        with m.If(dirty):
+                            m.d.sync += [state.word_select(cmd.chunk, K).eq(new), busy.eq(0)]
+                            m.next = "IDLE"
+                        with m.Else():
+                            m.d.sync += [pend.eq(new ^ state.word_select(cmd.chunk, K))]
+                            m.next = "WS_NEXT"
+                    with m.Case(AccessOp.READ_STATE):
+                        m.d.sync += reply_data.eq(state.word_select(cmd.chunk, K))
+                        m.next = "REPLY"
+                    with m.Case(AccessOp.STORE_PATTERN):
+                        m.d.sync += pattern.word_select(cmd.chunk, K).eq(
+                            cmd.data[:K] & lane_mask(cmd.chunk))
+                        if cfg.has(Feature.HEBBIAN):
+                            with m.If(cmd.chunk == C - 1):
+                                m.d.sync += [loop.eq(0), loop_j.eq(0), loop_c.eq(0),
+                                             loop_i0.eq(0), dirty.eq(1)]
+                                m.next = "HEBB_RD"
+                            with m.Else():
+                                m.d.sync += busy.eq(0)
+                                m.next = "IDLE"
+                        else:
+                            m.d.sync += busy.eq(0)
+                            m.next = "IDLE"
+                    with m.Case(AccessOp.WRITE_BETA):
+                        m.d.comb += [beta_wr.addr.eq(cmd.index), beta_wr.data.eq(cmd.data),
+                                     beta_wr.en.eq(1)]
+                        m.d.sync += busy.eq(0)
+                        m.next = "IDLE"
+                    with m.Case(AccessOp.CLEAR):
+                        m.d.sync += [loop.eq(0), state.eq(0), ubits.eq(0)]
+                        m.next = "CLEAR"
+                    with m.Default():
+                        m.d.sync += busy.eq(0)
+                        m.next = "IDLE"
+
+            with m.State("READ_W"):
+                m.d.sync += reply_data.eq(w_rd.data)
+                m.next = "REPLY"
+            with m.State("READ_B"):
+                m.d.sync += reply_data.eq(b_rd.data)
+                m.next = "REPLY"
+            with m.State("REPLY"):
+                m.d.comb += self.reply.valid.eq(1)
+                with m.If(self.reply.ready):
+                    m.d.sync += busy.eq(0)
+                    m.next = "IDLE"
+
+            with m.State("CLEAR"):
+                m.d.comb += [waddr.eq(loop), w_wr.data.eq(0), w_wr.en.eq(1),
+                             b_wr.addr.eq(loop), b_wr.data.eq(0), b_wr.en.eq(loop < C)]
+                m.d.comb += [h_wr.addr.eq(loop), h_wr.data.eq(0), h_wr.en.eq(loop < C)]
+                m.d.sync += loop.eq(loop + 1)
+                with m.If(loop == N * C - 1):
+                    m.d.sync += [dirty.eq(0), energy2.eq(0), n_unst.eq(0), busy.eq(0)]
+                    m.next = "IDLE"
+
+            # On-chip Hebbian store (§9): read a word, then write it back updated.
+            with m.State("HEBB_RD"):
+                m.d.comb += [waddr.eq(loop), w_rd.en.eq(1)]
+                m.next = "HEBB_WR"
+            with m.State("HEBB_WR"):
+                pj = pattern.bit_select(loop_j, 1)
+                pch = pattern.word_select(loop_c, K)
+                mask = lane_mask(loop_c)
+                lanes = []
+                for l in range(K):
+                    w = w_l[l]
+                    same = pch[l] == pj
+                    up = Mux(w == cfg.weight_max, w, w + 1)
+                    down = Mux(w == cfg.weight_min, w, w - 1)
+                    skip = ~mask[l] | (loop_i0 + l == loop_j)
+                    lanes.append(Mux(skip, w, Mux(same, up, down))[:WB])
+                m.d.comb += [waddr.eq(loop), w_wr.data.eq(Cat(*lanes)), w_wr.en.eq(1)]
+                m.d.sync += loop.eq(loop + 1)
+                with m.If(loop_c == C - 1):
+                    m.d.sync += [loop_c.eq(0), loop_i0.eq(0), loop_j.eq(loop_j + 1)]
+                with m.Else():
+                    m.d.sync += [loop_c.eq(loop_c + 1), loop_i0.eq(loop_i0 + K)]
+                with m.If(loop == N * C - 1):
+                    m.d.sync += busy.eq(0)
+                    m.next = "IDLE"
+                with m.Else():
+                    m.next = "HEBB_RD"
+
+            # A state write with valid fields: apply each changed bit as an (uncounted) flip.
+            with m.State("WS_NEXT"):
+                low = Signal(range(max(2, K)))
+                for l in reversed(range(K)):
+                    with m.If(pend[l]):
+                        m.d.comb += low.eq(l)
+                with m.If(pend == 0):
+                    m.d.sync += busy.eq(0)
+                    m.next = "IDLE"
+                with m.Else():
+                    m.d.sync += pend.eq(pend & ~(1 << low)[:K])
+                    start_flip(cmd.chunk * K + low, 0)
+
+            # -- the refresh: h = b, + column j for every j, then the final pass -------------
+            with m.State("R_INIT"):
+                m.d.comb += [issue.eq(1), issue_c.eq(pc), issue_mode.eq(_INIT)]
+                m.d.sync += pc.eq(pc + 1)
+                with m.If(pc == C - 1):
+                    m.d.sync += [pc.eq(0), rcol.eq(0), loop.eq(0)]
+                    m.next = "R_INIT_DRAIN"
+            with m.State("R_INIT_DRAIN"):
+                with m.If(pipe_empty):
+                    m.next = "R_COLS"
+            with m.State("R_COLS"):
+                m.d.comb += [issue.eq(1), issue_c.eq(pc), issue_mode.eq(_ADDCOL),
+                             issue_sign.eq(state.bit_select(rcol, 1)), issue_waddr.eq(loop)]
+                m.d.sync += [pc.eq(pc + 1), loop.eq(loop + 1)]
+                with m.If(pc == C - 1):
+                    m.d.sync += [pc.eq(0), rcol.eq(rcol + 1)]
+                    # Back-to-back columns would read a chunk before the previous column's
+                    # write of it lands when C < 3; drain between columns then.
+                    with m.If(rcol == N - 1):
+                        m.next = "R_COLS_DRAIN"
+                    elif_small = C < 3
+                    if elif_small:
+                        with m.Else():
+                            m.next = "R_COL_GAP"
+            with m.State("R_COL_GAP"):
+                with m.If(pipe_empty):
+                    m.next = "R_COLS"
+            with m.State("R_COLS_DRAIN"):
+                with m.If(pipe_empty):
+                    m.d.sync += [pc.eq(0), running_cnt.eq(0), tacc.eq(0)]
+                    m.next = "R_FINAL"
+            with m.State("R_FINAL"):
+                m.d.comb += [issue.eq(1), issue_c.eq(pc), issue_mode.eq(_FINAL)]
+                m.d.sync += pc.eq(pc + 1)
+                with m.If(pc == C - 1):
+                    m.next = "R_FINAL_DRAIN"
+            with m.State("R_FINAL_DRAIN"):
+                with m.If(pipe_empty):
+                    m.d.sync += [energy2.eq(tacc), n_unst.eq(running_cnt), dirty.eq(0),
+                                 refreshing.eq(0)]
+                    with m.If(after_refresh):
+                        m.d.sync += [after_refresh.eq(0), running.eq(1)]
+                        m.next = "VISIT"
+                    with m.Else():
+                        m.d.sync += busy.eq(0)
+                        m.next = "IDLE"
+
+            # -- the run ------------------------------------------------------------------------
+            with m.State("VISIT"):
+                m.d.comb += p_rd.addr.eq(search_first)
+
+                def finish(reason):
+                    m.d.sync += [stop_reason.eq(reason), running.eq(0), busy.eq(0)]
+                    m.next = "IDLE"
+
+                with m.If(~stochastic & (n_unst == 0)):
+                    finish(StopReason.CONVERGED)
+                with m.Elif(visits == max_visits):
+                    finish(StopReason.CAP)
+                with m.Elif(self.stop):
+                    finish(StopReason.STOP)
+                with m.Elif(stochastic):
+                    with m.If(order == RunOrder.SEQUENTIAL):
+                        m.d.sync += j.eq(pos)
+                        m.next = "S_DIV"
+                    with m.Else():
+                        m.d.sync += rng.eq(rng_next)
+                        with m.If(draw_n.accept):
+                            m.d.sync += j.eq(draw_n.index)
+                            m.next = "S_DIV"
+                with m.Else():
+                    with m.Switch(order):
+                        with m.Case(RunOrder.SEQUENTIAL):
+                            with m.If(ubits.bit_select(pos, 1)):
+                                start_flip(pos, 1)
+                            with m.Else():
+                                visit_done()
+                        with m.Case(RunOrder.RANDOM):
+                            m.d.sync += rng.eq(rng_next)
+                            with m.If(draw_n.accept):
+                                with m.If(ubits.bit_select(draw_n.index, 1)):
+                                    start_flip(draw_n.index, 1)
+                                with m.Else():
+                                    visit_done()
+                        with m.Case(RunOrder.REJECTION_FREE):
+                            m.d.sync += rng.eq(rng_next)
+                            with m.If(draw_u.accept):
+                                m.d.sync += [rank_k.eq(draw_u.index), sc.eq(0), pre_sc.eq(0),
+                                             sbit.eq(search_first)]
+                                m.next = "SEARCH" if C > 1 else "SELECT"
+
+            # Binary search of the prefix counts for the chunk holding the k-th unstable
+            # neuron: one probe bit per cycle (the next address follows the data just read).
+            with m.State("SEARCH"):
+                probe = Signal.like(sc)
+                ok = Signal()
+                m.d.comb += [probe.eq(sc | sbit), ok.eq((probe < C) & (p_rd.data <= rank_k))]
+                sc_next = Mux(ok, probe, sc)
+                m.d.sync += [sc.eq(sc_next), sbit.eq(sbit >> 1)]
+                with m.If(ok):
+                    m.d.sync += pre_sc.eq(p_rd.data)
+                m.d.comb += p_rd.addr.eq(sc_next | (sbit >> 1))
+                with m.If(sbit == 1):
+                    m.next = "SELECT"
+            with m.State("SELECT"):
+                # The chunk and lane are known here, so the pass set-up happens at once.
+                lane = rank.index
+                m.d.sync += [j.eq(sc * K + lane), cj.eq(sc), lj.eq(lane), counting.eq(1),
+                             wbase.eq(sc * (K * C) + lane * C), pc.eq(0), running_cnt.eq(0),
+                             tacc.eq(0),
+                             snew.eq(~state.word_select(sc, K).bit_select(lane, 1))]
+                m.next = "PASS"
+
+            # -- stochastic visit: h_j, t = 2 beta h_j, p = logistic(t), compare ----------------
+            with m.State("S_DIV"):
+                m.d.sync += [cj.eq(jdiv), lj.eq(jmod)]
+                m.next = "S_READH"
+            with m.State("S_READH"):
+                m.d.comb += h_rd_addr.eq(cj)
+                m.d.sync += [rng.eq(rng_next), r_word.eq(rng_next)]
+                m.next = "S_T"
+            with m.State("S_T"):
+                hsel = h_rd.data.word_select(lj, A).as_signed()
+                m.d.sync += t_reg.eq((hsel * beta_rd.data) << 1)
+                m.next = "S_P"
+            with m.State("S_P"):
+                m.d.sync += p_reg.eq(logistic.p)
+                m.next = "S_DEC"
+            with m.State("S_DEC"):
+                new = (r_word >> 16) < p_reg
+                with m.If(new != state.bit_select(j, 1)):
+                    start_flip(j, 1)
+                with m.Else():
+                    visit_done()
+                    m.next = "VISIT"
+
+            # -- the flip: one column pass -------------------------------------------------------
+            with m.State("SETUP"):
+                m.d.sync += [wbase.eq(j * C), cj.eq(jdiv), lj.eq(jmod), pc.eq(0),
+                             snew.eq(~state.bit_select(j, 1)),
+                             running_cnt.eq(0), tacc.eq(0)]
+                m.next = "PASS"
+            with m.State("PASS"):
+                m.d.comb += [issue.eq(1), issue_c.eq(pc), issue_mode.eq(_FLIP),
+                             issue_sign.eq(snew), issue_waddr.eq(wbase + pc)]
+                m.d.sync += pc.eq(pc + 1)
+                with m.If(pc == C - 1):
+                    m.next = "DRAIN"
+            with m.State("DRAIN"):
+                with m.If(pipe_empty):
+                    # §6: delta(2E) = -2 s_j' (h_j + c_j + b_j + 2 W_jj s_j'); h_j + b_j +
+                    # 2 W_jj s_j' was summed while the pass drained, so two adds remain.
+                    total = hbw + tacc
+                    m.d.sync += [energy2.eq(Mux(snew, energy2 - (total << 1),
+                                                energy2 + (total << 1))),
+                                 n_unst.eq(running_cnt),
+                                 tr_delta.eq(Mux(snew, -(total << 1), total << 1)),
+                                 tr_visit.eq(visits)]
+                    with m.If(counting):
+                        m.d.sync += flips.eq(flips + 1)
+                        visit_done()
+                        with m.If(trace_en):
+                            m.next = "TRACE"
+                        with m.Else():
+                            m.next = "VISIT"
+                    with m.Else():
+                        m.next = "WS_NEXT"
+            with m.State("TRACE"):
+                m.d.comb += self.trace.valid.eq(1)
+                with m.If(self.trace.ready):
+                    m.next = "VISIT"
+        return m
+
+
+def _lane_bits(mask, lanes: int, width: int):
+    """Expand a per-lane mask to a per-bit mask of ``lanes`` fields of ``width`` bits."""
+    return Cat(*(mask[l].replicate(width) for l in range(lanes)))

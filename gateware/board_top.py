@@ -1,0 +1,68 @@
+"""The board-independent top: UART, COBS framing, command engine and binary engine.
+
+``BoardTop(config, clk_freq, baud)`` has the pins ``rx`` (In), ``tx`` (Out) and ``led`` (Out:
+lit while the link is busy: a frame being received or served, or a run going on). The board
+tops in ``hw/`` wrap it. With ``uart=False`` the UART is left out and the raw byte streams are
+ports instead (``rx_bytes`` In, ``tx_bytes`` Out): the simulated board feeds bytes that way,
+one per cycle, which is the same byte sequence the UART would deliver, only faster.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out, connect
+
+from ..config import NetworkConfig
+from .binary_engine import BinaryEngine
+from .cobs import CobsDecoder, CobsEncoder
+from .command_engine import CommandEngine
+from .uart import UartRx, UartTx, uart_divisor
+
+__all__ = ["BoardTop"]
+
+
+class BoardTop(wiring.Component):
+    """Members
+    -------
+    rx: In(1), tx: Out(1) (with ``uart=True``), or rx_bytes: In(stream of bytes), tx_bytes:
+    Out(stream of bytes) (with ``uart=False``). led: Out(1). active: Out(1) (same as led).
+    """
+
+    def __init__(self, config: NetworkConfig, clk_freq: int, baud: int, *, uart: bool = True):
+        if not isinstance(config, NetworkConfig):
+            raise TypeError(f"config must be a NetworkConfig, not {config!r}")
+        self.divisor = uart_divisor(clk_freq, baud)
+        self.config = config
+        self.clk_freq = clk_freq
+        self.baud = baud
+        self.uart = uart
+        members = {"led": Out(1), "active": Out(1)}
+        if uart:
+            members.update({"rx": In(1, init=1), "tx": Out(1, init=1)})
+        else:
+            members.update({"rx_bytes": In(stream.Signature(8)),
+                            "tx_bytes": Out(stream.Signature(8))})
+        super().__init__(members)
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.decoder = dec = CobsDecoder()
+        m.submodules.encoder = enc = CobsEncoder()
+        m.submodules.command = cmd = CommandEngine(self.config, self.clk_freq, self.baud)
+        m.submodules.engine = eng = BinaryEngine(self.config)
+        connect(m, dec.o, cmd.rx)
+        connect(m, cmd.tx, enc.i)
+        connect(m, cmd.engine, eng)
+        if self.uart:
+            m.submodules.uart_rx = urx = UartRx(self.divisor)
+            m.submodules.uart_tx = utx = UartTx(self.divisor)
+            m.d.comb += urx.rx.eq(self.rx)
+            connect(m, urx.stream, dec.i)
+            connect(m, enc.o, utx.stream)
+            m.d.comb += self.tx.eq(utx.tx)
+        else:
+            connect(m, wiring.flipped(self.rx_bytes), dec.i)
+            connect(m, enc.o, wiring.flipped(self.tx_bytes))
+        m.d.comb += [self.led.eq(cmd.active), self.active.eq(cmd.active)]
+        return m

@@ -1,0 +1,582 @@
+"""The command engine: serves link-protocol frames (``hopfield_fpga.protocol``) on a binary engine.
+
+It sits between the COBS decoder (frame bodies in, one ``end`` beat per delimiter) and the COBS
+encoder (reply bodies out), and drives the binary engine through its ports
+(``gateware/engine_ports.py``). A frame is buffered whole and checked (CRC, command, length,
+address ranges, arguments, busy) BEFORE anything is done, so a bad frame gets an error reply
+and changes nothing; frames shorter than a header and a CRC (noise between delimiters) are
+dropped without a reply; a frame longer than the buffer gets ``Error.TOO_LONG``. The decoder's
+``end`` beat always returns the receiver to the start of a frame, so garbage or a truncated
+frame costs at most that frame.
+
+Payload bytes become engine access words as they are read from the buffer (``word_bytes``
+bytes per word, least significant first); read replies are turned back into bytes as they
+stream to the encoder, the CRC being computed on the fly. One request is served at a time:
+while it is served the receiver is held back (``rx.ready`` low), so a host waits for each
+reply. A RUN returns at once; while it runs, only the commands of ``protocol.READ_COMMANDS``
+are served and every other one gets ``Error.BUSY``. RECALL and RECALL_MANY wait for their runs
+(forwarding trace events as TRACE frames) and reply at the end.
+
+Members
+-------
+rx: In(stream of ``cobs.DecodedByte``). tx: Out(stream of ``cobs.BodyByte``).
+engine: the flipped engine signature (access, reply, run, stop, status, trace).
+active: Out(1), high while a frame is being received or served, or a run goes on.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
+from amaranth.lib import stream, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from .. import protocol as P
+from ..config import BETA_SCHEDULE_DEPTH, Feature, NetworkConfig
+from .cobs import BodyByte, DecodedByte
+from .crc import crc16_next
+from .engine_ports import AccessOp, EnginePorts, RunOrder, engine_signature
+
+__all__ = ["CommandEngine", "LinkGeometry"]
+
+
+class LinkGeometry:
+    """Sizes of the words on the wire for one configuration (shared with the host driver)."""
+
+    def __init__(self, config: NetworkConfig):
+        self.config = config
+        k = config.lanes
+        self.weight_word = P.word_bytes(k * config.weight_bits)
+        self.bias_word = P.word_bytes(k * config.bias_bits)
+        self.state_word = P.word_bytes(k)
+        self.beta_word = 2
+        self.state_bytes = config.chunks * self.state_word
+        self.weight_words = config.neurons * config.chunks
+        #: Words per read reply / write request (the payload limit).
+        self.max_read = {
+            "weights": P.MAX_PAYLOAD // self.weight_word,
+            "bias": P.MAX_PAYLOAD // self.bias_word,
+            "state": P.MAX_PAYLOAD // self.state_word,
+        }
+        self.max_write = {
+            "weights": (P.MAX_PAYLOAD - P.WEIGHT_RANGE.size) // self.weight_word,
+            "bias": (P.MAX_PAYLOAD - P.CHUNK_RANGE.size) // self.bias_word,
+            "state": (P.MAX_PAYLOAD - P.CHUNK_RANGE.size) // self.state_word,
+        }
+        self.max_store = (P.MAX_PAYLOAD - P.COUNT.size) // self.state_bytes
+        self.recall_result = P.STATUS.size + self.state_bytes
+        self.max_recall_many = min(
+            P.MAX_PAYLOAD // self.recall_result,
+            (P.MAX_PAYLOAD - P.RUN_PARAMS.size - P.COUNT.size) // self.state_bytes)
+        if self.max_recall_many < 1 or self.max_store < 1:
+            raise ValueError(f"N={config.neurons} does not fit a {P.MAX_PAYLOAD}-byte payload "
+                             f"for RECALL_MANY / STORE (a state is {self.state_bytes} bytes)")
+
+
+#: Header bytes (fixed fields) of each request, after seq and cmd.
+_HEADER = {
+    P.Command.IDENTIFY: 0,
+    P.Command.WRITE_WEIGHTS: P.WEIGHT_RANGE.size,
+    P.Command.READ_WEIGHTS: P.WEIGHT_RANGE.size,
+    P.Command.WRITE_BIAS: P.CHUNK_RANGE.size,
+    P.Command.READ_BIAS: P.CHUNK_RANGE.size,
+    P.Command.WRITE_STATE: P.CHUNK_RANGE.size,
+    P.Command.READ_STATE: P.CHUNK_RANGE.size,
+    P.Command.STORE: P.COUNT.size,
+    P.Command.CLEAR: 0,
+    P.Command.WRITE_BETA: P.BETA_RANGE.size,
+    P.Command.RUN: P.RUN_PARAMS.size,
+    P.Command.STOP: 0,
+    P.Command.READ_STATUS: 0,
+    P.Command.RECALL: P.RUN_PARAMS.size,
+    P.Command.RECALL_MANY: P.RUN_PARAMS.size + P.COUNT.size,
+}
+_HDR_BITS = 8 * max(_HEADER.values())
+
+
+
+class CommandEngine(wiring.Component):
+    def __init__(self, config: NetworkConfig, clk_freq: int, baud: int):
+        if not isinstance(config, NetworkConfig):
+            raise TypeError(f"config must be a NetworkConfig, not {config!r}")
+        for name, v in (("clk_freq", clk_freq), ("baud", baud)):
+            if not isinstance(v, int) or not 0 < v < 2**32:
+                raise ValueError(f"{name} must be a positive 32-bit integer, not {v!r}")
+        self.config = config
+        self.clk_freq = clk_freq
+        self.baud = baud
+        self.geometry = LinkGeometry(config)
+        self.ports = EnginePorts(config)
+        super().__init__({
+            "rx": In(stream.Signature(DecodedByte)),
+            "tx": Out(stream.Signature(BodyByte)),
+            "engine": In(engine_signature(config)),
+            "active": Out(1),
+        })
+
+    def identify_reply(self) -> bytes:
+        return P.IDENTIFY_REPLY.pack(P.PROTOCOL_VERSION, self.config.encode(), self.clk_freq,
+                                     self.baud, P.MAX_PAYLOAD)
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg = self.config
+        geo = self.geometry
+        C = cfg.chunks
+        eng = self.engine
+        Cmd = P.Command
+
+        m.submodules.buf = buf = Memory(shape=8, depth=P.MAX_BODY, init=[])
+        wr = buf.write_port()
+        rd = buf.read_port()
+        rp = Signal(range(P.MAX_BODY + 1), init=P.REQUEST_HEADER)  # next body byte to read
+        advance = Signal()                                          # rd.data consumed now
+        m.d.comb += rd.addr.eq(Mux(advance, rp + 1, rp))
+        with m.If(advance):
+            m.d.sync += rp.eq(rp + 1)
+        byte = rd.data
+
+        # -- reception -----------------------------------------------------------------------
+        flen = Signal(range(P.MAX_BODY + 1))
+        overflow = Signal()
+        crc_rx = Signal(16, init=P.CRC_INIT)
+        seq = Signal(8)
+        cmd = Signal(8)
+        err = Signal(8)
+        reply_cmd = Signal(8)
+
+        # -- header fields -------------------------------------------------------------------
+        hdr = Signal(_HDR_BITS)
+        hdr_len = Signal(range(_HDR_BITS // 8 + 1))
+        with m.Switch(cmd):
+            for c, n in _HEADER.items():
+                with m.Case(int(c)):
+                    m.d.comb += hdr_len.eq(n)
+        hdr_i = Signal(range(_HDR_BITS // 8 + 1))
+
+        def field(offset, size):
+            return hdr[8 * offset:8 * (offset + size)]
+
+        # WEIGHT_RANGE: col, chunk, count; CHUNK_RANGE: chunk, count; COUNT; BETA_RANGE
+        r_col, r_chunk, r_count = field(0, 2), field(2, 2), field(4, 2)
+        c_chunk, c_count = field(0, 2), field(2, 2)
+        s_count = field(0, 2)
+        b_first, b_count = field(0, 1), field(1, 1)
+        run_order, run_flags = field(0, 1), field(1, 1)
+        run_seed, run_visits, run_beta = field(2, 4), field(6, 4), field(10, 1)
+        m_count = field(P.RUN_PARAMS.size, 2)
+        payload_len = Signal(range(P.MAX_BODY + 1))
+        m.d.comb += payload_len.eq(flen - P.REQUEST_HEADER - P.CRC_BYTES - hdr_len)
+
+        # -- engine side ---------------------------------------------------------------------
+        running = Signal()
+        run_started = Signal()    # the cycle after a run transfer (busy not yet high)
+        stop_req = Signal()
+        m.d.sync += run_started.eq(eng.run.valid & eng.run.ready)
+        with m.If(eng.run.valid & eng.run.ready):
+            m.d.sync += running.eq(1)
+        with m.Elif(running & ~run_started & ~eng.status.busy):
+            m.d.sync += [running.eq(0), stop_req.eq(0)]
+        m.d.comb += eng.stop.eq(stop_req)
+
+        op = Signal(AccessOp)
+        a_index = Signal(16)
+        a_chunk = Signal(16)
+        words_left = Signal(16)
+        wb = Signal(range(max(geo.weight_word, geo.bias_word, 2) + 1))
+        wmax = max(geo.weight_word, geo.bias_word, geo.state_word, 2)
+        word = Signal(8 * wmax)
+        byte_i = Signal(range(wmax + 1))
+        probes_left = Signal(16)
+        first_probe = Signal()
+
+        m.d.comb += [
+            eng.access.payload.op.eq(op),
+            eng.access.payload.index.eq(a_index),
+            eng.access.payload.chunk.eq(a_chunk),
+            eng.access.payload.data.eq(word),
+            eng.run.payload.order.as_value().eq(run_order),
+            eng.run.payload.stochastic.eq(run_flags[0]),
+            eng.run.payload.trace.eq(run_flags[1]),
+            eng.run.payload.seed.eq(run_seed),
+            eng.run.payload.max_visits.eq(run_visits),
+            eng.run.payload.beta_len.eq(run_beta),
+        ]
+
+        def next_address():
+            # Weights go chunk by chunk, then column by column; the others chunk by chunk.
+            with m.If((op == AccessOp.WRITE_WEIGHTS) | (op == AccessOp.READ_WEIGHTS)):
+                with m.If(a_chunk == C - 1):
+                    m.d.sync += [a_chunk.eq(0), a_index.eq(a_index + 1)]
+                with m.Else():
+                    m.d.sync += a_chunk.eq(a_chunk + 1)
+            with m.Elif(op == AccessOp.WRITE_BETA):
+                m.d.sync += a_index.eq(a_index + 1)
+            with m.Elif(op == AccessOp.STORE_PATTERN):
+                m.d.sync += a_chunk.eq(Mux(a_chunk == C - 1, 0, a_chunk + 1))
+            with m.Else():
+                m.d.sync += a_chunk.eq(a_chunk + 1)
+
+        # -- status bytes (protocol.STATUS) ------------------------------------------------
+        st = eng.status
+        energy64 = Signal(signed(64))
+        m.d.comb += energy64.eq(st.energy2)
+        status_bytes = Cat(st.busy, st.converged, st.stop_reason.as_value(), st.fields_valid,
+                           Const(0, 3), st.unstable, Const(0, 16 - len(st.unstable)),
+                           st.visits, st.flips, st.cycles, st.refresh_cycles, energy64)
+        assert len(status_bytes) == 8 * P.STATUS.size
+
+        trace_ev = Signal(8 * P.TRACE_EVENT.size)
+        tp = eng.trace.payload
+        delta32 = Signal(signed(32))
+        m.d.comb += delta32.eq(tp.delta_energy2)
+        trace_bytes = Cat(tp.visit, tp.index, Const(0, 16 - len(tp.index)), tp.value,
+                          Const(0, 7), delta32)
+        assert len(trace_bytes) == len(trace_ev)
+        in_trace = Signal()
+
+        ident = self.identify_reply()
+        ident_const = Const(int.from_bytes(ident, "little"), 8 * len(ident))
+
+        # -- transmission: every byte sent updates the CRC ----------------------------------
+        crc_tx = Signal(16, init=P.CRC_INIT)
+        out_i = Signal(range(max(P.STATUS.size, P.TRACE_EVENT.size, len(ident)) + 1))
+        sending_crc = Signal()
+        with m.If(self.tx.valid & self.tx.ready & ~sending_crc):
+            m.d.sync += crc_tx.eq(crc16_next(crc_tx, self.tx.payload.data))
+
+        def send(value, then=None):
+            """Offer ``value``; when taken, go to state ``then`` (if given)."""
+            m.d.comb += [self.tx.valid.eq(1), self.tx.payload.data.eq(value)]
+            if then is not None:
+                with m.If(self.tx.ready):
+                    m.next = then
+
+        def valid_order():
+            ok = Const(0, 1)
+            for o in cfg.orders:
+                ok = ok | (run_order == int(o))
+            stoch = run_flags[0]
+            bad = (~ok | (run_flags[2:] != 0) | (run_beta > BETA_SCHEDULE_DEPTH)
+                   | (stoch & (run_order == RunOrder.REJECTION_FREE.value)))
+            unsupported = Const(0, 1)
+            if not cfg.has(Feature.STOCHASTIC):
+                unsupported = unsupported | stoch
+            if not cfg.has(Feature.TRACE):
+                unsupported = unsupported | run_flags[1]
+            return bad, unsupported
+
+        m.d.comb += self.active.eq(~self.rx.ready | (flen != 0) | running)
+
+        with m.FSM(name="cmd"):
+            with m.State("RECV"):
+                m.d.comb += self.rx.ready.eq(1)
+                with m.If(self.rx.valid):
+                    with m.If(self.rx.payload.end):
+                        m.d.sync += [flen.eq(0), overflow.eq(0), crc_rx.eq(P.CRC_INIT),
+                                     hdr_i.eq(0), in_trace.eq(0), first_probe.eq(1)]
+                        with m.If(self.rx.payload.error
+                                  | (flen < P.REQUEST_HEADER + P.CRC_BYTES)):
+                            pass    # noise or a cut frame: nothing to answer
+                        with m.Elif(overflow):
+                            m.d.sync += [err.eq(P.Error.TOO_LONG), reply_cmd.eq(cmd)]
+                            m.next = "HDR_SEQ"
+                        with m.Elif(crc_rx != 0):
+                            m.d.sync += [err.eq(P.Error.CRC), reply_cmd.eq(cmd)]
+                            m.next = "HDR_SEQ"
+                        with m.Else():
+                            m.d.sync += [flen.eq(flen), reply_cmd.eq(cmd)]
+                            m.next = "CHECK"
+                    with m.Else():
+                        with m.If(flen == P.MAX_BODY):
+                            m.d.sync += overflow.eq(1)
+                        with m.Else():
+                            m.d.comb += [wr.addr.eq(flen), wr.data.eq(self.rx.payload.data),
+                                         wr.en.eq(1)]
+                            m.d.sync += [flen.eq(flen + 1),
+                                         crc_rx.eq(crc16_next(crc_rx, self.rx.payload.data))]
+                            with m.If(flen == 0):
+                                m.d.sync += seq.eq(self.rx.payload.data)
+                            with m.If(flen == 1):
+                                m.d.sync += cmd.eq(self.rx.payload.data)
+
+            with m.State("CHECK"):
+                known = Const(0, 1)
+                for c in _HEADER:
+                    known = known | (cmd == int(c))
+                reads = Const(0, 1)
+                for c in P.READ_COMMANDS:
+                    reads = reads | (cmd == int(c))
+                with m.If(~known):
+                    m.d.sync += err.eq(P.Error.UNKNOWN_COMMAND)
+                    m.next = "HDR_SEQ"
+                with m.Elif(running & ~reads):
+                    m.d.sync += err.eq(P.Error.BUSY)
+                    m.next = "HDR_SEQ"
+                with m.Elif(flen < P.REQUEST_HEADER + P.CRC_BYTES + hdr_len):
+                    m.d.sync += err.eq(P.Error.LENGTH)
+                    m.next = "HDR_SEQ"
+                with m.Else():
+                    m.next = "HDR_READ"
+
+            with m.State("HDR_READ"):
+                with m.If(hdr_i == hdr_len):
+                    m.next = "VALIDATE"
+                with m.Else():
+                    m.d.comb += advance.eq(1)
+                    m.d.sync += [hdr.word_select(hdr_i, 8).eq(byte), hdr_i.eq(hdr_i + 1)]
+
+            with m.State("VALIDATE"):
+                # Everything is decided here, before the first access: a bad frame changes nothing.
+                m.d.sync += [err.eq(P.Error.OK), byte_i.eq(0), a_index.eq(0), a_chunk.eq(0)]
+                length_bad = Signal()
+                range_bad = Signal()
+                arg_bad = Signal()
+                unsupported = Signal()
+                nxt = Signal(4)   # 0 reply header, 1 write loop, 2 clear, 3 run, 4 stop,
+                                  # 5 read loop (after the header), 6 recall
+                with m.Switch(cmd):
+                    with m.Case(Cmd.WRITE_WEIGHTS, Cmd.READ_WEIGHTS):
+                        write = cmd == Cmd.WRITE_WEIGHTS
+                        start = r_col * C + r_chunk
+                        m.d.comb += [
+                            length_bad.eq(Mux(write, payload_len != r_count * geo.weight_word,
+                                              payload_len != 0)),
+                            range_bad.eq((r_col >= cfg.neurons) | (r_chunk >= C)
+                                         | (start + r_count > geo.weight_words)
+                                         | (~write & (r_count > geo.max_read["weights"]))),
+                            nxt.eq(Mux(write, 1, 5)),
+                        ]
+                        with m.If(write):
+                            m.d.sync += op.eq(AccessOp.WRITE_WEIGHTS)
+                        with m.Else():
+                            m.d.sync += op.eq(AccessOp.READ_WEIGHTS)
+                        m.d.sync += [a_index.eq(r_col), a_chunk.eq(r_chunk),
+                                     words_left.eq(r_count), wb.eq(geo.weight_word)]
+                    with m.Case(Cmd.WRITE_BIAS, Cmd.READ_BIAS, Cmd.WRITE_STATE, Cmd.READ_STATE):
+                        write = (cmd == Cmd.WRITE_BIAS) | (cmd == Cmd.WRITE_STATE)
+                        bias = (cmd == Cmd.WRITE_BIAS) | (cmd == Cmd.READ_BIAS)
+                        w = Mux(bias, geo.bias_word, geo.state_word)
+                        maxr = Mux(bias, geo.max_read["bias"], geo.max_read["state"])
+                        m.d.comb += [
+                            length_bad.eq(Mux(write, payload_len != c_count * w,
+                                              payload_len != 0)),
+                            range_bad.eq((c_chunk + c_count > C) | (~write & (c_count > maxr))),
+                            nxt.eq(Mux(write, 1, 5)),
+                        ]
+                        with m.Switch(cmd):
+                            for c, o in ((Cmd.WRITE_BIAS, AccessOp.WRITE_BIAS),
+                                         (Cmd.READ_BIAS, AccessOp.READ_BIAS),
+                                         (Cmd.WRITE_STATE, AccessOp.WRITE_STATE),
+                                         (Cmd.READ_STATE, AccessOp.READ_STATE)):
+                                with m.Case(c):
+                                    m.d.sync += op.eq(o)
+                        m.d.sync += [a_chunk.eq(c_chunk), words_left.eq(c_count), wb.eq(w)]
+                    with m.Case(Cmd.STORE):
+                        m.d.comb += [length_bad.eq(payload_len != s_count * geo.state_bytes),
+                                     unsupported.eq(0 if cfg.has(Feature.HEBBIAN) else 1),
+                                     nxt.eq(1)]
+                        m.d.sync += [op.eq(AccessOp.STORE_PATTERN),
+                                     words_left.eq(s_count * C), wb.eq(geo.state_word)]
+                    with m.Case(Cmd.WRITE_BETA):
+                        m.d.comb += [length_bad.eq(payload_len != b_count * geo.beta_word),
+                                     range_bad.eq(b_first + b_count > BETA_SCHEDULE_DEPTH),
+                                     unsupported.eq(0 if cfg.has(Feature.STOCHASTIC) else 1),
+                                     nxt.eq(1)]
+                        m.d.sync += [op.eq(AccessOp.WRITE_BETA), a_index.eq(b_first),
+                                     words_left.eq(b_count), wb.eq(geo.beta_word)]
+                    with m.Case(Cmd.CLEAR):
+                        m.d.comb += [length_bad.eq(payload_len != 0), nxt.eq(2)]
+                        m.d.sync += op.eq(AccessOp.CLEAR)
+                    with m.Case(Cmd.RUN):
+                        bad, unsup = valid_order()
+                        m.d.comb += [length_bad.eq(payload_len != 0), arg_bad.eq(bad),
+                                     unsupported.eq(unsup), nxt.eq(3)]
+                    with m.Case(Cmd.STOP):
+                        m.d.comb += [length_bad.eq(payload_len != 0), nxt.eq(4)]
+                    with m.Case(Cmd.IDENTIFY, Cmd.READ_STATUS):
+                        m.d.comb += [length_bad.eq(payload_len != 0), nxt.eq(0)]
+                    with m.Case(Cmd.RECALL, Cmd.RECALL_MANY):
+                        bad, unsup = valid_order()
+                        many = cmd == Cmd.RECALL_MANY
+                        count = Mux(many, m_count, 1)
+                        m.d.comb += [
+                            length_bad.eq(payload_len != count * geo.state_bytes),
+                            range_bad.eq(many & (m_count > geo.max_recall_many)),
+                            arg_bad.eq(bad | (many & run_flags[1])),
+                            unsupported.eq(unsup), nxt.eq(6)]
+                        m.d.sync += [op.eq(AccessOp.WRITE_STATE), words_left.eq(C),
+                                     wb.eq(geo.state_word), probes_left.eq(count)]
+                with m.If(length_bad):
+                    m.d.sync += err.eq(P.Error.LENGTH)
+                    m.next = "HDR_SEQ"
+                with m.Elif(range_bad):
+                    m.d.sync += err.eq(P.Error.ADDRESS)
+                    m.next = "HDR_SEQ"
+                with m.Elif(unsupported):
+                    m.d.sync += err.eq(P.Error.UNSUPPORTED)
+                    m.next = "HDR_SEQ"
+                with m.Elif(arg_bad):
+                    m.d.sync += err.eq(P.Error.ARGUMENT)
+                    m.next = "HDR_SEQ"
+                with m.Else():
+                    with m.Switch(nxt):
+                        with m.Case(0, 5):
+                            m.next = "HDR_SEQ"
+                        with m.Case(1, 6):
+                            m.next = "WORD_IN"
+                        with m.Case(2):
+                            m.next = "ISSUE_ONE"
+                        with m.Case(3):
+                            m.next = "RUN"
+                        with m.Case(4):
+                            m.d.sync += stop_req.eq(running)
+                            m.next = "HDR_SEQ"
+
+            # -- writes: bytes -> words -> accesses ----------------------------------------
+            with m.State("WORD_IN"):
+                with m.If(words_left == 0):
+                    with m.If((cmd == Cmd.RECALL) | (cmd == Cmd.RECALL_MANY)):
+                        m.next = "RECALL_RUN"
+                    with m.Else():
+                        m.next = "HDR_SEQ"
+                with m.Elif(byte_i == wb):
+                    m.d.sync += byte_i.eq(0)
+                    m.next = "WORD_ISSUE"
+                with m.Else():
+                    m.d.comb += advance.eq(1)
+                    m.d.sync += byte_i.eq(byte_i + 1)
+                    with m.If(byte_i == 0):
+                        m.d.sync += word.eq(byte)
+                    with m.Else():
+                        m.d.sync += word.word_select(byte_i, 8).eq(byte)
+            with m.State("WORD_ISSUE"):
+                m.d.comb += eng.access.valid.eq(1)
+                with m.If(eng.access.ready):
+                    next_address()
+                    m.d.sync += words_left.eq(words_left - 1)
+                    m.next = "WORD_IN"
+            with m.State("ISSUE_ONE"):
+                m.d.comb += eng.access.valid.eq(1)
+                with m.If(eng.access.ready):
+                    m.next = "HDR_SEQ"
+
+            with m.State("RUN"):
+                m.d.comb += eng.run.valid.eq(1)
+                with m.If(eng.run.ready):
+                    m.next = "HDR_SEQ"
+
+            # -- recall: run, forward the trace, then the results --------------------------
+            with m.State("RECALL_RUN"):
+                m.d.comb += eng.run.valid.eq(1)
+                with m.If(eng.run.ready):
+                    m.next = "RECALL_WAIT"
+            with m.State("RECALL_WAIT"):
+                with m.If(eng.trace.valid):
+                    m.d.sync += [in_trace.eq(1), reply_cmd.eq(Cmd.TRACE), trace_ev.eq(trace_bytes)]
+                    m.d.comb += eng.trace.ready.eq(1)
+                    m.next = "HDR_SEQ"
+                with m.Elif(~running & ~run_started):
+                    m.d.sync += [out_i.eq(0), reply_cmd.eq(cmd)]
+                    with m.If(first_probe):
+                        m.next = "HDR_SEQ"
+                    with m.Else():
+                        m.next = "STATUS_OUT"
+
+            # -- reply: seq, cmd, error, payload, crc --------------------------------------
+            with m.State("HDR_SEQ"):
+                m.d.sync += [crc_tx.eq(P.CRC_INIT), out_i.eq(0)]
+                # crc_tx is reset here and updated by this byte in the same edge: do it by hand
+                send(seq)
+                with m.If(self.tx.ready):
+                    m.d.sync += crc_tx.eq(crc16_next(Const(P.CRC_INIT, 16), seq))
+                    m.next = "HDR_CMD"
+            with m.State("HDR_CMD"):
+                send(reply_cmd, "HDR_ERR")
+            with m.State("HDR_ERR"):
+                send(err)
+                with m.If(self.tx.ready):
+                    with m.If(err != 0):
+                        m.next = "CRC_HI"
+                    with m.Elif(in_trace):
+                        m.next = "TRACE_OUT"
+                    with m.Else():
+                        with m.Switch(cmd):
+                            with m.Case(Cmd.IDENTIFY):
+                                m.next = "IDENT_OUT"
+                            with m.Case(Cmd.READ_STATUS, Cmd.RECALL, Cmd.RECALL_MANY):
+                                m.next = "STATUS_OUT"
+                            with m.Case(Cmd.READ_WEIGHTS, Cmd.READ_BIAS, Cmd.READ_STATE):
+                                m.next = "READ_ISSUE"
+                            with m.Default():
+                                m.next = "CRC_HI"
+            with m.State("IDENT_OUT"):
+                send(ident_const.word_select(out_i, 8))
+                with m.If(self.tx.ready):
+                    m.d.sync += out_i.eq(out_i + 1)
+                    with m.If(out_i == len(ident) - 1):
+                        m.next = "CRC_HI"
+            with m.State("TRACE_OUT"):
+                send(trace_ev.word_select(out_i, 8))
+                with m.If(self.tx.ready):
+                    m.d.sync += out_i.eq(out_i + 1)
+                    with m.If(out_i == P.TRACE_EVENT.size - 1):
+                        m.next = "CRC_HI"
+            with m.State("STATUS_OUT"):
+                send(status_bytes.word_select(out_i, 8))
+                with m.If(self.tx.ready):
+                    m.d.sync += out_i.eq(out_i + 1)
+                    with m.If(out_i == P.STATUS.size - 1):
+                        with m.If((cmd == Cmd.RECALL) | (cmd == Cmd.RECALL_MANY)):
+                            m.d.sync += [op.eq(AccessOp.READ_STATE), a_chunk.eq(0),
+                                         words_left.eq(C), first_probe.eq(0)]
+                            m.next = "READ_ISSUE"
+                        with m.Else():
+                            m.next = "CRC_HI"
+
+            # -- reads: accesses -> words -> bytes -----------------------------------------
+            with m.State("READ_ISSUE"):
+                with m.If(words_left == 0):
+                    with m.If((cmd == Cmd.RECALL) | (cmd == Cmd.RECALL_MANY)):
+                        m.d.sync += probes_left.eq(probes_left - 1)
+                        with m.If(probes_left == 1):
+                            m.next = "CRC_HI"
+                        with m.Else():
+                            m.d.sync += [op.eq(AccessOp.WRITE_STATE), a_chunk.eq(0),
+                                         words_left.eq(C)]
+                            m.next = "WORD_IN"
+                    with m.Else():
+                        m.next = "CRC_HI"
+                with m.Else():
+                    m.d.comb += eng.access.valid.eq(1)
+                    with m.If(eng.access.ready):
+                        m.next = "READ_WAIT"
+            with m.State("READ_WAIT"):
+                m.d.comb += eng.reply.ready.eq(1)
+                with m.If(eng.reply.valid):
+                    m.d.sync += [word.eq(eng.reply.payload.data), byte_i.eq(0)]
+                    next_address()
+                    m.d.sync += words_left.eq(words_left - 1)
+                    m.next = "READ_OUT"
+            with m.State("READ_OUT"):
+                send(word.word_select(byte_i, 8))
+                with m.If(self.tx.ready):
+                    m.d.sync += byte_i.eq(byte_i + 1)
+                    with m.If(byte_i == wb - 1):
+                        m.d.sync += byte_i.eq(0)
+                        m.next = "READ_ISSUE"
+
+            with m.State("CRC_HI"):
+                m.d.comb += sending_crc.eq(1)
+                send(crc_tx[8:], "CRC_LO")
+            with m.State("CRC_LO"):
+                m.d.comb += [sending_crc.eq(1), self.tx.payload.last.eq(1)]
+                send(crc_tx[:8])
+                with m.If(self.tx.ready):
+                    with m.If(in_trace):
+                        m.d.sync += [in_trace.eq(0), reply_cmd.eq(cmd)]
+                        m.next = "RECALL_WAIT"
+                    with m.Else():
+                        m.d.sync += [rp.eq(P.REQUEST_HEADER), flen.eq(0)]
+                        m.next = "RECV"
+        return m

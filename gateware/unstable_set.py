@@ -1,0 +1,99 @@
+"""Helpers of the unstable-set bookkeeping: rank selection within a chunk, and the adder tree.
+
+The engine keeps one bit per neuron (unstable: s_i h_i < 0) and, per chunk of K neurons, the
+exclusive prefix count of unstable neurons before it (written in chunk order during every
+column pass). The k-th unstable neuron of the rejection_free order (§4) is found by a binary
+search over the prefix counts (one cycle per step) and then by :class:`RankSelect` inside the
+chunk. :class:`AdderTree` is the pipelined K-input sum used for the column field and 2E.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module, Signal, signed
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+__all__ = ["RankSelect", "AdderTree"]
+
+
+class RankSelect(wiring.Component):
+    """Position of the set bit of rank ``rank`` (0 = lowest) in ``bits``; combinational.
+
+    Members
+    -------
+    bits: In(width).
+    rank: In(range(width)).
+    index: Out(range(width)); 0 when fewer than rank + 1 bits are set (never used so).
+    """
+
+    def __init__(self, width: int):
+        if not isinstance(width, int) or isinstance(width, bool) or width < 1:
+            raise ValueError(f"width must be a positive integer, not {width!r}")
+        self.width = width
+        super().__init__({"bits": In(width), "rank": In(range(max(2, width))),
+                          "index": Out(range(max(2, width)))})
+
+    def elaborate(self, platform):
+        m = Module()
+        count = 0
+        for i in range(self.width):
+            # count = number of set bits below i (a running sum, unrolled).
+            with m.If(self.bits[i] & (count == self.rank)):
+                m.d.comb += self.index.eq(i)
+            count = count + self.bits[i] if i else self.bits[0]
+        return m
+
+
+class AdderTree(wiring.Component):
+    """Sum of ``n`` signed ``width``-bit inputs, pipelined with a register after every
+    ``per_stage`` adder levels (and after the last one).
+
+    Latency :attr:`latency` = max(1, ceil(ceil(log2 n) / per_stage)) cycles; ``valid`` travels
+    with the data. Two levels per stage keep the longest path at two short adds.
+
+    Members
+    -------
+    inputs: In(signed(width)) x n (``inputs[i]``).
+    valid_in: In(1).
+    total: Out(signed(out_width)) with out_width = width + ceil(log2 n).
+    valid_out: Out(1).
+    """
+
+    def __init__(self, n: int, width: int, *, per_stage: int = 2):
+        if not isinstance(n, int) or n < 1:
+            raise ValueError(f"n must be a positive integer, not {n!r}")
+        if not isinstance(per_stage, int) or per_stage < 1:
+            raise ValueError(f"per_stage must be a positive integer, not {per_stage!r}")
+        self.n, self.width, self.per_stage = n, width, per_stage
+        self.levels = max(1, (n - 1).bit_length())
+        self.latency = -(-self.levels // per_stage)
+        self.out_width = width + (n - 1).bit_length()
+        super().__init__({
+            "inputs": In(signed(width)).array(n),
+            "valid_in": In(1),
+            "total": Out(signed(self.out_width)),
+            "valid_out": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        values = list(self.inputs)
+        valid = self.valid_in
+        width = self.width
+        for level in range(self.levels):
+            width += 1
+            registered = (level + 1) % self.per_stage == 0 or level == self.levels - 1
+            domain = m.d.sync if registered else m.d.comb
+            nxt = []
+            for i in range(0, len(values), 2):
+                r = Signal(signed(width), name=f"l{level}_{i // 2}")
+                pair = values[i:i + 2]
+                domain += r.eq(pair[0] + pair[1] if len(pair) == 2 else pair[0])
+                nxt.append(r)
+            values = nxt
+            if registered:
+                v = Signal(name=f"l{level}_valid")
+                m.d.sync += v.eq(valid)
+                valid = v
+        m.d.comb += [self.total.eq(values[0]), self.valid_out.eq(valid)]
+        return m

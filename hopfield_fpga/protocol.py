@@ -1,0 +1,194 @@
+"""The board link protocol: the one definition shared by the gateware and the host.
+
+Every message is a *frame*: ``seq, cmd, payload..., crc_hi, crc_lo`` (the *body*), COBS-encoded
+and followed by one 0x00 delimiter. COBS removes every zero from the body, so a receiver that
+lost bytes or saw garbage resynchronizes at the next 0x00; the CRC-16 (:data:`CRC_POLY`,
+init :data:`CRC_INIT`, not reflected, no final xor, appended big-endian) over
+``seq, cmd, payload`` makes the CRC over the whole body 0, which is what the gateware checks.
+
+A reply body is ``seq, cmd, error, payload..., crc``: it echoes the request's ``seq`` and
+``cmd`` so that a host that timed out can send the request again (with a new ``seq``) and
+ignore a late reply. ``error`` is an :class:`Error`; when it is not ``OK`` the payload is
+empty and the board changed nothing. During a traced run the board also sends
+:attr:`Command.TRACE` frames (one flip event each) carrying the run request's ``seq``.
+
+Payloads are little-endian; their layouts are the ``struct`` formats below. Weight, bias and
+state *words* are the binary engine's access words (``gateware/engine_ports.py``: chunk c holds
+neurons c*K .. c*K+K-1) in :func:`word_bytes` bytes each, least significant byte first.
+``docs/protocol.md`` is the prose form of this module.
+"""
+
+from __future__ import annotations
+
+import enum
+import struct
+
+from .config import NetworkConfig
+
+__all__ = [
+    "PROTOCOL_VERSION", "DELIMITER", "CRC_POLY", "CRC_INIT", "MAX_PAYLOAD", "MAX_BODY",
+    "REQUEST_HEADER", "REPLY_HEADER", "CRC_BYTES", "Command", "Error", "IDENTIFY_REPLY",
+    "WEIGHT_RANGE", "CHUNK_RANGE", "COUNT", "BETA_RANGE", "RUN_PARAMS",
+    "STATUS", "TRACE_EVENT", "RunFlags", "StatusFlags", "crc16", "cobs_encode", "cobs_decode",
+    "encode_frame", "decode_frame", "word_bytes", "FrameError", "READ_COMMANDS",
+    "STOP_REASON_SHIFT",
+]
+
+PROTOCOL_VERSION = 1
+DELIMITER = 0x00
+#: CRC-16/CCITT-FALSE (x^16 + x^12 + x^5 + 1).
+CRC_POLY = 0x1021
+CRC_INIT = 0xFFFF
+CRC_BYTES = 2
+#: Largest payload of a request or a reply, in bytes.
+MAX_PAYLOAD = 1024
+REQUEST_HEADER = 2   # seq, cmd
+REPLY_HEADER = 3     # seq, cmd, error
+#: Largest body (header, payload, CRC) the board buffers; longer frames get Error.TOO_LONG.
+MAX_BODY = REPLY_HEADER + MAX_PAYLOAD + CRC_BYTES
+
+
+class Command(enum.IntEnum):
+    """Command codes (the ``cmd`` byte). 0x40-0x5F are reserved for the graded engine."""
+    IDENTIFY = 0x01       # -> IDENTIFY_REPLY
+    WRITE_WEIGHTS = 0x02  # WEIGHT_RANGE + count weight words
+    READ_WEIGHTS = 0x03   # WEIGHT_RANGE -> count weight words
+    WRITE_BIAS = 0x04     # CHUNK_RANGE + count bias words
+    READ_BIAS = 0x05      # CHUNK_RANGE -> count bias words
+    WRITE_STATE = 0x06    # CHUNK_RANGE + count state words
+    READ_STATE = 0x07     # CHUNK_RANGE -> count state words
+    STORE = 0x08          # COUNT + count patterns of C state words (on-chip Hebbian, §9)
+    CLEAR = 0x09          # zero weights and biases, state -1
+    WRITE_BETA = 0x0A     # BETA_RANGE + count u16 Q8.8 entries
+    RUN = 0x0B            # RUN_PARAMS; replies at once (poll READ_STATUS)
+    STOP = 0x0C           # ends a run before its next visit
+    READ_STATUS = 0x0D    # -> STATUS
+    RECALL = 0x0E         # RUN_PARAMS + C state words -> STATUS + C state words (at the end)
+    RECALL_MANY = 0x0F    # RUN_PARAMS + COUNT + M * C state words -> M * (STATUS + C words)
+    TRACE = 0x7F          # board -> host only: TRACE_EVENT, during a traced RUN or RECALL
+
+
+#: Commands a board answers while a run is going on; every other one gets Error.BUSY.
+READ_COMMANDS = frozenset({Command.IDENTIFY, Command.STOP, Command.READ_STATUS})
+
+
+class Error(enum.IntEnum):
+    """The ``error`` byte of a reply."""
+    OK = 0
+    CRC = 1              # the CRC of the request is wrong
+    UNKNOWN_COMMAND = 2
+    LENGTH = 3           # the payload length does not fit the command
+    ADDRESS = 4          # an address or count beyond the memories
+    BUSY = 5             # a run is going on
+    ARGUMENT = 6         # a field value is not valid (order not built in, beta_len, ...)
+    TOO_LONG = 7         # the frame is longer than MAX_BODY
+    UNSUPPORTED = 8      # the feature is not built into this board
+
+
+#: version, NetworkConfig.encode(), clock Hz, baud, MAX_PAYLOAD of the board.
+IDENTIFY_REPLY = struct.Struct(f"<B{NetworkConfig.WIRE_SIZE}sIIH")
+#: first weight word (column j, chunk c) and number of words; words then go c+1, ..., C-1,
+#: then column j+1, chunk 0 (word address j*C + c increasing).
+WEIGHT_RANGE = struct.Struct("<HHH")
+#: first chunk and number of bias or state words.
+CHUNK_RANGE = struct.Struct("<HH")
+#: a number of patterns (STORE) or probes (RECALL_MANY).
+COUNT = struct.Struct("<H")
+#: first beta schedule entry and number of entries.
+BETA_RANGE = struct.Struct("<BB")
+#: order, RunFlags, seed (the generator state numerics.seed_state(seed)), max_visits, beta_len.
+RUN_PARAMS = struct.Struct("<BBIIB")
+#: StatusFlags, |U|, visits, flips, cycles, refresh_cycles, 2E.
+STATUS = struct.Struct("<BHIIIIq")
+#: visit, neuron index, new value (1 = +1), delta 2E.
+TRACE_EVENT = struct.Struct("<IHBi")
+
+
+class RunFlags(enum.IntFlag):
+    STOCHASTIC = 1 << 0
+    TRACE = 1 << 1
+
+
+class StatusFlags(enum.IntFlag):
+    """Bits of STATUS's first byte; bits 2-3 hold the StopReason (engine_ports)."""
+    BUSY = 1 << 0
+    CONVERGED = 1 << 1
+    FIELDS_VALID = 1 << 4
+
+
+STOP_REASON_SHIFT = 2
+
+
+def word_bytes(bits: int) -> int:
+    """Bytes of one access word of ``bits`` bits on the wire."""
+    return (bits + 7) // 8
+
+
+class FrameError(ValueError):
+    """A received frame is malformed (bad COBS, too short, bad CRC)."""
+
+
+def crc16(data: bytes, crc: int = CRC_INIT) -> int:
+    for byte in data:
+        crc ^= byte << 8
+        for _ in range(8):
+            crc = ((crc << 1) ^ CRC_POLY if crc & 0x8000 else crc << 1) & 0xFFFF
+    return crc
+
+
+def cobs_encode(data: bytes) -> bytes:
+    """COBS encoding of ``data`` (no delimiter): no output byte is 0."""
+    out = bytearray()
+    block = bytearray()
+    for byte in data:
+        if byte == 0:
+            out.append(len(block) + 1)
+            out += block
+            block.clear()
+        else:
+            block.append(byte)
+            if len(block) == 254:
+                out.append(255)
+                out += block
+                block.clear()
+    out.append(len(block) + 1)
+    out += block
+    return bytes(out)
+
+
+def cobs_decode(data: bytes) -> bytes:
+    """Inverse of :func:`cobs_encode`; raises FrameError on a zero or a truncated block."""
+    out = bytearray()
+    i = 0
+    while i < len(data):
+        code = data[i]
+        if code == 0:
+            raise FrameError(f"COBS: zero byte at offset {i}")
+        end = i + code
+        if end > len(data):
+            raise FrameError(f"COBS: block at offset {i} claims {code - 1} bytes, "
+                             f"{len(data) - i - 1} left")
+        block = data[i + 1:end]
+        if 0 in block:
+            raise FrameError(f"COBS: zero byte inside the block at offset {i}")
+        out += block
+        i = end
+        if code != 255 and i < len(data):
+            out.append(0)
+    return bytes(out)
+
+
+def encode_frame(body: bytes) -> bytes:
+    """Append the CRC to ``body`` (header + payload), COBS-encode, add the delimiter."""
+    crc = crc16(body)
+    return cobs_encode(body + bytes([crc >> 8, crc & 0xFF])) + bytes([DELIMITER])
+
+
+def decode_frame(encoded: bytes) -> bytes:
+    """Inverse of :func:`encode_frame` without the delimiter: checks and strips the CRC."""
+    body = cobs_decode(encoded)
+    if len(body) < REQUEST_HEADER + CRC_BYTES:
+        raise FrameError(f"frame of {len(body)} bytes is shorter than a header and a CRC")
+    if crc16(body) != 0:
+        raise FrameError("CRC mismatch")
+    return body[:-CRC_BYTES]

@@ -1,0 +1,72 @@
+"""``hopfield bench``: benchmarks. ``bench engine`` runs the binary engine's RTL in simulation.
+
+Each benchmark is a subcommand of ``bench`` registered by one function in :data:`BENCHES`; a
+new one (e.g. ``bench link``) adds its ``register_<name>(subparsers)`` there.
+"""
+
+from __future__ import annotations
+
+import json
+
+from .cli import CLIError
+
+__all__ = ["register", "BENCHES"]
+
+
+def _positive(text: str) -> int:
+    import argparse
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+def register_engine(subparsers) -> None:
+    from ..config import MAX_LANES, MAX_NEURONS
+    p = subparsers.add_parser(
+        "engine", help="RTL cycles per recall of the binary engine (simulated)",
+        description="Simulate the binary engine's Verilog (Verilator by default) on Hebbian "
+                    "recalls: N in {64, 256, 1024}, P = 0.1 N patterns stored on chip, probes "
+                    "with 10%% and 30%% noise, every order. Prints visits, flips, RTL cycles "
+                    "per recall, the bound flips * ceil(N/K) and the ratio. Every run is "
+                    "checked against the golden model.")
+    p.add_argument("--sizes", type=_positive, nargs="+", default=None,
+                   help=f"network sizes N (default 64 256 1024; at most {MAX_NEURONS})")
+    p.add_argument("--lanes", type=_positive, default=8,
+                   help=f"lanes K (default 8, at most {MAX_LANES} and N)")
+    p.add_argument("--quick", action="store_true", help="only N = 64")
+    p.add_argument("--simulator", choices=["verilator", "icarus"], default="verilator")
+    p.add_argument("--seed", type=int, default=1, help="seed of patterns and probes")
+    p.add_argument("--json", action="store_true", help="one JSON object per row")
+    p.set_defaults(func=_engine)
+
+
+def _engine(args) -> int:
+    from ..sim.bench_engine import DEFAULT_SIZES, QUICK_SIZES, format_table, run_engine_bench
+    sizes = args.sizes or (QUICK_SIZES if args.quick else DEFAULT_SIZES)
+    try:
+        rows = run_engine_bench(sizes, lanes=args.lanes, simulator=args.simulator,
+                                seed=args.seed)
+    except ValueError as exc:
+        raise CLIError(str(exc)) from None
+    if args.json:
+        for row in rows:
+            print(json.dumps(row.to_dict()))
+    else:
+        print(format_table(rows))
+    return 0
+
+
+#: The benchmarks under ``hopfield bench``.
+BENCHES = [register_engine]
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("bench", help="benchmarks (engine cycles, ...)",
+                              description="Benchmarks; see the subcommands.")
+    sub = p.add_subparsers(dest="bench", metavar="BENCH", required=True)
+    for reg in BENCHES:
+        reg(sub)

@@ -1,0 +1,187 @@
+"""``hopfield info``, ``store``, ``recall``: drive a board (default: the simulated board).
+
+Thin layer over :class:`hopfield_fpga.host.board.Board`. A ``sim://`` board starts empty for
+every command (it lives in this process), so ``recall`` can store patterns first
+(``--store``); on a real board the weights stay between commands.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import numpy as np
+
+from .cli import CLIError
+
+__all__ = ["register", "default_url"]
+
+
+def default_url() -> str:
+    from .simboard import default_sim_url
+    return default_sim_url()
+
+
+def add_url(p) -> None:
+    p.add_argument("--url", default=None,
+                   help="serial port (e.g. /dev/ttyUSB1) or sim://?neurons=N&... "
+                        "(default: the simulated 256-neuron board)")
+    p.add_argument("--baud", type=int, default=115200, help="baud of a real port")
+    p.add_argument("--timeout", type=float, default=2.0, help="seconds of silence (default 2)")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+
+
+def open_board(args):
+    from .board import Board
+    from .errors import BoardError
+    try:
+        return Board.open(args.url or default_url(), timeout=args.timeout, baud=args.baud)
+    except BoardError as exc:
+        raise CLIError(str(exc)) from None
+
+
+def progress(label: str, enabled: bool):
+    """A progress callback printing ``label done/total`` on stderr (when it is a terminal)."""
+    if not enabled or not sys.stderr.isatty():
+        return None
+
+    def show(done, total):
+        end = "\n" if done >= total else ""
+        print(f"\r{label} {done}/{total}", end=end, file=sys.stderr, flush=True)
+    return show
+
+
+def _patterns(args, n: int) -> np.ndarray:
+    """Patterns from --glyphs (16x16 glyph names) or --random P (seeded)."""
+    from . import glyphs
+    if args.glyphs:
+        unknown = [c for c in args.glyphs if c not in glyphs.GLYPHS]
+        if unknown:
+            raise CLIError(f"unknown glyph(s) {''.join(unknown)}; available: "
+                           f"{''.join(glyphs.names())}")
+        pats = glyphs.stack(tuple(args.glyphs)).astype(np.int64)
+        if pats.shape[1] != n:
+            raise CLIError(f"glyphs have {pats.shape[1]} pixels but the board has N = {n}")
+        return pats
+    rng = np.random.default_rng(args.seed)
+    return rng.choice(np.array([-1, 1]), size=(args.random, n))
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("info", help="identify the board (configuration, clock, baud)")
+    add_url(p)
+    p.set_defaults(func=_info)
+
+    p = subparsers.add_parser("store", help="store patterns with the on-chip Hebbian rule",
+                              description="Clear the weights and store patterns on chip: glyphs "
+                                          "(--glyphs ABC) or P random ones (--random P).")
+    add_url(p)
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--glyphs", type=str.upper, default=None, help="glyph names, e.g. ABCXO")
+    g.add_argument("--random", type=int, default=4, help="number of random patterns")
+    p.add_argument("--seed", type=int, default=1, help="seed of the random patterns")
+    p.add_argument("--no-clear", action="store_true", help="add to the weights on the board")
+    p.set_defaults(func=_store)
+
+    p = subparsers.add_parser("recall", help="recall a corrupted pattern on the board",
+                              description="Optionally store patterns first (needed on sim://), "
+                                          "corrupt pattern 0 and run it to a fixed point; the "
+                                          "result is checked against the golden model.")
+    add_url(p)
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--glyphs", type=str.upper, default=None, help="glyph names, e.g. ABCXO")
+    g.add_argument("--random", type=int, default=4, help="number of random patterns")
+    p.add_argument("--seed", type=int, default=1, help="seed of patterns, noise and the run")
+    p.add_argument("--noise", type=float, default=0.2, help="fraction of bits flipped")
+    p.add_argument("--order", default="sequential",
+                   choices=["sequential", "random", "rejection_free"])
+    p.add_argument("--max-sweeps", type=int, default=100)
+    p.add_argument("--probes", type=int, default=1,
+                   help="recall this many probes (batched) instead of one")
+    p.add_argument("--no-store", action="store_true",
+                   help="use the weights already on the board")
+    p.set_defaults(func=_recall)
+
+
+def _info(args) -> int:
+    with open_board(args) as board:
+        info = board.info()
+        if args.json:
+            print(json.dumps(info.to_dict()))
+        else:
+            print(f"{info.url}: protocol {info.version}, {info.config.describe()}, "
+                  f"clock {info.clk_freq / 1e6:g} MHz, {info.baud} baud, "
+                  f"payload <= {info.max_payload} bytes")
+    return 0
+
+
+def _store(args) -> int:
+    from .errors import BoardError
+    with open_board(args) as board:
+        pats = _patterns(args, board.config.neurons)
+        try:
+            if not args.no_clear:
+                board.clear()
+            board.store(pats, progress=progress("storing", not args.json))
+            st = board.status()
+        except BoardError as exc:
+            raise CLIError(str(exc)) from None
+        out = {"patterns": len(pats), "status": st.to_dict(), "bytes_out": board.bytes_out,
+               "bytes_in": board.bytes_in}
+        if args.json:
+            print(json.dumps(out))
+        else:
+            print(f"stored {len(pats)} pattern(s) on {board.url}; "
+                  f"{board.bytes_out} bytes sent, {board.bytes_in} received")
+    return 0
+
+
+def _recall(args) -> int:
+    from ..sim import golden
+    from .demo import corrupt
+    from .errors import BoardError
+    if not 0 <= args.noise <= 1:
+        raise CLIError(f"--noise must be between 0 and 1, not {args.noise}")
+    with open_board(args) as board:
+        cfg = board.config
+        pats = _patterns(args, cfg.neurons)
+        rng = np.random.default_rng(args.seed)
+        probes = np.array([corrupt(pats[i % len(pats)], args.noise, rng)[0]
+                           for i in range(args.probes)])
+        try:
+            if not args.no_store:
+                board.clear()
+                board.store(pats, progress=progress("storing", not args.json))
+            weights = board.read_weights() if args.no_store else \
+                golden.store_hebbian(np.zeros((cfg.neurons, cfg.neurons), np.int64), pats,
+                                     config=cfg)
+            bias = board.read_bias()
+            if args.probes == 1:
+                results = [board.recall(probes[0], order=args.order, seed=args.seed,
+                                        max_sweeps=args.max_sweeps)]
+            else:
+                results = board.recall_many(probes, order=args.order, seed=args.seed,
+                                            max_sweeps=args.max_sweeps,
+                                            progress=progress("recalling", not args.json))
+        except BoardError as exc:
+            raise CLIError(str(exc)) from None
+        rows = []
+        for i, (p, r) in enumerate(zip(probes, results)):
+            g = golden.run_binary(weights, bias, p, order=args.order, seed=args.seed,
+                                  max_sweeps=args.max_sweeps, config=cfg)
+            same = (np.array_equal(g.state, r.state) and (g.visits, g.flips, g.energy2,
+                    g.converged, g.stopped) == (r.visits, r.flips, r.energy2, r.converged,
+                                                r.stopped))
+            target = pats[i % len(pats)]
+            rows.append({"probe": i, "overlap": float(target @ r.state / cfg.neurons),
+                         "matches_golden": same, **{k: v for k, v in r.to_dict().items()
+                                                    if k not in ("state", "trace")}})
+        if args.json:
+            print(json.dumps({"url": board.url, "results": rows}))
+        else:
+            for row in rows:
+                print(f"probe {row['probe']}: {row['visits']} visits, {row['flips']} flips, "
+                      f"E={row['energy']:g}, {row['stopped']}, {row['cycles']} cycles, "
+                      f"overlap with the stored pattern {row['overlap']:+.3f}, "
+                      f"{'matches' if row['matches_golden'] else 'DIFFERS FROM'} the golden model")
+        return 0 if all(r["matches_golden"] for r in rows) else 1

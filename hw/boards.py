@@ -1,0 +1,174 @@
+"""The supported dev boards: platform, clocks, UART, device budget and default configuration.
+
+Each :class:`Board` names an amaranth-boards platform, the system clock the board top runs at
+(made by a PLL from the board oscillator when the two differ), the UART speed, the resources of
+its FPGA (:class:`Device`, used by the pre-synthesis fit check in :mod:`.fit`) and the
+:class:`~hopfield_fpga.config.NetworkConfig` built when ``hopfield build`` is given no sizes.
+
+The defaults come from measured builds (``docs/boards.md`` says which are still provisional
+until ``hopfield sweep`` has run on the final design): change one only together with that
+page.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from amaranth_boards.ecpix5 import ECPIX585Platform
+from amaranth_boards.icebreaker import ICEBreakerPlatform
+from amaranth_boards.ulx3s import ULX3S_25F_Platform, ULX3S_85F_Platform
+
+from ..config import Feature, NetworkConfig
+
+__all__ = ["Device", "Board", "BOARDS", "get_board", "DEFAULT_BAUD"]
+
+#: UART speed of the board tops unless ``--baud`` says otherwise. The USB-UART bridges of all
+#: supported boards (FT2232H, FT231X) run it; it is an exact divisor of none of the clocks, so the
+#: UART's fractional baud generator is what keeps the error small.
+DEFAULT_BAUD = 115_200
+
+
+@dataclasses.dataclass(frozen=True)
+class BlockRAM:
+    """One kind of RAM block: its size and the (width, depth) shapes it can be used in."""
+    name: str           # the nextpnr cell type, as it appears in the utilization report
+    count: int
+    shapes: tuple[tuple[int, int], ...]
+
+    @property
+    def bits(self) -> int:
+        return max(w * d for w, d in self.shapes)
+
+    def blocks_for(self, width: int, depth: int) -> int:
+        """Blocks a ``width`` x ``depth`` memory takes in the cheapest shape (tiling both ways)."""
+        return min(-(-width // w) * -(-depth // d) for w, d in self.shapes)
+
+
+@dataclasses.dataclass(frozen=True)
+class Device:
+    """Resources of one FPGA, as nextpnr counts them (used only by the pre-synthesis check)."""
+    name: str
+    family: str             # "ice40" or "ecp5": selects the toolchain
+    logic_cells: int        # iCE40 logic cells (LUT4 + FF) or ECP5 LUT4s
+    bram: BlockRAM
+    dsp: int
+    spram: BlockRAM | None = None   # iCE40 UltraPlus single-port RAM (256 kbit each)
+
+
+ICE40_UP5K = Device(
+    name="iCE40UP5K", family="ice40", logic_cells=5280, dsp=8,
+    bram=BlockRAM("ICESTORM_RAM", 30, ((16, 256), (8, 512), (4, 1024), (2, 2048))),
+    spram=BlockRAM("ICESTORM_SPRAM", 4, ((16, 16384),)),
+)
+
+# DP16KD in true dual-port shapes; 36 x 512 is the pseudo dual-port (one write, one read) shape.
+_DP16KD_SHAPES = ((1, 16384), (2, 8192), (4, 4096), (9, 2048), (18, 1024), (36, 512))
+
+ECP5_85F = Device(
+    name="LFE5U-85F", family="ecp5", logic_cells=83640, dsp=156,
+    bram=BlockRAM("DP16KD", 208, _DP16KD_SHAPES),
+)
+
+ECP5_25F = Device(
+    name="LFE5U-25F", family="ecp5", logic_cells=24288, dsp=28,
+    bram=BlockRAM("DP16KD", 56, _DP16KD_SHAPES),
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class Board:
+    """A supported board.
+
+    ``sys_clk_freq`` is the frequency of the ``sync`` domain the design runs in; when it differs
+    from the oscillator (``platform_cls.default_clk``) the top makes it with the device PLL.
+    ``weight_memory`` says where the weight matrix lives ("spram" or "bram"); the flow forces
+    it there.
+    """
+    name: str
+    title: str
+    platform_cls: type
+    device: Device
+    sys_clk_freq: float
+    default_config: NetworkConfig
+    weight_memory: str = "bram"
+    baud: int = DEFAULT_BAUD
+    #: (environment variable, default command, how to install it) of the programmer that the
+    #: platform's ``toolchain_program`` runs.
+    programmer: tuple[str, str, str] = ("OPENFPGALOADER", "openFPGALoader",
+                                        "apt install openfpgaloader")
+
+    @property
+    def family(self) -> str:
+        return self.device.family
+
+    @property
+    def osc_freq(self) -> float:
+        """Frequency of the board oscillator (the platform's default clock)."""
+        return self.platform().default_clk_frequency
+
+    def platform(self):
+        return self.platform_cls()
+
+    def to_dict(self) -> dict:
+        return {
+            "name": self.name,
+            "title": self.title,
+            "device": self.device.name,
+            "family": self.family,
+            "osc_mhz": self.osc_freq / 1e6,
+            "sys_clk_mhz": self.sys_clk_freq / 1e6,
+            "baud": self.baud,
+            "weight_memory": self.weight_memory,
+            "default_config": self.default_config.to_dict(),
+        }
+
+
+_ALL_BINARY = Feature.STOCHASTIC | Feature.HEBBIAN | Feature.TRACE
+
+BOARDS: dict[str, Board] = {b.name: b for b in [
+    Board(
+        name="icebreaker",
+        title="1BitSquared iCEBreaker (iCE40 UP5K)",
+        platform_cls=ICEBreakerPlatform,
+        device=ICE40_UP5K,
+        sys_clk_freq=12e6,
+        default_config=NetworkConfig(neurons=256, weight_bits=8, lanes=4, features=_ALL_BINARY),
+        weight_memory="spram",
+        programmer=("ICEPROG", "iceprog", "apt install fpga-icestorm"),
+    ),
+    Board(
+        name="ulx3s-85f",
+        title="Radiona ULX3S with LFE5U-85F (ECP5)",
+        platform_cls=ULX3S_85F_Platform,
+        device=ECP5_85F,
+        # Measured: Fmax 31.2 MHz at N=1024 (docs/boards.md); provisional until a sweep.
+        sys_clk_freq=25e6,
+        default_config=NetworkConfig(neurons=1024, weight_bits=3, lanes=6, features=_ALL_BINARY),
+    ),
+    Board(
+        # The smallest ECP5 board here: its default builds in minutes, so CI synthesizes it.
+        name="ulx3s-25f",
+        title="Radiona ULX3S with LFE5U-25F (ECP5)",
+        platform_cls=ULX3S_25F_Platform,
+        device=ECP5_25F,
+        # Measured: Fmax 43.2 MHz at N=256 (docs/boards.md); provisional until a sweep.
+        sys_clk_freq=40e6,
+        default_config=NetworkConfig(neurons=256, weight_bits=8, lanes=4, features=_ALL_BINARY),
+    ),
+    Board(
+        name="ecpix5-85f",
+        title="LambdaConcept ECPIX-5 with LFE5UM5G-85F (ECP5)",
+        platform_cls=ECPIX585Platform,
+        device=ECP5_85F,
+        sys_clk_freq=25e6,     # as the ULX3S 85F: same device, same configuration
+        default_config=NetworkConfig(neurons=1024, weight_bits=3, lanes=6, features=_ALL_BINARY),
+    ),
+]}
+
+
+def get_board(name: str) -> Board:
+    """Return the board called ``name``; the error lists the known boards."""
+    try:
+        return BOARDS[name]
+    except KeyError:
+        raise ValueError(f"Unknown board {name!r}; known boards: {', '.join(BOARDS)}") from None

