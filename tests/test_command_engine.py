@@ -110,7 +110,7 @@ def test_busy_while_running_and_stop(board):
                   reply_size=0)
     sim = board.port.board
     sim.write(frame(20, P.Command.RUN, P.RUN_PARAMS.pack(0, 1, 5, 2**32 - 1, 1)))
-    while len(sim.outbox) < 8:
+    while 0 not in sim.outbox:
         sim.sim.advance()
     sim.outbox.clear()
     sim.write(frame(21, P.Command.WRITE_BIAS, P.CHUNK_RANGE.pack(0, 1) + bytes(6)))

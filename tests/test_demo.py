@@ -60,7 +60,7 @@ def test_backend_contract():
 
 
 def test_cli_demo_text(capsys):
-    assert cli.main(["demo", "--seed", "2", "--glyph", "x"]) == 0
+    assert cli.main(["demo", "--golden", "--seed", "2", "--glyph", "x"]) == 0
     out = capsys.readouterr().out
     assert "Recalled X exactly" in out and "Energy per flip" in out
 
@@ -72,6 +72,13 @@ def test_cli_demo_json(capsys):
     assert d["result"]["visits"] == d["result"]["flips"] == len(d["result"]["trace"])
     assert d["recalled"] == "A" and d["success"] is True
     assert d["frames"][-1]["energy2"] == d["result"]["energy2"]
+    # The demo ran on the simulated board (the default); the golden model must agree bit for bit.
+    assert cli.main(["demo", "--golden", "--json", "--noise", "0.25",
+                     "--order", "rejection_free"]) == 0
+    g = json.loads(capsys.readouterr().out)
+    assert d["result"]["cycles"] is not None and g["result"]["cycles"] is None
+    for key in ("state", "visits", "flips", "energy2", "converged", "trace"):
+        assert d["result"][key] == g["result"][key], key
 
 
 def test_cli_demo_errors(capsys):

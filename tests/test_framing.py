@@ -101,8 +101,7 @@ def test_gateware_encoder_matches_reference(seed):
                     await ctx.tick()
 
     async def drain(ctx):
-        expected = sum(len(P.cobs_encode(b)) + 1 for b in bodies)
-        while len(got) < expected:
+        while got.count(0) < len(bodies):
             ready = rng.random() < 0.7
             ctx.set(dut.o.ready, ready)
             _, _, valid, data = await ctx.tick().sample(dut.o.valid, dut.o.payload)

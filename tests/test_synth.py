@@ -18,7 +18,15 @@ pytestmark = [pytest.mark.synth, pytest.mark.slow]
 #: The boards CI builds, each in its default configuration (``hopfield boards``): the iCE40
 #: board and the smallest ECP5 board (N=1024 on an 85F took 18 minutes to place and route
 #: with the YoWASP tools on a small machine; ``hopfield sweep`` covers those).
-CI_BOARDS = ["icebreaker", "ulx3s-25f"]
+CI_BOARDS = [
+    # Known gap (issue #5 stays open until this passes): the whole design at the default
+    # configuration needs 13257 of the UP5K's 5280 logic cells (measured with
+    # `hopfield build --board icebreaker`). strict=True turns the day it fits into a failure
+    # that asks for this mark to be removed.
+    pytest.param("icebreaker", marks=pytest.mark.xfail(
+        strict=True, reason="design needs ~13.3k of 5280 UP5K logic cells (issue #5)")),
+    "ulx3s-25f",
+]
 
 
 def _require_toolchain(family: str) -> None:
