@@ -196,7 +196,13 @@ class EnginePorts:
 
 def engine_signature(config: NetworkConfig) -> wiring.Signature:
     """The signature `BinaryEngine(config)` implements (see the module docstring)."""
-    ports = EnginePorts(config)
+    return signature_from_ports(EnginePorts(config))
+
+
+def signature_from_ports(ports) -> wiring.Signature:
+    """The port set every engine shares (access/reply, run/stop, status, trace), built from an
+    object with ``access``, ``reply``, ``run``, ``status`` and ``trace`` layouts, so the command
+    engine can attach the binary and the graded engine alike."""
     return wiring.Signature({
         "access": In(stream.Signature(ports.access)),
         "reply": Out(stream.Signature(ports.reply)),

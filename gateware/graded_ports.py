@@ -43,7 +43,7 @@ from ..numerics import (
     GRADED_EPS_BITS, GRADED_EXP_BITS, GRADED_FACTOR_BITS, GRADED_LEAK_SHIFT_BITS, GRADED_SEGMENTS,
     GRADED_V_BITS,
 )
-from .engine_ports import AccessOp, StopReason
+from .engine_ports import AccessOp, StopReason, signature_from_ports
 from .pwl_sigmoid import SigmoidEntry
 
 __all__ = ["GradedAccessOp", "StopReason", "RunParams", "GradedPorts", "graded_signature",
@@ -172,12 +172,4 @@ class GradedPorts:
 
 def graded_signature(config: NetworkConfig) -> wiring.Signature:
     """The signature `GradedEngine(config)` implements (see the module docstring)."""
-    ports = GradedPorts(config)
-    return wiring.Signature({
-        "access": In(stream.Signature(ports.access)),
-        "reply": Out(stream.Signature(ports.reply)),
-        "run": In(stream.Signature(ports.run)),
-        "stop": In(1),
-        "status": Out(ports.status),
-        "trace": Out(stream.Signature(ports.trace)),
-    })
+    return signature_from_ports(GradedPorts(config))

@@ -60,8 +60,40 @@ def _engine(args) -> int:
     return 0
 
 
+def register_link(subparsers) -> None:
+    from .bench_link import DEFAULT_BATCH, DEFAULT_BAUDS
+    p = subparsers.add_parser(
+        "link", help="wire bytes per payload byte and load/store times of the board link",
+        description="Encode the frames the driver sends for loading N = 256 8-bit weights, "
+                    "storing 26 patterns and a batched recall; print wire bytes per data byte "
+                    "(UART start/stop bits apart) and the load/store times at several baud "
+                    "rates and board clocks (wire bytes plus the engine's cycles).")
+    p.add_argument("--lanes", type=_positive, default=4, help="lanes K (default 4, the "
+                   "iCEBreaker's and ULX3S-25F's default)")
+    p.add_argument("--bauds", type=_positive, nargs="+", default=list(DEFAULT_BAUDS),
+                   help="baud rates (default 115200 1000000 3000000)")
+    p.add_argument("--batch", type=_positive, default=DEFAULT_BATCH,
+                   help=f"probes of the batched recall (default {DEFAULT_BATCH})")
+    p.add_argument("--json", action="store_true", help="one JSON object per row")
+    p.set_defaults(func=_link)
+
+
+def _link(args) -> int:
+    from .bench_link import format_table, run_link_bench
+    try:
+        rows = run_link_bench(lanes=args.lanes, bauds=args.bauds, batch=args.batch)
+    except ValueError as exc:
+        raise CLIError(str(exc)) from None
+    if args.json:
+        for row in rows:
+            print(json.dumps(row.to_dict()))
+    else:
+        print(format_table(rows))
+    return 0
+
+
 #: The benchmarks under ``hopfield bench``.
-BENCHES = [register_engine]
+BENCHES = [register_engine, register_link]
 
 
 def register(subparsers) -> None:

@@ -1,0 +1,276 @@
+"""``hopfield bench link``: link efficiency of the board protocol, from the driver's own frames.
+
+The frames are not modelled: a :class:`~hopfield_fpga.host.board.Board` is opened on a
+:class:`RecordingPort`, a stand-in serial port that records every byte the driver writes and
+answers each request with an OK reply of the size the protocol prescribes (built with
+``protocol.encode_frame``). ``load_weights``, ``store`` and ``recall_many`` then run unchanged,
+so the bytes counted are exactly those the driver would put on a real port (the identify
+exchange of ``Board.open`` is left out). Reply *contents* are stand-ins (probes echoed, a zero
+status); COBS adds one byte per 254 non-zero bytes, so a real reply can differ by a byte or two.
+
+Times are computed, not measured: each request is sent, buffered whole by the command engine
+(``gateware/command_engine.py``), executed, and answered before the driver sends the next one,
+so an operation takes the sum over its requests of (request bytes + reply bytes) * 10 bit times
+(8N1: a start and a stop bit per byte) / baud plus the engine's cycles / clock. Engine cycles
+come from the table of ``docs/engine.md``: an access write is 2 cycles per word, a Hebbian store
+of one pattern C accesses of 2 cycles + 2 N C, and the refresh that the first run after a
+weight or bias write pays is N C + 2C + 3L + 9. Not counted: the command engine's own cycles
+(CRC check, buffer reads), the host's and the USB bridge's turnaround per request (about 1 ms
+per round trip on common USB-UART bridges), so the times are lower bounds.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+
+from .. import protocol as P
+from ..config import Feature, NetworkConfig
+from ..gateware.command_engine import LinkGeometry
+from ..hw.boards import get_board
+
+__all__ = ["RecordingPort", "LinkRow", "DEFAULT_BAUDS", "DEFAULT_BOARDS", "run_link_bench",
+           "format_table", "BITS_PER_BYTE", "operations", "count_bytes", "measure"]
+
+#: UART 8N1: start bit, 8 data bits, stop bit.
+BITS_PER_BYTE = 10
+DEFAULT_BAUDS = (115_200, 1_000_000, 3_000_000)
+#: Boards whose sys clock the times are computed at (both default to N=256, 8-bit weights).
+DEFAULT_BOARDS = ("icebreaker", "ulx3s-25f")
+NEURONS = 256
+WEIGHT_BITS = 8
+STORED_PATTERNS = 26
+DEFAULT_BATCH = 26
+
+
+class RecordingPort:
+    """A serial port stand-in: records the host's bytes, answers every request with OK.
+
+    Each reply is ``protocol.encode_frame(seq, cmd, OK, payload)`` with the payload size the
+    protocol fixes for the command (identify: the configuration; writes and STORE: empty;
+    RECALL_MANY: per probe a zero STATUS and the probe's state words echoed).
+    """
+
+    quiet = False
+
+    def __init__(self, config: NetworkConfig, *, clk_freq: int, baud: int):
+        self.config = config
+        self.geometry = LinkGeometry(config)
+        self.clk_freq = clk_freq
+        self.baud = baud
+        self._out = bytearray()
+        self._in = bytearray()
+        #: (request bytes on the wire, reply bytes on the wire, cmd, request payload) per request.
+        self.log: list[tuple[int, int, P.Command, bytes]] = []
+
+    @property
+    def in_waiting(self) -> int:
+        return len(self._in)
+
+    def read(self, size: int) -> bytes:
+        data = bytes(self._in[:size])
+        del self._in[:size]
+        return data
+
+    def write(self, data: bytes) -> int:
+        self._out += data
+        while P.DELIMITER in self._out:
+            i = self._out.index(P.DELIMITER)
+            raw = bytes(self._out[:i])
+            del self._out[:i + 1]
+            if raw:
+                # The frame's wire size includes its delimiter (and a leading resync 0x00,
+                # which arrives as an empty frame and is charged to the next one).
+                self._serve(raw, len(raw) + 1)
+        return len(data)
+
+    def _serve(self, raw: bytes, wire: int) -> None:
+        body = P.decode_frame(raw)
+        seq, cmd, payload = body[0], P.Command(body[1]), body[2:]
+        if cmd is P.Command.IDENTIFY:
+            data = P.IDENTIFY_REPLY.pack(P.PROTOCOL_VERSION, self.config.encode(),
+                                         self.clk_freq, self.baud, P.MAX_PAYLOAD)
+        elif cmd is P.Command.RECALL_MANY:
+            head = P.RUN_PARAMS.size + P.COUNT.size
+            (count,) = P.COUNT.unpack(payload[P.RUN_PARAMS.size:head])
+            sb = self.geometry.state_bytes
+            status = P.STATUS.pack(int(P.StatusFlags.CONVERGED), 0, 0, 0, 0, 0, 0)
+            data = b"".join(status + payload[head + i * sb:head + (i + 1) * sb]
+                            for i in range(count))
+        elif cmd in (P.Command.WRITE_WEIGHTS, P.Command.WRITE_BIAS, P.Command.STORE,
+                     P.Command.WRITE_STATE, P.Command.CLEAR):
+            data = b""
+        else:
+            raise NotImplementedError(f"RecordingPort does not answer {cmd.name}")
+        reply = P.encode_frame(bytes([seq, cmd, P.Error.OK]) + data)
+        self._in += reply
+        self.log.append((wire, len(reply), cmd, bytes(payload)))
+
+    def close(self) -> None:
+        pass
+
+
+def _refresh_cycles(cfg: NetworkConfig) -> int:
+    """The refresh the first run after a weight write pays (docs/engine.md, cycle table)."""
+    n, c, k = cfg.neurons, cfg.chunks, cfg.lanes
+    lat = max(1, math.ceil(math.ceil(math.log2(k)) / 2)) if k > 1 else 1
+    cycles = n * c + 2 * c + 3 * lat + 9
+    if c < 3:
+        cycles += (n - 1) * (lat + 3)
+    return cycles
+
+
+@dataclasses.dataclass
+class LinkRow:
+    """One operation on one link: bytes, ratios and (for load and store) times."""
+    operation: str
+    neurons: int
+    lanes: int
+    weight_bits: int
+    requests: int
+    data_bytes: int          # weight/bias words, patterns, probes + results: what the user moves
+    wire_out: int            # bytes the host writes (COBS, seq, cmd, headers, CRC, delimiter)
+    wire_in: int             # bytes the board answers with
+    board: str | None = None
+    clk_mhz: float | None = None
+    baud: int | None = None
+    engine_cycles: int | None = None     # the engine's work (access writes, Hebbian store)
+    refresh_cycles: int | None = None    # paid by the next run, not in time_ms
+
+    @property
+    def wire_bytes(self) -> int:
+        return self.wire_out + self.wire_in
+
+    @property
+    def bytes_ratio(self) -> float:
+        """Wire bytes (both directions) per data byte: the <= 1.05 target."""
+        return self.wire_bytes / self.data_bytes
+
+    @property
+    def bit_times(self) -> int:
+        return BITS_PER_BYTE * self.wire_bytes
+
+    @property
+    def line_ratio(self) -> float:
+        """Bit times per data bit: bytes_ratio with the UART start and stop bits (x 10/8)."""
+        return self.bit_times / (8 * self.data_bytes)
+
+    @property
+    def wire_ms(self) -> float | None:
+        return None if self.baud is None else 1e3 * self.bit_times / self.baud
+
+    @property
+    def engine_ms(self) -> float | None:
+        if self.engine_cycles is None or self.clk_mhz is None:
+            return None
+        return self.engine_cycles / (self.clk_mhz * 1e3)
+
+    @property
+    def time_ms(self) -> float | None:
+        if self.wire_ms is None or self.engine_ms is None:
+            return None
+        return self.wire_ms + self.engine_ms
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        for name in ("wire_bytes", "bytes_ratio", "bit_times", "line_ratio", "wire_ms",
+                     "engine_ms", "time_ms"):
+            d[name] = getattr(self, name)
+        return d
+
+
+def _open(config: NetworkConfig):
+    from .board import Board
+    port = RecordingPort(config, clk_freq=12_000_000, baud=115_200)
+    return Board(port, url="recording"), port
+
+
+def operations(config: NetworkConfig, *, batch: int = DEFAULT_BATCH,
+               patterns: int = STORED_PATTERNS, seed: int = 1) -> dict:
+    """The benchmark's operations on a Board: ``{name: function(board)}``, inputs drawn from
+    ``seed``. Full-range weights exercise every bit of every word (COBS depends on zeros)."""
+    if batch < 1 or patterns < 1:
+        raise ValueError(f"batch and patterns must be at least 1, not {batch} and {patterns}")
+    rng = np.random.default_rng(seed)
+    n = config.neurons
+    w = rng.integers(config.weight_min, config.weight_max + 1, size=(n, n))
+    b = rng.integers(config.bias_min, config.bias_max + 1, size=n)
+    pats = rng.choice(np.array([-1, 1], dtype=np.int8), size=(patterns, n))
+    probes = rng.choice(np.array([-1, 1], dtype=np.int8), size=(batch, n))
+    return {"load": lambda board: board.load_weights(w, b),
+            "store": lambda board: board.store(pats),
+            "recall_many": lambda board: board.recall_many(probes, max_sweeps=1)}
+
+
+def count_bytes(board, operation) -> tuple[int, int]:
+    """(bytes written, bytes read) by ``board``'s driver during ``operation(board)``."""
+    out0, in0 = board.bytes_out, board.bytes_in
+    operation(board)
+    return board.bytes_out - out0, board.bytes_in - in0
+
+
+def measure(config: NetworkConfig, *, batch: int = DEFAULT_BATCH,
+            patterns: int = STORED_PATTERNS, seed: int = 1) -> dict[str, LinkRow]:
+    """The three operations' bytes (no times) for ``config``, from the driver's frames."""
+    ops = operations(config, batch=batch, patterns=patterns, seed=seed)
+    geo = LinkGeometry(config)
+    n, c, k = config.neurons, config.chunks, config.lanes
+    data = {"load": geo.weight_words * geo.weight_word + c * geo.bias_word,
+            "store": patterns * geo.state_bytes,
+            "recall_many": batch * (geo.state_bytes + geo.recall_result)}
+    cycles = {"load": 2 * (geo.weight_words + c),           # access writes
+              "store": patterns * (2 * c + 2 * n * c),      # Hebbian store
+              "recall_many": None}                          # depends on the probes
+    rows = {}
+    for name, op in ops.items():
+        board, port = _open(config)
+        port.log.clear()    # leave out the identify exchange of the open
+        out, inn = count_bytes(board, op)
+        # The driver's own counters must agree with the frames the port saw.
+        if (out, inn) != (sum(e[0] for e in port.log), sum(e[1] for e in port.log)):
+            raise AssertionError(f"{name}: the driver's byte counters disagree with the frames")
+        rows[name] = LinkRow(name, n, k, config.weight_bits, len(port.log), data[name], out,
+                             inn, engine_cycles=cycles[name],
+                             refresh_cycles=None if name == "recall_many"
+                             else _refresh_cycles(config))
+    return rows
+
+
+def run_link_bench(*, lanes: int = 4, bauds=DEFAULT_BAUDS, boards=DEFAULT_BOARDS,
+                   batch: int = DEFAULT_BATCH, seed: int = 1) -> list[LinkRow]:
+    """Rows for N=256, 8-bit weights, ``lanes`` lanes: load and store at every (board, baud),
+    batched recall (bytes only: its run time depends on the probes) once."""
+    config = NetworkConfig(neurons=NEURONS, weight_bits=WEIGHT_BITS, lanes=lanes,
+                           features=Feature.HEBBIAN)
+    for baud in bauds:
+        if not isinstance(baud, int) or baud < 1:
+            raise ValueError(f"baud must be a positive integer, not {baud!r}")
+    clocks = [(name, get_board(name).sys_clk_freq / 1e6) for name in boards]
+    base = measure(config, batch=batch, seed=seed)
+    rows = [base["recall_many"]]
+    for op in ("load", "store"):
+        for name, mhz in clocks:
+            for baud in bauds:
+                rows.append(dataclasses.replace(base[op], board=name, clk_mhz=mhz, baud=baud))
+    return rows
+
+
+def format_table(rows: list[LinkRow]) -> str:
+    head = ("operation", "N", "K", "reqs", "data B", "out B", "in B", "wire/data",
+            "bits/data bit", "board", "MHz", "baud", "wire ms", "engine ms", "total ms")
+
+    def f(v, spec):
+        return "-" if v is None else format(v, spec)
+
+    lines = [head]
+    for r in rows:
+        lines.append((r.operation, str(r.neurons), str(r.lanes), str(r.requests),
+                      str(r.data_bytes), str(r.wire_out), str(r.wire_in),
+                      f"{r.bytes_ratio:.4f}", f"{r.line_ratio:.4f}", r.board or "-",
+                      f(r.clk_mhz, "g"), f(r.baud, "d"), f(r.wire_ms, ".1f"),
+                      f(r.engine_ms, ".2f"), f(r.time_ms, ".1f")))
+    widths = [max(len(line[i]) for line in lines) for i in range(len(head))]
+    return "\n".join("  ".join(cell.rjust(w) for cell, w in zip(line, widths))
+                     for line in lines)
