@@ -101,7 +101,7 @@ def _rx_bench(dut, segments, received, errors, tail_cycles):
 
 def _serialize(data, period: float, gaps) -> list[tuple[int, int]]:
     """Runs of line levels for ``data`` sent with a (fractional) bit period in cycles; bit edges
-    fall on the cycle nearest the ideal time, as a transmitter with another clock would place them."""
+    fall on the cycle nearest the ideal time, as a sender with another clock would place them."""
     runs = []
     t = 0.0
     for b, gap in zip(data, gaps):
