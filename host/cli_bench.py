@@ -47,12 +47,17 @@ def register_engine(subparsers) -> None:
 def _engine(args) -> int:
     from ..sim.bench_engine import DEFAULT_SIZES, QUICK_SIZES, format_table, run_engine_bench
     sizes = args.sizes or (QUICK_SIZES if args.quick else DEFAULT_SIZES)
+    return _report(lambda: run_engine_bench(sizes, lanes=args.lanes, simulator=args.simulator,
+                                            seed=args.seed), format_table, args.json)
+
+
+def _report(run, format_table, as_json: bool) -> int:
+    """Run a benchmark and print its rows: a table, or one JSON object per row."""
     try:
-        rows = run_engine_bench(sizes, lanes=args.lanes, simulator=args.simulator,
-                                seed=args.seed)
+        rows = run()
     except ValueError as exc:
         raise CLIError(str(exc)) from None
-    if args.json:
+    if as_json:
         for row in rows:
             print(json.dumps(row.to_dict()))
     else:
@@ -80,16 +85,8 @@ def register_link(subparsers) -> None:
 
 def _link(args) -> int:
     from .bench_link import format_table, run_link_bench
-    try:
-        rows = run_link_bench(lanes=args.lanes, bauds=args.bauds, batch=args.batch)
-    except ValueError as exc:
-        raise CLIError(str(exc)) from None
-    if args.json:
-        for row in rows:
-            print(json.dumps(row.to_dict()))
-    else:
-        print(format_table(rows))
-    return 0
+    return _report(lambda: run_link_bench(lanes=args.lanes, bauds=args.bauds, batch=args.batch),
+                   format_table, args.json)
 
 
 #: The benchmarks under ``hopfield bench``.
