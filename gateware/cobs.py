@@ -10,7 +10,7 @@ code byte precedes its data.
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Signal
+from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -70,7 +70,10 @@ class CobsEncoder(wiring.Component):
         m = Module()
         m.submodules.buf = buf = Memory(shape=8, depth=256, init=[])
         wr = buf.write_port()
-        rd = buf.read_port(domain="comb")
+        # A synchronous read port, so the buffer maps onto a block RAM (an asynchronous one
+        # becomes 2048 flip-flops and a 256:1 multiplexer on the iCE40). Its address runs one
+        # byte ahead: `sent + 1` in the cycle a byte goes out, 0 while the code byte does.
+        rd = buf.read_port()
         count = Signal(range(256))      # bytes buffered in the block
         sent = Signal(range(256))
         last = Signal()                 # the block ends the frame
@@ -89,12 +92,12 @@ class CobsEncoder(wiring.Component):
                         m.next = "CODE"
             with m.State("CODE"):
                 # count is final here (the byte written last cycle is counted)
-                m.d.comb += [self.o.valid.eq(1), self.o.payload.eq(count + 1)]
+                m.d.comb += [self.o.valid.eq(1), self.o.payload.eq(count + 1), rd.addr.eq(0)]
                 with m.If(self.o.ready):
                     m.d.sync += sent.eq(0)
                     m.next = "DATA"
             with m.State("DATA"):
-                m.d.comb += rd.addr.eq(sent)
+                m.d.comb += rd.addr.eq(Mux(self.o.valid & self.o.ready, sent + 1, sent))
                 with m.If(sent == count):
                     m.d.sync += count.eq(0)
                     with m.If(last):
