@@ -13,24 +13,26 @@ Storage:
   or writes (never both in one cycle) through one shared address, so the memory maps onto a
   single-port RAM (iCE40 SPRAM) as well as onto block RAM.
 - biases (K*B_BITS x C) and local fields h (K*ACC_BITS x C): 1R1W memories by chunk.
-- prefix counts (C words): the number of unstable neurons in the chunks before chunk c.
+- chunk words (C words of 2K + bitlen(N) bits): the K states of a chunk, their unstable
+  flags and the chunk's exclusive prefix count (unstable neurons in the chunks before it), all
+  written by the pass's last stage; two read ports (the pass and search; the next visit's
+  prefetch). The Hebbian pattern: C words of K bits. No per-neuron register, so no N:1
+  multiplexer.
 - beta schedule (16 x BETA_SCHEDULE_DEPTH).
-- states, unstable flags and the Hebbian pattern: N-bit registers (one bit per neuron), so a
-  visit reads its neuron's flag in the same cycle.
 
 The column pass is the one datapath: it streams the C words of a weight column with the h,
-bias and state chunks through a three-stage pipeline (read; add; write back h, state and the
-unstable flags, then the prefix count) and feeds a pipelined K-input adder tree. A flip of j
-adds 2 W_ij s_j' to every h_i and sums W_ij s_i (the column field c_j of §6) for the exact
-delta(2E). The refresh after weight or bias writes uses the same pass: h = b, then one pass
-per column j adding W_ij s_j, then a final pass computing the unstable flags, the prefix counts
-and 2E = -sum_i s_i (h_i + b_i).
+bias and chunk words through a three-stage pipeline (read; add; write back h, then the chunk
+word with the states, unstable flags and prefix count) and feeds a pipelined K-input adder
+tree. A flip of j adds 2 W_ij s_j' to every h_i and sums W_ij s_i (the column field c_j of §6)
+for the exact delta(2E). The refresh after weight or bias writes uses the same pass: h = b,
+then one pass per column j adding W_ij s_j, then a final pass computing the unstable flags, the
+prefix counts and 2E = -sum_i s_i (h_i + b_i).
 """
 
 from __future__ import annotations
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
-from amaranth.lib import wiring
+from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 
 from ..config import BETA_SCHEDULE_DEPTH, COUNTER_BITS, Feature, NetworkConfig, Order
@@ -94,22 +96,39 @@ class BinaryEngine(wiring.Component):
         m.submodules.weights = wmem = Memory(shape=unsigned(K * WB), depth=N * C, init=[])
         m.submodules.biases = bmem = Memory(shape=unsigned(K * BB), depth=C, init=[])
         m.submodules.fields = hmem = Memory(shape=unsigned(K * A), depth=C, init=[])
-        m.submodules.prefix = pmem = Memory(shape=unsigned(cnt_bits), depth=C, init=[])
+        # One word per chunk: the K states, the K unstable flags and the exclusive prefix count
+        # (written together at the end of the pass pipeline). The search's last probe reads the
+        # word of the chosen chunk, so the rank select gets its flags with no extra read.
+        chunk_layout = data.StructLayout({"state": K, "flags": K, "prefix": cnt_bits})
+        m.submodules.chunks = smem = Memory(shape=chunk_layout, depth=C, init=[])
+        if cfg.has(Feature.HEBBIAN):
+            m.submodules.pattern = patmem = Memory(shape=unsigned(K), depth=C, init=[])
         m.submodules.betas = betamem = Memory(shape=unsigned(BETA_BITS),
                                               depth=BETA_SCHEDULE_DEPTH, init=[])
         w_rd, w_wr = wmem.read_port(), wmem.write_port()
         b_rd, b_wr = bmem.read_port(), bmem.write_port()
         h_rd, h_wr = hmem.read_port(), hmem.write_port()
-        p_rd, p_wr = pmem.read_port(), pmem.write_port()
+        # Port A: the pass (chunk issued), the search and single reads; port B: the prefetch
+        # of the next visit's word (or of the refresh column's sign).
+        # The rejection_free draw in the last chunk's write cycle (the early drain below)
+        # reads the word of the search's first probe (or, for C = 1, the select's word): when
+        # that is the last chunk, port A must be transparent.
+        search_first = 1 << ((C - 1).bit_length() - 1) if C > 1 else 0
+        m.submodules.tree = tree = AdderTree(K, term_bits)
+        early = tree.latency <= max(0, (C - 1).bit_length()) + 1
+        s_wr = smem.write_port()
+        s_rda = smem.read_port(
+            transparent_for=(s_wr,) if early and search_first == C - 1 else ())
+        s_rdb = smem.read_port()
+        if cfg.has(Feature.HEBBIAN):
+            pat_rda, pat_rdb, pat_wr = (patmem.read_port(), patmem.read_port(),
+                                        patmem.write_port())
         beta_rd, beta_wr = betamem.read_port(), betamem.write_port()
         # One address for both weight ports: single-port compatible (reads and writes are
         # never enabled in the same cycle).
         waddr = Signal(range(max(2, N * C)))
         m.d.comb += [w_rd.addr.eq(waddr), w_wr.addr.eq(waddr), w_rd.en.eq(0)]
 
-        state = Signal(NK)        # bit i: s_i = +1
-        ubits = Signal(NK)        # bit i: neuron i unstable
-        pattern = Signal(NK)      # Hebbian pattern being collected
         dirty = Signal()          # h / unstable set / 2E stale after a weight or bias write
 
         full_mask = (1 << K) - 1
@@ -181,12 +200,11 @@ class BinaryEngine(wiring.Component):
         m.d.sync += [p1_valid.eq(issue), p1_c.eq(issue_c), p1_mode.eq(issue_mode),
                      p1_sign.eq(issue_sign)]
 
-        m.submodules.tree = tree = AdderTree(K, term_bits)
 
         w_l = [w_rd.data[l * WB:(l + 1) * WB].as_signed() for l in range(K)]
         h_l = [h_rd.data[l * A:(l + 1) * A].as_signed() for l in range(K)]
         b_l = [b_rd.data[l * BB:(l + 1) * BB].as_signed() for l in range(K)]
-        s_chunk = state.word_select(p1_c, K)
+        s_chunk = s_rda.data.state        # read with the chunk's issue, like h and b
         p1_isj = p1_c == cj
 
         p2_valid, p2_c = Signal(), Signal.like(issue_c)
@@ -198,16 +216,19 @@ class BinaryEngine(wiring.Component):
             two_w = Mux(p1_mode == _FLIP, w_l[l] << 1, w_l[l])
             added = h_l[l] + Mux(p1_sign, two_w, -two_w)
             hb = h_l[l] + b_l[l]
+            # The two terms share one negation: s_i W_ij (FLIP) or -s_i (h_i + b_i) (FINAL).
+            is_final = p1_mode == _FINAL
+            t_abs = Mux(is_final, hb, w_l[l])
+            t_sgn = Mux(Mux(is_final, s_chunk[l], ~s_chunk[l]), -t_abs, t_abs)
             with m.Switch(p1_mode):
                 with m.Case(_FLIP):
-                    m.d.sync += [p2_h[l].eq(added),
-                                 p2_term[l].eq(Mux(s_chunk[l], w_l[l], -w_l[l]))]
+                    m.d.sync += [p2_h[l].eq(added), p2_term[l].eq(t_sgn)]
                 with m.Case(_ADDCOL):
                     m.d.sync += [p2_h[l].eq(added), p2_term[l].eq(0)]
                 with m.Case(_INIT):
                     m.d.sync += [p2_h[l].eq(b_l[l]), p2_term[l].eq(0)]
                 with m.Case(_FINAL):
-                    m.d.sync += [p2_h[l].eq(h_l[l]), p2_term[l].eq(Mux(s_chunk[l], -hb, hb))]
+                    m.d.sync += [p2_h[l].eq(h_l[l]), p2_term[l].eq(t_sgn)]
             flip_here = p1_isj & (lj == l) & (p1_mode == _FLIP)
             m.d.sync += p2_s[l].eq(Mux(flip_here, p1_sign, s_chunk[l]))
         with m.If(p1_valid & p1_isj):
@@ -223,19 +244,20 @@ class BinaryEngine(wiring.Component):
         m.d.comb += p2_um.eq(p2_u & lane_mask(p2_c))
         p3_valid, p3_c = Signal(), Signal.like(issue_c)
         p3_cnt = Signal(range(K + 1))
-        m.d.sync += [p3_valid.eq(p2_valid), p3_c.eq(p2_c),
+        p3_s, p3_u = Signal(K), Signal(K)
+        m.d.sync += [p3_valid.eq(p2_valid), p3_c.eq(p2_c), p3_s.eq(p2_s), p3_u.eq(p2_um),
                      p3_cnt.eq(sum(p2_um[l] for l in range(K)))]
-        with m.If(p2_valid):
-            m.d.sync += [state.word_select(p2_c, K).eq(p2_s),
-                         ubits.word_select(p2_c, K).eq(p2_um)]
         for l in range(K):
             m.d.comb += tree.inputs[l].eq(p2_term[l])
         m.d.comb += tree.valid_in.eq(p2_valid)
         with m.If(tree.valid_out):
             m.d.sync += tacc.eq(tacc + tree.total)
 
-        # Stage 3: the exclusive prefix count of the chunk.
-        m.d.comb += [p_wr.addr.eq(p3_c), p_wr.data.eq(running_cnt), p_wr.en.eq(p3_valid)]
+        # Stage 3: the chunk word (states, flags and the exclusive prefix count). A pass never
+        # reads a chunk word another pass of the same flip still has to write: flips drain
+        # first, and the refresh's back-to-back passes do not change the states.
+        m.d.comb += [s_wr.addr.eq(p3_c), s_wr.data.state.eq(p3_s), s_wr.data.flags.eq(p3_u),
+                     s_wr.data.prefix.eq(running_cnt), s_wr.en.eq(p3_valid)]
         with m.If(p3_valid):
             m.d.sync += running_cnt.eq(running_cnt + p3_cnt)
 
@@ -257,7 +279,8 @@ class BinaryEngine(wiring.Component):
         m.d.comb += [h_rd.addr.eq(Mux(issue, issue_c, h_rd_addr)), h_rd.en.eq(1)]
         b_rd_addr = Signal.like(issue_c)
         m.d.comb += [b_rd.addr.eq(Mux(issue, issue_c, b_rd_addr)), b_rd.en.eq(1)]
-        m.d.comb += p_rd.en.eq(1)
+        sa_addr = Signal.like(issue_c)
+        m.d.comb += [s_rda.addr.eq(Mux(issue, issue_c, sa_addr)), s_rda.en.eq(1)]
         with m.If(issue):
             m.d.comb += [waddr.eq(issue_waddr), w_rd.en.eq(issue_mode <= _ADDCOL)]
 
@@ -265,20 +288,20 @@ class BinaryEngine(wiring.Component):
         m.submodules.draw_n = draw_n = IndexDraw(N)           # random order: n = N
         m.d.comb += [draw_n.word.eq(rng_next), draw_n.n.eq(N)]
         m.submodules.draw_u = draw_u = IndexDraw(N)           # rejection_free: n = |U|
-        m.d.comb += [draw_u.word.eq(rng_next), draw_u.n.eq(n_unst)]
+        n_now = Signal(cnt_bits)      # |U| as of this cycle (the drain's last cycle: the new one)
+        m.d.comb += [n_now.eq(n_unst), draw_u.word.eq(rng_next), draw_u.n.eq(n_now)]
         rank_k = Signal(range(max(2, N)))
         sc = Signal(range(max(2, C)))
-        pre_sc = Signal(cnt_bits)
         sbit = Signal(max(1, (C - 1).bit_length()))          # one-hot probe bit
         m.submodules.rank = rank = RankSelect(K)
-        m.d.comb += [rank.bits.eq(ubits.word_select(sc, K)), rank.rank.eq(rank_k - pre_sc)]
-        search_first = 1 << ((C - 1).bit_length() - 1) if C > 1 else 0
+        m.d.comb += [rank.bits.eq(s_rda.data.flags),
+                     rank.rank.eq(rank_k - s_rda.data.prefix)]
 
         jdiv, jmod = divmod_const(j, K, max(1, (N - 1).bit_length()))
         m.submodules.logistic = logistic = Logistic(A + BETA_BITS + 2)
         t_reg = Signal(signed(A + BETA_BITS + 2))
         p_reg = Signal(range(1 << 17))
-        r_word = Signal(32)
+        r_word = Signal(16)             # the top half of the Glauber word (all §8 uses)
         m.d.comb += logistic.t.eq(t_reg)
 
         # -- access command registers ---------------------------------------------------------
@@ -290,6 +313,11 @@ class BinaryEngine(wiring.Component):
         loop_c = Signal(range(max(2, C)))
         loop_i0 = Signal(range(max(2, NK + 1)))
         pend = Signal(K)                 # state-write lanes still to apply as flips
+        ws_new = Signal(K)               # the state chunk being written
+        m.d.comb += ws_new.eq(cmd.data[:K] & lane_mask(cmd.chunk))
+        loop_jc = Signal(range(max(2, C + 1)))     # Hebbian column j = loop_jc * K + loop_jl
+        loop_jl = Signal(range(max(2, K)))
+        s_old = Signal()                 # stochastic visit: s_j before the decision
         rcol = Signal(range(max(2, N + 1)))    # refresh column counter
         pc = Signal(range(max(2, C + 1)))      # pass issue counter
         after_refresh = Signal()               # the refresh was started by a run
@@ -298,9 +326,8 @@ class BinaryEngine(wiring.Component):
         m.d.comb += cmd_waddr.eq(cmd.index[:max(1, (N - 1).bit_length())] * C + cmd.chunk)
 
         trace_p = self.trace.payload
-        tr_visit = Signal(COUNTER_BITS)
         tr_delta = Signal(signed(P.delta_bits))
-        m.d.comb += [trace_p.visit.eq(tr_visit), trace_p.index.eq(j), trace_p.value.eq(snew),
+        m.d.comb += [trace_p.visit.eq(visits), trace_p.index.eq(j), trace_p.value.eq(snew),
                      trace_p.delta_energy2.eq(tr_delta)]
 
         order_ok = Signal()
@@ -309,14 +336,50 @@ class BinaryEngine(wiring.Component):
             with m.If(self.run.payload.order == RunOrder(int(o))):
                 m.d.comb += order_ok.eq(1)
 
-        def start_flip(index, count):
-            # Every flip sets s_j' = -s_j (SETUP reads it): a deterministic flip by definition,
-            # a Glauber or state-write flip because it is taken only when the value changes.
-            m.d.sync += [j.eq(index), counting.eq(count)]
+        # -- prefetch of the next visit's chunk word (port B) ---------------------------------
+        # The neuron visited in the next cycle is known one cycle ahead: pos (+1 when this
+        # cycle ends a visit) in sequential order, the candidate of the word after the next
+        # xorshift step in random order, the next column in the refresh. Its chunk word is read
+        # now, so a stable visit still costs one cycle. After a flip the pipeline has drained
+        # before VISIT, and the cycle before it reads the word again.
+        pos_adv = Signal()            # this cycle ends a visit (visit_done)
+        rng_step = Signal()           # this cycle draws a word
+        run_load = Signal()           # this cycle starts a run (IDLE)
+        use_rcol = Signal()           # refresh: read the column's sign instead
+        rcol_adv = Signal()           # refresh: the next cycle issues the next column
+        with m.If(rng_step):
+            m.d.sync += rng.eq(rng_next)
+        mbits = (N - 1).bit_length()
+        rng_future = Mux(run_load, load_state(self.run.payload.seed),
+                         Mux(rng_step, rng_next, rng))
+        cand_future = xorshift32_next(rng_future)[32 - mbits:] if mbits else Const(0)
+        pos_future = Mux(run_load | ~pos_adv, Mux(run_load, 0, pos),
+                         Mux(pos == N - 1, 0, pos + 1))
+        order_future = Mux(run_load, self.run.payload.order, order)
+        next_bits = max(1, N.bit_length(), mbits)
+        next_j = Signal(next_bits)
+        with m.If(use_rcol):
+            m.d.comb += next_j.eq(Mux(rcol_adv, rcol + 1, rcol))
+        with m.Elif(order_future == RunOrder.RANDOM):
+            m.d.comb += next_j.eq(cand_future)
+        with m.Else():
+            m.d.comb += next_j.eq(pos_future)
+        next_c, next_l = divmod_const(next_j, K, next_bits)
+        v_l = Signal(range(max(2, K)))       # lane of the word port B holds
+        m.d.sync += v_l.eq(next_l)
+        m.d.comb += [s_rdb.addr.eq(next_c), s_rdb.en.eq(1)]
+        v_state = s_rdb.data.state.bit_select(v_l, 1)
+        v_flag = s_rdb.data.flags.bit_select(v_l, 1)
+
+        def start_flip(index, count, new):
+            # Every flip sets s_j' = -s_j (``new``): a deterministic flip by definition, a
+            # Glauber or state-write flip because it is taken only when the value changes.
+            m.d.sync += [j.eq(index), counting.eq(count), snew.eq(new)]
             m.next = "SETUP"
 
         def visit_done():
             """Count one visit that did not flip (or the end of a flip's visit)."""
+            m.d.comb += pos_adv.eq(1)
             m.d.sync += visits.eq(visits + 1)
             with m.If(pos == N - 1):
                 m.d.sync += pos.eq(0)
@@ -324,6 +387,36 @@ class BinaryEngine(wiring.Component):
                     m.d.sync += beta_idx.eq(beta_idx + 1)
             with m.Else():
                 m.d.sync += pos.eq(pos + 1)
+
+        # §6: delta(2E) = -2 s_j' (h_j + c_j + b_j + 2 W_jj s_j'); h_j + b_j + 2 W_jj s_j' was
+        # summed while the pass drained, so two adds remain (one negation, one add).
+        delta = Signal(signed(cfg.energy_bits + 2))
+        m.d.comb += delta.eq(Mux(snew, -((hbw + tacc) << 1), (hbw + tacc) << 1))
+        # The early drain (untraced rejection_free flips): |U| is final in the cycle the last
+        # chunk's word is written, so the next draw happens there; 2E follows when the adder
+        # tree has drained (e_pend), before the next pass can reset tacc (L <= B + 1) and
+        # before the run may end (VISIT waits for it).
+        e_pend = Signal()
+        e_fin = Signal()
+        m.d.comb += e_fin.eq(e_pend & ~tree.valid_out & (drain == 0))
+        with m.If(e_fin):
+            m.d.sync += [energy2.eq(energy2 + delta), e_pend.eq(0)]
+        fin_ok = ~e_pend | e_fin
+
+        def rf_draw(visits_now):
+            """The first draw of the next rejection_free visit, in the last cycle of the previous
+            flip (drain or trace handshake) instead of a VISIT cycle of its own. Where the run
+            ends or the word is rejected, VISIT takes over (same checks, same words)."""
+            go = ((order == RunOrder.REJECTION_FREE) & ~stochastic & (n_now != 0) &
+                  (visits_now != max_visits) & ~self.stop)
+            m.d.comb += sa_addr.eq(search_first)
+            with m.If(go):
+                m.d.comb += rng_step.eq(1)
+            with m.If(go & draw_u.accept):
+                m.d.sync += [rank_k.eq(draw_u.index), sc.eq(0), sbit.eq(search_first)]
+                m.next = "SEARCH" if C > 1 else "SELECT"
+            with m.Else():
+                m.next = "VISIT"
 
         with m.FSM(name="engine"):
             with m.State("IDLE"):
@@ -333,6 +426,7 @@ class BinaryEngine(wiring.Component):
                     m.next = "EXEC"
                 with m.Elif(self.run.valid):
                     rp = self.run.payload
+                    m.d.comb += run_load.eq(1)
                     bad = ~order_ok
                     if cfg.has(Feature.STOCHASTIC):
                         bad = bad | (rp.stochastic & (rp.order == RunOrder.REJECTION_FREE))
@@ -382,23 +476,27 @@ class BinaryEngine(wiring.Component):
                         m.d.comb += b_rd_addr.eq(cmd.chunk)
                         m.next = "READ_B"
                     with m.Case(AccessOp.WRITE_STATE):
-                        new = cmd.data[:K] & lane_mask(cmd.chunk)
                         with m.If(dirty):
-                            m.d.sync += [state.word_select(cmd.chunk, K).eq(new), busy.eq(0)]
+                            # Flags and prefix counts are stale anyway (the refresh rewrites
+                            # them).
+                            m.d.comb += [s_wr.addr.eq(cmd.chunk), s_wr.data.eq(0),
+                                         s_wr.data.state.eq(ws_new), s_wr.en.eq(1)]
+                            m.d.sync += busy.eq(0)
                             m.next = "IDLE"
                         with m.Else():
-                            m.d.sync += [pend.eq(new ^ state.word_select(cmd.chunk, K))]
-                            m.next = "WS_NEXT"
+                            m.d.comb += sa_addr.eq(cmd.chunk)
+                            m.next = "WS_READ"
                     with m.Case(AccessOp.READ_STATE):
-                        m.d.sync += reply_data.eq(state.word_select(cmd.chunk, K))
-                        m.next = "REPLY"
+                        m.d.comb += sa_addr.eq(cmd.chunk)
+                        m.next = "READ_S"
                     with m.Case(AccessOp.STORE_PATTERN):
-                        m.d.sync += pattern.word_select(cmd.chunk, K).eq(
-                            cmd.data[:K] & lane_mask(cmd.chunk))
                         if cfg.has(Feature.HEBBIAN):
+                            m.d.comb += [pat_wr.addr.eq(cmd.chunk), pat_wr.en.eq(1),
+                                         pat_wr.data.eq(cmd.data[:K] & lane_mask(cmd.chunk))]
                             with m.If(cmd.chunk == C - 1):
                                 m.d.sync += [loop.eq(0), loop_j.eq(0), loop_c.eq(0),
-                                             loop_i0.eq(0), dirty.eq(1)]
+                                             loop_i0.eq(0), loop_jc.eq(0), loop_jl.eq(0),
+                                             dirty.eq(1)]
                                 m.next = "HEBB_RD"
                             with m.Else():
                                 m.d.sync += busy.eq(0)
@@ -412,7 +510,7 @@ class BinaryEngine(wiring.Component):
                         m.d.sync += busy.eq(0)
                         m.next = "IDLE"
                     with m.Case(AccessOp.CLEAR):
-                        m.d.sync += [loop.eq(0), state.eq(0), ubits.eq(0)]
+                        m.d.sync += loop.eq(0)
                         m.next = "CLEAR"
                     with m.Default():
                         m.d.sync += busy.eq(0)
@@ -424,6 +522,12 @@ class BinaryEngine(wiring.Component):
             with m.State("READ_B"):
                 m.d.sync += reply_data.eq(b_rd.data)
                 m.next = "REPLY"
+            with m.State("READ_S"):
+                m.d.sync += reply_data.eq(s_rda.data.state)
+                m.next = "REPLY"
+            with m.State("WS_READ"):
+                m.d.sync += pend.eq(ws_new ^ s_rda.data.state)
+                m.next = "WS_NEXT"
             with m.State("REPLY"):
                 m.d.comb += self.reply.valid.eq(1)
                 with m.If(self.reply.ready):
@@ -433,7 +537,8 @@ class BinaryEngine(wiring.Component):
             with m.State("CLEAR"):
                 m.d.comb += [waddr.eq(loop), w_wr.data.eq(0), w_wr.en.eq(1),
                              b_wr.addr.eq(loop), b_wr.data.eq(0), b_wr.en.eq(loop < C)]
-                m.d.comb += [h_wr.addr.eq(loop), h_wr.data.eq(0), h_wr.en.eq(loop < C)]
+                m.d.comb += [h_wr.addr.eq(loop), h_wr.data.eq(0), h_wr.en.eq(loop < C),
+                             s_wr.addr.eq(loop), s_wr.data.eq(0), s_wr.en.eq(loop < C)]
                 m.d.sync += loop.eq(loop + 1)
                 with m.If(loop == N * C - 1):
                     m.d.sync += [dirty.eq(0), energy2.eq(0), n_unst.eq(0), busy.eq(0)]
@@ -442,10 +547,12 @@ class BinaryEngine(wiring.Component):
             # On-chip Hebbian store (§9): read a word, then write it back updated.
             with m.State("HEBB_RD"):
                 m.d.comb += [waddr.eq(loop), w_rd.en.eq(1)]
+                if cfg.has(Feature.HEBBIAN):
+                    m.d.comb += [pat_rda.addr.eq(loop_c), pat_rdb.addr.eq(loop_jc)]
                 m.next = "HEBB_WR"
             with m.State("HEBB_WR"):
-                pj = pattern.bit_select(loop_j, 1)
-                pch = pattern.word_select(loop_c, K)
+                pj = pat_rdb.data.bit_select(loop_jl, 1) if cfg.has(Feature.HEBBIAN) else 0
+                pch = pat_rda.data if cfg.has(Feature.HEBBIAN) else Const(0, K)
                 mask = lane_mask(loop_c)
                 lanes = []
                 for l in range(K):
@@ -459,6 +566,10 @@ class BinaryEngine(wiring.Component):
                 m.d.sync += loop.eq(loop + 1)
                 with m.If(loop_c == C - 1):
                     m.d.sync += [loop_c.eq(0), loop_i0.eq(0), loop_j.eq(loop_j + 1)]
+                    with m.If(loop_jl == K - 1):
+                        m.d.sync += [loop_jl.eq(0), loop_jc.eq(loop_jc + 1)]
+                    with m.Else():
+                        m.d.sync += loop_jl.eq(loop_jl + 1)
                 with m.Else():
                     m.d.sync += [loop_c.eq(loop_c + 1), loop_i0.eq(loop_i0 + K)]
                 with m.If(loop == N * C - 1):
@@ -478,7 +589,7 @@ class BinaryEngine(wiring.Component):
                     m.next = "IDLE"
                 with m.Else():
                     m.d.sync += pend.eq(pend & ~(1 << low)[:K])
-                    start_flip(cmd.chunk * K + low, 0)
+                    start_flip(cmd.chunk * K + low, 0, ws_new.bit_select(low, 1))
 
             # -- the refresh: h = b, + column j for every j, then the final pass -------------
             with m.State("R_INIT"):
@@ -488,11 +599,14 @@ class BinaryEngine(wiring.Component):
                     m.d.sync += [pc.eq(0), rcol.eq(0), loop.eq(0)]
                     m.next = "R_INIT_DRAIN"
             with m.State("R_INIT_DRAIN"):
+                m.d.comb += use_rcol.eq(1)
                 with m.If(pipe_empty):
                     m.next = "R_COLS"
             with m.State("R_COLS"):
+                # Port B holds the chunk word of column rcol (read the cycle before).
                 m.d.comb += [issue.eq(1), issue_c.eq(pc), issue_mode.eq(_ADDCOL),
-                             issue_sign.eq(state.bit_select(rcol, 1)), issue_waddr.eq(loop)]
+                             issue_sign.eq(v_state), issue_waddr.eq(loop),
+                             use_rcol.eq(1), rcol_adv.eq(pc == C - 1)]
                 m.d.sync += [pc.eq(pc + 1), loop.eq(loop + 1)]
                 with m.If(pc == C - 1):
                     m.d.sync += [pc.eq(0), rcol.eq(rcol + 1)]
@@ -505,6 +619,7 @@ class BinaryEngine(wiring.Component):
                         with m.Else():
                             m.next = "R_COL_GAP"
             with m.State("R_COL_GAP"):
+                m.d.comb += use_rcol.eq(1)
                 with m.If(pipe_empty):
                     m.next = "R_COLS"
             with m.State("R_COLS_DRAIN"):
@@ -529,45 +644,48 @@ class BinaryEngine(wiring.Component):
 
             # -- the run ------------------------------------------------------------------------
             with m.State("VISIT"):
-                m.d.comb += p_rd.addr.eq(search_first)
+                m.d.comb += sa_addr.eq(search_first)
 
                 def finish(reason):
                     m.d.sync += [stop_reason.eq(reason), running.eq(0), busy.eq(0)]
                     m.next = "IDLE"
 
                 with m.If(~stochastic & (n_unst == 0)):
-                    finish(StopReason.CONVERGED)
+                    with m.If(fin_ok):
+                        finish(StopReason.CONVERGED)
                 with m.Elif(visits == max_visits):
-                    finish(StopReason.CAP)
+                    with m.If(fin_ok):
+                        finish(StopReason.CAP)
                 with m.Elif(self.stop):
-                    finish(StopReason.STOP)
+                    with m.If(fin_ok):
+                        finish(StopReason.STOP)
                 with m.Elif(stochastic):
                     with m.If(order == RunOrder.SEQUENTIAL):
                         m.d.sync += j.eq(pos)
                         m.next = "S_DIV"
                     with m.Else():
-                        m.d.sync += rng.eq(rng_next)
+                        m.d.comb += rng_step.eq(1)
                         with m.If(draw_n.accept):
                             m.d.sync += j.eq(draw_n.index)
                             m.next = "S_DIV"
                 with m.Else():
                     with m.Switch(order):
                         with m.Case(RunOrder.SEQUENTIAL):
-                            with m.If(ubits.bit_select(pos, 1)):
-                                start_flip(pos, 1)
+                            with m.If(v_flag):
+                                start_flip(pos, 1, ~v_state)
                             with m.Else():
                                 visit_done()
                         with m.Case(RunOrder.RANDOM):
-                            m.d.sync += rng.eq(rng_next)
+                            m.d.comb += rng_step.eq(1)
                             with m.If(draw_n.accept):
-                                with m.If(ubits.bit_select(draw_n.index, 1)):
-                                    start_flip(draw_n.index, 1)
+                                with m.If(v_flag):
+                                    start_flip(draw_n.index, 1, ~v_state)
                                 with m.Else():
                                     visit_done()
                         with m.Case(RunOrder.REJECTION_FREE):
-                            m.d.sync += rng.eq(rng_next)
+                            m.d.comb += rng_step.eq(1)
                             with m.If(draw_u.accept):
-                                m.d.sync += [rank_k.eq(draw_u.index), sc.eq(0), pre_sc.eq(0),
+                                m.d.sync += [rank_k.eq(draw_u.index), sc.eq(0),
                                              sbit.eq(search_first)]
                                 m.next = "SEARCH" if C > 1 else "SELECT"
 
@@ -576,52 +694,60 @@ class BinaryEngine(wiring.Component):
             with m.State("SEARCH"):
                 probe = Signal.like(sc)
                 ok = Signal()
-                m.d.comb += [probe.eq(sc | sbit), ok.eq((probe < C) & (p_rd.data <= rank_k))]
+                m.d.comb += [probe.eq(sc | sbit),
+                             ok.eq((probe < C) & (s_rda.data.prefix <= rank_k))]
                 sc_next = Mux(ok, probe, sc)
                 m.d.sync += [sc.eq(sc_next), sbit.eq(sbit >> 1)]
-                with m.If(ok):
-                    m.d.sync += pre_sc.eq(p_rd.data)
-                m.d.comb += p_rd.addr.eq(sc_next | (sbit >> 1))
+                # The last probe (sbit = 1) reads the chosen chunk's word for SELECT.
+                m.d.comb += sa_addr.eq(sc_next | (sbit >> 1))
                 with m.If(sbit == 1):
                     m.next = "SELECT"
             with m.State("SELECT"):
-                # The chunk and lane are known here, so the pass set-up happens at once.
+                # The chunk and lane are known here: set up the pass and issue its chunk 0.
                 lane = rank.index
+                sel_base = Signal.like(wbase)
+                sel_new = Signal()
+                m.d.comb += [sel_base.eq(sc * (K * C) + lane * C),
+                             sel_new.eq(~s_rda.data.state.bit_select(lane, 1)),
+                             issue.eq(1), issue_c.eq(0), issue_mode.eq(_FLIP),
+                             issue_sign.eq(sel_new), issue_waddr.eq(sel_base)]
                 m.d.sync += [j.eq(sc * K + lane), cj.eq(sc), lj.eq(lane), counting.eq(1),
-                             wbase.eq(sc * (K * C) + lane * C), pc.eq(0), running_cnt.eq(0),
-                             tacc.eq(0),
-                             snew.eq(~state.word_select(sc, K).bit_select(lane, 1))]
-                m.next = "PASS"
+                             wbase.eq(sel_base), pc.eq(1), running_cnt.eq(0),
+                             tacc.eq(0), snew.eq(sel_new)]
+                m.next = "PASS" if C > 1 else "DRAIN"
 
             # -- stochastic visit: h_j, t = 2 beta h_j, p = logistic(t), compare ----------------
             with m.State("S_DIV"):
                 m.d.sync += [cj.eq(jdiv), lj.eq(jmod)]
                 m.next = "S_READH"
             with m.State("S_READH"):
-                m.d.comb += h_rd_addr.eq(cj)
-                m.d.sync += [rng.eq(rng_next), r_word.eq(rng_next)]
+                m.d.comb += [h_rd_addr.eq(cj), sa_addr.eq(cj), rng_step.eq(1)]
+                m.d.sync += r_word.eq(rng_next[16:])
                 m.next = "S_T"
             with m.State("S_T"):
                 hsel = h_rd.data.word_select(lj, A).as_signed()
-                m.d.sync += t_reg.eq((hsel * beta_rd.data) << 1)
+                m.d.sync += [t_reg.eq((hsel * beta_rd.data) << 1),
+                             s_old.eq(s_rda.data.state.bit_select(lj, 1))]
                 m.next = "S_P"
             with m.State("S_P"):
                 m.d.sync += p_reg.eq(logistic.p)
                 m.next = "S_DEC"
             with m.State("S_DEC"):
-                new = (r_word >> 16) < p_reg
-                with m.If(new != state.bit_select(j, 1)):
-                    start_flip(j, 1)
+                new = r_word < p_reg
+                with m.If(new != s_old):
+                    start_flip(j, 1, new)
                 with m.Else():
                     visit_done()
                     m.next = "VISIT"
 
             # -- the flip: one column pass -------------------------------------------------------
             with m.State("SETUP"):
-                m.d.sync += [wbase.eq(j * C), cj.eq(jdiv), lj.eq(jmod), pc.eq(0),
-                             snew.eq(~state.bit_select(j, 1)),
+                # Set up the pass and issue its chunk 0 (snew was set with j).
+                m.d.comb += [issue.eq(1), issue_c.eq(0), issue_mode.eq(_FLIP),
+                             issue_sign.eq(snew), issue_waddr.eq(j * C)]
+                m.d.sync += [wbase.eq(j * C), cj.eq(jdiv), lj.eq(jmod), pc.eq(1),
                              running_cnt.eq(0), tacc.eq(0)]
-                m.next = "PASS"
+                m.next = "PASS" if C > 1 else "DRAIN"
             with m.State("PASS"):
                 m.d.comb += [issue.eq(1), issue_c.eq(pc), issue_mode.eq(_FLIP),
                              issue_sign.eq(snew), issue_waddr.eq(wbase + pc)]
@@ -629,28 +755,41 @@ class BinaryEngine(wiring.Component):
                 with m.If(pc == C - 1):
                     m.next = "DRAIN"
             with m.State("DRAIN"):
-                with m.If(pipe_empty):
-                    # §6: delta(2E) = -2 s_j' (h_j + c_j + b_j + 2 W_jj s_j'); h_j + b_j +
-                    # 2 W_jj s_j' was summed while the pass drained, so two adds remain.
-                    total = hbw + tacc
-                    m.d.sync += [energy2.eq(Mux(snew, energy2 - (total << 1),
-                                                energy2 + (total << 1))),
+                last_p3 = p3_valid & ~p2_valid & ~p1_valid
+                early_now = Signal()
+                if early:
+                    m.d.comb += early_now.eq(counting & ~trace_en & ~stochastic &
+                                             (order == RunOrder.REJECTION_FREE))
+                with m.If(early_now):
+                    with m.If(last_p3):
+                        n_new = Signal(cnt_bits)
+                        m.d.comb += [n_new.eq(running_cnt + p3_cnt), n_now.eq(n_new)]
+                        m.d.sync += [n_unst.eq(n_new), flips.eq(flips + 1), e_pend.eq(1)]
+                        visit_done()
+                        rf_draw(visits + 1)
+                with m.Elif(pipe_empty):
+                    m.d.sync += [energy2.eq(energy2 + delta),
                                  n_unst.eq(running_cnt),
-                                 tr_delta.eq(Mux(snew, -(total << 1), total << 1)),
-                                 tr_visit.eq(visits)]
+                                 tr_delta.eq(delta)]
                     with m.If(counting):
                         m.d.sync += flips.eq(flips + 1)
-                        visit_done()
                         with m.If(trace_en):
+                            # The event's visit number is `visits` until the handshake ends.
                             m.next = "TRACE"
                         with m.Else():
-                            m.next = "VISIT"
+                            visit_done()
+                            if early:     # untraced rejection_free flips drained early
+                                m.next = "VISIT"
+                            else:
+                                m.d.comb += n_now.eq(running_cnt)
+                                rf_draw(visits + 1)
                     with m.Else():
                         m.next = "WS_NEXT"
             with m.State("TRACE"):
                 m.d.comb += self.trace.valid.eq(1)
                 with m.If(self.trace.ready):
-                    m.next = "VISIT"
+                    visit_done()
+                    rf_draw(visits + 1)
         return m
 
 

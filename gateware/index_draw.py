@@ -46,7 +46,8 @@ class IndexDraw(wiring.Component):
         cand = Signal(max(1, self.mbits))
         m.d.comb += cand.eq(0)
         for bits in range(1, self.mbits + 1):
-            with m.If(nm1 >= (1 << (bits - 1))):
+            # nm1 >= 2**(bits - 1): a bit at or above bits - 1 is set (no comparator needed).
+            with m.If(nm1[bits - 1:].any()):
                 m.d.comb += cand.eq(self.word[32 - bits:])
         m.d.comb += [
             self.index.eq(cand),

@@ -35,27 +35,43 @@ class Logistic(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        top = LOGISTIC_BREAKPOINTS[-1]
-        mag = Signal(self.t_bits)
-        m.d.comb += mag.eq(Mux(self.t < 0, -self.t, self.t))
-        off_bits = max(b - a for a, b in zip(LOGISTIC_BREAKPOINTS, LOGISTIC_BREAKPOINTS[1:]))
+        bps, top = LOGISTIC_BREAKPOINTS, LOGISTIC_BREAKPOINTS[-1]
+        # The table's shape keeps this small: the saturation point is a power of two, and every
+        # segment starts at a multiple of its (power-of-two) width, so |t| needs only its low
+        # bits, the segment test compares a few of them and the offset is a bit slice.
+        lb = top.bit_length() - 1
+        if top != 1 << lb or any(a % (b - a) or (b - a) & (b - a - 1)
+                                 for a, b in zip(bps, bps[1:])):
+            raise ValueError(f"LOGISTIC_BREAKPOINTS {bps} are not power-of-two aligned")
+        t = self.t
+        neg = t[-1]
+        if self.t_bits > lb + 1:
+            hi = t[lb:]
+            # |t| < top: t in [0, top) or t in (-top, 0).
+            small = ~hi.any() | (hi.all() & t[:lb].any())
+        mag = Signal(lb + 1)                       # |t| when small (at most top - 1)
+        low = t[:lb + 1] if self.t_bits > lb + 1 else t    # |t| mod 2**(lb + 1) suffices
+        m.d.comb += mag.eq(Mux(neg, -low, low))
+        if self.t_bits <= lb + 1:
+            small = ~mag[lb]                       # |t| <= top: only -top reaches bit lb
         y0 = Signal(range(LOGISTIC_ONE + 1))
         dy = Signal(range(LOGISTIC_ONE))
-        off = Signal(range(off_bits))
+        off = Signal(max(b - a for a, b in zip(bps, bps[1:])).bit_length())
         shift = Signal(range(16))
         # Segments are tested from the top so the last true condition is the segment of |t|.
-        for k in range(len(LOGISTIC_BREAKPOINTS) - 1):
-            x0, x1 = LOGISTIC_BREAKPOINTS[k], LOGISTIC_BREAKPOINTS[k + 1]
-            with m.If(mag >= x0):
+        for k in range(len(bps) - 1):
+            x0, x1 = bps[k], bps[k + 1]
+            w = (x1 - x0).bit_length() - 1
+            with m.If(mag[w:lb] >= (x0 >> w)):
                 m.d.comb += [
                     y0.eq(LOGISTIC_VALUES[k]),
                     dy.eq(LOGISTIC_VALUES[k + 1] - LOGISTIC_VALUES[k]),
-                    off.eq(mag - x0),
-                    shift.eq((x1 - x0).bit_length() - 1),
+                    off.eq(mag[:w]),
+                    shift.eq(w),
                 ]
         interp = Signal(range(LOGISTIC_ONE + 1))
         m.d.comb += interp.eq(y0 + ((dy * off) >> shift))
         pos = Signal(range(LOGISTIC_ONE + 1))
-        m.d.comb += pos.eq(Mux(mag >= top, LOGISTIC_ONE, interp))
-        m.d.comb += self.p.eq(Mux(self.t < 0, LOGISTIC_ONE - pos, pos))
+        m.d.comb += pos.eq(Mux(small, interp, LOGISTIC_ONE))
+        m.d.comb += self.p.eq(Mux(neg, LOGISTIC_ONE - pos, pos))
         return m

@@ -54,6 +54,12 @@ def test_issue_targets_are_the_defaults():
     assert get_board("ulx3s-85f").default_config.neurons >= 1024
 
 
+def test_icebreaker_default_weights_fill_two_sprams_in_depth():
+    p = check_fit(get_board("icebreaker"), get_board("icebreaker").default_config)
+    # K = 2: 16 bits x 32768 words, two 16K-deep SPRAMs one above the other.
+    assert (p.kind, p.width, p.depth, p.blocks, p.available) == ("ICESTORM_SPRAM", 16, 32768, 2, 4)
+
+
 def test_icebreaker_weights_go_to_spram():
     p = check_fit(get_board("icebreaker"), NetworkConfig(neurons=256, weight_bits=8, lanes=4))
     # 32 bits x 16384 words: two 16-bit-wide SPRAMs side by side.
@@ -286,7 +292,7 @@ def test_cli_boards_text(capsys):
 
 @pytest.mark.parametrize("argv,message", [
     (["build", "--board", "nope"], "Unknown board 'nope'; known boards: icebreaker"),
-    (["build", "--board", "icebreaker", "--neurons", "1024"], "at most N=360"),
+    (["build", "--board", "icebreaker", "--neurons", "1024"], "at most N=362"),  # K = 2
     (["build", "--board", "icebreaker", "--features", "turbo"], "Unknown feature 'turbo'"),
     (["build", "--board", "icebreaker", "--lanes", "0"], "lanes must be between 1 and"),
     (["build", "--board", "ulx3s-85f", "--clock-mhz", "-5"], "--clock-mhz must be positive"),
