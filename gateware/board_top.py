@@ -1,4 +1,5 @@
-"""The board-independent top: UART, COBS framing, command engine and binary engine.
+"""The board-independent top: UART, COBS framing, command engine and binary engine (and the
+graded engine beside it when the configuration has ``Feature.GRADED``).
 
 ``BoardTop(config, clk_freq, baud)`` has the pins ``rx`` (In), ``tx`` (Out) and ``led`` (Out:
 lit while the link is busy: a frame being received or served, or a run going on). The board
@@ -13,10 +14,11 @@ from amaranth.hdl import Module
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out, connect
 
-from ..config import NetworkConfig
+from ..config import Feature, NetworkConfig
 from .binary_engine import BinaryEngine
 from .cobs import CobsDecoder, CobsEncoder
 from .command_engine import CommandEngine
+from .graded_engine import GradedEngine
 from .uart import UartRx, UartTx, uart_divisor
 
 __all__ = ["BoardTop"]
@@ -54,6 +56,9 @@ class BoardTop(wiring.Component):
         connect(m, dec.o, cmd.rx)
         connect(m, cmd.tx, enc.i)
         connect(m, cmd.engine, eng)
+        if self.config.has(Feature.GRADED):
+            m.submodules.graded = graded = GradedEngine(self.config)
+            connect(m, cmd.graded, graded)
         if self.uart:
             m.submodules.uart_rx = urx = UartRx(self.divisor)
             m.submodules.uart_tx = utx = UartTx(self.divisor)

@@ -17,10 +17,17 @@ reply. A RUN returns at once; while it runs, only the commands of ``protocol.REA
 are served and every other one gets ``Error.BUSY``. RECALL and RECALL_MANY wait for their runs
 (forwarding trace events as TRACE frames) and reply at the end.
 
+With ``Feature.GRADED`` the graded engine (``gateware/graded_ports.py``) is attached too: weight
+and bias writes go to both engines (reads come from the binary engine), the graded commands
+(``protocol.GRADED_COMMANDS``) drive it, and RUN_GRADED either replies at once or, with the WAIT
+flag, forwards its trace as GRADED_TRACE frames and replies with GRADED_STATUS at the end.
+Without the feature none of this is elaborated: the graded commands are unknown commands.
+
 Members
 -------
 rx: In(stream of ``cobs.DecodedByte``). tx: Out(stream of ``cobs.BodyByte``).
 engine: the flipped engine signature (access, reply, run, stop, status, trace).
+graded: (with Feature.GRADED) the flipped graded engine signature, the same streams.
 active: Out(1), high while a frame is being received or served, or a run goes on.
 """
 
@@ -33,9 +40,12 @@ from amaranth.lib.wiring import In, Out
 
 from .. import protocol as P
 from ..config import BETA_SCHEDULE_DEPTH, Feature, NetworkConfig
+from ..numerics import GRADED_SEGMENTS
 from .cobs import BodyByte, DecodedByte
 from .crc import crc16_next
 from .engine_ports import AccessOp, EnginePorts, RunOrder, engine_signature
+from .graded_ports import GradedAccessOp, GradedPorts, RunParams, graded_signature
+from .pwl_sigmoid import SigmoidEntry
 
 __all__ = ["CommandEngine", "LinkGeometry"]
 
@@ -65,6 +75,13 @@ class LinkGeometry:
         }
         self.max_store = (P.MAX_PAYLOAD - P.COUNT.size) // self.state_bytes
         self.recall_result = P.STATUS.size + self.state_bytes
+        # graded engine words (used only with Feature.GRADED)
+        self.u_word = P.word_bytes(config.graded_u_bits)
+        self.v_word = P.V_WORD_BYTES
+        self.table_word = P.word_bytes(SigmoidEntry.size)
+        for kind, w in (("u", self.u_word), ("v", self.v_word), ("table", self.table_word)):
+            self.max_read[kind] = P.MAX_PAYLOAD // w
+            self.max_write[kind] = (P.MAX_PAYLOAD - P.INDEX_RANGE.size) // w
         self.max_recall_many = min(
             P.MAX_PAYLOAD // self.recall_result,
             (P.MAX_PAYLOAD - P.RUN_PARAMS.size - P.COUNT.size) // self.state_bytes)
@@ -91,7 +108,17 @@ _HEADER = {
     P.Command.RECALL: P.RUN_PARAMS.size,
     P.Command.RECALL_MANY: P.RUN_PARAMS.size + P.COUNT.size,
 }
-_HDR_BITS = 8 * max(_HEADER.values())
+#: The graded engine's requests (decoded only with Feature.GRADED).
+_GRADED_HEADER = {
+    P.Command.WRITE_U: P.INDEX_RANGE.size,
+    P.Command.READ_U: P.INDEX_RANGE.size,
+    P.Command.READ_V: P.INDEX_RANGE.size,
+    P.Command.WRITE_TABLE: P.INDEX_RANGE.size,
+    P.Command.READ_TABLE: P.INDEX_RANGE.size,
+    P.Command.RUN_GRADED: P.GRADED_RUN_PARAMS.size,
+    P.Command.READ_GRADED_STATUS: 0,
+}
+assert set(_GRADED_HEADER) == P.GRADED_COMMANDS
 
 
 
@@ -107,12 +134,16 @@ class CommandEngine(wiring.Component):
         self.baud = baud
         self.geometry = LinkGeometry(config)
         self.ports = EnginePorts(config)
-        super().__init__({
+        members = {
             "rx": In(stream.Signature(DecodedByte)),
             "tx": Out(stream.Signature(BodyByte)),
             "engine": In(engine_signature(config)),
             "active": Out(1),
-        })
+        }
+        if config.has(Feature.GRADED):
+            self.graded_ports = GradedPorts(config)
+            members["graded"] = In(graded_signature(config))
+        super().__init__(members)
 
     def identify_reply(self) -> bytes:
         return P.IDENTIFY_REPLY.pack(P.PROTOCOL_VERSION, self.config.encode(), self.clk_freq,
@@ -125,6 +156,12 @@ class CommandEngine(wiring.Component):
         C = cfg.chunks
         eng = self.engine
         Cmd = P.Command
+        graded = cfg.has(Feature.GRADED)
+        headers = dict(_HEADER)
+        if graded:
+            headers.update(_GRADED_HEADER)
+            gre = self.graded
+        hdr_bits = 8 * max(headers.values())
 
         m.submodules.buf = buf = Memory(shape=8, depth=P.MAX_BODY, init=[])
         wr = buf.write_port()
@@ -146,13 +183,13 @@ class CommandEngine(wiring.Component):
         reply_cmd = Signal(8)
 
         # -- header fields -------------------------------------------------------------------
-        hdr = Signal(_HDR_BITS)
-        hdr_len = Signal(range(_HDR_BITS // 8 + 1))
+        hdr = Signal(hdr_bits)
+        hdr_len = Signal(range(hdr_bits // 8 + 1))
         with m.Switch(cmd):
-            for c, n in _HEADER.items():
+            for c, n in headers.items():
                 with m.Case(int(c)):
                     m.d.comb += hdr_len.eq(n)
-        hdr_i = Signal(range(_HDR_BITS // 8 + 1))
+        hdr_i = Signal(range(hdr_bits // 8 + 1))
 
         def field(offset, size):
             return hdr[8 * offset:8 * (offset + size)]
@@ -165,6 +202,12 @@ class CommandEngine(wiring.Component):
         run_order, run_flags = field(0, 1), field(1, 1)
         run_seed, run_visits, run_beta = field(2, 4), field(6, 4), field(10, 1)
         m_count = field(P.RUN_PARAMS.size, 2)
+        # INDEX_RANGE: first, count; GRADED_RUN_PARAMS, sliced where its struct format says
+        i_first, i_count = (field(*f) for f in P.field_layout(P.INDEX_RANGE))
+        (g_gain_m, g_gain_e, g_dt_m, g_dt_e, g_leak, g_flags, g_eps,
+         g_steps) = (field(*f) for f in P.field_layout(P.GRADED_RUN_PARAMS))
+        g_trace = g_flags[int(P.GradedRunFlags.TRACE).bit_length() - 1]
+        g_wait = g_flags[int(P.GradedRunFlags.WAIT).bit_length() - 1]
         payload_len = Signal(range(P.MAX_BODY + 1))
         m.d.comb += payload_len.eq(flen - P.REQUEST_HEADER - P.CRC_BYTES - hdr_len)
 
@@ -172,10 +215,17 @@ class CommandEngine(wiring.Component):
         running = Signal()
         run_started = Signal()    # the cycle after a run transfer (busy not yet high)
         stop_req = Signal()
-        m.d.sync += run_started.eq(eng.run.valid & eng.run.ready)
-        with m.If(eng.run.valid & eng.run.ready):
+        started = eng.run.valid & eng.run.ready
+        engine_busy = eng.status.busy
+        if graded:
+            # one run at a time on either engine: `running` covers both, STOP reaches both
+            started = started | (gre.run.valid & gre.run.ready)
+            engine_busy = engine_busy | gre.status.busy
+            m.d.comb += gre.stop.eq(stop_req)
+        m.d.sync += run_started.eq(started)
+        with m.If(started):
             m.d.sync += running.eq(1)
-        with m.Elif(running & ~run_started & ~eng.status.busy):
+        with m.Elif(running & ~run_started & ~engine_busy):
             m.d.sync += [running.eq(0), stop_req.eq(0)]
         m.d.comb += eng.stop.eq(stop_req)
 
@@ -183,8 +233,9 @@ class CommandEngine(wiring.Component):
         a_index = Signal(16)
         a_chunk = Signal(16)
         words_left = Signal(16)
-        wb = Signal(range(max(geo.weight_word, geo.bias_word, 2) + 1))
-        wmax = max(geo.weight_word, geo.bias_word, geo.state_word, 2)
+        graded_words = (geo.u_word, geo.v_word, geo.table_word) if graded else ()
+        wb = Signal(range(max(geo.weight_word, geo.bias_word, 2, *graded_words) + 1))
+        wmax = max(geo.weight_word, geo.bias_word, geo.state_word, 2, *graded_words)
         word = Signal(8 * wmax)
         byte_i = Signal(range(wmax + 1))
         probes_left = Signal(16)
@@ -202,10 +253,30 @@ class CommandEngine(wiring.Component):
             eng.run.payload.max_visits.eq(run_visits),
             eng.run.payload.beta_len.eq(run_beta),
         ]
+        if graded:
+            gop = Signal(GradedAccessOp)
+            tgt = Signal(2)        # engines an access goes to: bit 0 binary, bit 1 graded
+            tgt_done = Signal(2)   # engines that took the current write access
+            g_index = Signal()     # graded index-addressed words (u, v, table): index steps
+            gr = gre.run.payload
+            m.d.comb += [
+                gre.access.payload.op.eq(gop),
+                gre.access.payload.index.eq(a_index),
+                gre.access.payload.chunk.eq(a_chunk),
+                gre.access.payload.data.eq(word),
+                gr.gain_m.eq(g_gain_m), gr.gain_e.eq(g_gain_e), gr.dt_m.eq(g_dt_m),
+                gr.dt_e.eq(g_dt_e), gr.leak_shift.eq(g_leak), gr.eps.eq(g_eps),
+                gr.max_steps.eq(g_steps), gr.trace.eq(g_trace),
+            ]
 
         def next_address():
             # Weights go chunk by chunk, then column by column; the others chunk by chunk.
-            with m.If((op == AccessOp.WRITE_WEIGHTS) | (op == AccessOp.READ_WEIGHTS)):
+            first = m.If
+            if graded:
+                with m.If(g_index):
+                    m.d.sync += a_index.eq(a_index + 1)
+                first = m.Elif
+            with first((op == AccessOp.WRITE_WEIGHTS) | (op == AccessOp.READ_WEIGHTS)):
                 with m.If(a_chunk == C - 1):
                     m.d.sync += [a_chunk.eq(0), a_index.eq(a_index + 1)]
                 with m.Else():
@@ -226,21 +297,37 @@ class CommandEngine(wiring.Component):
                            st.visits, st.flips, st.cycles, st.refresh_cycles, energy64)
         assert len(status_bytes) == 8 * P.STATUS.size
 
-        trace_ev = Signal(8 * P.TRACE_EVENT.size)
+        trace_ev = Signal(8 * (max(P.TRACE_EVENT.size, P.GRADED_TRACE_EVENT.size) if graded
+                               else P.TRACE_EVENT.size))
         tp = eng.trace.payload
         delta32 = Signal(signed(32))
         m.d.comb += delta32.eq(tp.delta_energy2)
         trace_bytes = Cat(tp.visit, tp.index, Const(0, 16 - len(tp.index)), tp.value,
                           Const(0, 7), delta32)
-        assert len(trace_bytes) == len(trace_ev)
+        assert len(trace_bytes) == 8 * P.TRACE_EVENT.size
         in_trace = Signal()
+
+        if graded:
+            # protocol.GRADED_STATUS and GRADED_TRACE_EVENT
+            gst = gre.status
+            assert len(gst.max_du) <= 64
+            g_status_bytes = Cat(gst.busy, gst.converged, gst.stop_reason.as_value(), Const(0, 4),
+                                 gst.steps, gst.max_du, Const(0, 64 - len(gst.max_du)),
+                                 gst.cycles)
+            assert len(g_status_bytes) == 8 * P.GRADED_STATUS.size
+            gtp = gre.trace.payload
+            u64 = Signal(signed(64))
+            m.d.comb += u64.eq(gtp.u)
+            g_trace_bytes = Cat(gtp.step, gtp.index, Const(0, 16 - len(gtp.index)), u64, gtp.v)
+            assert len(g_trace_bytes) == 8 * P.GRADED_TRACE_EVENT.size
 
         ident = self.identify_reply()
         ident_const = Const(int.from_bytes(ident, "little"), 8 * len(ident))
 
         # -- transmission: every byte sent updates the CRC ----------------------------------
         crc_tx = Signal(16, init=P.CRC_INIT)
-        out_i = Signal(range(max(P.STATUS.size, P.TRACE_EVENT.size, len(ident)) + 1))
+        out_sizes = (P.GRADED_STATUS.size, P.GRADED_TRACE_EVENT.size) if graded else ()
+        out_i = Signal(range(max(P.STATUS.size, P.TRACE_EVENT.size, len(ident), *out_sizes) + 1))
         sending_crc = Signal()
         with m.If(self.tx.valid & self.tx.ready & ~sending_crc):
             m.d.sync += crc_tx.eq(crc16_next(crc_tx, self.tx.payload.data))
@@ -302,11 +389,12 @@ class CommandEngine(wiring.Component):
 
             with m.State("CHECK"):
                 known = Const(0, 1)
-                for c in _HEADER:
+                for c in headers:
                     known = known | (cmd == int(c))
                 reads = Const(0, 1)
-                for c in P.READ_COMMANDS:
-                    reads = reads | (cmd == int(c))
+                for c in sorted(P.READ_COMMANDS):
+                    if c in headers:
+                        reads = reads | (cmd == int(c))
                 with m.If(~known):
                     m.d.sync += err.eq(P.Error.UNKNOWN_COMMAND)
                     m.next = "HDR_SEQ"
@@ -329,12 +417,15 @@ class CommandEngine(wiring.Component):
             with m.State("VALIDATE"):
                 # Everything is decided here, before the first access: a bad frame changes nothing.
                 m.d.sync += [err.eq(P.Error.OK), byte_i.eq(0), a_index.eq(0), a_chunk.eq(0)]
+                if graded:
+                    m.d.sync += [tgt.eq(0b01), g_index.eq(0)]
                 length_bad = Signal()
                 range_bad = Signal()
                 arg_bad = Signal()
                 unsupported = Signal()
                 nxt = Signal(4)   # 0 reply header, 1 write loop, 2 clear, 3 run, 4 stop,
-                                  # 5 read loop (after the header), 6 recall
+                                  # 5 read loop (after the header), 6 recall,
+                                  # 7 graded run (reply at once), 8 graded run (wait)
                 with m.Switch(cmd):
                     with m.Case(Cmd.WRITE_WEIGHTS, Cmd.READ_WEIGHTS):
                         write = cmd == Cmd.WRITE_WEIGHTS
@@ -349,6 +440,8 @@ class CommandEngine(wiring.Component):
                         ]
                         with m.If(write):
                             m.d.sync += op.eq(AccessOp.WRITE_WEIGHTS)
+                            if graded:
+                                m.d.sync += [gop.eq(GradedAccessOp.WRITE_WEIGHTS), tgt.eq(0b11)]
                         with m.Else():
                             m.d.sync += op.eq(AccessOp.READ_WEIGHTS)
                         m.d.sync += [a_index.eq(r_col), a_chunk.eq(r_chunk),
@@ -372,6 +465,9 @@ class CommandEngine(wiring.Component):
                                 with m.Case(c):
                                     m.d.sync += op.eq(o)
                         m.d.sync += [a_chunk.eq(c_chunk), words_left.eq(c_count), wb.eq(w)]
+                        if graded:
+                            with m.If(cmd == Cmd.WRITE_BIAS):
+                                m.d.sync += [gop.eq(GradedAccessOp.WRITE_BIAS), tgt.eq(0b11)]
                     with m.Case(Cmd.STORE):
                         m.d.comb += [length_bad.eq(payload_len != s_count * geo.state_bytes),
                                      unsupported.eq(0 if cfg.has(Feature.HEBBIAN) else 1),
@@ -396,6 +492,11 @@ class CommandEngine(wiring.Component):
                         m.d.comb += [length_bad.eq(payload_len != 0), nxt.eq(4)]
                     with m.Case(Cmd.IDENTIFY, Cmd.READ_STATUS):
                         m.d.comb += [length_bad.eq(payload_len != 0), nxt.eq(0)]
+                    if graded:
+                        self._graded_validate(m, cmd, gop, tgt, g_index, a_index, words_left,
+                                              wb, payload_len, i_first, i_count, g_flags,
+                                              g_trace, g_wait, g_gain_e, g_dt_e, g_leak,
+                                              length_bad, range_bad, arg_bad, unsupported, nxt)
                     with m.Case(Cmd.RECALL, Cmd.RECALL_MANY):
                         bad, unsup = valid_order()
                         many = cmd == Cmd.RECALL_MANY
@@ -432,6 +533,11 @@ class CommandEngine(wiring.Component):
                         with m.Case(4):
                             m.d.sync += stop_req.eq(running)
                             m.next = "HDR_SEQ"
+                        if graded:
+                            with m.Case(7):
+                                m.next = "G_RUN"
+                            with m.Case(8):
+                                m.next = "G_RUN_WAIT"
 
             # -- writes: bytes -> words -> accesses ----------------------------------------
             with m.State("WORD_IN"):
@@ -451,11 +557,23 @@ class CommandEngine(wiring.Component):
                     with m.Else():
                         m.d.sync += word.word_select(byte_i, 8).eq(byte)
             with m.State("WORD_ISSUE"):
-                m.d.comb += eng.access.valid.eq(1)
-                with m.If(eng.access.ready):
-                    next_address()
-                    m.d.sync += words_left.eq(words_left - 1)
-                    m.next = "WORD_IN"
+                if graded:
+                    # weight and bias writes go to both engines, each takes the word once
+                    pend = tgt & ~tgt_done
+                    took = Cat(pend[0] & eng.access.ready, pend[1] & gre.access.ready)
+                    m.d.comb += [eng.access.valid.eq(pend[0]), gre.access.valid.eq(pend[1])]
+                    with m.If((pend & ~took) == 0):
+                        next_address()
+                        m.d.sync += [words_left.eq(words_left - 1), tgt_done.eq(0)]
+                        m.next = "WORD_IN"
+                    with m.Else():
+                        m.d.sync += tgt_done.eq(tgt_done | took)
+                else:
+                    m.d.comb += eng.access.valid.eq(1)
+                    with m.If(eng.access.ready):
+                        next_address()
+                        m.d.sync += words_left.eq(words_left - 1)
+                        m.next = "WORD_IN"
             with m.State("ISSUE_ONE"):
                 m.d.comb += eng.access.valid.eq(1)
                 with m.If(eng.access.ready):
@@ -465,6 +583,25 @@ class CommandEngine(wiring.Component):
                 m.d.comb += eng.run.valid.eq(1)
                 with m.If(eng.run.ready):
                     m.next = "HDR_SEQ"
+
+            if graded:
+                with m.State("G_RUN"):
+                    m.d.comb += gre.run.valid.eq(1)
+                    with m.If(gre.run.ready):
+                        m.next = "HDR_SEQ"
+                with m.State("G_RUN_WAIT"):
+                    m.d.comb += gre.run.valid.eq(1)
+                    with m.If(gre.run.ready):
+                        m.next = "G_WAIT"
+                with m.State("G_WAIT"):
+                    with m.If(gre.trace.valid):
+                        m.d.sync += [in_trace.eq(1), reply_cmd.eq(Cmd.GRADED_TRACE),
+                                     trace_ev.eq(g_trace_bytes)]
+                        m.d.comb += gre.trace.ready.eq(1)
+                        m.next = "HDR_SEQ"
+                    with m.Elif(~running & ~run_started):
+                        m.d.sync += [out_i.eq(0), reply_cmd.eq(cmd)]
+                        m.next = "HDR_SEQ"
 
             # -- recall: run, forward the trace, then the results --------------------------
             with m.State("RECALL_RUN"):
@@ -499,7 +636,13 @@ class CommandEngine(wiring.Component):
                     with m.If(err != 0):
                         m.next = "CRC_HI"
                     with m.Elif(in_trace):
-                        m.next = "TRACE_OUT"
+                        if graded:
+                            with m.If(reply_cmd == Cmd.GRADED_TRACE):
+                                m.next = "G_TRACE_OUT"
+                            with m.Else():
+                                m.next = "TRACE_OUT"
+                        else:
+                            m.next = "TRACE_OUT"
                     with m.Else():
                         with m.Switch(cmd):
                             with m.Case(Cmd.IDENTIFY):
@@ -508,6 +651,16 @@ class CommandEngine(wiring.Component):
                                 m.next = "STATUS_OUT"
                             with m.Case(Cmd.READ_WEIGHTS, Cmd.READ_BIAS, Cmd.READ_STATE):
                                 m.next = "READ_ISSUE"
+                            if graded:
+                                with m.Case(Cmd.READ_U, Cmd.READ_V, Cmd.READ_TABLE):
+                                    m.next = "READ_ISSUE"
+                                with m.Case(Cmd.READ_GRADED_STATUS):
+                                    m.next = "G_STATUS_OUT"
+                                with m.Case(Cmd.RUN_GRADED):
+                                    with m.If(g_wait):     # the status at the end
+                                        m.next = "G_STATUS_OUT"
+                                    with m.Else():
+                                        m.next = "CRC_HI"
                             with m.Default():
                                 m.next = "CRC_HI"
             with m.State("IDENT_OUT"):
@@ -522,6 +675,19 @@ class CommandEngine(wiring.Component):
                     m.d.sync += out_i.eq(out_i + 1)
                     with m.If(out_i == P.TRACE_EVENT.size - 1):
                         m.next = "CRC_HI"
+            if graded:
+                with m.State("G_TRACE_OUT"):
+                    send(trace_ev.word_select(out_i, 8))
+                    with m.If(self.tx.ready):
+                        m.d.sync += out_i.eq(out_i + 1)
+                        with m.If(out_i == P.GRADED_TRACE_EVENT.size - 1):
+                            m.next = "CRC_HI"
+                with m.State("G_STATUS_OUT"):
+                    send(g_status_bytes.word_select(out_i, 8))
+                    with m.If(self.tx.ready):
+                        m.d.sync += out_i.eq(out_i + 1)
+                        with m.If(out_i == P.GRADED_STATUS.size - 1):
+                            m.next = "CRC_HI"
             with m.State("STATUS_OUT"):
                 send(status_bytes.word_select(out_i, 8))
                 with m.If(self.tx.ready):
@@ -548,13 +714,25 @@ class CommandEngine(wiring.Component):
                     with m.Else():
                         m.next = "CRC_HI"
                 with m.Else():
-                    m.d.comb += eng.access.valid.eq(1)
-                    with m.If(eng.access.ready):
-                        m.next = "READ_WAIT"
+                    if graded:
+                        # a read goes to one engine (tgt is 0b01 or 0b10)
+                        m.d.comb += [eng.access.valid.eq(tgt[0]), gre.access.valid.eq(tgt[1])]
+                        with m.If(Mux(tgt[1], gre.access.ready, eng.access.ready)):
+                            m.next = "READ_WAIT"
+                    else:
+                        m.d.comb += eng.access.valid.eq(1)
+                        with m.If(eng.access.ready):
+                            m.next = "READ_WAIT"
             with m.State("READ_WAIT"):
-                m.d.comb += eng.reply.ready.eq(1)
-                with m.If(eng.reply.valid):
-                    m.d.sync += [word.eq(eng.reply.payload.data), byte_i.eq(0)]
+                if graded:
+                    m.d.comb += [eng.reply.ready.eq(tgt[0]), gre.reply.ready.eq(tgt[1])]
+                    reply_valid = Mux(tgt[1], gre.reply.valid, eng.reply.valid)
+                    reply_data = Mux(tgt[1], gre.reply.payload.data, eng.reply.payload.data)
+                else:
+                    m.d.comb += eng.reply.ready.eq(1)
+                    reply_valid, reply_data = eng.reply.valid, eng.reply.payload.data
+                with m.If(reply_valid):
+                    m.d.sync += [word.eq(reply_data), byte_i.eq(0)]
                     next_address()
                     m.d.sync += words_left.eq(words_left - 1)
                     m.next = "READ_OUT"
@@ -575,8 +753,58 @@ class CommandEngine(wiring.Component):
                 with m.If(self.tx.ready):
                     with m.If(in_trace):
                         m.d.sync += [in_trace.eq(0), reply_cmd.eq(cmd)]
-                        m.next = "RECALL_WAIT"
+                        if graded:
+                            with m.If(cmd == Cmd.RUN_GRADED):
+                                m.next = "G_WAIT"
+                            with m.Else():
+                                m.next = "RECALL_WAIT"
+                        else:
+                            m.next = "RECALL_WAIT"
                     with m.Else():
                         m.d.sync += [rp.eq(P.REQUEST_HEADER), flen.eq(0)]
                         m.next = "RECV"
         return m
+
+    def _graded_validate(self, m, cmd, gop, tgt, g_index, a_index, words_left, wb, payload_len,
+                         i_first, i_count, g_flags, g_trace, g_wait, g_gain_e, g_dt_e, g_leak,
+                         length_bad, range_bad, arg_bad, unsupported, nxt):
+        """The VALIDATE cases of the graded commands (inside the ``Switch(cmd)``)."""
+        Cmd = P.Command
+        cfg, geo = self.config, self.geometry
+        with m.Case(Cmd.WRITE_U, Cmd.READ_U, Cmd.READ_V, Cmd.WRITE_TABLE, Cmd.READ_TABLE):
+            write = (cmd == Cmd.WRITE_U) | (cmd == Cmd.WRITE_TABLE)
+            table = (cmd == Cmd.WRITE_TABLE) | (cmd == Cmd.READ_TABLE)
+            w = Signal.like(wb, name="g_word_bytes")
+            maxr = Signal(16, name="g_max_read")
+            with m.Switch(cmd):
+                for c, o, kind, size in (
+                        (Cmd.WRITE_U, GradedAccessOp.WRITE_U, "u", geo.u_word),
+                        (Cmd.READ_U, GradedAccessOp.READ_U, "u", geo.u_word),
+                        (Cmd.READ_V, GradedAccessOp.READ_V, "v", geo.v_word),
+                        (Cmd.WRITE_TABLE, GradedAccessOp.WRITE_TABLE, "table", geo.table_word),
+                        (Cmd.READ_TABLE, GradedAccessOp.READ_TABLE, "table", geo.table_word)):
+                    with m.Case(c):
+                        m.d.comb += [w.eq(size), maxr.eq(geo.max_read[kind])]
+                        m.d.sync += gop.eq(o)
+            m.d.comb += [
+                length_bad.eq(Mux(write, payload_len != i_count * w, payload_len != 0)),
+                range_bad.eq((i_first + i_count > Mux(table, GRADED_SEGMENTS, cfg.neurons))
+                             | (~write & (i_count > maxr))),
+                nxt.eq(Mux(write, 1, 5)),
+            ]
+            m.d.sync += [tgt.eq(0b10), g_index.eq(1), a_index.eq(i_first),
+                         words_left.eq(i_count), wb.eq(w)]
+        with m.Case(Cmd.RUN_GRADED):
+            # byte fields wider than RunParams' fields, unknown flags, trace without WAIT
+            known_flags = int(P.GradedRunFlags.TRACE | P.GradedRunFlags.WAIT)
+            m.d.comb += [
+                length_bad.eq(payload_len != 0),
+                arg_bad.eq((g_gain_e >> RunParams["gain_e"].shape.width != 0)
+                           | (g_dt_e >> RunParams["dt_e"].shape.width != 0)
+                           | (g_leak >> RunParams["leak_shift"].shape.width != 0)
+                           | ((g_flags & (0xFF ^ known_flags)) != 0) | (g_trace & ~g_wait)),
+                unsupported.eq(g_trace if not cfg.has(Feature.TRACE) else 0),
+                nxt.eq(Mux(g_wait, 8, 7)),
+            ]
+        with m.Case(Cmd.READ_GRADED_STATUS):
+            m.d.comb += [length_bad.eq(payload_len != 0), nxt.eq(0)]

@@ -15,6 +15,9 @@ empty and the board changed nothing. During a traced run the board also sends
 Payloads are little-endian; their layouts are the ``struct`` formats below. Weight, bias and
 state *words* are the binary engine's access words (``gateware/engine_ports.py``: chunk c holds
 neurons c*K .. c*K+K-1) in :func:`word_bytes` bytes each, least significant byte first.
+Codes 0x40-0x5F belong to the graded engine (:data:`GRADED_COMMANDS`, decoded only by a board
+built with ``Feature.GRADED``): u, v and sigmoid-table words addressed by :data:`INDEX_RANGE`,
+RUN_GRADED with :data:`GRADED_RUN_PARAMS`, :data:`GRADED_STATUS` and :data:`GRADED_TRACE_EVENT`.
 ``docs/protocol.md`` is the prose form of this module.
 """
 
@@ -24,6 +27,7 @@ import enum
 import struct
 
 from .config import NetworkConfig
+from .numerics import GRADED_V_BITS
 
 __all__ = [
     "PROTOCOL_VERSION", "DELIMITER", "CRC_POLY", "CRC_INIT", "MAX_PAYLOAD", "MAX_BODY",
@@ -31,7 +35,8 @@ __all__ = [
     "WEIGHT_RANGE", "CHUNK_RANGE", "COUNT", "BETA_RANGE", "RUN_PARAMS",
     "STATUS", "TRACE_EVENT", "RunFlags", "StatusFlags", "crc16", "cobs_encode", "cobs_decode",
     "encode_frame", "decode_frame", "word_bytes", "FrameError", "READ_COMMANDS",
-    "STOP_REASON_SHIFT",
+    "STOP_REASON_SHIFT", "INDEX_RANGE", "GRADED_RUN_PARAMS", "GradedRunFlags", "GRADED_STATUS",
+    "GRADED_TRACE_EVENT", "GRADED_COMMANDS", "V_WORD_BYTES", "field_layout",
 ]
 
 PROTOCOL_VERSION = 1
@@ -65,11 +70,28 @@ class Command(enum.IntEnum):
     READ_STATUS = 0x0D    # -> STATUS
     RECALL = 0x0E         # RUN_PARAMS + C state words -> STATUS + C state words (at the end)
     RECALL_MANY = 0x0F    # RUN_PARAMS + COUNT + M * C state words -> M * (STATUS + C words)
+    # -- graded engine (Feature.GRADED; a board without it answers UNKNOWN_COMMAND) --------
+    # WRITE_WEIGHTS / WRITE_BIAS write both engines; reads come from the binary engine.
+    WRITE_U = 0x40        # INDEX_RANGE + count u words (graded_u_bits, two's complement)
+    READ_U = 0x41         # INDEX_RANGE -> count u words
+    READ_V = 0x42         # INDEX_RANGE -> count v words (V_WORD_BYTES, two's complement)
+    WRITE_TABLE = 0x43    # INDEX_RANGE + count sigmoid entries (SigmoidEntry packing)
+    READ_TABLE = 0x44     # INDEX_RANGE -> count sigmoid entries
+    RUN_GRADED = 0x45     # GRADED_RUN_PARAMS; -> nothing at once, or GRADED_STATUS at the end
+    READ_GRADED_STATUS = 0x46  # -> GRADED_STATUS
+    GRADED_TRACE = 0x5F   # board -> host only: GRADED_TRACE_EVENT, during a traced RUN_GRADED
     TRACE = 0x7F          # board -> host only: TRACE_EVENT, during a traced RUN or RECALL
 
 
+#: The commands of the graded engine (decoded only by a board built with Feature.GRADED).
+GRADED_COMMANDS = frozenset({Command.WRITE_U, Command.READ_U, Command.READ_V,
+                             Command.WRITE_TABLE, Command.READ_TABLE, Command.RUN_GRADED,
+                             Command.READ_GRADED_STATUS})
+
+
 #: Commands a board answers while a run is going on; every other one gets Error.BUSY.
-READ_COMMANDS = frozenset({Command.IDENTIFY, Command.STOP, Command.READ_STATUS})
+READ_COMMANDS = frozenset({Command.IDENTIFY, Command.STOP, Command.READ_STATUS,
+                           Command.READ_GRADED_STATUS})
 
 
 class Error(enum.IntEnum):
@@ -104,6 +126,25 @@ STATUS = struct.Struct("<BHIIIIq")
 TRACE_EVENT = struct.Struct("<IHBi")
 
 
+#: first neuron (u, v) or table entry, and number of words (graded commands).
+INDEX_RANGE = struct.Struct("<HH")
+#: gain_m, gain_e, dt_m, dt_e, leak_shift, GradedRunFlags, eps, max_steps: the fixed-point run
+#: parameters of docs/numerics.md §11 (sim.graded.GradedParams, gateware graded_ports.RunParams).
+GRADED_RUN_PARAMS = struct.Struct("<HBHBBBII")
+#: StatusFlags (BUSY, CONVERGED, stop reason at STOP_REASON_SHIFT), steps, max |du| of the
+#: last step (u units), cycles of the run.
+GRADED_STATUS = struct.Struct("<BIQI")
+#: step (1 = after the first step), neuron index, u (sign-extended), v.
+GRADED_TRACE_EVENT = struct.Struct("<IHqh")
+#: Bytes of a v word (GRADED_V_BITS wide).
+V_WORD_BYTES = (GRADED_V_BITS + 7) // 8
+
+
+class GradedRunFlags(enum.IntFlag):
+    TRACE = 1 << 0    # send a GRADED_TRACE frame per neuron and step (needs WAIT)
+    WAIT = 1 << 1     # reply at the end of the run with GRADED_STATUS (else at once)
+
+
 class RunFlags(enum.IntFlag):
     STOCHASTIC = 1 << 0
     TRACE = 1 << 1
@@ -117,6 +158,20 @@ class StatusFlags(enum.IntFlag):
 
 
 STOP_REASON_SHIFT = 2
+
+
+def field_layout(layout: struct.Struct) -> list[tuple[int, int]]:
+    """(byte offset, size) of every field of a little-endian payload layout (no padding), so
+    that the gateware slices a payload where the struct format says."""
+    fmt = layout.format
+    if fmt[0] != "<" or any(ch.isdigit() for ch in fmt):
+        raise ValueError(f"field_layout needs a '<' format of single fields, not {fmt!r}")
+    out, offset = [], 0
+    for ch in fmt[1:]:
+        size = struct.calcsize("<" + ch)
+        out.append((offset, size))
+        offset += size
+    return out
 
 
 def word_bytes(bits: int) -> int:

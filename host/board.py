@@ -11,10 +11,15 @@ or, for weights with ``quantize=True``, is scaled and rounded with a warning. No
 Requests are sent one at a time; a request whose reply does not come within ``timeout``
 seconds of silence is sent again (with a new sequence number, a late reply to the old one is
 ignored) up to ``retries`` times, except STORE which is not idempotent (its timeout is raised).
+
+With ``Feature.GRADED`` the board also runs graded-response neurons: :meth:`Board.run_graded`
+(and the word-level ``write_u``, ``read_u``, ``read_v``, ``write_table``, ``read_table``,
+``graded_status``); on a board without it they raise ConfigMismatch naming the feature.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 import warnings
@@ -25,12 +30,14 @@ import serial
 from .. import protocol as P
 from ..config import BETA_SCHEDULE_DEPTH, Feature, NetworkConfig, Order
 from ..gateware.engine_ports import StopReason
-from ..numerics import seed_state
-from ..sim import golden
+from ..gateware.graded_ports import GradedPorts
+from ..gateware.pwl_sigmoid import SigmoidEntry
+from ..numerics import GRADED_SEGMENTS, GRADED_V_BITS, GRADED_V_ONE, seed_state
+from ..sim import golden, graded
 from ..sim.golden import FlipEvent, RunResult
 from .errors import BoardTimeout, ConfigMismatch, LinkError, ProtocolError
 
-__all__ = ["Board", "BoardInfo", "BoardStatus", "DEFAULT_URL"]
+__all__ = ["Board", "BoardInfo", "BoardStatus", "GradedBoardResult", "DEFAULT_URL"]
 
 if "hopfield_fpga.host" not in serial.protocol_handler_packages:
     serial.protocol_handler_packages.append("hopfield_fpga.host")
@@ -78,6 +85,53 @@ class BoardStatus:
 
     def to_dict(self) -> dict:
         return {f: getattr(self, f) for f in self.FIELDS}
+
+
+class GradedBoardResult:
+    """Outcome of :meth:`Board.run_graded`, read back from the board.
+
+    ``v`` and ``u`` are the fixed-point outputs and potentials (as ``sim.graded.GradedResult``);
+    ``V`` and ``U`` the real values. ``trace`` (on request) holds one (u, v) pair of arrays per
+    step, after that step, and ``v0`` the outputs g(lambda u0) the run started from.
+    """
+
+    FIELDS = ("steps", "converged", "stopped", "max_du", "cycles")
+
+    def __init__(self, *, v, u, steps, converged, stopped, max_du, cycles, params, trace=None,
+                 v0=None):
+        self.v = np.asarray(v, dtype=np.int64)
+        self.u = np.asarray(u, dtype=np.int64)
+        self.steps = steps
+        self.converged = converged
+        self.stopped = stopped
+        self.max_du = max_du
+        self.cycles = cycles
+        self.params = params
+        self.trace = trace
+        self.v0 = None if v0 is None else np.asarray(v0, dtype=np.int64)
+
+    @property
+    def V(self) -> np.ndarray:
+        return self.v.astype(float) / GRADED_V_ONE
+
+    @property
+    def U(self) -> np.ndarray:
+        return self.u.astype(float) / GRADED_V_ONE
+
+    def to_dict(self) -> dict:
+        d = {f: getattr(self, f) for f in self.FIELDS}
+        d.update(v=self.v.tolist(), u=self.u.tolist(), V=self.V.tolist(), U=self.U.tolist())
+        if self.trace is not None:
+            d["trace_v"] = [v.tolist() for _, v in self.trace]
+        return d
+
+
+def _graded_status(data: bytes) -> dict:
+    flags, steps, max_du, cycles = P.GRADED_STATUS.unpack(data)
+    reason = (flags >> P.STOP_REASON_SHIFT) & 3
+    return {"busy": bool(flags & P.StatusFlags.BUSY),
+            "converged": bool(flags & P.StatusFlags.CONVERGED), "stopped": _STOPPED[reason],
+            "steps": steps, "max_du": max_du, "cycles": cycles}
 
 
 class Board:
@@ -156,8 +210,8 @@ class Board:
                 on_trace=None, retry: bool = True, timeout: float | None = None) -> bytes:
         """Send one request and return the reply's payload (checked to be ``reply_size`` bytes).
 
-        TRACE frames of this request go to ``on_trace(payload)``. Raises ProtocolError for an
-        error reply, BoardTimeout when no reply comes (after the retries).
+        TRACE and GRADED_TRACE frames of this request go to ``on_trace(payload)``. Raises
+        ProtocolError for an error reply, BoardTimeout when no reply comes (after the retries).
         """
         if len(payload) > P.MAX_PAYLOAD:
             raise ValueError(f"payload of {len(payload)} bytes; at most {P.MAX_PAYLOAD}")
@@ -183,7 +237,7 @@ class Board:
                 if len(body) < P.REPLY_HEADER or body[0] != self._seq:
                     continue    # a stale reply to an earlier attempt
                 rcmd, err, data = body[1], body[2], body[3:]
-                if rcmd == P.Command.TRACE:
+                if rcmd in (P.Command.TRACE, P.Command.GRADED_TRACE):
                     if on_trace is not None:
                         on_trace(data)
                     continue
@@ -479,3 +533,166 @@ class Board:
             if progress:
                 progress(len(results), len(states))
         return results
+
+    # -- the graded engine (Feature.GRADED) ----------------------------------------------------
+
+    def _require_graded(self) -> None:
+        if not self.config.has(Feature.GRADED):
+            raise ConfigMismatch(f"{self.url}: this board has no graded engine (it was built "
+                                 f"without Feature.GRADED: {self.config.describe()}); build it "
+                                 f"with the graded feature, e.g. sim://?...&features="
+                                 f"trace,graded")
+
+    def _index_write(self, cmd, data: bytes, size: int, kind: str, total: int) -> None:
+        per = self.geometry.max_write[kind]
+        for start in range(0, total, per):
+            count = min(per, total - start)
+            self.request(cmd, P.INDEX_RANGE.pack(start, count)
+                         + data[start * size:(start + count) * size], reply_size=0)
+
+    def _index_read(self, cmd, size: int, kind: str, total: int, bits: int) -> list[int]:
+        per = self.geometry.max_read[kind]
+        out = []
+        for start in range(0, total, per):
+            count = min(per, total - start)
+            data = self.request(cmd, P.INDEX_RANGE.pack(start, count), reply_size=count * size)
+            for off in range(0, len(data), size):
+                w = int.from_bytes(data[off:off + size], "little") & ((1 << bits) - 1)
+                out.append(w - (1 << bits) if w >> (bits - 1) else w)
+        return out
+
+    def write_u(self, u) -> None:
+        """Write the N potentials u (fixed point, graded_u_bits two's complement)."""
+        self._require_graded()
+        cfg = self.config
+        bits = cfg.graded_u_bits
+        a = np.asarray(u)
+        lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+        if a.shape != (cfg.neurons,) or not np.issubdtype(a.dtype, np.integer):
+            raise ConfigMismatch(f"u must be {cfg.neurons} integers for this board, not "
+                                 f"{a.shape} of {a.dtype}")
+        if a.size and (a.min() < lo or a.max() > hi):
+            bad = a[(a < lo) | (a > hi)][0]
+            raise ConfigMismatch(f"u value {bad} does not fit the board: the range is "
+                                 f"[{lo}, {hi}] (graded_u_bits = {bits})")
+        size = self.geometry.u_word
+        data = b"".join((int(x) & ((1 << bits) - 1)).to_bytes(size, "little") for x in a)
+        self._index_write(P.Command.WRITE_U, data, size, "u", cfg.neurons)
+
+    def read_u(self) -> np.ndarray:
+        self._require_graded()
+        return np.array(self._index_read(P.Command.READ_U, self.geometry.u_word, "u",
+                                         self.config.neurons, self.config.graded_u_bits),
+                        dtype=np.int64)
+
+    def read_v(self) -> np.ndarray:
+        """The outputs v of the last completed pass (fixed point, GRADED_V_BITS)."""
+        self._require_graded()
+        return np.array(self._index_read(P.Command.READ_V, self.geometry.v_word, "v",
+                                         self.config.neurons, GRADED_V_BITS), dtype=np.int64)
+
+    def write_table(self, sigmoid) -> None:
+        """Load a sigmoid table: a preset name (``atan``, ``tanh``, ``hard``) or entries."""
+        self._require_graded()
+        table = graded.sigmoid_table(sigmoid)
+        size = self.geometry.table_word
+        data = b"".join(w.to_bytes(size, "little") for w in GradedPorts.table_words(table))
+        self._index_write(P.Command.WRITE_TABLE, data, size, "table", len(table))
+
+    def read_table(self) -> tuple:
+        """The sigmoid table on the board, as (x, y, m) entries."""
+        self._require_graded()
+        size = self.geometry.table_word
+        raw = self._index_read(P.Command.READ_TABLE, size, "table", GRADED_SEGMENTS, 8 * size)
+        out = []
+        for word in raw:
+            word &= (1 << (8 * size)) - 1
+            entry = []
+            for _, fld in SigmoidEntry:
+                v = (word >> fld.offset) & ((1 << fld.width) - 1)
+                entry.append(v - (1 << fld.width) if v >> (fld.width - 1) else v)
+            out.append(tuple(entry))
+        return tuple(out)
+
+    def graded_status(self) -> dict:
+        """The graded engine's status (protocol.GRADED_STATUS) as a dict."""
+        self._require_graded()
+        return _graded_status(self.request(P.Command.READ_GRADED_STATUS,
+                                           reply_size=P.GRADED_STATUS.size))
+
+    def _graded_run(self, params, *, trace: bool, timeout: float):
+        flags = P.GradedRunFlags.WAIT | (P.GradedRunFlags.TRACE if trace else 0)
+        events = []
+
+        def on_trace(data):
+            events.append(P.GRADED_TRACE_EVENT.unpack(data))
+
+        data = self.request(P.Command.RUN_GRADED, P.GRADED_RUN_PARAMS.pack(
+            params.gain_m, params.gain_e, params.dt_m, params.dt_e, params.leak_shift,
+            int(flags), params.eps, params.max_steps), reply_size=P.GRADED_STATUS.size,
+            on_trace=on_trace if trace else None, retry=False, timeout=timeout)
+        return _graded_status(data), events
+
+    def run_graded(self, weights=None, bias=None, *, u0=None, v0=None, gain, dt,
+                   leak: float = 1.0, sigmoid="atan", max_steps: int = 10_000, eps: float = 0.0,
+                   trace: bool = False, run_timeout: float = 60.0) -> GradedBoardResult:
+        """Run the graded engine from real ``u0`` or ``v0`` (exactly one), as
+        ``sim.graded.run_graded`` does; the result equals ``run_graded_fixed`` bit for bit.
+
+        ``weights`` (N x N integers) and ``bias`` are written first when given (to both
+        engines); otherwise the graded engine keeps the weights last written to it. ``gain``,
+        ``dt`` (dt/C), ``leak`` (1/R, a power of two), ``sigmoid`` (preset name or table),
+        ``max_steps`` and ``eps`` (real units of u) go through ``GradedParams.from_real``.
+        """
+        self._require_graded()
+        cfg = self.config
+        trace = bool(trace)
+        if trace and not cfg.has(Feature.TRACE):
+            raise ConfigMismatch(f"{self.url}: this board has no trace stream "
+                                 f"({cfg.describe()})")
+        params = graded.GradedParams.from_real(gain=gain, dt=dt, leak=leak, sigmoid=sigmoid,
+                                               eps=eps, max_steps=max_steps)
+        if (u0 is None) == (v0 is None):
+            raise ValueError("Give exactly one of u0 (potentials) and v0 (outputs)")
+        bits = cfg.graded_u_bits
+        if u0 is not None:
+            a = np.asarray(u0, dtype=float)
+            if a.shape != (cfg.neurons,) or not np.all(np.isfinite(a)):
+                raise ConfigMismatch(f"u0 must be {cfg.neurons} finite values for this board, "
+                                     f"not {u0!r}")
+            u_fixed = np.clip(np.rint(a * GRADED_V_ONE), -(1 << (bits - 1)),
+                              (1 << (bits - 1)) - 1).astype(np.int64)
+        else:
+            u_fixed = graded.u_from_v(v0, params, cfg)
+        if weights is not None:
+            self.load_weights(weights, bias)
+        elif bias is not None:
+            self.write_bias(bias)
+        self.write_table(params.table)
+        timeout = max(self.timeout, run_timeout)
+        start_v = None
+        if trace:
+            # the outputs the run starts from: a run with no step computes g(lambda u0)
+            self.write_u(u_fixed)
+            self._graded_run(dataclasses.replace(params, max_steps=0), trace=False,
+                             timeout=timeout)
+            start_v = self.read_v()
+        self.write_u(u_fixed)
+        st, events = self._graded_run(params, trace=trace, timeout=timeout)
+        frames = None
+        if trace:
+            n = cfg.neurons
+            if len(events) != st["steps"] * n:
+                raise LinkError(f"RUN_GRADED: {len(events)} trace records for {st['steps']} "
+                                f"steps of {n} neurons")
+            frames = []
+            for t in range(st["steps"]):
+                rec = events[t * n:(t + 1) * n]
+                if [(s, i) for s, i, _, _ in rec] != [(t + 1, i) for i in range(n)]:
+                    raise LinkError(f"RUN_GRADED: trace records of step {t + 1} out of order")
+                frames.append((np.array([r[2] for r in rec], dtype=np.int64),
+                               np.array([r[3] for r in rec], dtype=np.int64)))
+        return GradedBoardResult(v=self.read_v(), u=self.read_u(), steps=st["steps"],
+                                 converged=st["converged"], stopped=st["stopped"],
+                                 max_du=st["max_du"], cycles=st["cycles"], params=params,
+                                 trace=frames, v0=start_v)

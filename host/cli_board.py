@@ -22,10 +22,10 @@ def default_url() -> str:
     return default_sim_url()
 
 
-def add_url(p) -> None:
+def add_url(p, default: str = "the simulated 256-neuron board") -> None:
     p.add_argument("--url", default=None,
                    help="serial port (e.g. /dev/ttyUSB1) or sim://?neurons=N&... "
-                        "(default: the simulated 256-neuron board)")
+                        f"(default: {default})")
     p.add_argument("--baud", type=int, default=115200, help="baud of a real port")
     p.add_argument("--timeout", type=float, default=2.0, help="seconds of silence (default 2)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")

@@ -21,7 +21,8 @@ host timeout costs no wall time.
 URL query parameters (:func:`parse_sim_url`): ``neurons``, ``weight_bits``, ``bias_bits``,
 ``lanes``, ``orders`` (comma list), ``features`` (comma list), ``clk`` (Hz, default 12 MHz),
 ``baud`` (default 115200 in ``bytes`` mode, clk/8 in ``bits`` mode), ``uart`` (``bytes`` or
-``bits``). Example: ``sim://?neurons=256&weight_bits=8&lanes=8``.
+``bits``). Example: ``sim://?neurons=256&weight_bits=8&lanes=8``; with the graded engine
+(Feature.GRADED) beside the binary one: ``...&features=stochastic,hebbian,trace,graded``.
 """
 
 from __future__ import annotations

@@ -130,3 +130,20 @@ def test_busy_while_running_and_stop(board):
 def test_error_reply_raises_protocol_error(board):
     with pytest.raises(ProtocolError, match="ADDRESS"):
         board.request(P.Command.READ_BIAS, P.CHUNK_RANGE.pack(3, 1))
+
+
+def test_graded_port_only_with_the_feature():
+    """Without Feature.GRADED the command engine has no graded port (and decodes none of the
+    graded commands: tests/test_graded_board.py); with it, the graded engine's signature."""
+    from hopfield_fpga.config import Feature, NetworkConfig
+    from hopfield_fpga.gateware.command_engine import CommandEngine
+    from hopfield_fpga.gateware.graded_ports import graded_signature
+    from amaranth.hdl import Fragment
+    cfg = NetworkConfig(neurons=10, lanes=4, weight_bits=4)
+    gcfg = cfg.with_(features=Feature.ALL)
+    plain = CommandEngine(cfg, 12_000_000, 115200)
+    with_graded = CommandEngine(gcfg, 12_000_000, 115200)
+    for engine in (plain, with_graded):
+        Fragment.get(engine, None)     # both elaborate
+    assert "graded" not in plain.signature.members
+    assert with_graded.signature.members["graded"].signature == graded_signature(gcfg).flip()
