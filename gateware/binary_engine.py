@@ -43,7 +43,23 @@ from .logistic import Logistic
 from .unstable_set import AdderTree, RankSelect
 from .xorshift import load_state, xorshift32_next
 
-__all__ = ["BinaryEngine", "divmod_const"]
+__all__ = ["BinaryEngine", "divmod_const", "LOCATE_MAX_CHUNKS", "search_cycles"]
+
+# The parallel locate (the chunk of the k-th unstable neuron found by C compares in one cycle
+# instead of a binary search of ceil(log2 C) cycles) keeps every chunk's prefix count in
+# registers: C * bitlen(N) flip-flops and C comparators. Beyond 64 chunks that outgrows what it
+# saves (at most ceil(log2 C) - 1 cycles of a flip that costs more than C), and the iCE40
+# default (C = 128) has no room for it.
+LOCATE_MAX_CHUNKS = 64
+
+
+def search_cycles(config: NetworkConfig) -> int:
+    """B of docs/engine.md: cycles from the draw of k to the select in rejection_free order
+    (1 with the parallel locate, ceil(log2 C) with the binary search, 0 for one chunk)."""
+    C = config.chunks
+    if C == 1:
+        return 0
+    return 1 if C <= LOCATE_MAX_CHUNKS else (C - 1).bit_length()
 
 # Pass modes of the column pass.
 _FLIP, _ADDCOL, _INIT, _FINAL = range(4)
@@ -103,8 +119,12 @@ class BinaryEngine(wiring.Component):
         m.submodules.chunks = smem = Memory(shape=chunk_layout, depth=C, init=[])
         if cfg.has(Feature.HEBBIAN):
             m.submodules.pattern = patmem = Memory(shape=unsigned(K), depth=C, init=[])
-        m.submodules.betas = betamem = Memory(shape=unsigned(BETA_BITS),
-                                              depth=BETA_SCHEDULE_DEPTH, init=[])
+        # Without Feature.STOCHASTIC no Glauber datapath is built (beta schedule, logistic,
+        # the beta multiply, the S_* states): such runs are refused at the start anyway.
+        stoch = cfg.has(Feature.STOCHASTIC)
+        if stoch:
+            m.submodules.betas = betamem = Memory(shape=unsigned(BETA_BITS),
+                                                  depth=BETA_SCHEDULE_DEPTH, init=[])
         w_rd, w_wr = wmem.read_port(), wmem.write_port()
         b_rd, b_wr = bmem.read_port(), bmem.write_port()
         h_rd, h_wr = hmem.read_port(), hmem.write_port()
@@ -113,17 +133,19 @@ class BinaryEngine(wiring.Component):
         # The rejection_free draw in the last chunk's write cycle (the early drain below)
         # reads the word of the search's first probe (or, for C = 1, the select's word): when
         # that is the last chunk, port A must be transparent.
-        search_first = 1 << ((C - 1).bit_length() - 1) if C > 1 else 0
+        locate = 1 < C <= LOCATE_MAX_CHUNKS
+        search_first = 1 << ((C - 1).bit_length() - 1) if C > 1 and not locate else 0
         m.submodules.tree = tree = AdderTree(K, term_bits)
-        early = tree.latency <= max(0, (C - 1).bit_length()) + 1
+        early = tree.latency <= search_cycles(cfg) + 1
         s_wr = smem.write_port()
         s_rda = smem.read_port(
-            transparent_for=(s_wr,) if early and search_first == C - 1 else ())
+            transparent_for=(s_wr,) if early and not locate and search_first == C - 1 else ())
         s_rdb = smem.read_port()
         if cfg.has(Feature.HEBBIAN):
             pat_rda, pat_rdb, pat_wr = (patmem.read_port(), patmem.read_port(),
                                         patmem.write_port())
-        beta_rd, beta_wr = betamem.read_port(), betamem.write_port()
+        if stoch:
+            beta_rd, beta_wr = betamem.read_port(), betamem.write_port()
         # One address for both weight ports: single-port compatible (reads and writes are
         # never enabled in the same cycle).
         waddr = Signal(range(max(2, N * C)))
@@ -163,14 +185,15 @@ class BinaryEngine(wiring.Component):
 
         # -- run parameters -------------------------------------------------------------------
         order = Signal(RunOrder)
-        stochastic = Signal()
+        stochastic = Signal(name="stochastic") if stoch else Const(0)
         trace_en = Signal()
         max_visits = Signal(COUNTER_BITS)
         beta_last = Signal(range(BETA_SCHEDULE_DEPTH))
         rng = Signal(32)
         pos = Signal(range(max(2, N)))         # visit number mod N
         beta_idx = Signal(range(BETA_SCHEDULE_DEPTH))
-        m.d.comb += [beta_rd.addr.eq(beta_idx), beta_rd.en.eq(1)]
+        if stoch:
+            m.d.comb += [beta_rd.addr.eq(beta_idx), beta_rd.en.eq(1)]
         rng_next = Signal(32)
         m.d.comb += rng_next.eq(xorshift32_next(rng))
 
@@ -260,6 +283,12 @@ class BinaryEngine(wiring.Component):
                      s_wr.data.prefix.eq(running_cnt), s_wr.en.eq(p3_valid)]
         with m.If(p3_valid):
             m.d.sync += running_cnt.eq(running_cnt + p3_cnt)
+        # The parallel locate's copy of the prefix counts (chunk 0's is always 0). LOCATE runs
+        # after the pass has drained, so no bypass of the register being written is needed.
+        prefix_regs = [Signal(cnt_bits, name=f"prefix{c}") for c in range(C)] if locate else []
+        for c in range(1, len(prefix_regs)):
+            with m.If(p3_valid & (p3_c == c)):
+                m.d.sync += prefix_regs[c].eq(running_cnt)
 
         # Pipeline occupancy, so that a pass is complete (drained) before its result is used.
         drain = Signal(range(tree.latency + 4))
@@ -298,11 +327,12 @@ class BinaryEngine(wiring.Component):
                      rank.rank.eq(rank_k - s_rda.data.prefix)]
 
         jdiv, jmod = divmod_const(j, K, max(1, (N - 1).bit_length()))
-        m.submodules.logistic = logistic = Logistic(A + BETA_BITS + 2)
-        t_reg = Signal(signed(A + BETA_BITS + 2))
-        p_reg = Signal(range(1 << 17))
-        r_word = Signal(16)             # the top half of the Glauber word (all §8 uses)
-        m.d.comb += logistic.t.eq(t_reg)
+        if stoch:
+            m.submodules.logistic = logistic = Logistic(A + BETA_BITS + 2)
+            t_reg = Signal(signed(A + BETA_BITS + 2))
+            p_reg = Signal(range(1 << 17))
+            r_word = Signal(16)             # the top half of the Glauber word (all §8 uses)
+            m.d.comb += logistic.t.eq(t_reg)
 
         # -- access command registers ---------------------------------------------------------
         cmd = Signal(P.access)
@@ -403,6 +433,8 @@ class BinaryEngine(wiring.Component):
             m.d.sync += [energy2.eq(energy2 + delta), e_pend.eq(0)]
         fin_ok = ~e_pend | e_fin
 
+        next_after_draw = "LOCATE" if locate else "SEARCH" if C > 1 else "SELECT"
+
         def rf_draw(visits_now):
             """The first draw of the next rejection_free visit, in the last cycle of the previous
             flip (drain or trace handshake) instead of a VISIT cycle of its own. Where the run
@@ -414,7 +446,7 @@ class BinaryEngine(wiring.Component):
                 m.d.comb += rng_step.eq(1)
             with m.If(go & draw_u.accept):
                 m.d.sync += [rank_k.eq(draw_u.index), sc.eq(0), sbit.eq(search_first)]
-                m.next = "SEARCH" if C > 1 else "SELECT"
+                m.next = next_after_draw
             with m.Else():
                 m.next = "VISIT"
 
@@ -433,7 +465,7 @@ class BinaryEngine(wiring.Component):
                     else:
                         bad = bad | rp.stochastic
                     m.d.sync += [
-                        order.eq(rp.order), stochastic.eq(rp.stochastic),
+                        order.eq(rp.order), *([stochastic.eq(rp.stochastic)] if stoch else []),
                         trace_en.eq(rp.trace if cfg.has(Feature.TRACE) else 0),
                         max_visits.eq(rp.max_visits),
                         beta_last.eq(Mux(rp.beta_len == 0, 0, rp.beta_len - 1)),
@@ -505,8 +537,9 @@ class BinaryEngine(wiring.Component):
                             m.d.sync += busy.eq(0)
                             m.next = "IDLE"
                     with m.Case(AccessOp.WRITE_BETA):
-                        m.d.comb += [beta_wr.addr.eq(cmd.index), beta_wr.data.eq(cmd.data),
-                                     beta_wr.en.eq(1)]
+                        if stoch:     # accepted and ignored without the schedule
+                            m.d.comb += [beta_wr.addr.eq(cmd.index),
+                                         beta_wr.data.eq(cmd.data), beta_wr.en.eq(1)]
                         m.d.sync += busy.eq(0)
                         m.next = "IDLE"
                     with m.Case(AccessOp.CLEAR):
@@ -659,15 +692,16 @@ class BinaryEngine(wiring.Component):
                 with m.Elif(self.stop):
                     with m.If(fin_ok):
                         finish(StopReason.STOP)
-                with m.Elif(stochastic):
-                    with m.If(order == RunOrder.SEQUENTIAL):
-                        m.d.sync += j.eq(pos)
-                        m.next = "S_DIV"
-                    with m.Else():
-                        m.d.comb += rng_step.eq(1)
-                        with m.If(draw_n.accept):
-                            m.d.sync += j.eq(draw_n.index)
+                if stoch:
+                    with m.Elif(stochastic):
+                        with m.If(order == RunOrder.SEQUENTIAL):
+                            m.d.sync += j.eq(pos)
                             m.next = "S_DIV"
+                        with m.Else():
+                            m.d.comb += rng_step.eq(1)
+                            with m.If(draw_n.accept):
+                                m.d.sync += j.eq(draw_n.index)
+                                m.next = "S_DIV"
                 with m.Else():
                     with m.Switch(order):
                         with m.Case(RunOrder.SEQUENTIAL):
@@ -687,21 +721,38 @@ class BinaryEngine(wiring.Component):
                             with m.If(draw_u.accept):
                                 m.d.sync += [rank_k.eq(draw_u.index), sc.eq(0),
                                              sbit.eq(search_first)]
-                                m.next = "SEARCH" if C > 1 else "SELECT"
+                                m.next = next_after_draw
+
+            # Parallel locate (C <= LOCATE_MAX_CHUNKS): the chunk is the last c whose prefix
+            # count is <= k (the counts never decrease with c, so the compares form a
+            # thermometer code and its edge is one-hot); its word is read for SELECT. The
+            # compares use the registered k, so the draw's path does not grow.
+            if locate:
+                with m.State("LOCATE"):
+                    le = [Const(1)] + [prefix_regs[c] <= rank_k for c in range(1, C)] + [Const(0)]
+                    edge = [le[c] & ~le[c + 1] for c in range(C)]
+                    sc_loc = Signal.like(sc)
+                    m.d.comb += sc_loc.eq(Cat(*(
+                        Cat(*(edge[c] for c in range(C) if c >> b & 1)).any()
+                        for b in range(len(sc)))))
+                    m.d.comb += sa_addr.eq(sc_loc)
+                    m.d.sync += sc.eq(sc_loc)
+                    m.next = "SELECT"
 
             # Binary search of the prefix counts for the chunk holding the k-th unstable
             # neuron: one probe bit per cycle (the next address follows the data just read).
-            with m.State("SEARCH"):
-                probe = Signal.like(sc)
-                ok = Signal()
-                m.d.comb += [probe.eq(sc | sbit),
-                             ok.eq((probe < C) & (s_rda.data.prefix <= rank_k))]
-                sc_next = Mux(ok, probe, sc)
-                m.d.sync += [sc.eq(sc_next), sbit.eq(sbit >> 1)]
-                # The last probe (sbit = 1) reads the chosen chunk's word for SELECT.
-                m.d.comb += sa_addr.eq(sc_next | (sbit >> 1))
-                with m.If(sbit == 1):
-                    m.next = "SELECT"
+            if not locate:
+                with m.State("SEARCH"):
+                    probe = Signal.like(sc)
+                    ok = Signal()
+                    m.d.comb += [probe.eq(sc | sbit),
+                                 ok.eq((probe < C) & (s_rda.data.prefix <= rank_k))]
+                    sc_next = Mux(ok, probe, sc)
+                    m.d.sync += [sc.eq(sc_next), sbit.eq(sbit >> 1)]
+                    # The last probe (sbit = 1) reads the chosen chunk's word for SELECT.
+                    m.d.comb += sa_addr.eq(sc_next | (sbit >> 1))
+                    with m.If(sbit == 1):
+                        m.next = "SELECT"
             with m.State("SELECT"):
                 # The chunk and lane are known here: set up the pass and issue its chunk 0.
                 lane = rank.index
@@ -717,28 +768,29 @@ class BinaryEngine(wiring.Component):
                 m.next = "PASS" if C > 1 else "DRAIN"
 
             # -- stochastic visit: h_j, t = 2 beta h_j, p = logistic(t), compare ----------------
-            with m.State("S_DIV"):
-                m.d.sync += [cj.eq(jdiv), lj.eq(jmod)]
-                m.next = "S_READH"
-            with m.State("S_READH"):
-                m.d.comb += [h_rd_addr.eq(cj), sa_addr.eq(cj), rng_step.eq(1)]
-                m.d.sync += r_word.eq(rng_next[16:])
-                m.next = "S_T"
-            with m.State("S_T"):
-                hsel = h_rd.data.word_select(lj, A).as_signed()
-                m.d.sync += [t_reg.eq((hsel * beta_rd.data) << 1),
-                             s_old.eq(s_rda.data.state.bit_select(lj, 1))]
-                m.next = "S_P"
-            with m.State("S_P"):
-                m.d.sync += p_reg.eq(logistic.p)
-                m.next = "S_DEC"
-            with m.State("S_DEC"):
-                new = r_word < p_reg
-                with m.If(new != s_old):
-                    start_flip(j, 1, new)
-                with m.Else():
-                    visit_done()
-                    m.next = "VISIT"
+            if stoch:
+                with m.State("S_DIV"):
+                    m.d.sync += [cj.eq(jdiv), lj.eq(jmod)]
+                    m.next = "S_READH"
+                with m.State("S_READH"):
+                    m.d.comb += [h_rd_addr.eq(cj), sa_addr.eq(cj), rng_step.eq(1)]
+                    m.d.sync += r_word.eq(rng_next[16:])
+                    m.next = "S_T"
+                with m.State("S_T"):
+                    hsel = h_rd.data.word_select(lj, A).as_signed()
+                    m.d.sync += [t_reg.eq((hsel * beta_rd.data) << 1),
+                                 s_old.eq(s_rda.data.state.bit_select(lj, 1))]
+                    m.next = "S_P"
+                with m.State("S_P"):
+                    m.d.sync += p_reg.eq(logistic.p)
+                    m.next = "S_DEC"
+                with m.State("S_DEC"):
+                    new = r_word < p_reg
+                    with m.If(new != s_old):
+                        start_flip(j, 1, new)
+                    with m.Else():
+                        visit_done()
+                        m.next = "VISIT"
 
             # -- the flip: one column pass -------------------------------------------------------
             with m.State("SETUP"):

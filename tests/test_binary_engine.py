@@ -18,7 +18,8 @@ from amaranth.sim import Simulator
 
 from hopfield_fpga import numerics
 from hopfield_fpga.config import Feature, NetworkConfig
-from hopfield_fpga.gateware.binary_engine import BinaryEngine, divmod_const
+from hopfield_fpga.gateware.binary_engine import (LOCATE_MAX_CHUNKS, BinaryEngine, divmod_const,
+                                                   search_cycles)
 from hopfield_fpga.gateware.index_draw import IndexDraw
 from hopfield_fpga.gateware.logistic import Logistic
 from hopfield_fpga.gateware.unstable_set import AdderTree, RankSelect
@@ -235,10 +236,17 @@ def test_engine_matches_golden(config):
     run_engine_cases(config, range(1000, 1024))
 
 
+# Either side of LOCATE_MAX_CHUNKS: C = 64 uses the parallel locate, C = 65 the binary search.
+@pytest.mark.parametrize("neurons", [LOCATE_MAX_CHUNKS, LOCATE_MAX_CHUNKS + 1])
+def test_engine_matches_golden_at_locate_limit(neurons):
+    run_engine_cases(NetworkConfig(neurons=neurons, lanes=1, weight_bits=3), range(1104, 1109),
+                     kinds=["symmetric", "asymmetric"], second_run=False)
+
+
 def _expected_cycles(config, case, want, traced):
     """The cycle accounting of docs/engine.md, replayed on the golden trace."""
     c = config.chunks
-    b = (c - 1).bit_length()
+    b = search_cycles(config)      # 1 with the parallel locate (C <= 64), else ceil(log2 C)
     lat = max(1, -(-max(1, (config.lanes - 1).bit_length()) // 2))
     flip = c + lat + 4
     if case.order == "sequential":
@@ -273,9 +281,11 @@ def _expected_cycles(config, case, want, traced):
     return cycles - (len(want.trace) - 1) + (lat - 1 if early else 0)
 
 
-# N6K6: C = 1 with a two-stage adder tree, the one shape without the early drain.
+# N6K6: C = 1 with a two-stage adder tree, the one shape without the early drain; N65K1: the
+# binary search (C > LOCATE_MAX_CHUNKS); the others use the parallel locate.
 @pytest.mark.parametrize("config", ENGINE_CONFIGS[1:] + [NetworkConfig(neurons=40, lanes=8),
-                                                         NetworkConfig(neurons=6, lanes=6)],
+                                                         NetworkConfig(neurons=6, lanes=6),
+                                                         NetworkConfig(neurons=65, lanes=1)],
                          ids=lambda c: f"N{c.neurons}K{c.lanes}")
 def test_cycle_accounting_matches_docs(config):
     """status.cycles equals the formulas of docs/engine.md (deterministic runs, no stalls)."""
