@@ -16,9 +16,11 @@ Storage:
 - chunk words (C words of 2K + bitlen(N) bits): the K states of a chunk, their unstable
   flags and the chunk's exclusive prefix count (unstable neurons in the chunks before it), all
   written by the pass's last stage; two read ports (the pass and search; the next visit's
-  prefetch). The Hebbian pattern: C words of K bits. No per-neuron register, so no N:1
-  multiplexer.
-- beta schedule (16 x BETA_SCHEDULE_DEPTH).
+  prefetch). With 1 < C <= LOCATE_MAX_CHUNKS the prefix counts are also kept in registers
+  for the one-cycle parallel locate of the rejection_free order (else: a binary search).
+  The Hebbian pattern: C words of K bits. No per-neuron register, so no N:1 multiplexer.
+- beta schedule (16 x BETA_SCHEDULE_DEPTH), with the rest of the Glauber datapath (logistic,
+  beta multiply) only with Feature.STOCHASTIC.
 
 The column pass is the one datapath: it streams the C words of a weight column with the h,
 bias and chunk words through a three-stage pipeline (read; add; write back h, then the chunk
@@ -45,11 +47,11 @@ from .xorshift import load_state, xorshift32_next
 
 __all__ = ["BinaryEngine", "divmod_const", "LOCATE_MAX_CHUNKS", "search_cycles"]
 
-# The parallel locate (the chunk of the k-th unstable neuron found by C compares in one cycle
-# instead of a binary search of ceil(log2 C) cycles) keeps every chunk's prefix count in
-# registers: C * bitlen(N) flip-flops and C comparators. Beyond 64 chunks that outgrows what it
-# saves (at most ceil(log2 C) - 1 cycles of a flip that costs more than C), and the iCE40
-# default (C = 128) has no room for it.
+# The parallel locate (the chunk of the k-th unstable neuron found by C - 1 compares in one
+# cycle instead of a binary search of ceil(log2 C) cycles) keeps the chunks' prefix counts in
+# registers: (C - 1) * bitlen(N) flip-flops and C - 1 comparators. Beyond 64 chunks that
+# outgrows what it saves (at most ceil(log2 C) - 1 cycles of a flip that costs more than C),
+# and the iCE40 default (C = 128) has no room for it.
 LOCATE_MAX_CHUNKS = 64
 
 
@@ -285,10 +287,11 @@ class BinaryEngine(wiring.Component):
             m.d.sync += running_cnt.eq(running_cnt + p3_cnt)
         # The parallel locate's copy of the prefix counts (chunk 0's is always 0). LOCATE runs
         # after the pass has drained, so no bypass of the register being written is needed.
-        prefix_regs = [Signal(cnt_bits, name=f"prefix{c}") for c in range(C)] if locate else []
-        for c in range(1, len(prefix_regs)):
+        prefix_regs = ({c: Signal(cnt_bits, name=f"prefix{c}") for c in range(1, C)}
+                       if locate else {})
+        for c, reg in prefix_regs.items():
             with m.If(p3_valid & (p3_c == c)):
-                m.d.sync += prefix_regs[c].eq(running_cnt)
+                m.d.sync += reg.eq(running_cnt)
 
         # Pipeline occupancy, so that a pass is complete (drained) before its result is used.
         drain = Signal(range(tree.latency + 4))

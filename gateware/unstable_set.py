@@ -2,9 +2,10 @@
 
 The engine keeps one bit per neuron (unstable: s_i h_i < 0) and, per chunk of K neurons, the
 exclusive prefix count of unstable neurons before it (written in chunk order during every
-column pass). The k-th unstable neuron of the rejection_free order (§4) is found by a binary
-search over the prefix counts (one cycle per step) and then by :class:`RankSelect` inside the
-chunk. :class:`AdderTree` is the pipelined K-input sum used for the column field and 2E.
+column pass). The k-th unstable neuron of the rejection_free order (§4) is found by a
+parallel compare of all prefix counts (one cycle, up to 64 chunks) or a binary search over them
+(one cycle per step), and then by :class:`RankSelect` inside the chunk. :class:`AdderTree`
+is the pipelined K-input sum used for the column field and 2E.
 """
 
 from __future__ import annotations

@@ -281,11 +281,13 @@ def _expected_cycles(config, case, want, traced):
     return cycles - (len(want.trace) - 1) + (lat - 1 if early else 0)
 
 
-# N6K6: C = 1 with a two-stage adder tree, the one shape without the early drain; N65K1: the
-# binary search (C > LOCATE_MAX_CHUNKS); the others use the parallel locate.
+# Without the early drain (L > B + 1): N6K6 (C = 1, two-stage adder tree) and N40K20 (the
+# locate, B = 1, and a three-stage tree). N65K1: the binary search (C > LOCATE_MAX_CHUNKS);
+# the others use the parallel locate.
 @pytest.mark.parametrize("config", ENGINE_CONFIGS[1:] + [NetworkConfig(neurons=40, lanes=8),
                                                          NetworkConfig(neurons=6, lanes=6),
-                                                         NetworkConfig(neurons=65, lanes=1)],
+                                                         NetworkConfig(neurons=65, lanes=1),
+                                                         NetworkConfig(neurons=40, lanes=20)],
                          ids=lambda c: f"N{c.neurons}K{c.lanes}")
 def test_cycle_accounting_matches_docs(config):
     """status.cycles equals the formulas of docs/engine.md (deterministic runs, no stalls)."""
@@ -341,6 +343,8 @@ def test_refused_runs_and_readback():
             word = await driver.access(AccessOp.READ_BIAS, chunk=c)
             got_b += driver.ports.unpack_lanes(word, config.bias_bits)
         assert got_b[:10] == list(b) and got_b[10:] == [0] * (len(got_b) - 10)
+        # No Glauber datapath without Feature.STOCHASTIC: a beta write is accepted and ignored.
+        await driver.access(AccessOp.WRITE_BETA, index=0, data=256)
         for order, stochastic in (("random", False), ("rejection_free", False),
                                   ("sequential", True)):
             status, _ = await driver.run(order=order, max_visits=100, stochastic=stochastic)
