@@ -67,6 +67,14 @@ def search_cycles(config: NetworkConfig) -> int:
 _FLIP, _ADDCOL, _INIT, _FINAL = range(4)
 
 
+def _or_all(values):
+    """The OR of ``values`` (at most one of them non-zero: a one-hot choice of constants)."""
+    result = values[0]
+    for v in values[1:]:
+        result = result | v
+    return result
+
+
 def divmod_const(value, divisor: int, bits: int):
     """(value // divisor, value % divisor) for an unsigned ``bits``-wide ``value`` and a
     constant divisor, by a multiply with the rounded-up reciprocal (exact, checked here for
@@ -325,6 +333,10 @@ class BinaryEngine(wiring.Component):
         rank_k = Signal(range(max(2, N)))
         sc = Signal(range(max(2, C)))
         sbit = Signal(max(1, (C - 1).bit_length()))          # one-hot probe bit
+        # sc * K * C, the weight address of the chosen chunk's column 0, kept beside sc: SELECT
+        # then adds no multiply between the flags it reads and the weight memory's address
+        # (that path was the critical one of the 85F build, with K * C = 1026).
+        sc_base = Signal(range(max(2, N * C)))
         m.submodules.rank = rank = RankSelect(K)
         m.d.comb += [rank.bits.eq(s_rda.data.flags),
                      rank.rank.eq(rank_k - s_rda.data.prefix)]
@@ -448,7 +460,8 @@ class BinaryEngine(wiring.Component):
             with m.If(go):
                 m.d.comb += rng_step.eq(1)
             with m.If(go & draw_u.accept):
-                m.d.sync += [rank_k.eq(draw_u.index), sc.eq(0), sbit.eq(search_first)]
+                m.d.sync += [rank_k.eq(draw_u.index), sc.eq(0), sc_base.eq(0),
+                             sbit.eq(search_first)]
                 m.next = next_after_draw
             with m.Else():
                 m.next = "VISIT"
@@ -723,7 +736,7 @@ class BinaryEngine(wiring.Component):
                             m.d.comb += rng_step.eq(1)
                             with m.If(draw_u.accept):
                                 m.d.sync += [rank_k.eq(draw_u.index), sc.eq(0),
-                                             sbit.eq(search_first)]
+                                             sc_base.eq(0), sbit.eq(search_first)]
                                 m.next = next_after_draw
 
             # Parallel locate (C <= LOCATE_MAX_CHUNKS): the chunk is the last c whose prefix
@@ -739,7 +752,9 @@ class BinaryEngine(wiring.Component):
                         Cat(*(edge[c] for c in range(C) if c >> b & 1)).any()
                         for b in range(len(sc)))))
                     m.d.comb += sa_addr.eq(sc_loc)
-                    m.d.sync += sc.eq(sc_loc)
+                    m.d.sync += [sc.eq(sc_loc),
+                                 sc_base.eq(_or_all([Mux(edge[c], c * K * C, 0)
+                                                     for c in range(C)]))]
                     m.next = "SELECT"
 
             # Binary search of the prefix counts for the chunk holding the k-th unstable
@@ -751,7 +766,12 @@ class BinaryEngine(wiring.Component):
                     m.d.comb += [probe.eq(sc | sbit),
                                  ok.eq((probe < C) & (s_rda.data.prefix <= rank_k))]
                     sc_next = Mux(ok, probe, sc)
-                    m.d.sync += [sc.eq(sc_next), sbit.eq(sbit >> 1)]
+                    # (sc | sbit) * K * C from registers, in parallel with the probe's read
+                    probe_base = Signal.like(sc_base)
+                    m.d.comb += probe_base.eq(sc_base + _or_all(
+                        [Mux(sbit[b], (1 << b) * K * C, 0) for b in range(len(sbit))]))
+                    m.d.sync += [sc.eq(sc_next), sc_base.eq(Mux(ok, probe_base, sc_base)),
+                                 sbit.eq(sbit >> 1)]
                     # The last probe (sbit = 1) reads the chosen chunk's word for SELECT.
                     m.d.comb += sa_addr.eq(sc_next | (sbit >> 1))
                     with m.If(sbit == 1):
@@ -761,8 +781,12 @@ class BinaryEngine(wiring.Component):
                 lane = rank.index
                 sel_base = Signal.like(wbase)
                 sel_new = Signal()
-                m.d.comb += [sel_base.eq(sc * (K * C) + lane * C),
-                             sel_new.eq(~s_rda.data.state.bit_select(lane, 1)),
+                # K candidate addresses from registers, then one K:1 choice by the lane
+                with m.Switch(lane):
+                    for ln in range(K):
+                        with m.Case(ln):
+                            m.d.comb += sel_base.eq(sc_base + ln * C)
+                m.d.comb += [sel_new.eq(~s_rda.data.state.bit_select(lane, 1)),
                              issue.eq(1), issue_c.eq(0), issue_mode.eq(_FLIP),
                              issue_sign.eq(sel_new), issue_waddr.eq(sel_base)]
                 m.d.sync += [j.eq(sc * K + lane), cj.eq(sc), lj.eq(lane), counting.eq(1),

@@ -33,6 +33,8 @@ active: Out(1), high while a frame is being received or served, or a run goes on
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
@@ -338,6 +340,17 @@ class CommandEngine(wiring.Component):
             if then is not None:
                 with m.If(self.tx.ready):
                     m.next = then
+
+        @contextmanager
+        def bytes_out(state, value, size):
+            """State ``state`` sends ``size`` bytes of ``value``, least significant first
+            (``out_i`` counts them); the with-block runs in the cycle the last one is taken."""
+            with m.State(state):
+                send(value.word_select(out_i, 8))
+                with m.If(self.tx.ready):
+                    m.d.sync += out_i.eq(out_i + 1)
+                    with m.If(out_i == size - 1):
+                        yield
 
         def valid_order():
             ok = Const(0, 1)
@@ -663,42 +676,22 @@ class CommandEngine(wiring.Component):
                                         m.next = "CRC_HI"
                             with m.Default():
                                 m.next = "CRC_HI"
-            with m.State("IDENT_OUT"):
-                send(ident_const.word_select(out_i, 8))
-                with m.If(self.tx.ready):
-                    m.d.sync += out_i.eq(out_i + 1)
-                    with m.If(out_i == len(ident) - 1):
-                        m.next = "CRC_HI"
-            with m.State("TRACE_OUT"):
-                send(trace_ev.word_select(out_i, 8))
-                with m.If(self.tx.ready):
-                    m.d.sync += out_i.eq(out_i + 1)
-                    with m.If(out_i == P.TRACE_EVENT.size - 1):
-                        m.next = "CRC_HI"
+            with bytes_out("IDENT_OUT", ident_const, len(ident)):
+                m.next = "CRC_HI"
+            with bytes_out("TRACE_OUT", trace_ev, P.TRACE_EVENT.size):
+                m.next = "CRC_HI"
             if graded:
-                with m.State("G_TRACE_OUT"):
-                    send(trace_ev.word_select(out_i, 8))
-                    with m.If(self.tx.ready):
-                        m.d.sync += out_i.eq(out_i + 1)
-                        with m.If(out_i == P.GRADED_TRACE_EVENT.size - 1):
-                            m.next = "CRC_HI"
-                with m.State("G_STATUS_OUT"):
-                    send(g_status_bytes.word_select(out_i, 8))
-                    with m.If(self.tx.ready):
-                        m.d.sync += out_i.eq(out_i + 1)
-                        with m.If(out_i == P.GRADED_STATUS.size - 1):
-                            m.next = "CRC_HI"
-            with m.State("STATUS_OUT"):
-                send(status_bytes.word_select(out_i, 8))
-                with m.If(self.tx.ready):
-                    m.d.sync += out_i.eq(out_i + 1)
-                    with m.If(out_i == P.STATUS.size - 1):
-                        with m.If((cmd == Cmd.RECALL) | (cmd == Cmd.RECALL_MANY)):
-                            m.d.sync += [op.eq(AccessOp.READ_STATE), a_chunk.eq(0),
-                                         words_left.eq(C), first_probe.eq(0)]
-                            m.next = "READ_ISSUE"
-                        with m.Else():
-                            m.next = "CRC_HI"
+                with bytes_out("G_TRACE_OUT", trace_ev, P.GRADED_TRACE_EVENT.size):
+                    m.next = "CRC_HI"
+                with bytes_out("G_STATUS_OUT", g_status_bytes, P.GRADED_STATUS.size):
+                    m.next = "CRC_HI"
+            with bytes_out("STATUS_OUT", status_bytes, P.STATUS.size):
+                with m.If((cmd == Cmd.RECALL) | (cmd == Cmd.RECALL_MANY)):
+                    m.d.sync += [op.eq(AccessOp.READ_STATE), a_chunk.eq(0),
+                                 words_left.eq(C), first_probe.eq(0)]
+                    m.next = "READ_ISSUE"
+                with m.Else():
+                    m.next = "CRC_HI"
 
             # -- reads: accesses -> words -> bytes -----------------------------------------
             with m.State("READ_ISSUE"):

@@ -1,8 +1,9 @@
 """Find the largest network per board that fits and meets timing, by synthesizing candidates.
 
-For each (weight width, lanes) pair, :func:`sweep` starts from the largest N the fit check
-allows (capped at ``MAX_NEURONS``) and bisects on N (in steps of ``granularity``) with real
-builds until it has the largest N that places, routes and meets timing at the board clock.
+For each (weight width, lanes) pair, :func:`sweep` first builds the largest N the fit check
+allows (capped at ``MAX_NEURONS``); if that fails it bisects on N (in steps of
+``granularity``) with real builds until it has the largest N that places, routes and meets
+timing at the board clock.
 Every build is recorded (:class:`Attempt`), failures included, so the table in
 ``docs/boards.md`` can say why the next size up did not make it.
 
@@ -65,6 +66,12 @@ def sweep(board: Board, *, weight_bits, lanes, build_root, base: NetworkConfig |
                                bias_bits=None)
             hi = largest_fitting_neurons(board, shape, granularity) // granularity
             lo = 0  # in units of granularity: lo passes (0 = nothing yet), hi + 1 fails
+            # The memories are usually the limit, so the largest N they allow is tried first:
+            # when it passes, one build settles the pair instead of log2(hi) of them.
+            if hi and attempt(shape.with_(neurons=hi * granularity)).ok:
+                lo = hi
+            else:
+                hi -= 1
             while lo < hi:
                 mid = (lo + hi + 1) // 2
                 if attempt(shape.with_(neurons=mid * granularity)).ok:

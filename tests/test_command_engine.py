@@ -13,23 +13,9 @@ from hopfield_fpga import protocol as P
 from hopfield_fpga.host.board import Board
 from hopfield_fpga.host.errors import ProtocolError
 
+from board_bytes import raw_exchange
+
 URL = "sim://?neurons=10&lanes=4&weight_bits=4"
-
-
-def raw_exchange(board, data: bytes) -> list[bytes]:
-    """Send raw bytes; return the bodies of every frame the board sent back."""
-    sim = board.port.board
-    sim.write(data)
-    out = bytearray()
-    while True:
-        chunk = sim.read(4096)
-        if not chunk:
-            break
-        out += chunk
-    bodies = []
-    for frame in bytes(out).split(b"\x00")[:-1]:
-        bodies.append(P.decode_frame(frame))
-    return bodies
 
 
 @pytest.fixture(scope="module")

@@ -25,6 +25,8 @@ from hopfield_fpga.numerics import (
 )
 from hopfield_fpga.sim import graded, rtl_runner
 
+from board_bytes import raw_exchange
+
 CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 #: A small board with both engines and every feature.
 RANDOM_URL = "sim://?neurons=6&weight_bits=5&lanes=4&features=stochastic,hebbian,trace,graded"
@@ -148,18 +150,6 @@ def _frame(seq, cmd, payload=b""):
     return P.encode_frame(bytes([seq, cmd]) + payload)
 
 
-def _exchange(board, data: bytes) -> list[bytes]:
-    sim = board.port.board
-    sim.write(data)
-    out = bytearray()
-    while True:
-        chunk = sim.read(4096)
-        if not chunk:
-            break
-        out += chunk
-    return [P.decode_frame(f) for f in bytes(out).split(b"\x00")[:-1]]
-
-
 def _one_reply(board, data: bytes) -> bytes:
     """Send a frame to a board that is running (never quiet) and return the reply body."""
     sim = board.port.board
@@ -233,7 +223,7 @@ def _same(a, c):
 @pytest.mark.parametrize("name,data,cmd,err", BAD_GRADED, ids=[c[0] for c in BAD_GRADED])
 def test_bad_graded_frames_change_nothing(gboard, name, data, cmd, err):
     before = _snapshot(gboard)
-    assert _exchange(gboard, data) == [bytes([7, cmd, err])], name
+    assert raw_exchange(gboard, data) == [bytes([7, cmd, err])], name
     assert _same(before, _snapshot(gboard)), f"{name}: the board changed"
 
 
@@ -255,7 +245,7 @@ def test_busy_during_a_graded_run_and_stop(gboard):
     flags, steps, _, _ = P.GRADED_STATUS.unpack(body[3:])
     assert body[:3] == bytes([25, C.READ_GRADED_STATUS, 0])
     assert flags & P.StatusFlags.BUSY and steps > 0
-    assert _exchange(gboard, _frame(26, C.STOP)) == [bytes([26, C.STOP, 0])]
+    assert raw_exchange(gboard, _frame(26, C.STOP)) == [bytes([26, C.STOP, 0])]
     st = gboard.graded_status()
     assert not st["busy"] and st["stopped"] == "stop" and not st["converged"]
     w = gboard.read_weights()
@@ -270,7 +260,7 @@ def test_board_without_graded_says_so():
         with pytest.raises(ConfigMismatch, match="GRADED"):
             board.read_v()
         # the gateware does not decode the graded commands at all
-        assert _exchange(board, _frame(9, C.READ_GRADED_STATUS)) == [
+        assert raw_exchange(board, _frame(9, C.READ_GRADED_STATUS)) == [
             bytes([9, C.READ_GRADED_STATUS, P.Error.UNKNOWN_COMMAND])]
 
 

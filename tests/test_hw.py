@@ -376,12 +376,27 @@ def test_sweep_bisects_to_the_largest_passing_n(monkeypatch, tmp_path):
     monkeypatch.setattr(sweep_mod, "build", fake_build)
     attempts = sweep_mod.sweep(board, weight_bits=[8], lanes=[4], build_root=tmp_path,
                                granularity=64)
-    # The fit check allows 320 (<= 360); bisection over 64..320 in steps of 64.
-    assert max(tried) <= 320 and len(tried) == len(set(tried)) <= 3
+    # The fit check allows 320 (<= 360): it is tried first, then bisection over 64..256.
+    assert tried[0] == 320 and len(tried) == len(set(tried)) <= 4
     assert max(a.config.neurons for a in attempts if a.ok) == 192
     assert all(not a.ok for a in attempts if a.config.neurons > 192)
     table = sweep_mod.markdown_table(board, attempts)
     assert "| icebreaker | 192 | 8 | 4 |" in table and "64.6" in table
+
+
+def test_sweep_stops_after_one_build_when_the_largest_fitting_n_passes(monkeypatch, tmp_path):
+    from hopfield_fpga.hw import sweep as sweep_mod
+    board = get_board("icebreaker")
+    fixture = _report("ice40", tmp_path)
+    tried = []
+
+    def fake_build(board, config, *, build_dir, log=None):
+        tried.append(config.neurons)
+        return dataclasses.replace(fixture, config=config)
+    monkeypatch.setattr(sweep_mod, "build", fake_build)
+    attempts = sweep_mod.sweep(board, weight_bits=[8], lanes=[4], build_root=tmp_path,
+                               granularity=64)
+    assert tried == [320] and [a.ok for a in attempts] == [True]
 
 
 def test_weight_memory_names_match_the_engine():
