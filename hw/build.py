@@ -46,13 +46,15 @@ YOWASP_PACKAGES = {
 REPORT_FILE = "nextpnr-report.json"
 #: Fixed so that a build is reproducible (placement is randomized by the seed).
 NEXTPNR_SEED = 1
-#: Submodule names of the engines' weight memories (``gateware/binary_engine.py``,
-#: ``gateware/graded_engine.py``). On a board that keeps the weights in SPRAM, their all-zero
-#: initializer is dropped (Amaranth always emits one, SPRAM cannot be initialized, so with it
-#: yosys falls back to block RAM; the engines never rely on it: weights are undefined until
-#: written or cleared) and they are marked ``ram_style = "huge"`` (otherwise yosys picks block
-#: RAM whenever that is cheaper by its cost model, even when it does not fit next to the rest).
-WEIGHT_MEMORY_NAMES = ("weights", "wmem")
+#: Submodule name of the binary engine's weight memory (``gateware/binary_engine.py``). On a
+#: board that keeps the weights in SPRAM, its all-zero initializer is dropped (Amaranth always
+#: emits one, SPRAM cannot be initialized, so with it yosys falls back to block RAM; the engine
+#: never relies on it: weights are undefined until written or cleared) and it is marked
+#: ``ram_style = "huge"`` (otherwise yosys picks block RAM whenever that is cheaper by its cost
+#: model, even when it does not fit next to the rest). The graded engine's copy (``wmem``) is
+#: not: it reads and writes at different addresses, which a single-port SPRAM cannot do, so it
+#: stays in block RAM (``hw/fit.py`` counts it there).
+WEIGHT_MEMORY_NAMES = ("weights",)
 
 
 class ToolchainError(RuntimeError):

@@ -58,16 +58,31 @@ def _place(board: Board, config: NetworkConfig) -> tuple[WeightPlacement | None,
     width, depth = weight_memory_shape(config)
     count = weight_memories(config)
     device = board.device
-    # The flow forces the weights into SPRAM on such boards (see hw/build.py).
-    kinds = [device.spram] if board.weight_memory == "spram" else [device.bram]
-    options = []
-    for ram in kinds:
-        blocks = count * ram.blocks_for(width, depth)
-        if blocks <= ram.count:
-            return WeightPlacement(width, depth, ram.name, blocks, ram.count, count), []
-        options.append(f"{blocks} {ram.name} blocks of {ram.bits // 1024} kbit "
-                       f"(the {device.name} has {ram.count})")
-    return None, options
+
+    def need(ram, blocks, what=""):
+        return (f"{blocks} {ram.name} blocks of {ram.bits // 1024} kbit "
+                f"(the {device.name} has {ram.count}){what}")
+
+    if board.weight_memory != "spram":
+        blocks = count * device.bram.blocks_for(width, depth)
+        if blocks <= device.bram.count:
+            return WeightPlacement(width, depth, device.bram.name, blocks, device.bram.count,
+                                   count), []
+        return None, [need(device.bram, blocks)]
+    # The flow forces the binary engine's weights into SPRAM (hw/build.py); the graded
+    # engine's copy cannot go there (it reads and writes at different addresses) and takes
+    # block RAM.
+    spram = device.spram.blocks_for(width, depth)
+    bram = (count - 1) * device.bram.blocks_for(width, depth)
+    missing = []
+    if spram > device.spram.count:
+        missing.append(need(device.spram, spram))
+    if bram > device.bram.count:
+        missing.append(need(device.bram, bram, " for the graded engine's copy, which cannot "
+                                               "go to SPRAM"))
+    if missing:
+        return None, missing
+    return WeightPlacement(width, depth, device.spram.name, spram, device.spram.count, 1), []
 
 
 def largest_fitting_neurons(board: Board, config: NetworkConfig, granularity: int = 1) -> int:
@@ -100,5 +115,5 @@ def check_fit(board: Board, config: NetworkConfig) -> WeightPlacement:
     raise FitError(
         f"{config.describe()} does not fit the {board.name}: {what} "
         f"({width} bits x {depth} words = {width * depth / 1024:.0f} kbit) needs "
-        f"{' or '.join(options)}; {hint}. Use fewer neurons or weight bits "
+        f"{' and '.join(options)}; {hint}. Use fewer neurons or weight bits "
         f"(`hopfield boards` lists configurations that fit).")

@@ -86,12 +86,27 @@ def test_fit_error_has_the_numbers():
 
 
 def test_graded_feature_doubles_the_weight_memories():
-    board = get_board("icebreaker")
-    base = NetworkConfig(neurons=256, weight_bits=8, lanes=4)
+    board = get_board("ulx3s-25f")
+    base = NetworkConfig(neurons=128, weight_bits=8, lanes=4)
     graded = base.with_(features=base.features | Feature.GRADED)
     assert check_fit(board, graded).blocks == 2 * check_fit(board, base).blocks
     with pytest.raises(FitError, match="2 weight memories"):
-        check_fit(board, graded.with_(neurons=360))
+        check_fit(board, graded.with_(neurons=320))
+
+
+def test_graded_weight_copy_goes_to_block_ram_on_an_spram_board():
+    # The graded engine reads and writes its weights at different addresses: no SPRAM for it.
+    board = get_board("icebreaker")
+    graded = NetworkConfig(neurons=256, weight_bits=8, lanes=2,
+                           features=Feature.TRACE | Feature.GRADED)
+    with pytest.raises(FitError) as info:
+        check_fit(board, graded)
+    msg = str(info.value)
+    assert "128 ICESTORM_RAM blocks of 4 kbit (the iCE40UP5K has 30) for the graded" in msg
+    assert "at most N=123" in msg
+    # N = 64: the binary engine's 2048 x 16 bits in one SPRAM, the graded copy in block RAM.
+    p = check_fit(board, graded.with_(neurons=64))
+    assert (p.kind, p.blocks, p.memories) == ("ICESTORM_SPRAM", 1, 1)
 
 
 @settings(max_examples=200, deadline=None)
