@@ -105,6 +105,9 @@ class BinaryEngine(wiring.Component):
     def __init__(self, config: NetworkConfig):
         if not isinstance(config, NetworkConfig):
             raise TypeError(f"config must be a NetworkConfig, not {config!r}")
+        if not config.has_binary:
+            raise ValueError(f"This configuration builds no binary engine (no update orders): "
+                             f"{config.describe()}")
         self.config = config
         self.ports = EnginePorts(config)
         super().__init__(engine_signature(config))

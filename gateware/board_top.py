@@ -1,5 +1,6 @@
 """The board-independent top: UART, COBS framing, command engine and binary engine (and the
-graded engine beside it when the configuration has ``Feature.GRADED``).
+graded engine beside it when the configuration has ``Feature.GRADED``; the graded engine alone
+when it has no update orders).
 
 ``BoardTop(config, clk_freq, baud)`` has the pins ``rx`` (In), ``tx`` (Out) and ``led`` (Out:
 lit while the link is busy: a frame being received or served, or a run going on). The board
@@ -52,10 +53,11 @@ class BoardTop(wiring.Component):
         m.submodules.decoder = dec = CobsDecoder()
         m.submodules.encoder = enc = CobsEncoder()
         m.submodules.command = cmd = CommandEngine(self.config, self.clk_freq, self.baud)
-        m.submodules.engine = eng = BinaryEngine(self.config)
         connect(m, dec.o, cmd.rx)
         connect(m, cmd.tx, enc.i)
-        connect(m, cmd.engine, eng)
+        if self.config.has_binary:
+            m.submodules.engine = eng = BinaryEngine(self.config)
+            connect(m, cmd.engine, eng)
         if self.config.has(Feature.GRADED):
             m.submodules.graded = graded = GradedEngine(self.config)
             connect(m, cmd.graded, graded)

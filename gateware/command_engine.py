@@ -22,11 +22,15 @@ and bias writes go to both engines (reads come from the binary engine), the grad
 (``protocol.GRADED_COMMANDS``) drive it, and RUN_GRADED either replies at once or, with the WAIT
 flag, forwards its trace as GRADED_TRACE frames and replies with GRADED_STATUS at the end.
 Without the feature none of this is elaborated: the graded commands are unknown commands.
+A graded-only configuration (no update orders, so no binary engine) is the mirror image: the
+``engine`` port is left out, ``protocol.BINARY_COMMANDS`` are unknown commands, and weight and
+bias reads and writes go to the graded engine alone.
 
 Members
 -------
 rx: In(stream of ``cobs.DecodedByte``). tx: Out(stream of ``cobs.BodyByte``).
-engine: the flipped engine signature (access, reply, run, stop, status, trace).
+engine: (unless graded-only) the flipped engine signature (access, reply, run, stop, status,
+trace).
 graded: (with Feature.GRADED) the flipped graded engine signature, the same streams.
 active: Out(1), high while a frame is being received or served, or a run goes on.
 """
@@ -92,6 +96,13 @@ class LinkGeometry:
                              f"for RECALL_MANY / STORE (a state is {self.state_bytes} bytes)")
 
 
+def times(value, k: int):
+    """``value * k`` for a constant ``k``, as shifts and adds: yosys maps a multiplication, even by
+    a constant, to a DSP block on the iCE40, and the UP5K has only 8."""
+    terms = [value << i for i in range(k.bit_length()) if k >> i & 1]
+    return sum(terms[1:], terms[0]) if terms else Const(0, 1)
+
+
 #: Header bytes (fixed fields) of each request, after seq and cmd.
 _HEADER = {
     P.Command.IDENTIFY: 0,
@@ -139,9 +150,10 @@ class CommandEngine(wiring.Component):
         members = {
             "rx": In(stream.Signature(DecodedByte)),
             "tx": Out(stream.Signature(BodyByte)),
-            "engine": In(engine_signature(config)),
             "active": Out(1),
         }
+        if config.has_binary:
+            members["engine"] = In(engine_signature(config))
         if config.has(Feature.GRADED):
             self.graded_ports = GradedPorts(config)
             members["graded"] = In(graded_signature(config))
@@ -156,10 +168,17 @@ class CommandEngine(wiring.Component):
         cfg = self.config
         geo = self.geometry
         C = cfg.chunks
-        eng = self.engine
         Cmd = P.Command
         graded = cfg.has(Feature.GRADED)
-        headers = dict(_HEADER)
+        binary = cfg.has_binary
+        if binary:
+            eng = self.engine
+            headers = dict(_HEADER)
+        else:
+            # Graded-only: a stand-in for the binary engine's port, connected to nothing. Its
+            # inputs read 0 and no command that drives it is decoded, so synthesis removes it.
+            eng = engine_signature(cfg).flip().create(path=("no_binary",))
+            headers = {c: n for c, n in _HEADER.items() if c not in P.BINARY_COMMANDS}
         if graded:
             headers.update(_GRADED_HEADER)
             gre = self.graded
@@ -352,6 +371,13 @@ class CommandEngine(wiring.Component):
                     with m.If(out_i == size - 1):
                         yield
 
+        def offer(state, to, then):
+            """State ``state`` offers one transfer on stream ``to``, then goes to ``then``."""
+            with m.State(state):
+                m.d.comb += to.valid.eq(1)
+                with m.If(to.ready):
+                    m.next = then
+
         def valid_order():
             ok = Const(0, 1)
             for o in cfg.orders:
@@ -442,9 +468,9 @@ class CommandEngine(wiring.Component):
                 with m.Switch(cmd):
                     with m.Case(Cmd.WRITE_WEIGHTS, Cmd.READ_WEIGHTS):
                         write = cmd == Cmd.WRITE_WEIGHTS
-                        start = r_col * C + r_chunk
+                        start = times(r_col, C) + r_chunk
                         m.d.comb += [
-                            length_bad.eq(Mux(write, payload_len != r_count * geo.weight_word,
+                            length_bad.eq(Mux(write, payload_len != times(r_count, geo.weight_word),
                                               payload_len != 0)),
                             range_bad.eq((r_col >= cfg.neurons) | (r_chunk >= C)
                                          | (start + r_count > geo.weight_words)
@@ -454,9 +480,12 @@ class CommandEngine(wiring.Component):
                         with m.If(write):
                             m.d.sync += op.eq(AccessOp.WRITE_WEIGHTS)
                             if graded:
-                                m.d.sync += [gop.eq(GradedAccessOp.WRITE_WEIGHTS), tgt.eq(0b11)]
+                                m.d.sync += [gop.eq(GradedAccessOp.WRITE_WEIGHTS),
+                                             tgt.eq(0b11 if binary else 0b10)]
                         with m.Else():
                             m.d.sync += op.eq(AccessOp.READ_WEIGHTS)
+                            if not binary:
+                                m.d.sync += [gop.eq(GradedAccessOp.READ_WEIGHTS), tgt.eq(0b10)]
                         m.d.sync += [a_index.eq(r_col), a_chunk.eq(r_chunk),
                                      words_left.eq(r_count), wb.eq(geo.weight_word)]
                     with m.Case(Cmd.WRITE_BIAS, Cmd.READ_BIAS, Cmd.WRITE_STATE, Cmd.READ_STATE):
@@ -464,8 +493,11 @@ class CommandEngine(wiring.Component):
                         bias = (cmd == Cmd.WRITE_BIAS) | (cmd == Cmd.READ_BIAS)
                         w = Mux(bias, geo.bias_word, geo.state_word)
                         maxr = Mux(bias, geo.max_read["bias"], geo.max_read["state"])
+                        # products by constants (see `times`)
+                        expect = Mux(bias, times(c_count, geo.bias_word),
+                                     times(c_count, geo.state_word))
                         m.d.comb += [
-                            length_bad.eq(Mux(write, payload_len != c_count * w,
+                            length_bad.eq(Mux(write, payload_len != expect,
                                               payload_len != 0)),
                             range_bad.eq((c_chunk + c_count > C) | (~write & (c_count > maxr))),
                             nxt.eq(Mux(write, 1, 5)),
@@ -480,27 +512,11 @@ class CommandEngine(wiring.Component):
                         m.d.sync += [a_chunk.eq(c_chunk), words_left.eq(c_count), wb.eq(w)]
                         if graded:
                             with m.If(cmd == Cmd.WRITE_BIAS):
-                                m.d.sync += [gop.eq(GradedAccessOp.WRITE_BIAS), tgt.eq(0b11)]
-                    with m.Case(Cmd.STORE):
-                        m.d.comb += [length_bad.eq(payload_len != s_count * geo.state_bytes),
-                                     unsupported.eq(0 if cfg.has(Feature.HEBBIAN) else 1),
-                                     nxt.eq(1)]
-                        m.d.sync += [op.eq(AccessOp.STORE_PATTERN),
-                                     words_left.eq(s_count * C), wb.eq(geo.state_word)]
-                    with m.Case(Cmd.WRITE_BETA):
-                        m.d.comb += [length_bad.eq(payload_len != b_count * geo.beta_word),
-                                     range_bad.eq(b_first + b_count > BETA_SCHEDULE_DEPTH),
-                                     unsupported.eq(0 if cfg.has(Feature.STOCHASTIC) else 1),
-                                     nxt.eq(1)]
-                        m.d.sync += [op.eq(AccessOp.WRITE_BETA), a_index.eq(b_first),
-                                     words_left.eq(b_count), wb.eq(geo.beta_word)]
-                    with m.Case(Cmd.CLEAR):
-                        m.d.comb += [length_bad.eq(payload_len != 0), nxt.eq(2)]
-                        m.d.sync += op.eq(AccessOp.CLEAR)
-                    with m.Case(Cmd.RUN):
-                        bad, unsup = valid_order()
-                        m.d.comb += [length_bad.eq(payload_len != 0), arg_bad.eq(bad),
-                                     unsupported.eq(unsup), nxt.eq(3)]
+                                m.d.sync += [gop.eq(GradedAccessOp.WRITE_BIAS),
+                                             tgt.eq(0b11 if binary else 0b10)]
+                            if not binary:
+                                with m.If(cmd == Cmd.READ_BIAS):
+                                    m.d.sync += [gop.eq(GradedAccessOp.READ_BIAS), tgt.eq(0b10)]
                     with m.Case(Cmd.STOP):
                         m.d.comb += [length_bad.eq(payload_len != 0), nxt.eq(4)]
                     with m.Case(Cmd.IDENTIFY, Cmd.READ_STATUS):
@@ -510,17 +526,40 @@ class CommandEngine(wiring.Component):
                                               wb, payload_len, i_first, i_count, g_flags,
                                               g_trace, g_wait, g_gain_e, g_dt_e, g_leak,
                                               length_bad, range_bad, arg_bad, unsupported, nxt)
-                    with m.Case(Cmd.RECALL, Cmd.RECALL_MANY):
-                        bad, unsup = valid_order()
-                        many = cmd == Cmd.RECALL_MANY
-                        count = Mux(many, m_count, 1)
-                        m.d.comb += [
-                            length_bad.eq(payload_len != count * geo.state_bytes),
-                            range_bad.eq(many & (m_count > geo.max_recall_many)),
-                            arg_bad.eq(bad | (many & run_flags[1])),
-                            unsupported.eq(unsup), nxt.eq(6)]
-                        m.d.sync += [op.eq(AccessOp.WRITE_STATE), words_left.eq(C),
-                                     wb.eq(geo.state_word), probes_left.eq(count)]
+                    if binary:
+                        with m.Case(Cmd.STORE):
+                            m.d.comb += [length_bad.eq(
+                                             payload_len != times(s_count, geo.state_bytes)),
+                                         unsupported.eq(0 if cfg.has(Feature.HEBBIAN) else 1),
+                                         nxt.eq(1)]
+                            m.d.sync += [op.eq(AccessOp.STORE_PATTERN),
+                                         words_left.eq(times(s_count, C)), wb.eq(geo.state_word)]
+                        with m.Case(Cmd.WRITE_BETA):
+                            m.d.comb += [length_bad.eq(
+                                             payload_len != times(b_count, geo.beta_word)),
+                                         range_bad.eq(b_first + b_count > BETA_SCHEDULE_DEPTH),
+                                         unsupported.eq(0 if cfg.has(Feature.STOCHASTIC) else 1),
+                                         nxt.eq(1)]
+                            m.d.sync += [op.eq(AccessOp.WRITE_BETA), a_index.eq(b_first),
+                                         words_left.eq(b_count), wb.eq(geo.beta_word)]
+                        with m.Case(Cmd.CLEAR):
+                            m.d.comb += [length_bad.eq(payload_len != 0), nxt.eq(2)]
+                            m.d.sync += op.eq(AccessOp.CLEAR)
+                        with m.Case(Cmd.RUN):
+                            bad, unsup = valid_order()
+                            m.d.comb += [length_bad.eq(payload_len != 0), arg_bad.eq(bad),
+                                         unsupported.eq(unsup), nxt.eq(3)]
+                        with m.Case(Cmd.RECALL, Cmd.RECALL_MANY):
+                            bad, unsup = valid_order()
+                            many = cmd == Cmd.RECALL_MANY
+                            count = Mux(many, m_count, 1)
+                            m.d.comb += [
+                                length_bad.eq(payload_len != times(count, geo.state_bytes)),
+                                range_bad.eq(many & (m_count > geo.max_recall_many)),
+                                arg_bad.eq(bad | (many & run_flags[1])),
+                                unsupported.eq(unsup), nxt.eq(6)]
+                            m.d.sync += [op.eq(AccessOp.WRITE_STATE), words_left.eq(C),
+                                         wb.eq(geo.state_word), probes_left.eq(count)]
                 with m.If(length_bad):
                     m.d.sync += err.eq(P.Error.LENGTH)
                     m.next = "HDR_SEQ"
@@ -539,10 +578,11 @@ class CommandEngine(wiring.Component):
                             m.next = "HDR_SEQ"
                         with m.Case(1, 6):
                             m.next = "WORD_IN"
-                        with m.Case(2):
-                            m.next = "ISSUE_ONE"
-                        with m.Case(3):
-                            m.next = "RUN"
+                        if binary:
+                            with m.Case(2):
+                                m.next = "ISSUE_ONE"
+                            with m.Case(3):
+                                m.next = "RUN"
                         with m.Case(4):
                             m.d.sync += stop_req.eq(running)
                             m.next = "HDR_SEQ"
@@ -555,10 +595,10 @@ class CommandEngine(wiring.Component):
             # -- writes: bytes -> words -> accesses ----------------------------------------
             with m.State("WORD_IN"):
                 with m.If(words_left == 0):
-                    with m.If((cmd == Cmd.RECALL) | (cmd == Cmd.RECALL_MANY)):
-                        m.next = "RECALL_RUN"
-                    with m.Else():
-                        m.next = "HDR_SEQ"
+                    m.next = "HDR_SEQ"
+                    if binary:
+                        with m.If((cmd == Cmd.RECALL) | (cmd == Cmd.RECALL_MANY)):
+                            m.next = "RECALL_RUN"
                 with m.Elif(byte_i == wb):
                     m.d.sync += byte_i.eq(0)
                     m.next = "WORD_ISSUE"
@@ -587,25 +627,12 @@ class CommandEngine(wiring.Component):
                         next_address()
                         m.d.sync += words_left.eq(words_left - 1)
                         m.next = "WORD_IN"
-            with m.State("ISSUE_ONE"):
-                m.d.comb += eng.access.valid.eq(1)
-                with m.If(eng.access.ready):
-                    m.next = "HDR_SEQ"
-
-            with m.State("RUN"):
-                m.d.comb += eng.run.valid.eq(1)
-                with m.If(eng.run.ready):
-                    m.next = "HDR_SEQ"
-
+            if binary:
+                offer("ISSUE_ONE", eng.access, "HDR_SEQ")
+                offer("RUN", eng.run, "HDR_SEQ")
             if graded:
-                with m.State("G_RUN"):
-                    m.d.comb += gre.run.valid.eq(1)
-                    with m.If(gre.run.ready):
-                        m.next = "HDR_SEQ"
-                with m.State("G_RUN_WAIT"):
-                    m.d.comb += gre.run.valid.eq(1)
-                    with m.If(gre.run.ready):
-                        m.next = "G_WAIT"
+                offer("G_RUN", gre.run, "HDR_SEQ")
+                offer("G_RUN_WAIT", gre.run, "G_WAIT")
                 with m.State("G_WAIT"):
                     with m.If(gre.trace.valid):
                         m.d.sync += [in_trace.eq(1), reply_cmd.eq(Cmd.GRADED_TRACE),
@@ -617,21 +644,19 @@ class CommandEngine(wiring.Component):
                         m.next = "HDR_SEQ"
 
             # -- recall: run, forward the trace, then the results --------------------------
-            with m.State("RECALL_RUN"):
-                m.d.comb += eng.run.valid.eq(1)
-                with m.If(eng.run.ready):
-                    m.next = "RECALL_WAIT"
-            with m.State("RECALL_WAIT"):
-                with m.If(eng.trace.valid):
-                    m.d.sync += [in_trace.eq(1), reply_cmd.eq(Cmd.TRACE), trace_ev.eq(trace_bytes)]
-                    m.d.comb += eng.trace.ready.eq(1)
-                    m.next = "HDR_SEQ"
-                with m.Elif(~running & ~run_started):
-                    m.d.sync += [out_i.eq(0), reply_cmd.eq(cmd)]
-                    with m.If(first_probe):
+            if binary:
+                offer("RECALL_RUN", eng.run, "RECALL_WAIT")
+                with m.State("RECALL_WAIT"):
+                    with m.If(eng.trace.valid):
+                        m.d.sync += [in_trace.eq(1), reply_cmd.eq(Cmd.TRACE), trace_ev.eq(trace_bytes)]
+                        m.d.comb += eng.trace.ready.eq(1)
                         m.next = "HDR_SEQ"
-                    with m.Else():
-                        m.next = "STATUS_OUT"
+                    with m.Elif(~running & ~run_started):
+                        m.d.sync += [out_i.eq(0), reply_cmd.eq(cmd)]
+                        with m.If(first_probe):
+                            m.next = "HDR_SEQ"
+                        with m.Else():
+                            m.next = "STATUS_OUT"
 
             # -- reply: seq, cmd, error, payload, crc --------------------------------------
             with m.State("HDR_SEQ"):
@@ -649,19 +674,20 @@ class CommandEngine(wiring.Component):
                     with m.If(err != 0):
                         m.next = "CRC_HI"
                     with m.Elif(in_trace):
-                        if graded:
+                        if graded and binary:
                             with m.If(reply_cmd == Cmd.GRADED_TRACE):
                                 m.next = "G_TRACE_OUT"
                             with m.Else():
                                 m.next = "TRACE_OUT"
                         else:
-                            m.next = "TRACE_OUT"
+                            m.next = "G_TRACE_OUT" if graded else "TRACE_OUT"
                     with m.Else():
                         with m.Switch(cmd):
                             with m.Case(Cmd.IDENTIFY):
                                 m.next = "IDENT_OUT"
-                            with m.Case(Cmd.READ_STATUS, Cmd.RECALL, Cmd.RECALL_MANY):
-                                m.next = "STATUS_OUT"
+                            if binary:
+                                with m.Case(Cmd.READ_STATUS, Cmd.RECALL, Cmd.RECALL_MANY):
+                                    m.next = "STATUS_OUT"
                             with m.Case(Cmd.READ_WEIGHTS, Cmd.READ_BIAS, Cmd.READ_STATE):
                                 m.next = "READ_ISSUE"
                             if graded:
@@ -678,34 +704,34 @@ class CommandEngine(wiring.Component):
                                 m.next = "CRC_HI"
             with bytes_out("IDENT_OUT", ident_const, len(ident)):
                 m.next = "CRC_HI"
-            with bytes_out("TRACE_OUT", trace_ev, P.TRACE_EVENT.size):
-                m.next = "CRC_HI"
+            if binary:
+                with bytes_out("TRACE_OUT", trace_ev, P.TRACE_EVENT.size):
+                    m.next = "CRC_HI"
             if graded:
                 with bytes_out("G_TRACE_OUT", trace_ev, P.GRADED_TRACE_EVENT.size):
                     m.next = "CRC_HI"
                 with bytes_out("G_STATUS_OUT", g_status_bytes, P.GRADED_STATUS.size):
                     m.next = "CRC_HI"
-            with bytes_out("STATUS_OUT", status_bytes, P.STATUS.size):
-                with m.If((cmd == Cmd.RECALL) | (cmd == Cmd.RECALL_MANY)):
-                    m.d.sync += [op.eq(AccessOp.READ_STATE), a_chunk.eq(0),
-                                 words_left.eq(C), first_probe.eq(0)]
-                    m.next = "READ_ISSUE"
-                with m.Else():
-                    m.next = "CRC_HI"
+            if binary:
+                with bytes_out("STATUS_OUT", status_bytes, P.STATUS.size):
+                    with m.If((cmd == Cmd.RECALL) | (cmd == Cmd.RECALL_MANY)):
+                        m.d.sync += [op.eq(AccessOp.READ_STATE), a_chunk.eq(0),
+                                     words_left.eq(C), first_probe.eq(0)]
+                        m.next = "READ_ISSUE"
+                    with m.Else():
+                        m.next = "CRC_HI"
 
             # -- reads: accesses -> words -> bytes -----------------------------------------
             with m.State("READ_ISSUE"):
                 with m.If(words_left == 0):
-                    with m.If((cmd == Cmd.RECALL) | (cmd == Cmd.RECALL_MANY)):
-                        m.d.sync += probes_left.eq(probes_left - 1)
-                        with m.If(probes_left == 1):
-                            m.next = "CRC_HI"
-                        with m.Else():
-                            m.d.sync += [op.eq(AccessOp.WRITE_STATE), a_chunk.eq(0),
-                                         words_left.eq(C)]
-                            m.next = "WORD_IN"
-                    with m.Else():
-                        m.next = "CRC_HI"
+                    m.next = "CRC_HI"
+                    if binary:
+                        with m.If((cmd == Cmd.RECALL) | (cmd == Cmd.RECALL_MANY)):
+                            m.d.sync += probes_left.eq(probes_left - 1)
+                            with m.If(probes_left != 1):
+                                m.d.sync += [op.eq(AccessOp.WRITE_STATE), a_chunk.eq(0),
+                                             words_left.eq(C)]
+                                m.next = "WORD_IN"
                 with m.Else():
                     if graded:
                         # a read goes to one engine (tgt is 0b01 or 0b10)
@@ -746,13 +772,13 @@ class CommandEngine(wiring.Component):
                 with m.If(self.tx.ready):
                     with m.If(in_trace):
                         m.d.sync += [in_trace.eq(0), reply_cmd.eq(cmd)]
-                        if graded:
+                        if graded and binary:
                             with m.If(cmd == Cmd.RUN_GRADED):
                                 m.next = "G_WAIT"
                             with m.Else():
                                 m.next = "RECALL_WAIT"
                         else:
-                            m.next = "RECALL_WAIT"
+                            m.next = "G_WAIT" if graded else "RECALL_WAIT"
                     with m.Else():
                         m.d.sync += [rp.eq(P.REQUEST_HEADER), flen.eq(0)]
                         m.next = "RECV"
@@ -769,6 +795,7 @@ class CommandEngine(wiring.Component):
             table = (cmd == Cmd.WRITE_TABLE) | (cmd == Cmd.READ_TABLE)
             w = Signal.like(wb, name="g_word_bytes")
             maxr = Signal(16, name="g_max_read")
+            expect = Signal(16 + len(wb), name="g_payload_len")
             with m.Switch(cmd):
                 for c, o, kind, size in (
                         (Cmd.WRITE_U, GradedAccessOp.WRITE_U, "u", geo.u_word),
@@ -777,10 +804,11 @@ class CommandEngine(wiring.Component):
                         (Cmd.WRITE_TABLE, GradedAccessOp.WRITE_TABLE, "table", geo.table_word),
                         (Cmd.READ_TABLE, GradedAccessOp.READ_TABLE, "table", geo.table_word)):
                     with m.Case(c):
-                        m.d.comb += [w.eq(size), maxr.eq(geo.max_read[kind])]
+                        m.d.comb += [w.eq(size), maxr.eq(geo.max_read[kind]),
+                                     expect.eq(times(i_count, size))]
                         m.d.sync += gop.eq(o)
             m.d.comb += [
-                length_bad.eq(Mux(write, payload_len != i_count * w, payload_len != 0)),
+                length_bad.eq(Mux(write, payload_len != expect, payload_len != 0)),
                 range_bad.eq((i_first + i_count > Mux(table, GRADED_SEGMENTS, cfg.neurons))
                              | (~write & (i_count > maxr))),
                 nxt.eq(Mux(write, 1, 5)),

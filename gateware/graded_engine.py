@@ -8,18 +8,22 @@ conventions; read ``gateware/graded_ports.py`` for the contract). It owns its me
 - weights: K*W_BITS bits by N*C words (C = ceil(N/K)), word j*C + c = column j, chunk c, as in
   the binary engine;
 - biases: K*B_BITS bits by C words;
-- potentials u: graded_u_bits by N;
+- potentials u: graded_u_bits by N, read at issue, again at stage 3 and, for the trace, at the
+  output (a read port each: on the iCE40 copies of a small memory cost less than carrying u
+  through the stages in registers);
 - outputs v: two banks of 16 bits by N. A step reads v from one bank and writes the new v to the
   other, which is what makes the update synchronous (all u from the previous v);
-- the sigmoid table, in registers (:class:`~.pwl_sigmoid.PWLSigmoid`; resets to ``atan``).
+- the sigmoid table, in memories (:class:`~.pwl_sigmoid.PWLSigmoid`; ``atan`` at configuration,
+  not restored by a reset).
 
 A run first computes v = g(lambda u) for every neuron (the initial pass), then steps. A step
 visits the chunks of K neurons in turn: the K lanes multiply-accumulate the column words of the
 chunk against v_j for j = 0..N-1 (N cycles; one W_BITS x 16 signed multiply per lane, one DSP
 each). The K fields of a finished chunk move to holding registers, and while the lanes work on
 the next chunk an issuer feeds the held neurons, one per cycle, into the update pipeline:
-field and leak; times dt; round; add and saturate u; times gain; round and saturate x; five
-stages of sigmoid; write u and v (``PIPELINE_DEPTH`` = 12 stages). The trace's back-pressure
+field and leak; times dt; round; add and saturate u (and its change into max |du|); times
+gain and write u; round and saturate x; seven stages of sigmoid; write v (``PIPELINE_DEPTH`` =
+14 stages). Neurons leave the pipeline in index order. The trace's back-pressure
 stalls the pipeline, never the result. Cycles (``tests/test_graded_engine.py::test_cycle_count``
 holds the engine to them; T = the size of the last chunk, N - (C-1) K):
 
@@ -92,7 +96,9 @@ class GradedEngine(wiring.Component):
         m.submodules.vmem1 = vmem1 = Memory(shape=signed(GRADED_V_BITS), depth=n, init=[])
         w_rd, w_wr = wmem.read_port(), wmem.write_port()
         b_rd, b_wr = bmem.read_port(), bmem.write_port()
-        u_rd, u_wr = umem.read_port(), umem.write_port()
+        # u is read twice: at issue (for the field minus leak) and again at stage 3 (for
+        # u + du), which is cheaper than carrying u through the stages in registers
+        u_rd, u3_rd, u_wr = umem.read_port(), umem.read_port(), umem.write_port()
         v0_rd, v0_wr = vmem0.read_port(), vmem0.write_port()
         v1_rd, v1_wr = vmem1.read_port(), vmem1.write_port()
 
@@ -154,66 +160,75 @@ class GradedEngine(wiring.Component):
                             GRADED_V_FRAC))
 
         def stage(shape, name):
-            return Signal(shape, name=name)
+            # only the valid bits need a reset
+            return Signal(shape, name=name, reset_less=not name.endswith("valid"))
 
         s1 = dict(valid=stage(1, "s1_valid"), i=stage(range(n + 1), "s1_i"),
                   f=stage(signed(a_bits), "s1_f"))
         s2 = dict(valid=stage(1, "s2_valid"), i=stage(range(n + 1), "s2_i"),
-                  u=stage(signed(u_bits), "s2_u"), r=stage(signed(a_bits + 8), "s2_r"))
+                  r=stage(signed(a_bits + 8), "s2_r"))
         s3 = dict(valid=stage(1, "s3_valid"), i=stage(range(n + 1), "s3_i"),
-                  u=stage(signed(u_bits), "s3_u"),
                   q=stage(signed(a_bits + 8 + GRADED_FACTOR_BITS + 1), "s3_q"))
         s4 = dict(valid=stage(1, "s4_valid"), i=stage(range(n + 1), "s4_i"),
-                  u=stage(signed(u_bits), "s4_u"), du=stage(signed(len(s3["q"]) + 1), "s4_du"))
+                  du=stage(signed(len(s3["q"]) + 1), "s4_du"))
         s5 = dict(valid=stage(1, "s5_valid"), i=stage(range(n + 1), "s5_i"),
                   u=stage(signed(u_bits), "s5_u"), un=stage(signed(u_bits), "s5_un"))
         s6 = dict(valid=stage(1, "s6_valid"), i=stage(range(n + 1), "s6_i"),
-                  u=stage(signed(u_bits), "s6_u"), un=stage(signed(u_bits), "s6_un"),
+                  un=stage(signed(u_bits), "s6_un"),
                   p=stage(signed(u_bits + GRADED_FACTOR_BITS + 1), "s6_p"))
         issue_now = iss_active & advance
+        # the second read of u: addressed by the neuron in s3, its data arrives with it in s4
+        u4 = u3_rd.data
+        m.d.comb += [u3_rd.addr.eq(s3["i"]), u3_rd.en.eq(advance)]
         with m.If(advance):
             m.d.sync += [
                 s1["valid"].eq(issue_now), s1["i"].eq(iss_i), s1["f"].eq(field),
-                s2["valid"].eq(s1["valid"]), s2["i"].eq(s1["i"]), s2["u"].eq(u_rd.data),
+                s2["valid"].eq(s1["valid"]), s2["i"].eq(s1["i"]),
                 s2["r"].eq((s1["f"] << ls) - u_rd.data),
-                s3["valid"].eq(s2["valid"]), s3["i"].eq(s2["i"]), s3["u"].eq(s2["u"]),
+                s3["valid"].eq(s2["valid"]), s3["i"].eq(s2["i"]),
                 s3["q"].eq(params.dt_m * s2["r"]),
-                s4["valid"].eq(s3["valid"]), s4["i"].eq(s3["i"]), s4["u"].eq(s3["u"]),
+                s4["valid"].eq(s3["valid"]), s4["i"].eq(s3["i"]),
                 s4["du"].eq(round_shift(s3["q"], du_shift)),
-                s5["valid"].eq(s4["valid"]), s5["i"].eq(s4["i"]), s5["u"].eq(s4["u"]),
-                s5["un"].eq(Mux(init_pass, s4["u"], saturate(s4["u"] + s4["du"], u_bits))),
-                s6["valid"].eq(s5["valid"]), s6["i"].eq(s5["i"]), s6["u"].eq(s5["u"]),
+                s5["valid"].eq(s4["valid"]), s5["i"].eq(s4["i"]), s5["u"].eq(u4),
+                s5["un"].eq(Mux(init_pass, u4, saturate(u4 + s4["du"], u_bits))),
+                s6["valid"].eq(s5["valid"]), s6["i"].eq(s5["i"]),
                 s6["un"].eq(s5["un"]), s6["p"].eq(params.gain_m * s5["un"]),
                 sig.x.eq(saturate(round_shift(s6["p"], params.gain_e), GRADED_X_BITS)),
             ]
-        # (valid, i, u_old, u_new) wait beside the sigmoid: 1 cycle for x, LATENCY for v
-        delay = [(s6["valid"], s6["i"], s6["u"], s6["un"])]
-        for d in range(1 + PWLSigmoid.LATENCY):
-            regs = (Signal(name=f"d{d}_valid"), Signal(range(n + 1), name=f"d{d}_i"),
-                    Signal(signed(u_bits), name=f"d{d}_u"),
-                    Signal(signed(u_bits), name=f"d{d}_un"))
-            with m.If(advance):
-                m.d.sync += [a.eq(b) for a, b in zip(regs, delay[-1])]
-            delay.append(regs)
-        o_valid, o_i, o_u, o_un = delay[-1]
-        m.d.comb += out_valid.eq(o_valid)
-        delta = o_un - o_u
+        # u is final at s5: its change goes into max_du there, and it is written at s6. Only
+        # valid bits wait beside the sigmoid for v (1 cycle for x, LATENCY for v): every delay
+        # bit is a logic cell of its own on the iCE40. Neurons leave the pipeline in index
+        # order, so the output index is `written`.
+        delta = s5["un"] - s5["u"]
         abs_delta = Mux(delta < 0, -delta, delta)
+        with m.If(s5["valid"] & advance & ~init_pass & (abs_delta > max_du)):
+            m.d.sync += max_du.eq(abs_delta)
+        with m.If(s6["valid"] & advance):
+            m.d.comb += [u_wr.addr.eq(s6["i"]), u_wr.data.eq(s6["un"]), u_wr.en.eq(~init_pass)]
+        o_valid = s6["valid"]
+        for d in range(1 + PWLSigmoid.LATENCY):
+            v_d = Signal(name=f"d{d}_valid")
+            with m.If(advance):
+                m.d.sync += v_d.eq(o_valid)
+            o_valid = v_d
+        o_i = written
+        m.d.comb += out_valid.eq(o_valid)
 
-        m.d.comb += [
-            self.trace.valid.eq(o_valid & trace_on),
-            self.trace.payload.step.eq(steps + 1),
-            self.trace.payload.index.eq(o_i),
-            self.trace.payload.u.eq(o_un),
-            self.trace.payload.v.eq(sig.v),
-        ]
+        if cfg.has(Feature.TRACE):
+            # The trace's u is read back from umem (written at s6, long before) rather than
+            # delayed beside the sigmoid; the read is addressed by the neuron that reaches the
+            # output next: the one after the neuron leaving now, or the one waiting.
+            u_out = umem.read_port()
+            m.d.comb += [u_out.addr.eq(written + (o_valid & advance)), u_out.en.eq(advance),
+                         self.trace.valid.eq(o_valid & trace_on),
+                         self.trace.payload.step.eq(steps + 1),
+                         self.trace.payload.index.eq(o_i),
+                         self.trace.payload.u.eq(u_out.data),
+                         self.trace.payload.v.eq(sig.v)]
         pass_done = Signal()
         with m.If(o_valid & advance):
-            m.d.comb += [u_wr.addr.eq(o_i), u_wr.data.eq(o_un), u_wr.en.eq(~init_pass),
-                         v0_wr.addr.eq(o_i), v0_wr.data.eq(sig.v), v0_wr.en.eq(bank),
+            m.d.comb += [v0_wr.addr.eq(o_i), v0_wr.data.eq(sig.v), v0_wr.en.eq(bank),
                          v1_wr.addr.eq(o_i), v1_wr.data.eq(sig.v), v1_wr.en.eq(~bank)]
-            with m.If(~init_pass & (abs_delta > max_du)):
-                m.d.sync += max_du.eq(abs_delta)
             m.d.sync += written.eq(written + 1)
             m.d.comb += pass_done.eq(written == n - 1)
 
@@ -261,7 +276,7 @@ class GradedEngine(wiring.Component):
         with m.FSM(name="control"):
             with m.State("IDLE"):
                 m.d.comb += [self.access.ready.eq(1), self.run.ready.eq(~self.access.valid),
-                             u_rd.en.eq(1)]
+                             u_rd.en.eq(1), sig.read_en.eq(1)]
                 m.d.comb += [w_rd.addr.eq(access_waddr), b_rd.addr.eq(acc_p.chunk),
                              u_rd.addr.eq(acc_p.index), v0_rd.addr.eq(acc_p.index),
                              v1_rd.addr.eq(acc_p.index)]
@@ -281,8 +296,7 @@ class GradedEngine(wiring.Component):
                                          sig.table_data.eq(acc_p.data[:SigmoidEntry.size])]
                         with m.Default():
                             m.d.sync += [read_op.eq(op), read_ok.eq(in_range),
-                                         read_last_chunk.eq(acc_p.chunk == chunks - 1),
-                                         read_data.eq(sig.read_data.as_value())]
+                                         read_last_chunk.eq(acc_p.chunk == chunks - 1)]
                             m.next = "ACCESS_READ"
                 with m.Elif(self.run.valid):
                     m.d.sync += [
@@ -296,7 +310,8 @@ class GradedEngine(wiring.Component):
                     m.next = "PASS"
 
             with m.State("ACCESS_READ"):
-                # the memories answer one cycle after the address; the table was latched
+                # the memories (and the table: its pipeline is empty while idle, so IDLE lends
+                # its entry read port to the readback) answer one cycle after the address
                 with m.Switch(read_op):
                     with m.Case(GradedAccessOp.READ_WEIGHTS):
                         m.d.sync += read_data.eq(w_rd.data & lane_mask(wb))
@@ -307,7 +322,7 @@ class GradedEngine(wiring.Component):
                     with m.Case(GradedAccessOp.READ_V):
                         m.d.sync += read_data.eq(Mux(bank, v1_rd.data, v0_rd.data).as_unsigned())
                     with m.Case(GradedAccessOp.READ_TABLE):
-                        pass
+                        m.d.sync += read_data.eq(sig.read_data.as_value())
                     with m.Default():   # an unknown op still gets its one reply
                         m.d.sync += read_data.eq(0)
                 m.next = "ACCESS_REPLY"

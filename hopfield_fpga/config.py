@@ -16,7 +16,7 @@ import dataclasses
 import enum
 import struct
 
-__all__ = ["Order", "Feature", "NetworkConfig", "MAX_NEURONS"]
+__all__ = ["Order", "Feature", "BINARY_FEATURES", "NetworkConfig", "MAX_NEURONS"]
 
 #: Largest N the gateware and the protocol support (addresses are 16 bits on the wire).
 MAX_NEURONS = 4096
@@ -63,6 +63,10 @@ class Feature(enum.IntFlag):
     ALL = STOCHASTIC | HEBBIAN | TRACE | GRADED
 
 
+#: Features that only the binary engine has (a graded-only configuration cannot build them).
+BINARY_FEATURES = Feature.STOCHASTIC | Feature.HEBBIAN
+
+
 def _check_int(name: str, value, lo: int, hi: int) -> None:
     if not isinstance(value, int) or isinstance(value, bool):
         raise TypeError(f"{name} must be an integer, not {value!r}")
@@ -85,7 +89,9 @@ class NetworkConfig:
     lanes:
         K, weights handled per cycle by the engines (1 to 64, at most N).
     orders:
-        Update orders built into the binary engine.
+        Update orders built into the binary engine. None (an empty tuple) builds no binary
+        engine: a graded-only instance, which needs Feature.GRADED and cannot have the binary
+        engine's features (STOCHASTIC, HEBBIAN).
     features:
         Optional blocks built in (:class:`Feature`).
     """
@@ -105,13 +111,21 @@ class NetworkConfig:
         _check_int("bias_bits", self.bias_bits, 1, MAX_BIAS_BITS)
         _check_int("lanes", self.lanes, 1, min(MAX_LANES, self.neurons))
         orders = tuple(sorted({Order.parse(o) for o in self.orders}))
-        if not orders:
-            raise ValueError("At least one update order must be built in")
         object.__setattr__(self, "orders", orders)
         # int(): ~ on an IntFlag stays inside the known flags, so it would hide stray bits.
         if not isinstance(self.features, int) or int(self.features) & ~int(Feature.ALL):
             raise ValueError(f"features must be a combination of Feature flags, not {self.features!r}")
         object.__setattr__(self, "features", Feature(self.features))
+        if not orders:
+            if not self.features & Feature.GRADED:
+                raise ValueError("A configuration without update orders builds no binary engine, "
+                                 "so it must build the graded one: add Feature.GRADED or an order")
+            binary_only = self.features & BINARY_FEATURES
+            if binary_only:
+                names = ", ".join(f.name.lower() for f in Feature
+                                  if f in BINARY_FEATURES and binary_only & f)
+                raise ValueError(f"Feature(s) {names} belong to the binary engine, which a "
+                                 f"configuration without update orders does not build")
 
     # -- derived numbers (docs/numerics.md, "Widths") --------------------------------------
 
@@ -173,6 +187,11 @@ class NetworkConfig:
         """Signed width of the graded potential u (saturating): twice the largest field."""
         return self.graded_acc_bits + 1
 
+    @property
+    def has_binary(self) -> bool:
+        """Whether the binary engine is built (it is unless the configuration has no orders)."""
+        return bool(self.orders)
+
     def has(self, feature: Feature) -> bool:
         return bool(self.features & feature)
 
@@ -232,6 +251,6 @@ class NetworkConfig:
 
     def describe(self) -> str:
         return (f"N={self.neurons} W={self.weight_bits}b B={self.bias_bits}b K={self.lanes} "
-                f"acc={self.acc_bits}b orders={'/'.join(o.name.lower() for o in self.orders)} "
+                f"acc={self.acc_bits}b orders={'/'.join(o.name.lower() for o in self.orders) or 'none'} "
                 f"features={'/'.join(self.to_dict()['features']) or 'none'}")
 

@@ -18,6 +18,7 @@ neurons c*K .. c*K+K-1) in :func:`word_bytes` bytes each, least significant byte
 Codes 0x40-0x5F belong to the graded engine (:data:`GRADED_COMMANDS`, decoded only by a board
 built with ``Feature.GRADED``): u, v and sigmoid-table words addressed by :data:`INDEX_RANGE`,
 RUN_GRADED with :data:`GRADED_RUN_PARAMS`, :data:`GRADED_STATUS` and :data:`GRADED_TRACE_EVENT`.
+A graded-only board (built without update orders) does not decode :data:`BINARY_COMMANDS`.
 ``docs/protocol.md`` is the prose form of this module.
 """
 
@@ -36,7 +37,7 @@ __all__ = [
     "STATUS", "TRACE_EVENT", "RunFlags", "StatusFlags", "crc16", "cobs_encode", "cobs_decode",
     "encode_frame", "decode_frame", "word_bytes", "FrameError", "READ_COMMANDS",
     "STOP_REASON_SHIFT", "INDEX_RANGE", "GRADED_RUN_PARAMS", "GradedRunFlags", "GRADED_STATUS",
-    "GRADED_TRACE_EVENT", "GRADED_COMMANDS", "V_WORD_BYTES", "field_layout",
+    "GRADED_TRACE_EVENT", "GRADED_COMMANDS", "BINARY_COMMANDS", "V_WORD_BYTES", "field_layout",
 ]
 
 PROTOCOL_VERSION = 1
@@ -71,7 +72,8 @@ class Command(enum.IntEnum):
     RECALL = 0x0E         # RUN_PARAMS + C state words -> STATUS + C state words (at the end)
     RECALL_MANY = 0x0F    # RUN_PARAMS + COUNT + M * C state words -> M * (STATUS + C words)
     # -- graded engine (Feature.GRADED; a board without it answers UNKNOWN_COMMAND) --------
-    # WRITE_WEIGHTS / WRITE_BIAS write both engines; reads come from the binary engine.
+    # WRITE_WEIGHTS / WRITE_BIAS write both engines; reads come from the binary engine (from
+    # the graded one on a graded-only board, built without update orders).
     WRITE_U = 0x40        # INDEX_RANGE + count u words (graded_u_bits, two's complement)
     READ_U = 0x41         # INDEX_RANGE -> count u words
     READ_V = 0x42         # INDEX_RANGE -> count v words (V_WORD_BYTES, two's complement)
@@ -87,6 +89,13 @@ class Command(enum.IntEnum):
 GRADED_COMMANDS = frozenset({Command.WRITE_U, Command.READ_U, Command.READ_V,
                              Command.WRITE_TABLE, Command.READ_TABLE, Command.RUN_GRADED,
                              Command.READ_GRADED_STATUS})
+
+
+#: The commands of the binary engine: a graded-only board (no update orders) answers them with
+#: UNKNOWN_COMMAND. IDENTIFY, STOP and the weight and bias commands serve either engine.
+BINARY_COMMANDS = frozenset({Command.WRITE_STATE, Command.READ_STATE, Command.STORE,
+                             Command.CLEAR, Command.WRITE_BETA, Command.RUN,
+                             Command.READ_STATUS, Command.RECALL, Command.RECALL_MANY})
 
 
 #: Commands a board answers while a run is going on; every other one gets Error.BUSY.

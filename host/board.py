@@ -14,7 +14,10 @@ ignored) up to ``retries`` times, except STORE which is not idempotent (its time
 
 With ``Feature.GRADED`` the board also runs graded-response neurons: :meth:`Board.run_graded`
 (and the word-level ``write_u``, ``read_u``, ``read_v``, ``write_table``, ``read_table``,
-``graded_status``); on a board without it they raise ConfigMismatch naming the feature.
+``graded_status``); on a board without it they raise ConfigMismatch naming the feature. A
+graded-only board (built without update orders) has no binary engine: its weights and biases
+are read from and written to the graded engine, and the binary methods (``recall``, ``store``,
+states, ``status``, ``clear``) raise ConfigMismatch.
 """
 
 from __future__ import annotations
@@ -265,7 +268,15 @@ class Board:
     def info(self) -> BoardInfo:
         return self._info
 
+    def _require_binary(self, what: str) -> None:
+        if not self.config.has_binary:
+            raise ConfigMismatch(f"{self.url}: {what} needs the binary engine, and this board is "
+                                 f"graded-only (built without update orders: "
+                                 f"{self.config.describe()}); use run_graded, or a board built "
+                                 f"with an order")
+
     def status(self) -> BoardStatus:
+        self._require_binary("status")
         return BoardStatus(self.request(P.Command.READ_STATUS, reply_size=P.STATUS.size))
 
     # -- packing ----------------------------------------------------------------------------------
@@ -411,19 +422,23 @@ class Board:
                                      self.geometry.bias_word)[:self.config.neurons])
 
     def write_state(self, state) -> None:
+        self._require_binary("write_state")
         self._write_chunks(P.Command.WRITE_STATE, self._state_bytes(state),
                            self.geometry.state_word, "state")
 
     def read_state(self) -> np.ndarray:
+        self._require_binary("read_state")
         return self._state_from(self._read_chunks(P.Command.READ_STATE,
                                                   self.geometry.state_word, "state"))
 
     def clear(self) -> None:
         """Zero every weight and bias; the state becomes all -1."""
+        self._require_binary("clear")
         self.request(P.Command.CLEAR, reply_size=0)
 
     def store(self, patterns, *, progress=None) -> None:
         """Store +1/-1 patterns (one vector or a P x N array) with the on-chip Hebbian rule."""
+        self._require_binary("store")
         if not self.config.has(Feature.HEBBIAN):
             raise ConfigMismatch(f"this board has no on-chip Hebbian store "
                                  f"({self.config.describe()})")
@@ -451,6 +466,7 @@ class Board:
 
     def _run_params(self, *, order, seed, max_sweeps, max_visits, beta, trace) -> bytes:
         cfg = self.config
+        self._require_binary("a binary run (recall, recall_many)")
         o = Order.parse(order)
         if o not in cfg.orders:
             raise ConfigMismatch(f"order {o.name.lower()} is not built into this board; built "

@@ -71,6 +71,9 @@ def _board_args(p) -> None:
 
 
 def _config_args(p) -> None:
+    p.add_argument("--graded", action="store_true",
+                   help="start from the board's configuration with the graded engine "
+                        "(`hopfield boards` shows it) instead of its default")
     p.add_argument("--neurons", "-n", type=int, help="N, the number of neurons")
     p.add_argument("--weight-bits", type=int, help="W_BITS, signed weight width")
     p.add_argument("--bias-bits", type=int, help="B_BITS (default: weight bits + 8)")
@@ -78,7 +81,8 @@ def _config_args(p) -> None:
     p.add_argument("--features", metavar="LIST",
                    help="comma-separated: stochastic, hebbian, trace, graded (or 'none')")
     p.add_argument("--orders", metavar="LIST",
-                   help="comma-separated: sequential, random, rejection_free")
+                   help="comma-separated: sequential, random, rejection_free (or 'none': no "
+                        "binary engine, a graded-only build)")
     p.add_argument("--baud", type=int, help="UART speed (default: the board's)")
 
 
@@ -96,7 +100,7 @@ def _board(args):
 
 
 def _config(board, args) -> NetworkConfig:
-    d = board.default_config.to_dict()
+    d = (board.graded_config if args.graded else board.default_config).to_dict()
     changed = {"neurons": args.neurons, "weight_bits": args.weight_bits,
                "bias_bits": args.bias_bits, "lanes": args.lanes}
     d.update({k: v for k, v in changed.items() if v is not None})
@@ -105,7 +109,7 @@ def _config(board, args) -> NetworkConfig:
     if args.features is not None:
         d["features"] = [] if args.features == "none" else _names(args.features)
     if args.orders is not None:
-        d["orders"] = _names(args.orders)
+        d["orders"] = [] if args.orders == "none" else _names(args.orders)
     try:
         return NetworkConfig.from_dict(d)
     except (TypeError, ValueError) as exc:
@@ -127,6 +131,7 @@ def cmd_boards(args) -> int:
               f"{b.osc_freq / 1e6:g} MHz), UART {b.baud} baud, weights in "
               f"{b.weight_memory.upper() if b.weight_memory == 'spram' else 'block RAM'}")
         print(f"{'':<12} default: {b.default_config.describe()}")
+        print(f"{'':<12} --graded: {b.graded_config.describe()}")
     return 0
 
 

@@ -19,10 +19,12 @@ reply bytes coming out. A read on a quiet board returns at once (nothing more ca
 host timeout costs no wall time.
 
 URL query parameters (:func:`parse_sim_url`): ``neurons``, ``weight_bits``, ``bias_bits``,
-``lanes``, ``orders`` (comma list), ``features`` (comma list), ``clk`` (Hz, default 12 MHz),
+``lanes``, ``orders`` (comma list; ``none``: no binary engine), ``features`` (comma list),
+``clk`` (Hz, default 12 MHz),
 ``baud`` (default 115200 in ``bytes`` mode, clk/8 in ``bits`` mode), ``uart`` (``bytes`` or
 ``bits``). Example: ``sim://?neurons=256&weight_bits=8&lanes=8``; with the graded engine
-(Feature.GRADED) beside the binary one: ``...&features=stochastic,hebbian,trace,graded``.
+(Feature.GRADED) beside the binary one: ``...&features=stochastic,hebbian,trace,graded``;
+graded only: ``...&orders=none&features=trace,graded``.
 """
 
 from __future__ import annotations
@@ -78,7 +80,7 @@ def parse_sim_url(url: str) -> dict:
             if key in _CONFIG_KEYS:
                 cfg[key] = int(value)
             elif key in ("orders", "features"):
-                cfg[key] = [v for v in value.split(",") if v]
+                cfg[key] = [v for v in value.split(",") if v and v != "none"]
             elif key in ("clk", "baud"):
                 out[key] = int(float(value))
             elif key == "backend":

@@ -3,11 +3,11 @@
 Each :class:`Board` names an amaranth-boards platform, the system clock the board top runs at
 (made by a PLL from the board oscillator when the two differ), the UART speed, the resources of
 its FPGA (:class:`Device`, used by the pre-synthesis fit check in :mod:`.fit`) and the
-:class:`~hopfield_fpga.config.NetworkConfig` built when ``hopfield build`` is given no sizes.
+:class:`~hopfield_fpga.config.NetworkConfig` built when ``hopfield build`` is given no sizes,
+and the one built with ``--graded``: a configuration with the graded engine that fits.
 
-The defaults come from measured builds (``docs/boards.md`` says which are still provisional
-until ``hopfield sweep`` has run on the final design): change one only together with that
-page.
+The configurations come from measured builds (``docs/boards.md``, ``docs/graded.md``): change
+one only together with those pages.
 """
 
 from __future__ import annotations
@@ -82,7 +82,7 @@ class Board:
     ``sys_clk_freq`` is the frequency of the ``sync`` domain the design runs in; when it differs
     from the oscillator (``platform_cls.default_clk``) the top makes it with the device PLL.
     ``weight_memory`` says where the weight matrix lives ("spram" or "bram"); the flow forces
-    it there.
+    it there. ``graded_config`` is the measured configuration with the graded engine.
     """
     name: str
     title: str
@@ -90,6 +90,7 @@ class Board:
     device: Device
     sys_clk_freq: float
     default_config: NetworkConfig
+    graded_config: NetworkConfig
     weight_memory: str = "bram"
     baud: int = DEFAULT_BAUD
     #: (environment variable, default command, how to install it) of the programmer that the
@@ -120,10 +121,13 @@ class Board:
             "baud": self.baud,
             "weight_memory": self.weight_memory,
             "default_config": self.default_config.to_dict(),
+            "graded_config": self.graded_config.to_dict(),
         }
 
 
 _ALL_BINARY = Feature.STOCHASTIC | Feature.HEBBIAN | Feature.TRACE
+#: Both engines: the ECP5 boards hold the graded engine beside the binary one.
+_BOTH = _ALL_BINARY | Feature.GRADED
 
 BOARDS: dict[str, Board] = {b.name: b for b in [
     Board(
@@ -135,6 +139,10 @@ BOARDS: dict[str, Board] = {b.name: b for b in [
         # K = 2 from measured builds (docs/boards.md): K = 4 needs ~5610 of the 5280 logic
         # cells, K = 2 leaves a margin; the weights (16-bit words) fill two SPRAMs in depth.
         default_config=NetworkConfig(neurons=256, weight_bits=8, lanes=2, features=_ALL_BINARY),
+        # The graded engine alone (no binary engine, no trace), narrow: 97% of the logic cells
+        # (docs/graded.md). Its weights go to block RAM (8 of the 30 blocks).
+        graded_config=NetworkConfig(neurons=64, weight_bits=4, bias_bits=8, lanes=1, orders=(),
+                                    features=Feature.GRADED),
         weight_memory="spram",
         programmer=("ICEPROG", "iceprog", "apt install fpga-icestorm"),
     ),
@@ -143,9 +151,11 @@ BOARDS: dict[str, Board] = {b.name: b for b in [
         title="Radiona ULX3S with LFE5U-85F (ECP5)",
         platform_cls=ULX3S_85F_Platform,
         device=ECP5_85F,
-        # Measured: Fmax 31.2 MHz at N=1024 (docs/boards.md); provisional until a sweep.
+        # Measured: Fmax 30.5 MHz at N=1024, and 30.4 MHz at the largest N, 1088 (docs/boards.md).
         sys_clk_freq=25e6,
         default_config=NetworkConfig(neurons=1024, weight_bits=3, lanes=6, features=_ALL_BINARY),
+        # Both engines keep a copy of the weights: N = 256 at 8 bits (docs/graded.md).
+        graded_config=NetworkConfig(neurons=256, weight_bits=8, lanes=8, features=_BOTH),
     ),
     Board(
         # The smallest ECP5 board here: its default builds in minutes, so CI synthesizes it.
@@ -153,17 +163,19 @@ BOARDS: dict[str, Board] = {b.name: b for b in [
         title="Radiona ULX3S with LFE5U-25F (ECP5)",
         platform_cls=ULX3S_25F_Platform,
         device=ECP5_25F,
-        # Measured: Fmax 43.2 MHz at N=256 (docs/boards.md); provisional until a sweep.
+        # Measured: Fmax 49.9 MHz at N=256 and 41.0 MHz at the largest N, 320 (docs/boards.md).
         sys_clk_freq=40e6,
         default_config=NetworkConfig(neurons=256, weight_bits=8, lanes=4, features=_ALL_BINARY),
+        graded_config=NetworkConfig(neurons=128, weight_bits=8, lanes=4, features=_BOTH),
     ),
     Board(
         name="ecpix5-85f",
         title="LambdaConcept ECPIX-5 with LFE5UM5G-85F (ECP5)",
         platform_cls=ECPIX585Platform,
         device=ECP5_85F,
-        sys_clk_freq=25e6,     # as the ULX3S 85F: same device, same configuration
+        sys_clk_freq=25e6,     # as the ULX3S 85F: same device, same configurations
         default_config=NetworkConfig(neurons=1024, weight_bits=3, lanes=6, features=_ALL_BINARY),
+        graded_config=NetworkConfig(neurons=256, weight_bits=8, lanes=8, features=_BOTH),
     ),
 ]}
 

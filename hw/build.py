@@ -55,6 +55,12 @@ NEXTPNR_SEED = 1
 #: not: it reads and writes at different addresses, which a single-port SPRAM cannot do, so it
 #: stays in block RAM (``hw/fit.py`` counts it there).
 WEIGHT_MEMORY_NAMES = ("weights",)
+#: Submodule names of the graded sigmoid's breakpoint memories of 2 and 4 entries
+#: (``gateware/pwl_sigmoid.py``). yosys keeps memories this small in flip-flops, which on the
+#: iCE40 costs about 190 flip-flops and 100 LUTs against 4 of its 30 block RAMs; marked
+#: ``ram_style = "block"`` they go to block RAM (measured on the graded-only UP5K build, where
+#: the logic cells are the limit).
+ICE40_BLOCK_RAM_MEMORY_NAMES = ("breakpoints1", "breakpoints2")
 
 
 class ToolchainError(RuntimeError):
@@ -120,13 +126,15 @@ def _overrides(board: Board) -> dict:
     if board.family == "ice40":
         # -spram lets yosys map single-port memories (the weights) to the UP5K SPRAM blocks;
         # -dsp maps wide multipliers (graded engine) to SB_MAC16.
+        to_bram = "\n".join(f'setattr -set ram_style "block" m:{name}'
+                             for name in ICE40_BLOCK_RAM_MEMORY_NAMES)
         if board.weight_memory == "spram":
             to_spram = "\n".join(f"delete t:$meminit_v2 r:MEMID=\\{name} %i\n"
                                  f'setattr -set ram_style "huge" m:{name}'
                                  for name in WEIGHT_MEMORY_NAMES)
-            return {"synth_opts": "-dsp -spram", "script_after_read": to_spram,
+            return {"synth_opts": "-dsp -spram", "script_after_read": to_spram + "\n" + to_bram,
                     "nextpnr_opts": nextpnr_opts}
-        return {"synth_opts": "-dsp", "nextpnr_opts": nextpnr_opts}
+        return {"synth_opts": "-dsp", "script_after_read": to_bram, "nextpnr_opts": nextpnr_opts}
     return {"nextpnr_opts": nextpnr_opts}
 
 

@@ -4,8 +4,9 @@ Synthesis takes minutes; a configuration whose weights cannot possibly fit shoul
 milliseconds with the numbers. The binary engine keeps the weights in one memory of
 ``N * C`` words of ``K * W_BITS`` bits (word ``j * C + c`` holds W_ij for the K neurons i of
 chunk c; ``docs/architecture.md``), and the graded engine (feature ``graded``) has a second one
-of the same shape. This module counts the RAM blocks such a memory takes in the cheapest shape
-each block supports, which is what yosys' memory mapping achieves for a plain single-port
+of the same shape (or the only one, in a graded-only configuration). This module counts the
+RAM blocks such a memory takes in the cheapest shape each block supports, which is what
+yosys' memory mapping achieves for a plain single-port
 memory. The smaller per-neuron memories (biases, fields, states) and the logic are
 not predicted here: nextpnr's report is the word on those, and the check only rejects what
 cannot fit.
@@ -34,7 +35,7 @@ class WeightPlacement:
     kind: str           # nextpnr cell type of the blocks (ICESTORM_SPRAM, ICESTORM_RAM, DP16KD)
     blocks: int         # for all weight memories together
     available: int
-    memories: int = 1   # weight memories of this shape (2 with the graded engine)
+    memories: int = 1   # weight memories of this shape (2 with both engines)
 
     @property
     def bits(self) -> int:
@@ -50,8 +51,8 @@ def weight_memory_shape(config: NetworkConfig) -> tuple[int, int]:
 
 
 def weight_memories(config: NetworkConfig) -> int:
-    """How many weight memories the engines of ``config`` hold (binary, plus graded)."""
-    return 2 if config.has(Feature.GRADED) else 1
+    """How many weight memories the engines of ``config`` hold (binary, graded or both)."""
+    return int(config.has_binary) + int(config.has(Feature.GRADED))
 
 
 def _place(board: Board, config: NetworkConfig) -> tuple[WeightPlacement | None, list[str]]:
@@ -72,16 +73,19 @@ def _place(board: Board, config: NetworkConfig) -> tuple[WeightPlacement | None,
     # The flow forces the binary engine's weights into SPRAM (hw/build.py); the graded
     # engine's copy cannot go there (it reads and writes at different addresses) and takes
     # block RAM.
-    spram = device.spram.blocks_for(width, depth)
-    bram = (count - 1) * device.bram.blocks_for(width, depth)
+    spram = device.spram.blocks_for(width, depth) if config.has_binary else 0
+    graded = count - int(config.has_binary)
+    bram = graded * device.bram.blocks_for(width, depth)
     missing = []
     if spram > device.spram.count:
         missing.append(need(device.spram, spram))
     if bram > device.bram.count:
-        missing.append(need(device.bram, bram, " for the graded engine's copy, which cannot "
+        missing.append(need(device.bram, bram, " for the graded engine's weights, which cannot "
                                                "go to SPRAM"))
     if missing:
         return None, missing
+    if not config.has_binary:
+        return WeightPlacement(width, depth, device.bram.name, bram, device.bram.count, 1), []
     return WeightPlacement(width, depth, device.spram.name, spram, device.spram.count, 1), []
 
 

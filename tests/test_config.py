@@ -24,13 +24,23 @@ def test_defaults():
     ({"neurons": 0}, "neurons"), ({"neurons": 4097}, "neurons"), ({"neurons": 2.0}, "neurons"),
     ({"weight_bits": 0}, "weight_bits"), ({"weight_bits": 17}, "weight_bits"),
     ({"bias_bits": 25}, "bias_bits"), ({"lanes": 0}, "lanes"),
-    ({"neurons": 4, "lanes": 8}, "lanes"), ({"orders": ()}, "order"),
+    ({"neurons": 4, "lanes": 8}, "lanes"), ({"orders": ()}, "add Feature.GRADED or an order"),
+    ({"orders": (), "features": Feature.GRADED | Feature.HEBBIAN}, "hebbian belong"),
+    ({"orders": (), "features": Feature.ALL}, "stochastic, hebbian belong"),
     ({"orders": ("shuffle",)}, "shuffle"), ({"features": 1 << 9}, "features"),
     ({"neurons": True}, "neurons"),
 ])
 def test_bad_values_are_refused_by_name(kw, match):
     with pytest.raises((ValueError, TypeError), match=match):
         NetworkConfig(**kw)
+
+
+def test_graded_only_configuration():
+    c = NetworkConfig(neurons=64, lanes=1, orders=(), features=Feature.GRADED | Feature.TRACE)
+    assert not c.has_binary and NetworkConfig().has_binary
+    assert "orders=none" in c.describe()
+    assert NetworkConfig.from_dict(c.to_dict()) == c
+    assert NetworkConfig.decode(c.encode()) == c
 
 
 def test_order_parse():

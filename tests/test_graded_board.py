@@ -2,7 +2,8 @@
 
 The simulated board (``sim://``, Amaranth's simulator and Icarus) must give exactly what the
 golden model ``sim.graded.run_graded_fixed`` gives; bad graded frames get their error and change
-nothing; Fig. 3 of the paper comes out of the board API; a board without Feature.GRADED says so.
+nothing; Fig. 3 of the paper comes out of the board API; a board without Feature.GRADED says so,
+and so does a graded-only board (no update orders, no binary engine) asked for a binary run.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ from board_bytes import raw_exchange
 CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 #: A small board with both engines and every feature.
 RANDOM_URL = "sim://?neurons=6&weight_bits=5&lanes=4&features=stochastic,hebbian,trace,graded"
+#: A graded-only board: no binary engine; N not a multiple of K (a short last chunk).
+GRADED_ONLY_URL = "sim://?neurons=7&weight_bits=6&lanes=3&orders=none&features=trace,graded"
 FIG3_URL = "sim://?neurons=2&weight_bits=2&bias_bits=2&lanes=1&features=trace,graded"
 
 
@@ -100,9 +103,12 @@ def _golden(case, cfg):
             graded.sigmoid_unit(u0, params, cfg))
 
 
-@pytest.mark.parametrize("backend,cases", [("amaranth", 10), ("icarus", 30)])
-def test_run_graded_matches_golden(backend, cases):
-    url = _backend_url(RANDOM_URL, backend)
+@pytest.mark.parametrize("url,backend,cases", [
+    (RANDOM_URL, "amaranth", 10), (RANDOM_URL, "icarus", 30),
+    (GRADED_ONLY_URL, "amaranth", 5), (GRADED_ONLY_URL, "icarus", 15)],
+    ids=["both-amaranth", "both-icarus", "graded_only-amaranth", "graded_only-icarus"])
+def test_run_graded_matches_golden(url, backend, cases):
+    url = _backend_url(url, backend)
     with Board.open(url) as board:
         cfg = board.config
         for seed in range(cases):
@@ -128,8 +134,10 @@ def test_run_graded_matches_golden(backend, cases):
                     + want.steps * GradedEngine.pass_cycles(cfg), where
             # the sigmoid table and u read back as written and computed
             assert board.read_table() == graded.sigmoid_table(case["sigmoid"]), where
-        # the weights the binary engine reads back are those of the last case
+        # the weights read back (from the binary engine, or the graded one on a graded-only
+        # board) are those of the last case
         assert np.array_equal(board.read_weights(), case["weights"])
+        assert np.array_equal(board.read_bias(), case["bias"])
 
 
 def test_cycles_of_an_untraced_run():
@@ -262,6 +270,23 @@ def test_board_without_graded_says_so():
         # the gateware does not decode the graded commands at all
         assert raw_exchange(board, _frame(9, C.READ_GRADED_STATUS)) == [
             bytes([9, C.READ_GRADED_STATUS, P.Error.UNKNOWN_COMMAND])]
+
+
+def test_graded_only_board_refuses_binary_work():
+    with Board.open(GRADED_ONLY_URL) as board:
+        assert not board.config.has_binary
+        for call in (lambda: board.recall(np.ones(7)), board.status, board.read_state,
+                     board.clear, lambda: board.write_state(np.ones(7))):
+            with pytest.raises(ConfigMismatch, match="graded-only"):
+                call()
+        # the gateware does not decode the binary engine's commands; the rest is served
+        for seq, cmd in enumerate(sorted(P.BINARY_COMMANDS), start=30):
+            assert raw_exchange(board, _frame(seq, cmd)) == [
+                bytes([seq, cmd, P.Error.UNKNOWN_COMMAND])], cmd.name
+        w = np.arange(49).reshape(7, 7) % 61 - 30
+        board.load_weights(w, np.arange(7) - 3)
+        assert np.array_equal(board.read_weights(), w)
+        assert np.array_equal(board.read_bias(), np.arange(7) - 3)
 
 
 # -- Fig. 3 through the board ------------------------------------------------------------------

@@ -19,7 +19,7 @@ from hopfield_fpga.gateware.graded_ports import (
     GradedAccessOp as Op, GradedPorts, RunParams, run_params,
 )
 from hopfield_fpga.gateware.pwl_sigmoid import PWLSigmoid
-from hopfield_fpga.numerics import GRADED_PRESETS, round_shift
+from hopfield_fpga.numerics import GRADED_PRESETS, GRADED_X_BITS, round_shift
 from hopfield_fpga.sim import graded
 from hopfield_fpga.sim.tb.graded_cases import random_case
 
@@ -116,8 +116,9 @@ def simulate(case):
         assert await read_word(ctx, dut, Op.READ_WEIGHTS, j, c_last) == word
         bias_word = ports.bias_words(case.bias)[-1][1]
         assert await read_word(ctx, dut, Op.READ_BIAS, 0, c_last) == bias_word
-        table_word = ports.table_words(case.params.table)[5]
-        assert await read_word(ctx, dut, Op.READ_TABLE, 5) == table_word
+        table_words = ports.table_words(case.params.table)
+        for k in (5, 0, len(table_words) - 1):
+            assert await read_word(ctx, dut, Op.READ_TABLE, k) == table_words[k], k
         assert await read_word(ctx, dut, Op.READ_U, n - 1) == ports.u_word(case.u0[-1])
         assert await read_word(ctx, dut, Op.READ_U, n) == 0      # out of range reads as 0
         records = await run_case(ctx, dut, case, max_cycles)
@@ -126,6 +127,9 @@ def simulate(case):
         u = [_signed(await read_word(ctx, dut, Op.READ_U, i), cfg.graded_u_bits)
              for i in range(n)]
         v = [_signed(await read_word(ctx, dut, Op.READ_V, i), 16) for i in range(n)]
+        # the table's read port is shared with the sigmoid pipeline: still right after a run
+        table = [await read_word(ctx, dut, Op.READ_TABLE, k) for k in range(len(table_words))]
+        assert table == table_words, f"{case.describe()}: table read back after the run"
         out.update(records=records, status=status, u=u, v=v)
 
     sim = Simulator(dut)
@@ -162,6 +166,16 @@ def test_fig3_on_engine():
     print(f"Fig. 3 on the engine: {exp.steps} steps, {out['status']['cycles']} cycles")
 
 
+async def _write_table(ctx, dut, table):
+    """Write every (x, y, m) entry of ``table`` into the PWLSigmoid ``dut``, one per cycle."""
+    for k, (x, y, m) in enumerate(table):
+        ctx.set(dut.table_addr, k)
+        ctx.set(dut.table_data, {"x": x, "y": y, "m": m})
+        ctx.set(dut.table_we, 1)
+        await ctx.tick()
+    ctx.set(dut.table_we, 0)
+
+
 def test_pwl_sigmoid_unit_matches_pwl_eval():
     rng = np.random.default_rng(77)
     dut = PWLSigmoid(init="tanh")
@@ -176,17 +190,79 @@ def test_pwl_sigmoid_unit_matches_pwl_eval():
     async def testbench(ctx):
         for name, tab in (("tanh", GRADED_PRESETS["tanh"]), ("hard", table)):
             if name == "hard":
-                for k, (x, y, m) in enumerate(tab):
-                    ctx.set(dut.table_addr, k)
-                    ctx.set(dut.table_data, {"x": x, "y": y, "m": m})
-                    ctx.set(dut.table_we, 1)
-                    await ctx.tick()
-                ctx.set(dut.table_we, 0)
+                await _write_table(ctx, dut, tab)
             want = graded.pwl_eval(xs, tab)
             for x, v in zip(xs, want):
                 ctx.set(dut.x, x)
                 await ctx.tick().repeat(PWLSigmoid.LATENCY)
                 assert ctx.get(dut.v) == v, f"seed 77 {name}: x={x} v={ctx.get(dut.v)} != {v}"
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(testbench)
+    sim.run()
+
+
+def _random_sigmoid_table(rng):
+    """Non-decreasing breakpoints x_1..x_15 (runs of repeats, extremes), random y, m, x_0."""
+    lo, hi = -(1 << (GRADED_X_BITS - 1)), (1 << (GRADED_X_BITS - 1)) - 1
+    bps = sorted(int(b) for b in rng.integers(lo, hi + 1, 15))
+    for _ in range(int(rng.integers(0, 4))):      # repeated breakpoints: empty segments
+        i = int(rng.integers(0, 14))
+        bps[i + 1] = bps[i]
+    if rng.random() < 0.2:
+        bps[0] = lo
+    if rng.random() < 0.2:
+        bps[-1] = hi
+    if rng.random() < 0.1:
+        bps = [bps[0]] * 15
+    x0 = int(rng.integers(lo, bps[0] + 1))
+    return [(x, int(rng.integers(-(1 << 15), 1 << 15)), int(rng.integers(-(1 << 15), 1 << 15)))
+            for x in [x0] + bps]
+
+
+def test_pwl_sigmoid_streams_stalls_and_reads_back():
+    """A new x every enabled cycle, v exactly LATENCY enabled cycles later, random stalls
+    (``en`` low, x changing meanwhile), random valid tables, synchronous readback."""
+    seed = 2026
+    rng = np.random.default_rng(seed)
+    dut = PWLSigmoid()
+    lo, hi = -(1 << (GRADED_X_BITS - 1)), (1 << (GRADED_X_BITS - 1)) - 1
+
+    async def testbench(ctx):
+        tables = [GRADED_PRESETS["atan"]] + [_random_sigmoid_table(rng) for _ in range(12)]
+        for t, tab in enumerate(tables):
+            where = f"seed {seed}, table {t} {tab}"
+            if t:
+                await _write_table(ctx, dut, tab)
+                await ctx.tick()        # the pipeline sees an entry 2 cycles after its write
+            for k in rng.permutation(len(tab)):
+                ctx.set(dut.read_addr, int(k))
+                ctx.set(dut.read_en, 1)
+                await ctx.tick()
+                ctx.set(dut.read_en, 0)
+                ctx.set(dut.read_addr, int(rng.integers(0, len(tab))))
+                e = ctx.get(dut.read_data)
+                assert (e.x, e.y, e.m) == tab[k], f"{where}: readback of {k}: {e}"
+            xs = [int(x) for x in rng.integers(lo, hi + 1, 60)] + [lo, hi, 0, -1]
+            for x, _, _ in tab[1:]:
+                xs += [max(lo, x - 1), x, min(hi, x + 1)]
+            xs = [int(x) for x in rng.permutation(xs)]
+            want = graded.pwl_eval(xs, tab)
+            issued = 0
+            while issued < len(xs) + PWLSigmoid.LATENCY - 1:
+                en = bool(rng.random() < 0.7)
+                ctx.set(dut.en, en)
+                ctx.set(dut.x, xs[issued] if en and issued < len(xs)
+                        else int(rng.integers(lo, hi + 1)))
+                await ctx.tick()
+                if en:
+                    issued += 1
+                    i = issued - PWLSigmoid.LATENCY     # the x whose v is out now
+                    if 0 <= i < len(xs):
+                        got = ctx.get(dut.v)
+                        assert got == want[i], f"{where}: x={xs[i]} v={got} != {want[i]}"
+            ctx.set(dut.en, 1)
 
     sim = Simulator(dut)
     sim.add_clock(1e-6)
@@ -294,20 +370,20 @@ def test_trace_back_pressure_does_not_change_the_run():
 
 @pytest.mark.parametrize("n,k", [(6, 2), (7, 3), (4, 4), (5, 1), (9, 4)])
 def test_cycle_count(n, k):
-    """Initial pass N + 13, each step C (N + 3) + T + 13 (T = last chunk size), no stalls."""
+    """Initial pass N + 15, each step C (N + 3) + T + 15 (T = last chunk size), no stalls."""
     import dataclasses
     cfg = NetworkConfig(neurons=n, weight_bits=4, bias_bits=6, lanes=k, features=Feature.ALL)
     case = random_case(9, config=cfg)
     case.params = dataclasses.replace(case.params, max_steps=5, eps=0)
     tail = n - (cfg.chunks - 1) * k
-    assert GradedEngine.pass_cycles(cfg, initial=True) == n + 13
-    assert GradedEngine.pass_cycles(cfg) == cfg.chunks * (n + 3) + tail + 13
+    assert GradedEngine.pass_cycles(cfg, initial=True) == n + 15
+    assert GradedEngine.pass_cycles(cfg) == cfg.chunks * (n + 3) + tail + 15
 
     async def body(ctx, dut):
         await stream_put(ctx, dut.run, RunParams.const(run_params(case.params)))
         await ctx.tick().until(~dut.status.busy)
         steps, cycles = ctx.get(dut.status.steps), ctx.get(dut.status.cycles)
-        assert cycles == n + 13 + steps * (cfg.chunks * (n + 3) + tail + 13), (steps, cycles)
+        assert cycles == n + 15 + steps * (cfg.chunks * (n + 3) + tail + 15), (steps, cycles)
 
     _engine_sim(case, body)
 

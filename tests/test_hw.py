@@ -3,6 +3,7 @@
 discovery and the CLI's errors. Nothing here runs yosys or nextpnr (``test_synth.py`` does)."""
 
 
+import argparse
 import dataclasses
 import json
 from pathlib import Path
@@ -46,6 +47,16 @@ def test_every_default_fits_its_board(name):
     board = BOARDS[name]
     placement = check_fit(board, board.default_config)
     assert placement.blocks <= placement.available
+
+
+@pytest.mark.parametrize("name", sorted(BOARDS))
+def test_every_graded_configuration_fits_its_board(name):
+    board = BOARDS[name]
+    assert board.graded_config.has(Feature.GRADED)
+    placement = check_fit(board, board.graded_config)
+    assert placement.blocks <= placement.available
+    # the iCEBreaker's is graded-only (the logic of both engines is 2.8 devices)
+    assert board.graded_config.has_binary == (board.family == "ecp5")
 
 
 def test_issue_targets_are_the_defaults():
@@ -107,6 +118,17 @@ def test_graded_weight_copy_goes_to_block_ram_on_an_spram_board():
     # N = 64: the binary engine's 2048 x 16 bits in one SPRAM, the graded copy in block RAM.
     p = check_fit(board, graded.with_(neurons=64))
     assert (p.kind, p.blocks, p.memories) == ("ICESTORM_SPRAM", 1, 1)
+
+
+def test_graded_only_weights_go_to_block_ram():
+    # No binary engine: one weight memory, the graded engine's, in block RAM (8 x 4 kbit here).
+    board = get_board("icebreaker")
+    only = NetworkConfig(neurons=64, weight_bits=8, lanes=1, orders=(),
+                         features=Feature.TRACE | Feature.GRADED)
+    p = check_fit(board, only)
+    assert (p.kind, p.blocks, p.memories) == ("ICESTORM_RAM", 8, 1)
+    with pytest.raises(FitError, match="1 weight|its weight memory"):
+        check_fit(board, only.with_(neurons=128, lanes=2))
 
 
 @settings(max_examples=200, deadline=None)
@@ -303,6 +325,17 @@ def test_cli_boards_text(capsys):
     assert main(["boards"]) == 0
     out = capsys.readouterr().out
     assert all(name in out for name in BOARDS)
+    assert "--graded: N=64 W=4b B=8b K=1 acc=11b orders=none features=graded" in out
+
+
+def test_cli_graded_flag_starts_from_the_graded_configuration():
+    from hopfield_fpga.host.cli_build import _config
+    board = get_board("icebreaker")
+    args = argparse.Namespace(graded=True, neurons=None, weight_bits=None, bias_bits=None,
+                              lanes=None, features=None, orders=None)
+    assert _config(board, args) == board.graded_config
+    args.neurons = 32
+    assert _config(board, args) == board.graded_config.with_(neurons=32)
 
 
 @pytest.mark.parametrize("argv,message", [
@@ -313,6 +346,9 @@ def test_cli_boards_text(capsys):
     (["build", "--board", "ulx3s-85f", "--clock-mhz", "-5"], "--clock-mhz must be positive"),
     (["build", "--board", "icebreaker", "--baud", "5000000"],
      "baud 5000000 is too fast for a 12000000 Hz clock"),
+    (["build", "--board", "icebreaker", "--graded", "--features", "graded,hebbian"],
+     "hebbian belong to the binary engine"),
+    (["build", "--board", "icebreaker", "--orders", "none"], "add Feature.GRADED or an order"),
     (["sweep", "--board", "nope"], "Unknown board 'nope'"),
     (["sweep", "--board", "icebreaker", "--granularity", "0"], "--granularity must be positive"),
 ])
