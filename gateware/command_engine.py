@@ -50,6 +50,7 @@ from ..numerics import GRADED_SEGMENTS
 from .cobs import BodyByte, DecodedByte
 from .crc import crc16_next
 from .engine_ports import AccessOp, EnginePorts, RunOrder, engine_signature
+from .fixed_point import times
 from .graded_ports import GradedAccessOp, GradedPorts, RunParams, graded_signature
 from .pwl_sigmoid import SigmoidEntry
 
@@ -94,13 +95,6 @@ class LinkGeometry:
         if self.max_recall_many < 1 or self.max_store < 1:
             raise ValueError(f"N={config.neurons} does not fit a {P.MAX_PAYLOAD}-byte payload "
                              f"for RECALL_MANY / STORE (a state is {self.state_bytes} bytes)")
-
-
-def times(value, k: int):
-    """``value * k`` for a constant ``k``, as shifts and adds: yosys maps a multiplication, even by
-    a constant, to a DSP block on the iCE40, and the UP5K has only 8."""
-    terms = [value << i for i in range(k.bit_length()) if k >> i & 1]
-    return sum(terms[1:], terms[0]) if terms else Const(0, 1)
 
 
 #: Header bytes (fixed fields) of each request, after seq and cmd.
@@ -318,8 +312,10 @@ class CommandEngine(wiring.Component):
                            st.visits, st.flips, st.cycles, st.refresh_cycles, energy64)
         assert len(status_bytes) == 8 * P.STATUS.size
 
-        trace_ev = Signal(8 * (max(P.TRACE_EVENT.size, P.GRADED_TRACE_EVENT.size) if graded
-                               else P.TRACE_EVENT.size))
+        # a binary trace event is copied, so that the engine goes on while it is sent; a graded
+        # one is sent straight from the engine's stream (held until its last byte is out),
+        # which saves its 16 bytes of flip-flops: the graded engine stalls meanwhile anyway
+        trace_ev = Signal(8 * P.TRACE_EVENT.size)
         tp = eng.trace.payload
         delta32 = Signal(signed(32))
         m.d.comb += delta32.eq(tp.delta_energy2)
@@ -635,9 +631,7 @@ class CommandEngine(wiring.Component):
                 offer("G_RUN_WAIT", gre.run, "G_WAIT")
                 with m.State("G_WAIT"):
                     with m.If(gre.trace.valid):
-                        m.d.sync += [in_trace.eq(1), reply_cmd.eq(Cmd.GRADED_TRACE),
-                                     trace_ev.eq(g_trace_bytes)]
-                        m.d.comb += gre.trace.ready.eq(1)
+                        m.d.sync += [in_trace.eq(1), reply_cmd.eq(Cmd.GRADED_TRACE)]
                         m.next = "HDR_SEQ"
                     with m.Elif(~running & ~run_started):
                         m.d.sync += [out_i.eq(0), reply_cmd.eq(cmd)]
@@ -648,7 +642,8 @@ class CommandEngine(wiring.Component):
                 offer("RECALL_RUN", eng.run, "RECALL_WAIT")
                 with m.State("RECALL_WAIT"):
                     with m.If(eng.trace.valid):
-                        m.d.sync += [in_trace.eq(1), reply_cmd.eq(Cmd.TRACE), trace_ev.eq(trace_bytes)]
+                        m.d.sync += [in_trace.eq(1), reply_cmd.eq(Cmd.TRACE),
+                                     trace_ev.eq(trace_bytes)]
                         m.d.comb += eng.trace.ready.eq(1)
                         m.next = "HDR_SEQ"
                     with m.Elif(~running & ~run_started):
@@ -708,7 +703,8 @@ class CommandEngine(wiring.Component):
                 with bytes_out("TRACE_OUT", trace_ev, P.TRACE_EVENT.size):
                     m.next = "CRC_HI"
             if graded:
-                with bytes_out("G_TRACE_OUT", trace_ev, P.GRADED_TRACE_EVENT.size):
+                with bytes_out("G_TRACE_OUT", g_trace_bytes, P.GRADED_TRACE_EVENT.size):
+                    m.d.comb += gre.trace.ready.eq(1)
                     m.next = "CRC_HI"
                 with bytes_out("G_STATUS_OUT", g_status_bytes, P.GRADED_STATUS.size):
                     m.next = "CRC_HI"

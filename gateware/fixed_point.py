@@ -1,7 +1,8 @@
 """Fixed-point building blocks shared by the graded datapath (``docs/numerics.md`` s. 11.2).
 
 Pure expression builders (no state): :func:`round_shift` is the spec's rounding (nearest, halves
-away from zero) by a constant or run-time shift, :func:`saturate` the clamp to a signed width.
+away from zero) by a constant or run-time shift, :func:`saturate` the clamp to a signed width,
+:func:`times` a product by a constant without a multiplier.
 Amaranth widens every arithmetic result to hold all its values, so nothing here wraps.
 """
 
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 from amaranth.hdl import Const, Mux, Value, signed
 
-__all__ = ["round_shift", "saturate", "signed_limits"]
+__all__ = ["round_shift", "saturate", "signed_limits", "times"]
 
 
 def signed_limits(bits: int) -> tuple[int, int]:
@@ -48,3 +49,13 @@ def saturate(z, bits: int) -> Value:
         return z
     return Mux(z > hi, Const(hi, signed(bits)),
                Mux(z < lo, Const(lo, signed(bits)), z[:bits].as_signed()))
+
+
+def times(value, k: int) -> Value:
+    """``value * k`` for a constant ``k`` >= 0, as shifts and adds: yosys maps a multiplication,
+    even by a constant, to a DSP block on the iCE40, and the UP5K has only 8."""
+    if not isinstance(k, int) or k < 0:
+        raise ValueError(f"times needs a non-negative integer constant, not {k!r}")
+    value = Value.cast(value)
+    terms = [value << i for i in range(k.bit_length()) if k >> i & 1]
+    return sum(terms[1:], terms[0]) if terms else Const(0, 1)

@@ -42,7 +42,7 @@ from ..numerics import (
     GRADED_EXP_BITS, GRADED_FACTOR_BITS, GRADED_LEAK_SHIFT_BITS, GRADED_SEGMENTS, GRADED_V_BITS,
     GRADED_V_FRAC, GRADED_X_BITS,
 )
-from .fixed_point import round_shift, saturate
+from .fixed_point import round_shift, saturate, times
 from .graded_ports import (
     GradedAccessOp, GradedPorts, RunParams, StopReason, graded_signature,
 )
@@ -253,11 +253,11 @@ class GradedEngine(wiring.Component):
                 m.d.comb += in_range.eq(acc_p.index < n)
             with m.Case(GradedAccessOp.WRITE_TABLE, GradedAccessOp.READ_TABLE):
                 m.d.comb += in_range.eq(acc_p.index < GRADED_SEGMENTS)
-        access_waddr = acc_p.index * chunks + acc_p.chunk
+        access_waddr = times(acc_p.index, chunks) + acc_p.chunk
         read_op = Signal(GradedAccessOp)
         read_ok = Signal()
         read_last_chunk = Signal()
-        read_data = Signal(ports.data_bits)
+        read_data = Signal(ports.data_bits)     # combinational: the memories hold their data
 
         # Lanes beyond N in the last chunk read as 0 (as in the binary engine).
         tail = n - (chunks - 1) * k_lanes
@@ -297,7 +297,7 @@ class GradedEngine(wiring.Component):
                         with m.Default():
                             m.d.sync += [read_op.eq(op), read_ok.eq(in_range),
                                          read_last_chunk.eq(acc_p.chunk == chunks - 1)]
-                            m.next = "ACCESS_READ"
+                            m.next = "ACCESS_REPLY"
                 with m.Elif(self.run.valid):
                     m.d.sync += [
                         params.eq(self.run.payload), busy.eq(1), converged.eq(0),
@@ -309,25 +309,24 @@ class GradedEngine(wiring.Component):
                     m.d.comb += init_go.eq(1)
                     m.next = "PASS"
 
-            with m.State("ACCESS_READ"):
-                # the memories (and the table: its pipeline is empty while idle, so IDLE lends
-                # its entry read port to the readback) answer one cycle after the address
+            with m.State("ACCESS_REPLY"):
+                # The memories (and the table: its pipeline is empty while idle, so IDLE lends
+                # its entry read port to the readback) answer one cycle after the address, and
+                # hold their data while their read ports are disabled: no copy is needed.
+                m.d.comb += [w_rd.en.eq(0), b_rd.en.eq(0), u_rd.en.eq(0), v0_rd.en.eq(0),
+                             v1_rd.en.eq(0), sig.en.eq(0), sig.read_en.eq(0)]
                 with m.Switch(read_op):
                     with m.Case(GradedAccessOp.READ_WEIGHTS):
-                        m.d.sync += read_data.eq(w_rd.data & lane_mask(wb))
+                        m.d.comb += read_data.eq(w_rd.data & lane_mask(wb))
                     with m.Case(GradedAccessOp.READ_BIAS):
-                        m.d.sync += read_data.eq(b_rd.data & lane_mask(bb))
+                        m.d.comb += read_data.eq(b_rd.data & lane_mask(bb))
                     with m.Case(GradedAccessOp.READ_U):
-                        m.d.sync += read_data.eq(u_rd.data.as_unsigned())
+                        m.d.comb += read_data.eq(u_rd.data.as_unsigned())
                     with m.Case(GradedAccessOp.READ_V):
-                        m.d.sync += read_data.eq(Mux(bank, v1_rd.data, v0_rd.data).as_unsigned())
+                        m.d.comb += read_data.eq(Mux(bank, v1_rd.data, v0_rd.data).as_unsigned())
                     with m.Case(GradedAccessOp.READ_TABLE):
-                        m.d.sync += read_data.eq(sig.read_data.as_value())
-                    with m.Default():   # an unknown op still gets its one reply
-                        m.d.sync += read_data.eq(0)
-                m.next = "ACCESS_REPLY"
-
-            with m.State("ACCESS_REPLY"):
+                        m.d.comb += read_data.eq(sig.read_data.as_value())
+                    # an unknown op still gets its one reply (of 0)
                 m.d.comb += [self.reply.valid.eq(1),
                              self.reply.payload.data.eq(Mux(read_ok, read_data, 0))]
                 with m.If(self.reply.ready):

@@ -139,7 +139,7 @@ BOARDS: dict[str, Board] = {b.name: b for b in [
         # K = 2 from measured builds (docs/boards.md): K = 4 needs ~5610 of the 5280 logic
         # cells, K = 2 leaves a margin; the weights (16-bit words) fill two SPRAMs in depth.
         default_config=NetworkConfig(neurons=256, weight_bits=8, lanes=2, features=_ALL_BINARY),
-        # The graded engine alone (no binary engine, no trace), narrow: 97% of the logic cells
+        # The graded engine alone (no binary engine, no trace), narrow: 98% of the logic cells
         # (docs/graded.md). Its weights go to block RAM (8 of the 30 blocks).
         graded_config=NetworkConfig(neurons=64, weight_bits=4, bias_bits=8, lanes=1, orders=(),
                                     features=Feature.GRADED),

@@ -272,6 +272,29 @@ def test_board_without_graded_says_so():
             bytes([9, C.READ_GRADED_STATUS, P.Error.UNKNOWN_COMMAND])]
 
 
+def test_icebreaker_graded_configuration_matches_golden():
+    """The iCEBreaker's shipped graded configuration (`hopfield build --board icebreaker
+    --graded`) on the simulated board, bit-exact."""
+    from hopfield_fpga.hw.boards import get_board
+    cfg = get_board("icebreaker").graded_config
+    d = cfg.to_dict()
+    url = _backend_url(f"sim://?neurons={d['neurons']}&weight_bits={d['weight_bits']}"
+                       f"&bias_bits={d['bias_bits']}&lanes={d['lanes']}&orders=none"
+                       f"&features={','.join(d['features'])}", "icarus")
+    with Board.open(url) as board:
+        assert board.config == cfg
+        for seed in range(3):
+            rng = np.random.default_rng(3000 + seed)
+            case = _random_case(rng, cfg) | {"trace": False,
+                                              "max_steps": int(rng.integers(1, 6))}
+            want, _ = _golden(case, cfg)
+            got = board.run_graded(**case)
+            where = f"seed {3000 + seed}"
+            assert np.array_equal(got.v, want.v) and np.array_equal(got.u, want.u), where
+            assert (got.steps, got.converged, got.max_du) == \
+                (want.steps, want.converged, want.max_du), where
+
+
 def test_graded_only_board_refuses_binary_work():
     with Board.open(GRADED_ONLY_URL) as board:
         assert not board.config.has_binary

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from amaranth.sim import Simulator
 
 from hopfield_fpga.config import Feature, NetworkConfig
 from hopfield_fpga.gateware.fixed_point import round_shift as rtl_round_shift
+from hopfield_fpga.gateware.fixed_point import times
 from hopfield_fpga.gateware.engine_ports import StopReason
 from hopfield_fpga.gateware.graded_engine import GradedEngine
 from hopfield_fpga.gateware.graded_ports import (
@@ -288,6 +291,27 @@ def test_round_shift_expression():
     sim = Simulator(m)
     sim.add_testbench(testbench)
     sim.run()
+
+
+@given(x=st.integers(0, (1 << 16) - 1), k=st.integers(0, 5000))
+def test_times_is_the_product_without_a_multiplier(x, k):
+    from amaranth.back import rtlil
+    from amaranth.hdl import Const, Module, Signal
+    v = Signal(16)
+    o = Signal(16 + 13)
+    m = Module()
+    m.d.comb += o.eq(times(v, k))
+    assert "$mul" not in rtlil.convert(m, ports=[v, o])
+
+    async def testbench(ctx):
+        ctx.set(v, x)
+        assert ctx.get(o) == x * k
+
+    sim = Simulator(m)
+    sim.add_testbench(testbench)
+    sim.run()
+    with pytest.raises(ValueError, match="non-negative integer"):
+        times(Const(1, 2), -1)
 
 
 def test_engine_refuses_config_without_graded():
