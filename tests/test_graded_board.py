@@ -8,8 +8,6 @@ and so does a graded-only board (no update orders, no binary engine) asked for a
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pytest
 
@@ -28,7 +26,6 @@ from hopfield_fpga.sim import graded, rtl_runner
 
 from board_bytes import raw_exchange
 
-CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 #: A small board with both engines and every feature.
 RANDOM_URL = "sim://?neurons=6&weight_bits=5&lanes=4&features=stochastic,hebbian,trace,graded"
 #: A graded-only board: no binary engine; N not a multiple of K (a short last chunk).
@@ -38,9 +35,7 @@ FIG3_URL = "sim://?neurons=2&weight_bits=2&bias_bits=2&lanes=1&features=trace,gr
 
 def _backend_url(url: str, backend: str) -> str:
     if backend != "amaranth" and not rtl_runner.simulator_available(backend):
-        if CI:
-            pytest.fail(f"{backend} is missing in CI")
-        pytest.skip(f"{backend} not installed")
+        rtl_runner.missing_tool(f"{backend} not installed")
     return f"{url}&backend={backend}"
 
 
@@ -344,9 +339,7 @@ def test_cli_graded_figure3_writes_a_png(tmp_path, capsys):
     try:
         import matplotlib  # noqa: F401
     except ImportError:
-        if CI:
-            raise
-        pytest.skip("matplotlib not installed (the plot extra)")
+        rtl_runner.missing_tool("matplotlib not installed (the plot extra)")
     from hopfield_fpga.host.cli import main
     path = tmp_path / "fig3.png"
     assert main(["graded", "--url", fig3_url(), "--figure3", str(path), "--points", "2",

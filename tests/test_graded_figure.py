@@ -1,13 +1,12 @@
 """The Fig. 3 energy map and drawing (host/graded_figure.py), fed here by the golden model."""
 
-import os
-
 import numpy as np
 import pytest
 
 from hopfield_fpga.config import Feature, NetworkConfig
 from hopfield_fpga.host import graded_figure as gf
 from hopfield_fpga.sim import graded
+from hopfield_fpga.sim.rtl_runner import missing_tool
 
 CFG2 = NetworkConfig(neurons=2, weight_bits=2, bias_bits=2, lanes=1, features=Feature.ALL)
 
@@ -37,9 +36,7 @@ def test_draw_figure3(tmp_path):
     try:
         import matplotlib  # noqa: F401
     except ImportError:
-        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-            raise
-        pytest.skip("matplotlib not installed (the plot extra)")
+        missing_tool("matplotlib not installed (the plot extra)")
     params = gf.fig3_params()
     trajectories = _golden_trajectories(params, gf.fig3_starts(points=4))
     path = gf.draw_energy_map(tmp_path / "fig3.png", trajectories, params)

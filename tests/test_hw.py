@@ -413,20 +413,29 @@ def test_missing_programmer_says_what_to_install(monkeypatch):
 
 # -- sweep ------------------------------------------------------------------------------------
 
-def test_sweep_bisects_to_the_largest_passing_n(monkeypatch, tmp_path):
+def _fake_sweep(monkeypatch, tmp_path, fits=lambda n: True):
+    """Sweep the icebreaker at W = 8, K = 4 with builds replaced by the ice40 fixture report
+    (a DoesNotFit where ``fits(N)`` is false); returns the N tried and the attempts."""
     from hopfield_fpga.hw import sweep as sweep_mod
-    board = get_board("icebreaker")
     fixture = _report("ice40", tmp_path)
     tried = []
 
     def fake_build(board, config, *, build_dir, log=None):
         tried.append(config.neurons)
-        if config.neurons > 200:    # pretend: logic runs out above 200 neurons
+        if not fits(config.neurons):
             raise build_mod.DoesNotFit({}, f"N={config.neurons} does not fit")
         return dataclasses.replace(fixture, config=config)
     monkeypatch.setattr(sweep_mod, "build", fake_build)
-    attempts = sweep_mod.sweep(board, weight_bits=[8], lanes=[4], build_root=tmp_path,
-                               granularity=64)
+    attempts = sweep_mod.sweep(get_board("icebreaker"), weight_bits=[8], lanes=[4],
+                               build_root=tmp_path, granularity=64)
+    return tried, attempts
+
+
+def test_sweep_bisects_to_the_largest_passing_n(monkeypatch, tmp_path):
+    from hopfield_fpga.hw import sweep as sweep_mod
+    board = get_board("icebreaker")
+    # pretend: logic runs out above 200 neurons
+    tried, attempts = _fake_sweep(monkeypatch, tmp_path, fits=lambda n: n <= 200)
     # The fit check allows 320 (<= 360): it is tried first, then bisection over 64..256.
     assert tried[0] == 320 and len(tried) == len(set(tried)) <= 4
     assert max(a.config.neurons for a in attempts if a.ok) == 192
@@ -436,17 +445,7 @@ def test_sweep_bisects_to_the_largest_passing_n(monkeypatch, tmp_path):
 
 
 def test_sweep_stops_after_one_build_when_the_largest_fitting_n_passes(monkeypatch, tmp_path):
-    from hopfield_fpga.hw import sweep as sweep_mod
-    board = get_board("icebreaker")
-    fixture = _report("ice40", tmp_path)
-    tried = []
-
-    def fake_build(board, config, *, build_dir, log=None):
-        tried.append(config.neurons)
-        return dataclasses.replace(fixture, config=config)
-    monkeypatch.setattr(sweep_mod, "build", fake_build)
-    attempts = sweep_mod.sweep(board, weight_bits=[8], lanes=[4], build_root=tmp_path,
-                               granularity=64)
+    tried, attempts = _fake_sweep(monkeypatch, tmp_path)
     assert tried == [320] and [a.ok for a in attempts] == [True]
 
 
@@ -463,3 +462,19 @@ def test_weight_memory_names_match_the_engine():
     assert any(f"memory width {width} size {depth} \\{name}\n" in rtlil
                for name in build_mod.WEIGHT_MEMORY_NAMES), \
         f"no {width} x {depth} memory named one of {build_mod.WEIGHT_MEMORY_NAMES}"
+
+
+def test_block_ram_memory_names_match_the_sigmoid():
+    # Likewise for the graded sigmoid's breakpoint memories (2 and 4 entries of x) that the
+    # iCE40 flow moves to block RAM: a rename would silently put them back in flip-flops.
+    from hopfield_fpga.numerics import GRADED_X_BITS
+    board = get_board("icebreaker")
+    design = BoardDesign(board, board.graded_config)
+    plan = board.platform().prepare(design, "top", **build_mod._overrides(board))
+    rtlil = plan.files["top.il"]
+    rtlil = rtlil.decode() if isinstance(rtlil, bytes) else rtlil
+    for name, depth in zip(build_mod.ICE40_BLOCK_RAM_MEMORY_NAMES, (2, 4)):
+        assert f"memory width {GRADED_X_BITS} size {depth} \\{name}\n" in rtlil, name
+        script = plan.files["top.ys"]
+        script = script.decode() if isinstance(script, bytes) else script
+        assert f'setattr -set ram_style "block" m:{name}' in script, name

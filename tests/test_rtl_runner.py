@@ -5,7 +5,7 @@ from amaranth import Module
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from hopfield_fpga.sim.rtl_runner import SIMULATORS, run_cocotb
+from hopfield_fpga.sim.rtl_runner import SIMULATORS, missing_tool, run_cocotb
 
 
 class _RegisteredAdder(wiring.Component):
@@ -36,3 +36,12 @@ def test_runner_fails_a_wrong_design():
         run_cocotb(_RegisteredAdder(wrong=True), toplevel="selftest_adder_wrong",
                    simulator="icarus", test_module="cocotb_runner_selftest_tb",
                    params={"seed": 7, "cases": 5})
+
+
+def test_a_missing_tool_skips_outside_ci_and_fails_in_ci(monkeypatch):
+    monkeypatch.setenv("CI", "false")
+    with pytest.raises(pytest.skip.Exception, match="no such tool"):
+        missing_tool("no such tool")
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(RuntimeError, match="no such tool .CI must have every tool"):
+        missing_tool("no such tool")
