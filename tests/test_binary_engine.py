@@ -302,6 +302,7 @@ def test_cycle_accounting_matches_docs(config):
             case = make_case(config, 300 + seed, ["symmetric", "asymmetric", "ties"][seed % 3])
             case.order = ["sequential", "random", "rejection_free"][seed % 3]
             case.ready_prob = 1.0
+            case.trace = True
             _, want = expected(config, case)    # traced, for the cycle replay
             case.trace = seed % 2 == 0      # untraced runs take the drain's draw
             status, events, state = await run_case(driver, case)

@@ -5,7 +5,8 @@ go through the access stream), so the number of builds stays small. Together the
 configurations give more than 200 randomized cases per simulator: N = 1, 2 and non-powers of
 two, weight widths 1 to 16 with extreme values, asymmetric weights under a cap, ties (h = 0),
 every order, stochastic runs with beta schedules, on-chip Hebbian storing with saturation,
-random back-pressure on the trace stream. The fixed regression cases are the first seeds of
+random back-pressure on the trace stream, and a quarter of the runs untraced (in
+rejection_free order those take the early drain; they are compared on state, counts and 2E). The fixed regression cases are the first seeds of
 every kind (``kinds`` cycles through all of them).
 """
 
