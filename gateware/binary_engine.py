@@ -29,6 +29,10 @@ tree. A flip of j adds 2 W_ij s_j' to every h_i and sums W_ij s_i (the column fi
 for the exact delta(2E). The refresh after weight or bias writes uses the same pass: h = b,
 then one pass per column j adding W_ij s_j, then a final pass computing the unstable flags, the
 prefix counts and 2E = -sum_i s_i (h_i + b_i).
+
+Untraced rejection_free runs with few chunks chain their flips (:func:`chained_flips`): the
+next flip is looked ahead (:class:`~.draw_lookahead.DrawLookahead`) while the last chunk is
+still in the pipeline, so the next pass follows one cycle after the previous one's last issue.
 """
 
 from __future__ import annotations
@@ -40,12 +44,14 @@ from amaranth.lib.memory import Memory
 from ..config import BETA_SCHEDULE_DEPTH, COUNTER_BITS, Feature, NetworkConfig, Order
 from ..numerics import BETA_BITS
 from .engine_ports import AccessOp, EnginePorts, RunOrder, StopReason, engine_signature
+from .draw_lookahead import DrawLookahead
 from .index_draw import IndexDraw
 from .logistic import Logistic
 from .unstable_set import AdderTree, RankSelect
 from .xorshift import load_state, xorshift32_next
 
-__all__ = ["BinaryEngine", "divmod_const", "LOCATE_MAX_CHUNKS", "search_cycles"]
+__all__ = ["BinaryEngine", "divmod_const", "LOCATE_MAX_CHUNKS", "search_cycles",
+           "FAST_MAX_CHUNKS", "FAST_MAX_LANES", "chained_flips", "DRAW_LOOKAHEAD"]
 
 # The parallel locate (the chunk of the k-th unstable neuron found by C - 1 compares in one
 # cycle instead of a binary search of ceil(log2 C) cycles) keeps the chunks' prefix counts in
@@ -62,6 +68,24 @@ def search_cycles(config: NetworkConfig) -> int:
     if C == 1:
         return 0
     return 1 if C <= LOCATE_MAX_CHUNKS else (C - 1).bit_length()
+
+# Chained rejection_free flips (docs/engine.md, "Chained flips"): with few chunks the drain,
+# draw, locate and select after a pass (about 4 cycles) weigh heavily on a flip of C + 4
+# cycles. For 3 <= C <= FAST_MAX_CHUNKS and K <= FAST_MAX_LANES the engine instead works out,
+# in the cycle after the pass's last issue, the next neuron for every possible unstable count
+# of the last chunk (K + 1 hypotheses, each trying DRAW_LOOKAHEAD words), and issues the next
+# pass's chunk 0 one cycle later, when that count is known: C + 1 cycles per flip. The
+# hypotheses cost (K + 1) (C - 1) comparators, which is why the limits are small; from
+# C = 22 on, the ordinary drain already stays within 20% of C.
+FAST_MAX_CHUNKS = 24
+FAST_MAX_LANES = 8
+DRAW_LOOKAHEAD = 3
+
+
+def chained_flips(config: NetworkConfig) -> bool:
+    """Whether untraced deterministic rejection_free flips are chained (C + 1 cycles each)."""
+    return (3 <= config.chunks <= FAST_MAX_CHUNKS and config.lanes <= FAST_MAX_LANES
+            and Order.REJECTION_FREE in config.orders)
 
 # Pass modes of the column pass.
 _FLIP, _ADDCOL, _INIT, _FINAL = range(4)
@@ -149,7 +173,8 @@ class BinaryEngine(wiring.Component):
         locate = 1 < C <= LOCATE_MAX_CHUNKS
         search_first = 1 << ((C - 1).bit_length() - 1) if C > 1 and not locate else 0
         m.submodules.tree = tree = AdderTree(K, term_bits)
-        early = tree.latency <= search_cycles(cfg) + 1
+        chain = chained_flips(cfg)
+        early = tree.latency <= search_cycles(cfg) + 1 and not chain
         s_wr = smem.write_port()
         s_rda = smem.read_port(
             transparent_for=(s_wr,) if early and not locate and search_first == C - 1 else ())
@@ -285,24 +310,29 @@ class BinaryEngine(wiring.Component):
                      p3_cnt.eq(sum(p2_um[l] for l in range(K)))]
         for l in range(K):
             m.d.comb += tree.inputs[l].eq(p2_term[l])
-        m.d.comb += tree.valid_in.eq(p2_valid)
+        # A pass's sum restarts with its chunk 0 as that leaves the tree, not when the pass is
+        # issued: chained flips issue the next pass before the last one has left the tree.
+        m.d.comb += [tree.valid_in.eq(p2_valid), tree.first_in.eq(p2_c == 0)]
         with m.If(tree.valid_out):
-            m.d.sync += tacc.eq(tacc + tree.total)
+            m.d.sync += tacc.eq(Mux(tree.first_out, 0, tacc) + tree.total)
 
         # Stage 3: the chunk word (states, flags and the exclusive prefix count). A pass never
         # reads a chunk word another pass of the same flip still has to write: flips drain
         # first, and the refresh's back-to-back passes do not change the states.
+        # The running count restarts at every pass's chunk 0 (for the same reason as tacc).
+        p3_base = Signal(cnt_bits)
+        m.d.comb += p3_base.eq(Mux(p3_c == 0, 0, running_cnt))
         m.d.comb += [s_wr.addr.eq(p3_c), s_wr.data.state.eq(p3_s), s_wr.data.flags.eq(p3_u),
-                     s_wr.data.prefix.eq(running_cnt), s_wr.en.eq(p3_valid)]
+                     s_wr.data.prefix.eq(p3_base), s_wr.en.eq(p3_valid)]
         with m.If(p3_valid):
-            m.d.sync += running_cnt.eq(running_cnt + p3_cnt)
+            m.d.sync += running_cnt.eq(p3_base + p3_cnt)
         # The parallel locate's copy of the prefix counts (chunk 0's is always 0). LOCATE runs
         # after the pass has drained, so no bypass of the register being written is needed.
         prefix_regs = ({c: Signal(cnt_bits, name=f"prefix{c}") for c in range(1, C)}
                        if locate else {})
         for c, reg in prefix_regs.items():
             with m.If(p3_valid & (p3_c == c)):
-                m.d.sync += reg.eq(running_cnt)
+                m.d.sync += reg.eq(p3_base)
 
         # Pipeline occupancy, so that a pass is complete (drained) before its result is used.
         drain = Signal(range(tree.latency + 4))
@@ -446,10 +476,108 @@ class BinaryEngine(wiring.Component):
         # before the run may end (VISIT waits for it).
         e_pend = Signal()
         e_fin = Signal()
-        m.d.comb += e_fin.eq(e_pend & ~tree.valid_out & (drain == 0))
-        with m.If(e_fin):
-            m.d.sync += [energy2.eq(energy2 + delta), e_pend.eq(0)]
+        if chain:
+            # Chained flips: the next pass is issued two cycles after this one's last chunk,
+            # so 2E is finished on a fixed schedule from then (FSEL sets e_count = L + 1): it
+            # is added in the cycle the last chunk's column-field terms leave the adder tree
+            # (e_count = 2), before the next pass's chunk 0 restarts tacc. h_j + b_j + 2 W_jj s_j'
+            # is latched at e_count = L + 1, before the next pass replaces it (with L = 1 that
+            # is the finishing cycle itself, which reads it directly).
+            e_count = Signal(range(tree.latency + 2))
+            hbw_f = Signal.like(hbw)
+            snew_f = Signal()
+            with m.If(e_count != 0):
+                m.d.sync += e_count.eq(e_count - 1)
+            with m.If(e_count == tree.latency + 1):
+                m.d.sync += hbw_f.eq(hbw)
+            e_sum = Signal(signed(cfg.energy_bits + 1))
+            m.d.comb += e_sum.eq((hbw if tree.latency == 1 else hbw_f) + tacc + tree.total)
+            delta_f = Signal.like(delta)
+            m.d.comb += [delta_f.eq(Mux(snew_f, -(e_sum << 1), e_sum << 1)),
+                         e_fin.eq(e_pend & (e_count == 2))]
+            with m.If(e_fin):
+                m.d.sync += [energy2.eq(energy2 + delta_f), e_pend.eq(0)]
+        else:
+            m.d.comb += e_fin.eq(e_pend & ~tree.valid_out & (drain == 0))
+            with m.If(e_fin):
+                m.d.sync += [energy2.eq(energy2 + delta), e_pend.eq(0)]
         fin_ok = ~e_pend | e_fin
+
+        if chain:
+            # The next draw's hypotheses (DrawLookahead). Between flips they are latched in the
+            # cycle after the pass's last issue: chunk C-2 is then in stage 2 and chunk C-3 in
+            # stage 3, so their flags, states and prefix counts come from the pipeline, older
+            # chunks from the files below and the prefix registers. Outside a run (the IDLE
+            # cycle that starts one, or the refresh's last cycle) everything comes from the
+            # files and registers, which every pass rewrites whole, for FIRST. The hypotheses
+            # are latched every cycle and the sources are chosen by registers (running,
+            # refreshing, in_first), so no state decode fans out into the lookahead.
+            m.submodules.lookahead = look = DrawLookahead(N, K, DRAW_LOOKAHEAD)
+            m.d.comb += look.latch.eq(1)
+            look_start = Signal()
+            m.d.comb += look_start.eq(~running)
+            in_first = Signal()                # registered: this is the FIRST cycle
+            m.d.sync += in_first.eq(0)
+            flag_file = [Signal(K, name=f"flags{c}") for c in range(C)]
+            state_file = [Signal(K, name=f"states{c}") for c in range(C)]
+            for c in range(C):
+                with m.If(p2_valid & (p2_c == c)):
+                    m.d.sync += [flag_file[c].eq(p2_um), state_file[c].eq(p2_s)]
+            for c in range(C - 2):
+                m.d.comb += [look.flags[c].eq(flag_file[c]), look.states[c].eq(state_file[c])]
+            m.d.comb += [look.flags[C - 2].eq(Mux(look_start, flag_file[C - 2], p2_um)),
+                         look.states[C - 2].eq(Mux(look_start, state_file[C - 2], p2_s))]
+            pre_m2 = Signal(cnt_bits)
+            m.d.comb += pre_m2.eq(p3_base + p3_cnt)
+            for c in range(1, C):
+                if c <= C - 4:
+                    m.d.comb += look.prefix[c].eq(prefix_regs[c])
+                    continue
+                v = (p3_base if c == C - 3 else pre_m2 if c == C - 2
+                     else pre_m2 + sum(p2_um[l] for l in range(K)))
+                m.d.comb += look.prefix[c].eq(Mux(look_start, prefix_regs[c], v))
+            words = [xorshift32_next(Mux(running | refreshing, rng,
+                                         load_state(self.run.payload.seed)))]
+            for _ in range(DRAW_LOOKAHEAD - 1):
+                words.append(xorshift32_next(words[-1]))
+            for i, w in enumerate(words):
+                m.d.comb += look.words[i].eq(w)
+            # In the select cycle the last chunk is in stage 2 (in FIRST: in the files).
+            m.d.comb += [look.last_flags.eq(Mux(in_first, flag_file[C - 1], p2_um)),
+                         look.last_states.eq(Mux(in_first, state_file[C - 1], p2_s))]
+            word_used = words[-1]
+            for i in reversed(range(DRAW_LOOKAHEAD - 1)):
+                word_used = Mux(look.used == i, words[i], word_used)
+
+            def chained_select(go):
+                """Issue the looked-ahead flip's chunk 0 if the draw was decided (FSEL and
+                FIRST), else leave the rest to VISIT."""
+                with m.If(go & look.accept):
+                    m.d.comb += [issue.eq(1), issue_c.eq(0), issue_mode.eq(_FLIP),
+                                 issue_sign.eq(look.new), issue_waddr.eq(look.base)]
+                    m.d.sync += [rng.eq(word_used), j.eq(look.index), cj.eq(look.chunk),
+                                 lj.eq(look.lane), counting.eq(1), wbase.eq(look.base),
+                                 pc.eq(1), snew.eq(look.new)]
+                    m.next = "PASS"
+                with m.Elif(go):
+                    # Every looked-ahead word was rejected: VISIT draws on from there.
+                    m.d.sync += rng.eq(words[-1])
+                    m.next = "VISIT"
+                with m.Else():
+                    m.next = "VISIT"      # which ends the run once 2E is final
+
+        def begin_run(n, cap, order_v, stoch_v, trace_v):
+            """Go to the run's first cycle: FIRST when the first flip can be looked ahead
+            (chained flips; the hypotheses are latched in this cycle), else VISIT."""
+            if not chain:
+                m.next = "VISIT"
+                return
+            with m.If((order_v == RunOrder.REJECTION_FREE) & ~stoch_v & ~trace_v & (n != 0) &
+                      (cap != 0)):
+                m.d.sync += in_first.eq(1)
+                m.next = "FIRST"
+            with m.Else():
+                m.next = "VISIT"
 
         next_after_draw = "LOCATE" if locate else "SEARCH" if C > 1 else "SELECT"
 
@@ -501,7 +629,9 @@ class BinaryEngine(wiring.Component):
                         m.next = "R_INIT"
                     with m.Else():
                         m.d.sync += [refresh_cycles.eq(0), running.eq(1)]
-                        m.next = "VISIT"
+                        begin_run(n_unst, rp.max_visits, rp.order,
+                                  rp.stochastic if stoch else Const(0),
+                                  rp.trace if cfg.has(Feature.TRACE) else Const(0))
 
             # -- access operations ------------------------------------------------------------
             with m.State("EXEC"):
@@ -676,7 +806,7 @@ class BinaryEngine(wiring.Component):
                     m.next = "R_COLS"
             with m.State("R_COLS_DRAIN"):
                 with m.If(pipe_empty):
-                    m.d.sync += [pc.eq(0), running_cnt.eq(0), tacc.eq(0)]
+                    m.d.sync += pc.eq(0)
                     m.next = "R_FINAL"
             with m.State("R_FINAL"):
                 m.d.comb += [issue.eq(1), issue_c.eq(pc), issue_mode.eq(_FINAL)]
@@ -689,7 +819,7 @@ class BinaryEngine(wiring.Component):
                                  refreshing.eq(0)]
                     with m.If(after_refresh):
                         m.d.sync += [after_refresh.eq(0), running.eq(1)]
-                        m.next = "VISIT"
+                        begin_run(running_cnt, max_visits, order, stochastic, trace_en)
                     with m.Else():
                         m.d.sync += busy.eq(0)
                         m.next = "IDLE"
@@ -793,8 +923,7 @@ class BinaryEngine(wiring.Component):
                              issue.eq(1), issue_c.eq(0), issue_mode.eq(_FLIP),
                              issue_sign.eq(sel_new), issue_waddr.eq(sel_base)]
                 m.d.sync += [j.eq(sc * K + lane), cj.eq(sc), lj.eq(lane), counting.eq(1),
-                             wbase.eq(sel_base), pc.eq(1), running_cnt.eq(0),
-                             tacc.eq(0), snew.eq(sel_new)]
+                             wbase.eq(sel_base), pc.eq(1), snew.eq(sel_new)]
                 m.next = "PASS" if C > 1 else "DRAIN"
 
             # -- stochastic visit: h_j, t = 2 beta h_j, p = logistic(t), compare ----------------
@@ -827,15 +956,34 @@ class BinaryEngine(wiring.Component):
                 # Set up the pass and issue its chunk 0 (snew was set with j).
                 m.d.comb += [issue.eq(1), issue_c.eq(0), issue_mode.eq(_FLIP),
                              issue_sign.eq(snew), issue_waddr.eq(j * C)]
-                m.d.sync += [wbase.eq(j * C), cj.eq(jdiv), lj.eq(jmod), pc.eq(1),
-                             running_cnt.eq(0), tacc.eq(0)]
+                m.d.sync += [wbase.eq(j * C), cj.eq(jdiv), lj.eq(jmod), pc.eq(1)]
                 m.next = "PASS" if C > 1 else "DRAIN"
             with m.State("PASS"):
                 m.d.comb += [issue.eq(1), issue_c.eq(pc), issue_mode.eq(_FLIP),
                              issue_sign.eq(snew), issue_waddr.eq(wbase + pc)]
                 m.d.sync += pc.eq(pc + 1)
                 with m.If(pc == C - 1):
-                    m.next = "DRAIN"
+                    if chain:
+                        with m.If(counting & ~trace_en & ~stochastic &
+                                  (order == RunOrder.REJECTION_FREE)):
+                            m.next = "HYP"
+                        with m.Else():
+                            m.next = "DRAIN"
+                    else:
+                        m.next = "DRAIN"
+            if chain:
+                with m.State("HYP"):
+                    m.next = "FSEL"
+                with m.State("FSEL"):
+                    # The flip ends here (|U| is final with the last chunk's flags), and the
+                    # next one, if the draw was decided, is issued in the same cycle.
+                    visit_done()
+                    m.d.sync += [flips.eq(flips + 1), n_unst.eq(look.count), e_pend.eq(1),
+                                 e_count.eq(tree.latency + 1), snew_f.eq(snew)]
+                    chained_select((look.count != 0) & (visits + 1 != max_visits) & ~self.stop)
+                with m.State("FIRST"):
+                    # A run's first flip, looked ahead from the files while the run started.
+                    chained_select(~self.stop)
             with m.State("DRAIN"):
                 last_p3 = p3_valid & ~p2_valid & ~p1_valid
                 early_now = Signal()
@@ -845,7 +993,7 @@ class BinaryEngine(wiring.Component):
                 with m.If(early_now):
                     with m.If(last_p3):
                         n_new = Signal(cnt_bits)
-                        m.d.comb += [n_new.eq(running_cnt + p3_cnt), n_now.eq(n_new)]
+                        m.d.comb += [n_new.eq(p3_base + p3_cnt), n_now.eq(n_new)]
                         m.d.sync += [n_unst.eq(n_new), flips.eq(flips + 1), e_pend.eq(1)]
                         visit_done()
                         rf_draw(visits + 1)

@@ -50,14 +50,17 @@ class AdderTree(wiring.Component):
     ``per_stage`` adder levels (and after the last one).
 
     Latency :attr:`latency` = max(1, ceil(ceil(log2 n) / per_stage)) cycles; ``valid`` travels
-    with the data. Two levels per stage keep the longest path at two short adds.
+    with the data, and so does ``first`` (the input starts a new sum: the engine's column
+    passes may follow each other so closely that the next pass enters the tree before the
+    previous one has left it, so the accumulator restarts on this mark, not on a command).
+    Two levels per stage keep the longest path at two short adds.
 
     Members
     -------
     inputs: In(signed(width)) x n (``inputs[i]``).
-    valid_in: In(1).
+    valid_in, first_in: In(1).
     total: Out(signed(out_width)) with out_width = width + ceil(log2 n).
-    valid_out: Out(1).
+    valid_out, first_out: Out(1).
     """
 
     def __init__(self, n: int, width: int, *, per_stage: int = 2):
@@ -72,14 +75,16 @@ class AdderTree(wiring.Component):
         super().__init__({
             "inputs": In(signed(width)).array(n),
             "valid_in": In(1),
+            "first_in": In(1),
             "total": Out(signed(self.out_width)),
             "valid_out": Out(1),
+            "first_out": Out(1),
         })
 
     def elaborate(self, platform):
         m = Module()
         values = list(self.inputs)
-        valid = self.valid_in
+        valid, first = self.valid_in, self.first_in
         width = self.width
         for level in range(self.levels):
             width += 1
@@ -94,7 +99,9 @@ class AdderTree(wiring.Component):
             values = nxt
             if registered:
                 v = Signal(name=f"l{level}_valid")
-                m.d.sync += v.eq(valid)
-                valid = v
-        m.d.comb += [self.total.eq(values[0]), self.valid_out.eq(valid)]
+                f = Signal(name=f"l{level}_first")
+                m.d.sync += [v.eq(valid), f.eq(first)]
+                valid, first = v, f
+        m.d.comb += [self.total.eq(values[0]), self.valid_out.eq(valid),
+                     self.first_out.eq(first)]
         return m

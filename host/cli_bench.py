@@ -30,7 +30,7 @@ def register_engine(subparsers) -> None:
         "engine", help="RTL cycles per recall of the binary engine (simulated)",
         description="Simulate the binary engine's Verilog (Verilator by default) on Hebbian "
                     "recalls: N in {64, 256, 1024}, P = 0.1 N patterns stored on chip, probes "
-                    "with 10%% and 30%% noise, every order. Prints visits, flips, RTL cycles "
+                    "with 10% and 30% noise, every order. Prints visits, flips, RTL cycles "
                     "per recall, the bound flips * ceil(N/K) and the ratio. Every run is "
                     "checked against the golden model.")
     p.add_argument("--sizes", type=_positive, nargs="+", default=None,

@@ -113,8 +113,10 @@ async def stop_input_ends_a_run(dut):
     driver = EngineDriver(bus, config)
     case = make_case(config, 77, "asymmetric")
     await run_case(driver, case)
-    status, _ = await driver.run(order="sequential", max_visits=(1 << 32) - 1, trace=False,
-                                 stop_after=40)
-    assert status.stop_reason in (StopReason.CONVERGED, StopReason.STOP), \
-        f"stop reason {status.stop_reason}"
-    assert not status.busy
+    # Sequential, then rejection_free (untraced: the chained flips see the stop too).
+    for order in ("sequential", "rejection_free"):
+        status, _ = await driver.run(order=order, max_visits=(1 << 32) - 1, trace=False,
+                                     stop_after=40)
+        assert status.stop_reason in (StopReason.CONVERGED, StopReason.STOP), \
+            f"{order}: stop reason {status.stop_reason}"
+        assert not status.busy, order

@@ -202,7 +202,7 @@ class EngineCase:
     def describe(self) -> str:
         return (f"case seed={self.seed} kind={self.kind} order={self.order} "
                 f"run_seed={self.run_seed} max_visits={self.max_visits} "
-                f"schedule={self.schedule}")
+                f"schedule={self.schedule} trace={self.trace}")
 
 
 KINDS = ("symmetric", "extreme", "asymmetric", "ties", "stochastic", "hebbian")
@@ -270,7 +270,9 @@ def make_case(config: NetworkConfig, seed: int, kind: str | None = None) -> Engi
                       state=np.asarray(state, dtype=np.int64), order=order,
                       run_seed=int(r.integers(0, 1 << 32)) if r.random() < 0.9 else 0,
                       max_visits=cap, schedule=schedule, patterns=patterns,
-                      ready_prob=1.0 if r.random() < 0.5 else 0.4)
+                      ready_prob=1.0 if r.random() < 0.5 else 0.4,
+                      # A quarter untraced: those runs take the engine's chained flips.
+                      trace=r.random() >= 0.25)
 
 
 def expected(config: NetworkConfig, case: EngineCase):
