@@ -47,7 +47,7 @@ from .engine_ports import AccessOp, EnginePorts, RunOrder, StopReason, engine_si
 from .draw_lookahead import DrawLookahead
 from .index_draw import IndexDraw
 from .logistic import Logistic
-from .unstable_set import AdderTree, RankSelect
+from .unstable_set import AdderTree, RankSelect, popcount
 from .xorshift import load_state, xorshift32_next
 
 __all__ = ["BinaryEngine", "divmod_const", "LOCATE_MAX_CHUNKS", "search_cycles",
@@ -172,8 +172,10 @@ class BinaryEngine(wiring.Component):
         # that is the last chunk, port A must be transparent.
         locate = 1 < C <= LOCATE_MAX_CHUNKS
         search_first = 1 << ((C - 1).bit_length() - 1) if C > 1 and not locate else 0
-        m.submodules.tree = tree = AdderTree(K, term_bits)
         chain = chained_flips(cfg)
+        # Chained flips finish 2E on a schedule that a one-cycle tree keeps short (K <= 8 is
+        # at most three adder levels).
+        m.submodules.tree = tree = AdderTree(K, term_bits, per_stage=3 if chain else 2)
         early = tree.latency <= search_cycles(cfg) + 1 and not chain
         s_wr = smem.write_port()
         s_rda = smem.read_port(
@@ -273,6 +275,7 @@ class BinaryEngine(wiring.Component):
         p2_s = Signal(K)
         p2_term = [Signal(signed(term_bits), name=f"p2_t{l}") for l in range(K)]
         m.d.sync += [p2_valid.eq(p1_valid), p2_c.eq(p1_c)]
+        flags_early = []
         for l in range(K):
             two_w = Mux(p1_mode == _FLIP, w_l[l] << 1, w_l[l])
             added = h_l[l] + Mux(p1_sign, two_w, -two_w)
@@ -292,6 +295,11 @@ class BinaryEngine(wiring.Component):
                     m.d.sync += [p2_h[l].eq(h_l[l]), p2_term[l].eq(t_sgn)]
             flip_here = p1_isj & (lj == l) & (p1_mode == _FLIP)
             m.d.sync += p2_s[l].eq(Mux(flip_here, p1_sign, s_chunk[l]))
+            if chain:
+                # A flip pass's unstable flag, one stage early (for the chained select).
+                negative = added[-1]
+                flags_early.append(Mux(Mux(flip_here, p1_sign, s_chunk[l]), negative,
+                                       ~negative & added.any()))
         with m.If(p1_valid & p1_isj):
             m.d.sync += [hj.eq(Cat(*h_l).word_select(lj, A).as_signed()),
                          bj.eq(Cat(*b_l).word_select(lj, BB).as_signed()),
@@ -300,14 +308,24 @@ class BinaryEngine(wiring.Component):
         # Stage 2: write back h, state and unstable flags; count the unstable neurons.
         p2_u = Signal(K)
         for l in range(K):
-            m.d.comb += p2_u[l].eq(Mux(p2_s[l], p2_h[l] < 0, p2_h[l] > 0))
+            # sign and non-zero, spelled out: "> 0" would be a subtraction's carry chain
+            negative = p2_h[l][-1]
+            m.d.comb += p2_u[l].eq(Mux(p2_s[l], negative, ~negative & p2_h[l].any()))
         p2_um = Signal(K)
         m.d.comb += p2_um.eq(p2_u & lane_mask(p2_c))
+        p2_count = popcount(m, p2_um, "p2_count")
+        if chain:
+            # In flip passes, the chunk's flags are registered here already, so the chained
+            # select (and HYP's P) starts from registers. (Their count is not: after the
+            # memories' slow output that made this stage the longest path.)
+            p2_uf = Signal(K)
+            m.d.sync += p2_uf.eq(Cat(*flags_early) & lane_mask(p1_c))
+            p2_xf = popcount(m, p2_uf, "p2_count_early")
         p3_valid, p3_c = Signal(), Signal.like(issue_c)
         p3_cnt = Signal(range(K + 1))
         p3_s, p3_u = Signal(K), Signal(K)
         m.d.sync += [p3_valid.eq(p2_valid), p3_c.eq(p2_c), p3_s.eq(p2_s), p3_u.eq(p2_um),
-                     p3_cnt.eq(sum(p2_um[l] for l in range(K)))]
+                     p3_cnt.eq(p2_count)]
         for l in range(K):
             m.d.comb += tree.inputs[l].eq(p2_term[l])
         # A pass's sum restarts with its chunk 0 as that leaves the tree, not when the pass is
@@ -455,9 +473,12 @@ class BinaryEngine(wiring.Component):
             m.d.sync += [j.eq(index), counting.eq(count), snew.eq(new)]
             m.next = "SETUP"
 
-        def visit_done():
-            """Count one visit that did not flip (or the end of a flip's visit)."""
-            m.d.comb += pos_adv.eq(1)
+        def visit_done(prefetch=True):
+            """Count one visit that did not flip (or the end of a flip's visit). Chained flips
+            (rejection_free: no prefetch) leave the prefetch out of their select cycle's
+            paths."""
+            if prefetch:
+                m.d.comb += pos_adv.eq(1)
             m.d.sync += visits.eq(visits + 1)
             with m.If(pos == N - 1):
                 m.d.sync += pos.eq(0)
@@ -478,11 +499,10 @@ class BinaryEngine(wiring.Component):
         e_fin = Signal()
         if chain:
             # Chained flips: the next pass is issued two cycles after this one's last chunk,
-            # so 2E is finished on a fixed schedule from then (FSEL sets e_count = L + 1): it
-            # is added in the cycle the last chunk's column-field terms leave the adder tree
-            # (e_count = 2), before the next pass's chunk 0 restarts tacc. h_j + b_j + 2 W_jj s_j'
-            # is latched at e_count = L + 1, before the next pass replaces it (with L = 1 that
-            # is the finishing cycle itself, which reads it directly).
+            # so 2E is finished on a fixed schedule from then (FSEL sets e_count = L + 1):
+            # h_j + b_j + 2 W_jj s_j' is latched at e_count = L + 1, before the next pass
+            # replaces it, and tacc holds this pass's whole column field at e_count = 1, for
+            # that one cycle before the next pass's chunk 0 restarts it.
             e_count = Signal(range(tree.latency + 2))
             hbw_f = Signal.like(hbw)
             snew_f = Signal()
@@ -490,11 +510,9 @@ class BinaryEngine(wiring.Component):
                 m.d.sync += e_count.eq(e_count - 1)
             with m.If(e_count == tree.latency + 1):
                 m.d.sync += hbw_f.eq(hbw)
-            e_sum = Signal(signed(cfg.energy_bits + 1))
-            m.d.comb += e_sum.eq((hbw if tree.latency == 1 else hbw_f) + tacc + tree.total)
             delta_f = Signal.like(delta)
-            m.d.comb += [delta_f.eq(Mux(snew_f, -(e_sum << 1), e_sum << 1)),
-                         e_fin.eq(e_pend & (e_count == 2))]
+            m.d.comb += [delta_f.eq(Mux(snew_f, -((hbw_f + tacc) << 1), (hbw_f + tacc) << 1)),
+                         e_fin.eq(e_pend & (e_count == 1))]
             with m.If(e_fin):
                 m.d.sync += [energy2.eq(energy2 + delta_f), e_pend.eq(0)]
         else:
@@ -504,46 +522,42 @@ class BinaryEngine(wiring.Component):
         fin_ok = ~e_pend | e_fin
 
         if chain:
-            # The next draw's hypotheses (DrawLookahead). Between flips they are latched in the
-            # cycle after the pass's last issue: chunk C-2 is then in stage 2 and chunk C-3 in
-            # stage 3, so their flags, states and prefix counts come from the pipeline, older
-            # chunks from the files below and the prefix registers. Outside a run (the IDLE
-            # cycle that starts one, or the refresh's last cycle) everything comes from the
-            # files and registers, which every pass rewrites whole, for FIRST. The hypotheses
-            # are latched every cycle and the sources are chosen by registers (running,
-            # refreshing, in_first), so no state decode fans out into the lookahead.
+            # The next flip (DrawLookahead). Its draw is latched every cycle; the one that
+            # counts is the cycle after a pass's last issue (HYP: chunk C-2 is in stage 2, so
+            # P = cnt2_next) or, for FIRST, the cycle that starts the run (outside a run the
+            # files hold the whole state). The select reads registers only (the files, written
+            # from stage 2) but for the last chunk, which is in stage 2 in FSEL. Sources are
+            # chosen by registers (running, refreshing, in_first), not by the state decode.
             m.submodules.lookahead = look = DrawLookahead(N, K, DRAW_LOOKAHEAD)
-            m.d.comb += look.latch.eq(1)
-            look_start = Signal()
-            m.d.comb += look_start.eq(~running)
-            in_first = Signal()                # registered: this is the FIRST cycle
+            in_first = Signal()                # this is the FIRST cycle
             m.d.sync += in_first.eq(0)
             flag_file = [Signal(K, name=f"flags{c}") for c in range(C)]
             state_file = [Signal(K, name=f"states{c}") for c in range(C)]
-            for c in range(C):
-                with m.If(p2_valid & (p2_c == c)):
-                    m.d.sync += [flag_file[c].eq(p2_um), state_file[c].eq(p2_s)]
-            for c in range(C - 2):
-                m.d.comb += [look.flags[c].eq(flag_file[c]), look.states[c].eq(state_file[c])]
-            m.d.comb += [look.flags[C - 2].eq(Mux(look_start, flag_file[C - 2], p2_um)),
-                         look.states[C - 2].eq(Mux(look_start, state_file[C - 2], p2_s))]
-            pre_m2 = Signal(cnt_bits)
-            m.d.comb += pre_m2.eq(p3_base + p3_cnt)
-            for c in range(1, C):
-                if c <= C - 4:
-                    m.d.comb += look.prefix[c].eq(prefix_regs[c])
-                    continue
-                v = (p3_base if c == C - 3 else pre_m2 if c == C - 2
-                     else pre_m2 + sum(p2_um[l] for l in range(K)))
-                m.d.comb += look.prefix[c].eq(Mux(look_start, prefix_regs[c], v))
+            prefix_file = [Signal(cnt_bits, name=f"prefix2_{c}") for c in range(C)]
+            cnt2 = Signal(cnt_bits)            # unstable neurons so far in this pass, stage 2
+            base2 = Signal(cnt_bits)
+            cnt2_next = Signal(cnt_bits)
+            m.d.comb += [base2.eq(Mux(p2_c == 0, 0, cnt2)),
+                         cnt2_next.eq(base2 + p2_count)]
+            with m.If(p2_valid):
+                m.d.sync += cnt2.eq(cnt2_next)
+                for c in range(C):
+                    with m.If(p2_c == c):
+                        m.d.sync += [flag_file[c].eq(p2_um), state_file[c].eq(p2_s),
+                                     prefix_file[c].eq(base2)]
+            m.d.comb += look.partial.eq(Mux(running, base2 + p2_xf, prefix_file[C - 1]))
             words = [xorshift32_next(Mux(running | refreshing, rng,
                                          load_state(self.run.payload.seed)))]
             for _ in range(DRAW_LOOKAHEAD - 1):
                 words.append(xorshift32_next(words[-1]))
             for i, w in enumerate(words):
                 m.d.comb += look.words[i].eq(w)
-            # In the select cycle the last chunk is in stage 2 (in FIRST: in the files).
-            m.d.comb += [look.last_flags.eq(Mux(in_first, flag_file[C - 1], p2_um)),
+            for c in range(C - 1):
+                m.d.comb += [look.flags[c].eq(flag_file[c]), look.states[c].eq(state_file[c]),
+                             look.prefix[c].eq(prefix_file[c] if c else 0)]
+            m.d.comb += [look.last_flags.eq(Mux(in_first, flag_file[C - 1], p2_uf)),
+                         look.last_count.eq(Mux(in_first, popcount(m, flag_file[C - 1],
+                                                                   "first_count"), p2_xf)),
                          look.last_states.eq(Mux(in_first, state_file[C - 1], p2_s))]
             word_used = words[-1]
             for i in reversed(range(DRAW_LOOKAHEAD - 1)):
@@ -977,7 +991,7 @@ class BinaryEngine(wiring.Component):
                 with m.State("FSEL"):
                     # The flip ends here (|U| is final with the last chunk's flags), and the
                     # next one, if the draw was decided, is issued in the same cycle.
-                    visit_done()
+                    visit_done(prefetch=False)
                     m.d.sync += [flips.eq(flips + 1), n_unst.eq(look.count), e_pend.eq(1),
                                  e_count.eq(tree.latency + 1), snew_f.eq(snew)]
                     chained_select((look.count != 0) & (visits + 1 != max_visits) & ~self.stop)

@@ -14,7 +14,40 @@ from amaranth.hdl import Module, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["RankSelect", "AdderTree"]
+__all__ = ["RankSelect", "AdderTree", "popcount"]
+
+
+def popcount(m: Module, bits, name: str) -> Signal:
+    """The number of set bits of ``bits``, as LUT-shaped logic: a table per group of four
+    bits (one LUT level), then a balanced tree of small adds. (A plain ``sum`` of the bits
+    is a chain of adders, one carry chain per bit, which made the engine's select cycle
+    slow.)"""
+    width = len(bits)
+    counts = []
+    for g in range(0, width, 4):
+        group = bits[g:g + 4]
+        n = len(group)
+        count = Signal(range(n + 1), name=f"{name}_g{g // 4}")
+        with m.Switch(group):
+            for v in range(1 << n):
+                with m.Case(v):
+                    m.d.comb += count.eq(bin(v).count("1"))
+        counts.append(count)
+    level = 0
+    while len(counts) > 1:
+        nxt = []
+        for i in range(0, len(counts), 2):
+            pair = counts[i:i + 2]
+            if len(pair) == 1:
+                nxt.append(pair[0])
+                continue
+            s = Signal(range(width + 1), name=f"{name}_s{level}_{i // 2}")
+            m.d.comb += s.eq(pair[0] + pair[1])
+            nxt.append(s)
+        counts, level = nxt, level + 1
+    result = Signal(range(width + 1), name=name)
+    m.d.comb += result.eq(counts[0])
+    return result
 
 
 class RankSelect(wiring.Component):

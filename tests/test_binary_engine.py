@@ -147,19 +147,21 @@ def test_draw_lookahead_matches_numerics(neurons, lanes):
             for _ in range(DRAW_LOOKAHEAD):
                 x = numerics.xorshift32(x)
                 words.append(x)
+            # latch cycle: P and the words only
+            ctx.set(dut.partial, sum(flags[:(n_chunks - 1) * k_lanes]))
+            for i, word in enumerate(words):
+                ctx.set(dut.words[i], word)
+            await ctx.tick()
+            ctx.set(dut.partial, 0)              # the draws are registered: inputs may go
+            for i in range(DRAW_LOOKAHEAD):
+                ctx.set(dut.words[i], 0)
+            # select cycle: the chunks' flags, states and prefix counts
             for c in range(n_chunks - 1):
                 ctx.set(dut.flags[c], chunk_bits(flags, c))
                 ctx.set(dut.states[c], chunk_bits(states, c))
-            for c in range(n_chunks):
                 ctx.set(dut.prefix[c], sum(flags[:c * k_lanes]))
-            for i, word in enumerate(words):
-                ctx.set(dut.words[i], word)
-            ctx.set(dut.latch, 1)
-            await ctx.tick()
-            ctx.set(dut.latch, 0)
-            for c in range(n_chunks - 1):       # the hypotheses are registered: inputs may go
-                ctx.set(dut.flags[c], 0)
             ctx.set(dut.last_flags, chunk_bits(flags, n_chunks - 1))
+            ctx.set(dut.last_count, bin(chunk_bits(flags, n_chunks - 1)).count("1"))
             ctx.set(dut.last_states, chunk_bits(states, n_chunks - 1))
             where = f"seed {seed} case {case}: flags {flags} x0 {x0:#x}"
             n = sum(flags)
@@ -307,11 +309,19 @@ def test_engine_matches_golden_at_locate_limit(neurons):
                      kinds=["symmetric", "asymmetric"], second_run=False)
 
 
+def _tree_latency(config):
+    """L of docs/engine.md: one cycle with chained flips (K <= 8), else two adder levels per
+    cycle."""
+    if chained_flips(config):
+        return 1
+    return max(1, -(-max(1, (config.lanes - 1).bit_length()) // 2))
+
+
 def _expected_cycles(config, case, want, traced):
     """The cycle accounting of docs/engine.md, replayed on the golden trace."""
     c = config.chunks
     b = search_cycles(config)      # 1 with the parallel locate (C <= 64), else ceil(log2 C)
-    lat = max(1, -(-max(1, (config.lanes - 1).bit_length()) // 2))
+    lat = _tree_latency(config)
     flip = c + lat + 4
     if case.order == "sequential":
         return (want.visits - want.flips) + want.flips * flip + 1
@@ -332,8 +342,8 @@ def _expected_cycles(config, case, want, traced):
     if chained_flips(config) and not traced:
         # Chained flips: C + 1 cycles from one chunk 0 to the next, the first one looked ahead
         # while the run starts; a draw that needs more words than the lookahead tried costs
-        # its extra words + 2 (select cycle, VISIT draws, locate); the run ends L + 1 cycles
-        # after the last flip's HYP cycle, when 2E is final.
+        # its extra words + 2 (select cycle, VISIT draws, locate); the run ends L + 2 cycles
+        # after the last flip's HYP cycle (its FSEL, then VISIT until 2E is final).
         if not want.trace:
             return 1
         for event in want.trace:
@@ -342,7 +352,7 @@ def _expected_cycles(config, case, want, traced):
             cycles += c + 1 + (words - DRAW_LOOKAHEAD + 2 if words > DRAW_LOOKAHEAD else 0)
             s[event.index] = event.value
             h = h + 2 * event.value * w[:, event.index]
-        return cycles - 1 + lat + 1
+        return cycles - 1 + lat + 2
     # Untraced flips take the early drain (the draw in the last chunk's write cycle, 2E while
     # the search runs) when the adder tree drains before the next pass can start.
     early = not traced and lat <= b + 1
@@ -393,7 +403,7 @@ def test_cycle_accounting_matches_docs(config):
             got = int(status.cycles) - flips_traced
             assert got == _expected_cycles(config, case, want, case.trace), case.describe()
             n, c = config.neurons, config.chunks
-            lat = max(1, -(-max(1, (config.lanes - 1).bit_length()) // 2))
+            lat = _tree_latency(config)
             refresh = n * c + 2 * c + 3 * lat + 9 + ((n - 1) * (lat + 3) if c < 3 else 0)
             assert int(status.refresh_cycles) == refresh, "refresh cost of docs/engine.md"
 
