@@ -29,6 +29,10 @@ tree. A flip of j adds 2 W_ij s_j' to every h_i and sums W_ij s_i (the column fi
 for the exact delta(2E). The refresh after weight or bias writes uses the same pass: h = b,
 then one pass per column j adding W_ij s_j, then a final pass computing the unstable flags, the
 prefix counts and 2E = -sum_i s_i (h_i + b_i).
+
+Untraced rejection_free runs with few chunks chain their flips (:func:`chained_flips`): the
+next flip is looked ahead (:class:`~.draw_lookahead.DrawLookahead`) while the last chunk is
+still in the pipeline, so the next pass follows one cycle after the previous one's last issue.
 """
 
 from __future__ import annotations
@@ -40,12 +44,14 @@ from amaranth.lib.memory import Memory
 from ..config import BETA_SCHEDULE_DEPTH, COUNTER_BITS, Feature, NetworkConfig, Order
 from ..numerics import BETA_BITS
 from .engine_ports import AccessOp, EnginePorts, RunOrder, StopReason, engine_signature
+from .draw_lookahead import DrawLookahead
 from .index_draw import IndexDraw
 from .logistic import Logistic
-from .unstable_set import AdderTree, RankSelect
+from .unstable_set import AdderTree, RankSelect, popcount
 from .xorshift import load_state, xorshift32_next
 
-__all__ = ["BinaryEngine", "divmod_const", "LOCATE_MAX_CHUNKS", "search_cycles"]
+__all__ = ["BinaryEngine", "divmod_const", "LOCATE_MAX_CHUNKS", "search_cycles",
+           "FAST_MAX_CHUNKS", "FAST_MAX_LANES", "chained_flips", "DRAW_LOOKAHEAD"]
 
 # The parallel locate (the chunk of the k-th unstable neuron found by C - 1 compares in one
 # cycle instead of a binary search of ceil(log2 C) cycles) keeps the chunks' prefix counts in
@@ -62,6 +68,24 @@ def search_cycles(config: NetworkConfig) -> int:
     if C == 1:
         return 0
     return 1 if C <= LOCATE_MAX_CHUNKS else (C - 1).bit_length()
+
+# Chained rejection_free flips (docs/engine.md, "Chained flips"): with few chunks the drain,
+# draw, locate and select after a pass (about 4 cycles) weigh heavily on a flip of C + 4
+# cycles. For 3 <= C <= FAST_MAX_CHUNKS and K <= FAST_MAX_LANES the engine instead draws,
+# in the cycle after the pass's last issue, for every possible unstable count of the last
+# chunk (K + 1 hypotheses, each trying DRAW_LOOKAHEAD words), and locates and issues the next
+# pass's chunk 0 one cycle later, when that count is known: C + 1 cycles per flip. The
+# hypotheses and the per-chunk rank tables grow with K and C, which is why the limits are
+# small; from C = 22 on, the ordinary drain already stays within 20% of C.
+FAST_MAX_CHUNKS = 24
+FAST_MAX_LANES = 8
+DRAW_LOOKAHEAD = 3
+
+
+def chained_flips(config: NetworkConfig) -> bool:
+    """Whether untraced deterministic rejection_free flips are chained (C + 1 cycles each)."""
+    return (3 <= config.chunks <= FAST_MAX_CHUNKS and config.lanes <= FAST_MAX_LANES
+            and Order.REJECTION_FREE in config.orders)
 
 # Pass modes of the column pass.
 _FLIP, _ADDCOL, _INIT, _FINAL = range(4)
@@ -148,8 +172,11 @@ class BinaryEngine(wiring.Component):
         # that is the last chunk, port A must be transparent.
         locate = 1 < C <= LOCATE_MAX_CHUNKS
         search_first = 1 << ((C - 1).bit_length() - 1) if C > 1 and not locate else 0
-        m.submodules.tree = tree = AdderTree(K, term_bits)
-        early = tree.latency <= search_cycles(cfg) + 1
+        chain = chained_flips(cfg)
+        # Chained flips finish 2E on a schedule that a one-cycle tree keeps short (K <= 8 is
+        # at most three adder levels).
+        m.submodules.tree = tree = AdderTree(K, term_bits, per_stage=3 if chain else 2)
+        early = tree.latency <= search_cycles(cfg) + 1 and not chain
         s_wr = smem.write_port()
         s_rda = smem.read_port(
             transparent_for=(s_wr,) if early and not locate and search_first == C - 1 else ())
@@ -248,6 +275,7 @@ class BinaryEngine(wiring.Component):
         p2_s = Signal(K)
         p2_term = [Signal(signed(term_bits), name=f"p2_t{l}") for l in range(K)]
         m.d.sync += [p2_valid.eq(p1_valid), p2_c.eq(p1_c)]
+        flags_early = []
         for l in range(K):
             two_w = Mux(p1_mode == _FLIP, w_l[l] << 1, w_l[l])
             added = h_l[l] + Mux(p1_sign, two_w, -two_w)
@@ -267,6 +295,11 @@ class BinaryEngine(wiring.Component):
                     m.d.sync += [p2_h[l].eq(h_l[l]), p2_term[l].eq(t_sgn)]
             flip_here = p1_isj & (lj == l) & (p1_mode == _FLIP)
             m.d.sync += p2_s[l].eq(Mux(flip_here, p1_sign, s_chunk[l]))
+            if chain:
+                # A flip pass's unstable flag, one stage early (for the chained select).
+                negative = added[-1]
+                flags_early.append(Mux(Mux(flip_here, p1_sign, s_chunk[l]), negative,
+                                       ~negative & added.any()))
         with m.If(p1_valid & p1_isj):
             m.d.sync += [hj.eq(Cat(*h_l).word_select(lj, A).as_signed()),
                          bj.eq(Cat(*b_l).word_select(lj, BB).as_signed()),
@@ -275,34 +308,49 @@ class BinaryEngine(wiring.Component):
         # Stage 2: write back h, state and unstable flags; count the unstable neurons.
         p2_u = Signal(K)
         for l in range(K):
-            m.d.comb += p2_u[l].eq(Mux(p2_s[l], p2_h[l] < 0, p2_h[l] > 0))
+            # sign and non-zero, spelled out: "> 0" would be a subtraction's carry chain
+            negative = p2_h[l][-1]
+            m.d.comb += p2_u[l].eq(Mux(p2_s[l], negative, ~negative & p2_h[l].any()))
         p2_um = Signal(K)
         m.d.comb += p2_um.eq(p2_u & lane_mask(p2_c))
+        p2_count = popcount(m, p2_um, "p2_count")
+        if chain:
+            # In flip passes, the chunk's flags are registered here already, so the chained
+            # select (and HYP's P) starts from registers. (Their count is not: after the
+            # memories' slow output that made this stage the longest path.)
+            p2_uf = Signal(K)
+            m.d.sync += p2_uf.eq(Cat(*flags_early) & lane_mask(p1_c))
+            p2_xf = popcount(m, p2_uf, "p2_count_early")
         p3_valid, p3_c = Signal(), Signal.like(issue_c)
         p3_cnt = Signal(range(K + 1))
         p3_s, p3_u = Signal(K), Signal(K)
         m.d.sync += [p3_valid.eq(p2_valid), p3_c.eq(p2_c), p3_s.eq(p2_s), p3_u.eq(p2_um),
-                     p3_cnt.eq(sum(p2_um[l] for l in range(K)))]
+                     p3_cnt.eq(p2_count)]
         for l in range(K):
             m.d.comb += tree.inputs[l].eq(p2_term[l])
-        m.d.comb += tree.valid_in.eq(p2_valid)
+        # A pass's sum restarts with its chunk 0 as that leaves the tree, not when the pass is
+        # issued: chained flips issue the next pass before the last one has left the tree.
+        m.d.comb += [tree.valid_in.eq(p2_valid), tree.first_in.eq(p2_c == 0)]
         with m.If(tree.valid_out):
-            m.d.sync += tacc.eq(tacc + tree.total)
+            m.d.sync += tacc.eq(Mux(tree.first_out, 0, tacc) + tree.total)
 
         # Stage 3: the chunk word (states, flags and the exclusive prefix count). A pass never
         # reads a chunk word another pass of the same flip still has to write: flips drain
         # first, and the refresh's back-to-back passes do not change the states.
+        # The running count restarts at every pass's chunk 0 (for the same reason as tacc).
+        p3_base = Signal(cnt_bits)
+        m.d.comb += p3_base.eq(Mux(p3_c == 0, 0, running_cnt))
         m.d.comb += [s_wr.addr.eq(p3_c), s_wr.data.state.eq(p3_s), s_wr.data.flags.eq(p3_u),
-                     s_wr.data.prefix.eq(running_cnt), s_wr.en.eq(p3_valid)]
+                     s_wr.data.prefix.eq(p3_base), s_wr.en.eq(p3_valid)]
         with m.If(p3_valid):
-            m.d.sync += running_cnt.eq(running_cnt + p3_cnt)
+            m.d.sync += running_cnt.eq(p3_base + p3_cnt)
         # The parallel locate's copy of the prefix counts (chunk 0's is always 0). LOCATE runs
         # after the pass has drained, so no bypass of the register being written is needed.
         prefix_regs = ({c: Signal(cnt_bits, name=f"prefix{c}") for c in range(1, C)}
                        if locate else {})
         for c, reg in prefix_regs.items():
             with m.If(p3_valid & (p3_c == c)):
-                m.d.sync += reg.eq(running_cnt)
+                m.d.sync += reg.eq(p3_base)
 
         # Pipeline occupancy, so that a pass is complete (drained) before its result is used.
         drain = Signal(range(tree.latency + 4))
@@ -425,9 +473,12 @@ class BinaryEngine(wiring.Component):
             m.d.sync += [j.eq(index), counting.eq(count), snew.eq(new)]
             m.next = "SETUP"
 
-        def visit_done():
-            """Count one visit that did not flip (or the end of a flip's visit)."""
-            m.d.comb += pos_adv.eq(1)
+        def visit_done(prefetch=True):
+            """Count one visit that did not flip (or the end of a flip's visit). Chained flips
+            (rejection_free: no prefetch) leave the prefetch out of their select cycle's
+            paths."""
+            if prefetch:
+                m.d.comb += pos_adv.eq(1)
             m.d.sync += visits.eq(visits + 1)
             with m.If(pos == N - 1):
                 m.d.sync += pos.eq(0)
@@ -446,10 +497,101 @@ class BinaryEngine(wiring.Component):
         # before the run may end (VISIT waits for it).
         e_pend = Signal()
         e_fin = Signal()
-        m.d.comb += e_fin.eq(e_pend & ~tree.valid_out & (drain == 0))
-        with m.If(e_fin):
-            m.d.sync += [energy2.eq(energy2 + delta), e_pend.eq(0)]
+        if chain:
+            # Chained flips: the next pass is issued two cycles after this one's last chunk,
+            # so 2E is finished on a fixed schedule from then (FSEL sets e_count = L + 1):
+            # h_j + b_j + 2 W_jj s_j' is latched at e_count = L + 1, before the next pass
+            # replaces it, and tacc holds this pass's whole column field at e_count = 1, for
+            # that one cycle before the next pass's chunk 0 restarts it.
+            e_count = Signal(range(tree.latency + 2))
+            hbw_f = Signal.like(hbw)
+            snew_f = Signal()
+            with m.If(e_count != 0):
+                m.d.sync += e_count.eq(e_count - 1)
+            with m.If(e_count == tree.latency + 1):
+                m.d.sync += hbw_f.eq(hbw)
+            delta_f = Signal.like(delta)
+            m.d.comb += [delta_f.eq(Mux(snew_f, -((hbw_f + tacc) << 1), (hbw_f + tacc) << 1)),
+                         e_fin.eq(e_pend & (e_count == 1))]
+            with m.If(e_fin):
+                m.d.sync += [energy2.eq(energy2 + delta_f), e_pend.eq(0)]
+        else:
+            m.d.comb += e_fin.eq(e_pend & ~tree.valid_out & (drain == 0))
+            with m.If(e_fin):
+                m.d.sync += [energy2.eq(energy2 + delta), e_pend.eq(0)]
         fin_ok = ~e_pend | e_fin
+
+        if chain:
+            # The next flip (DrawLookahead). Its draw is latched every cycle; the one that
+            # counts is the cycle after a pass's last issue (HYP: chunk C-2 is in stage 2, so
+            # P = cnt2_next) or, for FIRST, the cycle that starts the run (outside a run the
+            # files hold the whole state). The select reads registers only (the files, written
+            # from stage 2) but for the last chunk, which is in stage 2 in FSEL. Sources are
+            # chosen by registers (running, refreshing, in_first), not by the state decode.
+            m.submodules.lookahead = look = DrawLookahead(N, K, DRAW_LOOKAHEAD)
+            in_first = Signal()                # this is the FIRST cycle
+            m.d.sync += in_first.eq(0)
+            flag_file = [Signal(K, name=f"flags{c}") for c in range(C)]
+            state_file = [Signal(K, name=f"states{c}") for c in range(C)]
+            prefix_file = [Signal(cnt_bits, name=f"prefix2_{c}") for c in range(C)]
+            cnt2 = Signal(cnt_bits)            # unstable neurons so far in this pass, stage 2
+            base2 = Signal(cnt_bits)
+            cnt2_next = Signal(cnt_bits)
+            m.d.comb += [base2.eq(Mux(p2_c == 0, 0, cnt2)),
+                         cnt2_next.eq(base2 + p2_count)]
+            with m.If(p2_valid):
+                m.d.sync += cnt2.eq(cnt2_next)
+                for c in range(C):
+                    with m.If(p2_c == c):
+                        m.d.sync += [flag_file[c].eq(p2_um), state_file[c].eq(p2_s),
+                                     prefix_file[c].eq(base2)]
+            m.d.comb += look.partial.eq(Mux(running, base2 + p2_xf, prefix_file[C - 1]))
+            words = [xorshift32_next(Mux(running | refreshing, rng,
+                                         load_state(self.run.payload.seed)))]
+            for _ in range(DRAW_LOOKAHEAD - 1):
+                words.append(xorshift32_next(words[-1]))
+            for i, w in enumerate(words):
+                m.d.comb += look.words[i].eq(w)
+            for c in range(C - 1):
+                m.d.comb += [look.flags[c].eq(flag_file[c]), look.states[c].eq(state_file[c]),
+                             look.prefix[c].eq(prefix_file[c] if c else 0)]
+            m.d.comb += [look.last_flags.eq(Mux(in_first, flag_file[C - 1], p2_uf)),
+                         look.last_count.eq(Mux(in_first, popcount(m, flag_file[C - 1],
+                                                                   "first_count"), p2_xf)),
+                         look.last_states.eq(Mux(in_first, state_file[C - 1], p2_s))]
+            word_used = words[-1]
+            for i in reversed(range(DRAW_LOOKAHEAD - 1)):
+                word_used = Mux(look.used == i, words[i], word_used)
+
+            def chained_select(go):
+                """Issue the looked-ahead flip's chunk 0 if the draw was decided (FSEL and
+                FIRST), else leave the rest to VISIT."""
+                with m.If(go & look.accept):
+                    m.d.comb += [issue.eq(1), issue_c.eq(0), issue_mode.eq(_FLIP),
+                                 issue_sign.eq(look.new), issue_waddr.eq(look.base)]
+                    m.d.sync += [rng.eq(word_used), j.eq(look.index), cj.eq(look.chunk),
+                                 lj.eq(look.lane), counting.eq(1), wbase.eq(look.base),
+                                 pc.eq(1), snew.eq(look.new)]
+                    m.next = "PASS"
+                with m.Elif(go):
+                    # Every looked-ahead word was rejected: VISIT draws on from there.
+                    m.d.sync += rng.eq(words[-1])
+                    m.next = "VISIT"
+                with m.Else():
+                    m.next = "VISIT"      # which ends the run once 2E is final
+
+        def begin_run(n, cap, order_v, stoch_v, trace_v):
+            """Go to the run's first cycle: FIRST when the first flip can be looked ahead
+            (chained flips; the hypotheses are latched in this cycle), else VISIT."""
+            if not chain:
+                m.next = "VISIT"
+                return
+            with m.If((order_v == RunOrder.REJECTION_FREE) & ~stoch_v & ~trace_v & (n != 0) &
+                      (cap != 0)):
+                m.d.sync += in_first.eq(1)
+                m.next = "FIRST"
+            with m.Else():
+                m.next = "VISIT"
 
         next_after_draw = "LOCATE" if locate else "SEARCH" if C > 1 else "SELECT"
 
@@ -501,7 +643,9 @@ class BinaryEngine(wiring.Component):
                         m.next = "R_INIT"
                     with m.Else():
                         m.d.sync += [refresh_cycles.eq(0), running.eq(1)]
-                        m.next = "VISIT"
+                        begin_run(n_unst, rp.max_visits, rp.order,
+                                  rp.stochastic if stoch else Const(0),
+                                  rp.trace if cfg.has(Feature.TRACE) else Const(0))
 
             # -- access operations ------------------------------------------------------------
             with m.State("EXEC"):
@@ -676,7 +820,7 @@ class BinaryEngine(wiring.Component):
                     m.next = "R_COLS"
             with m.State("R_COLS_DRAIN"):
                 with m.If(pipe_empty):
-                    m.d.sync += [pc.eq(0), running_cnt.eq(0), tacc.eq(0)]
+                    m.d.sync += pc.eq(0)
                     m.next = "R_FINAL"
             with m.State("R_FINAL"):
                 m.d.comb += [issue.eq(1), issue_c.eq(pc), issue_mode.eq(_FINAL)]
@@ -689,7 +833,7 @@ class BinaryEngine(wiring.Component):
                                  refreshing.eq(0)]
                     with m.If(after_refresh):
                         m.d.sync += [after_refresh.eq(0), running.eq(1)]
-                        m.next = "VISIT"
+                        begin_run(running_cnt, max_visits, order, stochastic, trace_en)
                     with m.Else():
                         m.d.sync += busy.eq(0)
                         m.next = "IDLE"
@@ -793,8 +937,7 @@ class BinaryEngine(wiring.Component):
                              issue.eq(1), issue_c.eq(0), issue_mode.eq(_FLIP),
                              issue_sign.eq(sel_new), issue_waddr.eq(sel_base)]
                 m.d.sync += [j.eq(sc * K + lane), cj.eq(sc), lj.eq(lane), counting.eq(1),
-                             wbase.eq(sel_base), pc.eq(1), running_cnt.eq(0),
-                             tacc.eq(0), snew.eq(sel_new)]
+                             wbase.eq(sel_base), pc.eq(1), snew.eq(sel_new)]
                 m.next = "PASS" if C > 1 else "DRAIN"
 
             # -- stochastic visit: h_j, t = 2 beta h_j, p = logistic(t), compare ----------------
@@ -827,15 +970,34 @@ class BinaryEngine(wiring.Component):
                 # Set up the pass and issue its chunk 0 (snew was set with j).
                 m.d.comb += [issue.eq(1), issue_c.eq(0), issue_mode.eq(_FLIP),
                              issue_sign.eq(snew), issue_waddr.eq(j * C)]
-                m.d.sync += [wbase.eq(j * C), cj.eq(jdiv), lj.eq(jmod), pc.eq(1),
-                             running_cnt.eq(0), tacc.eq(0)]
+                m.d.sync += [wbase.eq(j * C), cj.eq(jdiv), lj.eq(jmod), pc.eq(1)]
                 m.next = "PASS" if C > 1 else "DRAIN"
             with m.State("PASS"):
                 m.d.comb += [issue.eq(1), issue_c.eq(pc), issue_mode.eq(_FLIP),
                              issue_sign.eq(snew), issue_waddr.eq(wbase + pc)]
                 m.d.sync += pc.eq(pc + 1)
                 with m.If(pc == C - 1):
-                    m.next = "DRAIN"
+                    if chain:
+                        with m.If(counting & ~trace_en & ~stochastic &
+                                  (order == RunOrder.REJECTION_FREE)):
+                            m.next = "HYP"
+                        with m.Else():
+                            m.next = "DRAIN"
+                    else:
+                        m.next = "DRAIN"
+            if chain:
+                with m.State("HYP"):
+                    m.next = "FSEL"
+                with m.State("FSEL"):
+                    # The flip ends here (|U| is final with the last chunk's flags), and the
+                    # next one, if the draw was decided, is issued in the same cycle.
+                    visit_done(prefetch=False)
+                    m.d.sync += [flips.eq(flips + 1), n_unst.eq(look.count), e_pend.eq(1),
+                                 e_count.eq(tree.latency + 1), snew_f.eq(snew)]
+                    chained_select((look.count != 0) & (visits + 1 != max_visits) & ~self.stop)
+                with m.State("FIRST"):
+                    # A run's first flip, looked ahead from the files while the run started.
+                    chained_select(~self.stop)
             with m.State("DRAIN"):
                 last_p3 = p3_valid & ~p2_valid & ~p1_valid
                 early_now = Signal()
@@ -845,7 +1007,7 @@ class BinaryEngine(wiring.Component):
                 with m.If(early_now):
                     with m.If(last_p3):
                         n_new = Signal(cnt_bits)
-                        m.d.comb += [n_new.eq(running_cnt + p3_cnt), n_now.eq(n_new)]
+                        m.d.comb += [n_new.eq(p3_base + p3_cnt), n_now.eq(n_new)]
                         m.d.sync += [n_unst.eq(n_new), flips.eq(flips + 1), e_pend.eq(1)]
                         visit_done()
                         rf_draw(visits + 1)

@@ -14,7 +14,40 @@ from amaranth.hdl import Module, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["RankSelect", "AdderTree"]
+__all__ = ["RankSelect", "AdderTree", "popcount"]
+
+
+def popcount(m: Module, bits, name: str) -> Signal:
+    """The number of set bits of ``bits``, as LUT-shaped logic: a table per group of four
+    bits (one LUT level), then a balanced tree of small adds. (A plain ``sum`` of the bits
+    is a chain of adders, one carry chain per bit, which made the engine's select cycle
+    slow.)"""
+    width = len(bits)
+    counts = []
+    for g in range(0, width, 4):
+        group = bits[g:g + 4]
+        n = len(group)
+        count = Signal(range(n + 1), name=f"{name}_g{g // 4}")
+        with m.Switch(group):
+            for v in range(1 << n):
+                with m.Case(v):
+                    m.d.comb += count.eq(bin(v).count("1"))
+        counts.append(count)
+    level = 0
+    while len(counts) > 1:
+        nxt = []
+        for i in range(0, len(counts), 2):
+            pair = counts[i:i + 2]
+            if len(pair) == 1:
+                nxt.append(pair[0])
+                continue
+            s = Signal(range(width + 1), name=f"{name}_s{level}_{i // 2}")
+            m.d.comb += s.eq(pair[0] + pair[1])
+            nxt.append(s)
+        counts, level = nxt, level + 1
+    result = Signal(range(width + 1), name=name)
+    m.d.comb += result.eq(counts[0])
+    return result
 
 
 class RankSelect(wiring.Component):
@@ -50,14 +83,17 @@ class AdderTree(wiring.Component):
     ``per_stage`` adder levels (and after the last one).
 
     Latency :attr:`latency` = max(1, ceil(ceil(log2 n) / per_stage)) cycles; ``valid`` travels
-    with the data. Two levels per stage keep the longest path at two short adds.
+    with the data, and so does ``first`` (the input starts a new sum: the engine's column
+    passes may follow each other so closely that the next pass enters the tree before the
+    previous one has left it, so the accumulator restarts on this mark, not on a command).
+    Two levels per stage keep the longest path at two short adds.
 
     Members
     -------
     inputs: In(signed(width)) x n (``inputs[i]``).
-    valid_in: In(1).
+    valid_in, first_in: In(1).
     total: Out(signed(out_width)) with out_width = width + ceil(log2 n).
-    valid_out: Out(1).
+    valid_out, first_out: Out(1).
     """
 
     def __init__(self, n: int, width: int, *, per_stage: int = 2):
@@ -72,14 +108,16 @@ class AdderTree(wiring.Component):
         super().__init__({
             "inputs": In(signed(width)).array(n),
             "valid_in": In(1),
+            "first_in": In(1),
             "total": Out(signed(self.out_width)),
             "valid_out": Out(1),
+            "first_out": Out(1),
         })
 
     def elaborate(self, platform):
         m = Module()
         values = list(self.inputs)
-        valid = self.valid_in
+        valid, first = self.valid_in, self.first_in
         width = self.width
         for level in range(self.levels):
             width += 1
@@ -94,7 +132,9 @@ class AdderTree(wiring.Component):
             values = nxt
             if registered:
                 v = Signal(name=f"l{level}_valid")
-                m.d.sync += v.eq(valid)
-                valid = v
-        m.d.comb += [self.total.eq(values[0]), self.valid_out.eq(valid)]
+                f = Signal(name=f"l{level}_first")
+                m.d.sync += [v.eq(valid), f.eq(first)]
+                valid, first = v, f
+        m.d.comb += [self.total.eq(values[0]), self.valid_out.eq(valid),
+                     self.first_out.eq(first)]
         return m

@@ -18,8 +18,9 @@ from amaranth.sim import Simulator
 
 from hopfield_fpga import numerics
 from hopfield_fpga.config import Feature, NetworkConfig
-from hopfield_fpga.gateware.binary_engine import (LOCATE_MAX_CHUNKS, BinaryEngine, divmod_const,
-                                                   search_cycles)
+from hopfield_fpga.gateware.binary_engine import (DRAW_LOOKAHEAD, LOCATE_MAX_CHUNKS, BinaryEngine,
+                                                   chained_flips, divmod_const, search_cycles)
+from hopfield_fpga.gateware.draw_lookahead import DrawLookahead
 from hopfield_fpga.gateware.index_draw import IndexDraw
 from hopfield_fpga.gateware.logistic import Logistic
 from hopfield_fpga.gateware.unstable_set import AdderTree, RankSelect
@@ -121,6 +122,67 @@ def test_rank_select(width):
     _comb_check(dut, cases, check)
 
 
+@pytest.mark.parametrize("neurons,lanes", [(7, 3), (12, 4), (21, 5), (64, 8), (9, 1), (4, 2)])
+def test_draw_lookahead_matches_numerics(neurons, lanes):
+    """The lookahead's choice equals numerics.draw_index over the whole unstable set, for
+    every unstable count of the last chunk (it only learns that chunk a cycle later)."""
+    dut = DrawLookahead(neurons, lanes, DRAW_LOOKAHEAD)
+    n_chunks, k_lanes = dut.chunks, lanes
+    seed = neurons * 100 + lanes
+    rng = random.Random(seed)
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+
+    def chunk_bits(bits, c):
+        return sum(bits[i] << (i - c * k_lanes)
+                   for i in range(c * k_lanes, min(neurons, (c + 1) * k_lanes)))
+
+    async def bench(ctx):
+        for case in range(300):
+            density = rng.choice([0.0, 0.05, 0.3, 0.7, 1.0])
+            flags = [int(rng.random() < density) for _ in range(neurons)]
+            states = [rng.getrandbits(1) for _ in range(neurons)]
+            x0 = rng.getrandbits(32) or 1
+            words, x = [], x0
+            for _ in range(DRAW_LOOKAHEAD):
+                x = numerics.xorshift32(x)
+                words.append(x)
+            # latch cycle: P and the words only
+            ctx.set(dut.partial, sum(flags[:(n_chunks - 1) * k_lanes]))
+            for i, word in enumerate(words):
+                ctx.set(dut.words[i], word)
+            await ctx.tick()
+            ctx.set(dut.partial, 0)              # the draws are registered: inputs may go
+            for i in range(DRAW_LOOKAHEAD):
+                ctx.set(dut.words[i], 0)
+            # select cycle: the chunks' flags, states and prefix counts
+            for c in range(n_chunks - 1):
+                ctx.set(dut.flags[c], chunk_bits(flags, c))
+                ctx.set(dut.states[c], chunk_bits(states, c))
+                ctx.set(dut.prefix[c], sum(flags[:c * k_lanes]))
+            ctx.set(dut.last_flags, chunk_bits(flags, n_chunks - 1))
+            ctx.set(dut.last_count, bin(chunk_bits(flags, n_chunks - 1)).count("1"))
+            ctx.set(dut.last_states, chunk_bits(states, n_chunks - 1))
+            where = f"seed {seed} case {case}: flags {flags} x0 {x0:#x}"
+            n = sum(flags)
+            assert ctx.get(dut.count) == n, where
+            if n == 0:
+                assert not ctx.get(dut.accept), where
+                continue
+            k, _, used = numerics.draw_index(x0, n)
+            if used > DRAW_LOOKAHEAD:
+                assert not ctx.get(dut.accept) and ctx.get(dut.used) == DRAW_LOOKAHEAD - 1, where
+                continue
+            i = [idx for idx, f in enumerate(flags) if f][k]
+            got = [ctx.get(v) for v in (dut.accept, dut.used, dut.index, dut.chunk, dut.lane,
+                                        dut.base, dut.new)]
+            assert got == [1, used - 1, i, i // k_lanes, i % k_lanes, i * n_chunks,
+                           1 - states[i]], where
+
+    sim.add_testbench(bench)
+    sim.run()
+
+
 @pytest.mark.parametrize("n", [1, 2, 5, 8])
 def test_adder_tree(n):
     dut = AdderTree(n, 6)
@@ -129,16 +191,20 @@ def test_adder_tree(n):
     sim = Simulator(dut)
     sim.add_clock(1e-6)
 
+    firsts = [rng.random() < 0.3 for _ in cases]
+
     async def bench(ctx):
         outs = []
-        for vals in cases + [[0] * n] * (dut.latency + 1):
+        for k, vals in enumerate(cases + [[0] * n] * (dut.latency + 1)):
             for i, v in enumerate(vals):
                 ctx.set(dut.inputs[i], v)
             ctx.set(dut.valid_in, 1)
+            ctx.set(dut.first_in, k < len(cases) and firsts[k])
             await ctx.tick()
-            outs.append(ctx.get(dut.total))
+            outs.append((ctx.get(dut.total), ctx.get(dut.first_out)))
         for i, vals in enumerate(cases):
-            assert outs[i + dut.latency - 1] == sum(vals), f"inputs {vals}"
+            # the first mark travels with its sum
+            assert outs[i + dut.latency - 1] == (sum(vals), firsts[i]), f"inputs {vals}"
 
     sim.add_testbench(bench)
     sim.run()
@@ -243,11 +309,19 @@ def test_engine_matches_golden_at_locate_limit(neurons):
                      kinds=["symmetric", "asymmetric"], second_run=False)
 
 
+def _tree_latency(config):
+    """L of docs/engine.md: one cycle with chained flips (K <= 8), else two adder levels per
+    cycle."""
+    if chained_flips(config):
+        return 1
+    return max(1, -(-max(1, (config.lanes - 1).bit_length()) // 2))
+
+
 def _expected_cycles(config, case, want, traced):
     """The cycle accounting of docs/engine.md, replayed on the golden trace."""
     c = config.chunks
     b = search_cycles(config)      # 1 with the parallel locate (C <= 64), else ceil(log2 C)
-    lat = max(1, -(-max(1, (config.lanes - 1).bit_length()) // 2))
+    lat = _tree_latency(config)
     flip = c + lat + 4
     if case.order == "sequential":
         return (want.visits - want.flips) + want.flips * flip + 1
@@ -265,6 +339,20 @@ def _expected_cycles(config, case, want, traced):
                 if (x >> (32 - m) if m else 0) < config.neurons:
                     break
         return cycles + want.flips * (flip - 1)
+    if chained_flips(config) and not traced:
+        # Chained flips: C + 1 cycles from one chunk 0 to the next, the first one looked ahead
+        # while the run starts; a draw that needs more words than the lookahead tried costs
+        # its extra words + 2 (select cycle, VISIT draws, locate); the run ends L + 2 cycles
+        # after the last flip's HYP cycle (its FSEL, then VISIT until 2E is final).
+        if not want.trace:
+            return 1
+        for event in want.trace:
+            n_unstable = int(np.count_nonzero(s * h < 0))
+            _, x, words = numerics.draw_index(x, n_unstable)
+            cycles += c + 1 + (words - DRAW_LOOKAHEAD + 2 if words > DRAW_LOOKAHEAD else 0)
+            s[event.index] = event.value
+            h = h + 2 * event.value * w[:, event.index]
+        return cycles - 1 + lat + 2
     # Untraced flips take the early drain (the draw in the last chunk's write cycle, 2E while
     # the search runs) when the adder tree drains before the next pass can start.
     early = not traced and lat <= b + 1
@@ -281,10 +369,13 @@ def _expected_cycles(config, case, want, traced):
     return cycles - (len(want.trace) - 1) + (lat - 1 if early else 0)
 
 
-# Without the early drain (L > B + 1): N6K6 (C = 1, two-stage adder tree) and N40K20 (the
-# locate, B = 1, and a three-stage tree). N65K1: the binary search (C > LOCATE_MAX_CHUNKS);
-# the others use the parallel locate.
+# Chained flips (3 <= C <= FAST_MAX_CHUNKS, K <= FAST_MAX_LANES): N7K3, N12K4, N40K8 and
+# N24K1 (C = 24, the limit; N25K1 is just past it). Without the early drain (L > B + 1): N6K6
+# (C = 1, two-stage adder tree) and N40K20 (the locate, B = 1, and a three-stage tree). N65K1:
+# the binary search (C > LOCATE_MAX_CHUNKS); the others use the parallel locate.
 @pytest.mark.parametrize("config", ENGINE_CONFIGS[1:] + [NetworkConfig(neurons=40, lanes=8),
+                                                         NetworkConfig(neurons=24, lanes=1),
+                                                         NetworkConfig(neurons=25, lanes=1),
                                                          NetworkConfig(neurons=6, lanes=6),
                                                          NetworkConfig(neurons=65, lanes=1),
                                                          NetworkConfig(neurons=40, lanes=20)],
@@ -312,7 +403,7 @@ def test_cycle_accounting_matches_docs(config):
             got = int(status.cycles) - flips_traced
             assert got == _expected_cycles(config, case, want, case.trace), case.describe()
             n, c = config.neurons, config.chunks
-            lat = max(1, -(-max(1, (config.lanes - 1).bit_length()) // 2))
+            lat = _tree_latency(config)
             refresh = n * c + 2 * c + 3 * lat + 9 + ((n - 1) * (lat + 3) if c < 3 else 0)
             assert int(status.refresh_cycles) == refresh, "refresh cost of docs/engine.md"
 

@@ -6,7 +6,8 @@ configurations give more than 200 randomized cases per simulator: N = 1, 2 and n
 two, weight widths 1 to 16 with extreme values, asymmetric weights under a cap, ties (h = 0),
 every order, stochastic runs with beta schedules, on-chip Hebbian storing with saturation,
 random back-pressure on the trace stream, and a quarter of the runs untraced (in
-rejection_free order those take the early drain; they are compared on state, counts and 2E). The fixed regression cases are the first seeds of
+rejection_free order those take the chained flips, N13K4 and N21K5, or the early drain;
+they are compared on state, counts and 2E). The fixed regression cases are the first seeds of
 every kind (``kinds`` cycles through all of them).
 """
 

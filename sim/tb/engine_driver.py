@@ -272,7 +272,7 @@ def make_case(config: NetworkConfig, seed: int, kind: str | None = None) -> Engi
                       max_visits=cap, schedule=schedule, patterns=patterns,
                       ready_prob=1.0 if r.random() < 0.5 else 0.4,
                       # A quarter untraced: in rejection_free order those runs take the
-                      # engine's early drain (the next draw before 2E is final).
+                      # engine's chained flips (3 <= C <= 24, K <= 8) or its early drain.
                       trace=r.random() >= 0.25)
 
 
