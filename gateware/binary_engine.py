@@ -348,9 +348,22 @@ class BinaryEngine(wiring.Component):
         # after the pass has drained, so no bypass of the register being written is needed.
         prefix_regs = ({c: Signal(cnt_bits, name=f"prefix{c}") for c in range(1, C)}
                        if locate else {})
-        for c, reg in prefix_regs.items():
-            with m.If(p3_valid & (p3_c == c)):
-                m.d.sync += reg.eq(p3_base)
+        if chain:
+            # Chained flips read chunk C-2's prefix count in the cycle after stage 2 holds it,
+            # so there the registers follow a count kept one stage earlier (the same values).
+            assert locate
+            cnt2 = Signal(cnt_bits)            # unstable neurons so far in this pass, stage 2
+            base2 = Signal(cnt_bits)
+            m.d.comb += base2.eq(Mux(p2_c == 0, 0, cnt2))
+            with m.If(p2_valid):
+                m.d.sync += cnt2.eq(base2 + p2_count)
+            for c, reg in prefix_regs.items():
+                with m.If(p2_valid & (p2_c == c)):
+                    m.d.sync += reg.eq(base2)
+        else:
+            for c, reg in prefix_regs.items():
+                with m.If(p3_valid & (p3_c == c)):
+                    m.d.sync += reg.eq(p3_base)
 
         # Pipeline occupancy, so that a pass is complete (drained) before its result is used.
         drain = Signal(range(tree.latency + 4))
@@ -489,8 +502,11 @@ class BinaryEngine(wiring.Component):
 
         # §6: delta(2E) = -2 s_j' (h_j + c_j + b_j + 2 W_jj s_j'); h_j + b_j + 2 W_jj s_j' was
         # summed while the pass drained, so two adds remain (one negation, one add).
+        def energy_delta(s_new, hbw_value):
+            return Mux(s_new, -((hbw_value + tacc) << 1), (hbw_value + tacc) << 1)
+
         delta = Signal(signed(cfg.energy_bits + 2))
-        m.d.comb += delta.eq(Mux(snew, -((hbw + tacc) << 1), (hbw + tacc) << 1))
+        m.d.comb += delta.eq(energy_delta(snew, hbw))
         # The early drain (untraced rejection_free flips): |U| is final in the cycle the last
         # chunk's word is written, so the next draw happens there; 2E follows when the adder
         # tree has drained (e_pend), before the next pass can reset tacc (L <= B + 1) and
@@ -511,7 +527,7 @@ class BinaryEngine(wiring.Component):
             with m.If(e_count == tree.latency + 1):
                 m.d.sync += hbw_f.eq(hbw)
             delta_f = Signal.like(delta)
-            m.d.comb += [delta_f.eq(Mux(snew_f, -((hbw_f + tacc) << 1), (hbw_f + tacc) << 1)),
+            m.d.comb += [delta_f.eq(energy_delta(snew_f, hbw_f)),
                          e_fin.eq(e_pend & (e_count == 1))]
             with m.If(e_fin):
                 m.d.sync += [energy2.eq(energy2 + delta_f), e_pend.eq(0)]
@@ -524,28 +540,20 @@ class BinaryEngine(wiring.Component):
         if chain:
             # The next flip (DrawLookahead). Its draw is latched every cycle; the one that
             # counts is the cycle after a pass's last issue (HYP: chunk C-2 is in stage 2, so
-            # P = cnt2_next) or, for FIRST, the cycle that starts the run (outside a run the
-            # files hold the whole state). The select reads registers only (the files, written
-            # from stage 2) but for the last chunk, which is in stage 2 in FSEL. Sources are
+            # P = base2 + its early count) or, for FIRST, the cycle that starts the run (outside
+            # a run the registers hold the whole state). The select reads registers only (the
+            # flag and state files and the prefix registers, written from stage 2) but for the
+            # last chunk, which is in stage 2 in FSEL. Sources are
             # chosen by registers (running, refreshing, in_first), not by the state decode.
             m.submodules.lookahead = look = DrawLookahead(N, K, DRAW_LOOKAHEAD)
             in_first = Signal()                # this is the FIRST cycle
             m.d.sync += in_first.eq(0)
             flag_file = [Signal(K, name=f"flags{c}") for c in range(C)]
             state_file = [Signal(K, name=f"states{c}") for c in range(C)]
-            prefix_file = [Signal(cnt_bits, name=f"prefix2_{c}") for c in range(C)]
-            cnt2 = Signal(cnt_bits)            # unstable neurons so far in this pass, stage 2
-            base2 = Signal(cnt_bits)
-            cnt2_next = Signal(cnt_bits)
-            m.d.comb += [base2.eq(Mux(p2_c == 0, 0, cnt2)),
-                         cnt2_next.eq(base2 + p2_count)]
-            with m.If(p2_valid):
-                m.d.sync += cnt2.eq(cnt2_next)
-                for c in range(C):
-                    with m.If(p2_c == c):
-                        m.d.sync += [flag_file[c].eq(p2_um), state_file[c].eq(p2_s),
-                                     prefix_file[c].eq(base2)]
-            m.d.comb += look.partial.eq(Mux(running, base2 + p2_xf, prefix_file[C - 1]))
+            for c in range(C):
+                with m.If(p2_valid & (p2_c == c)):
+                    m.d.sync += [flag_file[c].eq(p2_um), state_file[c].eq(p2_s)]
+            m.d.comb += look.partial.eq(Mux(running, base2 + p2_xf, prefix_regs[C - 1]))
             words = [xorshift32_next(Mux(running | refreshing, rng,
                                          load_state(self.run.payload.seed)))]
             for _ in range(DRAW_LOOKAHEAD - 1):
@@ -554,7 +562,7 @@ class BinaryEngine(wiring.Component):
                 m.d.comb += look.words[i].eq(w)
             for c in range(C - 1):
                 m.d.comb += [look.flags[c].eq(flag_file[c]), look.states[c].eq(state_file[c]),
-                             look.prefix[c].eq(prefix_file[c] if c else 0)]
+                             look.prefix[c].eq(prefix_regs[c] if c else 0)]
             m.d.comb += [look.last_flags.eq(Mux(in_first, flag_file[C - 1], p2_uf)),
                          look.last_count.eq(Mux(in_first, popcount(m, flag_file[C - 1],
                                                                    "first_count"), p2_xf)),
@@ -595,12 +603,17 @@ class BinaryEngine(wiring.Component):
 
         next_after_draw = "LOCATE" if locate else "SEARCH" if C > 1 else "SELECT"
 
+        def run_goes_on(n, visits_now):
+            """A rejection_free run draws its next visit: neurons are unstable, the cap is not
+            reached and no stop is asked for."""
+            return (n != 0) & (visits_now != max_visits) & ~self.stop
+
         def rf_draw(visits_now):
             """The first draw of the next rejection_free visit, in the last cycle of the previous
             flip (drain or trace handshake) instead of a VISIT cycle of its own. Where the run
             ends or the word is rejected, VISIT takes over (same checks, same words)."""
-            go = ((order == RunOrder.REJECTION_FREE) & ~stochastic & (n_now != 0) &
-                  (visits_now != max_visits) & ~self.stop)
+            go = ((order == RunOrder.REJECTION_FREE) & ~stochastic &
+                  run_goes_on(n_now, visits_now))
             m.d.comb += sa_addr.eq(search_first)
             with m.If(go):
                 m.d.comb += rng_step.eq(1)
@@ -994,7 +1007,7 @@ class BinaryEngine(wiring.Component):
                     visit_done(prefetch=False)
                     m.d.sync += [flips.eq(flips + 1), n_unst.eq(look.count), e_pend.eq(1),
                                  e_count.eq(tree.latency + 1), snew_f.eq(snew)]
-                    chained_select((look.count != 0) & (visits + 1 != max_visits) & ~self.stop)
+                    chained_select(run_goes_on(look.count, visits + 1))
                 with m.State("FIRST"):
                     # A run's first flip, looked ahead from the files while the run started.
                     chained_select(~self.stop)

@@ -23,6 +23,7 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
+from .index_draw import draw_candidate
 from .unstable_set import popcount
 
 __all__ = ["DrawLookahead"]
@@ -107,13 +108,8 @@ class DrawLookahead(wiring.Component):
             m.d.comb += [n.eq(self.partial + x), nm1.eq(self.partial + (x - 1))]
             accepts, cands = [], []
             for i in range(W):
-                # §5: the candidate is the top bitlen(n - 1) bits of the word; accepted when
-                # below n, i.e. at most n - 1.
-                cand = Signal(max(1, mbits), name=f"h{x}_c{i}")
-                m.d.comb += cand.eq(0)
-                for bits in range(1, mbits + 1):
-                    with m.If(nm1[bits - 1:].any()):
-                        m.d.comb += cand.eq(self.words[i][32 - bits:])
+                # §5, as IndexDraw, from n - 1 (P + x - 1: no subtraction after the add)
+                cand = draw_candidate(m, self.words[i], nm1, mbits, f"h{x}_c{i}")
                 cands.append(cand)
                 accepts.append((n != 0) & (cand <= nm1))
             k = Signal(max(1, mbits), name=f"h{x}_k")

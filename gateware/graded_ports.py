@@ -35,8 +35,7 @@ record (step t, index i, u_i, v_i) per neuron in index order; back-pressure stal
 from __future__ import annotations
 
 from amaranth.hdl import signed, unsigned
-from amaranth.lib import data, enum, stream, wiring
-from amaranth.lib.wiring import In, Out
+from amaranth.lib import data, enum, wiring
 
 from ..config import COUNTER_BITS, NetworkConfig
 from ..numerics import (

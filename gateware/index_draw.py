@@ -8,11 +8,24 @@ that may change at run time (the unstable-set size of the rejection_free order) 
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal
+from amaranth.hdl import Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["IndexDraw"]
+__all__ = ["IndexDraw", "draw_candidate"]
+
+
+def draw_candidate(m: Module, word, nm1, mbits: int, name: str = "cand") -> Signal:
+    """The candidate of ``word`` for the range [0, n), given n - 1 as ``nm1``: its top
+    m = bitlen(n - 1) bits (0 when m = 0). ``mbits`` is the widest m (bitlen(max_n - 1)).
+    It is accepted when it is at most n - 1 (and n != 0)."""
+    cand = Signal(max(1, mbits), name=name)
+    m.d.comb += cand.eq(0)
+    for bits in range(1, mbits + 1):
+        # nm1 >= 2**(bits - 1): a bit at or above bits - 1 is set (no comparator needed).
+        with m.If(nm1[bits - 1:].any()):
+            m.d.comb += cand.eq(word[32 - bits:])
+    return cand
 
 
 class IndexDraw(wiring.Component):
@@ -42,13 +55,7 @@ class IndexDraw(wiring.Component):
         m = Module()
         nm1 = Signal(range(self.max_n + 1))
         m.d.comb += nm1.eq(self.n - 1)
-        # m = bitlen(n - 1): the candidate is the top m bits of the word.
-        cand = Signal(max(1, self.mbits))
-        m.d.comb += cand.eq(0)
-        for bits in range(1, self.mbits + 1):
-            # nm1 >= 2**(bits - 1): a bit at or above bits - 1 is set (no comparator needed).
-            with m.If(nm1[bits - 1:].any()):
-                m.d.comb += cand.eq(self.word[32 - bits:])
+        cand = draw_candidate(m, self.word, nm1, self.mbits)
         m.d.comb += [
             self.index.eq(cand),
             self.accept.eq((self.n != 0) & (cand < self.n)),

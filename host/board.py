@@ -23,7 +23,6 @@ states, ``status``, ``clear``) raise ConfigMismatch.
 from __future__ import annotations
 
 import dataclasses
-import math
 import time
 import warnings
 
@@ -31,7 +30,7 @@ import numpy as np
 import serial
 
 from .. import protocol as P
-from ..config import BETA_SCHEDULE_DEPTH, Feature, NetworkConfig, Order
+from ..config import Feature, NetworkConfig, Order
 from ..gateware.engine_ports import StopReason
 from ..gateware.graded_ports import GradedPorts
 from ..gateware.pwl_sigmoid import SigmoidEntry

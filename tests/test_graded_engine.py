@@ -65,7 +65,6 @@ async def read_word(ctx, dut, op, index=0, chunk=0):
 
 async def run_case(ctx, dut, case, max_cycles):
     """Start the run, collect the trace until the engine is idle; returns (trace, cycles)."""
-    cfg = case.config
     ctx.set(dut.trace.ready, 1)
     await stream_put(ctx, dut.run, RunParams.const(run_params(case.params, trace=case.trace)))
     records = []
@@ -107,7 +106,7 @@ def simulate(case):
     dut = GradedEngine(case.config)
     cfg = case.config
     out = {}
-    n, c = cfg.neurons, cfg.chunks
+    n = cfg.neurons
     max_cycles = (GradedEngine.pass_cycles(cfg, initial=True)
                   + case.params.max_steps * GradedEngine.pass_cycles(cfg) + 10)
 
