@@ -41,8 +41,8 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 
-from ..config import BETA_SCHEDULE_DEPTH, COUNTER_BITS, Feature, NetworkConfig, Order
-from ..numerics import BETA_BITS
+from hopfield_fpga.config import BETA_SCHEDULE_DEPTH, COUNTER_BITS, Feature, NetworkConfig, Order
+from hopfield_fpga.numerics import BETA_BITS
 from .engine_ports import AccessOp, EnginePorts, RunOrder, StopReason, engine_signature
 from .draw_lookahead import DrawLookahead
 from .index_draw import IndexDraw

@@ -15,7 +15,7 @@ from amaranth.hdl import Module
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out, connect
 
-from ..config import Feature, NetworkConfig
+from hopfield_fpga.config import Feature, NetworkConfig
 from .binary_engine import BinaryEngine
 from .cobs import CobsDecoder, CobsEncoder
 from .command_engine import CommandEngine

@@ -15,7 +15,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from ..protocol import DELIMITER
+from hopfield_fpga.protocol import DELIMITER
 
 __all__ = ["DecodedByte", "BodyByte", "CobsDecoder", "CobsEncoder"]
 

@@ -44,9 +44,9 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from .. import protocol as P
-from ..config import BETA_SCHEDULE_DEPTH, Feature, NetworkConfig
-from ..numerics import GRADED_SEGMENTS
+from hopfield_fpga import protocol as P
+from hopfield_fpga.config import BETA_SCHEDULE_DEPTH, Feature, NetworkConfig
+from hopfield_fpga.numerics import GRADED_SEGMENTS
 from .cobs import BodyByte, DecodedByte
 from .crc import crc16_next
 from .engine_ports import AccessOp, EnginePorts, RunOrder, engine_signature

@@ -11,7 +11,7 @@ from amaranth.hdl import Cat, Const, Module, Value
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from ..protocol import CRC_INIT, CRC_POLY
+from hopfield_fpga.protocol import CRC_INIT, CRC_POLY
 
 __all__ = ["crc16_next", "Crc16"]
 

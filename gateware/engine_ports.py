@@ -56,8 +56,8 @@ from amaranth.hdl import signed, unsigned
 from amaranth.lib import data, enum, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..config import BETA_SCHEDULE_DEPTH, COUNTER_BITS, NetworkConfig, Order
-from ..numerics import BETA_BITS
+from hopfield_fpga.config import BETA_SCHEDULE_DEPTH, COUNTER_BITS, NetworkConfig, Order
+from hopfield_fpga.numerics import BETA_BITS
 
 __all__ = ["AccessOp", "StopReason", "RunOrder", "EnginePorts", "engine_signature"]
 

@@ -37,8 +37,8 @@ from amaranth.hdl import Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 
-from ..config import COUNTER_BITS, Feature, NetworkConfig
-from ..numerics import (
+from hopfield_fpga.config import COUNTER_BITS, Feature, NetworkConfig
+from hopfield_fpga.numerics import (
     GRADED_EXP_BITS, GRADED_FACTOR_BITS, GRADED_LEAK_SHIFT_BITS, GRADED_SEGMENTS, GRADED_V_BITS,
     GRADED_V_FRAC, GRADED_X_BITS,
 )

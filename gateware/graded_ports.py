@@ -37,8 +37,8 @@ from __future__ import annotations
 from amaranth.hdl import signed, unsigned
 from amaranth.lib import data, enum, wiring
 
-from ..config import COUNTER_BITS, NetworkConfig
-from ..numerics import (
+from hopfield_fpga.config import COUNTER_BITS, NetworkConfig
+from hopfield_fpga.numerics import (
     GRADED_EPS_BITS, GRADED_EXP_BITS, GRADED_FACTOR_BITS, GRADED_LEAK_SHIFT_BITS, GRADED_SEGMENTS,
     GRADED_V_BITS,
 )

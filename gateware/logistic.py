@@ -13,7 +13,7 @@ from amaranth.hdl import Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from ..numerics import LOGISTIC_BREAKPOINTS, LOGISTIC_ONE, LOGISTIC_VALUES
+from hopfield_fpga.numerics import LOGISTIC_BREAKPOINTS, LOGISTIC_ONE, LOGISTIC_VALUES
 
 __all__ = ["Logistic"]
 

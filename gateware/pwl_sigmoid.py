@@ -27,7 +27,7 @@ from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from ..numerics import (
+from hopfield_fpga.numerics import (
     GRADED_PRESETS, GRADED_SEGMENTS, GRADED_SLOPE_BITS, GRADED_SLOPE_FRAC, GRADED_V_BITS,
     GRADED_V_ONE, GRADED_X_BITS,
 )

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from amaranth.hdl import Mux, Value
 
-from ..numerics import XORSHIFT_SHIFTS, XORSHIFT_ZERO_SEED
+from hopfield_fpga.numerics import XORSHIFT_SHIFTS, XORSHIFT_ZERO_SEED
 
 __all__ = ["xorshift32_next", "load_state"]
 

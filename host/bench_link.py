@@ -26,10 +26,10 @@ import math
 
 import numpy as np
 
-from .. import protocol as P
-from ..config import Feature, NetworkConfig
-from ..gateware.command_engine import LinkGeometry
-from ..hw.boards import get_board
+from hopfield_fpga import protocol as P
+from hopfield_fpga.config import Feature, NetworkConfig
+from hopfield_fpga.gateware.command_engine import LinkGeometry
+from hopfield_fpga.hw.boards import get_board
 
 __all__ = ["RecordingPort", "LinkRow", "DEFAULT_BAUDS", "DEFAULT_BOARDS", "run_link_bench",
            "format_table", "BITS_PER_BYTE", "operations", "count_bytes", "measure"]

@@ -29,14 +29,14 @@ import warnings
 import numpy as np
 import serial
 
-from .. import protocol as P
-from ..config import Feature, NetworkConfig, Order
-from ..gateware.engine_ports import StopReason
-from ..gateware.graded_ports import GradedPorts
-from ..gateware.pwl_sigmoid import SigmoidEntry
-from ..numerics import GRADED_SEGMENTS, GRADED_V_BITS, GRADED_V_ONE, seed_state
-from ..sim import golden, graded
-from ..sim.golden import FlipEvent, RunResult
+from hopfield_fpga import protocol as P
+from hopfield_fpga.config import Feature, NetworkConfig, Order
+from hopfield_fpga.gateware.engine_ports import StopReason
+from hopfield_fpga.gateware.graded_ports import GradedPorts
+from hopfield_fpga.gateware.pwl_sigmoid import SigmoidEntry
+from hopfield_fpga.numerics import GRADED_SEGMENTS, GRADED_V_BITS, GRADED_V_ONE, seed_state
+from hopfield_fpga.sim import golden, graded
+from hopfield_fpga.sim.golden import FlipEvent, RunResult
 from .errors import BoardTimeout, ConfigMismatch, LinkError, ProtocolError
 
 __all__ = ["Board", "BoardInfo", "BoardStatus", "GradedBoardResult", "DEFAULT_URL"]
@@ -156,7 +156,7 @@ class Board:
         self.bytes_in = 0
         self._info = self._identify()
         self.config: NetworkConfig = self._info.config
-        from ..gateware.command_engine import LinkGeometry
+        from hopfield_fpga.gateware.command_engine import LinkGeometry
         self.geometry = LinkGeometry(self.config)
 
     @classmethod

@@ -13,7 +13,7 @@ import importlib
 import pkgutil
 import sys
 
-from .. import host as _host_pkg
+from hopfield_fpga import host as _host_pkg
 
 __all__ = ["main", "build_parser", "CLIError"]
 

@@ -25,7 +25,7 @@ def _positive(text: str) -> int:
 
 
 def register_engine(subparsers) -> None:
-    from ..config import MAX_LANES, MAX_NEURONS
+    from hopfield_fpga.config import MAX_LANES, MAX_NEURONS
     p = subparsers.add_parser(
         "engine", help="RTL cycles per recall of the binary engine (simulated)",
         description="Simulate the binary engine's Verilog (Verilator by default) on Hebbian "
@@ -45,7 +45,7 @@ def register_engine(subparsers) -> None:
 
 
 def _engine(args) -> int:
-    from ..sim.bench_engine import DEFAULT_SIZES, QUICK_SIZES, format_table, run_engine_bench
+    from hopfield_fpga.sim.bench_engine import DEFAULT_SIZES, QUICK_SIZES, format_table, run_engine_bench
     sizes = args.sizes or (QUICK_SIZES if args.quick else DEFAULT_SIZES)
     return _report(lambda: run_engine_bench(sizes, lanes=args.lanes, simulator=args.simulator,
                                             seed=args.seed), format_table, args.json)

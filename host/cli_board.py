@@ -137,7 +137,7 @@ def _store(args) -> int:
 
 
 def _recall(args) -> int:
-    from ..sim import golden
+    from hopfield_fpga.sim import golden
     from .demo import corrupt
     from .errors import BoardError
     if not 0 <= args.noise <= 1:

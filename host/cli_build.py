@@ -14,7 +14,7 @@ import json
 import sys
 from pathlib import Path
 
-from ..config import NetworkConfig
+from hopfield_fpga.config import NetworkConfig
 from .cli import CLIError
 
 __all__ = ["register"]
@@ -87,7 +87,7 @@ def _config_args(p) -> None:
 
 
 def _board(args):
-    from ..hw.boards import get_board
+    from hopfield_fpga.hw.boards import get_board
     try:
         board = get_board(args.board)
     except ValueError as exc:
@@ -121,7 +121,7 @@ def _names(text: str) -> list[str]:
 
 
 def cmd_boards(args) -> int:
-    from ..hw.boards import BOARDS
+    from hopfield_fpga.hw.boards import BOARDS
     if args.json:
         print(json.dumps([b.to_dict() for b in BOARDS.values()], indent=2))
         return 0
@@ -136,13 +136,13 @@ def cmd_boards(args) -> int:
 
 
 def _flow_errors():
-    from ..hw.build import BuildError, ToolchainError
-    from ..hw.fit import FitError
+    from hopfield_fpga.hw.build import BuildError, ToolchainError
+    from hopfield_fpga.hw.fit import FitError
     return BuildError, ToolchainError, FitError
 
 
 def cmd_build(args) -> int:
-    from ..hw.build import build
+    from hopfield_fpga.hw.build import build
     board = _board(args)
     config = _config(board, args)
     build_dir = args.build_dir or Path("build") / board.name
@@ -164,7 +164,7 @@ def cmd_build(args) -> int:
 
 
 def cmd_sweep(args) -> int:
-    from ..hw.sweep import markdown_table, sweep
+    from hopfield_fpga.hw.sweep import markdown_table, sweep
     board = _board(args)
     default = board.default_config
     if args.granularity < 1:

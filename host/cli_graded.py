@@ -16,7 +16,7 @@ import shutil
 
 import numpy as np
 
-from ..numerics import GRADED_V_ONE
+from hopfield_fpga.numerics import GRADED_V_ONE
 from .cli import CLIError
 
 __all__ = ["register", "default_graded_url"]
@@ -92,7 +92,7 @@ def _graded(args) -> int:
 
 
 def _figure3(board, args) -> dict:
-    from ..sim import graded
+    from hopfield_fpga.sim import graded
     from . import graded_figure as gf
     if board.config.neurons != 2:
         raise CLIError(f"--figure3 needs a board with N = 2 (Fig. 3 has two neurons); "

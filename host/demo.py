@@ -24,9 +24,9 @@ import shutil
 
 import numpy as np
 
-from ..config import NetworkConfig, Order
-from ..sim import golden
-from ..sim.golden import RunResult
+from hopfield_fpga.config import NetworkConfig, Order
+from hopfield_fpga.sim import golden
+from hopfield_fpga.sim.golden import RunResult
 from . import glyphs, learning, textart
 
 __all__ = ["GoldenBackend", "BoardBackend", "DemoResult", "plot_demo", "Frame", "run_demo", "format_demo", "demo_config",

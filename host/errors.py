@@ -5,7 +5,7 @@ Every error names what went wrong and, where it can, what would have been valid.
 
 from __future__ import annotations
 
-from ..protocol import Command, Error
+from hopfield_fpga.protocol import Command, Error
 
 __all__ = ["BoardError", "ProtocolError", "BoardTimeout", "ConfigMismatch", "LinkError"]
 

@@ -16,7 +16,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ..sim import graded
+from hopfield_fpga.sim import graded
 
 __all__ = ["FIG3_WEIGHTS", "FIG3_BIAS", "FIG3_GAIN", "fig3_params", "fig3_starts", "energy_map",
            "draw_energy_map", "trajectory_from_trace"]

@@ -21,7 +21,7 @@ import warnings
 
 import numpy as np
 
-from ..config import NetworkConfig
+from hopfield_fpga.config import NetworkConfig
 
 __all__ = ["hebbian", "pseudo_inverse", "storkey", "quantize", "quantize_bias",
            "QuantizationReport", "from_binary01", "check_patterns", "round_half_away",

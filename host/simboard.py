@@ -38,8 +38,8 @@ from pathlib import Path
 import serial
 from amaranth.sim import Simulator
 
-from ..config import NetworkConfig
-from ..gateware.board_top import BoardTop
+from hopfield_fpga.config import NetworkConfig
+from hopfield_fpga.gateware.board_top import BoardTop
 
 __all__ = ["SimulatedBoard", "RtlBoard", "SimSerial", "parse_sim_url", "default_sim_url",
            "DEFAULT_SIM_URL", "DEFAULT_CLK", "BACKENDS"]
@@ -235,7 +235,7 @@ class RtlBoard:
     """
 
     def __init__(self, config: NetworkConfig, *, clk: int, baud: int, simulator: str):
-        from ..sim import rtl_runner
+        from hopfield_fpga.sim import rtl_runner
         if not rtl_runner.simulator_available(simulator):
             raise RuntimeError(f"simulator {simulator!r} not found (sim:// backend=...)")
         self.config = config
@@ -259,7 +259,7 @@ class RtlBoard:
     def _build(config, clk, baud, simulator, build, exe):
         from amaranth.back import verilog
 
-        from ..sim import rtl_runner
+        from hopfield_fpga.sim import rtl_runner
         build.mkdir(parents=True, exist_ok=True)
         top = build / "board_top.v"
         top.write_text(verilog.convert(BoardTop(config, clk, baud, uart=False),

@@ -18,7 +18,7 @@ from amaranth_boards.ecpix5 import ECPIX585Platform
 from amaranth_boards.icebreaker import ICEBreakerPlatform
 from amaranth_boards.ulx3s import ULX3S_25F_Platform, ULX3S_85F_Platform
 
-from ..config import Feature, NetworkConfig
+from hopfield_fpga.config import Feature, NetworkConfig
 
 __all__ = ["Device", "Board", "BOARDS", "get_board", "DEFAULT_BAUD"]
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from amaranth._toolchain import tool_env_var
 
-from ..config import NetworkConfig
+from hopfield_fpga.config import NetworkConfig
 from .boards import Board
 from .fit import check_fit
 from .report import BuildReport, overused, parse_build, parse_utilization_log

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from ..config import MAX_NEURONS, Feature, NetworkConfig
+from hopfield_fpga.config import MAX_NEURONS, Feature, NetworkConfig
 from .boards import Board
 
 __all__ = ["FitError", "WeightPlacement", "check_fit", "weight_memory_shape",

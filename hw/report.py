@@ -15,7 +15,7 @@ import json
 import re
 from pathlib import Path
 
-from ..config import NetworkConfig
+from hopfield_fpga.config import NetworkConfig
 from .boards import Board
 from .fit import WeightPlacement
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from ..config import NetworkConfig
+from hopfield_fpga.config import NetworkConfig
 from .boards import Board
 from .build import BuildError, build
 from .fit import FitError, largest_fitting_neurons

@@ -23,9 +23,9 @@ from amaranth.hdl import ClockDomain, Elaboratable, Instance, Module, Signal
 from amaranth.lib import io
 from amaranth.lib.cdc import ResetSynchronizer
 
-from ..config import NetworkConfig
-from ..gateware.board_top import BoardTop
-from ..gateware.uart import uart_divisor
+from hopfield_fpga.config import NetworkConfig
+from hopfield_fpga.gateware.board_top import BoardTop
+from hopfield_fpga.gateware.uart import uart_divisor
 from .boards import Board
 
 __all__ = ["PLLParams", "ice40_pll", "ecp5_pll", "BoardDesign"]

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..config import NetworkConfig, Order
+from hopfield_fpga.config import NetworkConfig, Order
 from . import golden
 
 __all__ = ["BenchRow", "run_engine_bench", "DEFAULT_SIZES", "QUICK_SIZES", "NOISES"]
@@ -65,7 +65,7 @@ def run_engine_bench(sizes=DEFAULT_SIZES, *, lanes: int = 8, orders=None, noises
                      simulator: str = "verilator", seed: int = 1) -> list[BenchRow]:
     """Run the benchmark; returns one :class:`BenchRow` per (N, noise, order)."""
     from .rtl_runner import run_cocotb
-    from ..gateware.binary_engine import BinaryEngine
+    from hopfield_fpga.gateware.binary_engine import BinaryEngine
 
     orders = [Order.parse(o) for o in (orders or list(Order))]
     for n in sizes:

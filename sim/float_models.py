@@ -16,7 +16,7 @@ import dataclasses
 
 import numpy as np
 
-from ..config import Order
+from hopfield_fpga.config import Order
 
 __all__ = ["FloatRunResult", "run_binary_float", "energy_float"]
 

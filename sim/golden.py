@@ -26,8 +26,8 @@ import dataclasses
 
 import numpy as np
 
-from ..config import BETA_SCHEDULE_DEPTH, COUNTER_BITS, Feature, NetworkConfig, Order
-from ..numerics import (BETA_BITS, beta_to_fixed, draw_index, glauber_threshold, seed_state,
+from hopfield_fpga.config import BETA_SCHEDULE_DEPTH, COUNTER_BITS, Feature, NetworkConfig, Order
+from hopfield_fpga.numerics import (BETA_BITS, beta_to_fixed, draw_index, glauber_threshold, seed_state,
                         xorshift32)
 
 __all__ = [

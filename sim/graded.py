@@ -24,8 +24,8 @@ from typing import Sequence
 
 import numpy as np
 
-from ..config import COUNTER_BITS, NetworkConfig
-from ..numerics import (
+from hopfield_fpga.config import COUNTER_BITS, NetworkConfig
+from hopfield_fpga.numerics import (
     GRADED_EPS_BITS, GRADED_EXP_BITS, GRADED_FACTOR_BITS, GRADED_LEAK_SHIFT_BITS,
     GRADED_PRESETS, GRADED_SEGMENTS, GRADED_SLOPE_BITS, GRADED_SLOPE_FRAC, GRADED_V_BITS,
     GRADED_V_FRAC, GRADED_V_ONE, GRADED_X_BITS, factor_to_fixed,

@@ -16,7 +16,7 @@ from typing import Callable
 
 import numpy as np
 
-from ..numerics import GRADED_SLOPE_FRAC, GRADED_V_ONE
+from hopfield_fpga.numerics import GRADED_SLOPE_FRAC, GRADED_V_ONE
 
 __all__ = ["SIGMOIDS", "sigmoid_function", "table_function", "ode_rhs", "integrate",
            "euler_float", "energy_float", "inverse_integral_float"]

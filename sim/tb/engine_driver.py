@@ -21,10 +21,10 @@ import random
 
 import numpy as np
 
-from ...config import BETA_SCHEDULE_DEPTH, Feature, NetworkConfig, Order
-from ...gateware.engine_ports import AccessOp, EnginePorts, RunOrder, StopReason
-from ...numerics import seed_state
-from .. import golden
+from hopfield_fpga.config import BETA_SCHEDULE_DEPTH, Feature, NetworkConfig, Order
+from hopfield_fpga.gateware.engine_ports import AccessOp, EnginePorts, RunOrder, StopReason
+from hopfield_fpga.numerics import seed_state
+from hopfield_fpga.sim import golden
 
 __all__ = ["EngineDriver", "EngineCase", "KINDS", "make_case", "expected", "compare",
            "run_case", "CaseMismatch"]

@@ -12,9 +12,9 @@ import dataclasses
 
 import numpy as np
 
-from ...config import Feature, NetworkConfig
-from ...numerics import GRADED_SEGMENTS, GRADED_V_ONE
-from .. import graded
+from hopfield_fpga.config import Feature, NetworkConfig
+from hopfield_fpga.numerics import GRADED_SEGMENTS, GRADED_V_ONE
+from hopfield_fpga.sim import graded
 
 __all__ = ["GradedCase", "random_case"]
 

@@ -14,12 +14,12 @@ from amaranth.hdl import Shape
 from cocotb.clock import Clock
 from cocotb.triggers import ReadOnly, RisingEdge
 
-from ...config import NetworkConfig
-from ...gateware.engine_ports import StopReason
-from ...gateware.graded_engine import GradedEngine
-from ...gateware.graded_ports import GradedAccessOp as Op, GradedPorts, RunParams, run_params
-from ...numerics import GRADED_V_BITS
-from ..rtl_runner import tb_params
+from hopfield_fpga.config import NetworkConfig
+from hopfield_fpga.gateware.engine_ports import StopReason
+from hopfield_fpga.gateware.graded_engine import GradedEngine
+from hopfield_fpga.gateware.graded_ports import GradedAccessOp as Op, GradedPorts, RunParams, run_params
+from hopfield_fpga.numerics import GRADED_V_BITS
+from hopfield_fpga.sim.rtl_runner import tb_params
 from .graded_cases import random_case
 
 
