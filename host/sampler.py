@@ -1,0 +1,237 @@
+"""A dimod sampler over any board: simulated annealing of Ising / QUBO problems on the engine.
+
+:class:`HopfieldSampler` maps a binary quadratic model onto weights and biases
+(``host/ising_map.py``: W = -c J, b = -c h, exact when the coefficients allow it, refused or,
+with ``quantize=True``, rounded with the worst relative error reported), loads them, and runs
+``num_reads`` anneals one after another, each from a random state drawn from ``seed``, with the
+stochastic (Glauber) neurons of ``docs/numerics.md`` §8.
+
+The schedule: ``beta_range=(hot, cold)`` in the BQM's units becomes a geometric schedule with
+one entry per sweep, as dwave-samplers' annealer builds it (``beta_schedule`` gives the entries
+directly). The board holds at most ``BETA_SCHEDULE_DEPTH`` entries (sweep k uses entry
+min(k, len - 1)), so a read is a chain of runs of at most that many sweeps, each continuing
+from the state the previous one ended in with the next part of the schedule: the whole schedule
+is applied, one entry per sweep, whatever ``num_sweeps`` is. Betas are divided by the scale c
+and rounded to the board's Q8.8 (a positive beta never rounds to 0; one above the format's
+largest value is clamped, by which point integer fields make the rule deterministic anyway).
+
+Each run of a read gets its own seed: ``Board.recall_many`` runs several probes with one seed,
+and replicas that share their random words coalesce (at high temperature they meet within a
+few sweeps), so the reads would not be independent samples.
+
+Energies in the returned SampleSet are recomputed from the samples with the BQM itself
+(exact in its own units, whatever the quantization). ``info`` holds the mapping (scale,
+exactness, worst relative error), the schedule, and the board's counts: flips, RTL cycles and
+the time they take at the board's clock (None when the board reports no cycles).
+"""
+
+from __future__ import annotations
+
+import time
+
+import dimod
+import numpy as np
+
+from hopfield_fpga.config import BETA_SCHEDULE_DEPTH
+from hopfield_fpga.numerics import BETA_BITS, BETA_FRAC
+from .ising_map import IsingMapping, default_beta_range, map_ising
+
+__all__ = ["HopfieldSampler"]
+
+_BETA_ONE = 1 << BETA_FRAC
+_BETA_MAX = (1 << BETA_BITS) - 1
+ORDERS = ("sequential", "random")
+
+
+def board_betas(betas, scale: float) -> np.ndarray:
+    """Q8.8 board betas (integers) of real betas in BQM units for a mapping of scale c."""
+    fx = np.floor(np.asarray(betas, dtype=float) / scale * _BETA_ONE + 0.5)
+    fx = np.where(np.asarray(betas) > 0, np.maximum(fx, 1), 0)
+    return np.minimum(fx, _BETA_MAX).astype(np.int64)
+
+
+class HopfieldSampler(dimod.Sampler):
+    """Simulated annealing on a Hopfield board, as a :class:`dimod.Sampler`.
+
+    ``HopfieldSampler(url)`` opens the board on first use (``Board.open(url)``; None is the
+    default simulated board) and keeps it open until :meth:`close`; ``board=`` uses an open
+    board (anything with ``config``, ``info()``, ``load_weights`` and ``recall``) and leaves
+    closing it to the caller. ``num_reads`` and ``num_sweeps`` set the defaults of
+    :meth:`sample`.
+    """
+
+    def __init__(self, url: str | None = None, *, board=None, num_reads: int = 10,
+                 num_sweeps: int = 1000):
+        if board is not None and url is not None:
+            raise ValueError("give url or board, not both")
+        self.url = url
+        self._board = board
+        self._owns_board = board is None
+        self._loaded = None
+        self.default_num_reads = _positive("num_reads", num_reads)
+        self.default_num_sweeps = _positive("num_sweeps", num_sweeps)
+
+    # -- the board --------------------------------------------------------------------------
+
+    @property
+    def board(self):
+        if self._board is None:
+            from .board import Board
+            self._board = Board.open(self.url)
+        return self._board
+
+    def close(self) -> None:
+        if self._owns_board and self._board is not None:
+            self._board.close()
+            self._board = None
+            self._loaded = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # -- dimod API ----------------------------------------------------------------------------
+
+    @property
+    def parameters(self) -> dict:
+        return {"num_reads": [], "num_sweeps": [], "beta_range": [], "beta_schedule": [],
+                "seed": [], "order": [], "greedy_finish": [], "quantize": [],
+                "trajectory": [], "progress": []}
+
+    @property
+    def properties(self) -> dict:
+        cfg = self.board.config
+        info = self.board.info()
+        return {"num_variables": cfg.neurons, "weight_bits": cfg.weight_bits,
+                "bias_bits": cfg.bias_bits, "beta_schedule_depth": BETA_SCHEDULE_DEPTH,
+                "orders": list(ORDERS), "clock_hz": info.clk_freq, "config": cfg.to_dict()}
+
+    def sample(self, bqm, *, num_reads: int | None = None, num_sweeps: int | None = None,
+               beta_range=None, beta_schedule=None, seed: int | None = None,
+               order: str = "sequential", greedy_finish: bool = False, quantize: bool = False,
+               trajectory: bool = False, progress=None) -> dimod.SampleSet:
+        """Anneal ``bqm`` ``num_reads`` times and return the samples with exact energies.
+
+        beta_range: (hot, cold) in the BQM's units, default :func:`default_beta_range`;
+            beta_schedule: the betas themselves, one per sweep (then num_sweeps is its length).
+        order: the board's update order, "sequential" (as dwave-samplers) or "random".
+        greedy_finish: after the anneal, a deterministic run to the nearest fixed point.
+        quantize: round coefficients that do not fit exactly (else they are refused).
+        trajectory: ``info["trajectory"]`` gets the energy of every read after each run.
+        progress: called as progress(reads_done, num_reads).
+        """
+        num_reads = self.default_num_reads if num_reads is None else _positive("num_reads",
+                                                                               num_reads)
+        if order not in ORDERS:
+            raise ValueError(f"order must be one of {ORDERS}, not {order!r}")
+        betas = self._schedule(bqm, num_sweeps, beta_range, beta_schedule)
+        rng = np.random.default_rng(seed)
+        variables = list(bqm.variables)
+        if not variables:   # nothing to run: every sample is the empty one
+            return dimod.SampleSet.from_samples_bqm((np.empty((num_reads, 0)), []), bqm,
+                                                    info={"beta_schedule": betas.tolist()})
+        board = self.board
+        mapping = map_ising(bqm, board.config, quantize=quantize)
+        self._load(mapping)
+        runs = [slice(k, k + BETA_SCHEDULE_DEPTH) for k in range(0, len(betas),
+                                                                   BETA_SCHEDULE_DEPTH)]
+        fixed = board_betas(betas, mapping.scale)
+        n, cap = len(variables), board.config.neurons
+        states = rng.choice(np.array([-1, 1], dtype=np.int8), size=(num_reads, cap))
+        seeds = rng.integers(0, 1 << 32, size=(num_reads, len(runs) + 1), dtype=np.uint64)
+        flips = np.zeros(num_reads, dtype=np.int64)
+        cycles = np.zeros(num_reads, dtype=np.int64)
+        has_cycles = True
+        path = np.zeros((num_reads, len(runs), n), dtype=np.int8) if trajectory else None
+        start = time.perf_counter()
+        for r in range(num_reads):
+            state = states[r]
+            for k, part in enumerate(runs):
+                res = board.recall(state, order=order, seed=int(seeds[r, k]),
+                                   max_sweeps=len(fixed[part]),
+                                   beta=[int(v) / _BETA_ONE for v in fixed[part]])
+                state, has_cycles = res.state, has_cycles and res.cycles is not None
+                flips[r] += res.flips
+                cycles[r] += res.cycles or 0
+                if path is not None:
+                    path[r, k] = state[:n]
+            if greedy_finish:
+                res = board.recall(state, order="sequential", seed=int(seeds[r, -1]))
+                state, has_cycles = res.state, has_cycles and res.cycles is not None
+                flips[r] += res.flips
+                cycles[r] += res.cycles or 0
+            states[r] = state
+            if progress:
+                progress(r + 1, num_reads)
+        wall = time.perf_counter() - start
+        info = self._info(mapping, betas, fixed, flips, cycles if has_cycles else None, wall,
+                          len(runs) + greedy_finish)
+        samples = states[:, :n]
+        if path is not None:
+            ends = [min(p.stop, len(betas)) for p in runs]
+            energies = bqm.spin.energies((path.reshape(-1, n), mapping.variables))
+            info["trajectory"] = {"sweeps": ends,
+                                  "energies": energies.reshape(num_reads, len(runs)).tolist()}
+        if bqm.vartype is dimod.BINARY:
+            samples = (samples + 1) // 2
+        vectors = {"flips": flips}
+        if has_cycles:
+            vectors["cycles"] = cycles
+        return dimod.SampleSet.from_samples_bqm((samples, mapping.variables), bqm, info=info,
+                                                **vectors)
+
+    # -- helpers --------------------------------------------------------------------------------
+
+    def _schedule(self, bqm, num_sweeps, beta_range, beta_schedule) -> np.ndarray:
+        if beta_schedule is not None:
+            if beta_range is not None:
+                raise ValueError("give beta_range or beta_schedule, not both")
+            betas = np.asarray(beta_schedule, dtype=float)
+            if betas.ndim != 1 or betas.size == 0 or not np.all(np.isfinite(betas)) \
+                    or np.any(betas < 0):
+                raise ValueError(f"beta_schedule must be a non-empty sequence of finite betas "
+                                 f">= 0, not {beta_schedule!r}")
+            if num_sweeps is not None and num_sweeps != betas.size:
+                raise ValueError(f"num_sweeps = {num_sweeps} but beta_schedule has "
+                                 f"{betas.size} entries (one per sweep)")
+            return betas
+        sweeps = self.default_num_sweeps if num_sweeps is None else _positive("num_sweeps",
+                                                                              num_sweeps)
+        if beta_range is None:
+            beta_range = default_beta_range(bqm)
+        try:
+            hot, cold = (float(b) for b in beta_range)
+        except (TypeError, ValueError):
+            raise ValueError(f"beta_range must be (hot, cold), not {beta_range!r}") from None
+        if not (0 < hot <= cold < np.inf):
+            raise ValueError(f"beta_range must be (hot, cold) with 0 < hot <= cold, not "
+                             f"{beta_range!r}")
+        return np.geomspace(hot, cold, sweeps)
+
+    def _load(self, mapping: IsingMapping) -> None:
+        # Reloading costs a full weight transfer: skip it when the board already holds these.
+        key = (mapping.weights.tobytes(), mapping.bias.tobytes())
+        if self._loaded != key:
+            self._loaded = None
+            self.board.load_weights(mapping.weights, mapping.bias)
+            self._loaded = key
+
+    def _info(self, mapping, betas, fixed, flips, cycles, wall, runs_per_read) -> dict:
+        clk = self.board.info().clk_freq
+        info = mapping.to_dict()
+        info.update(
+            beta_range=(float(betas[0]), float(betas[-1])), num_sweeps=len(betas),
+            beta_schedule=betas.tolist(), board_beta_schedule=(fixed / _BETA_ONE).tolist(),
+            runs_per_read=runs_per_read, flips=int(flips.sum()), clock_hz=clk,
+            cycles=None if cycles is None else int(cycles.sum()),
+            board_time_s=None if cycles is None else float(cycles.sum()) / clk,
+            wall_time_s=wall)
+        return info
+
+
+def _positive(name: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, not {value!r}")
+    return int(value)

@@ -1,0 +1,230 @@
+"""The dimod sampler: mapping, quantization, conformance (dimod.testing) and the board path.
+
+Most tests run the sampler on :class:`GoldenBoard`, a stand-in with the board's public API whose
+runs are ``golden.run_binary`` (the simulated board is bit-exact to it, and slow); one slow
+test checks that a ``sim://`` board gives the very same samples.
+"""
+
+from __future__ import annotations
+
+import itertools
+import unittest
+
+import dimod
+import dimod.testing
+import numpy as np
+import pytest
+
+from hopfield_fpga.config import Feature, NetworkConfig
+from hopfield_fpga.host.board import BoardInfo
+from hopfield_fpga.host.ising_map import default_beta_range, map_ising
+from hopfield_fpga.host.sampler import HopfieldSampler, board_betas
+from hopfield_fpga.sim import golden
+
+SIM_URL = "sim://?neurons=8&lanes=4&weight_bits=8&features=stochastic"
+
+
+class GoldenBoard:
+    """The part of ``Board`` the sampler uses, running the golden model (no cycles)."""
+
+    def __init__(self, config: NetworkConfig):
+        self.config = config
+        self.weights = self.bias = None
+        self.loads = 0
+
+    def info(self) -> BoardInfo:
+        return BoardInfo(0, self.config, 12_000_000, 115200, 0, "golden")
+
+    def load_weights(self, weights, bias):
+        self.weights, self.bias = np.asarray(weights), np.asarray(bias)
+        self.loads += 1
+
+    def recall(self, probe, *, order="sequential", seed=1, max_sweeps=None, beta=None):
+        return golden.run_binary(self.weights, self.bias, probe, order=order, seed=seed,
+                                 max_sweeps=max_sweeps, beta=beta, config=self.config)
+
+    def close(self):
+        pass
+
+
+def golden_sampler(neurons=8, weight_bits=8, **kw) -> HopfieldSampler:
+    cfg = NetworkConfig(neurons=neurons, weight_bits=weight_bits, lanes=1,
+                        features=Feature.STOCHASTIC)
+    return HopfieldSampler(board=GoldenBoard(cfg), **kw)
+
+
+# -- dimod's conformance helpers ---------------------------------------------------------------
+
+def test_sampler_api():
+    dimod.testing.assert_sampler_api(golden_sampler())
+
+
+@dimod.testing.load_sampler_bqm_tests(golden_sampler(num_reads=3, num_sweeps=20))
+class TestConformance(unittest.TestCase):
+    pass
+
+
+def test_sampleset_energies_random_bqms():
+    sampler = golden_sampler(neurons=12, num_reads=4, num_sweeps=30)
+    for seed in range(4):
+        bqm = dimod.generators.gnp_random_bqm(12, 0.5, "SPIN", random_state=seed)
+        bqm.scale(1 / max(1e-9, max(map(abs, bqm.quadratic.values()))))
+        ss = sampler.sample(bqm, seed=seed, quantize=True)
+        dimod.testing.assert_sampleset_energies(ss, bqm)
+        assert ss.info["max_relative_error"] > 0, f"seed {seed}: real coefficients are rounded"
+
+
+# -- mapping -----------------------------------------------------------------------------------
+
+CFG8 = NetworkConfig(neurons=8, weight_bits=8, lanes=1, features=Feature.STOCHASTIC)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_mapping_energy_is_scaled_bqm_energy(seed):
+    """E_net(s) = c (E(s) - offset) for every state, exactly, for ising and qubo problems."""
+    rng = np.random.default_rng(seed)
+    print("seed", seed)
+    n = 6
+    h = {i: int(rng.integers(-3, 4)) / 2 for i in range(n)}
+    J = {(i, j): int(rng.integers(-5, 6)) / 4 for i, j in itertools.combinations(range(n), 2)}
+    bqm = dimod.BQM(h, J, 0.75, "SPIN")
+    if seed % 2:
+        bqm = dimod.BQM.from_qubo(bqm.to_qubo()[0], 1.0)
+    m = map_ising(bqm, CFG8)
+    assert m.exact and m.max_relative_error == 0
+    spin = bqm.spin
+    for s in itertools.product((-1, 1), repeat=n):
+        full = np.zeros(8, dtype=np.int64) - 1
+        full[:n] = s
+        e2 = golden.energy2(m.weights, m.bias, full, config=CFG8)
+        want = spin.energy(dict(zip(m.variables, s)))
+        # padded neurons have no couplings and no bias, so they add nothing
+        assert e2 / (2 * m.scale) + spin.offset == pytest.approx(want, abs=1e-12)
+    assert np.array_equal(m.weights, m.weights.T) and not np.any(np.diag(m.weights))
+
+
+def test_pm1_problem_keeps_its_values():
+    bqm = dimod.BQM({0: 1, 1: -1}, {(0, 1): -1, (1, 2): 1}, 0, "SPIN")
+    m = map_ising(bqm, CFG8)
+    assert m.scale == 1 and m.exact
+    assert m.weights[0, 1] == m.weights[1, 0] == 1 and m.weights[1, 2] == -1
+    assert list(m.bias[:3]) == [-1, 1, 0]
+
+
+def test_too_many_variables_refused():
+    bqm = dimod.BQM({i: 1 for i in range(9)}, {}, 0, "SPIN")
+    with pytest.raises(ValueError, match="9 variables; this board has 8 neurons"):
+        map_ising(bqm, CFG8)
+
+
+def test_ratio_too_wide_refused_then_quantized():
+    bqm = dimod.BQM({"a": 0.0}, {("a", "b"): 1, ("b", "c"): 300}, 0, "SPIN")
+    with pytest.raises(ValueError, match=r"J\['b', 'c'\] = 300 .*8-bit weights hold "
+                                         r"\[-128, 127\].*quantize=True"):
+        map_ising(bqm, CFG8)
+    m = map_ising(bqm, CFG8, quantize=True)
+    assert not m.exact and m.scale == pytest.approx(127 / 300)
+    # 1 * 127/300 = 0.42 rounds to 0: the worst error is the whole coupling
+    assert m.worst == "J['a', 'b']" and m.max_relative_error == pytest.approx(1.0)
+    assert m.weights[1, 2] == -127
+
+
+def test_irrational_coefficients_need_quantize():
+    bqm = dimod.BQM({0: np.pi}, {(0, 1): np.e}, 0, "SPIN")
+    with pytest.raises(ValueError, match="quantize=True"):
+        map_ising(bqm, CFG8)
+    m = map_ising(bqm, CFG8, quantize=True)
+    assert m.max_relative_error < 1 / 127
+
+
+def test_board_betas():
+    assert list(board_betas([0, 1e-9, 1, 2.0, 1e9], 2.0)) == [0, 1, 128, 256, 65535]
+
+
+def test_default_beta_range():
+    bqm = dimod.BQM({0: 1}, {(0, 1): 2, (1, 2): -0.5}, 0, "SPIN")
+    hot, cold = default_beta_range(bqm)
+    assert hot == pytest.approx(np.log(2) / (2 * 3))   # spin 0: |h| + |J| = 3
+    assert cold == pytest.approx(np.log(100))
+
+
+# -- annealing ---------------------------------------------------------------------------------
+
+def test_anneal_finds_ground_state_and_reports_counts():
+    rng = np.random.default_rng(3)
+    n = 10
+    J = {(i, j): int(rng.choice([-1, 1])) for i, j in itertools.combinations(range(n), 2)}
+    bqm = dimod.BQM({}, J, 0, "SPIN")
+    ground = dimod.ExactSolver().sample(bqm).first.energy
+    sampler = golden_sampler(neurons=10)
+    ss = sampler.sample(bqm, num_reads=5, num_sweeps=150, seed=1, trajectory=True)
+    assert ss.first.energy == ground
+    assert ss.info["num_sweeps"] == 150 and ss.info["runs_per_read"] == 3   # 64 + 64 + 22
+    assert ss.info["cycles"] is None and ss.info["board_time_s"] is None    # golden: no cycles
+    assert ss.info["flips"] == int(ss.record.flips.sum()) > 0
+    traj = ss.info["trajectory"]
+    assert traj["sweeps"] == [64, 128, 150]
+    assert [e[-1] for e in traj["energies"]] == list(ss.record.energy)
+    # same seed, same samples; the weights are loaded once
+    again = sampler.sample(bqm, num_reads=5, num_sweeps=150, seed=1)
+    assert np.array_equal(again.record.sample, ss.record.sample)
+    assert sampler.board.loads == 1
+
+
+def test_schedule_is_applied_one_entry_per_sweep():
+    """A 100-sweep schedule is a 64-sweep run then a 36-sweep run, continuing the state."""
+    sampler = golden_sampler(neurons=6)
+    calls = []
+    recall = sampler.board.recall
+
+    def spy(probe, **kw):
+        res = recall(probe, **kw)
+        calls.append((np.array(probe), kw, res.state))
+        return res
+    sampler.board.recall = spy
+    bqm = dimod.BQM({}, {(0, 1): -1, (1, 2): 1}, 0, "SPIN")
+    schedule = np.linspace(0.1, 3, 100)
+    sampler.sample(bqm, num_reads=1, beta_schedule=schedule, seed=5, greedy_finish=True)
+    (p0, k0, s0), (p1, k1, s1), (p2, k2, _) = calls
+    want = board_betas(schedule, 1.0) / 256
+    assert k0["max_sweeps"] == 64 and k0["beta"] == list(want[:64])
+    assert k1["max_sweeps"] == 36 and k1["beta"] == list(want[64:])
+    assert np.array_equal(p1, s0) and np.array_equal(p2, s1)   # each run continues the last
+    assert "beta" not in k2 and "max_sweeps" not in k2          # the greedy finish
+    assert len({k["seed"] for k in (k0, k1, k2)}) == 3
+
+
+def test_binary_bqm_samples_are_binary():
+    Q = {(0, 0): -1, (1, 1): -1, (0, 1): 2}
+    ss = golden_sampler(neurons=4).sample_qubo(Q, num_reads=4, num_sweeps=40, seed=2)
+    assert ss.vartype is dimod.BINARY and ss.first.energy == -1
+    assert set(np.unique(ss.record.sample)) <= {0, 1}
+
+
+def test_bad_parameters():
+    s = golden_sampler()
+    bqm = dimod.BQM({0: 1}, {}, 0, "SPIN")
+    for kw, match in [({"num_reads": 0}, "num_reads"), ({"order": "rejection_free"}, "order"),
+                      ({"beta_range": (2, 1)}, "beta_range"),
+                      ({"beta_range": (0.1, 1), "beta_schedule": [1]}, "not both"),
+                      ({"beta_schedule": [1, 2], "num_sweeps": 3}, "2 entries")]:
+        with pytest.raises(ValueError, match=match):
+            s.sample(bqm, **kw)
+
+
+@pytest.mark.slow
+def test_sim_board_gives_the_golden_samples():
+    """The simulated gateware and the golden stand-in return the same samples, and the board
+    reports its RTL cycles and their time at its clock."""
+    bqm = dimod.BQM({0: 1}, {(0, 1): -1, (1, 2): 1, (0, 2): 2}, 0.5, "SPIN")
+    kw = dict(num_reads=2, num_sweeps=8, seed=11, greedy_finish=True)
+    with HopfieldSampler(SIM_URL) as sim:
+        dimod.testing.assert_sampler_api(sim)
+        got = sim.sample(bqm, **kw)
+        cfg = sim.board.config
+    want = HopfieldSampler(board=GoldenBoard(cfg)).sample(bqm, **kw)
+    assert np.array_equal(got.record.sample, want.record.sample)
+    assert np.array_equal(got.record.flips, want.record.flips)
+    dimod.testing.assert_sampleset_energies(got, bqm)
+    assert got.info["cycles"] == int(got.record.cycles.sum()) > 0
+    assert got.info["board_time_s"] == pytest.approx(got.info["cycles"] / 12e6)
