@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 
+from .bench_maxcut import register_maxcut
 from .cli import CLIError
 
 __all__ = ["register", "BENCHES"]
@@ -90,7 +91,7 @@ def _link(args) -> int:
 
 
 #: The benchmarks under ``hopfield bench``.
-BENCHES = [register_engine, register_link]
+BENCHES = [register_engine, register_link, register_maxcut]
 
 
 def register(subparsers) -> None:

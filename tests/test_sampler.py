@@ -1,8 +1,8 @@
 """The dimod sampler: mapping, quantization, conformance (dimod.testing) and the board path.
 
-Most tests run the sampler on :class:`GoldenBoard`, a stand-in with the board's public API whose
-runs are ``golden.run_binary`` (the simulated board is bit-exact to it, and slow); one slow
-test checks that a ``sim://`` board gives the very same samples.
+Most tests run the sampler on ``golden_board.GoldenBoard``, a stand-in with the board's public
+API whose runs are ``golden.run_binary`` (the simulated board is bit-exact to it, and slow); one
+slow test checks that a ``sim://`` board gives the very same samples.
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ import dimod
 import dimod.testing
 import numpy as np
 import pytest
+from golden_board import GoldenBoard
 
 from hopfield_fpga.config import Feature, NetworkConfig
-from hopfield_fpga.host.board import BoardInfo
 from hopfield_fpga.host.ising_map import default_beta_range, map_ising
 from hopfield_fpga.host.sampler import HopfieldSampler, board_betas
 from hopfield_fpga.sim import golden
@@ -24,33 +24,8 @@ from hopfield_fpga.sim import golden
 SIM_URL = "sim://?neurons=8&lanes=4&weight_bits=8&features=stochastic"
 
 
-class GoldenBoard:
-    """The part of ``Board`` the sampler uses, running the golden model (no cycles)."""
-
-    def __init__(self, config: NetworkConfig):
-        self.config = config
-        self.weights = self.bias = None
-        self.loads = 0
-
-    def info(self) -> BoardInfo:
-        return BoardInfo(0, self.config, 12_000_000, 115200, 0, "golden")
-
-    def load_weights(self, weights, bias):
-        self.weights, self.bias = np.asarray(weights), np.asarray(bias)
-        self.loads += 1
-
-    def recall(self, probe, *, order="sequential", seed=1, max_sweeps=None, beta=None):
-        return golden.run_binary(self.weights, self.bias, probe, order=order, seed=seed,
-                                 max_sweeps=max_sweeps, beta=beta, config=self.config)
-
-    def close(self):
-        pass
-
-
 def golden_sampler(neurons=8, weight_bits=8, **kw) -> HopfieldSampler:
-    cfg = NetworkConfig(neurons=neurons, weight_bits=weight_bits, lanes=1,
-                        features=Feature.STOCHASTIC)
-    return HopfieldSampler(board=GoldenBoard(cfg), **kw)
+    return HopfieldSampler(board=GoldenBoard.of(neurons, weight_bits), **kw)
 
 
 # -- dimod's conformance helpers ---------------------------------------------------------------

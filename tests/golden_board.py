@@ -1,0 +1,47 @@
+"""A stand-in for ``Board`` with the part of its API the sampler uses, running the golden model.
+
+The simulated board is bit-exact to ``golden.run_binary`` and takes minutes where this takes
+milliseconds; it reports no cycles (as ``cpu://``). ``tests/test_sampler.py`` checks once, on a
+``sim://`` board, that the two give the same samples.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from hopfield_fpga.config import Feature, NetworkConfig
+from hopfield_fpga.host.board import BoardInfo
+from hopfield_fpga.sim import golden
+
+
+class GoldenBoard:
+    def __init__(self, config: NetworkConfig, url: str = "golden://"):
+        self.config = config
+        self.url = url
+        self.weights = self.bias = None
+        self.loads = 0
+
+    @classmethod
+    def of(cls, neurons: int, weight_bits: int = 8) -> "GoldenBoard":
+        return cls(NetworkConfig(neurons=neurons, weight_bits=weight_bits, lanes=1,
+                                 features=Feature.STOCHASTIC))
+
+    def info(self) -> BoardInfo:
+        return BoardInfo(0, self.config, 12_000_000, 115200, 0, self.url)
+
+    def load_weights(self, weights, bias):
+        self.weights, self.bias = np.asarray(weights), np.asarray(bias)
+        self.loads += 1
+
+    def recall(self, probe, *, order="sequential", seed=1, max_sweeps=None, beta=None):
+        return golden.run_binary(self.weights, self.bias, probe, order=order, seed=seed,
+                                 max_sweeps=max_sweeps, beta=beta, config=self.config)
+
+    def close(self):
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()

@@ -1,0 +1,143 @@
+"""Max-cut: the rudy reader, the Ising mapping of the cut, and ``hopfield maxcut`` on the
+shipped fixtures (``tests/fixtures/maxcut``, made by its ``make_fixtures.py``)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import dimod
+import numpy as np
+import pytest
+from golden_board import GoldenBoard
+
+from hopfield_fpga.host import board as board_module
+from hopfield_fpga.host.cli import main
+from hopfield_fpga.host.maxcut import (complete_pm1_graph, cut_values, maxcut_bqm, read_rudy,
+                                       run_sampler, time_to_target, write_rudy)
+from hopfield_fpga.host.sampler import HopfieldSampler
+
+FIXTURES = Path(__file__).parent / "fixtures" / "maxcut"
+BEST = json.loads((FIXTURES / "best_cuts.json").read_text())
+
+
+@pytest.mark.parametrize("name", sorted(BEST))
+def test_fixtures_are_what_the_script_makes(name, tmp_path):
+    """The shipped files equal a fresh run of the generator (the script is the source)."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("make_fixtures", FIXTURES / "make_fixtures.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    write_rudy(mod.INSTANCES[name], tmp_path / name)
+    assert (tmp_path / name).read_text() == (FIXTURES / name).read_text()
+
+
+def test_cut_is_minus_half_the_ising_energy():
+    g = complete_pm1_graph(9, seed=4)
+    bqm = maxcut_bqm(g)
+    rng = np.random.default_rng(4)
+    s = rng.choice([-1, 1], (20, 9))
+    energies = bqm.energies((s, range(9)))
+    assert np.array_equal(cut_values(g, s), (g.w.sum() - energies) / 2)
+    # by definition: the weight of the edges across
+    across = s[:, g.u] != s[:, g.v]
+    assert np.array_equal(cut_values(g, s), (across * g.w).sum(axis=1))
+
+
+@pytest.mark.parametrize("text, match", [
+    ("", "empty file"), ("3\n", "expected 'N E'"), ("3 2\n1 2 1\n", "announces 2 edges"),
+    ("3 1\n1 4 1\n", "in 1..3"), ("3 1\n2 2 1\n", "distinct"), ("3 1\n1 2\n", "'i j w'")])
+def test_read_rudy_errors(tmp_path, text, match):
+    f = tmp_path / "g.txt"
+    f.write_text(text)
+    with pytest.raises(ValueError, match=match):
+        read_rudy(f)
+
+
+def test_time_to_target():
+    assert time_to_target([1, 5, 5, 3], 2.0, 5) == 4.0
+    assert time_to_target([1, 2], 2.0, 5) == float("inf")
+    assert time_to_target([5], None, 5) is None
+
+
+@pytest.mark.parametrize("name", sorted(BEST))
+def test_annealing_reaches_the_maximum_cut(name):
+    g = read_rudy(FIXTURES / name)
+    sampler = HopfieldSampler(board=GoldenBoard.of(16))
+    run = run_sampler(sampler, g, num_reads=4, num_sweeps=100, seed=3, trajectory=True)
+    assert run.best == BEST[name], f"{name}: best cut {run.best}, maximum {BEST[name]}"
+    assert np.asarray(run.trajectory["cuts"])[:, -1].tolist() == run.cuts.tolist()
+
+
+@pytest.fixture
+def golden_open(monkeypatch):
+    monkeypatch.setattr(board_module.Board, "open",
+                        classmethod(lambda cls, url, **kw: GoldenBoard.of(16)))
+
+
+def test_cli_json_and_plot(golden_open, tmp_path, capsys):
+    png = tmp_path / "cut.png"
+    assert main(["maxcut", str(FIXTURES / "complete12.txt"), "--reads", "3", "--sweeps", "70",
+                 "--json", "--plot", str(png)]) == 0
+    row = json.loads(capsys.readouterr().out)
+    assert row["best_cut"] == BEST["complete12.txt"] and row["reads"] == 3
+    assert row["target"] == pytest.approx(0.99 * row["best_cut"])
+    assert row["time_to_target_board_s"] is None          # no RTL cycles from this board
+    assert png.stat().st_size > 1000
+
+
+def test_cli_table_and_errors(golden_open, tmp_path, capsys):
+    assert main(["maxcut", str(FIXTURES / "random14_d30.txt"), "--reads", "2",
+                 "--sweeps", "20"]) == 0
+    out = capsys.readouterr().out
+    assert "best cut" in out and "n/a (no RTL cycles" in out
+    bad = tmp_path / "bad.txt"
+    bad.write_text("2 1\n1 3 1\n")
+    assert main(["maxcut", str(bad)]) == 2
+    assert "1..2" in capsys.readouterr().err
+    big = tmp_path / "big.txt"
+    write_rudy(complete_pm1_graph(17, seed=1), big)
+    assert main(["maxcut", str(big)]) == 2
+    assert "17 variables; this board has 16 neurons" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_cli_on_sim_board_reports_board_time(capsys):
+    url = "sim://?neurons=12&lanes=4&weight_bits=8&features=stochastic"
+    assert main(["maxcut", str(FIXTURES / "complete12.txt"), "--url", url, "--reads", "2",
+                 "--sweeps", "6", "--json"]) == 0
+    row = json.loads(capsys.readouterr().out)
+    assert row["board_s"] > 0 and row["time_to_target_board_s"] is not None
+
+
+class CountingBoard(GoldenBoard):
+    """Golden runs with a made-up cycle count (3 per visit), to check the board-time path."""
+
+    def recall(self, probe, **kw):
+        import dataclasses
+        res = super().recall(probe, **kw)
+        return dataclasses.replace(res, cycles=3 * res.visits)
+
+
+@pytest.mark.parametrize("board_cls", [GoldenBoard, CountingBoard])
+def test_bench_maxcut_rows(monkeypatch, board_cls):
+    from hopfield_fpga.host.bench_maxcut import NO_CYCLES, format_table, run_maxcut_bench
+    monkeypatch.setattr(board_module.Board, "open",
+                        classmethod(lambda cls, url, **kw: board_cls.of(16, weight_bits=3)))
+    rows = run_maxcut_bench("fake://", num_reads=3, num_sweeps=40, random_n=12,
+                            complete_n=None)
+    assert [(r.instance.split("-")[0], r.solver.split()[0]) for r in rows] == [
+        ("random12", "board"), ("random12", "dwave-samplers"),
+        ("complete16", "board"), ("complete16", "dwave-samplers")]
+    for a, b in (rows[:2], rows[2:]):
+        top = max(a.best_cut, b.best_cut)
+        assert max(a.best_ratio, b.best_ratio) == 1.0 and a.target == b.target == 0.99 * top
+        for r in (a, b):
+            assert r.mean_ratio <= r.best_ratio <= 1.0 and r.reads == 3 and r.sweeps == 40
+    board_ttt = rows[0].time_to_target_s
+    if board_cls is GoldenBoard:
+        assert board_ttt == NO_CYCLES and NO_CYCLES in format_table(rows)
+    else:   # 3 cycles per visit, 40 sweeps of 16 neurons per read, at 12 MHz
+        per_read = 3 * 40 * 16 / 12e6
+        assert board_ttt in (per_read * 3 / k for k in (1, 2, 3))
+    assert isinstance(rows[1].time_to_target_s, float)      # the CPU always has a time
