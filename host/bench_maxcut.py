@@ -139,6 +139,8 @@ def register_maxcut(subparsers) -> None:
     p.add_argument("--seed", type=int, default=1, help="seed of the graphs and the solvers")
     p.add_argument("--random-n", type=int, default=None, help=f"N of the random graph "
                    f"(default {RANDOM_N})")
+    p.add_argument("--density", type=float, default=DENSITY,
+                   help=f"edge density of the random graph (default {DENSITY})")
     p.add_argument("--complete-n", type=int, default=None,
                    help="N of the complete graph (default: the board's N)")
     p.add_argument("--quick", action="store_true",
@@ -158,6 +160,7 @@ def _maxcut(args) -> int:
             args.url or default_url(), num_reads=args.reads,
             num_sweeps=args.sweeps or quick.get("sweeps", 1000),
             seed=args.seed, random_n=args.random_n or quick.get("random_n", RANDOM_N),
+            density=args.density,
             complete_n=args.complete_n or quick.get("complete_n"),
             progress=progress("board reads", not args.json))
     except (ValueError, BoardError) as exc:

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 __all__ = ["Graph", "read_rudy", "write_rudy", "random_pm1_graph", "complete_pm1_graph",
-           "maxcut_bqm", "cut_values", "time_to_target"]
+           "maxcut_bqm", "cut_values", "time_to_target", "MaxcutRun", "run_sampler"]
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
