@@ -203,3 +203,9 @@ def test_sim_board_gives_the_golden_samples():
     dimod.testing.assert_sampleset_energies(got, bqm)
     assert got.info["cycles"] == int(got.record.cycles.sum()) > 0
     assert got.info["board_time_s"] == pytest.approx(got.info["cycles"] / 12e6)
+
+
+@pytest.mark.slow
+@dimod.testing.load_sampler_bqm_tests(HopfieldSampler(SIM_URL, num_reads=1, num_sweeps=4))
+class TestConformanceOnSimBoard(unittest.TestCase):
+    """dimod's conformance tests on the simulated gateware (the board opens on first use)."""
