@@ -62,17 +62,23 @@ def _name(kind: str, variables, index) -> str:
 
 
 def _exact_scale(values: np.ndarray) -> float | None:
-    """1 / the largest step of which every value is an integer multiple, or None if there are
-    too many distinct values to be worth trying."""
+    """1 / the largest step of which every value is an integer multiple (decimal coefficients
+    such as 0.1 count as the decimals they stand for), or None if there is no such step with
+    a denominator below 2^24 or too many distinct values to be worth trying."""
     mags = np.unique(np.abs(values[values != 0]))
     if mags.size == 0:
         return 1.0
     if mags.size > _MAX_DISTINCT:
         return None
-    fracs = [Fraction(float(v)) for v in mags]
+    fracs = [Fraction(float(v)).limit_denominator(1 << 24) for v in mags]
     num = math.gcd(*(f.numerator for f in fracs))
     den = math.lcm(*(f.denominator for f in fracs))
-    return den / num
+    scale = den / num
+    q = np.rint(mags * scale)
+    # the rational found must be the value up to the float's own rounding
+    if not np.allclose(q / scale, mags, rtol=1e-12, atol=0):
+        return None
+    return scale
 
 
 def map_ising(bqm, config: NetworkConfig, *, quantize: bool = False) -> IsingMapping:
@@ -132,9 +138,10 @@ def map_ising(bqm, config: NetworkConfig, *, quantize: bool = False) -> IsingMap
 def _refusal(variables, lin, row, col, quad, scale, config, widths) -> str:
     """The error for a problem whose coefficients the widths cannot hold exactly."""
     if scale is None:
-        return (f"the coefficients take more than {_MAX_DISTINCT} distinct magnitudes, which "
-                f"no common step can map onto exact integers: {widths}; pass quantize=True "
-                f"to scale and round them (the worst relative error is reported)")
+        return (f"the coefficients are not integer multiples of one common step (or take "
+                f"more than {_MAX_DISTINCT} distinct magnitudes), so no scale maps them onto "
+                f"exact integers: {widths}; pass quantize=True to scale and round them (the "
+                f"worst relative error is reported)")
     # the coefficient furthest beyond its range, in units of the common step 1/scale
     cands = []
     if quad.size:

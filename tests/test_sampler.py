@@ -209,3 +209,10 @@ def test_sim_board_gives_the_golden_samples():
 @dimod.testing.load_sampler_bqm_tests(HopfieldSampler(SIM_URL, num_reads=1, num_sweeps=4))
 class TestConformanceOnSimBoard(unittest.TestCase):
     """dimod's conformance tests on the simulated gateware (the board opens on first use)."""
+
+
+def test_decimal_coefficients_are_exact():
+    bqm = dimod.BQM({"x": 0.3}, {("x", "y"): -0.1, ("y", "z"): 1.2}, 0, "SPIN")
+    m = map_ising(bqm, CFG8)
+    assert m.exact and m.scale == pytest.approx(10)
+    assert m.weights[0, 1] == 1 and m.weights[1, 2] == -12 and m.bias[0] == -3
