@@ -11,7 +11,7 @@ import numpy as np
 
 from hopfield_fpga.config import Feature, NetworkConfig
 from hopfield_fpga.host.board import BoardInfo
-from hopfield_fpga.sim import golden
+from hopfield_fpga.sim import golden, graded
 
 
 class GoldenBoard:
@@ -22,9 +22,10 @@ class GoldenBoard:
         self.loads = 0
 
     @classmethod
-    def of(cls, neurons: int, weight_bits: int = 8) -> "GoldenBoard":
+    def of(cls, neurons: int, weight_bits: int = 8,
+           features: Feature = Feature.STOCHASTIC) -> "GoldenBoard":
         return cls(NetworkConfig(neurons=neurons, weight_bits=weight_bits, lanes=1,
-                                 features=Feature.STOCHASTIC))
+                                 features=features))
 
     def info(self) -> BoardInfo:
         return BoardInfo(0, self.config, 12_000_000, 115200, 0, self.url)
@@ -36,6 +37,11 @@ class GoldenBoard:
     def recall(self, probe, *, order="sequential", seed=1, max_sweeps=None, beta=None):
         return golden.run_binary(self.weights, self.bias, probe, order=order, seed=seed,
                                  max_sweeps=max_sweeps, beta=beta, config=self.config)
+
+    def run_graded(self, weights=None, bias=None, **kw):
+        if weights is not None:
+            self.load_weights(weights, bias)
+        return graded.run_graded(self.weights, self.bias, config=self.config, **kw)
 
     def close(self):
         pass
