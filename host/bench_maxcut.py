@@ -126,10 +126,10 @@ def format_table(rows: list[BenchRow]) -> str:
 def register_maxcut(subparsers) -> None:
     p = subparsers.add_parser(
         "maxcut", help="the board's annealer vs dwave-samplers' SimulatedAnnealingSampler",
-        description="Max-cut on a random +-1 graph (N = 800, 6%% density: G1's shape) and a "
+        description="Max-cut on a random +-1 graph (N = 800, 6% density: G1's shape) and a "
                     "complete +-1 graph (K2000's shape at the board's N), same reads, sweeps "
                     "and beta range for both solvers; best and mean cut, ratios to the best "
-                    "either found, time to 99%% of it (board: exact RTL cycles at its clock; "
+                    "either found, time to 99% of it (board: exact RTL cycles at its clock; "
                     "CPU: process time on one core).")
     p.add_argument("--url", default=None,
                    help="the board (default: cpu:// in the ULX3S 85F default configuration, "

@@ -22,7 +22,7 @@ def register(subparsers) -> None:
         description="Read FILE (first line 'N E', then 'i j w' per edge, nodes 1-based), map "
                     "max-cut to an Ising problem (J_ij = w_ij, cut = (sum w - sum w s_i s_j) / "
                     "2), anneal it --reads times and print the best and mean cut and the time "
-                    "to reach --target (default 99%% of the best cut found) at the board's "
+                    "to reach --target (default 99% of the best cut found) at the board's "
                     "clock: exact RTL cycles / clock.")
     p.add_argument("file", help="the instance, G-set / rudy format")
     add_url(p)
