@@ -49,7 +49,8 @@ class BenchRow:
     best_ratio: float
     mean_ratio: float
     target: float
-    time_to_target_s: float | str      # board: RTL cycles / clock; CPU: process time
+    seconds_per_read: float | str      # board: RTL cycles / clock; CPU: process time
+    time_to_target_s: float | str
     time_basis: str
     wall_s: float
 
@@ -91,13 +92,14 @@ def run_maxcut_bench(url: str, *, num_reads: int = 10, num_sweeps: int = 1000, s
             target = 0.99 * best
             for run, seconds, basis in ((hw, hw.board_s, "RTL cycles / clock"),
                                         (sa, sa_cpu, "process time, 1 core")):
-                ttt = time_to_target(run.cuts, None if seconds is None else seconds / run.reads,
-                                     target)
+                per_read = None if seconds is None else seconds / run.reads
+                ttt = time_to_target(run.cuts, per_read, target)
                 rows.append(BenchRow(
                     instance=graph.name, nodes=graph.nodes, edges=graph.edges,
                     solver=run.solver, reads=run.reads, sweeps=num_sweeps, best_cut=run.best,
                     mean_cut=run.mean, best_ratio=run.best / best if best else 1.0,
                     mean_ratio=run.mean / best if best else 1.0, target=target,
+                    seconds_per_read=NO_CYCLES if per_read is None else per_read,
                     time_to_target_s=(NO_CYCLES if ttt is None else
                                       ttt if math.isfinite(ttt) else "not reached"),
                     time_basis=basis, wall_s=run.wall_s))
@@ -106,14 +108,17 @@ def run_maxcut_bench(url: str, *, num_reads: int = 10, num_sweeps: int = 1000, s
 
 def format_table(rows: list[BenchRow]) -> str:
     head = ("instance", "N", "edges", "solver", "reads x sweeps", "best", "mean", "best/top",
-            "mean/top", "time to 99% of top", "host wall s")
+            "mean/top", "s per read", "time to 99% of top", "host wall s")
     lines = []
     for r in rows:
         ttt = r.time_to_target_s
         ttt = f"{ttt:.4g} s ({r.time_basis})" if isinstance(ttt, float) else ttt
+        per = r.seconds_per_read
+        per = f"{per:.4g}" if isinstance(per, float) else per
         lines.append((r.instance, str(r.nodes), str(r.edges), r.solver,
                       f"{r.reads} x {r.sweeps}", f"{r.best_cut:g}", f"{r.mean_cut:.1f}",
-                      f"{r.best_ratio:.4f}", f"{r.mean_ratio:.4f}", ttt, f"{r.wall_s:.3g}"))
+                      f"{r.best_ratio:.4f}", f"{r.mean_ratio:.4f}", per, ttt,
+                      f"{r.wall_s:.3g}"))
     widths = [max(len(h), *(len(ln[k]) for ln in lines)) for k, h in enumerate(head)]
     fmt = " | ".join(f"{{:<{w}}}" for w in widths)
     out = [fmt.format(*head), "-+-".join("-" * w for w in widths)]
