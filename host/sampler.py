@@ -145,29 +145,28 @@ class HopfieldSampler(dimod.Sampler):
         cycles = np.zeros(num_reads, dtype=np.int64)
         has_cycles = True
         path = np.zeros((num_reads, len(runs), n), dtype=np.int8) if trajectory else None
+        # The board runs of one read: the schedule in parts of at most 64 sweeps, each part
+        # continuing from the state the last one ended in, then the optional greedy finish.
+        plan = [dict(order=order, max_sweeps=len(fixed[part]),
+                     beta=[int(v) / _BETA_ONE for v in fixed[part]]) for part in runs]
+        if greedy_finish:
+            plan.append(dict(order="sequential"))
         start = time.perf_counter()
         for r in range(num_reads):
             state = states[r]
-            for k, part in enumerate(runs):
-                res = board.recall(state, order=order, seed=int(seeds[r, k]),
-                                   max_sweeps=len(fixed[part]),
-                                   beta=[int(v) / _BETA_ONE for v in fixed[part]])
+            for k, kw in enumerate(plan):
+                res = board.recall(state, seed=int(seeds[r, k]), **kw)
                 state, has_cycles = res.state, has_cycles and res.cycles is not None
                 flips[r] += res.flips
                 cycles[r] += res.cycles or 0
-                if path is not None:
+                if path is not None and k < len(runs):
                     path[r, k] = state[:n]
-            if greedy_finish:
-                res = board.recall(state, order="sequential", seed=int(seeds[r, -1]))
-                state, has_cycles = res.state, has_cycles and res.cycles is not None
-                flips[r] += res.flips
-                cycles[r] += res.cycles or 0
             states[r] = state
             if progress:
                 progress(r + 1, num_reads)
         wall = time.perf_counter() - start
         info = self._info(mapping, betas, fixed, flips, cycles if has_cycles else None, wall,
-                          len(runs) + greedy_finish)
+                          len(plan))
         samples = states[:, :n]
         if path is not None:
             ends = [min(p.stop, len(betas)) for p in runs]
