@@ -416,13 +416,27 @@ def _run_block(cols, diag, rowsum, b, symmetric, probes, rngs, order, cap, sched
 
 # -- the public API ------------------------------------------------------------------------------
 
+#: RunResult's fields and their defaults, for :func:`_result`.
+_RESULT_DEFAULTS = {f.name: f.default for f in dataclasses.fields(RunResult)}
+
+
 def _result(n: int, state: np.ndarray, visits, flips, e2, stop, converged,
             events=None) -> RunResult:
+    """A :class:`~golden.RunResult` built without its ``__post_init__`` check (which costs
+    more than a whole recall): the kernel's state is +1/-1 by construction. ``state`` must not
+    be written afterwards (it is kept read-only, as the checked constructor keeps it)."""
     trace = None if events is None else tuple(
         FlipEvent(int(v), int(i), int(x), int(d)) for v, i, x, d in events)
-    return RunResult(state=state, converged=bool(converged), visits=int(visits),
-                     flips=int(flips), sweeps=-(-int(visits) // n), energy2=int(e2),
-                     trace=trace, cycles=None, stopped=_STOP_CODES[int(stop)])
+    state = state if state.dtype == np.int8 and not state.flags.writeable \
+        else np.array(state, dtype=np.int8)
+    state.setflags(write=False)
+    values = dict(_RESULT_DEFAULTS, state=state, converged=bool(converged), visits=int(visits),
+                  flips=int(flips), sweeps=-(-int(visits) // n), energy2=int(e2), trace=trace,
+                  cycles=None, stopped=_STOP_CODES[int(stop)])
+    result = object.__new__(RunResult)
+    for name, value in values.items():
+        object.__setattr__(result, name, value)
+    return result
 
 
 def _schedule_array(schedule) -> np.ndarray:
@@ -446,8 +460,12 @@ class BatchResult:
     def results(self) -> list[RunResult]:
         """One :class:`~golden.RunResult` per probe."""
         n = self.states.shape[1]
-        return [_result(n, self.states[p], self.visits[p], self.flips[p], self.energy2[p],
-                        self.stopped[p], self.converged[p]) for p in range(len(self.states))]
+        states = self.states.copy()
+        states.setflags(write=False)              # the results' states are read-only views
+        return [_result(n, states[p], visits, flips, e2, stop, converged)
+                for p, (visits, flips, e2, stop, converged) in enumerate(zip(
+                    self.visits.tolist(), self.flips.tolist(), self.energy2.tolist(),
+                    self.stopped.tolist(), self.converged.tolist()))]
 
 
 class PreparedNetwork:

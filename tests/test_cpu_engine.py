@@ -337,3 +337,34 @@ def test_property_stochastic_equals_golden(net, order, seed, schedule, cap):
     kw = dict(order=order, seed=seed, beta_fixed=schedule, max_visits=cap, config=cfg,
               trace=True)
     assert ce.run_binary(w, b, states[0], **kw) == golden.run_binary(w, b, states[0], **kw)
+
+
+# -- the benchmark's CPU measurements (the RTL part is exercised by `hopfield bench engine`) ------
+
+def test_bench_cpu_measurements_check_against_golden():
+    from hopfield_fpga.sim import bench_engine as be
+    w, cfg, probes, r = hebbian_network(48, 4, seed=2)
+    net = ce.PreparedNetwork(w, None, cfg)
+    run = dict(order="rejection_free", seed=4, max_visits=1000)
+    want = golden.run_binary(w, None, probes[0], config=cfg, **run)
+    for threads in (1, 2):
+        t = be.cpu_time_per_recall(net, probes[0], threads=threads, repeats=2, expect=want,
+                                   **run)
+        assert 0 < t < 0.01
+    wrong = dataclass_without_trace(want)
+    object.__setattr__(wrong, "flips", want.flips + 1)
+    with pytest.raises(AssertionError, match="differs from the golden model"):
+        be.cpu_time_per_recall(net, probes[0], threads=1, repeats=1, expect=wrong, **run)
+    pats = np.array([probes[0], probes[1]])
+    check = be.many_check(w, cfg, pats, noise=0.1, order="random", seed=3, rng=r, probes=20,
+                          repeats=1)
+    assert check.target == 100 and check.ratio == pytest.approx(
+        check.baseline_us / check.cpu_us, rel=0.01)
+
+
+def test_bench_refuses_unknown_board_before_simulating():
+    from hopfield_fpga.sim import bench_engine as be
+    with pytest.raises(ValueError, match="Unknown board 'nope'.*icebreaker"):
+        be.run_engine_bench(board="nope")
+    with pytest.raises(ValueError, match="clock"):
+        be.run_engine_bench(sizes=(8,), clock_hz=-1.0)
