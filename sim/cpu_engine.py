@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import dataclasses
+import functools
 import os
 
 import numba
@@ -565,12 +566,17 @@ class PreparedNetwork:
             # Contiguous blocks, one per thread; the kernel releases the GIL. Every probe's
             # result is exact whichever state its block's resident fields start from.
             edges = [count * k // blocks for k in range(blocks + 1)]
-            with concurrent.futures.ThreadPoolExecutor(blocks) as pool:
-                for f in [pool.submit(_run_block, *args, lo, hi)
-                          for lo, hi in zip(edges, edges[1:])]:
-                    f.result()
+            pool = _pool(blocks)
+            for f in [pool.submit(_run_block, *args, lo, hi) for lo, hi in zip(edges, edges[1:])]:
+                f.result()
         return BatchResult(states_out, counts[:, 0], counts[:, 1], counts[:, 2],
                            counts[:, 4].astype(bool), counts[:, 3])
+
+
+@functools.lru_cache(maxsize=8)
+def _pool(threads: int) -> concurrent.futures.ThreadPoolExecutor:
+    """A pool of ``threads`` worker threads, kept: starting threads costs more than a recall."""
+    return concurrent.futures.ThreadPoolExecutor(threads, thread_name_prefix="cpu_engine")
 
 
 def _check_threads(threads) -> int:
