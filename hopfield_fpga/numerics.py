@@ -10,7 +10,7 @@ arithmetic from the same constants. Changing anything here changes the spec: upd
 from __future__ import annotations
 
 __all__ = [
-    "XORSHIFT_SHIFTS", "XORSHIFT_ZERO_SEED", "fmix32", "xorshift32", "seed_state", "draw_index",
+    "XORSHIFT_SHIFTS", "XORSHIFT_ZERO_SEED", "FMIX32_SHIFTS", "FMIX32_MULTIPLIERS", "fmix32", "xorshift32", "seed_state", "draw_index",
     "BETA_BITS", "BETA_FRAC", "beta_to_fixed",
     "LOGISTIC_T_FRAC", "LOGISTIC_BREAKPOINTS", "LOGISTIC_VALUES", "LOGISTIC_ONE",
     "logistic_p16", "glauber_threshold",
@@ -27,15 +27,19 @@ XORSHIFT_SHIFTS = (13, 17, 5)
 #: xorshift32 never leaves 0, so a seed of 0 loads this state instead.
 XORSHIFT_ZERO_SEED = 0x2545F491
 _MASK32 = 0xFFFF_FFFF
+#: MurmurHash3's fmix32: x ^= x >> s0; x *= m0; x ^= x >> s1; x *= m1; x ^= x >> s2 (mod 2**32).
+FMIX32_SHIFTS = (16, 13, 16)
+FMIX32_MULTIPLIERS = (0x85EBCA6B, 0xC2B2AE35)
 
 
 def fmix32(x: int) -> int:
     """MurmurHash3's 32-bit finalizer: a bijection on 32 bits that maps 0 to 0."""
-    x ^= x >> 16
-    x = (x * 0x85EBCA6B) & _MASK32
-    x ^= x >> 13
-    x = (x * 0xC2B2AE35) & _MASK32
-    x ^= x >> 16
+    (s0, s1, s2), (m0, m1) = FMIX32_SHIFTS, FMIX32_MULTIPLIERS
+    x ^= x >> s0
+    x = (x * m0) & _MASK32
+    x ^= x >> s1
+    x = (x * m1) & _MASK32
+    x ^= x >> s2
     return x
 
 

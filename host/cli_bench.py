@@ -1,4 +1,5 @@
-"""``hopfield bench``: benchmarks. ``bench engine`` runs the binary engine's RTL in simulation.
+"""``hopfield bench``: benchmarks. ``bench engine`` runs the binary engine's RTL in simulation and
+the compiled CPU engine on the same recalls.
 
 Each benchmark is a subcommand of ``bench`` registered by one function in :data:`BENCHES`; a
 new one (e.g. ``bench link``) adds its ``register_<name>(subparsers)`` there.
@@ -28,17 +29,31 @@ def _positive(text: str) -> int:
 def register_engine(subparsers) -> None:
     from hopfield_fpga.config import MAX_LANES, MAX_NEURONS
     p = subparsers.add_parser(
-        "engine", help="RTL cycles per recall of the binary engine (simulated)",
+        "engine", help="RTL cycles and time per recall of the binary engine vs the CPU engine",
         description="Simulate the binary engine's Verilog (Verilator by default) on Hebbian "
                     "recalls: N in {64, 256, 1024}, P = 0.1 N patterns stored on chip, probes "
                     "with 10% and 30% noise, every order. Prints visits, flips, RTL cycles "
-                    "per recall, the bound flips * ceil(N/K) and the ratio. Every run is "
-                    "checked against the golden model.")
+                    "per recall, the bound flips * ceil(N/K) and the ratio; the FPGA's time "
+                    "per recall (exact RTL cycles at the board's clock) and the compiled CPU "
+                    "engine's on one thread and on all cores, measured in the same run, and "
+                    "their ratios. Every run is checked against the golden model, which is "
+                    "timed only for issue 12's target checks.")
     p.add_argument("--sizes", type=_positive, nargs="+", default=None,
                    help=f"network sizes N (default 64 256 1024; at most {MAX_NEURONS})")
     p.add_argument("--lanes", type=_positive, default=8,
                    help=f"lanes K (default 8, at most {MAX_LANES} and N)")
     p.add_argument("--quick", action="store_true", help="only N = 64")
+    p.add_argument("--board", metavar="NAME", default=None,
+                   help="run this board's default configuration at its clock instead of "
+                        "--sizes/--lanes (`hopfield boards` lists them)")
+    p.add_argument("--clock-mhz", type=float, default=None,
+                   help="clock of the FPGA times without --board (default: that of "
+                        "bench_engine.DEFAULT_CLOCK_BOARD, the board whose default has "
+                        "N = 1024)")
+    p.add_argument("--threads", type=_positive, default=None,
+                   help="threads of the CPU engine's all-cores column (default: every core)")
+    p.add_argument("--repeats", type=_positive, default=5,
+                   help="timed CPU batches per row; the median is reported (default 5)")
     p.add_argument("--simulator", choices=["verilator", "icarus"], default="verilator")
     p.add_argument("--seed", type=int, default=1, help="seed of patterns and probes")
     p.add_argument("--json", action="store_true", help="one JSON object per row")
@@ -48,21 +63,25 @@ def register_engine(subparsers) -> None:
 def _engine(args) -> int:
     from hopfield_fpga.sim.bench_engine import DEFAULT_SIZES, QUICK_SIZES, format_table, run_engine_bench
     sizes = args.sizes or (QUICK_SIZES if args.quick else DEFAULT_SIZES)
+    clock = None if args.clock_mhz is None else args.clock_mhz * 1e6
     return _report(lambda: run_engine_bench(sizes, lanes=args.lanes, simulator=args.simulator,
-                                            seed=args.seed), format_table, args.json)
+                                            seed=args.seed, board=args.board, clock_hz=clock,
+                                            threads=args.threads, repeats=args.repeats),
+                   format_table, args.json, records=lambda report: report.records())
 
 
-def _report(run, format_table, as_json: bool) -> int:
-    """Run a benchmark and print its rows: a table, or one JSON object per row."""
+def _report(run, format_table, as_json: bool, records=None) -> int:
+    """Run a benchmark and print its result: a table, or one JSON object per row
+    (``records(result)`` gives them; by default the result is a list of rows)."""
     try:
-        rows = run()
+        result = run()
     except ValueError as exc:
         raise CLIError(str(exc)) from None
     if as_json:
-        for row in rows:
-            print(json.dumps(row.to_dict()))
+        for record in (records(result) if records else [row.to_dict() for row in result]):
+            print(json.dumps(record))
     else:
-        print(format_table(rows))
+        print(format_table(result))
     return 0
 
 

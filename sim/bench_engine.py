@@ -1,39 +1,60 @@
-"""Engine benchmark: RTL cycles per Hebbian recall, against the flip-pass bound.
+"""Engine benchmark: RTL cycles per Hebbian recall, FPGA time at the board's clock, CPU engine.
 
 For each N (default 64, 256, 1024) a `BinaryEngine` is simulated on Verilator (or Icarus)
 through cocotb (``sim/tb/bench_engine_tb.py``): P = round(0.1 N) random patterns are stored
 with the on-chip Hebbian rule (8-bit weights, so no entry saturates), then probes made from
 pattern 0 with 10% and 30% of the bits flipped are recalled in every order. Each run is also
 checked against the golden model (state, visits, flips, 2E): a mismatch is an error, not a row.
+``board=`` runs a board's default configuration (``hw/boards.py``) at its clock instead.
 
-Per row: visits, flips, the run's RTL cycles, the bound flips * ceil(N/K) (what the column
-passes alone would cost) and the ratio cycles / bound. ``hopfield bench engine`` prints them.
+Per row: visits, flips, the run's RTL cycles, the bound flips * ceil(N/K) and the ratio
+cycles / bound; ``fpga_us`` = cycles at the clock (exact: the RTL's cycle count); the compiled
+CPU engine's time for the same recall (same weights, probe, seed, order), measured in the same
+run: ``cpu_us`` on one thread and ``cpu_all_us`` per recall with every core busy (median of
+repeats after a warm-up, each a batch of recalls of that probe through
+:meth:`~hopfield_fpga.sim.cpu_engine.PreparedNetwork.run_batch`); ``speedup_vs_cpu`` =
+cpu_us / fpga_us. The golden model is the specification, never a baseline in these rows: its
+time appears only in :class:`TargetCheck` rows (issue 12's target: the CPU engine at least
+500x faster per recall, and ``run_binary_many`` of 200 probes at least 100x faster than a
+Python loop of ``golden.run_binary``).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import statistics
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
 
 from hopfield_fpga.config import NetworkConfig, Order
-from . import golden
+from . import cpu_engine, golden
 
-__all__ = ["BenchRow", "run_engine_bench", "DEFAULT_SIZES", "QUICK_SIZES", "NOISES"]
+__all__ = ["BenchRow", "TargetCheck", "BenchReport", "run_engine_bench", "cpu_time_per_recall",
+           "many_check", "DEFAULT_SIZES", "QUICK_SIZES", "NOISES", "DEFAULT_CLOCK_BOARD"]
 
 DEFAULT_SIZES = (64, 256, 1024)
 QUICK_SIZES = (64,)
 NOISES = (0.1, 0.3)
 WEIGHT_BITS = 8
+#: Without ``board=``, FPGA times are given at this board's clock (25 MHz: the ULX3S-85F, the
+#: board whose default configuration has N = 1024).
+DEFAULT_CLOCK_BOARD = "ulx3s-85f"
+#: Probes of the run_binary_many target check (issue 12).
+MANY_PROBES = 200
+#: A timed CPU batch lasts at least this long (seconds), so the clock's resolution is noise.
+MIN_BATCH_SECONDS = 0.02
 
 
 @dataclasses.dataclass(frozen=True)
 class BenchRow:
+    board: str | None
     neurons: int
     lanes: int
+    replicas: int
     patterns: int
     noise: float
     order: str
@@ -44,9 +65,42 @@ class BenchRow:
     ratio: float | None
     refresh_cycles: int
     converged: bool
+    clock_hz: float
+    fpga_us: float
+    cpu_us: float
+    cpu_all_us: float
+    threads: int
+    speedup_vs_cpu: float
+    speedup_vs_cpu_all: float
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        return {"table": "engine", **dataclasses.asdict(self)}
+
+
+@dataclasses.dataclass(frozen=True)
+class TargetCheck:
+    """One of issue 12's targets, measured in the same run: ``baseline_us`` (the golden model)
+    over ``cpu_us`` (the compiled engine) against ``target``."""
+    check: str
+    neurons: int
+    noise: float
+    order: str
+    baseline_us: float
+    cpu_us: float
+    ratio: float
+    target: float
+
+    def to_dict(self) -> dict:
+        return {"table": "targets", **dataclasses.asdict(self)}
+
+
+@dataclasses.dataclass
+class BenchReport:
+    rows: list[BenchRow]
+    targets: list[TargetCheck]
+
+    def records(self) -> list[dict]:
+        return [r.to_dict() for r in self.rows] + [t.to_dict() for t in self.targets]
 
 
 def bench_config(neurons: int, lanes: int) -> NetworkConfig:
@@ -61,18 +115,120 @@ def _probe(pattern: np.ndarray, noise: float, rng: np.random.Generator) -> np.nd
     return probe
 
 
-def run_engine_bench(sizes=DEFAULT_SIZES, *, lanes: int = 8, orders=None, noises=NOISES,
-                     simulator: str = "verilator", seed: int = 1) -> list[BenchRow]:
-    """Run the benchmark; returns one :class:`BenchRow` per (N, noise, order)."""
+def _median_time(run, repeats: int, clock=time.process_time) -> float:
+    """Median over ``repeats`` calls of ``run``, on ``clock``.
+
+    Single-threaded work is timed on the process's CPU time (``time.process_time``): on a
+    shared machine the wall clock also counts the time other processes hold the core. Work on
+    all cores is timed on the wall clock (``time.perf_counter``): its point is the elapsed time.
+    """
+    times = []
+    for _ in range(repeats):
+        t0 = clock()
+        run()
+        times.append(clock() - t0)
+    return statistics.median(times)
+
+
+def cpu_time_per_recall(net: cpu_engine.PreparedNetwork, probe, *, order: str, seed: int,
+                        max_visits: int, threads: int, repeats: int = 5,
+                        expect: golden.RunResult | None = None) -> float:
+    """Seconds per recall of ``probe`` on ``net`` with ``threads`` threads: the median over
+    ``repeats`` batches (after a warm-up batch that also sizes them) of batch time / recalls;
+    CPU time on one thread, wall time on several (see :func:`_median_time`)."""
+    def batch(count):
+        return net.run_batch(np.repeat(np.asarray(probe)[None], count, axis=0), order=order,
+                             seed=seed, max_visits=max_visits, threads=threads)
+    clock = time.process_time if threads == 1 else time.perf_counter
+    count = 4 * threads
+    warm = batch(count)          # the first call may load the compiled code: not a measure
+    t0 = clock()
+    batch(count)
+    took = clock() - t0
+    if expect is not None and warm.results()[0] != expect:
+        raise AssertionError(f"CPU engine differs from the golden model on N="
+                             f"{len(probe)} {order}")
+    count = max(count, int(count * MIN_BATCH_SECONDS / max(took, 1e-9)))
+    return _median_time(lambda: batch(count), repeats, clock) / count
+
+
+def many_check(weights, config: NetworkConfig, patterns, *, noise: float, order: str, seed: int,
+               rng: np.random.Generator, probes: int = MANY_PROBES,
+               repeats: int = 3) -> TargetCheck:
+    """run_binary_many of ``probes`` noisy probes against a Python loop of golden.run_binary.
+
+    Both on the process's CPU time, which for run_binary_many sums its threads: the ratio
+    leaves out the parallel speed-up, so it is a lower bound of the wall-clock ratio."""
+    states = np.array([_probe(patterns[i % len(patterns)], noise, rng) for i in range(probes)])
+    t0 = time.process_time()
+    want = [golden.run_binary(weights, None, s, order=order, seed=seed, config=config)
+            for s in states]
+    loop = time.process_time() - t0
+
+    def many():
+        return cpu_engine.run_binary_many(weights, None, states, order=order, seed=seed,
+                                          config=config)
+    if many() != want:
+        raise AssertionError(f"run_binary_many differs from the golden loop at N="
+                             f"{config.neurons}")
+    fast = _median_time(many, repeats)
+    return TargetCheck(check=f"run_binary_many x{probes} vs golden loop (CPU time; direct, "
+                             f"not cpu://)",
+                       neurons=config.neurons, noise=noise, order=order,
+                       baseline_us=round(loop * 1e6, 1), cpu_us=round(fast * 1e6, 1),
+                       ratio=round(loop / fast, 1), target=100)
+
+
+def _rtl_runs(config: NetworkConfig, patterns, probes, simulator: str) -> list[dict]:
+    """Store ``patterns`` on chip and run every probe on the simulated RTL; one dict per run."""
     from .rtl_runner import run_cocotb
     from hopfield_fpga.gateware.binary_engine import BinaryEngine
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "rows.json"
+        # The inputs go through a file: the environment cannot hold N = 1024 patterns.
+        inp = Path(tmp) / "input.json"
+        inp.write_text(json.dumps({
+            "patterns": [[int(v) for v in pat] for pat in patterns], "probes": probes}))
+        name = f"bench_engine_n{config.neurons}k{config.lanes}w{config.weight_bits}"
+        run_cocotb(BinaryEngine(config), toplevel=name, simulator=simulator,
+                   test_module="hopfield_fpga.sim.tb.bench_engine_tb", build_name=name,
+                   params={"config": config.to_dict(), "input": str(inp), "out": str(out)})
+        return json.loads(out.read_text())
 
+
+def _check_rtl(want: golden.RunResult, got: dict, where: str) -> None:
+    for key in ("visits", "flips", "energy2", "converged"):
+        if getattr(want, key) != got[key]:
+            raise AssertionError(f"{where}: {key} golden {getattr(want, key)}, RTL {got[key]}")
+    if list(map(int, want.state)) != got["state"]:
+        raise AssertionError(f"{where}: final states differ")
+
+
+def run_engine_bench(sizes=DEFAULT_SIZES, *, lanes: int = 8, orders=None, noises=NOISES,
+                     simulator: str = "verilator", seed: int = 1, board: str | None = None,
+                     clock_hz: float | None = None, threads: int | None = None,
+                     repeats: int = 5) -> BenchReport:
+    """Run the benchmark: one :class:`BenchRow` per (N, noise, order) and the target checks.
+
+    ``board`` (a name from ``hw/boards.py``) replaces ``sizes``/``lanes`` by that board's
+    default configuration and its clock; otherwise FPGA times are at ``clock_hz`` (default:
+    :data:`DEFAULT_CLOCK_BOARD`'s clock). ``threads`` is the "all cores" thread count.
+    """
+    from hopfield_fpga.hw.boards import get_board
+    if board is not None:
+        spec = get_board(board)
+        configs = [spec.default_config]
+        clock_hz = clock_hz or spec.sys_clk_freq
+    else:
+        configs = [bench_config(n, lanes) for n in sizes]  # refuses a bad size or lane count
+        clock_hz = clock_hz or get_board(DEFAULT_CLOCK_BOARD).sys_clk_freq
+    if not clock_hz > 0:
+        raise ValueError(f"the clock must be a positive frequency in Hz, not {clock_hz!r}")
     orders = [Order.parse(o) for o in (orders or list(Order))]
-    for n in sizes:
-        bench_config(n, lanes)  # refuse a bad size or lane count before simulating anything
-    rows: list[BenchRow] = []
-    for n in sizes:
-        config = bench_config(n, lanes)
+    threads = cpu_engine._check_threads(threads)
+    report = BenchReport([], [])
+    for config in configs:
+        n = config.neurons
         rng = np.random.default_rng(seed + n)
         p = max(1, round(0.1 * n))
         patterns = rng.choice([-1, 1], (p, n))
@@ -85,46 +241,69 @@ def run_engine_bench(sizes=DEFAULT_SIZES, *, lanes: int = 8, orders=None, noises
                                "seed": int(rng.integers(1, 1 << 32)),
                                "state": [int(v) for v in _probe(patterns[0], noise, rng)],
                                "max_visits": 200 * n})
-        with tempfile.TemporaryDirectory() as tmp:
-            out = Path(tmp) / "rows.json"
-            # The inputs go through a file: the environment cannot hold N = 1024 patterns.
-            inp = Path(tmp) / "input.json"
-            inp.write_text(json.dumps({
-                "patterns": [[int(v) for v in pat] for pat in patterns], "probes": probes}))
-            name = f"bench_engine_n{n}k{config.lanes}"
-            run_cocotb(BinaryEngine(config), toplevel=name, simulator=simulator,
-                       test_module="hopfield_fpga.sim.tb.bench_engine_tb", build_name=name,
-                       params={"config": config.to_dict(), "input": str(inp),
-                               "out": str(out)})
-            results = json.loads(out.read_text())
+        results = _rtl_runs(config, patterns, probes, simulator)
+        net = cpu_engine.PreparedNetwork(weights, None, config)
         for probe, got in zip(probes, results):
-            want = golden.run_binary(weights, None, probe["state"], order=probe["order"],
-                                     seed=probe["seed"], max_visits=probe["max_visits"],
-                                     config=config)
-            for key in ("visits", "flips", "energy2", "converged"):
-                if getattr(want, key) != got[key]:
-                    raise AssertionError(f"N={n} {probe['order']} noise {probe['noise']}: "
-                                         f"{key} golden {getattr(want, key)}, RTL {got[key]}")
-            if list(map(int, want.state)) != got["state"]:
-                raise AssertionError(f"N={n} {probe['order']} noise {probe['noise']}: "
-                                     f"final states differ")
+            run = dict(order=probe["order"], seed=probe["seed"], max_visits=probe["max_visits"])
+            t0 = time.process_time()
+            want = golden.run_binary(weights, None, probe["state"], config=config, **run)
+            golden_s = time.process_time() - t0
+            _check_rtl(want, got, f"N={n} {probe['order']} noise {probe['noise']}")
+            cpu1 = cpu_time_per_recall(net, probe["state"], threads=1, repeats=repeats,
+                                       expect=want, **run)
+            cpu_all = cpu_time_per_recall(net, probe["state"], threads=threads,
+                                          repeats=repeats, **run)
+            fpga_s = got["cycles"] / clock_hz
             bound = got["flips"] * config.chunks
-            rows.append(BenchRow(
-                neurons=n, lanes=config.lanes, patterns=p, noise=probe["noise"],
-                order=probe["order"], visits=got["visits"], flips=got["flips"],
-                cycles=got["cycles"], bound=bound,
+            report.rows.append(BenchRow(
+                board=board, neurons=n, lanes=config.lanes, replicas=1, patterns=p,
+                noise=probe["noise"], order=probe["order"], visits=got["visits"],
+                flips=got["flips"], cycles=got["cycles"], bound=bound,
                 ratio=round(got["cycles"] / bound, 3) if bound else None,
-                refresh_cycles=got["refresh_cycles"], converged=got["converged"]))
-    return rows
+                refresh_cycles=got["refresh_cycles"], converged=got["converged"],
+                clock_hz=clock_hz, fpga_us=round(fpga_s * 1e6, 3),
+                cpu_us=round(cpu1 * 1e6, 3), cpu_all_us=round(cpu_all * 1e6, 3),
+                threads=threads, speedup_vs_cpu=round(cpu1 / fpga_s, 3),
+                speedup_vs_cpu_all=round(cpu_all / fpga_s, 3)))
+            # The golden model only as the target check (one timed run; it is the spec).
+            report.targets.append(TargetCheck(
+                check="CPU engine (1 thread) vs golden.run_binary per recall (CPU time)",
+                neurons=n,
+                noise=probe["noise"], order=probe["order"],
+                baseline_us=round(golden_s * 1e6, 1), cpu_us=round(cpu1 * 1e6, 3),
+                ratio=round(golden_s / cpu1, 1), target=500))
+        report.targets.append(many_check(weights, config, patterns, noise=noises[0],
+                                         order="sequential", seed=seed, rng=rng))
+    return report
 
 
-def format_table(rows: list[BenchRow]) -> str:
-    head = ("N", "K", "P", "noise", "order", "visits", "flips", "cycles", "flips*C", "ratio")
-    lines = [head]
-    for r in rows:
-        lines.append((str(r.neurons), str(r.lanes), str(r.patterns), f"{r.noise:.0%}", r.order,
-                      str(r.visits), str(r.flips), str(r.cycles), str(r.bound),
-                      "-" if r.ratio is None else f"{r.ratio:.3f}"))
+def _table(head, lines) -> str:
+    lines = [tuple(head)] + lines
     widths = [max(len(line[i]) for line in lines) for i in range(len(head))]
     return "\n".join("  ".join(cell.rjust(w) for cell, w in zip(line, widths))
                      for line in lines)
+
+
+def format_table(report: BenchReport) -> str:
+    rows = report.rows
+    clocks = sorted({r.clock_hz for r in rows})
+    title = (f"FPGA times are exact RTL cycles at the board's clock "
+             f"({', '.join(f'{c / 1e6:g} MHz' for c in clocks)}"
+             f"{', board ' + rows[0].board if rows and rows[0].board else ''}); CPU = the "
+             f"compiled CPU engine on 1 thread (CPU time) and on "
+             f"{rows[0].threads if rows else '-'} threads (wall time), same weights, probe and "
+             f"seed, median per recall")
+    head = ("N", "K", "P", "noise", "order", "visits", "flips", "cycles", "flips*C", "ratio",
+            "fpga_us", "cpu_us", "cpu_all_us", "cpu/fpga", "cpu_all/fpga")
+    lines = [(str(r.neurons), str(r.lanes), str(r.patterns), f"{r.noise:.0%}", r.order,
+              str(r.visits), str(r.flips), str(r.cycles), str(r.bound),
+              "-" if r.ratio is None else f"{r.ratio:.3f}", f"{r.fpga_us:.2f}",
+              f"{r.cpu_us:.2f}", f"{r.cpu_all_us:.2f}", f"{r.speedup_vs_cpu:.3f}",
+              f"{r.speedup_vs_cpu_all:.3f}") for r in rows]
+    targets = _table(("target check", "N", "noise", "order", "golden_us", "cpu_us", "ratio",
+                      "target"),
+                     [(t.check, str(t.neurons), f"{t.noise:.0%}", t.order,
+                       f"{t.baseline_us:.1f}", f"{t.cpu_us:.2f}", f"{t.ratio:.1f}",
+                       f">= {t.target:g}") for t in report.targets])
+    return f"{title}\n{_table(head, lines)}\n\nIssue 12 targets (the golden model is the " \
+           f"spec, timed only here):\n{targets}"

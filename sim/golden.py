@@ -33,7 +33,7 @@ from hopfield_fpga.numerics import (BETA_BITS, beta_to_fixed, draw_index, glaube
 __all__ = [
     "FlipEvent", "RunResult", "run_binary", "default_config", "energy2", "local_fields",
     "unstable", "is_fixed_point", "store_hebbian", "state_from_bits", "state_to_bits",
-    "MAX_VISITS",
+    "MAX_VISITS", "check_run_params", "check_patterns",
 ]
 
 #: Largest max_visits a run accepts (the 32-bit visit counter, §7); also the default cap.
@@ -280,6 +280,30 @@ def _visit_cap(max_sweeps, max_visits, n: int, stochastic: bool) -> int:
     return MAX_VISITS
 
 
+def check_run_params(config: NetworkConfig, *, order, max_sweeps, max_visits, beta, beta_fixed,
+                     trace: bool) -> tuple[Order, list[int] | None, int]:
+    """Check a run's parameters against ``config``: returns (order, beta schedule or None, cap).
+
+    The checks of :func:`run_binary` after the network and the state (the seed is checked by
+    :func:`~hopfield_fpga.numerics.seed_state`); the compiled engine calls it too, so both
+    refuse the same bad input with the same error.
+    """
+    order = Order.parse(order)
+    if order not in config.orders:
+        raise ValueError(f"order {order.name.lower()!r} is not built into this configuration "
+                         f"(built in: {[o.name.lower() for o in config.orders]})")
+    schedule = _beta_schedule(beta, beta_fixed)
+    stochastic = schedule is not None
+    if stochastic and order is Order.REJECTION_FREE:
+        raise ValueError("rejection_free has no stochastic form (numerics.md §8): use "
+                         "'sequential' or 'random' with beta, or drop beta")
+    if stochastic and not config.has(Feature.STOCHASTIC):
+        raise ValueError("stochastic neurons (beta) are not built into this configuration")
+    if trace and not config.has(Feature.TRACE):
+        raise ValueError("the flip trace is not built into this configuration")
+    return order, schedule, _visit_cap(max_sweeps, max_visits, config.neurons, stochastic)
+
+
 def run_binary(weights, bias, state, *, order="sequential", seed: int = 1,
                max_sweeps: int | None = None, max_visits: int | None = None,
                beta=None, beta_fixed=None, trace: bool = False,
@@ -315,20 +339,10 @@ def run_binary(weights, bias, state, *, order="sequential", seed: int = 1,
     w, b, config = _check_network(weights, bias, config)
     n = config.neurons
     s = _check_state(state, n)
-    order = Order.parse(order)
-    if order not in config.orders:
-        raise ValueError(f"order {order.name.lower()!r} is not built into this configuration "
-                         f"(built in: {[o.name.lower() for o in config.orders]})")
-    schedule = _beta_schedule(beta, beta_fixed)
+    order, schedule, cap = check_run_params(config, order=order, max_sweeps=max_sweeps,
+                                            max_visits=max_visits, beta=beta,
+                                            beta_fixed=beta_fixed, trace=trace)
     stochastic = schedule is not None
-    if stochastic and order is Order.REJECTION_FREE:
-        raise ValueError("rejection_free has no stochastic form (numerics.md §8): use "
-                         "'sequential' or 'random' with beta, or drop beta")
-    if stochastic and not config.has(Feature.STOCHASTIC):
-        raise ValueError("stochastic neurons (beta) are not built into this configuration")
-    if trace and not config.has(Feature.TRACE):
-        raise ValueError("the flip trace is not built into this configuration")
-    cap = _visit_cap(max_sweeps, max_visits, n, stochastic)
     rng = seed_state(seed)  # §5: loaded at the start of every run
 
     # Columns of W as contiguous rows: a flip of j reads column j (§3).
@@ -424,18 +438,28 @@ def store_hebbian(weights, patterns, *, config: NetworkConfig | None = None) -> 
     """
     w, _, config = _check_network(weights, None, config)
     n = config.neurons
+    pats = check_patterns(patterns, n)
+    w = w.copy()
+    off = ~np.eye(n, dtype=bool)
+    for p in pats:
+        # Each pattern is added at once and clamped (saturating), so order matters at the limits.
+        w[off] = np.clip(w + np.outer(p, p), config.weight_min, config.weight_max)[off]
+    return w
+
+
+def check_patterns(patterns, n: int) -> np.ndarray:
+    """The patterns of :func:`store_hebbian` (one +1/-1 vector or a P x N array) as a P x N
+    int64 array; a bad pattern is refused with an error naming it (shared with the compiled
+    engine)."""
     pats = np.asarray(patterns)
     if pats.ndim == 1:
         pats = pats[None, :]
     if pats.ndim != 2:
         raise ValueError(f"patterns must be a vector or a P x N array, not shape {pats.shape}")
-    w = w.copy()
-    off = ~np.eye(n, dtype=bool)
+    out = np.empty((pats.shape[0], n), dtype=np.int64)
     for mu, p in enumerate(pats):
         try:
-            p = _check_state(p, n)
+            out[mu] = _check_state(p, n)
         except (TypeError, ValueError) as exc:
             raise type(exc)(f"pattern {mu}: {exc}") from None
-        # Each pattern is added at once and clamped (saturating), so order matters at the limits.
-        w[off] = np.clip(w + np.outer(p, p), config.weight_min, config.weight_max)[off]
-    return w
+    return out

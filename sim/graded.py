@@ -34,7 +34,7 @@ from hopfield_fpga.numerics import (
 __all__ = [
     "SigmoidTable", "sigmoid_table", "GradedParams", "GradedResult", "pwl_eval", "sigmoid_unit",
     "field", "euler_step", "run_graded", "run_graded_fixed", "u_from_v", "energy_exact",
-    "pwl_slope_at_zero", "infer_config", "inverse_integral", "sigmoid_range",
+    "pwl_slope_at_zero", "infer_config", "inverse_integral", "sigmoid_range", "check_u0",
 ]
 
 #: A sigmoid table: GRADED_SEGMENTS entries (x_k, y_k, m_k) as plain integers.
@@ -275,6 +275,18 @@ def _check_network(weights, bias, config: NetworkConfig):
     return w.astype(np.int64).astype(dt), b.astype(np.int64).astype(dt)
 
 
+def check_u0(u0, config: NetworkConfig) -> np.ndarray:
+    """The potentials of :func:`run_graded_fixed` as int64, refused with an error naming the
+    valid range when they do not fit graded_u_bits (shared with the compiled engine)."""
+    u = np.asarray(u0)
+    lo, hi = _signed_range(config.graded_u_bits)
+    if u.shape != (config.neurons,) or not np.issubdtype(u.dtype, np.integer) \
+            or (u.size and (u.min() < lo or u.max() > hi)):
+        raise ValueError(f"u0 must be {config.neurons} integers in [{lo}, {hi}] "
+                         f"(graded_u_bits = {config.graded_u_bits}), not {u0!r}")
+    return u.astype(np.int64)
+
+
 def run_graded_fixed(weights, bias, u0, params: GradedParams, config: NetworkConfig, *,
                      trace: bool = False) -> GradedResult:
     """A run of section 11 from the fixed-point potentials ``u0`` (graded_u_bits integers).
@@ -283,13 +295,7 @@ def run_graded_fixed(weights, bias, u0, params: GradedParams, config: NetworkCon
     ``params.max_steps`` steps (cap, converged = False).
     """
     w, b = _check_network(weights, bias, config)
-    u = np.asarray(u0)
-    lo, hi = _signed_range(config.graded_u_bits)
-    if u.shape != (config.neurons,) or not np.issubdtype(u.dtype, np.integer) \
-            or (u.size and (u.min() < lo or u.max() > hi)):
-        raise ValueError(f"u0 must be {config.neurons} integers in [{lo}, {hi}] "
-                         f"(graded_u_bits = {config.graded_u_bits}), not {u0!r}")
-    u = u.astype(np.int64).astype(_dtype(config))
+    u = check_u0(u0, config).astype(_dtype(config))
     v = sigmoid_unit(u, params, config).astype(u.dtype)
     steps, converged, delta = 0, False, 0
     frames = [] if trace else None

@@ -1,0 +1,769 @@
+"""Compiled CPU engine: the golden model's dynamics in numba, bit-exact and at native speed.
+
+Every public function has the signature and result type of its golden twin, so one can be
+swapped for the other:
+
+- :func:`run_binary` = :func:`hopfield_fpga.sim.golden.run_binary` (a :class:`~golden.RunResult`
+  equal in every field, the flip trace included);
+- :func:`store_hebbian` = :func:`golden.store_hebbian` (§9, saturating);
+- :func:`run_graded_fixed` = :func:`hopfield_fpga.sim.graded.run_graded_fixed` (§11);
+- :func:`run_binary_many` runs many probes on every core; each probe's result is that of
+  :func:`run_binary` on it, whatever the number of threads.
+
+Inputs go through the golden model's own checkers, so bad input gets the same error. The
+arithmetic follows ``docs/numerics.md`` exactly: the xorshift32 generator, the seed scrambling,
+the index draw and the Glauber threshold have compiled twins (``*_c``) of the functions in
+:mod:`hopfield_fpga.numerics`, built from its constants (frozen by numba at compile time).
+
+Cost, as in the hardware: the local fields h are kept up to date per flip with one weight
+column, so a visit that does not flip costs O(1) and a flip O(N). Weights are held in the
+narrowest integer type that the configuration's W_BITS fits (int8 or int16), transposed so that
+a column is contiguous; h fits int32 for every configuration (checked at import).
+
+:class:`PreparedNetwork` checks and converts a network once and then recalls probes the way a
+board does: it keeps the last final state and its fields resident, and loads the next probe as
+the changed bits (or from the all +1 / all -1 state, whichever is fewest columns), so a recall
+costs O(N) per changed bit, not O(N^2). :func:`run_binary_many` and the benchmark use it.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import dataclasses
+import functools
+import os
+
+import numba
+import numpy as np
+
+from hopfield_fpga.config import MAX_BIAS_BITS, MAX_NEURONS, MAX_WEIGHT_BITS, NetworkConfig, Order
+from hopfield_fpga.numerics import (
+    FMIX32_MULTIPLIERS, FMIX32_SHIFTS, GRADED_SLOPE_FRAC, GRADED_V_FRAC, GRADED_V_ONE,
+    GRADED_X_BITS, LOGISTIC_BREAKPOINTS, LOGISTIC_ONE, LOGISTIC_VALUES, XORSHIFT_SHIFTS,
+    XORSHIFT_ZERO_SEED, seed_state,
+)
+from . import golden, graded
+from .golden import FlipEvent, RunResult
+
+__all__ = [
+    "run_binary", "run_binary_many", "store_hebbian", "run_graded_fixed", "PreparedNetwork",
+    "BatchResult", "default_threads",
+    "xorshift32_c", "fmix32_c", "seed_state_c", "draw_index_c", "logistic_p16_c",
+    "glauber_threshold_c",
+]
+
+# -- spec constants, frozen into the compiled code ----------------------------------------------
+
+_WORD_BITS = 32                                  # xorshift32's word (numerics.md §5)
+_MASK32 = (1 << _WORD_BITS) - 1
+_XS_A, _XS_B, _XS_C = XORSHIFT_SHIFTS
+_ZERO_SEED = XORSHIFT_ZERO_SEED
+_FM_S0, _FM_S1, _FM_S2 = FMIX32_SHIFTS
+_FM_M0, _FM_M1 = (np.uint64(m) for m in FMIX32_MULTIPLIERS)
+_LOG_BP = np.array(LOGISTIC_BREAKPOINTS, dtype=np.int64)
+_LOG_VAL = np.array(LOGISTIC_VALUES, dtype=np.int64)
+# Every segment of the logistic is a power of two wide: its interpolation divides by a shift.
+_LOG_SHIFT = np.array([(b - a).bit_length() - 1 for a, b in
+                       zip(LOGISTIC_BREAKPOINTS, LOGISTIC_BREAKPOINTS[1:])], dtype=np.int64)
+_LOG_ONE = LOGISTIC_ONE
+# §8: the Glauber comparison uses the top bits of a word, as many as p has fractional bits.
+_GLAUBER_SHIFT = _WORD_BITS - (LOGISTIC_ONE.bit_length() - 1)
+_SEQUENTIAL, _RANDOM, _REJECTION_FREE = int(Order.SEQUENTIAL), int(Order.RANDOM), \
+    int(Order.REJECTION_FREE)
+_STOP_CODES = RunResult.STOP_REASONS             # the kernel reports an index into these
+
+# h and the column sums are int32 for every configuration the spec allows (§2: field_bound).
+_WIDEST = NetworkConfig(neurons=MAX_NEURONS, weight_bits=MAX_WEIGHT_BITS,
+                        bias_bits=MAX_BIAS_BITS, lanes=1)
+assert _WIDEST.acc_bits <= np.iinfo(np.int32).bits, "local fields no longer fit int32"
+
+
+def _weight_dtype(config: NetworkConfig):
+    """The narrowest signed integer type that holds W_BITS-bit weights."""
+    return np.int8 if config.weight_bits <= np.iinfo(np.int8).bits else np.int16
+
+
+def default_threads() -> int:
+    """Threads :func:`run_binary_many` uses by default: the cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+# -- compiled twins of hopfield_fpga.numerics (§5, §8) ------------------------------------------
+
+@numba.njit(cache=True, nogil=True)
+def xorshift32_c(x):
+    """One step of xorshift32 on a 32-bit state held in an int64 (numerics.xorshift32)."""
+    x ^= (x << _XS_A) & _MASK32
+    x ^= x >> _XS_B
+    x ^= (x << _XS_C) & _MASK32
+    return x
+
+
+@numba.njit(cache=True, nogil=True)
+def fmix32_c(x):
+    """MurmurHash3's finalizer (numerics.fmix32), in uint64 so the products wrap harmlessly."""
+    mask = np.uint64(_MASK32)
+    y = np.uint64(x)
+    y ^= y >> np.uint64(_FM_S0)
+    y = (y * _FM_M0) & mask
+    y ^= y >> np.uint64(_FM_S1)
+    y = (y * _FM_M1) & mask
+    y ^= y >> np.uint64(_FM_S2)
+    return np.int64(y)
+
+
+@numba.njit(cache=True, nogil=True)
+def seed_state_c(seed):
+    """numerics.seed_state for a seed already known to be in [0, 2**32)."""
+    return fmix32_c(seed) if seed != 0 else np.int64(_ZERO_SEED)
+
+
+@numba.njit(cache=True, nogil=True)
+def _bit_length(v):
+    m = 0
+    while v:
+        m += 1
+        v >>= 1
+    return m
+
+
+@numba.njit(cache=True, nogil=True)
+def draw_index_c(x, n):
+    """numerics.draw_index: (index uniform in [0, n), new state, words drawn)."""
+    m = _bit_length(n - 1)
+    words = 0
+    while True:
+        x = xorshift32_c(x)
+        words += 1
+        idx = x >> (_WORD_BITS - m) if m else 0
+        if idx < n:
+            return idx, x, words
+
+
+@numba.njit(cache=True, nogil=True)
+def logistic_p16_c(t):
+    """numerics.logistic_p16: the PWL logistic, P(+1) * 65536, for the fixed-point t."""
+    a = -t if t < 0 else t
+    last = len(_LOG_BP) - 1
+    if a >= _LOG_BP[last]:
+        p = _LOG_ONE
+    else:
+        k = 0
+        while _LOG_BP[k + 1] <= a:
+            k += 1
+        p = _LOG_VAL[k] + (((_LOG_VAL[k + 1] - _LOG_VAL[k]) * (a - _LOG_BP[k])) >> _LOG_SHIFT[k])
+    return _LOG_ONE - p if t < 0 else p
+
+
+@numba.njit(cache=True, nogil=True)
+def glauber_threshold_c(beta_fixed, h):
+    """numerics.glauber_threshold: s becomes +1 iff (word >> 16) < this."""
+    return logistic_p16_c(2 * beta_fixed * h)
+
+
+# -- the binary dynamics (§3-§8) ----------------------------------------------------------------
+
+@numba.njit(cache=True, nogil=True)
+def _fields(cols, b, s, h):
+    """h = W s + b from scratch (§2), a column at a time."""
+    n = len(b)
+    for i in range(n):
+        h[i] = b[i]
+    for j in range(n):
+        col = cols[j]
+        sj = np.int32(s[j])
+        for i in range(n):
+            h[i] += sj * col[i]
+
+
+@numba.njit(cache=True, nogil=True)
+def _load_probe(cols, rowsum, b, s, h, probe):
+    """Make (s, h) the probe and its fields, starting from whichever known state is closest:
+    the resident (s, h), all +1 (h = rowsum + b) or all -1 (h = b - rowsum). Exact (§3)."""
+    n = len(b)
+    differ = 0
+    plus = 0
+    for i in range(n):
+        differ += probe[i] != s[i]
+        plus += probe[i] > 0
+    if plus < differ or n - plus < differ:
+        base = 1 if n - plus <= plus else -1        # the all-equal state with fewer changes
+        for i in range(n):
+            s[i] = base
+            h[i] = b[i] + base * rowsum[i]
+    for j in range(n):
+        if probe[j] != s[j]:
+            step = np.int32(2 * probe[j])
+            col = cols[j]
+            for i in range(n):
+                h[i] += step * col[i]
+            s[j] = probe[j]
+
+
+#: Neurons per block of the unstable counts (rejection_free locates the k-th unstable neuron
+#: through the blocks' counts, then inside one block).
+_BLOCK = 64
+
+
+@numba.njit(cache=True, nogil=True)
+def _count_unstable(s, h, blocks):
+    """|U| (§3), also per block of _BLOCK neurons into ``blocks``."""
+    n = len(s)
+    total = 0
+    for k in range(len(blocks)):
+        c = 0
+        for i in range(k * _BLOCK, min(n, (k + 1) * _BLOCK)):
+            c += s[i] * h[i] < 0
+        blocks[k] = c
+        total += c
+    return total
+
+
+@numba.njit(cache=True, nogil=True)
+def _kth_unstable(s, h, blocks, k):
+    """The k-th unstable neuron in increasing index order (§4), found block by block."""
+    b = 0
+    while k >= blocks[b]:
+        k -= blocks[b]
+        b += 1
+    for i in range(b * _BLOCK, len(s)):
+        if s[i] * h[i] < 0:
+            if k == 0:
+                return i
+            k -= 1
+    return -1
+
+
+@numba.njit(cache=True, nogil=True)
+def _flip(cols, diag, b, s, h, j, new, symmetric):
+    """Flip neuron j to ``new`` (§3): update s and h, return the exact delta 2E (§6).
+
+    Simple separate loops: each one vectorizes, a fused loop does not.
+    """
+    col = cols[j]
+    n = len(s)
+    hj = np.int64(h[j])
+    if symmetric:
+        c_j = hj - b[j]                      # §6: for symmetric W, c_j = h_j - b_j
+    else:
+        c = 0
+        for i in range(n):
+            c += col[i] * s[i]               # column field of the old state
+        c_j = np.int64(c)
+    s[j] = new
+    step = np.int32(2 * new)
+    for i in range(n):
+        h[i] += step * col[i]
+    return -2 * new * (hj + c_j + b[j] + 2 * np.int64(diag[j]) * new)
+
+
+@numba.njit(cache=True, nogil=True)
+def _energy2(b, s, h):
+    e2 = np.int64(0)
+    for i in range(len(s)):
+        e2 -= np.int64(s[i]) * (np.int64(h[i]) + b[i])
+    return e2
+
+
+@numba.njit(cache=True, nogil=True)
+def _record(events, flips, visits, j, new, d2):
+    if flips == len(events):
+        bigger = np.empty((2 * len(events), 4), dtype=np.int64)
+        bigger[:len(events)] = events
+        events = bigger
+    events[flips, 0] = visits
+    events[flips, 1] = j
+    events[flips, 2] = new
+    events[flips, 3] = d2
+    return events
+
+
+@numba.njit(cache=True, nogil=True)
+def _flip_traced(cols, diag, b, s, h, j, new, symmetric, events, flips, visits, want_trace):
+    """:func:`_flip`, and the flip's event when the run is traced."""
+    d2 = _flip(cols, diag, b, s, h, j, new, symmetric)
+    if want_trace:
+        events = _record(events, flips, visits, j, new, d2)
+    return d2, events
+
+
+@numba.njit(cache=True, nogil=True)
+def _run(cols, diag, b, s, h, order, rng, cap, schedule, want_trace, symmetric):
+    """One run from (s, h), in place. Returns (visits, flips, 2E, stop code, converged,
+    events): events is a (flips x 4) array (visit, index, value, delta 2E) if ``want_trace``.
+
+    ``schedule`` empty means deterministic neurons; ``rng`` is the loaded generator state.
+    """
+    n = len(s)
+    e2 = _energy2(b, s, h)
+    events = np.empty((16 if want_trace else 0, 4), dtype=np.int64)
+    blocks = np.empty((n + _BLOCK - 1) // _BLOCK, dtype=np.int64)
+    visits = np.int64(0)
+    flips = 0
+    stop = 1                                         # cap, unless a fixed point ends the run
+    if len(schedule) == 0 and order == _REJECTION_FREE:
+        n_unstable = _count_unstable(s, h, blocks)
+        while True:
+            if n_unstable == 0:                      # §7: the fixed point before the cap
+                stop = 0
+                break
+            if visits >= cap:
+                break
+            k, rng, _ = draw_index_c(rng, n_unstable)
+            j = _kth_unstable(s, h, blocks, k)
+            new = 1 if h[j] > 0 else -1
+            d2, events = _flip_traced(cols, diag, b, s, h, j, new, symmetric, events,
+                                      flips, visits, want_trace)
+            e2 += d2
+            flips += 1
+            visits += 1
+            n_unstable = _count_unstable(s, h, blocks)
+        converged = stop == 0
+    elif len(schedule) == 0:
+        # §7 checks for a fixed point before every visit. Counting the unstable neurons after
+        # every flip would double a flip's cost, so it is done lazily: the state changes only
+        # at flips, so if it is a fixed point after the last flip, the run ended right there
+        # (visits = after_flip) and every later visit finds a stable neuron. It is counted
+        # after n such visits in a row (always a fixed point in sequential order) and at the cap.
+        if _count_unstable(s, h, blocks) == 0:
+            stop = 0
+        m = _bit_length(n - 1)
+        pos = 0
+        after_flip = np.int64(0)
+        quiet = 0
+        while stop != 0:
+            if visits >= cap:
+                if flips and _count_unstable(s, h, blocks) == 0:
+                    stop = 0
+                    visits = after_flip
+                break
+            if order == _SEQUENTIAL:
+                j = pos
+                pos = pos + 1 if pos + 1 < n else 0
+            else:
+                while True:                          # the index draw of §5, inlined
+                    rng = xorshift32_c(rng)
+                    j = rng >> (_WORD_BITS - m) if m else 0
+                    if j < n:
+                        break
+            if s[j] * h[j] >= 0:
+                visits += 1
+                quiet += 1
+                if quiet >= n:
+                    quiet = 0
+                    if _count_unstable(s, h, blocks) == 0:
+                        stop = 0
+                        visits = after_flip
+                continue
+            new = 1 if h[j] > 0 else -1
+            d2, events = _flip_traced(cols, diag, b, s, h, j, new, symmetric, events,
+                                      flips, visits, want_trace)
+            e2 += d2
+            flips += 1
+            visits += 1
+            after_flip = visits
+            quiet = 0
+        converged = stop == 0
+    else:
+        last = len(schedule) - 1
+        sweep = 0
+        pos = 0
+        while visits < cap:
+            if order == _SEQUENTIAL:
+                j = pos
+            else:
+                j, rng, _ = draw_index_c(rng, n)     # §5: the index draw first ...
+            rng = xorshift32_c(rng)                  # ... then the Glauber word
+            beta_fx = schedule[sweep if sweep < last else last]
+            new = 1 if (rng >> _GLAUBER_SHIFT) < glauber_threshold_c(beta_fx, h[j]) else -1
+            if new != s[j]:
+                d2, events = _flip_traced(cols, diag, b, s, h, j, new, symmetric, events,
+                                          flips, visits, want_trace)
+                e2 += d2
+                flips += 1
+            visits += 1
+            pos += 1
+            if pos == n:                             # the sweep of §8's schedule
+                pos = 0
+                sweep += 1
+        converged = _count_unstable(s, h, blocks) == 0
+    return visits, flips, e2, stop, converged, events[:flips]
+
+
+@numba.njit(cache=True, nogil=True)
+def _run_block(cols, diag, rowsum, b, symmetric, probes, rngs, order, cap, schedule, states,
+               counts, lo, hi):
+    """Probes lo..hi-1 one after the other on one resident (s, h): the work of one thread."""
+    n = len(b)
+    s = np.ones(n, dtype=np.int32)
+    h = np.empty(n, dtype=np.int32)
+    for i in range(n):
+        h[i] = b[i] + rowsum[i]
+    for p in range(lo, hi):
+        _load_probe(cols, rowsum, b, s, h, probes[p])
+        visits, flips, e2, stop, converged, _ = _run(cols, diag, b, s, h, order, rngs[p], cap,
+                                                     schedule, False, symmetric)
+        for i in range(n):
+            states[p, i] = s[i]
+        counts[p, 0] = visits
+        counts[p, 1] = flips
+        counts[p, 2] = e2
+        counts[p, 3] = stop
+        counts[p, 4] = converged
+
+
+# -- the public API ------------------------------------------------------------------------------
+
+#: RunResult's fields and their defaults, for :func:`_result`.
+_RESULT_DEFAULTS = {f.name: f.default for f in dataclasses.fields(RunResult)}
+
+
+def _result(n: int, state: np.ndarray, visits, flips, e2, stop, converged,
+            events=None) -> RunResult:
+    """A :class:`~golden.RunResult` built without its ``__post_init__`` check (which costs
+    more than a whole recall): the kernel's state is +1/-1 by construction. ``state`` must not
+    be written afterwards (it is kept read-only, as the checked constructor keeps it)."""
+    trace = None if events is None else tuple(
+        FlipEvent(int(v), int(i), int(x), int(d)) for v, i, x, d in events)
+    state = state if state.dtype == np.int8 and not state.flags.writeable \
+        else np.array(state, dtype=np.int8)
+    state.setflags(write=False)
+    values = dict(_RESULT_DEFAULTS, state=state, converged=bool(converged), visits=int(visits),
+                  flips=int(flips), sweeps=-(-int(visits) // n), energy2=int(e2), trace=trace,
+                  cycles=None, stopped=_STOP_CODES[int(stop)])
+    result = object.__new__(RunResult)
+    for name, value in values.items():
+        object.__setattr__(result, name, value)
+    return result
+
+
+def _schedule_array(schedule) -> np.ndarray:
+    return np.zeros(0, dtype=np.int64) if schedule is None else np.array(schedule, np.int64)
+
+
+@dataclasses.dataclass(frozen=True)
+class BatchResult:
+    """Results of many runs as arrays (``PreparedNetwork.run_batch``): row p is probe p.
+
+    ``states`` P x N int8 (+1/-1); ``visits``, ``flips``, ``energy2`` int64; ``converged`` bool;
+    ``stopped`` the index into ``RunResult.STOP_REASONS``.
+    """
+    states: np.ndarray
+    visits: np.ndarray
+    flips: np.ndarray
+    energy2: np.ndarray
+    converged: np.ndarray
+    stopped: np.ndarray
+
+    def results(self) -> list[RunResult]:
+        """One :class:`~golden.RunResult` per probe."""
+        n = self.states.shape[1]
+        states = self.states.copy()
+        states.setflags(write=False)              # the results' states are read-only views
+        return [_result(n, states[p], visits, flips, e2, stop, converged)
+                for p, (visits, flips, e2, stop, converged) in enumerate(zip(
+                    self.visits.tolist(), self.flips.tolist(), self.energy2.tolist(),
+                    self.stopped.tolist(), self.converged.tolist()))]
+
+
+class PreparedNetwork:
+    """A network checked and converted once, recalled many times (like a loaded board).
+
+    ``PreparedNetwork(weights, bias, config=None)`` takes the arguments of
+    :func:`golden.run_binary` and refuses the same bad values. :meth:`run` and
+    :meth:`run_batch` give :func:`golden.run_binary`'s results for each probe. The network keeps
+    the last final state and its fields, so a probe close to it loads in O(N) per changed bit.
+    Not thread-safe: one run at a time per instance (:meth:`run_batch` threads internally).
+    """
+
+    def __init__(self, weights, bias=None, config: NetworkConfig | None = None):
+        w, b, config = golden._check_network(weights, bias, config)
+        self.config = config
+        self.cols = np.ascontiguousarray(w.T, dtype=_weight_dtype(config))
+        self.diag = np.ascontiguousarray(np.diagonal(w), dtype=np.int64)
+        self.bias = b
+        self.rowsum = w.sum(axis=1).astype(np.int32)
+        self.symmetric = bool(np.array_equal(w, w.T))
+        n = config.neurons
+        self._s = np.ones(n, dtype=np.int32)
+        self._h = (b + self.rowsum).astype(np.int32)
+
+    def _params(self, seed, kw):
+        order, schedule, cap = golden.check_run_params(self.config, **kw)
+        return int(order), _schedule_array(schedule), cap
+
+    def run(self, state, *, order="sequential", seed: int = 1, max_sweeps=None,
+            max_visits=None, beta=None, beta_fixed=None, trace: bool = False) -> RunResult:
+        """:func:`golden.run_binary` of this network from ``state``."""
+        n = self.config.neurons
+        probe = golden._check_state(state, n)
+        order, schedule, cap = self._params(seed, dict(
+            order=order, max_sweeps=max_sweeps, max_visits=max_visits, beta=beta,
+            beta_fixed=beta_fixed, trace=trace))
+        rng = seed_state(seed)
+        _load_probe(self.cols, self.rowsum, self.bias, self._s, self._h, probe.astype(np.int32))
+        visits, flips, e2, stop, converged, events = _run(
+            self.cols, self.diag, self.bias, self._s, self._h, order, rng, cap, schedule, trace,
+            self.symmetric)
+        return _result(n, self._s, visits, flips, e2, stop, converged,
+                       events if trace else None)
+
+    def _check_states(self, states) -> np.ndarray:
+        n = self.config.neurons
+        arr = np.asarray(states)
+        if (arr.ndim == 2 and arr.shape[1] == n and np.issubdtype(arr.dtype, np.integer)
+                and arr.dtype != np.bool_ and np.all(np.abs(arr) == 1)):
+            return np.ascontiguousarray(arr, dtype=np.int32)
+        if arr.ndim != 2:
+            raise ValueError(f"states must be a P x {n} array of +1/-1, not shape {arr.shape}")
+        for p, row in enumerate(arr):                # golden's error for the first bad probe
+            try:
+                golden._check_state(row, n)
+            except (TypeError, ValueError) as exc:
+                raise type(exc)(f"probe {p}: {exc}") from None
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _seeds(self, seeds, seed, count: int) -> np.ndarray:
+        if seeds is None:
+            return np.full(count, seed_state(seed), dtype=np.int64)
+        arr = np.asarray(seeds)
+        ok = (arr.shape == (count,) and np.issubdtype(arr.dtype, np.integer)
+              and arr.dtype != np.bool_ and np.all((arr >= 0) & (arr <= _MASK32)))
+        if not ok:
+            if np.ndim(arr) != 1 or len(arr) != count:
+                raise ValueError(f"seeds must be one seed per probe ({count}), not shape "
+                                 f"{np.shape(arr)}")
+            for p, value in enumerate(arr.tolist()):   # seed_state's error for the bad one
+                try:
+                    seed_state(value)
+                except ValueError as exc:
+                    raise ValueError(f"seeds[{p}]: {exc}") from None
+        return np.array([seed_state(int(v)) for v in arr], dtype=np.int64)
+
+    def run_batch(self, states, *, seeds=None, order="sequential", seed: int = 1,
+                  max_sweeps=None, max_visits=None, beta=None, beta_fixed=None,
+                  threads: int | None = None) -> BatchResult:
+        """Untraced runs of every probe (a P x N array), split over ``threads`` threads
+        (default: every core); the arrays of :class:`BatchResult` do not depend on it."""
+        probes = self._check_states(states)
+        order, schedule, cap = self._params(seed, dict(
+            order=order, max_sweeps=max_sweeps, max_visits=max_visits, beta=beta,
+            beta_fixed=beta_fixed, trace=False))
+        rngs = self._seeds(seeds, seed, len(probes))
+        threads = _check_threads(threads)
+        count, n = probes.shape
+        states_out = np.empty((count, n), dtype=np.int8)
+        counts = np.empty((count, 5), dtype=np.int64)
+        args = (self.cols, self.diag, self.rowsum, self.bias, self.symmetric, probes, rngs, order,
+                cap, schedule, states_out, counts)
+        blocks = min(threads, count)
+        if blocks <= 1:
+            _run_block(*args, 0, count)
+        else:
+            # Contiguous blocks, one per thread; the kernel releases the GIL. Every probe's
+            # result is exact whichever state its block's resident fields start from.
+            edges = [count * k // blocks for k in range(blocks + 1)]
+            pool = _pool(blocks)
+            for f in [pool.submit(_run_block, *args, lo, hi) for lo, hi in zip(edges, edges[1:])]:
+                f.result()
+        return BatchResult(states_out, counts[:, 0], counts[:, 1], counts[:, 2],
+                           counts[:, 4].astype(bool), counts[:, 3])
+
+
+@functools.lru_cache(maxsize=8)
+def _pool(threads: int) -> concurrent.futures.ThreadPoolExecutor:
+    """A pool of ``threads`` worker threads, kept: starting threads costs more than a recall."""
+    return concurrent.futures.ThreadPoolExecutor(threads, thread_name_prefix="cpu_engine")
+
+
+def _check_threads(threads) -> int:
+    if threads is None:
+        return default_threads()
+    if not isinstance(threads, (int, np.integer)) or isinstance(threads, bool) or threads < 1:
+        raise ValueError(f"threads must be a positive integer, not {threads!r}")
+    return int(threads)
+
+
+def run_binary(weights, bias, state, *, order="sequential", seed: int = 1,
+               max_sweeps: int | None = None, max_visits: int | None = None,
+               beta=None, beta_fixed=None, trace: bool = False,
+               config: NetworkConfig | None = None) -> RunResult:
+    """:func:`golden.run_binary`, compiled: the same arguments, checks and result."""
+    w, b, config = golden._check_network(weights, bias, config)
+    n = config.neurons
+    s = golden._check_state(state, n).astype(np.int32)
+    order, schedule, cap = golden.check_run_params(
+        config, order=order, max_sweeps=max_sweeps, max_visits=max_visits, beta=beta,
+        beta_fixed=beta_fixed, trace=trace)
+    rng = seed_state(seed)
+    cols = np.ascontiguousarray(w.T, dtype=_weight_dtype(config))
+    diag = np.ascontiguousarray(np.diagonal(w))
+    h = np.empty(n, dtype=np.int32)
+    _fields(cols, b, s, h)
+    visits, flips, e2, stop, converged, events = _run(
+        cols, diag, b, s, h, int(order), rng, cap, _schedule_array(schedule), trace,
+        bool(np.array_equal(w, w.T)))
+    return _result(n, s, visits, flips, e2, stop, converged, events if trace else None)
+
+
+def run_binary_many(weights, bias, states, *, seeds=None, order="sequential", seed: int = 1,
+                    max_sweeps: int | None = None, max_visits: int | None = None,
+                    beta=None, beta_fixed=None, trace: bool = False,
+                    config: NetworkConfig | None = None,
+                    threads: int | None = None) -> list[RunResult]:
+    """:func:`run_binary` of every probe of ``states`` (P x N), on ``threads`` threads.
+
+    ``seeds`` gives one seed per probe; None runs every probe with ``seed`` (as
+    ``Board.recall_many`` does). Result p equals ``run_binary(weights, bias, states[p],
+    seed=seeds[p], ...)`` for any ``threads`` (default: every core). With ``trace`` the probes
+    run one after the other on one thread (each keeps its flip trace).
+    """
+    net = PreparedNetwork(weights, bias, config)
+    if trace:
+        probes = net._check_states(states)
+        net._seeds(seeds, seed, len(probes))         # refuses bad seeds before any run
+        per = [seed] * len(probes) if seeds is None else [int(v) for v in np.asarray(seeds)]
+        return [net.run(p, order=order, seed=sd, max_sweeps=max_sweeps, max_visits=max_visits,
+                        beta=beta, beta_fixed=beta_fixed, trace=True)
+                for p, sd in zip(probes, per)]
+    return net.run_batch(states, seeds=seeds, order=order, seed=seed, max_sweeps=max_sweeps,
+                         max_visits=max_visits, beta=beta, beta_fixed=beta_fixed,
+                         threads=threads).results()
+
+
+# -- on-chip Hebbian storing (§9) ---------------------------------------------------------------
+
+@numba.njit(cache=True, nogil=True)
+def _hebbian(w, pats, lo, hi):
+    n = w.shape[0]
+    for p in pats:
+        for i in range(n):
+            pi = p[i]
+            row = w[i]
+            for j in range(n):
+                if j != i:
+                    v = row[j] + pi * p[j]
+                    row[j] = lo if v < lo else (hi if v > hi else v)
+
+
+def store_hebbian(weights, patterns, *, config: NetworkConfig | None = None) -> np.ndarray:
+    """:func:`golden.store_hebbian`, compiled: saturating per pattern, W_ii unchanged."""
+    w, _, config = golden._check_network(weights, None, config)
+    pats = golden.check_patterns(patterns, config.neurons)
+    w = w.copy()
+    _hebbian(w, pats, config.weight_min, config.weight_max)
+    return w
+
+
+# -- graded-response neurons (§11) --------------------------------------------------------------
+
+@numba.njit(cache=True, nogil=True)
+def _rnd(z, s):
+    """numerics.round_shift: z / 2**s rounded half away from zero."""
+    if s == 0:
+        return z
+    return (z + (np.int64(1) << (s - 1)) - (1 if z < 0 else 0)) >> s
+
+
+@numba.njit(cache=True, nogil=True)
+def _sat(z, lo, hi):
+    return lo if z < lo else (hi if z > hi else z)
+
+
+@numba.njit(cache=True, nogil=True)
+def _sigmoid(u, gain_m, gain_e, table):
+    """§11.3: x = sat_X(round_shift(gain_m u, gain_e)), then the PWL table."""
+    x_lo, x_hi = -(np.int64(1) << (GRADED_X_BITS - 1)), (np.int64(1) << (GRADED_X_BITS - 1)) - 1
+    x = _sat(_rnd(u * gain_m, gain_e), x_lo, x_hi)
+    k = 0
+    for m in range(1, len(table)):
+        k += x >= table[m, 0]
+    v = table[k, 1] + _rnd(table[k, 2] * (x - table[k, 0]), GRADED_SLOPE_FRAC)
+    return _sat(v, -GRADED_V_ONE, GRADED_V_ONE)
+
+
+@numba.njit(cache=True, nogil=True)
+def _graded_v0(u, v, gain_m, gain_e, table):
+    for i in range(len(u)):
+        v[i] = _sigmoid(u[i], gain_m, gain_e, table)
+
+
+@numba.njit(cache=True, nogil=True)
+def _euler(w, b, u, v, u_new, v_new, gain_m, gain_e, dt_m, dt_e, ls, table, u_lo, u_hi):
+    """§11.4: one synchronous step into (u_new, v_new); returns max |u' - u|."""
+    n = len(u)
+    delta = np.int64(0)
+    for i in range(n):
+        f = np.int64(b[i]) << GRADED_V_FRAC
+        row = w[i]
+        for j in range(n):
+            f += np.int64(row[j]) * v[j]
+        r = (f << ls) - u[i]
+        ui = _sat(u[i] + _rnd(r * dt_m, dt_e + ls), u_lo, u_hi)
+        u_new[i] = ui
+        v_new[i] = _sigmoid(ui, gain_m, gain_e, table)
+        d = ui - u[i]
+        d = -d if d < 0 else d
+        if d > delta:
+            delta = d
+    return delta
+
+
+@numba.njit(cache=True, nogil=True)
+def _graded_run(w, b, u, v, gain_m, gain_e, dt_m, dt_e, ls, table, eps, max_steps, u_lo,
+                u_hi):
+    """§11.5 without trace: steps until max |du| <= eps or max_steps; u, v updated in place."""
+    u2 = np.empty_like(u)
+    v2 = np.empty_like(v)
+    steps = 0
+    converged = False
+    delta = np.int64(0)
+    while steps < max_steps:
+        delta = _euler(w, b, u, v, u2, v2, gain_m, gain_e, dt_m, dt_e, ls, table, u_lo, u_hi)
+        u[:] = u2
+        v[:] = v2
+        steps += 1
+        if delta <= eps:
+            converged = True
+            break
+    return steps, converged, delta
+
+
+def run_graded_fixed(weights, bias, u0, params: graded.GradedParams, config: NetworkConfig, *,
+                     trace: bool = False) -> graded.GradedResult:
+    """:func:`graded.run_graded_fixed`, compiled: the same arguments, checks and result.
+
+    Configurations whose products exceed int64 (``graded._dtype`` is ``object``: fields wider
+    than 2**24 units) run on the golden model's Python integers instead.
+    """
+    if graded._dtype(config) is not np.int64:
+        return graded.run_graded_fixed(weights, bias, u0, params, config, trace=trace)
+    w, b = graded._check_network(weights, bias, config)
+    u = graded.check_u0(u0, config)
+    lo, hi = graded._signed_range(config.graded_u_bits)
+    w_narrow = np.ascontiguousarray(w, dtype=_weight_dtype(config))
+    table = np.array(params.table, dtype=np.int64)
+    v = np.empty_like(u)
+    gp = (params.gain_m, params.gain_e)
+    _graded_v0(u, v, *gp, table)
+    step_args = (*gp, params.dt_m, params.dt_e, params.leak_shift, table)
+    if not trace:
+        steps, converged, delta = _graded_run(w_narrow, b, u, v, *step_args, params.eps,
+                                              params.max_steps, lo, hi)
+        frames = None
+    else:
+        steps, converged, delta, frames = 0, False, 0, []
+        u2, v2 = np.empty_like(u), np.empty_like(v)
+        while steps < params.max_steps:
+            delta = _euler(w_narrow, b, u, v, u2, v2, *step_args, lo, hi)
+            u, u2, v, v2 = u2, u, v2, v
+            steps += 1
+            frames.append((u.copy(), v.copy()))
+            if delta <= params.eps:
+                converged = True
+                break
+    return graded.GradedResult(v.astype(np.int64), u.astype(np.int64), int(steps),
+                               bool(converged), int(delta), params, config, w, b, frames)

@@ -1,0 +1,370 @@
+"""The compiled CPU engine (``hopfield_fpga.sim.cpu_engine``) against the golden model.
+
+Every public function must equal its golden twin bit for bit: the whole RunResult (state,
+counts, 2E, stop reason, flip trace), the Hebbian matrix, the graded run and its trace. The
+randomized sweeps build each case from its own seed and print it on failure; the compiled
+twins of the spec's generator functions are checked against ``hopfield_fpga.numerics``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from hopfield_fpga.config import Feature, NetworkConfig
+from hopfield_fpga import numerics
+from hopfield_fpga.sim import cpu_engine as ce
+from hopfield_fpga.sim import golden, graded
+
+ORDERS = ("sequential", "random", "rejection_free")
+SIZES = (1, 2, 3, 5, 7, 8, 13, 16, 31, 64, 65, 100)
+U32 = st.integers(0, 2**32 - 1)
+
+
+# -- compiled twins of hopfield_fpga.numerics ------------------------------------------------
+
+@settings(max_examples=300, deadline=None)
+@given(x=U32)
+def test_generator_twins(x):
+    assert ce.fmix32_c(x) == numerics.fmix32(x)
+    assert ce.seed_state_c(x) == numerics.seed_state(x)
+    state = numerics.seed_state(x)
+    assert ce.xorshift32_c(state) == numerics.xorshift32(state)
+
+
+@settings(max_examples=300, deadline=None)
+@given(x=U32, n=st.integers(1, 5000))
+def test_draw_index_twin(x, n):
+    state = numerics.seed_state(x)
+    assert tuple(ce.draw_index_c(state, n)) == numerics.draw_index(state, n)
+
+
+def test_logistic_twin_everywhere():
+    # every t of one beta_fx * h product range, both signs, past the saturation point
+    for t in range(-2 * numerics.LOGISTIC_BREAKPOINTS[-1] - 5,
+                   2 * numerics.LOGISTIC_BREAKPOINTS[-1] + 5):
+        assert ce.logistic_p16_c(t) == numerics.logistic_p16(t), t
+
+
+@settings(max_examples=300, deadline=None)
+@given(beta=st.integers(0, (1 << numerics.BETA_BITS) - 1), h=st.integers(-(1 << 29), 1 << 29))
+def test_glauber_threshold_twin(beta, h):
+    assert ce.glauber_threshold_c(beta, h) == numerics.glauber_threshold(beta, h)
+
+
+# -- randomized binary runs ---------------------------------------------------------------------
+
+def random_case(seed: int):
+    """One run's arguments, all drawn from ``seed``: size, widths, weight kind, order, noise."""
+    r = np.random.default_rng(seed)
+    n = int(r.choice(SIZES))
+    wbits = int(r.integers(1, 17))
+    bbits = int(r.integers(1, 25))
+    cfg = NetworkConfig(neurons=n, weight_bits=wbits, bias_bits=bbits, lanes=1,
+                        features=Feature.STOCHASTIC | Feature.HEBBIAN | Feature.TRACE)
+    lo, hi = cfg.weight_min, cfg.weight_max
+    kind = r.choice(["random", "symmetric", "extreme", "ties", "hebbian"])
+    if kind == "extreme":                       # only the two limits: large, exact fields
+        w = r.choice([lo, hi], (n, n))
+    elif kind == "ties":                        # small values and zero bias: many h = 0
+        w = r.integers(max(lo, -1), min(hi, 1) + 1, (n, n))
+    elif kind == "hebbian":
+        w = golden.store_hebbian(np.zeros((n, n), dtype=np.int64),
+                                 r.choice([-1, 1], (int(r.integers(1, 6)), n)), config=cfg)
+    else:
+        w = r.integers(lo, hi + 1, (n, n))
+    if kind == "symmetric":
+        w = np.triu(w) + np.triu(w, 1).T
+    diag = r.choice(["keep", "zero", "positive"])
+    if diag == "zero":
+        np.fill_diagonal(w, 0)
+    elif diag == "positive":
+        np.fill_diagonal(w, np.abs(np.diagonal(w)).clip(0, hi))
+    b = None if kind == "ties" or r.random() < 0.2 else \
+        r.integers(cfg.bias_min, cfg.bias_max + 1, n) // int(r.choice([1, 1 << (bbits // 2)]))
+    s = r.choice([-1, 1], n)
+    order = str(r.choice(ORDERS))
+    kw = {"order": order, "seed": int(r.integers(0, 2**32)), "trace": bool(r.random() < 0.5)}
+    stochastic = order != "rejection_free" and r.random() < 0.3
+    if stochastic:
+        if r.random() < 0.5:
+            kw["beta_fixed"] = [int(v) for v in r.integers(0, 1 << 12, int(r.integers(1, 8)))]
+        else:
+            kw["beta"] = float(r.choice([0.05, 0.5, 2.0, 30.0]))
+        kw["max_visits"] = int(r.integers(0, 20 * n + 1))
+    elif r.random() < 0.5:
+        kw["max_visits"] = int(r.integers(0, 10 * n + 1))
+    else:
+        kw["max_sweeps"] = int(r.integers(1, 30))
+    return w, b, s, cfg, kw
+
+
+def check_case(seed: int) -> None:
+    w, b, s, cfg, kw = random_case(seed)
+    want = golden.run_binary(w, b, s, config=cfg, **kw)
+    got = ce.run_binary(w, b, s, config=cfg, **kw)
+    assert got == want, (f"case seed {seed} (N={cfg.neurons}, {kw}): compiled {got} != "
+                         f"golden {want}; reproduce with check_case({seed})")
+
+
+@pytest.mark.parametrize("block", range(4))
+def test_randomized_runs_match_golden(block):
+    """1000 cases (4 blocks of 250): every order, stochastic, caps, traces, widths 1-16."""
+    for seed in range(block * 250, (block + 1) * 250):
+        check_case(seed)
+
+
+def test_same_errors_as_golden():
+    cfg = NetworkConfig(neurons=3, weight_bits=4, bias_bits=3, lanes=1)
+    w = np.zeros((3, 3), dtype=int)
+    bad = [
+        ((np.array([[0, 8, 0], [0, 0, 0], [0, 0, 0]]), None, [1, 1, 1]), {"config": cfg}),
+        ((w, [0, 0, -5], [1, 1, 1]), {"config": cfg}),
+        ((np.zeros((3, 2), dtype=int), None, [1, 1, 1]), {}),
+        ((w, None, [1, 1, 1]), {"config": cfg.with_(neurons=4)}),
+        ((w.astype(float), None, [1, 1, 1]), {}),
+        ((w, None, np.array([True, False, True])), {}),
+        ((w, None, [1, 0, 1]), {}),
+        ((w, None, [1, 1]), {}),
+        ((w, None, [1, 1, 1]), {"order": "shuffled"}),
+        ((w, None, [1, 1, 1]), {"order": "random", "config": cfg.with_(orders=("sequential",))}),
+        ((w, None, [1, 1, 1]), {"beta": 1.0, "max_sweeps": 1,
+                                "config": cfg.with_(features=Feature.TRACE)}),
+        ((w, None, [1, 1, 1]), {"beta": 1.0, "max_sweeps": 1, "order": "rejection_free"}),
+        ((w, None, [1, 1, 1]), {"beta": 1.0}),
+        ((w, None, [1, 1, 1]), {"beta": 1.0, "beta_fixed": 256, "max_sweeps": 1}),
+        ((w, None, [1, 1, 1]), {"trace": True, "config": cfg.with_(features=Feature(0))}),
+        ((w, None, [1, 1, 1]), {"max_sweeps": 1, "max_visits": 1}),
+        ((w, None, [1, 1, 1]), {"max_visits": 2**32}),
+        ((w, None, [1, 1, 1]), {"max_sweeps": 2**31}),
+        ((w, None, [1, 1, 1]), {"seed": -1}),
+        ((w, None, [1, 1, 1]), {"seed": 2**32}),
+    ]
+    for args, kw in bad:
+        with pytest.raises((TypeError, ValueError)) as want:
+            golden.run_binary(*args, **kw)
+        with pytest.raises(want.type) as got:
+            ce.run_binary(*args, **kw)
+        assert str(got.value) == str(want.value), kw
+        if "config" not in kw or kw["config"].neurons == 3:
+            states = np.array([args[2], args[2]]) if np.ndim(args[2]) == 1 else args[2]
+            many_kw = {k: v for k, v in kw.items()}
+            with pytest.raises(want.type):
+                ce.run_binary_many(args[0], args[1], states, **many_kw)
+
+
+def test_many_refuses_bad_probes_and_seeds():
+    w = np.zeros((3, 3), dtype=int)
+    with pytest.raises(ValueError, match=r"probe 1: state\[2\] = 0"):
+        ce.run_binary_many(w, None, [[1, 1, 1], [1, -1, 0]])
+    with pytest.raises(ValueError, match=r"seeds\[1\]: seed must be"):
+        ce.run_binary_many(w, None, [[1, 1, 1], [1, -1, 1]], seeds=[3, -4])
+    with pytest.raises(ValueError, match="one seed per probe"):
+        ce.run_binary_many(w, None, [[1, 1, 1], [1, -1, 1]], seeds=[3])
+    with pytest.raises(ValueError, match="threads"):
+        ce.run_binary_many(w, None, [[1, 1, 1]], threads=0)
+
+
+# -- many probes, threads, the prepared network -------------------------------------------------
+
+def hebbian_network(n: int, patterns: int, seed: int, wbits: int = 8):
+    r = np.random.default_rng(seed)
+    cfg = NetworkConfig(neurons=n, weight_bits=wbits, lanes=1)
+    pats = r.choice([-1, 1], (patterns, n))
+    w = golden.store_hebbian(np.zeros((n, n), dtype=np.int64), pats, config=cfg)
+    probes = pats[r.integers(0, patterns, 40)] * r.choice([-1, 1], (40, n), p=[0.25, 0.75])
+    return w, cfg, probes, r
+
+
+@pytest.mark.parametrize("order", ORDERS)
+def test_many_is_independent_of_threads(order):
+    w, cfg, probes, r = hebbian_network(97, 6, seed=11)
+    w[0, 5] += 1                                     # asymmetric: the column-field path
+    b = r.integers(-20, 20, 97)
+    seeds = r.integers(0, 2**32, len(probes))
+    want = [golden.run_binary(w, b, p, order=order, seed=int(sd), config=cfg)
+            for p, sd in zip(probes, seeds)]
+    for threads in (1, 2, 3, 7, 64):
+        got = ce.run_binary_many(w, b, probes, seeds=seeds, order=order, config=cfg,
+                                 threads=threads)
+        assert got == want, f"{order}, threads={threads}"
+    same_seed = ce.run_binary_many(w, b, probes, order=order, seed=9, config=cfg, threads=2)
+    assert same_seed == [golden.run_binary(w, b, p, order=order, seed=9, config=cfg)
+                         for p in probes]
+
+
+def test_many_stochastic_and_traced():
+    w, cfg, probes, _ = hebbian_network(40, 4, seed=5)
+    kw = dict(order="random", beta=[0.2, 0.6, 1.5], max_sweeps=6, config=cfg)
+    seeds = list(range(len(probes)))
+    want = [golden.run_binary(w, None, p, seed=sd, trace=True, **kw)
+            for p, sd in zip(probes, seeds)]
+    assert ce.run_binary_many(w, None, probes, seeds=seeds, trace=True, **kw) == want
+    untraced = ce.run_binary_many(w, None, probes, seeds=seeds, threads=3, **kw)
+    assert [dataclass_without_trace(x) for x in want] == untraced
+
+
+def dataclass_without_trace(result: golden.RunResult) -> golden.RunResult:
+    return golden.RunResult(result.state, result.converged, result.visits, result.flips,
+                            result.sweeps, result.energy2, None, None, result.stopped)
+
+
+def test_prepared_network_keeps_results_exact_across_recalls():
+    """The resident state carries over between recalls; every result must still be golden's."""
+    w, cfg, probes, r = hebbian_network(130, 10, seed=3)
+    net = ce.PreparedNetwork(w, None, cfg)
+    for i, p in enumerate(probes):
+        order = ORDERS[i % 3]
+        kw = dict(order=order, seed=i, trace=bool(i % 2))
+        if i % 5 == 4:
+            p = -p if i % 2 else np.ones_like(p)     # far from the resident state
+        assert net.run(p, **kw) == golden.run_binary(w, None, p, config=cfg, **kw), i
+
+
+# -- Hebbian storing, graded runs ---------------------------------------------------------------
+
+def test_store_hebbian_with_saturation():
+    for seed in range(60):
+        r = np.random.default_rng(seed)
+        n = int(r.choice(SIZES))
+        cfg = NetworkConfig(neurons=n, weight_bits=int(r.integers(1, 6)), lanes=1)
+        w = r.integers(cfg.weight_min, cfg.weight_max + 1, (n, n))
+        pats = r.choice([-1, 1], (int(r.integers(1, 12)), n))
+        want = golden.store_hebbian(w, pats, config=cfg)
+        got = ce.store_hebbian(w, pats, config=cfg)
+        assert got.dtype == want.dtype and np.array_equal(got, want), f"seed {seed}"
+    for bad in ([[1, 0, 1]], np.ones((2, 2, 3), int), [[1, 1, 1], [1, 1]]):
+        with pytest.raises((TypeError, ValueError)) as want_err:
+            golden.store_hebbian(np.zeros((3, 3), int), bad)
+        with pytest.raises(want_err.type, match=None) as got_err:
+            ce.store_hebbian(np.zeros((3, 3), int), bad)
+        assert str(got_err.value) == str(want_err.value)
+
+
+def graded_case(seed: int):
+    r = np.random.default_rng(seed)
+    n = int(r.choice((1, 2, 3, 8, 17)))
+    cfg = NetworkConfig(neurons=n, weight_bits=int(r.integers(2, 9)), bias_bits=10, lanes=1,
+                        orders=(), features=Feature.GRADED)
+    w = r.integers(cfg.weight_min, cfg.weight_max + 1, (n, n))
+    if r.random() < 0.7:
+        w = np.triu(w) + np.triu(w, 1).T
+    b = r.integers(cfg.bias_min, cfg.bias_max + 1, n)
+    params = graded.GradedParams(
+        gain_m=int(r.integers(1, 1 << 16)), gain_e=int(r.integers(4, 24)),
+        dt_m=int(r.integers(1, 1 << 16)), dt_e=int(r.integers(14, 24)),
+        leak_shift=int(r.integers(0, 8)), table=str(r.choice(["hard", "atan", "tanh"])),
+        eps=int(r.choice([0, 3, 100])), max_steps=int(r.integers(0, 400)))
+    lo, hi = -(1 << (cfg.graded_u_bits - 1)), (1 << (cfg.graded_u_bits - 1)) - 1
+    u0 = r.integers(lo // 4, hi // 4, n)
+    return w, b, u0, params, cfg
+
+
+@pytest.mark.parametrize("trace", [False, True])
+def test_graded_runs_match_golden(trace):
+    for seed in range(80):
+        w, b, u0, params, cfg = graded_case(seed)
+        want = graded.run_graded_fixed(w, b, u0, params, cfg, trace=trace)
+        got = ce.run_graded_fixed(w, b, u0, params, cfg, trace=trace)
+        where = f"graded case seed {seed}"
+        assert (got.steps, got.converged, got.max_du) == \
+            (want.steps, want.converged, want.max_du), where
+        assert np.array_equal(got.u, want.u) and np.array_equal(got.v, want.v), where
+        assert got.u.dtype == want.u.dtype == np.int64, where
+        if trace:
+            assert len(got.trace) == len(want.trace), where
+            for (gu, gv), (wu, wv) in zip(got.trace, want.trace):
+                assert np.array_equal(gu, wu) and np.array_equal(gv, wv), where
+        else:
+            assert got.trace is want.trace is None
+
+
+def test_graded_same_errors_and_wide_fallback():
+    w, b, u0, params, cfg = graded_case(1)
+    for args in ((w, b, u0 * 0 + (1 << cfg.graded_u_bits), params, cfg),
+                 (w * 0 + (1 << cfg.weight_bits), b, u0, params, cfg)):
+        with pytest.raises(ValueError) as want:
+            graded.run_graded_fixed(*args)
+        with pytest.raises(ValueError) as got:
+            ce.run_graded_fixed(*args)
+        assert str(got.value) == str(want.value)
+    wide = golden.default_config(2).with_(features=Feature.GRADED)   # products beyond int64
+    p = graded.GradedParams.from_real(gain=1.0, dt=0.125, max_steps=5)
+    args = ([[0, 30000], [30000, 0]], [0, 0], [1000, -2000], p, wide)
+    assert np.array_equal(ce.run_graded_fixed(*args).u, graded.run_graded_fixed(*args).u)
+
+
+# -- hypothesis properties ----------------------------------------------------------------------
+
+@st.composite
+def networks(draw):
+    n = draw(st.integers(1, 12))
+    wbits = draw(st.integers(1, 16))
+    cfg = NetworkConfig(neurons=n, weight_bits=wbits, lanes=1)
+    w = np.array(draw(st.lists(st.integers(cfg.weight_min, cfg.weight_max),
+                               min_size=n * n, max_size=n * n))).reshape(n, n)
+    b = np.array(draw(st.lists(st.integers(cfg.bias_min, cfg.bias_max), min_size=n,
+                               max_size=n)))
+    states = np.array(draw(st.lists(st.lists(st.sampled_from([-1, 1]), min_size=n, max_size=n),
+                                    min_size=1, max_size=4)))
+    return w, b, states, cfg
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(net=networks(), order=st.sampled_from(ORDERS), seed=U32,
+       cap=st.integers(0, 200), threads=st.integers(1, 4))
+def test_property_many_equals_golden_loop(net, order, seed, cap, threads):
+    w, b, states, cfg = net
+    seeds = [(seed + i) % 2**32 for i in range(len(states))]
+    want = [golden.run_binary(w, b, p, order=order, seed=sd, max_visits=cap, config=cfg,
+                              trace=True) for p, sd in zip(states, seeds)]
+    assert ce.run_binary(w, b, states[0], order=order, seed=seeds[0], max_visits=cap,
+                         config=cfg, trace=True) == want[0]
+    got = ce.run_binary_many(w, b, states, seeds=seeds, order=order, max_visits=cap,
+                             config=cfg, threads=threads)
+    assert got == [dataclass_without_trace(x) for x in want]
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(net=networks(), order=st.sampled_from(ORDERS[:2]), seed=U32,
+       schedule=st.lists(st.integers(0, (1 << numerics.BETA_BITS) - 1), min_size=1,
+                         max_size=5),
+       cap=st.integers(0, 100))
+def test_property_stochastic_equals_golden(net, order, seed, schedule, cap):
+    w, b, states, cfg = net
+    kw = dict(order=order, seed=seed, beta_fixed=schedule, max_visits=cap, config=cfg,
+              trace=True)
+    assert ce.run_binary(w, b, states[0], **kw) == golden.run_binary(w, b, states[0], **kw)
+
+
+# -- the benchmark's CPU measurements (the RTL part is exercised by `hopfield bench engine`) ------
+
+def test_bench_cpu_measurements_check_against_golden():
+    from hopfield_fpga.sim import bench_engine as be
+    w, cfg, probes, r = hebbian_network(48, 4, seed=2)
+    net = ce.PreparedNetwork(w, None, cfg)
+    run = dict(order="rejection_free", seed=4, max_visits=1000)
+    want = golden.run_binary(w, None, probes[0], config=cfg, **run)
+    for threads in (1, 2):
+        t = be.cpu_time_per_recall(net, probes[0], threads=threads, repeats=2, expect=want,
+                                   **run)
+        assert 0 < t < 0.01
+    wrong = dataclass_without_trace(want)
+    object.__setattr__(wrong, "flips", want.flips + 1)
+    with pytest.raises(AssertionError, match="differs from the golden model"):
+        be.cpu_time_per_recall(net, probes[0], threads=1, repeats=1, expect=wrong, **run)
+    pats = np.array([probes[0], probes[1]])
+    check = be.many_check(w, cfg, pats, noise=0.1, order="random", seed=3, rng=r, probes=20,
+                          repeats=1)
+    assert check.target == 100 and check.ratio == pytest.approx(
+        check.baseline_us / check.cpu_us, rel=0.01)
+
+
+def test_bench_refuses_unknown_board_before_simulating():
+    from hopfield_fpga.sim import bench_engine as be
+    with pytest.raises(ValueError, match="Unknown board 'nope'.*icebreaker"):
+        be.run_engine_bench(board="nope")
+    with pytest.raises(ValueError, match="clock"):
+        be.run_engine_bench(sizes=(8,), clock_hz=-1.0)
