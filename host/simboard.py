@@ -369,7 +369,13 @@ class SimSerial(serial.SerialBase):
 
     @property
     def quiet(self) -> bool:
+        """Nothing more will come until the host writes again."""
         return self.board.quiet
+
+    @property
+    def cycles(self) -> int:
+        """Clock cycles simulated so far."""
+        return self.board.cycles
 
     def read(self, size=1):
         if not self.is_open:
