@@ -54,16 +54,18 @@ def _chatty(fd, stop):
 
 @pytest.mark.parametrize("writer", [None, _chatty], ids=["silent", "chatty"])
 def test_open_ends_within_its_deadline(writer):
-    port, master, slave, stop = _pty_port(writer)
+    master, slave = pty.openpty()
+    stop = threading.Event()
+    if writer is not None:
+        threading.Thread(target=writer, args=(master, stop), daemon=True).start()
     start = time.monotonic()
     try:
         with pytest.raises(BoardTimeout, match="IDENTIFY"):
-            Board(port, timeout=TIMEOUT, retries=RETRIES, url="pty")
+            Board.open(os.ttyname(slave), timeout=TIMEOUT, retries=RETRIES)
         took = time.monotonic() - start
         assert took <= TIMEOUT * (RETRIES + 1) + MARGIN, f"took {took:.2f} s"
     finally:
         stop.set()
-        port.close()
         os.close(master)
         os.close(slave)
 
@@ -191,3 +193,27 @@ def test_run_timeout_and_stop_on_the_simulated_board(url):
         r = board.recall(probe, max_visits=2**32 - 1)
         assert r.stopped == "stop" and 0 < r.visits < 2**32 - 1
         assert board.recall(probe, max_sweeps=3).stopped == "cap"   # the board still works
+
+
+_CTRL_C = """
+import os, signal, threading, numpy as np
+from hopfield_fpga.host.board import Board
+with Board.open({url!r}, timeout=30) as board:
+    w = np.zeros((8, 8), int)
+    w[0, 1], w[1, 0] = 1, -1
+    board.load_weights(w)
+    threading.Timer(1.0, os.kill, (os.getpid(), signal.SIGINT)).start()   # Ctrl-C
+    try:
+        board.recall(np.ones(8, int), max_visits=2**32 - 1)
+    except KeyboardInterrupt:
+        st = board.status()
+        print("interrupted", st.busy, st.stopped)
+"""
+
+
+def test_ctrl_c_stops_the_boards_run():
+    import subprocess
+    import sys
+    done = subprocess.run([sys.executable, "-c", _CTRL_C.format(url=SIM_URLS[0])],
+                          capture_output=True, text=True, timeout=600)
+    assert done.stdout.strip() == "interrupted False stop", done.stdout + done.stderr
