@@ -50,8 +50,8 @@ def framing(per_class: int, rng) -> list[tuple]:
         good = P.encode_frame(bytes([0x21, P.Command.READ_STATUS]))
         good_reply = bytes([0x21, P.Command.READ_STATUS, P.Error.OK]) + image.status
         for kind in ("garbage", "truncated", "lost", "corrupted", "malformed", "cut mid-frame"):
-            wrong_ok = wedged = mismatched = 0
-            for _ in range(per_class):
+            wrong_ok = wedged = mismatched = tried = 0
+            while tried < per_class:
                 frame = P.encode_frame(bytes([0x20, P.Command.READ_WEIGHTS])
                                        + P.WEIGHT_RANGE.pack(0, 0, 2))
                 if kind == "garbage":
@@ -74,7 +74,8 @@ def framing(per_class: int, rng) -> list[tuple]:
                     bad = good[:int(rng.integers(1, len(good) - 1))]
                 if any(fuzz._is_valid_frame(p) for p in bad.split(b"\x00")) \
                         and kind != "malformed":
-                    continue
+                    continue          # by chance a well-formed frame: draw again
+                tried += 1
                 if kind == "malformed":
                     want = [bytes([0x22, cmd, err])]
                 else:

@@ -5,8 +5,9 @@
 //   in:  a decimal count n (at most DEPTH), a flag p, then n bytes in hex (whitespace separated)
 //   out: one line "%02x" per byte the board sent, then "Q <cycles>" once the board is quiet
 //        (every input byte taken, nothing going on, nothing sent for QUIET cycles), or
-//        "P <cycles>" after SLICE cycles, or after a frame's delimiter, with the board still
-//        working (the host sends the next batch, maybe empty, to go on).
+//        "P <cycles>" after SLICE cycles with the board still working (the host sends the
+//        next batch, maybe empty, to go on; a run's progress between two status polls is
+//        one slice, and a STOP waits at most one slice).
 // p = 1 says the host left a frame unfinished: the board then waits for the host, so a board
 // whose only activity is that partial frame counts as quiet (it never wedges the host).
 // The host splits longer writes into batches of DEPTH bytes. A count that cannot be read
@@ -29,7 +30,7 @@ module simboard_harness;
                 .tx_bytes__payload(tx_payload), .tx_bytes__valid(tx_valid),
                 .tx_bytes__ready(tx_ready), .active(active), .led(led));
   reg [7:0] fifo [0:DEPTH-1];
-  integer code, n, p, i, b, quiet, hs_rx, hs_tx, act, spent, frame_end;
+  integer code, n, p, i, b, quiet, hs_rx, hs_tx, act, spent;
   reg [7:0] txb;
   reg [63:0] cycles = 0;
   initial begin
@@ -47,8 +48,7 @@ module simboard_harness;
       i = 0;
       quiet = 0;
       spent = 0;
-      frame_end = 0;
-      while (quiet < QUIET && !((spent >= SLICE || frame_end) && i >= n)) begin
+      while (quiet < QUIET && !(spent >= SLICE && i >= n)) begin
         rx_valid = (i < n);
         rx_payload = (i < n) ? fifo[i] : 8'd0;
         #1;
@@ -62,7 +62,6 @@ module simboard_harness;
         cycles = cycles + 1;
         if (hs_rx) i = i + 1;
         if (hs_tx) $display("%02x", txb);
-        frame_end = hs_tx && txb == 8'd0;
         spent = spent + 1;
         quiet = (i >= n && (!act || p != 0) && !hs_tx) ? quiet + 1 : 0;
       end
