@@ -42,26 +42,27 @@ states, ``status``, ``clear``) raise ConfigMismatch.
 from __future__ import annotations
 
 import dataclasses
-import math
-import warnings
 
 import numpy as np
 import serial
 
 from hopfield_fpga import protocol as P
-from hopfield_fpga.config import Feature, NetworkConfig, Order
+from hopfield_fpga.config import Feature, NetworkConfig
 from hopfield_fpga.numerics import GRADED_V_ONE
-from hopfield_fpga.sim import golden, graded
+from hopfield_fpga.sim import graded
 from hopfield_fpga.sim.golden import RunResult
 from .engines import RunSpec
-from .errors import BadInput, BadInputType, BoardError, BoardURLError, ConfigMismatch
+from .inputs import (DEFAULT_MAX_SWEEPS, check_matrix, check_state, check_states,
+                     positive_seconds, run_spec)
+from .errors import BadInput, BoardError, BoardURLError, ConfigMismatch
 from .link import READ_SLICE, Link
 from .results import BoardInfo, BoardStatus, GradedBoardResult
 from .urls import default_sim_url, parse_cpu_url, parse_sim_url
 from .wire import WireBackend, identify
 
 __all__ = ["Board", "BoardInfo", "BoardStatus", "GradedBoardResult", "DEFAULT_URL",
-           "DEFAULT_MAX_SWEEPS", "DEFAULT_TIMEOUT", "SIM_TIMEOUT"]
+           "DEFAULT_MAX_SWEEPS", "DEFAULT_TIMEOUT", "SIM_TIMEOUT", "DEFAULT_RUN_TIMEOUT",
+           "SIM_RUN_TIMEOUT"]
 
 if "hopfield_fpga.host" not in serial.protocol_handler_packages:
     serial.protocol_handler_packages.append("hopfield_fpga.host")
@@ -72,15 +73,10 @@ DEFAULT_URL = None
 #: runs about 1,000 to 20,000 cycles per second, so a 1 KiB request can take seconds).
 DEFAULT_TIMEOUT = 2.0
 SIM_TIMEOUT = 60.0
-#: Sweeps after which a deterministic run without max_sweeps / max_visits ends ("cap").
-DEFAULT_MAX_SWEEPS = 1000
-
-
-def _positive_seconds(name: str, value) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
-            or not math.isfinite(value) or value <= 0:
-        raise BadInput(f"{name} must be a finite number of seconds > 0, not {value!r}")
-    return float(value)
+#: Default run_timeout (seconds) of recall, recall_many and run_graded: on a board, and on
+#: sim:// and cpu:// (a long run in a simulator takes many minutes).
+DEFAULT_RUN_TIMEOUT = 60.0
+SIM_RUN_TIMEOUT = 600.0
 
 
 def _open_port(url: str, baud: int, timeout: float):
@@ -104,7 +100,7 @@ class Board:
 
     def __init__(self, port, *, timeout: float = 2.0, retries: int = 2, url: str = "?"):
         """A board behind an open pyserial-like ``port`` (asks it who it is)."""
-        self.link = Link(port, timeout=_positive_seconds("timeout", timeout),
+        self.link = Link(port, timeout=positive_seconds("timeout", timeout),
                          retries=retries, url=url)
         self._init(WireBackend(self.link, identify(self.link)), url)
 
@@ -128,7 +124,7 @@ class Board:
             raise BoardURLError(f"a board URL is a non-empty string, not {url!r}")
         if timeout is None:
             timeout = SIM_TIMEOUT if url.startswith("sim:") else DEFAULT_TIMEOUT
-        timeout = _positive_seconds("timeout", timeout)
+        timeout = positive_seconds("timeout", timeout)
         if isinstance(baud, bool) or not isinstance(baud, int) or baud <= 0:
             raise BadInput(f"baud must be a positive integer, not {baud!r}")
         if isinstance(retries, bool) or not isinstance(retries, int) or not 0 <= retries <= 100:
@@ -159,6 +155,12 @@ class Board:
 
     def __exit__(self, *exc):
         self.close()
+
+    def _run_timeout(self, value) -> float:
+        if value is None:
+            return SIM_RUN_TIMEOUT if self.url.startswith(("sim:", "cpu:")) else \
+                DEFAULT_RUN_TIMEOUT
+        return positive_seconds("run_timeout", value)
 
     def stop(self) -> None:
         """Stop the run that is going on (call it from another thread): a :meth:`recall` then
@@ -202,68 +204,15 @@ class Board:
         self._require_binary("status")
         return self._engine.status()
 
-    # -- input checks -----------------------------------------------------------------------
-
-    def _check_matrix(self, name, value, shape, lo, hi, quantize) -> np.ndarray:
-        a = np.asarray(value)
-        if a.shape != shape:
-            raise ConfigMismatch(f"{name} must have shape {shape} for this board "
-                                 f"({self.config.describe()}), not {a.shape}")
-        if a.dtype == bool or not (np.issubdtype(a.dtype, np.integer)
-                                   or np.issubdtype(a.dtype, np.floating)):
-            raise BadInputType(f"{name} must be integers (or floats with quantize=True), "
-                               f"not dtype {a.dtype}")
-        if np.issubdtype(a.dtype, np.floating):
-            bad = ~np.isfinite(a)
-            if bad.any():
-                where = tuple(int(i) for i in np.argwhere(bad)[0])
-                raise BadInput(f"{name} has a non-finite value {a[where]} at {where}; "
-                               f"the board takes finite numbers")
-            if quantize:
-                peak = float(np.max(np.abs(a))) if a.size else 0.0
-                scale = min(hi, -lo) / peak if peak > 0 else 1.0
-                warnings.warn(f"{name} quantized to integers in [{lo}, {hi}] "
-                              f"(scaled by {scale:.4g})", stacklevel=3)
-                a = np.clip(np.round(a * scale), lo, hi)
-            elif not np.all(a == np.round(a)):
-                raise BadInput(f"{name} has non-integer values; pass integers in "
-                               f"[{lo}, {hi}] or quantize=True")
-        # range check before any conversion, so that nothing wraps (uint64, 1e30, ...)
-        if a.size:
-            out = (a < lo) | (a > hi)
-            if out.any():
-                bad_value = a[out].flat[0]
-                raise ConfigMismatch(f"{name} value {bad_value} does not fit the board: the "
-                                     f"range is [{lo}, {hi}] ({self.config.describe()})")
-        return a.astype(np.int64)
-
-    def _check_state(self, state, what: str = "state") -> np.ndarray:
-        try:
-            return golden._check_state(state, self.config.neurons)
-        except TypeError as exc:
-            raise BadInputType(f"{what}: {exc}") from None
-        except ValueError as exc:
-            raise ConfigMismatch(f"{what}: {exc}") from None
-
-    def _states(self, values, what: str) -> np.ndarray:
-        a = np.asarray(values)
-        if a.ndim == 1 and what == "patterns":
-            a = a[None, :]
-        if a.ndim != 2 or a.shape[1] != self.config.neurons:
-            raise ConfigMismatch(f"{what} must be P x {self.config.neurons} for this board, "
-                                 f"not shape {a.shape}")
-        return np.array([self._check_state(p, f"{what[:-1]} {i}") for i, p in enumerate(a)],
-                        dtype=np.int8).reshape(a.shape)
-
     # -- weights, biases, states, patterns --------------------------------------------------
 
     def load_weights(self, weights, bias=None, *, quantize: bool = False, progress=None) -> None:
         """Write an N x N weight matrix (and N biases, default zeros) to the board."""
         cfg = self.config
         n = cfg.neurons
-        w = self._check_matrix("weights", weights, (n, n), cfg.weight_min, cfg.weight_max,
+        w = check_matrix(self.config, "weights", weights, (n, n), cfg.weight_min, cfg.weight_max,
                                quantize)
-        b = self._check_matrix("bias", np.zeros(n, dtype=np.int64) if bias is None else bias,
+        b = check_matrix(self.config, "bias", np.zeros(n, dtype=np.int64) if bias is None else bias,
                                (n,), cfg.bias_min, cfg.bias_max, quantize)
         self._engine.write_weights(w, progress)
         self._engine.write_bias(b)
@@ -273,7 +222,7 @@ class Board:
 
     def write_bias(self, bias) -> None:
         cfg = self.config
-        self._engine.write_bias(self._check_matrix("bias", bias, (cfg.neurons,), cfg.bias_min,
+        self._engine.write_bias(check_matrix(self.config, "bias", bias, (cfg.neurons,), cfg.bias_min,
                                                    cfg.bias_max, False))
 
     def read_bias(self) -> np.ndarray:
@@ -281,7 +230,7 @@ class Board:
 
     def write_state(self, state) -> None:
         self._require_binary("write_state")
-        self._engine.write_state(self._check_state(state))
+        self._engine.write_state(check_state(self.config, state))
 
     def read_state(self) -> np.ndarray:
         self._require_binary("read_state")
@@ -298,44 +247,16 @@ class Board:
         if not self.config.has(Feature.HEBBIAN):
             raise ConfigMismatch(f"this board has no on-chip Hebbian store "
                                  f"({self.config.describe()})")
-        self._engine.store(self._states(patterns, "patterns"), progress)
+        self._engine.store(check_states(self.config, patterns, "patterns"), progress)
 
     # -- runs -------------------------------------------------------------------------------
 
-    def _run_spec(self, *, order, seed, max_sweeps, max_visits, beta, trace) -> RunSpec:
-        cfg = self.config
+    def _run_spec(self, **kwargs) -> RunSpec:
         self._require_binary("a binary run (recall, recall_many)")
-        try:
-            o = Order.parse(order)
-        except (TypeError, ValueError) as exc:
-            raise BadInput(str(exc)) from None
-        if o not in cfg.orders:
-            raise ConfigMismatch(f"order {o.name.lower()} is not built into this board; built "
-                                 f"in: {', '.join(x.name.lower() for x in cfg.orders)}")
-        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) \
-                or not 0 <= seed < 2**32:
-            raise BadInput(f"seed must be an integer in [0, 2**32), not {seed!r}")
-        try:
-            schedule = golden._beta_schedule(beta, None)
-            stochastic = schedule is not None
-            if max_sweeps is None and max_visits is None and not stochastic:
-                max_sweeps = min(DEFAULT_MAX_SWEEPS, golden.MAX_VISITS // cfg.neurons)
-            cap = golden._visit_cap(max_sweeps, max_visits, cfg.neurons, stochastic)
-        except (TypeError, ValueError) as exc:
-            raise BadInput(str(exc)) from None
-        if stochastic:
-            if not cfg.has(Feature.STOCHASTIC):
-                raise ConfigMismatch("this board has no stochastic neurons")
-            if o is Order.REJECTION_FREE:
-                raise BadInput("stochastic runs use the sequential or random order, "
-                               "not rejection_free")
-        trace = bool(trace)
-        if trace and not cfg.has(Feature.TRACE):
-            raise ConfigMismatch("this board has no trace stream")
-        return RunSpec(o, int(seed), cap, None if schedule is None else tuple(schedule), trace)
+        return run_spec(self.config, **kwargs)
 
     def recall(self, probe, *, order="sequential", seed=1, max_sweeps=None, max_visits=None,
-               beta=None, trace=False, run_timeout: float = 60.0) -> RunResult:
+               beta=None, trace=False, run_timeout: float | None = None) -> RunResult:
         """Write ``probe``, run, and return the outcome (a golden-model RunResult, with cycles).
 
         Without ``max_sweeps`` and ``max_visits`` a deterministic run ends after
@@ -344,19 +265,19 @@ class Board:
         """
         spec = self._run_spec(order=order, seed=seed, max_sweeps=max_sweeps,
                               max_visits=max_visits, beta=beta, trace=trace)
-        probe = self._check_state(probe, "probe")
-        return self._engine.recall(probe, spec, _positive_seconds("run_timeout", run_timeout))
+        probe = check_state(self.config, probe, "probe")
+        return self._engine.recall(probe, spec, self._run_timeout(run_timeout))
 
     def recall_many(self, probes, *, order="sequential", seed=1, max_sweeps=None,
-                    max_visits=None, beta=None, run_timeout: float = 60.0,
+                    max_visits=None, beta=None, run_timeout: float | None = None,
                     progress=None) -> list[RunResult]:
         """Recall each probe (a P x N array) with the same parameters, several per round trip
         (``run_timeout`` applies to each round trip)."""
         spec = self._run_spec(order=order, seed=seed, max_sweeps=max_sweeps,
                               max_visits=max_visits, beta=beta, trace=False)
-        probes = self._states(probes, "probes")
+        probes = check_states(self.config, probes, "probes")
         return self._engine.recall_many(probes, spec,
-                                        _positive_seconds("run_timeout", run_timeout), progress)
+                                        self._run_timeout(run_timeout), progress)
 
     # -- the graded engine (Feature.GRADED) -------------------------------------------------
 
@@ -414,7 +335,7 @@ class Board:
 
     def run_graded(self, weights=None, bias=None, *, u0=None, v0=None, gain, dt,
                    leak: float = 1.0, sigmoid="atan", max_steps: int = 10_000, eps: float = 0.0,
-                   trace: bool = False, run_timeout: float = 60.0) -> GradedBoardResult:
+                   trace: bool = False, run_timeout: float | None = None) -> GradedBoardResult:
         """Run the graded engine from real ``u0`` or ``v0`` (exactly one), as
         ``sim.graded.run_graded`` does; the result equals ``run_graded_fixed`` bit for bit.
 
@@ -436,7 +357,7 @@ class Board:
             raise BadInput(str(exc)) from None
         if (u0 is None) == (v0 is None):
             raise BadInput("Give exactly one of u0 (potentials) and v0 (outputs)")
-        run_timeout = _positive_seconds("run_timeout", run_timeout)
+        run_timeout = self._run_timeout(run_timeout)
         bits = cfg.graded_u_bits
         if u0 is not None:
             a = np.asarray(u0, dtype=float)

@@ -32,10 +32,13 @@ graded only: ``...&orders=none&features=trace,graded``.
 from __future__ import annotations
 
 import collections
+import contextlib
 import hashlib
 import os
 import select
+import signal
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -58,6 +61,29 @@ HARNESS_FIFO = 16384
 HARNESS_SLICE = 4096
 #: Simulation steps between two looks at the wall clock (a read honours the port's timeout).
 _CLOCK_CHECK = 256
+
+
+class _Flag(list):
+    """Truthy once a Ctrl-C arrived."""
+
+
+@contextlib.contextmanager
+def _ctrl_c_between_steps():
+    """Hold a Ctrl-C (SIGINT) until the simulator is between two steps: a KeyboardInterrupt
+    raised inside ``Simulator.advance`` would leave the simulation broken. The interrupt is
+    raised on leaving the block (main thread with Python's default handler only)."""
+    flag = _Flag()
+    if threading.current_thread() is not threading.main_thread() \
+            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        yield flag
+        return
+    previous = signal.signal(signal.SIGINT, lambda *_: flag.append(True))
+    try:
+        yield flag
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if flag:
+        raise KeyboardInterrupt
 
 
 class SimulatedBoard:
@@ -162,13 +188,14 @@ class SimulatedBoard:
         limit = _QUIET_CYCLES if self.uart == "bytes" else 3 * self.divisor
         end = None if timeout is None else time.monotonic() + timeout
         steps = 0
-        while len(self.outbox) < size:
-            if self._quiet > limit and not self.inbox:
-                break
-            sim.advance()
-            steps += 1
-            if end is not None and steps % _CLOCK_CHECK == 0 and time.monotonic() >= end:
-                break
+        with _ctrl_c_between_steps() as interrupted:
+            while len(self.outbox) < size and not interrupted:
+                if self._quiet > limit and not self.inbox:
+                    break
+                sim.advance()
+                steps += 1
+                if end is not None and steps % _CLOCK_CHECK == 0 and time.monotonic() >= end:
+                    break
         out = bytes(self.outbox[:size])
         del self.outbox[:size]
         return out
