@@ -45,6 +45,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from hopfield_fpga import protocol as P
+from hopfield_fpga.protocol import LinkGeometry
 from hopfield_fpga.config import BETA_SCHEDULE_DEPTH, Feature, NetworkConfig
 from hopfield_fpga.numerics import GRADED_SEGMENTS
 from .cobs import BodyByte, DecodedByte
@@ -52,49 +53,8 @@ from .crc import crc16_next
 from .engine_ports import AccessOp, EnginePorts, RunOrder, engine_signature
 from .fixed_point import times
 from .graded_ports import GradedAccessOp, GradedPorts, RunParams, graded_signature
-from .pwl_sigmoid import SigmoidEntry
 
-__all__ = ["CommandEngine", "LinkGeometry"]
-
-
-class LinkGeometry:
-    """Sizes of the words on the wire for one configuration (shared with the host driver)."""
-
-    def __init__(self, config: NetworkConfig):
-        self.config = config
-        k = config.lanes
-        self.weight_word = P.word_bytes(k * config.weight_bits)
-        self.bias_word = P.word_bytes(k * config.bias_bits)
-        self.state_word = P.word_bytes(k)
-        self.beta_word = 2
-        self.state_bytes = config.chunks * self.state_word
-        self.weight_words = config.neurons * config.chunks
-        #: Words per read reply / write request (the payload limit).
-        self.max_read = {
-            "weights": P.MAX_PAYLOAD // self.weight_word,
-            "bias": P.MAX_PAYLOAD // self.bias_word,
-            "state": P.MAX_PAYLOAD // self.state_word,
-        }
-        self.max_write = {
-            "weights": (P.MAX_PAYLOAD - P.WEIGHT_RANGE.size) // self.weight_word,
-            "bias": (P.MAX_PAYLOAD - P.CHUNK_RANGE.size) // self.bias_word,
-            "state": (P.MAX_PAYLOAD - P.CHUNK_RANGE.size) // self.state_word,
-        }
-        self.max_store = (P.MAX_PAYLOAD - P.COUNT.size) // self.state_bytes
-        self.recall_result = P.STATUS.size + self.state_bytes
-        # graded engine words (used only with Feature.GRADED)
-        self.u_word = P.word_bytes(config.graded_u_bits)
-        self.v_word = P.V_WORD_BYTES
-        self.table_word = P.word_bytes(SigmoidEntry.size)
-        for kind, w in (("u", self.u_word), ("v", self.v_word), ("table", self.table_word)):
-            self.max_read[kind] = P.MAX_PAYLOAD // w
-            self.max_write[kind] = (P.MAX_PAYLOAD - P.INDEX_RANGE.size) // w
-        self.max_recall_many = min(
-            P.MAX_PAYLOAD // self.recall_result,
-            (P.MAX_PAYLOAD - P.RUN_PARAMS.size - P.COUNT.size) // self.state_bytes)
-        if self.max_recall_many < 1 or self.max_store < 1:
-            raise ValueError(f"N={config.neurons} does not fit a {P.MAX_PAYLOAD}-byte payload "
-                             f"for RECALL_MANY / STORE (a state is {self.state_bytes} bytes)")
+__all__ = ["CommandEngine"]
 
 
 #: Header bytes (fixed fields) of each request, after seq and cmd.

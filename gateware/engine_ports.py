@@ -56,6 +56,7 @@ from amaranth.hdl import signed, unsigned
 from amaranth.lib import data, enum, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from hopfield_fpga import protocol as P
 from hopfield_fpga.config import BETA_SCHEDULE_DEPTH, COUNTER_BITS, NetworkConfig, Order
 from hopfield_fpga.numerics import BETA_BITS
 
@@ -89,11 +90,15 @@ class AccessOp(enum.Enum, shape=4):
 
 
 class StopReason(enum.Enum, shape=2):
-    """Why the last run ended (docs/numerics.md §7); NONE before the first run."""
-    NONE = 0
-    CONVERGED = 1
-    CAP = 2
-    STOP = 3
+    """Why the last run ended (docs/numerics.md §7); NONE before the first run. The values are
+    those of :class:`hopfield_fpga.protocol.StopReason` (the status byte carries them)."""
+    NONE = P.StopReason.NONE.value
+    CONVERGED = P.StopReason.CONVERGED.value
+    CAP = P.StopReason.CAP.value
+    STOP = P.StopReason.STOP.value
+
+
+assert [(r.name, r.value) for r in StopReason] == [(r.name, r.value) for r in P.StopReason]
 
 
 class RunOrder(enum.Enum, shape=2):
@@ -175,23 +180,13 @@ class EnginePorts:
 
     def pack_lanes(self, values, width: int) -> int:
         """Pack up to K integers (two's complement, ``width`` bits each) into a data word."""
-        word = 0
-        mask = (1 << width) - 1
-        for lane, v in enumerate(values):
-            word |= (int(v) & mask) << (lane * width)
-        return word
+        return P.pack_lanes(values, width)
 
     def unpack_lanes(self, word: int, width: int, *, signed_values: bool = True,
                      count: int | None = None) -> list[int]:
         """Inverse of :meth:`pack_lanes`: ``count`` (default K) lanes of ``width`` bits."""
-        out = []
-        mask = (1 << width) - 1
-        for lane in range(self.config.lanes if count is None else count):
-            v = (word >> (lane * width)) & mask
-            if signed_values and v >> (width - 1):
-                v -= 1 << width
-            out.append(v)
-        return out
+        return P.unpack_lanes(word, width, self.config.lanes if count is None else count,
+                              signed=signed_values)
 
 
 def engine_signature(config: NetworkConfig) -> wiring.Signature:

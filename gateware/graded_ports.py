@@ -37,6 +37,7 @@ from __future__ import annotations
 from amaranth.hdl import signed, unsigned
 from amaranth.lib import data, enum, wiring
 
+from hopfield_fpga import protocol as P
 from hopfield_fpga.config import COUNTER_BITS, NetworkConfig
 from hopfield_fpga.numerics import (
     GRADED_EPS_BITS, GRADED_EXP_BITS, GRADED_FACTOR_BITS, GRADED_LEAK_SHIFT_BITS, GRADED_SEGMENTS,
@@ -157,13 +158,7 @@ class GradedPorts:
     @staticmethod
     def table_words(table) -> list[int]:
         """The words of a sigmoid table ((x, y, m) entries) in SigmoidEntry bit order."""
-        out = []
-        for entry in table:
-            word = 0
-            for value, (_, field) in zip(entry, SigmoidEntry):
-                word |= (int(value) & ((1 << field.width) - 1)) << field.offset
-            out.append(word)
-        return out
+        return [P.sigmoid_entry_word(entry) for entry in table]
 
     def u_word(self, u: int) -> int:
         return int(u) & ((1 << self.config.graded_u_bits) - 1)

@@ -27,6 +27,7 @@ from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from hopfield_fpga import protocol as P
 from hopfield_fpga.numerics import (
     GRADED_PRESETS, GRADED_SEGMENTS, GRADED_SLOPE_BITS, GRADED_SLOPE_FRAC, GRADED_V_BITS,
     GRADED_V_ONE, GRADED_X_BITS,
@@ -35,12 +36,9 @@ from .fixed_point import round_shift
 
 __all__ = ["SigmoidEntry", "SigmoidTable", "PWLSigmoid", "TABLE_ADDR_BITS"]
 
-#: One table entry: breakpoint x_k (units 2**-14), value y_k (V units), slope m_k (2**-12).
-SigmoidEntry = data.StructLayout({
-    "x": signed(GRADED_X_BITS),
-    "y": signed(GRADED_V_BITS),
-    "m": signed(GRADED_SLOPE_BITS),
-})
+#: One table entry: breakpoint x_k (units 2**-14), value y_k (V units), slope m_k (2**-12);
+#: the fields and their order are the wire packing of protocol.SIGMOID_ENTRY_FIELDS.
+SigmoidEntry = data.StructLayout({name: signed(bits) for name, bits in P.SIGMOID_ENTRY_FIELDS})
 SigmoidTable = data.ArrayLayout(SigmoidEntry, GRADED_SEGMENTS)
 TABLE_ADDR_BITS = (GRADED_SEGMENTS - 1).bit_length()
 # the binary search halves the index range at every level

@@ -28,7 +28,7 @@ import enum
 import struct
 
 from .config import NetworkConfig
-from .numerics import GRADED_V_BITS
+from .numerics import GRADED_SLOPE_BITS, GRADED_V_BITS, GRADED_X_BITS
 
 __all__ = [
     "PROTOCOL_VERSION", "DELIMITER", "CRC_POLY", "CRC_INIT", "MAX_PAYLOAD", "MAX_BODY",
@@ -38,6 +38,10 @@ __all__ = [
     "encode_frame", "decode_frame", "word_bytes", "FrameError", "READ_COMMANDS",
     "STOP_REASON_SHIFT", "INDEX_RANGE", "GRADED_RUN_PARAMS", "GradedRunFlags", "GRADED_STATUS",
     "GRADED_TRACE_EVENT", "GRADED_COMMANDS", "BINARY_COMMANDS", "V_WORD_BYTES", "field_layout",
+    # link geometry, stop reasons and word packing (the section at the end of this module)
+    "StopReason", "STOP_REASON_NAMES", "sign_extend", "pack_lanes", "unpack_lanes",
+    "pack_words", "unpack_words", "SIGMOID_ENTRY_FIELDS", "SIGMOID_ENTRY_BITS",
+    "sigmoid_entry_word", "sigmoid_entry_from_word", "LinkGeometry",
 ]
 
 PROTOCOL_VERSION = 1
@@ -256,3 +260,129 @@ def decode_frame(encoded: bytes) -> bytes:
     if crc16(body) != 0:
         raise FrameError("CRC mismatch")
     return body[:-CRC_BYTES]
+
+
+# -- link geometry, stop reasons and word packing ------------------------------------------------
+# Shared by the gateware (engine ports, command engine), the host driver and the testbenches,
+# so that none of them writes a lane layout, a sign extension or a word size again. Plain
+# Python: importing this module never imports Amaranth.
+
+
+class StopReason(enum.IntEnum):
+    """Why the last run ended (docs/numerics.md §7), bits 2-3 of StatusFlags (at
+    :data:`STOP_REASON_SHIFT`); NONE before the first run. The gateware's ``lib.enum`` of the
+    same name (``gateware/engine_ports.py``) is built from this one."""
+    NONE = 0
+    CONVERGED = 1
+    CAP = 2
+    STOP = 3
+
+
+#: The ``stopped`` string of a RunResult for each stop reason (NONE: nothing ran, a fixed point).
+STOP_REASON_NAMES = {StopReason.NONE: "converged", StopReason.CONVERGED: "converged",
+                     StopReason.CAP: "cap", StopReason.STOP: "stop"}
+
+
+def sign_extend(value: int, bits: int) -> int:
+    """The two's complement value of the low ``bits`` bits of ``value``."""
+    value = int(value) & ((1 << bits) - 1)
+    return value - (1 << bits) if value >> (bits - 1) else value
+
+
+def pack_lanes(values, width: int) -> int:
+    """One access word from lane values (lane i at bits i*width, two's complement)."""
+    word = 0
+    mask = (1 << width) - 1
+    for lane, v in enumerate(values):
+        word |= (int(v) & mask) << (lane * width)
+    return word
+
+
+def unpack_lanes(word: int, width: int, count: int, *, signed: bool = True) -> list[int]:
+    """Inverse of :func:`pack_lanes`: ``count`` lanes of ``width`` bits."""
+    mask = (1 << width) - 1
+    lanes = [(int(word) >> (lane * width)) & mask for lane in range(count)]
+    return [sign_extend(v, width) for v in lanes] if signed else lanes
+
+
+def pack_words(values, width: int, lanes: int, nbytes: int) -> bytes:
+    """Words of ``lanes`` lanes from a vector (zero-padded to whole words), ``nbytes`` bytes
+    each, least significant byte first: chunk c holds values c*K .. c*K+K-1."""
+    values = [int(v) for v in values]
+    values += [0] * (-len(values) % lanes)
+    return b"".join(pack_lanes(values[c:c + lanes], width).to_bytes(nbytes, "little")
+                    for c in range(0, len(values), lanes))
+
+
+def unpack_words(data: bytes, width: int, lanes: int, nbytes: int, *,
+                 signed: bool = True) -> list[int]:
+    """Inverse of :func:`pack_words` (every lane of every word, padding included)."""
+    out = []
+    for off in range(0, len(data), nbytes):
+        out += unpack_lanes(int.from_bytes(data[off:off + nbytes], "little"), width, lanes,
+                            signed=signed)
+    return out
+
+
+#: A sigmoid table entry (docs/graded.md): breakpoint x (units 2**-14), value y (V units),
+#: slope m (2**-12), each signed, packed from bit 0 in this order.
+SIGMOID_ENTRY_FIELDS = (("x", GRADED_X_BITS), ("y", GRADED_V_BITS), ("m", GRADED_SLOPE_BITS))
+SIGMOID_ENTRY_BITS = sum(bits for _, bits in SIGMOID_ENTRY_FIELDS)
+
+
+def sigmoid_entry_word(entry) -> int:
+    """The word of one (x, y, m) sigmoid table entry."""
+    word, offset = 0, 0
+    for value, (_, bits) in zip(entry, SIGMOID_ENTRY_FIELDS, strict=True):
+        word |= (int(value) & ((1 << bits) - 1)) << offset
+        offset += bits
+    return word
+
+
+def sigmoid_entry_from_word(word: int) -> tuple[int, int, int]:
+    """Inverse of :func:`sigmoid_entry_word`."""
+    out, offset = [], 0
+    for _, bits in SIGMOID_ENTRY_FIELDS:
+        out.append(sign_extend(int(word) >> offset, bits))
+        offset += bits
+    return tuple(out)
+
+
+class LinkGeometry:
+    """Sizes of the words and batches on the wire for one configuration (gateware and host)."""
+
+    def __init__(self, config: NetworkConfig):
+        self.config = config
+        k = config.lanes
+        self.weight_word = word_bytes(k * config.weight_bits)
+        self.bias_word = word_bytes(k * config.bias_bits)
+        self.state_word = word_bytes(k)
+        self.beta_word = 2
+        self.state_bytes = config.chunks * self.state_word
+        self.weight_words = config.neurons * config.chunks
+        #: Words per read reply / write request (the payload limit).
+        self.max_read = {
+            "weights": MAX_PAYLOAD // self.weight_word,
+            "bias": MAX_PAYLOAD // self.bias_word,
+            "state": MAX_PAYLOAD // self.state_word,
+        }
+        self.max_write = {
+            "weights": (MAX_PAYLOAD - WEIGHT_RANGE.size) // self.weight_word,
+            "bias": (MAX_PAYLOAD - CHUNK_RANGE.size) // self.bias_word,
+            "state": (MAX_PAYLOAD - CHUNK_RANGE.size) // self.state_word,
+        }
+        self.max_store = (MAX_PAYLOAD - COUNT.size) // self.state_bytes
+        self.recall_result = STATUS.size + self.state_bytes
+        # graded engine words (used only with Feature.GRADED)
+        self.u_word = word_bytes(config.graded_u_bits)
+        self.v_word = V_WORD_BYTES
+        self.table_word = word_bytes(SIGMOID_ENTRY_BITS)
+        for kind, w in (("u", self.u_word), ("v", self.v_word), ("table", self.table_word)):
+            self.max_read[kind] = MAX_PAYLOAD // w
+            self.max_write[kind] = (MAX_PAYLOAD - INDEX_RANGE.size) // w
+        self.max_recall_many = min(
+            MAX_PAYLOAD // self.recall_result,
+            (MAX_PAYLOAD - RUN_PARAMS.size - COUNT.size) // self.state_bytes)
+        if self.max_recall_many < 1 or self.max_store < 1:
+            raise ValueError(f"N={config.neurons} does not fit a {MAX_PAYLOAD}-byte payload "
+                             f"for RECALL_MANY / STORE (a state is {self.state_bytes} bytes)")

@@ -28,7 +28,7 @@ import numpy as np
 
 from hopfield_fpga import protocol as P
 from hopfield_fpga.config import Feature, NetworkConfig
-from hopfield_fpga.gateware.command_engine import LinkGeometry
+from hopfield_fpga.protocol import LinkGeometry
 from hopfield_fpga.hw.boards import get_board
 
 __all__ = ["RecordingPort", "LinkRow", "DEFAULT_BAUDS", "DEFAULT_BOARDS", "run_link_bench",

@@ -12,7 +12,7 @@ import sys
 
 import numpy as np
 
-from .cli import CLIError
+from .cli import CLIError, fraction, nonnegative_int, positive_int, positive_seconds, seed32
 
 __all__ = ["register", "default_url"]
 
@@ -26,8 +26,10 @@ def add_url(p, default: str = "the simulated 256-neuron board") -> None:
     p.add_argument("--url", default=None,
                    help="serial port (e.g. /dev/ttyUSB1) or sim://?neurons=N&... "
                         f"(default: {default})")
-    p.add_argument("--baud", type=int, default=115200, help="baud of a real port")
-    p.add_argument("--timeout", type=float, default=2.0, help="seconds of silence (default 2)")
+    p.add_argument("--baud", type=positive_int, default=115200, help="baud of a real port")
+    p.add_argument("--timeout", type=positive_seconds, default=None,
+                   help="deadline of one request in seconds (default 2 on a serial port, 60 "
+                        "on sim://)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
 
 
@@ -78,8 +80,8 @@ def register(subparsers) -> None:
     add_url(p)
     g = p.add_mutually_exclusive_group()
     g.add_argument("--glyphs", type=str.upper, default=None, help="glyph names, e.g. ABCXO")
-    g.add_argument("--random", type=int, default=4, help="number of random patterns")
-    p.add_argument("--seed", type=int, default=1, help="seed of the random patterns")
+    g.add_argument("--random", type=positive_int, default=4, help="number of random patterns")
+    p.add_argument("--seed", type=seed32, default=1, help="seed of the random patterns")
     p.add_argument("--no-clear", action="store_true", help="add to the weights on the board")
     p.set_defaults(func=_store)
 
@@ -90,13 +92,13 @@ def register(subparsers) -> None:
     add_url(p)
     g = p.add_mutually_exclusive_group()
     g.add_argument("--glyphs", type=str.upper, default=None, help="glyph names, e.g. ABCXO")
-    g.add_argument("--random", type=int, default=4, help="number of random patterns")
-    p.add_argument("--seed", type=int, default=1, help="seed of patterns, noise and the run")
-    p.add_argument("--noise", type=float, default=0.2, help="fraction of bits flipped")
+    g.add_argument("--random", type=positive_int, default=4, help="number of random patterns")
+    p.add_argument("--seed", type=seed32, default=1, help="seed of patterns, noise and the run")
+    p.add_argument("--noise", type=fraction, default=0.2, help="fraction of bits flipped")
     p.add_argument("--order", default="sequential",
                    choices=["sequential", "random", "rejection_free"])
-    p.add_argument("--max-sweeps", type=int, default=100)
-    p.add_argument("--probes", type=int, default=1,
+    p.add_argument("--max-sweeps", type=nonnegative_int, default=100)
+    p.add_argument("--probes", type=positive_int, default=1,
                    help="recall this many probes (batched) instead of one")
     p.add_argument("--no-store", action="store_true",
                    help="use the weights already on the board")

@@ -7,24 +7,13 @@ Runs on a board: by default the simulated board (``sim://``, the gateware in a s
 
 from __future__ import annotations
 
-import argparse
 import json
 
 from . import glyphs
-from .cli import CLIError
+from .cli import CLIError, fraction, output_file, positive_int, seed32
 from .demo import format_demo, run_demo
 
 __all__ = ["register"]
-
-
-def _fraction(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"a fraction of pixels between 0 and 1, not {text}")
-    return value
 
 
 def register(subparsers) -> None:
@@ -39,19 +28,19 @@ def register(subparsers) -> None:
     p.add_argument("--store", default="".join(glyphs.DEMO_SET), type=str.upper,
                    help=f"glyphs to store, as one string (default {''.join(glyphs.DEMO_SET)};"
                         f" available: {''.join(glyphs.names())})")
-    p.add_argument("--noise", default=0.2, type=_fraction,
+    p.add_argument("--noise", default=0.2, type=fraction,
                    help="fraction of pixels flipped in the probe (default 0.2)")
-    p.add_argument("--seed", default=1, type=int,
+    p.add_argument("--seed", default=1, type=seed32,
                    help="seed of the corruption and of the network's generator (default 1)")
     p.add_argument("--order", default="random",
                    choices=["sequential", "random", "rejection_free"],
                    help="update order (default random)")
-    p.add_argument("--frames", default=6, type=int, help="about how many frames (default 6)")
+    p.add_argument("--frames", default=6, type=positive_int, help="about how many frames (default 6)")
     p.add_argument("--url", default=None,
                    help="board: a serial port or sim://... (default: the simulated board)")
     p.add_argument("--golden", action="store_true",
                    help="run on the golden model instead of a board")
-    p.add_argument("--plot", metavar="FILE.png", default=None,
+    p.add_argument("--plot", metavar="FILE.png", default=None, type=output_file,
                    help="also draw the frames and the energy trace into FILE.png")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(func=_demo)

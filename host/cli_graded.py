@@ -17,7 +17,7 @@ import shutil
 import numpy as np
 
 from hopfield_fpga.numerics import GRADED_V_ONE
-from .cli import CLIError
+from .cli import CLIError, fraction, nonnegative_int, output_file, positive_int, seed32
 
 __all__ = ["register", "default_graded_url"]
 
@@ -49,17 +49,19 @@ def register(subparsers) -> None:
     p.add_argument("--leak", type=float, default=1.0, help="1/R, a power of two (default 1)")
     p.add_argument("--sigmoid", choices=("atan", "tanh", "hard"), default="atan",
                    help="sigmoid preset (default atan)")
-    p.add_argument("--max-steps", type=int, default=2000, help="step cap (default 2000)")
+    p.add_argument("--max-steps", type=nonnegative_int, default=2000,
+                   help="step cap (default 2000)")
     p.add_argument("--eps", type=float, default=0.0,
                    help="converged when max |du| <= eps (real units of u; default 0)")
-    p.add_argument("--patterns", type=int, default=4, help="random patterns stored (default 4)")
-    p.add_argument("--noise", type=float, default=0.2,
+    p.add_argument("--patterns", type=positive_int, default=4,
+                   help="random patterns stored (default 4)")
+    p.add_argument("--noise", type=fraction, default=0.2,
                    help="fraction of the probe's signs flipped (default 0.2)")
-    p.add_argument("--seed", type=int, default=1, help="seed of patterns and probe")
+    p.add_argument("--seed", type=seed32, default=1, help="seed of patterns and probe")
     p.add_argument("--trace", action="store_true", help="print V after every step")
-    p.add_argument("--figure3", metavar="FILE.png", default=None,
+    p.add_argument("--figure3", metavar="FILE.png", default=None, type=output_file,
                    help="draw Fig. 3 of the paper from the board's trajectories")
-    p.add_argument("--points", type=int, default=7,
+    p.add_argument("--points", type=positive_int, default=7,
                    help="grid of starts per axis for --figure3 (default 7)")
     p.set_defaults(func=_graded)
 

@@ -132,6 +132,39 @@ def round_half_away(x: np.ndarray) -> np.ndarray:
     return np.sign(x) * np.floor(np.abs(x) + 0.5)
 
 
+def _numbers(name: str, values) -> np.ndarray:
+    """``values`` as finite floats (TypeError for non-numbers, ValueError for NaN/inf)."""
+    a = np.asarray(values)
+    if a.dtype == np.bool_ or not (np.issubdtype(a.dtype, np.integer)
+                                   or np.issubdtype(a.dtype, np.floating)):
+        raise TypeError(f"{name} must be numbers, not dtype {a.dtype}")
+    a = a.astype(float)
+    if not np.all(np.isfinite(a)):
+        raise ValueError(f"{name} contain(s) NaN or infinity")
+    return a
+
+
+def _to_format(what: str, noun: str, values: np.ndarray, scale: float, lo: int, hi: int,
+               warn: bool) -> tuple[np.ndarray, QuantizationReport]:
+    """clamp(round_half_away(scale * values), lo, hi) and its report (§10)."""
+    scaled = values * scale
+    r = round_half_away(scaled)
+    clipped = (r < lo) | (r > hi)
+    q = np.clip(r, lo, hi).astype(np.int64)
+    err = np.abs(q / scale - values)
+    biggest = float(np.max(np.abs(values))) if values.size else 0.0
+    max_error = float(err.max()) if err.size else 0.0
+    report = QuantizationReport(
+        scale=float(scale), clipped=int(np.count_nonzero(clipped)),
+        rounded=int(np.count_nonzero(r != scaled)), max_error=max_error,
+        max_relative_error=max_error / biggest if biggest > 0 else 0.0,
+        weight_min=lo, weight_max=hi)
+    if warn and report.clipped:
+        warnings.warn(f"{what}: {report.clipped} {noun} clipped ({report.describe()})",
+                      HopfieldWarning, stacklevel=3)
+    return q, report
+
+
 def quantize(weights, config: NetworkConfig, *, scale: float | None = None,
              warn: bool = True) -> tuple[np.ndarray, QuantizationReport]:
     """Map real (or integer) weights onto the configured signed format (§10).
@@ -144,39 +177,20 @@ def quantize(weights, config: NetworkConfig, *, scale: float | None = None,
     """
     if not isinstance(config, NetworkConfig):
         raise TypeError(f"config must be a NetworkConfig, not {config!r}")
-    w = np.asarray(weights)
     n = config.neurons
-    if w.shape != (n, n):
-        raise ValueError(f"weights must be {n} x {n} for this configuration, not {w.shape}")
-    if not (np.issubdtype(w.dtype, np.integer) or np.issubdtype(w.dtype, np.floating)) \
-            or w.dtype == np.bool_:
-        raise TypeError(f"weights must be numbers, not dtype {w.dtype}")
-    w = w.astype(float)
-    if not np.all(np.isfinite(w)):
-        raise ValueError("weights contain NaN or infinity")
-    lo, hi = config.weight_min, config.weight_max
-    biggest = float(np.max(np.abs(w))) if w.size else 0.0
+    if np.shape(weights) != (n, n):
+        raise ValueError(f"weights must be {n} x {n} for this configuration, not "
+                         f"{np.shape(weights)}")
+    w = _numbers("weights", weights)
+    hi = config.weight_max
     if scale is None:
         if hi == 0:
             raise ValueError("weight_bits = 1 holds only {-1, 0}: choose the scale explicitly")
+        biggest = float(np.max(np.abs(w))) if w.size else 0.0
         scale = hi / biggest if biggest > 0 else 1.0
     elif not (isinstance(scale, (int, float)) and np.isfinite(scale) and scale > 0):
         raise ValueError(f"scale must be a positive finite number, not {scale!r}")
-    scaled = w * scale
-    r = round_half_away(scaled)
-    clipped_mask = (r < lo) | (r > hi)
-    q = np.clip(r, lo, hi).astype(np.int64)
-    err = np.abs(q / scale - w)
-    max_error = float(err.max()) if err.size else 0.0
-    report = QuantizationReport(
-        scale=float(scale), clipped=int(np.count_nonzero(clipped_mask)),
-        rounded=int(np.count_nonzero(r != scaled)), max_error=max_error,
-        max_relative_error=max_error / biggest if biggest > 0 else 0.0,
-        weight_min=lo, weight_max=hi)
-    if warn and report.clipped:
-        warnings.warn(f"quantize: {report.clipped} weight(s) clipped ({report.describe()})",
-                      HopfieldWarning, stacklevel=2)
-    return q, report
+    return _to_format("quantize", "weight(s)", w, scale, config.weight_min, hi, warn)
 
 
 def quantize_bias(bias, config: NetworkConfig, *, scale: float,
@@ -189,35 +203,14 @@ def quantize_bias(bias, config: NetworkConfig, *, scale: float,
     """
     if not isinstance(config, NetworkConfig):
         raise TypeError(f"config must be a NetworkConfig, not {config!r}")
-    b = np.asarray(bias)
     n = config.neurons
-    if b.shape != (n,):
-        raise ValueError(f"bias must have shape ({n},) for this configuration, not {b.shape}")
-    if b.dtype == np.bool_ or not (np.issubdtype(b.dtype, np.integer)
-                                   or np.issubdtype(b.dtype, np.floating)):
-        raise TypeError(f"bias must be numbers, not dtype {b.dtype}")
-    b = b.astype(float)
-    if not np.all(np.isfinite(b)):
-        raise ValueError("bias contains NaN or infinity")
+    if np.shape(bias) != (n,):
+        raise ValueError(f"bias must have shape ({n},) for this configuration, not "
+                         f"{np.shape(bias)}")
+    b = _numbers("bias", bias)
     if not (isinstance(scale, (int, float)) and np.isfinite(scale) and scale > 0):
         raise ValueError(f"scale must be the positive scale of the weights, not {scale!r}")
-    lo, hi = config.bias_min, config.bias_max
-    scaled = b * scale
-    r = round_half_away(scaled)
-    clipped = (r < lo) | (r > hi)
-    q = np.clip(r, lo, hi).astype(np.int64)
-    err = np.abs(q / scale - b)
-    biggest = float(np.max(np.abs(b))) if b.size else 0.0
-    max_error = float(err.max()) if err.size else 0.0
-    report = QuantizationReport(
-        scale=float(scale), clipped=int(np.count_nonzero(clipped)),
-        rounded=int(np.count_nonzero(r != scaled)), max_error=max_error,
-        max_relative_error=max_error / biggest if biggest > 0 else 0.0,
-        weight_min=lo, weight_max=hi)
-    if warn and report.clipped:
-        warnings.warn(f"quantize_bias: {report.clipped} bias(es) clipped ({report.describe()})",
-                      HopfieldWarning, stacklevel=2)
-    return q, report
+    return _to_format("quantize_bias", "bias(es)", b, scale, config.bias_min, config.bias_max, warn)
 
 
 def _int_vector(name: str, value, n: int) -> np.ndarray:

@@ -16,7 +16,9 @@ Two ways of connecting the bytes (``uart=`` in the URL):
 
 The simulation only advances while there is work: bytes to deliver, the command engine busy, or
 reply bytes coming out. A read on a quiet board returns at once (nothing more can arrive), so a
-host timeout costs no wall time.
+host timeout costs no wall time. A board holding the start of a frame that the host never ended
+(the last byte written was not the delimiter) waits for the host, as a real board does: it
+counts as quiet once nothing else goes on. A read returns at the port's timeout at the latest.
 
 URL query parameters (:func:`parse_sim_url`): ``neurons``, ``weight_bits``, ``bias_bits``,
 ``lanes``, ``orders`` (comma list; ``none``: no binary engine), ``features`` (comma list),
@@ -30,9 +32,14 @@ graded only: ``...&orders=none&features=trace,graded``.
 from __future__ import annotations
 
 import collections
+import contextlib
 import hashlib
+import os
+import select
+import signal
 import subprocess
-import urllib.parse
+import threading
+import time
 from pathlib import Path
 
 import serial
@@ -40,71 +47,43 @@ from amaranth.sim import Simulator
 
 from hopfield_fpga.config import NetworkConfig
 from hopfield_fpga.gateware.board_top import BoardTop
+from .urls import (BACKENDS, DEFAULT_CLK, DEFAULT_SIM_URL, default_sim_url,  # noqa: F401
+                   parse_sim_url)
 
 __all__ = ["SimulatedBoard", "RtlBoard", "SimSerial", "parse_sim_url", "default_sim_url",
            "DEFAULT_SIM_URL", "DEFAULT_CLK", "BACKENDS"]
 
-DEFAULT_CLK = 12_000_000
-#: Simulators behind sim://: Amaranth's (in process), or the emitted Verilog compiled by
-#: Icarus Verilog or Verilator (``RtlBoard``).
-BACKENDS = ("amaranth", "icarus", "verilator")
-DEFAULT_BACKEND = "amaranth"
-DEFAULT_SIM_URL = "sim://?neurons=256&weight_bits=8&lanes=8"
 #: Cycles with nothing going on after which the simulation pauses.
 _QUIET_CYCLES = 8
-
-_CONFIG_KEYS = {"neurons": int, "weight_bits": int, "bias_bits": int, "lanes": int}
-
-
-def default_sim_url() -> str:
-    """The default board of the CLI and the demo: N = 256, 8-bit weights, 8 lanes, compiled by
-    Icarus Verilog when it is installed (about 15k cycles/s here, against about 2k for
-    Amaranth's simulator at this size), else in Amaranth's simulator."""
-    import shutil
-    backend = "icarus" if shutil.which("iverilog") else "amaranth"
-    return f"{DEFAULT_SIM_URL}&backend={backend}"
+#: Bytes the Icarus / Verilator harness takes in one batch (its FIFO depth).
+HARNESS_FIFO = 16384
+#: Cycles the harness simulates at most before it reports back (a read can then stop a run).
+HARNESS_SLICE = 4096
+#: Simulation steps between two looks at the wall clock (a read honours the port's timeout).
+_CLOCK_CHECK = 256
 
 
-def parse_sim_url(url: str) -> dict:
-    """Split a ``sim://?key=value&...`` URL into ``config`` (NetworkConfig), ``clk``, ``baud``
-    and ``uart``; unknown keys and bad values raise ValueError naming them."""
-    parts = urllib.parse.urlsplit(url)
-    if parts.scheme != "sim":
-        raise ValueError(f"not a sim:// URL: {url!r}")
-    query = urllib.parse.parse_qs(parts.query, keep_blank_values=True, strict_parsing=False)
-    cfg = {}
-    out = {"clk": DEFAULT_CLK, "baud": None, "uart": "bytes", "backend": DEFAULT_BACKEND}
-    for key, values in query.items():
-        value = values[-1]
-        try:
-            if key in _CONFIG_KEYS:
-                cfg[key] = int(value)
-            elif key in ("orders", "features"):
-                cfg[key] = [v for v in value.split(",") if v and v != "none"]
-            elif key in ("clk", "baud"):
-                out[key] = int(float(value))
-            elif key == "backend":
-                if value not in BACKENDS:
-                    raise ValueError(f"backend must be one of {BACKENDS}, not {value!r}")
-                out["backend"] = value
-            elif key == "uart":
-                if value not in ("bytes", "bits"):
-                    raise ValueError(f"uart must be 'bytes' or 'bits', not {value!r}")
-                out["uart"] = value
-            else:
-                known = sorted([*_CONFIG_KEYS, "orders", "features", "clk", "baud", "uart",
-                                "backend"])
-                raise ValueError(f"unknown sim:// parameter {key!r}; known: {known}")
-        except ValueError as exc:
-            if "sim://" in str(exc) or "must be" in str(exc):
-                raise
-            raise ValueError(f"sim:// parameter {key}={value!r}: {exc}") from None
-    if out["baud"] is None:
-        out["baud"] = 115200 if out["uart"] == "bytes" else out["clk"] // 8
-    out["config"] = NetworkConfig.from_dict(cfg) if cfg else NetworkConfig()
-    if out["uart"] == "bits" and out["backend"] != "amaranth":
-        raise ValueError("uart=bits needs backend=amaranth (the RTL back ends feed bytes)")
-    return out
+class _Flag(list):
+    """Truthy once a Ctrl-C arrived."""
+
+
+@contextlib.contextmanager
+def _ctrl_c_between_steps():
+    """Hold a Ctrl-C (SIGINT) until the simulator is between two steps: a KeyboardInterrupt
+    raised inside ``Simulator.advance`` would leave the simulation broken. The interrupt is
+    raised on leaving the block (main thread with Python's default handler only)."""
+    flag = _Flag()
+    if threading.current_thread() is not threading.main_thread() \
+            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        yield flag
+        return
+    previous = signal.signal(signal.SIGINT, lambda *_: flag.append(True))
+    try:
+        yield flag
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if flag:
+        raise KeyboardInterrupt
 
 
 class SimulatedBoard:
@@ -123,6 +102,8 @@ class SimulatedBoard:
         self.outbox = bytearray()
         self.cycles = 0
         self._quiet = 0
+        #: The last byte written was not the delimiter: the board waits for the frame's end.
+        self.frame_open = False
         self.sim.add_testbench(self._bytes_bench if uart == "bytes" else self._bits_bench)
 
     # -- testbenches (run forever; the driver advances the simulation only when needed) ------
@@ -144,7 +125,8 @@ class SimulatedBoard:
                 self.inbox.popleft()
             if tx_valid:
                 self.outbox.append(tx_data)
-            self._quiet = 0 if (self.inbox or active or tx_valid) else self._quiet + 1
+            working = active and not self.frame_open
+            self._quiet = 0 if (self.inbox or working or tx_valid) else self._quiet + 1
 
     async def _bits_bench(self, ctx):
         top = self.top
@@ -181,14 +163,17 @@ class SimulatedBoard:
                             self.outbox.append(tx_byte)
                         tx_state = None
             tx_line_prev = line
-            busy = self.inbox or rx_bits or rx_timer or active or tx_state is not None
+            busy = (self.inbox or rx_bits or rx_timer or (active and not self.frame_open)
+                    or tx_state is not None)
             self._quiet = 0 if busy else self._quiet + 1
 
     # -- host side ------------------------------------------------------------------------------
 
     def write(self, data: bytes) -> None:
-        self.inbox.extend(data)
-        self._quiet = 0
+        if data:
+            self.inbox.extend(data)
+            self.frame_open = data[-1] != 0
+            self._quiet = 0
 
     @property
     def quiet(self) -> bool:
@@ -196,13 +181,21 @@ class SimulatedBoard:
         limit = _QUIET_CYCLES if self.uart == "bytes" else 3 * self.divisor
         return not self.inbox and not self.outbox and self._quiet > limit
 
-    def read(self, size: int) -> bytes:
+    def read(self, size: int, timeout: float | None = None) -> bytes:
+        """Up to ``size`` bytes: simulate until they came out, the board went quiet, or
+        ``timeout`` seconds (None: no limit) passed."""
         sim = self.sim
         limit = _QUIET_CYCLES if self.uart == "bytes" else 3 * self.divisor
-        while len(self.outbox) < size:
-            if self._quiet > limit and not self.inbox:
-                break
-            sim.advance()
+        end = None if timeout is None else time.monotonic() + timeout
+        steps = 0
+        with _ctrl_c_between_steps() as interrupted:
+            while len(self.outbox) < size and not interrupted:
+                if self._quiet > limit and not self.inbox:
+                    break
+                sim.advance()
+                steps += 1
+                if end is not None and steps % _CLOCK_CHECK == 0 and time.monotonic() >= end:
+                    break
         out = bytes(self.outbox[:size])
         del self.outbox[:size]
         return out
@@ -228,8 +221,11 @@ def _source_digest() -> str:
 class RtlBoard:
     """The board top compiled by Icarus Verilog or Verilator, behind a pipe.
 
-    The harness (``sim/tb/simboard_harness.v``) reads a batch of bytes, simulates until the
-    board is quiet and prints what came out; the compiled simulation is cached under
+    The harness (``sim/tb/simboard_harness.v``) reads a batch of at most :data:`HARNESS_FIFO`
+    bytes, simulates until the board is quiet or :data:`HARNESS_SLICE` cycles passed and prints
+    what came out; longer writes go in several batches, and a read simulates slice after slice
+    until it has its bytes, the board is quiet or the port's timeout passed (so a STOP can be
+    sent while a run goes on). The compiled simulation is cached under
     ``build/simboard`` keyed by the configuration and a hash of the gateware sources, so only
     the first use of a configuration pays for the Verilog and the compile.
     """
@@ -249,11 +245,15 @@ class RtlBoard:
             self._build(config, clk, baud, simulator, build, exe)
         cmd = ["vvp", "-n", str(exe)] if simulator == "icarus" else [str(exe)]
         self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     text=True, bufsize=1, cwd=build)
+                                     bufsize=0, cwd=build)
+        self._out = bytearray()     # harness output not yet split into lines
+        self._in_slice = False      # a batch was sent and its slice has not ended
         self.pending = bytearray()
         self.outbox = bytearray()
         self.cycles = 0
         self.inbox = ()     # the pysim board's queue; here input waits in ``pending``
+        self.frame_open = False
+        self._paused = False    # the last slice ended with the board still working
 
     @staticmethod
     def _build(config, clk, baud, simulator, build, exe):
@@ -280,31 +280,68 @@ class RtlBoard:
                                f"{done.stdout[-2000:]}{done.stderr[-2000:]}")
 
     def write(self, data: bytes) -> None:
-        self.pending += data
+        if data:
+            self.pending += data
+            self.frame_open = data[-1] != 0
 
-    def _transact(self) -> None:
-        data, self.pending = bytes(self.pending), bytearray()
-        self.proc.stdin.write(f"{len(data)} " + " ".join(f"{b:02x}" for b in data) + "\n")
-        self.proc.stdin.flush()
-        for line in self.proc.stdout:
-            if line.startswith("Q"):
-                self.cycles = int(line.split()[1])
+    def _transact(self, deadline: float | None) -> None:
+        """Send one batch (the next HARNESS_FIFO pending bytes, maybe none): one slice."""
+        data = bytes(self.pending[:HARNESS_FIFO])
+        del self.pending[:HARNESS_FIFO]
+        # mid-batch the frame is open when the batch does not end with the delimiter
+        open_frame = (data[-1] != 0) if (self.pending and data) else self.frame_open
+        line = f"{len(data)} {int(open_frame)} " + " ".join(f"{b:02x}" for b in data) + "\n"
+        try:
+            self.proc.stdin.write(line.encode())
+            self.proc.stdin.flush()
+        except (BrokenPipeError, ValueError):
+            raise RuntimeError(f"the simulated board exited (code {self.proc.poll()})") from None
+        self._in_slice = True
+        self._pump(deadline)
+
+    def _pump(self, deadline: float | None) -> None:
+        """Take the harness's output until the slice ends or ``deadline`` passes."""
+        fd = self.proc.stdout.fileno()
+        while self._in_slice:
+            while b"\n" in self._out:
+                line, _, rest = bytes(self._out).partition(b"\n")
+                self._out = bytearray(rest)
+                text = line.decode()
+                if text[:1] in ("Q", "P"):
+                    self.cycles = int(text.split()[1])
+                    self._paused = text[0] == "P"
+                    self._in_slice = False
+                    return
+                if text.startswith("E"):
+                    raise RuntimeError(f"simulated board: {text[1:].strip()}")
+                self.outbox.append(int(text, 16))
+            wait = None if deadline is None else max(0.0, deadline - time.monotonic())
+            ready, _, _ = select.select([fd], [], [], wait)
+            if not ready:
                 return
-            if line.startswith("E"):
-                raise RuntimeError(f"simulated board: {line[1:].strip()}")
-            self.outbox.append(int(line, 16))
-        raise RuntimeError(f"the simulated board exited (code {self.proc.wait()})")
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                raise RuntimeError(f"the simulated board exited (code {self.proc.wait()})")
+            self._out += chunk
 
-    def read(self, size: int) -> bytes:
-        if len(self.outbox) < size and self.pending:
-            self._transact()
+    def read(self, size: int, timeout: float | None = None) -> bytes:
+        """Up to ``size`` bytes: simulate until they came out, the board went quiet, or
+        ``timeout`` seconds (None: no limit) passed."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while len(self.outbox) < size and (self.pending or self._paused or self._in_slice):
+            if self._in_slice:
+                self._pump(deadline)
+            else:
+                self._transact(deadline)
+            if deadline is not None and time.monotonic() >= deadline:
+                break
         out = bytes(self.outbox[:size])
         del self.outbox[:size]
         return out
 
     @property
     def quiet(self) -> bool:
-        return not self.pending and not self.outbox
+        return not (self.pending or self.outbox or self._paused or self._in_slice)
 
     @property
     def in_waiting(self) -> int:
@@ -359,12 +396,18 @@ class SimSerial(serial.SerialBase):
 
     @property
     def quiet(self) -> bool:
+        """Nothing more will come until the host writes again."""
         return self.board.quiet
+
+    @property
+    def cycles(self) -> int:
+        """Clock cycles simulated so far."""
+        return self.board.cycles
 
     def read(self, size=1):
         if not self.is_open:
             raise serial.PortNotOpenError()
-        return self.board.read(size)
+        return self.board.read(size, self.timeout)
 
     def write(self, data):
         if not self.is_open:

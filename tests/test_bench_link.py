@@ -9,7 +9,7 @@ import pytest
 
 from hopfield_fpga import protocol as P
 from hopfield_fpga.config import Feature, NetworkConfig
-from hopfield_fpga.gateware.command_engine import LinkGeometry
+from hopfield_fpga.protocol import LinkGeometry
 from hopfield_fpga.host import cli
 from hopfield_fpga.host.bench_link import BITS_PER_BYTE, DEFAULT_BAUDS, DEFAULT_BOARDS
 from hopfield_fpga.hw.boards import get_board

@@ -13,7 +13,7 @@ import pytest
 
 from hopfield_fpga import protocol as P
 from hopfield_fpga.config import NetworkConfig
-from hopfield_fpga.gateware.command_engine import LinkGeometry
+from hopfield_fpga.protocol import LinkGeometry
 from hopfield_fpga.gateware.graded_engine import GradedEngine
 from hopfield_fpga.host import graded_figure as gf
 from hopfield_fpga.host.board import Board

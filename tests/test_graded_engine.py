@@ -23,6 +23,7 @@ from hopfield_fpga.gateware.graded_ports import (
 )
 from hopfield_fpga.gateware.pwl_sigmoid import PWLSigmoid
 from hopfield_fpga.numerics import GRADED_PRESETS, GRADED_X_BITS, round_shift
+from hopfield_fpga.protocol import sign_extend
 from hopfield_fpga.sim import graded
 from hopfield_fpga.sim.tb.graded_cases import random_case
 
@@ -39,11 +40,6 @@ async def stream_get(ctx, port):
     payload, = await ctx.tick().sample(port.payload).until(port.valid)
     ctx.set(port.ready, 0)
     return payload
-
-
-def _signed(value: int, bits: int) -> int:
-    value &= (1 << bits) - 1
-    return value - (1 << bits) if value >> (bits - 1) else value
 
 
 async def load_case(ctx, dut, case):
@@ -126,9 +122,9 @@ def simulate(case):
         records = await run_case(ctx, dut, case, max_cycles)
         status = {name: ctx.get(getattr(dut.status, name))
                   for name in ("steps", "converged", "stop_reason", "max_du", "cycles")}
-        u = [_signed(await read_word(ctx, dut, Op.READ_U, i), cfg.graded_u_bits)
+        u = [sign_extend(await read_word(ctx, dut, Op.READ_U, i), cfg.graded_u_bits)
              for i in range(n)]
-        v = [_signed(await read_word(ctx, dut, Op.READ_V, i), 16) for i in range(n)]
+        v = [sign_extend(await read_word(ctx, dut, Op.READ_V, i), 16) for i in range(n)]
         # the table's read port is shared with the sigmoid pipeline: still right after a run
         table = [await read_word(ctx, dut, Op.READ_TABLE, k) for k in range(len(table_words))]
         assert table == table_words, f"{case.describe()}: table read back after the run"
@@ -356,7 +352,7 @@ def test_stop_ends_run_at_step_boundary():
         assert 0 < steps < 100
         exp = graded.run_graded_fixed(case.weights, case.bias, case.u0,
                                       dataclasses.replace(case.params, max_steps=steps), cfg)
-        u = [_signed(await read_word(ctx, dut, Op.READ_U, i), cfg.graded_u_bits)
+        u = [sign_extend(await read_word(ctx, dut, Op.READ_U, i), cfg.graded_u_bits)
              for i in range(cfg.neurons)]
         assert u == list(exp.u), f"seed 4242: stopped after {steps} steps"
 

@@ -1,13 +1,15 @@
 """Protocol fuzzing: garbage, truncated and corrupted frames between good ones never wedge the link.
 
 Hypothesis builds byte streams of good request frames interleaved with bad segments (random
-garbage, frames cut short, frames with a byte lost or bytes replaced), each bad segment closed
-by a delimiter as a host resynchronizing would send it. The whole stream goes at once into the
-command engine of the simulated board (Amaranth simulator, bytes straight into the COBS decoder:
-the fastest way to reach it), which must go quiet within a bounded number of cycles, answer
-every good frame exactly (reads return the board's contents, writes of the same contents answer
-OK), answer bad segments with error replies or not at all, and keep weights, bias and state
-unchanged.
+garbage, frames cut short, frames with a byte lost or bytes replaced, and well-formed but
+malformed WRITE_WEIGHTS, CLEAR, STORE and RUN frames), each bad segment closed by a delimiter
+as a host resynchronizing would send it; a stream may also end in the middle of a frame. The
+whole stream goes at once to the simulated board (bytes straight into the COBS decoder), on
+both simulator backends, through the port's public interface. The board must go quiet within
+a bounded number of cycles and answer every segment exactly as :func:`expected_replies` (the
+framing rules of docs/protocol.md) says: good frames with their data, each delimited part of a
+bad segment with no reply (cut short, shorter than 4 bytes), CRC or TOO_LONG (seq and cmd as
+received), malformed frames with their error code; weights, bias and state stay unchanged.
 """
 
 from __future__ import annotations
@@ -19,8 +21,10 @@ from hypothesis import strategies as st
 
 from hopfield_fpga import protocol as P
 from hopfield_fpga.host.board import Board
+from hopfield_fpga.sim.rtl_runner import require_simulator
 
 URL = "sim://?neurons=10&lanes=4&weight_bits=4"
+BACKENDS = ["amaranth", pytest.param("icarus", marks=pytest.mark.slow)]
 
 
 class Image:
@@ -38,9 +42,12 @@ class Image:
         self.status = board.request(P.Command.READ_STATUS)
 
 
-@pytest.fixture(scope="module")
-def board():
-    with Board.open(URL) as b:
+@pytest.fixture(scope="module", params=BACKENDS)
+def board(request):
+    if request.param == "icarus":
+        require_simulator("icarus")
+    url = URL + ("" if request.param == "amaranth" else f"&backend={request.param}")
+    with Board.open(url) as b:
         rng = np.random.default_rng(11)
         cfg = b.config
         b.load_weights(rng.integers(cfg.weight_min, cfg.weight_max + 1, (10, 10)),
@@ -82,6 +89,40 @@ def good_request(image: Image, draw) -> tuple[int, bytes, bytes]:
     return cmds[1], rng + data, b""
 
 
+def malformed_request(draw) -> tuple[int, bytes, int]:
+    """A well-framed request whose fields are wrong: (cmd, payload, expected error)."""
+    kind = draw(st.sampled_from(["write_len", "write_addr", "clear", "store", "run_order",
+                                 "run_len"]))
+    if kind == "write_len":    # count says 3 words, 1 follows
+        return P.Command.WRITE_WEIGHTS, P.WEIGHT_RANGE.pack(0, 0, 3) + bytes(2), P.Error.LENGTH
+    if kind == "write_addr":   # column 10 of 10
+        return P.Command.WRITE_WEIGHTS, P.WEIGHT_RANGE.pack(10, 0, 1) + bytes(2), \
+            P.Error.ADDRESS
+    if kind == "clear":        # CLEAR takes no payload
+        return P.Command.CLEAR, draw(st.binary(min_size=1, max_size=4)), P.Error.LENGTH
+    if kind == "store":        # 2 patterns announced, 1 sent
+        return P.Command.STORE, P.COUNT.pack(2) + bytes(3), P.Error.LENGTH
+    if kind == "run_order":    # order 3 does not exist
+        return P.Command.RUN, P.RUN_PARAMS.pack(3, 0, 1, 10, 1), P.Error.ARGUMENT
+    return P.Command.RUN, P.RUN_PARAMS.pack(0, 0, 1, 10, 1)[:-1], P.Error.LENGTH
+
+
+def expected_replies(part: bytes) -> list[bytes] | None:
+    """The reply bodies the board owes one delimited part of a bad segment (docs/protocol.md,
+    Frames), or None for a well-formed frame."""
+    try:
+        body = P.cobs_decode(part)
+    except P.FrameError:
+        return []                     # the last COBS block was cut short: no reply
+    if len(body) < P.REQUEST_HEADER + P.CRC_BYTES:
+        return []                     # noise between delimiters
+    if len(body) > P.MAX_BODY:
+        return [bytes([body[0], body[1], P.Error.TOO_LONG])]
+    if P.crc16(body) != 0:
+        return [bytes([body[0], body[1], P.Error.CRC])]
+    return None
+
+
 def _is_valid_frame(part: bytes) -> bool:
     try:
         P.decode_frame(part)
@@ -96,8 +137,14 @@ def streams(draw, image: Image):
     segments = []
     seq = 0x40
     for _ in range(draw(st.integers(1, 8))):
-        kind = draw(st.sampled_from(["good", "garbage", "truncated", "corrupted", "lost"]))
+        kind = draw(st.sampled_from(["good", "garbage", "truncated", "corrupted", "lost",
+                                     "malformed"]))
         seq = (seq + 1) & 0xFF
+        if kind == "malformed":
+            cmd, payload, err = malformed_request(draw)
+            segments.append(("malformed", P.encode_frame(bytes([seq, cmd]) + payload),
+                             bytes([seq, cmd, err])))
+            continue
         cmd, payload, reply = good_request(image, draw)
         frame = P.encode_frame(bytes([seq, cmd]) + payload)
         if kind == "good":
@@ -118,29 +165,28 @@ def streams(draw, image: Image):
             bad = bytes(bad)
         # a bad segment is bad: no part of it may by chance be a well-formed frame (CRC-16)
         assume(not any(_is_valid_frame(p) for p in bad.split(b"\x00")))
-        segments.append(("bad", bad + b"\x00", None))
+        segments.append(("bad", bad + b"\x00",
+                         [r for part in bad.split(b"\x00") for r in expected_replies(part)]))
     return segments
 
 
 def exchange(board: Board, data: bytes, budget: int) -> tuple[list[bytes], int]:
-    """Send ``data``; run until the board is quiet, at most ``budget`` cycles; return the reply
-    bodies (CRC checked) and the cycles taken."""
-    sim = board.port.board
-    start = sim.cycles
-    sim.write(data)
+    """Write ``data`` to the board's port; read until it is quiet, at most ``budget`` cycles;
+    return the reply bodies (CRC checked) and the cycles taken."""
+    port = board.port
+    start = port.cycles
+    port.write(data)
     out = bytearray()
     while True:
-        out += sim.outbox
-        sim.outbox.clear()
-        if sim.quiet:
+        chunk = port.read(4096)
+        out += chunk
+        if not chunk and port.quiet:
             break
-        assert sim.cycles - start <= budget, (
-            f"the board did not go quiet within {budget} cycles ({len(sim.inbox)} of "
-            f"{len(data)} bytes not taken): the link is wedged")
-        sim.sim.advance()
+        assert port.cycles - start <= budget, (
+            f"the board did not go quiet within {budget} cycles: the link is wedged")
     parts = bytes(out).split(b"\x00")
     assert parts[-1] == b"", f"a reply was cut off: {parts[-1].hex()}"
-    return [P.decode_frame(p) for p in parts[:-1]], sim.cycles - start
+    return [P.decode_frame(p) for p in parts[:-1]], port.cycles - start
 
 
 def check_unchanged(board: Board):
@@ -158,29 +204,24 @@ def check_unchanged(board: Board):
 def test_good_frames_answered_between_bad_ones(board, data):
     segments = data.draw(streams(board.image))
     stream = b"".join(s[1] for s in segments)
-    budget = 200 * len(stream) + 4000
-    replies, cycles = exchange(board, stream, budget)
-    pending = list(replies)
-    bad_parts = 0     # delimited parts of the bad segments since the last good frame
-    for n, (kind, raw, want) in enumerate(segments + [("end", b"", None)]):
-        if kind == "bad":
-            bad_parts += raw.count(0)
-            continue
-        # bad segments are answered by error replies (CRC, LENGTH, ...) or not at all
-        taken = 0
-        while pending and pending[0][2] != P.Error.OK:
-            err = pending.pop(0)[2]
-            assert err in set(P.Error) - {P.Error.OK}, f"segment {n}: error code {err}"
-            taken += 1
-        assert taken <= bad_parts, (
-            f"before segment {n}: {taken} error replies to {bad_parts} delimited bad parts")
-        bad_parts = 0
-        if kind == "good":
-            assert pending, f"segment {n}: good frame {raw.hex()} got no reply"
-            got = pending.pop(0)
-            assert got == want, (f"segment {n}: good frame {raw.hex()} answered {got.hex()}, "
-                                 f"expected {want.hex()}")
-    assert not pending, f"replies left over: {[p.hex() for p in pending]}"
+    want = []
+    for kind, _, reply in segments:
+        want += reply if kind == "bad" else [reply]
+    # the stream may end in the middle of a frame: the board must still go quiet
+    whole = P.encode_frame(bytes([0x3F, P.Command.READ_STATUS]))
+    cut = data.draw(st.integers(0, len(whole) - 2))     # never the delimiter
+    tail = whole[:cut]
+    replies, _ = exchange(board, stream + tail, 200 * len(stream) + 4000)
+    for n, (got, expected) in enumerate(zip(replies, want)):
+        assert got == expected, f"reply {n}: {got.hex()}, expected {expected.hex()}"
+    assert len(replies) == len(want), (f"{len(replies)} replies, expected {len(want)}: "
+                                       f"{[r.hex() for r in replies]}")
+    # the next delimiter ends the partial frame (answered as any bad part), then a good one
+    frame = P.encode_frame(bytes([0x40, P.Command.READ_STATUS]))
+    replies, _ = exchange(board, b"\x00" + frame, 4000)
+    assert replies == expected_replies(tail) + [
+        bytes([0x40, P.Command.READ_STATUS, P.Error.OK]) + board.image.status], \
+        f"after a stream cut {cut} bytes into a frame: {[r.hex() for r in replies]}"
     check_unchanged(board)
 
 

@@ -107,25 +107,12 @@ class UartLink:
     # -- packing of access words (chunk c holds neurons c*K .. c*K+K-1) ------------------------
 
     def pack(self, values, width: int, nbytes: int) -> bytes:
-        c, k, mask = self.config.chunks, self.k, (1 << width) - 1
-        padded = np.zeros(c * k, dtype=np.int64)
+        padded = np.zeros(self.config.chunks * self.k, dtype=np.int64)
         padded[:len(values)] = values
-        out = bytearray()
-        for chunk in range(c):
-            word = 0
-            for lane in range(k):
-                word |= (int(padded[chunk * k + lane]) & mask) << (lane * width)
-            out += word.to_bytes(nbytes, "little")
-        return bytes(out)
+        return P.pack_words(padded, width, self.k, nbytes)
 
     def unpack(self, data: bytes, width: int, nbytes: int, *, signed=True) -> list[int]:
-        out, mask = [], (1 << width) - 1
-        for off in range(0, len(data), nbytes):
-            word = int.from_bytes(data[off:off + nbytes], "little")
-            for lane in range(self.k):
-                v = (word >> (lane * width)) & mask
-                out.append(v - (1 << width) if signed and v >> (width - 1) else v)
-        return out
+        return P.unpack_words(data, width, self.k, nbytes, signed=signed)
 
     def state_bytes(self, state) -> bytes:
         return self.pack((np.asarray(state) > 0).astype(np.int64), 1, self.state_word)

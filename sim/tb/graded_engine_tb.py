@@ -19,6 +19,7 @@ from hopfield_fpga.gateware.engine_ports import StopReason
 from hopfield_fpga.gateware.graded_engine import GradedEngine
 from hopfield_fpga.gateware.graded_ports import GradedAccessOp as Op, GradedPorts, RunParams, run_params
 from hopfield_fpga.numerics import GRADED_V_BITS
+from hopfield_fpga.protocol import sign_extend
 from hopfield_fpga.sim.rtl_runner import tb_params
 from .graded_cases import random_case
 
@@ -39,10 +40,6 @@ def _unpack(layout, word: int) -> dict:
             value -= 1 << f.width
         out[name] = value
     return out
-
-
-def _signed(value: int, bits: int) -> int:
-    return value - (1 << bits) if value >> (bits - 1) else value
 
 
 class GradedDriver:
@@ -152,8 +149,8 @@ async def graded_engine_matches_golden(dut):
                         f"{where}: first trace divergence {records[t * n + i]} != {want}")
         else:
             assert not records, f"{where}: trace records without trace"
-        u = [_signed(await drv.read(Op.READ_U, i), u_bits) for i in range(n)]
-        v = [_signed(await drv.read(Op.READ_V, i), GRADED_V_BITS) for i in range(n)]
+        u = [sign_extend(await drv.read(Op.READ_U, i), u_bits) for i in range(n)]
+        v = [sign_extend(await drv.read(Op.READ_V, i), GRADED_V_BITS) for i in range(n)]
         assert u == [int(x) for x in exp.u], f"{where}: u {u} != {list(exp.u)}"
         assert v == [int(x) for x in exp.v], f"{where}: v {v} != {list(exp.v)}"
     dut._log.info(f"{len(seeds)} graded cases bit-exact ({config.describe()})")

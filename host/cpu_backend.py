@@ -1,0 +1,235 @@
+"""The ``cpu://`` backend: the engine interfaces computed on the host, no bytes, no board.
+
+``Board.open("cpu://?neurons=256&weight_bits=8")`` (parameters as ``sim://``'s configuration
+keys: ``neurons``, ``weight_bits``, ``bias_bits``, ``lanes``, ``orders``, ``features``; see
+``host/urls.py``) returns a :class:`~hopfield_fpga.host.board.Board` whose engines are a
+:class:`CpuBackend`: it holds what a board holds (the binary engine's W, b and state; the
+graded engine's W, b, u, v and sigmoid table) and computes runs with the golden model's
+functions, so every result equals the simulated board's bit for bit, except ``cycles``
+(None: there is no clock). The Board facade validates every input first, as for a board.
+
+The engine module is the one name :data:`engine` below: any module with the golden model's
+``run_binary``, ``store_hebbian`` and ``run_graded_fixed`` signatures serves (a numba-compiled
+one swaps in with one import line). ``recall_many`` calls ``engine.run_binary_many`` when the
+module has one, else ``run_binary`` per probe.
+
+Runs execute in a worker thread so that ``run_timeout``, :meth:`stop` and Ctrl-C end the wait;
+a run ended that way changes nothing (its result is dropped) and raises RunTimeout (timeout) or
+RunStopped (stop) without a result: a CPU run has no partial state to report.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+
+import numpy as np
+
+from hopfield_fpga import protocol as P
+from hopfield_fpga.config import NetworkConfig
+from hopfield_fpga.numerics import GRADED_PRESETS
+from hopfield_fpga.sim import golden as engine   # the engine: swap for a compatible module
+from hopfield_fpga.sim import golden, graded
+from hopfield_fpga.sim.golden import RunResult
+from .engines import RunSpec
+from .errors import BoardClosed, RunStopped, RunTimeout
+from .results import BoardInfo, BoardStatus
+
+__all__ = ["CpuBackend", "engine"]
+
+_STOP_REASON = {"converged": P.StopReason.CONVERGED, "cap": P.StopReason.CAP,
+                "stop": P.StopReason.STOP}
+
+
+class CpuBackend:
+    """Both engine interfaces (``host/engines.py``) computed in memory (see the module doc)."""
+
+    def __init__(self, config: NetworkConfig, url: str):
+        self.config = config
+        self.url = url
+        n = config.neurons
+        self.weights = np.zeros((n, n), dtype=np.int64)     # the binary engine's
+        self.bias = np.zeros(n, dtype=np.int64)
+        self.state = -np.ones(n, dtype=np.int8)
+        self.graded_weights = np.zeros((n, n), dtype=np.int64)
+        self.graded_bias = np.zeros(n, dtype=np.int64)
+        self.u = np.zeros(n, dtype=np.int64)
+        self.v = np.zeros(n, dtype=np.int64)
+        self.table = tuple(GRADED_PRESETS["atan"])
+        self._last: RunResult | None = None
+        self._graded_last: dict | None = None
+        self._closed = False
+        self._stop = threading.Event()
+
+    def info(self) -> BoardInfo:
+        return BoardInfo(P.PROTOCOL_VERSION, self.config, 0, 0, 0, self.url)
+
+    def close(self) -> None:
+        self._closed = True
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise BoardClosed(f"{self.url}: the board was closed; open it again")
+
+    def stop(self) -> None:
+        """End the run that is going on (its result is dropped); nothing when none is."""
+        self._check_open()
+        self._stop.set()
+
+    def _call(self, fn, run_timeout: float):
+        """``fn()`` in a worker thread, waited for at most ``run_timeout`` seconds."""
+        self._check_open()
+        self._stop.clear()
+        box: dict = {}
+
+        def work():
+            try:
+                box["value"] = fn()
+            except BaseException as exc:     # handed to the caller's thread
+                box["error"] = exc
+            done.set()
+
+        done = threading.Event()
+        threading.Thread(target=work, daemon=True, name="cpu-run").start()
+        waited = 0.0
+        while not done.wait(0.05):
+            waited += 0.05
+            if self._stop.is_set():
+                raise RunStopped(f"{self.url}: the run was stopped; a CPU run keeps no "
+                                 f"partial state, so nothing changed")
+            if waited >= run_timeout:
+                raise RunTimeout(f"{self.url}: the run did not end within run_timeout = "
+                                 f"{run_timeout:g} s; nothing changed")
+        if "error" in box:
+            raise box["error"]
+        return box["value"]
+
+    # -- the binary engine ------------------------------------------------------------------
+
+    def write_weights(self, weights: np.ndarray, progress=None) -> None:
+        self._check_open()
+        self.weights = weights.astype(np.int64).copy()
+        self.graded_weights = self.weights.copy()
+        if progress:
+            progress(1, 1)
+
+    def read_weights(self, progress=None) -> np.ndarray:
+        self._check_open()
+        return (self.weights if self.config.has_binary else self.graded_weights).copy()
+
+    def write_bias(self, bias: np.ndarray) -> None:
+        self._check_open()
+        self.bias = bias.astype(np.int64).copy()
+        self.graded_bias = self.bias.copy()
+
+    def read_bias(self) -> np.ndarray:
+        self._check_open()
+        return (self.bias if self.config.has_binary else self.graded_bias).copy()
+
+    def write_state(self, state: np.ndarray) -> None:
+        self._check_open()
+        self.state = state.astype(np.int8).copy()
+
+    def read_state(self) -> np.ndarray:
+        self._check_open()
+        return self.state.copy()
+
+    def clear(self) -> None:
+        self._check_open()
+        n = self.config.neurons
+        self.weights = np.zeros((n, n), dtype=np.int64)
+        self.bias = np.zeros(n, dtype=np.int64)
+        self.state = -np.ones(n, dtype=np.int8)
+
+    def store(self, patterns: np.ndarray, progress=None) -> None:
+        self._check_open()
+        self.weights = np.asarray(engine.store_hebbian(self.weights, patterns,
+                                                       config=self.config), dtype=np.int64)
+        if progress:
+            progress(len(patterns), len(patterns))
+
+    def status(self) -> BoardStatus:
+        """The last run's outcome; ``unstable`` and ``energy2`` describe the current W, b and
+        state; no clock, so ``cycles`` and ``refresh_cycles`` are None."""
+        self._check_open()
+        last = self._last
+        return BoardStatus(
+            busy=False, converged=bool(last.converged) if last else False,
+            stop_reason=_STOP_REASON[last.stopped] if last else P.StopReason.NONE,
+            fields_valid=True,
+            unstable=len(golden.unstable(self.weights, self.bias, self.state,
+                                         config=self.config)),
+            visits=last.visits if last else 0, flips=last.flips if last else 0, cycles=None,
+            refresh_cycles=None,
+            energy2=int(golden.energy2(self.weights, self.bias, self.state, config=self.config)))
+
+    def _keywords(self, spec: RunSpec) -> dict:
+        return dict(order=spec.order, seed=spec.seed, max_visits=spec.cap,
+                    beta_fixed=None if spec.schedule is None else list(spec.schedule),
+                    trace=spec.trace, config=self.config)
+
+    def recall(self, probe: np.ndarray, spec: RunSpec, run_timeout: float) -> RunResult:
+        w, b = self.weights, self.bias
+        result = self._call(lambda: engine.run_binary(w, b, probe, **self._keywords(spec)),
+                            run_timeout)
+        self.state = np.asarray(result.state, dtype=np.int8).copy()
+        self._last = result
+        return result
+
+    def recall_many(self, probes: np.ndarray, spec: RunSpec, run_timeout: float,
+                    progress=None) -> list[RunResult]:
+        w, b, kw = self.weights, self.bias, self._keywords(spec)
+        if hasattr(engine, "run_binary_many"):
+            def run():
+                return list(engine.run_binary_many(w, b, probes,
+                                                   seeds=[spec.seed] * len(probes), **kw))
+        else:
+            def run():
+                return [engine.run_binary(w, b, p, **kw) for p in probes]
+        results = self._call(run, run_timeout)
+        if results:
+            self.state = np.asarray(results[-1].state, dtype=np.int8).copy()
+            self._last = results[-1]
+        if progress:
+            progress(len(results), len(results))
+        return results
+
+    # -- the graded engine ------------------------------------------------------------------
+
+    def write_u(self, u: np.ndarray) -> None:
+        self._check_open()
+        self.u = u.astype(np.int64).copy()
+
+    def read_u(self) -> np.ndarray:
+        self._check_open()
+        return self.u.copy()
+
+    def read_v(self) -> np.ndarray:
+        self._check_open()
+        return self.v.copy()
+
+    def write_table(self, table: tuple) -> None:
+        self._check_open()
+        self.table = tuple(tuple(int(x) for x in e) for e in table)
+
+    def read_table(self) -> tuple:
+        self._check_open()
+        return self.table
+
+    def graded_status(self) -> dict:
+        self._check_open()
+        last = self._graded_last or {"converged": False, "stopped": "converged", "steps": 0,
+                                     "max_du": 0}
+        return {"busy": False, **last, "cycles": None}
+
+    def run_graded(self, params, trace: bool, run_timeout: float):
+        params = dataclasses.replace(params, table=self.table)   # the table on the "board"
+        w, b, u0 = self.graded_weights, self.graded_bias, self.u
+        run = getattr(engine, "run_graded_fixed", graded.run_graded_fixed)
+        res = self._call(lambda: run(w, b, u0, params, self.config, trace=trace), run_timeout)
+        self.u = np.asarray(res.u, dtype=np.int64).copy()
+        self.v = np.asarray(res.v, dtype=np.int64).copy()
+        self._graded_last = {"converged": bool(res.converged),
+                             "stopped": "converged" if res.converged else "cap",
+                             "steps": int(res.steps), "max_du": int(res.max_du)}
+        return {"busy": False, **self._graded_last, "cycles": None}, res.trace

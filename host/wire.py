@@ -1,0 +1,354 @@
+"""The protocol engines: the binary and graded engine interfaces over a :class:`Link`.
+
+:func:`identify` asks a board who it is; :class:`WireBackend` turns the validated arrays of
+``host/engines.py`` into ``hopfield_fpga.protocol`` requests (lane packing, batching to the
+payload limit of :class:`~hopfield_fpga.protocol.LinkGeometry`) and the replies back into
+arrays and results. Used for real serial ports and ``sim://``.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from hopfield_fpga import protocol as P
+from hopfield_fpga.config import NetworkConfig
+from hopfield_fpga.numerics import GRADED_SEGMENTS, GRADED_V_BITS, seed_state
+from hopfield_fpga.sim.golden import FlipEvent, RunResult
+from .engines import RunSpec
+from .errors import BoardTimeout, ConfigMismatch, LinkError, RunTimeout
+from .link import Link
+from .results import BoardInfo, BoardStatus, graded_status_dict
+
+__all__ = ["identify", "WireBackend"]
+
+
+def identify(link: Link) -> BoardInfo:
+    """The board's IDENTIFY reply; a reply that is not a valid one raises LinkError."""
+    data = link.request(P.Command.IDENTIFY, reply_size=P.IDENTIFY_REPLY.size)
+    version, wire_cfg, clk, baud, max_payload = P.IDENTIFY_REPLY.unpack(data)
+    if version != P.PROTOCOL_VERSION:
+        raise ConfigMismatch(f"{link.url}: the board speaks protocol version {version}; this "
+                             f"driver speaks {P.PROTOCOL_VERSION}")
+    try:
+        config = NetworkConfig.decode(wire_cfg)
+    except (TypeError, ValueError) as exc:
+        raise LinkError(f"{link.url}: the IDENTIFY reply holds no valid configuration ({exc}); "
+                        f"is this a hopfield-fpga board?") from None
+    return BoardInfo(version, config, clk, baud, max_payload, link.url)
+
+
+class WireBackend:
+    """Both engine interfaces over one link (see ``host/engines.py``)."""
+
+    def __init__(self, link: Link, info: BoardInfo):
+        self.link = link
+        self._info = info
+        self.config = info.config
+        self.geometry = P.LinkGeometry(self.config)
+
+    def info(self) -> BoardInfo:
+        return self._info
+
+    def close(self) -> None:
+        self.link.close()
+
+    def stop(self) -> None:
+        self.link.stop()
+
+    # -- words ------------------------------------------------------------------------------
+
+    def _words(self, values, width: int, nbytes: int) -> bytes:
+        return P.pack_words(values, width, self.config.lanes, nbytes)
+
+    def _values(self, data: bytes, width: int, nbytes: int, *, signed: bool = True) -> list:
+        return P.unpack_words(data, width, self.config.lanes, nbytes, signed=signed)
+
+    def _state_bytes(self, state: np.ndarray) -> bytes:
+        return self._words((state > 0).astype(np.int64), 1, self.geometry.state_word)
+
+    def _state_from(self, data: bytes) -> np.ndarray:
+        bits = self._values(data, 1, self.geometry.state_word, signed=False)
+        return np.array(bits[:self.config.neurons], dtype=np.int8) * 2 - 1
+
+    def _write_chunks(self, cmd, data: bytes, nbytes: int, kind: str) -> None:
+        per = self.geometry.max_write[kind]
+        c = self.config.chunks
+        for start in range(0, c, per):
+            count = min(per, c - start)
+            self.link.request(cmd, P.CHUNK_RANGE.pack(start, count)
+                              + data[start * nbytes:(start + count) * nbytes], reply_size=0)
+
+    def _read_chunks(self, cmd, nbytes: int, kind: str) -> bytes:
+        per = self.geometry.max_read[kind]
+        c = self.config.chunks
+        out = bytearray()
+        for start in range(0, c, per):
+            count = min(per, c - start)
+            out += self.link.request(cmd, P.CHUNK_RANGE.pack(start, count),
+                                     reply_size=count * nbytes)
+        return bytes(out)
+
+    # -- the binary engine (and the weights and biases of either engine) ---------------------
+
+    def write_weights(self, weights: np.ndarray, progress=None) -> None:
+        cfg, geo = self.config, self.geometry
+        words = b"".join(self._words(weights[:, j], cfg.weight_bits, geo.weight_word)
+                         for j in range(cfg.neurons))
+        per, total = geo.max_write["weights"], geo.weight_words
+        for start in range(0, total, per):
+            count = min(per, total - start)
+            col, chunk = divmod(start, cfg.chunks)
+            self.link.request(P.Command.WRITE_WEIGHTS, P.WEIGHT_RANGE.pack(col, chunk, count)
+                              + words[start * geo.weight_word:(start + count) * geo.weight_word],
+                              reply_size=0)
+            if progress:
+                progress(start + count, total)
+
+    def read_weights(self, progress=None) -> np.ndarray:
+        cfg, geo = self.config, self.geometry
+        n, c = cfg.neurons, cfg.chunks
+        per = geo.max_read["weights"]
+        data = bytearray()
+        for start in range(0, geo.weight_words, per):
+            count = min(per, geo.weight_words - start)
+            col, chunk = divmod(start, c)
+            data += self.link.request(P.Command.READ_WEIGHTS,
+                                      P.WEIGHT_RANGE.pack(col, chunk, count),
+                                      reply_size=count * geo.weight_word)
+            if progress:
+                progress(start + count, geo.weight_words)
+        values = np.array(self._values(bytes(data), cfg.weight_bits, geo.weight_word),
+                          dtype=np.int64)
+        return values.reshape(n, c * cfg.lanes)[:, :n].T.copy()
+
+    def write_bias(self, bias: np.ndarray) -> None:
+        self._write_chunks(P.Command.WRITE_BIAS,
+                           self._words(bias, self.config.bias_bits, self.geometry.bias_word),
+                           self.geometry.bias_word, "bias")
+
+    def read_bias(self) -> np.ndarray:
+        data = self._read_chunks(P.Command.READ_BIAS, self.geometry.bias_word, "bias")
+        return np.array(self._values(data, self.config.bias_bits,
+                                     self.geometry.bias_word)[:self.config.neurons],
+                        dtype=np.int64)
+
+    def write_state(self, state: np.ndarray) -> None:
+        self._write_chunks(P.Command.WRITE_STATE, self._state_bytes(state),
+                           self.geometry.state_word, "state")
+
+    def read_state(self) -> np.ndarray:
+        return self._state_from(self._read_chunks(P.Command.READ_STATE,
+                                                  self.geometry.state_word, "state"))
+
+    def clear(self) -> None:
+        self.link.request(P.Command.CLEAR, reply_size=0)
+
+    def store(self, patterns: np.ndarray, progress=None) -> None:
+        blobs = [self._state_bytes(p) for p in patterns]
+        per = self.geometry.max_store
+        for start in range(0, len(blobs), per):
+            group = blobs[start:start + per]
+            self.link.request(P.Command.STORE, P.COUNT.pack(len(group)) + b"".join(group),
+                              reply_size=0, retry=False)
+            if progress:
+                progress(start + len(group), len(blobs))
+
+    def status(self) -> BoardStatus:
+        return BoardStatus.unpack(self.link.request(P.Command.READ_STATUS,
+                                                    reply_size=P.STATUS.size))
+
+    def _run_params(self, spec: RunSpec) -> bytes:
+        if spec.schedule is not None:
+            self.link.request(P.Command.WRITE_BETA, P.BETA_RANGE.pack(0, len(spec.schedule))
+                              + b"".join(v.to_bytes(2, "little") for v in spec.schedule),
+                              reply_size=0)
+        flags = ((P.RunFlags.STOCHASTIC if spec.schedule is not None else 0)
+                 | (P.RunFlags.TRACE if spec.trace else 0))
+        return P.RUN_PARAMS.pack(int(spec.order), int(flags), seed_state(spec.seed), spec.cap,
+                                 len(spec.schedule) if spec.schedule is not None else 1)
+
+    def _result(self, data: bytes, events) -> RunResult:
+        st = BoardStatus.unpack(data[:P.STATUS.size])
+        n = self.config.neurons
+        return RunResult(state=self._state_from(data[P.STATUS.size:]), converged=st.converged,
+                         visits=st.visits, flips=st.flips, sweeps=-(-st.visits // n),
+                         energy2=st.energy2, trace=None if events is None else tuple(events),
+                         cycles=st.cycles, stopped=st.stopped)
+
+    def _wait_run(self, start_cmd, payload: bytes, status_cmd, status_size: int,
+                  run_timeout: float, run_trace=None) -> tuple[bytes, str | None]:
+        """Start a run that replies at once, poll its status until it ends; return the last
+        status and why the driver ended it (None, "stop", "timeout", "interrupt").
+
+        A stop request (:meth:`Link.stop`), Ctrl-C or ``run_timeout`` sends STOP; the board
+        then ends the run before its next visit (step) and the poll goes on for ``timeout``.
+        """
+        link = self.link
+        link.stop_requested.clear()
+        link.request(start_cmd, payload, reply_size=0, retry=False, run_trace=run_trace)
+        deadline = time.monotonic() + run_timeout
+        ended_by = None
+        try:
+            while True:
+                try:
+                    raw = link.request(status_cmd, reply_size=status_size)
+                    if not raw[0] & P.StatusFlags.BUSY:
+                        return raw, ended_by
+                    if ended_by is None:
+                        if link.stop_requested.is_set():
+                            ended_by = "stop"
+                        elif time.monotonic() >= deadline:
+                            ended_by = "timeout"
+                        if ended_by is not None:
+                            link.request(P.Command.STOP, reply_size=0)
+                            deadline = time.monotonic() + link.timeout
+                    elif time.monotonic() >= deadline:
+                        raise BoardTimeout(f"{link.url}: the run did not end within "
+                                           f"{link.timeout:g} s of STOP")
+                except KeyboardInterrupt:
+                    if ended_by == "interrupt":
+                        raise
+                    ended_by = "interrupt"
+                    link.request(P.Command.STOP, reply_size=0)
+                    deadline = time.monotonic() + link.timeout
+        finally:
+            link.end_run()
+
+    def _ended(self, ended_by: str | None, run_timeout: float, result):
+        if ended_by == "interrupt":
+            raise KeyboardInterrupt
+        if ended_by == "timeout":
+            raise RunTimeout(f"{self.link.url}: the run did not end within run_timeout = "
+                             f"{run_timeout:g} s; the driver stopped it", result)
+        return result
+
+    def recall(self, probe: np.ndarray, spec: RunSpec, run_timeout: float) -> RunResult:
+        params = self._run_params(spec)
+        events = [] if spec.trace else None
+
+        def on_trace(data):
+            visit, index, value, delta = P.TRACE_EVENT.unpack(data)
+            events.append(FlipEvent(visit, index, 1 if value else -1, delta))
+
+        if spec.trace:
+            # the board forwards trace events only while it waits for the run's end itself
+            data = self._unstoppable(P.Command.RECALL, params + self._state_bytes(probe),
+                                     self.geometry.recall_result, run_timeout, on_trace)
+            return self._result(data, events)
+        # WRITE_STATE + RUN + status polls + READ_STATE rather than RECALL: a RECALL holds the
+        # board's receiver until its run ends, so it could not be stopped.
+        self.write_state(probe)
+        raw, ended_by = self._wait_run(P.Command.RUN, params, P.Command.READ_STATUS,
+                                       P.STATUS.size, run_timeout)
+        result = self._result(raw + self._read_chunks(P.Command.READ_STATE,
+                                                      self.geometry.state_word, "state"),
+                              events)
+        return self._ended(ended_by, run_timeout, result)
+
+    def recall_many(self, probes: np.ndarray, spec: RunSpec, run_timeout: float,
+                    progress=None) -> list[RunResult]:
+        params = self._run_params(spec)
+        states = [self._state_bytes(p) for p in probes]
+        per, size = self.geometry.max_recall_many, self.geometry.recall_result
+        results: list[RunResult] = []
+        for start in range(0, len(states), per):
+            group = states[start:start + per]
+            data = self._unstoppable(P.Command.RECALL_MANY,
+                                     params + P.COUNT.pack(len(group)) + b"".join(group),
+                                     size * len(group), run_timeout)
+            results += [self._result(data[i * size:(i + 1) * size], None)
+                        for i in range(len(group))]
+            if progress:
+                progress(len(results), len(states))
+        return results
+
+    # -- the graded engine ------------------------------------------------------------------
+
+    def _index_write(self, cmd, data: bytes, size: int, kind: str, total: int) -> None:
+        per = self.geometry.max_write[kind]
+        for start in range(0, total, per):
+            count = min(per, total - start)
+            self.link.request(cmd, P.INDEX_RANGE.pack(start, count)
+                              + data[start * size:(start + count) * size], reply_size=0)
+
+    def _index_read(self, cmd, size: int, kind: str, total: int) -> list[int]:
+        per = self.geometry.max_read[kind]
+        out = []
+        for start in range(0, total, per):
+            count = min(per, total - start)
+            data = self.link.request(cmd, P.INDEX_RANGE.pack(start, count),
+                                     reply_size=count * size)
+            out += [int.from_bytes(data[off:off + size], "little")
+                    for off in range(0, len(data), size)]
+        return out
+
+    def write_u(self, u: np.ndarray) -> None:
+        size = self.geometry.u_word
+        self._index_write(P.Command.WRITE_U, P.pack_words(u, self.config.graded_u_bits, 1, size),
+                          size, "u", self.config.neurons)
+
+    def read_u(self) -> np.ndarray:
+        words = self._index_read(P.Command.READ_U, self.geometry.u_word, "u", self.config.neurons)
+        return np.array([P.sign_extend(w, self.config.graded_u_bits) for w in words],
+                        dtype=np.int64)
+
+    def read_v(self) -> np.ndarray:
+        words = self._index_read(P.Command.READ_V, self.geometry.v_word, "v", self.config.neurons)
+        return np.array([P.sign_extend(w, GRADED_V_BITS) for w in words], dtype=np.int64)
+
+    def write_table(self, table: tuple) -> None:
+        size = self.geometry.table_word
+        data = b"".join(P.sigmoid_entry_word(e).to_bytes(size, "little") for e in table)
+        self._index_write(P.Command.WRITE_TABLE, data, size, "table", len(table))
+
+    def read_table(self) -> tuple:
+        words = self._index_read(P.Command.READ_TABLE, self.geometry.table_word, "table",
+                                 GRADED_SEGMENTS)
+        return tuple(P.sigmoid_entry_from_word(w) for w in words)
+
+    def graded_status(self) -> dict:
+        return graded_status_dict(self.link.request(P.Command.READ_GRADED_STATUS,
+                                                    reply_size=P.GRADED_STATUS.size))
+
+    def _unstoppable(self, cmd, payload: bytes, reply_size: int, run_timeout: float,
+                     on_trace=None) -> bytes:
+        """A request whose run holds the receiver until it ends (RECALL_MANY, a traced
+        RUN_GRADED): it cannot be stopped; past ``run_timeout`` it raises RunTimeout while the
+        board finishes the run (bounded by its cap)."""
+        try:
+            return self.link.request(cmd, payload, reply_size=reply_size, on_trace=on_trace,
+                                     retry=False, timeout=run_timeout)
+        except BoardTimeout:
+            raise RunTimeout(f"{self.link.url}: no end of the {P.Command(cmd).name} run "
+                             f"within run_timeout = {run_timeout:g} s; this request cannot be "
+                             f"stopped, the board finishes it (at most its cap)") from None
+
+    def run_graded(self, params, trace: bool, run_timeout: float):
+        packed = [params.gain_m, params.gain_e, params.dt_m, params.dt_e, params.leak_shift]
+        if not trace:
+            raw, ended_by = self._wait_run(
+                P.Command.RUN_GRADED, P.GRADED_RUN_PARAMS.pack(*packed, 0, params.eps,
+                                                                params.max_steps),
+                P.Command.READ_GRADED_STATUS, P.GRADED_STATUS.size, run_timeout)
+            return self._ended(ended_by, run_timeout, graded_status_dict(raw)), None
+        # TRACE needs WAIT (the trace goes out before the reply): this run cannot be stopped
+        events = []
+        data = self._unstoppable(P.Command.RUN_GRADED, P.GRADED_RUN_PARAMS.pack(
+            *packed, int(P.GradedRunFlags.WAIT | P.GradedRunFlags.TRACE), params.eps,
+            params.max_steps), P.GRADED_STATUS.size, run_timeout,
+            lambda d: events.append(P.GRADED_TRACE_EVENT.unpack(d)))
+        st = graded_status_dict(data)
+        n = self.config.neurons
+        if len(events) != st["steps"] * n:
+            raise LinkError(f"RUN_GRADED: {len(events)} trace records for {st['steps']} "
+                            f"steps of {n} neurons")
+        frames = []
+        for t in range(st["steps"]):
+            rec = events[t * n:(t + 1) * n]
+            if [(s, i) for s, i, _, _ in rec] != [(t + 1, i) for i in range(n)]:
+                raise LinkError(f"RUN_GRADED: trace records of step {t + 1} out of order")
+            frames.append((np.array([r[2] for r in rec], dtype=np.int64),
+                           np.array([r[3] for r in rec], dtype=np.int64)))
+        return st, frames

@@ -1,0 +1,123 @@
+"""The ``cpu://`` backend: the Board API computed on the host equals the simulated board.
+
+One small random network per case (fixed seeds, printed on failure): the same calls go to
+``sim://`` (Amaranth's simulator running the gateware) and to ``cpu://`` and every result
+(state, visits, flips, energy, stop reason, trace, weights after STORE, graded u and v) must
+be equal; ``cycles`` is None on the CPU.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+
+import numpy as np
+import pytest
+
+from hopfield_fpga.host.board import DEFAULT_MAX_SWEEPS, Board
+from hopfield_fpga.host.errors import (BadInput, BoardClosed, BoardError, BoardURLError,
+                                       ConfigMismatch, RunStopped, RunTimeout)
+
+QUERY = "?neurons=12&lanes=4&weight_bits=5&features=stochastic,hebbian,trace,graded"
+SEED = 7
+
+
+def _fields(r):
+    return (r.state.tolist(), r.converged, r.visits, r.flips, r.sweeps, r.energy2, r.stopped,
+            r.trace)
+
+
+@pytest.mark.slow
+def test_cpu_equals_simulated_board():
+    rng = np.random.default_rng(SEED)
+    with Board.open("sim://" + QUERY) as sim, Board.open("cpu://" + QUERY) as cpu:
+        assert sim.config == cpu.config
+        n = cpu.config.neurons
+        pats = rng.choice([-1, 1], size=(3, n))
+        for b in (sim, cpu):
+            b.clear()
+            b.store(pats)
+        assert np.array_equal(sim.read_weights(), cpu.read_weights()), f"seed {SEED}: store"
+        probe = pats[0].copy()
+        probe[:4] *= -1
+        for order in ("sequential", "random", "rejection_free"):
+            got = [b.recall(probe, order=order, seed=5, trace=True) for b in (sim, cpu)]
+            assert _fields(got[0]) == _fields(got[1]), f"seed {SEED}: order {order}"
+            assert got[0].cycles > 0 and got[1].cycles is None
+            assert np.array_equal(sim.read_state(), cpu.read_state())
+        got = [b.recall(probe, order="random", seed=9, beta=[0.5, 1.0], max_sweeps=3)
+               for b in (sim, cpu)]
+        assert _fields(got[0]) == _fields(got[1]), f"seed {SEED}: stochastic"
+        probes = rng.choice([-1, 1], size=(3, n))
+        many = [b.recall_many(probes, order="random", seed=2) for b in (sim, cpu)]
+        assert [_fields(r) for r in many[0]] == [_fields(r) for r in many[1]]
+        st = [b.status() for b in (sim, cpu)]
+        assert (st[0].converged, st[0].stopped, st[0].visits, st[0].flips, st[0].energy2) == \
+            (st[1].converged, st[1].stopped, st[1].visits, st[1].flips, st[1].energy2)
+        w = rng.integers(-8, 8, (n, n))
+        w = (w + w.T) // 2
+        np.fill_diagonal(w, 0)
+        for trace in (False, True):
+            res = [b.run_graded(w, np.zeros(n, int), v0=rng.uniform(-0.5, 0.5, n) * 0
+                                + np.linspace(-0.4, 0.4, n), gain=2.0, dt=1 / 16,
+                                max_steps=6, trace=trace) for b in (sim, cpu)]
+            assert np.array_equal(res[0].v, res[1].v) and np.array_equal(res[0].u, res[1].u)
+            assert (res[0].steps, res[0].converged, res[0].stopped, res[0].max_du) == \
+                (res[1].steps, res[1].converged, res[1].stopped, res[1].max_du)
+            if trace:
+                assert all(np.array_equal(a[1], b[1]) for a, b in zip(res[0].trace, res[1].trace))
+                assert np.array_equal(res[0].v0, res[1].v0)
+        assert sim.read_table() == cpu.read_table()
+        gs = [b.graded_status() for b in (sim, cpu)]
+        assert {k: v for k, v in gs[0].items() if k != "cycles"} == \
+            {k: v for k, v in gs[1].items() if k != "cycles"}
+
+
+def test_cpu_default_cap_and_errors():
+    with Board.open("cpu://?neurons=16&lanes=4&weight_bits=4") as b:
+        w = np.zeros((16, 16), int)
+        w[0, 1], w[1, 0] = 1, -1          # oscillates forever
+        b.load_weights(w)
+        r = b.recall(np.ones(16, int))
+        assert (r.stopped, r.visits) == ("cap", DEFAULT_MAX_SWEEPS * 16)
+        assert b.info().clk_freq == 0 and b.port is None
+        with pytest.raises(ConfigMismatch):
+            b.load_weights(np.full((16, 16), 2**64 - 1, np.uint64))
+        with pytest.raises(BadInput, match="non-finite"):
+            b.load_weights(np.full((16, 16), np.nan), quantize=True)
+    with pytest.raises(BoardClosed):
+        b.read_bias()
+    for bad in ("cpu://neurons=16", "cpu://?neurons=abc", "cpu://?neurons=0", "cpu://?x=1",
+                "cpu://?neurons=16&neurons=8"):
+        with pytest.raises(BoardURLError):
+            Board.open(bad)
+
+
+def test_cpu_run_timeout_and_stop(monkeypatch):
+    from hopfield_fpga.host import cpu_backend
+    slow = threading.Event()
+
+    class SlowEngine:
+        @staticmethod
+        def run_binary(*args, **kwargs):
+            slow.wait(10)
+            raise AssertionError("the run should have been abandoned")
+
+    monkeypatch.setattr(cpu_backend, "engine", SlowEngine)
+    with Board.open("cpu://?neurons=8&lanes=4&weight_bits=4") as b:
+        with pytest.raises(RunTimeout):
+            b.recall(np.ones(8, int), run_timeout=0.2)
+        threading.Timer(0.2, b.stop).start()
+        with pytest.raises(RunStopped):
+            b.recall(np.ones(8, int))
+        assert isinstance(RunStopped("x"), BoardError)
+    slow.set()
+
+
+def test_board_import_leaves_amaranth_out():
+    code = ("import sys; import hopfield_fpga.host.board as b; "
+            "b.Board.open('cpu://?neurons=8&lanes=4').recall([1] * 8); "
+            "assert 'amaranth' not in sys.modules, 'amaranth imported'")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
