@@ -4,14 +4,14 @@
 keys: ``neurons``, ``weight_bits``, ``bias_bits``, ``lanes``, ``orders``, ``features``; see
 ``host/urls.py``) returns a :class:`~hopfield_fpga.host.board.Board` whose engines are a
 :class:`CpuBackend`: it holds what a board holds (the binary engine's W, b and state; the
-graded engine's W, b, u, v and sigmoid table) and computes runs with the golden model's
-functions, so every result equals the simulated board's bit for bit, except ``cycles``
-(None: there is no clock). The Board facade validates every input first, as for a board.
+graded engine's W, b, u, v and sigmoid table) and computes runs with the compiled CPU engine
+(``hopfield_fpga.sim.cpu_engine``, the numba twin of the golden model), so every result equals
+the simulated board's bit for bit, except ``cycles`` (None: there is no clock). The Board facade
+validates every input first, as for a board.
 
-The engine module is the one name :data:`engine` below: any module with the golden model's
-``run_binary``, ``store_hebbian`` and ``run_graded_fixed`` signatures serves (a numba-compiled
-one swaps in with one import line). ``recall_many`` calls ``engine.run_binary_many`` when the
-module has one, else ``run_binary`` per probe.
+The loaded network is checked and converted once per load (a ``cpu_engine.PreparedNetwork``,
+made again when weights, biases or the store change); ``recall_many`` runs its probes on every
+core (``PreparedNetwork.run_batch``), each result independent of the thread count.
 
 Runs execute in a worker thread so that ``run_timeout``, :meth:`stop` and Ctrl-C end the wait;
 a run ended that way changes nothing (its result is dropped) and raises RunTimeout (timeout) or
@@ -28,7 +28,7 @@ import numpy as np
 from hopfield_fpga import protocol as P
 from hopfield_fpga.config import NetworkConfig
 from hopfield_fpga.numerics import GRADED_PRESETS
-from hopfield_fpga.sim import golden as engine   # the engine: swap for a compatible module
+from hopfield_fpga.sim import cpu_engine as engine   # the compiled twin of the golden model
 from hopfield_fpga.sim import golden, graded
 from hopfield_fpga.sim.golden import RunResult
 from .engines import RunSpec
@@ -57,6 +57,7 @@ class CpuBackend:
         self.v = np.zeros(n, dtype=np.int64)
         self.table = tuple(GRADED_PRESETS["atan"])
         self._last: RunResult | None = None
+        self._net = None         # engine.PreparedNetwork of (weights, bias), made on first use
         self._graded_last: dict | None = None
         self._closed = False
         self._stop = threading.Event()
@@ -109,6 +110,7 @@ class CpuBackend:
     def write_weights(self, weights: np.ndarray, progress=None) -> None:
         self._check_open()
         self.weights = weights.astype(np.int64).copy()
+        self._net = None
         self.graded_weights = self.weights.copy()
         if progress:
             progress(1, 1)
@@ -120,6 +122,7 @@ class CpuBackend:
     def write_bias(self, bias: np.ndarray) -> None:
         self._check_open()
         self.bias = bias.astype(np.int64).copy()
+        self._net = None
         self.graded_bias = self.bias.copy()
 
     def read_bias(self) -> np.ndarray:
@@ -140,11 +143,13 @@ class CpuBackend:
         self.weights = np.zeros((n, n), dtype=np.int64)
         self.bias = np.zeros(n, dtype=np.int64)
         self.state = -np.ones(n, dtype=np.int8)
+        self._net = None
 
     def store(self, patterns: np.ndarray, progress=None) -> None:
         self._check_open()
         self.weights = np.asarray(engine.store_hebbian(self.weights, patterns,
                                                        config=self.config), dtype=np.int64)
+        self._net = None
         if progress:
             progress(len(patterns), len(patterns))
 
@@ -165,12 +170,17 @@ class CpuBackend:
 
     def _keywords(self, spec: RunSpec) -> dict:
         return dict(order=spec.order, seed=spec.seed, max_visits=spec.cap,
-                    beta_fixed=None if spec.schedule is None else list(spec.schedule),
-                    trace=spec.trace, config=self.config)
+                    beta_fixed=None if spec.schedule is None else list(spec.schedule))
+
+    def _network(self):
+        """The loaded network, checked and converted once per load (like a board's memories)."""
+        if self._net is None:
+            self._net = engine.PreparedNetwork(self.weights, self.bias, self.config)
+        return self._net
 
     def recall(self, probe: np.ndarray, spec: RunSpec, run_timeout: float) -> RunResult:
-        w, b = self.weights, self.bias
-        result = self._call(lambda: engine.run_binary(w, b, probe, **self._keywords(spec)),
+        net = self._network()
+        result = self._call(lambda: net.run(probe, trace=spec.trace, **self._keywords(spec)),
                             run_timeout)
         self.state = np.asarray(result.state, dtype=np.int8).copy()
         self._last = result
@@ -178,15 +188,8 @@ class CpuBackend:
 
     def recall_many(self, probes: np.ndarray, spec: RunSpec, run_timeout: float,
                     progress=None) -> list[RunResult]:
-        w, b, kw = self.weights, self.bias, self._keywords(spec)
-        if hasattr(engine, "run_binary_many"):
-            def run():
-                return list(engine.run_binary_many(w, b, probes,
-                                                   seeds=[spec.seed] * len(probes), **kw))
-        else:
-            def run():
-                return [engine.run_binary(w, b, p, **kw) for p in probes]
-        results = self._call(run, run_timeout)
+        net, kw = self._network(), self._keywords(spec)
+        results = self._call(lambda: net.run_batch(probes, **kw).results(), run_timeout)
         if results:
             self.state = np.asarray(results[-1].state, dtype=np.int8).copy()
             self._last = results[-1]
@@ -225,7 +228,7 @@ class CpuBackend:
     def run_graded(self, params, trace: bool, run_timeout: float):
         params = dataclasses.replace(params, table=self.table)   # the table on the "board"
         w, b, u0 = self.graded_weights, self.graded_bias, self.u
-        run = getattr(engine, "run_graded_fixed", graded.run_graded_fixed)
+        run = engine.run_graded_fixed
         res = self._call(lambda: run(w, b, u0, params, self.config, trace=trace), run_timeout)
         self.u = np.asarray(res.u, dtype=np.int64).copy()
         self.v = np.asarray(res.v, dtype=np.int64).copy()

@@ -99,10 +99,13 @@ def test_cpu_run_timeout_and_stop(monkeypatch):
     slow = threading.Event()
 
     class SlowEngine:
-        @staticmethod
-        def run_binary(*args, **kwargs):
-            slow.wait(10)
-            raise AssertionError("the run should have been abandoned")
+        class PreparedNetwork:
+            def __init__(self, *args):
+                pass
+
+            def run(self, *args, **kwargs):
+                slow.wait(10)
+                raise AssertionError("the run should have been abandoned")
 
     monkeypatch.setattr(cpu_backend, "engine", SlowEngine)
     with Board.open("cpu://?neurons=8&lanes=4&weight_bits=4") as b:
