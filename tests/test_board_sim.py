@@ -13,7 +13,6 @@ import pytest
 from hopfield_fpga.host.board import Board
 from hopfield_fpga.host.errors import ConfigMismatch
 from hopfield_fpga.sim import golden
-from hopfield_fpga.sim.rtl_runner import require_simulator
 
 
 def _network(rng, cfg):
@@ -43,9 +42,9 @@ URLS = {
 @pytest.mark.parametrize("backend,n,k,w,seed", [
     ("amaranth", 13, 4, 5, 1), ("amaranth", 8, 8, 3, 2), ("icarus", 40, 8, 8, 3),
 ])
-def test_recall_matches_golden(backend, n, k, w, seed):
+def test_recall_matches_golden(backend, n, k, w, seed, require_tool):
     if backend == "icarus":
-        require_simulator("icarus")
+        require_tool("icarus")
     rng = np.random.default_rng(seed)
     with Board.open(URLS[backend].format(n=n, k=k, w=w)) as board:
         cfg = board.config
