@@ -11,6 +11,7 @@ from amaranth.sim import Simulator
 
 from hopfield_fpga import numerics
 from hopfield_fpga.config import NetworkConfig
+from hopfield_fpga.gateware.engine.column_sum import ColumnSum
 from hopfield_fpga.gateware.engine.field_array import FieldArray, FieldOp
 from hopfield_fpga.gateware.engine.select_random import DrawWords, SelectRandom
 from hopfield_fpga.gateware.engine.select_rejection_free import SelectRank
@@ -251,7 +252,13 @@ def test_weight_store(config):
         w = np.zeros((c * k, n), dtype=np.int64)      # rows: lanes (padded), columns: j
         for step in range(300):
             j, ch = int(rng.integers(n)), int(rng.integers(c))
-            if rng.random() < 0.5:
+            if rng.random() < 0.05:
+                ctx.set(dut.write_addr, j)
+                ctx.set(dut.clear_column, 1)
+                await ctx.tick()
+                ctx.set(dut.clear_column, 0)
+                w[:, j] = 0
+            elif rng.random() < 0.5:
                 lanes = rng.integers(config.weight_min, config.weight_max + 1, k)
                 ctx.set(dut.write_addr, j)
                 ctx.set(dut.write_chunk, ch)
@@ -273,6 +280,45 @@ def test_weight_store(config):
                 assert _unpack(ctx.get(dut.column), wb, c * k) == list(w[:, j]), where
                 assert (_unpack(ctx.get(dut.chunk_data), wb, k)
                         == list(w[ch * k:(ch + 1) * k, j])), where
+
+    sim.add_testbench(bench)
+    sim.run()
+
+
+# -- column sum --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("config,per_stage", [(NetworkConfig(neurons=1, lanes=1, weight_bits=1), 2),
+                                              (NetworkConfig(neurons=13, lanes=4, weight_bits=5), 2),
+                                              (NetworkConfig(neurons=64, lanes=8, weight_bits=3), 3)],
+                         ids=lambda v: f"N{v.neurons}W{v.weight_bits}"
+                         if isinstance(v, NetworkConfig) else f"per{v}")
+def test_column_sum(config, per_stage):
+    """c_j = sum_i W_ij s_i, one column per cycle, ``latency`` cycles later."""
+    n, wb = config.neurons, config.weight_bits
+    seed = 7000 + n
+    rng = np.random.default_rng(seed)
+    dut = ColumnSum(config, per_stage=per_stage)
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    cases = [(rng.choice([config.weight_min, config.weight_max, 0], n)
+              if rng.random() < 0.3 else rng.integers(config.weight_min, config.weight_max + 1, n),
+              rng.integers(0, 2, n), bool(rng.random() < 0.8)) for _ in range(100)]
+
+    async def bench(ctx):
+        outs = []
+        for col, states, valid in cases + [(np.zeros(n, int), np.zeros(n, int), False)] * (
+                dut.latency + 1):
+            ctx.set(dut.column, _pack(col, wb))
+            ctx.set(dut.states, _bits(states))
+            ctx.set(dut.valid_in, valid)
+            await ctx.tick()
+            outs.append((ctx.get(dut.valid_out), ctx.get(dut.total)))
+        for t, (col, states, valid) in enumerate(cases):
+            want = int(np.dot(col, 2 * states - 1))
+            got = outs[t + dut.latency - 1]
+            assert got[0] == valid, f"seed {seed} case {t}"
+            if valid:
+                assert got[1] == want, f"seed {seed} case {t}: column {list(col)} states {states}"
 
     sim.add_testbench(bench)
     sim.run()
