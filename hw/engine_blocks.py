@@ -70,10 +70,16 @@ def main(argv=None):
     parser.add_argument("output", help="RTLIL file to write")
     parser.add_argument("--neurons", type=int, default=None,
                         help="N (default: the ULX3S-85F default configuration's)")
+    parser.add_argument("--bias-bits", type=int, default=None,
+                        help="B_BITS (a smaller N with a wider bias keeps the lanes' ACC_BITS)")
     args = parser.parse_args(argv)
     config = _config()
     if args.neurons is not None:
         config = config.with_(neurons=args.neurons, lanes=min(config.lanes, args.neurons))
+    if args.bias_bits is not None:
+        config = config.with_(bias_bits=args.bias_bits)
+    print(f"{args.block}: N = {config.neurons}, W_BITS = {config.weight_bits}, "
+          f"B_BITS = {config.bias_bits}, ACC_BITS = {config.acc_bits}, K = {config.lanes}")
     block = BLOCKS[args.block](config)
     top = block if args.block == "weight_store" else registered(block)
     with open(args.output, "w") as f:
