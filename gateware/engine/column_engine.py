@@ -15,7 +15,7 @@ the trace. It is built from the blocks of this package:
   flip in one cycle, the stable visits and rejected words in between counted exactly.
 
 A flip costs 2 cycles (choose, then the column arrives and every lane adds it); the energy
-follows ``ColumnSum.latency`` cycles later in a pipeline of its own, so untraced flips do not
+follows ``EnergyUnit.latency`` (L) cycles later in a pipeline of its own, so untraced flips do not
 wait for it. docs/engine.md, "Column-parallel engine (in progress)", has the cycle
 accounting. The selectors are combinational from the lanes' flags to the weight address:
 right for the simulator and for small N; at N = 1024 they need the pipelining the docs
@@ -38,8 +38,8 @@ from hopfield_fpga.config import COUNTER_BITS, Feature, NetworkConfig
 from ..binary_engine import divmod_const
 from ..engine_ports import AccessOp, EnginePorts, RunOrder, StopReason, engine_signature
 from ..xorshift import load_state
-from .energy_unit import EnergyUnit
 from .common import check_int
+from .energy_unit import EnergyUnit
 from .field_array import FieldArray, FieldOp
 from .run_status import StatusRegisters
 from .select_random import DrawWords, SelectRandom
