@@ -45,6 +45,7 @@ from hopfield_fpga.config import BETA_SCHEDULE_DEPTH, COUNTER_BITS, Feature, Net
 from hopfield_fpga.numerics import BETA_BITS
 from .engine_ports import AccessOp, EnginePorts, RunOrder, StopReason, engine_signature
 from .draw_lookahead import DrawLookahead
+from .engine.run_status import StatusRegisters
 from .index_draw import IndexDraw
 from .logistic import Logistic
 from .unstable_set import AdderTree, RankSelect, popcount
@@ -191,8 +192,6 @@ class BinaryEngine(wiring.Component):
         waddr = Signal(range(max(2, N * C)))
         m.d.comb += [w_rd.addr.eq(waddr), w_wr.addr.eq(waddr), w_rd.en.eq(0)]
 
-        dirty = Signal()          # h / unstable set / 2E stale after a weight or bias write
-
         full_mask = (1 << K) - 1
         last_mask = (1 << (N - (C - 1) * K)) - 1
 
@@ -200,28 +199,13 @@ class BinaryEngine(wiring.Component):
             return Mux(c == C - 1, last_mask, full_mask)
 
         # -- status registers -----------------------------------------------------------------
-        visits = Signal(COUNTER_BITS)
-        flips = Signal(COUNTER_BITS)
-        cycles = Signal(COUNTER_BITS)
-        refresh_cycles = Signal(COUNTER_BITS)
-        energy2 = Signal(signed(cfg.energy_bits))
+        regs = StatusRegisters(cfg)
         n_unst = Signal(cnt_bits)
-        stop_reason = Signal(StopReason)
-        busy = Signal()
-        running = Signal()
-        refreshing = Signal()
-
-        st = self.status
-        m.d.comb += [
-            st.busy.eq(busy), st.converged.eq(n_unst == 0), st.stop_reason.eq(stop_reason),
-            st.fields_valid.eq(~dirty), st.unstable.eq(n_unst), st.visits.eq(visits),
-            st.flips.eq(flips), st.cycles.eq(cycles), st.refresh_cycles.eq(refresh_cycles),
-            st.energy2.eq(energy2),
-        ]
-        with m.If(running):
-            m.d.sync += cycles.eq(cycles + 1)
-        with m.If(refreshing):
-            m.d.sync += refresh_cycles.eq(refresh_cycles + 1)
+        regs.drive(m, self.status, n_unst)
+        visits, flips, energy2, stop_reason = regs.visits, regs.flips, regs.energy2, regs.stop_reason
+        cycles, refresh_cycles = regs.cycles, regs.refresh_cycles
+        # dirty: h / unstable set / 2E stale after a weight or bias write
+        busy, running, refreshing, dirty = regs.busy, regs.running, regs.refreshing, regs.dirty
 
         # -- run parameters -------------------------------------------------------------------
         order = Signal(RunOrder)

@@ -26,8 +26,8 @@ from hopfield_fpga.gateware.logistic import Logistic
 from hopfield_fpga.gateware.unstable_set import AdderTree, RankSelect
 from hopfield_fpga.gateware.xorshift import load_state, xorshift32_next
 from hopfield_fpga.sim import golden
-from hopfield_fpga.sim.tb.engine_driver import (EngineDriver, compare, expected, make_case,
-                                               run_case)
+from hopfield_fpga.sim.tb.engine_driver import (AmaranthBus, EngineDriver, compare, expected,
+                                               make_case, run_case)
 
 
 def _comb_check(dut, cases, check):
@@ -226,34 +226,6 @@ def test_divmod_const(divisor):
 
 
 # -- the whole engine ------------------------------------------------------------------------
-
-class AmaranthBus:
-    """The driver's bus over an Amaranth simulator testbench context."""
-
-    def __init__(self, ctx, dut):
-        self.ctx = ctx
-        self.ports = {
-            "access__payload": dut.access.payload.as_value(), "access__valid": dut.access.valid,
-            "access__ready": dut.access.ready, "reply__payload": dut.reply.payload.as_value(),
-            "reply__valid": dut.reply.valid, "reply__ready": dut.reply.ready,
-            "run__payload": dut.run.payload.as_value(), "run__valid": dut.run.valid,
-            "run__ready": dut.run.ready, "stop": dut.stop, "status": dut.status.as_value(),
-            "trace__payload": dut.trace.payload.as_value(), "trace__valid": dut.trace.valid,
-            "trace__ready": dut.trace.ready,
-        }
-
-    async def set(self, name, value):
-        self.ctx.set(self.ports[name], value)
-
-    async def get(self, name):
-        return self.ctx.get(self.ports[name])
-
-    async def tick(self):
-        await self.ctx.tick()
-
-    async def idle(self, cycles):
-        await self.ctx.tick().repeat(cycles)
-
 
 def run_engine_cases(config, seeds, *, kinds=None, second_run=True):
     dut = BinaryEngine(config)

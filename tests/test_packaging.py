@@ -85,3 +85,20 @@ def test_header_pack_names_bad_fields():
     with pytest.raises(ValueError, match="2 field names"):
         P.CommandSpec(P.Command.STORE, struct.Struct("<H"), ("a", "b"), P.WordKind.STATE,
                       P.Target.BINARY)
+
+
+def test_every_subpackage_is_in_the_wheel():
+    """pyproject.toml lists the packages explicitly: a new folder with an __init__.py must be
+    listed too, or the wheel silently leaves it out."""
+    import tomllib
+    from pathlib import Path
+    root = Path(__file__).resolve().parent.parent
+    listed = set(tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]
+                 ["packages"])
+    found = {"hopfield_fpga"}
+    for top in ("gateware", "sim", "host", "hw"):
+        for init in (root / top).rglob("__init__.py"):
+            rel = init.parent.relative_to(root).parts
+            found.add(".".join(("hopfield_fpga", *rel)))
+    assert found == listed, f"packages on disk but not listed: {sorted(found - listed)}; " \
+                            f"listed but not on disk: {sorted(listed - found)}"

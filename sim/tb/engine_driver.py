@@ -26,12 +26,40 @@ from hopfield_fpga.gateware.engine_ports import AccessOp, EnginePorts, RunOrder,
 from hopfield_fpga.numerics import seed_state
 from hopfield_fpga.sim import golden
 
-__all__ = ["EngineDriver", "EngineCase", "KINDS", "make_case", "expected", "compare",
+__all__ = ["AmaranthBus", "EngineDriver", "EngineCase", "KINDS", "make_case", "expected", "compare",
            "run_case", "CaseMismatch"]
 
 
 def _raw(layout, fields: dict) -> int:
     return layout.const(fields).as_value().value
+
+
+class AmaranthBus:
+    """The driver's bus over an Amaranth simulator testbench context."""
+
+    def __init__(self, ctx, dut):
+        self.ctx = ctx
+        self.ports = {
+            "access__payload": dut.access.payload.as_value(), "access__valid": dut.access.valid,
+            "access__ready": dut.access.ready, "reply__payload": dut.reply.payload.as_value(),
+            "reply__valid": dut.reply.valid, "reply__ready": dut.reply.ready,
+            "run__payload": dut.run.payload.as_value(), "run__valid": dut.run.valid,
+            "run__ready": dut.run.ready, "stop": dut.stop, "status": dut.status.as_value(),
+            "trace__payload": dut.trace.payload.as_value(), "trace__valid": dut.trace.valid,
+            "trace__ready": dut.trace.ready,
+        }
+
+    async def set(self, name, value):
+        self.ctx.set(self.ports[name], value)
+
+    async def get(self, name):
+        return self.ctx.get(self.ports[name])
+
+    async def tick(self):
+        await self.ctx.tick()
+
+    async def idle(self, cycles):
+        await self.ctx.tick().repeat(cycles)
 
 
 class EngineDriver:

@@ -1,0 +1,373 @@
+"""The column-parallel binary engine, deterministic single-replica version (in progress).
+
+`ColumnEngine(config)` has the signature of
+:class:`~hopfield_fpga.gateware.binary_engine.BinaryEngine`
+(:func:`~hopfield_fpga.gateware.engine_ports.engine_signature`: access, reply, run, stop,
+status, trace) and runs the deterministic dynamics of ``docs/numerics.md`` §3-§7 bit for bit
+like :func:`hopfield_fpga.sim.golden.run_binary`, in all three orders, with the exact 2E and
+the trace. It is built from the blocks of this package:
+
+- :class:`~.weight_store.WeightStore`: a flip reads the whole column j in one cycle;
+- :class:`~.field_array.FieldArray`: every h_i and s_i, all updated by the flip at once;
+- :class:`~.energy_unit.EnergyUnit`: the exact 2E, a flip's delta following it by L cycles;
+- :class:`~.select_sequential.SelectSequential`, :class:`~.select_rejection_free.SelectRank`
+  with :class:`~.select_random.DrawWords`, :class:`~.select_random.SelectRandom`: the next
+  flip in one cycle, the stable visits and rejected words in between counted exactly.
+
+A flip costs 2 cycles (choose, then the column arrives and every lane adds it); the energy
+follows ``EnergyUnit.latency`` (L) cycles later in a pipeline of its own, so untraced flips do not
+wait for it. docs/engine.md, "Column-parallel engine (in progress)", has the cycle
+accounting. The selectors are combinational from the lanes' flags to the weight address:
+right for the simulator and for small N; at N = 1024 they need the pipelining the docs
+describe before the clock target holds.
+
+Limits (this version): no Feature.STOCHASTIC and no Feature.HEBBIAN (the constructor refuses
+them); WRITE_BETA and STORE_PATTERN are accepted and ignored as in ``BinaryEngine`` without
+those features. The board still builds ``BinaryEngine``.
+"""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
+from amaranth.lib import wiring
+from amaranth.lib.memory import Memory
+
+from hopfield_fpga.config import COUNTER_BITS, Feature, NetworkConfig
+from ..binary_engine import divmod_const
+from ..engine_ports import AccessOp, EnginePorts, RunOrder, StopReason, engine_signature
+from ..xorshift import load_state
+from .common import check_int
+from .energy_unit import EnergyUnit
+from .field_array import FieldArray, FieldOp
+from .run_status import StatusRegisters
+from .select_random import DrawWords, SelectRandom
+from .select_rejection_free import SelectRank
+from .select_sequential import SelectSequential
+from .weight_store import WeightStore
+
+__all__ = ["ColumnEngine", "DEFAULT_WORDS"]
+
+#: Generator words tested per cycle in random and rejection_free order.
+DEFAULT_WORDS = 4
+
+
+class ColumnEngine(wiring.Component):
+    """Deterministic binary Hopfield neurons, column-parallel (see the module docstring).
+
+    Members: see :func:`~hopfield_fpga.gateware.engine_ports.engine_signature`.
+    """
+
+    def __init__(self, config: NetworkConfig, *, words: int = DEFAULT_WORDS):
+        if not isinstance(config, NetworkConfig):
+            raise TypeError(f"config must be a NetworkConfig, not {config!r}")
+        if not config.has_binary:
+            raise ValueError(f"This configuration builds no binary engine (no update orders): "
+                             f"{config!r}")
+        missing = config.features & (Feature.STOCHASTIC | Feature.HEBBIAN)
+        if missing:
+            raise ValueError(f"ColumnEngine does not build {missing!r} yet (deterministic "
+                             f"runs only); use BinaryEngine, or a configuration without it")
+        check_int("words", words, 1, 64)
+        self.config, self.words = config, words
+        self.ports = EnginePorts(config)
+        self.energy = EnergyUnit(config)
+        super().__init__(engine_signature(config))
+
+    def elaborate(self, platform):
+        cfg, P = self.config, self.ports
+        N, K, C, WB = cfg.neurons, cfg.lanes, cfg.chunks, cfg.weight_bits
+        m = Module()
+        m.submodules.weights = ws = WeightStore(cfg)
+        m.submodules.fields = fa = FieldArray(cfg)
+        m.submodules.energy = eu = self.energy
+        m.submodules.biases = bmem = Memory(shape=K * cfg.bias_bits, depth=C, init=[])
+        m.submodules.sel_seq = sel_seq = SelectSequential(N)
+        m.submodules.sel_rank = sel_rank = SelectRank(N)
+        m.submodules.draw_rank = draw_rank = DrawWords(N, self.words)
+        m.submodules.sel_rand = sel_rand = SelectRandom(N, self.words)
+        regs = StatusRegisters(cfg)
+        d = SimpleNamespace(
+            ws=ws, fa=fa, eu=eu, b_rd=bmem.read_port(), b_wr=bmem.write_port(),
+            sel_seq=sel_seq, sel_rank=sel_rank, draw_rank=draw_rank, sel_rand=sel_rand,
+            regs=regs, column=ws.column[:N * WB], n_unst=sel_rank.count,
+            states=Cat(fa.states, Const(0, C * K - N)),    # padded to C chunks of K
+            # run parameters
+            order=Signal(RunOrder), trace_en=Signal(), max_visits=Signal(COUNTER_BITS),
+            rng=Signal(32), pos=Signal(range(N)),          # pos: visits mod N
+            # the flip (or the state write's flip) in progress
+            j=Signal(range(N)), j_lane=Signal(range(K)), snew=Signal(),
+            counting=Signal(),                             # a run's flip, not a state write's
+            # memory addresses of this cycle
+            w_addr=Signal(range(N)), w_en=Signal(), b_addr=Signal(range(C)),
+            # the access being executed
+            cmd=Signal(P.access), reply_data=Signal(P.data_bits), pend=Signal(K),
+            ws_new=Signal(K), loop=Signal(range(N + 2)), after_refresh=Signal(),
+            tr_delta=Signal(signed(P.delta_bits)))
+        full_mask, last_mask = (1 << K) - 1, (1 << (N - (C - 1) * K)) - 1
+        d.chunk_mask = Mux(d.cmd.chunk == C - 1, last_mask, full_mask)
+        m.d.comb += [
+            fa.column.eq(d.column), eu.column.eq(d.column), eu.states.eq(fa.states),
+            sel_seq.flags.eq(fa.flags), sel_rank.flags.eq(fa.flags), sel_rand.flags.eq(fa.flags),
+            draw_rank.n.eq(d.n_unst), sel_rank.rank.eq(draw_rank.index),
+            sel_seq.pos.eq(d.pos), draw_rank.state.eq(d.rng), sel_rand.state.eq(d.rng),
+            ws.read_addr.eq(d.w_addr), ws.read_en.eq(d.w_en),
+            d.b_rd.addr.eq(d.b_addr), d.b_rd.en.eq(1),
+            d.ws_new.eq(d.cmd.data[:K] & d.chunk_mask),
+            regs.energy2.eq(eu.energy2),
+            self.reply.payload.data.eq(d.reply_data),
+            self.trace.payload.visit.eq(regs.visits), self.trace.payload.index.eq(d.j),
+            self.trace.payload.value.eq(d.snew),
+            self.trace.payload.delta_energy2.eq(d.tr_delta),
+        ]
+        regs.drive(m, self.status, d.n_unst)
+        with m.FSM(name="engine"):
+            self._idle(m, d)
+            self._access(m, d)
+            self._refresh(m, d)
+            self._run(m, d)
+        return m
+
+    # -- helpers of the FSM states ---------------------------------------------------------------
+
+    def _choose(self, m, d, index, new, count):
+        """Issue the flip of ``index`` to ``new``: its column and bias chunk are read now."""
+        K = self.config.lanes
+        jdiv, jmod = divmod_const(index, K, len(d.j))
+        m.d.comb += [d.w_addr.eq(index), d.w_en.eq(1), d.b_addr.eq(jdiv)]
+        m.d.sync += [d.j.eq(index), d.snew.eq(new), d.counting.eq(count), d.j_lane.eq(jmod)]
+        m.next = "FLIP"
+
+    def _advance(self, m, d, count):
+        """``count`` more visits (a constant or a signal), pos following them mod N."""
+        N = self.config.neurons
+        m.d.sync += d.regs.visits.eq(d.regs.visits + count)
+        total = d.pos + count
+        m.d.sync += d.pos.eq(Mux(total >= N, total - N, total))
+
+    def _finish(self, m, d, reason):
+        """End the run with ``reason`` once the last flip's 2E is final."""
+        with m.If(~d.eu.busy):
+            m.d.sync += [d.regs.stop_reason.eq(reason), d.regs.running.eq(0),
+                         d.regs.busy.eq(0)]
+            m.next = "IDLE"
+
+    # -- the FSM states ----------------------------------------------------------------------------
+
+    def _idle(self, m, d):
+        cfg, regs = self.config, d.regs
+        order_ok = Cat(*(self.run.payload.order == RunOrder(int(o)) for o in cfg.orders)).any()
+        with m.State("IDLE"):
+            m.d.comb += [self.access.ready.eq(1), self.run.ready.eq(~self.access.valid)]
+            with m.If(self.access.valid):
+                m.d.sync += [d.cmd.eq(self.access.payload), regs.busy.eq(1)]
+                m.next = "EXEC"
+            with m.Elif(self.run.valid):
+                rp = self.run.payload
+                m.d.sync += [
+                    d.order.eq(rp.order),
+                    d.trace_en.eq(rp.trace if cfg.has(Feature.TRACE) else 0),
+                    d.max_visits.eq(rp.max_visits), d.rng.eq(load_state(rp.seed)),
+                    regs.visits.eq(0), regs.flips.eq(0), regs.cycles.eq(0), d.pos.eq(0),
+                    regs.busy.eq(1), regs.stop_reason.eq(StopReason.NONE),
+                    regs.refresh_cycles.eq(0),
+                ]
+                with m.If(~order_ok | rp.stochastic):      # not built: refused (STOP)
+                    m.d.sync += [regs.stop_reason.eq(StopReason.STOP), regs.busy.eq(0)]
+                with m.Elif(regs.dirty):
+                    m.d.comb += d.eu.clear.eq(1)
+                    m.d.sync += [d.after_refresh.eq(1), regs.refreshing.eq(1), d.loop.eq(0)]
+                    m.next = "R_BIAS"
+                with m.Else():
+                    m.d.sync += regs.running.eq(1)
+                    m.next = "CHOOSE"
+
+    def _access(self, m, d):
+        cfg, regs, cmd, ws, fa = self.config, d.regs, d.cmd, d.ws, d.fa
+        N, K, C, BB = cfg.neurons, cfg.lanes, cfg.chunks, cfg.bias_bits
+        chunk_states = d.states.word_select(cmd.chunk, K)
+        with m.State("EXEC"):
+            with m.Switch(cmd.op):
+                with m.Case(AccessOp.WRITE_WEIGHTS):
+                    m.d.comb += [ws.write_addr.eq(cmd.index), ws.write_chunk.eq(cmd.chunk),
+                                 ws.write_data.eq(cmd.data), ws.write_en.eq(1)]
+                    m.d.sync += [regs.dirty.eq(1), regs.busy.eq(0)]
+                    m.next = "IDLE"
+                with m.Case(AccessOp.READ_WEIGHTS):
+                    m.d.comb += [d.w_addr.eq(cmd.index), d.w_en.eq(1)]
+                    m.next = "READ_W"
+                with m.Case(AccessOp.WRITE_BIAS):
+                    lanes = Cat(*(Mux(d.chunk_mask[l], cmd.data[l * BB:(l + 1) * BB], 0)
+                                  for l in range(K)))
+                    m.d.comb += [d.b_wr.addr.eq(cmd.chunk), d.b_wr.data.eq(lanes),
+                                 d.b_wr.en.eq(1)]
+                    m.d.sync += [regs.dirty.eq(1), regs.busy.eq(0)]
+                    m.next = "IDLE"
+                with m.Case(AccessOp.READ_BIAS):
+                    m.d.comb += d.b_addr.eq(cmd.chunk)
+                    m.next = "READ_B"
+                with m.Case(AccessOp.WRITE_STATE):
+                    with m.If(regs.dirty):     # just stored: the refresh will cover it
+                        m.d.comb += [fa.op.eq(FieldOp.LOAD_STATES), fa.chunk.eq(cmd.chunk),
+                                     fa.states_in.eq(d.ws_new)]
+                        m.d.sync += regs.busy.eq(0)
+                        m.next = "IDLE"
+                    with m.Else():
+                        m.d.sync += d.pend.eq((d.ws_new ^ chunk_states) & d.chunk_mask)
+                        m.next = "WS_NEXT"
+                with m.Case(AccessOp.READ_STATE):
+                    m.d.sync += d.reply_data.eq(chunk_states)
+                    m.next = "REPLY"
+                with m.Case(AccessOp.CLEAR):
+                    m.d.sync += d.loop.eq(0)
+                    m.next = "CLEAR"
+                with m.Default():       # WRITE_BETA, STORE_PATTERN: not built, ignored
+                    m.d.sync += regs.busy.eq(0)
+                    m.next = "IDLE"
+        with m.State("READ_W"):
+            m.d.comb += ws.chunk.eq(cmd.chunk)
+            m.d.sync += d.reply_data.eq(ws.chunk_data)
+            m.next = "REPLY"
+        with m.State("READ_B"):
+            m.d.sync += d.reply_data.eq(d.b_rd.data)
+            m.next = "REPLY"
+        with m.State("REPLY"):
+            m.d.comb += self.reply.valid.eq(1)
+            with m.If(self.reply.ready):
+                m.d.sync += regs.busy.eq(0)
+                m.next = "IDLE"
+        with m.State("CLEAR"):
+            # One zero column per cycle (all its chunks at once), the biases alongside.
+            m.d.comb += [ws.write_addr.eq(d.loop), ws.clear_column.eq(1),
+                         d.b_wr.addr.eq(d.loop), d.b_wr.data.eq(0), d.b_wr.en.eq(d.loop < C)]
+            m.d.sync += d.loop.eq(d.loop + 1)
+            with m.If(d.loop == N - 1):
+                m.d.comb += [fa.op.eq(FieldOp.CLEAR), d.eu.clear.eq(1)]
+                m.d.sync += [regs.dirty.eq(0), regs.busy.eq(0)]
+                m.next = "IDLE"
+        # A state write with valid fields: every changed bit is applied as a flip.
+        with m.State("WS_NEXT"):
+            low = Signal(range(K))
+            for l in reversed(range(K)):
+                with m.If(d.pend[l]):
+                    m.d.comb += low.eq(l)
+            with m.If(d.pend == 0):
+                with m.If(~d.eu.busy):
+                    m.d.sync += regs.busy.eq(0)
+                    m.next = "IDLE"
+            with m.Else():
+                m.d.sync += d.pend.eq(d.pend & ~(1 << low)[:K])
+                self._choose(m, d, cmd.chunk * K + low, d.ws_new.bit_select(low, 1), 0)
+
+    def _refresh(self, m, d):
+        """h = b chunk by chunk (and sum_i s_i b_i), then every column added with its sign s_j
+        (the energy unit summing sum_j s_j c_j), then 2E."""
+        cfg, regs, fa, eu = self.config, d.regs, d.fa, d.eu
+        N, K, C, BB, A = cfg.neurons, cfg.lanes, cfg.chunks, cfg.bias_bits, cfg.acc_bits
+        prev = Signal.like(d.loop)             # the chunk or column issued the cycle before
+        m.d.comb += prev.eq(d.loop - 1)
+        with m.State("R_BIAS"):
+            # Cycle t reads bias chunk t; cycle t + 1 loads it into the lanes.
+            m.d.comb += d.b_addr.eq(d.loop)
+            m.d.sync += d.loop.eq(d.loop + 1)
+            with m.If(d.loop != 0):
+                s_chunk = d.states.word_select(prev, K)
+                lanes = [d.b_rd.data[l * BB:(l + 1) * BB].as_signed() for l in range(K)]
+                wide = [Signal(signed(A), name=f"rb{l}") for l in range(K)]
+                m.d.comb += [w.eq(lane) for w, lane in zip(wide, lanes)]   # sign-extended
+                total = 0
+                for l, lane in enumerate(lanes):
+                    total = total + Mux(s_chunk[l], lane, -lane)
+                m.d.comb += [fa.op.eq(FieldOp.LOAD_FIELDS), fa.chunk.eq(prev),
+                             fa.fields_in.eq(Cat(*wide)), eu.bias_add.eq(1),
+                             eu.bias_sum.eq(total)]
+            with m.If(d.loop == C):
+                m.d.sync += d.loop.eq(0)
+                m.next = "R_COLS"
+        with m.State("R_COLS"):
+            # Cycle t reads column t; cycle t + 1 adds it with the sign s_t.
+            m.d.comb += [d.w_addr.eq(d.loop), d.w_en.eq(1)]
+            m.d.sync += d.loop.eq(d.loop + 1)
+            with m.If(d.loop != 0):
+                sign = d.states.bit_select(prev, 1)
+                m.d.comb += [fa.op.eq(FieldOp.ADD), fa.sign.eq(sign),
+                             eu.push.eq(1), eu.refresh.eq(1), eu.sign.eq(sign)]
+            with m.If(d.loop == N):
+                m.next = "R_DRAIN"
+        with m.State("R_DRAIN"):
+            with m.If(~eu.busy):
+                m.d.comb += eu.finish_refresh.eq(1)
+                m.d.sync += [regs.dirty.eq(0), regs.refreshing.eq(0)]
+                with m.If(d.after_refresh):
+                    m.d.sync += [d.after_refresh.eq(0), regs.running.eq(1)]
+                    m.next = "CHOOSE"
+                with m.Else():
+                    m.d.sync += regs.busy.eq(0)
+                    m.next = "IDLE"
+
+    def _run(self, m, d):
+        cfg, regs, fa = self.config, d.regs, d.fa
+        A, BB, WB = cfg.acc_bits, cfg.bias_bits, cfg.weight_bits
+        seq, rand, rank, draw = d.sel_seq, d.sel_rand, d.sel_rank, d.draw_rank
+
+        def new_value(index):
+            return ~fa.states.bit_select(index, 1)
+
+        with m.State("CHOOSE"):
+            cap_left = Signal(COUNTER_BITS)
+            m.d.comb += cap_left.eq(d.max_visits - regs.visits)
+            with m.If(d.n_unst == 0):
+                self._finish(m, d, StopReason.CONVERGED)
+            with m.Elif(cap_left == 0):
+                self._finish(m, d, StopReason.CAP)
+            with m.Elif(self.stop):
+                self._finish(m, d, StopReason.STOP)
+            with m.Else():
+                with m.Switch(d.order):
+                    with m.Case(RunOrder.SEQUENTIAL):
+                        # The stable visits before the next unstable neuron cost no cycle.
+                        with m.If(seq.skip >= cap_left):
+                            m.d.sync += regs.visits.eq(d.max_visits)
+                        with m.Else():
+                            self._advance(m, d, seq.skip)
+                            self._choose(m, d, seq.index, new_value(seq.index), 1)
+                    with m.Case(RunOrder.RANDOM):
+                        m.d.sync += d.rng.eq(rand.next_state)
+                        with m.If(rand.stable >= cap_left):
+                            m.d.sync += regs.visits.eq(d.max_visits)
+                        with m.Else():
+                            self._advance(m, d, rand.stable)
+                            with m.If(rand.found):
+                                self._choose(m, d, rand.index, new_value(rand.index), 1)
+                    with m.Case(RunOrder.REJECTION_FREE):
+                        m.d.sync += d.rng.eq(draw.next_state)
+                        with m.If(draw.accept):
+                            self._choose(m, d, rank.index, new_value(rank.index), 1)
+        with m.State("FLIP"):
+            # Column j and the bias chunk of j arrive: every lane adds 2 s_j' W_ij, and the
+            # energy unit takes the column with h_j + b_j + 2 W_jj s_j' (h_j before the add).
+            h_j = fa.fields.word_select(d.j, A).as_signed()
+            b_j = d.b_rd.data.word_select(d.j_lane, BB).as_signed()
+            w_jj = d.column.word_select(d.j, WB).as_signed()
+            m.d.comb += [fa.op.eq(FieldOp.FLIP), fa.sign.eq(d.snew), fa.index.eq(d.j),
+                         d.eu.push.eq(1), d.eu.sign.eq(d.snew),
+                         d.eu.term.eq(h_j + b_j + Mux(d.snew, w_jj << 1, -(w_jj << 1)))]
+            with m.If(~d.counting):
+                m.next = "WS_NEXT"
+            with m.Elif(d.trace_en):
+                m.d.sync += regs.flips.eq(regs.flips + 1)
+                m.next = "TRACE_WAIT"
+            with m.Else():
+                m.d.sync += regs.flips.eq(regs.flips + 1)
+                self._advance(m, d, 1)
+                m.next = "CHOOSE"
+        with m.State("TRACE_WAIT"):
+            with m.If(d.eu.delta_valid):
+                m.d.sync += d.tr_delta.eq(d.eu.delta)
+                m.next = "TRACE"
+        with m.State("TRACE"):
+            m.d.comb += self.trace.valid.eq(1)
+            with m.If(self.trace.ready):
+                self._advance(m, d, 1)
+                m.next = "CHOOSE"

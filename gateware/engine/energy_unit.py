@@ -1,0 +1,92 @@
+"""The exact 2E of the column-parallel engine (``docs/numerics.md`` §6).
+
+A flip of j changes 2E by delta(2E) = -2 s_j' (h_j + c_j + b_j + 2 W_jj s_j'). The engine
+gives ``term`` = h_j + b_j + 2 W_jj s_j' and s_j' in the cycle the column j arrives;
+:class:`~.column_sum.ColumnSum` sums the column against the old states, and ``term`` and the
+sign travel beside it in a delay line of the same latency L, so flips follow each other
+without waiting for their energy. The refresh computes 2E from scratch as
+-sum_j s_j c_j - 2 sum_i s_i b_i: its columns go through the same sum (``refresh`` set,
+``sign`` = s_j), the engine adds the bias part chunk by chunk (``bias_add``), and
+``finish_refresh`` sets 2E once the unit is idle.
+
+Members
+-------
+column: In(N * W_BITS), states: In(N): the column read this cycle and the states before it.
+push: In(1), the column enters the sum; refresh: In(1), as a refresh column; sign: In(1),
+    s_j' (flip) or s_j (refresh); term: In(signed(ACC_BITS + 2)), the flip's
+    h_j + b_j + 2 W_jj s_j'.
+bias_add: In(1), bias_sum: In(signed): a refresh chunk's sum_i s_i b_i.
+clear: In(1), 2E and the refresh sums <- 0 (a refresh's start, or the CLEAR access).
+finish_refresh: In(1), 2E <- -sum_j s_j c_j - 2 sum_i s_i b_i (only when not busy).
+energy2: Out(signed(ENERGY_BITS)), 2E.
+delta: Out(signed(ACC_BITS + 3)), delta_valid: Out(1): a flip's delta(2E), L cycles after
+    its push (added to 2E at the end of that cycle).
+busy: Out(1), a column is still in the sum.
+latency: L (attribute).
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Cat, Module, Mux, Signal, signed
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from hopfield_fpga.config import NetworkConfig
+from .column_sum import ColumnSum
+
+__all__ = ["EnergyUnit"]
+
+
+class EnergyUnit(wiring.Component):
+    def __init__(self, config: NetworkConfig):
+        if not isinstance(config, NetworkConfig):
+            raise TypeError(f"config must be a NetworkConfig, not {config!r}")
+        self.config = config
+        self._sum = ColumnSum(config)
+        self.latency = self._sum.latency
+        a, wide = config.acc_bits, config.energy_bits + 2
+        super().__init__({
+            "column": In(config.neurons * config.weight_bits),
+            "states": In(config.neurons),
+            "push": In(1), "refresh": In(1), "sign": In(1),
+            "term": In(signed(a + 2)),
+            "bias_add": In(1), "bias_sum": In(signed(wide)),
+            "clear": In(1), "finish_refresh": In(1),
+            "energy2": Out(signed(config.energy_bits)),
+            "delta": Out(signed(a + 3)), "delta_valid": Out(1),
+            "busy": Out(1),
+        })
+
+    def elaborate(self, platform):
+        cfg = self.config
+        m = Module()
+        m.submodules.sum = cs = self._sum
+        m.d.comb += [cs.column.eq(self.column), cs.states.eq(self.states),
+                     cs.valid_in.eq(self.push)]
+        stages = [(Signal.like(self.term, name=f"term{d}"), Signal(name=f"sign{d}"),
+                   Signal(name=f"refresh{d}"), Signal(name=f"valid{d}"))
+                  for d in range(self.latency)]
+        prev = (self.term, self.sign, self.refresh, self.push)
+        for stage in stages:
+            m.d.sync += [dst.eq(src) for dst, src in zip(stage, prev)]
+            prev = stage
+        term, sign, refresh, valid = stages[-1]
+        c_j = cs.total
+        m.d.comb += [self.delta.eq(Mux(sign, -((term + c_j) << 1), (term + c_j) << 1)),
+                     self.delta_valid.eq(valid & ~refresh),
+                     self.busy.eq(Cat(*(s[3] for s in stages)).any())]
+        energy2 = Signal(signed(cfg.energy_bits))
+        col_acc = Signal(signed(cfg.energy_bits + 2))      # sum_j s_j c_j
+        bias_acc = Signal(signed(cfg.energy_bits + 2))     # sum_i s_i b_i
+        m.d.comb += self.energy2.eq(energy2)
+        with m.If(self.delta_valid):
+            m.d.sync += energy2.eq(energy2 + self.delta)
+        with m.If(valid & refresh):
+            m.d.sync += col_acc.eq(col_acc + Mux(sign, c_j, -c_j))
+        with m.If(self.bias_add):
+            m.d.sync += bias_acc.eq(bias_acc + self.bias_sum)
+        with m.If(self.finish_refresh):
+            m.d.sync += energy2.eq(-col_acc - (bias_acc << 1))
+        with m.If(self.clear):
+            m.d.sync += [energy2.eq(0), col_acc.eq(0), bias_acc.eq(0)]
+        return m

@@ -1,0 +1,164 @@
+"""Several generator words per cycle: the random order's visits and the rejection_free draw.
+
+Both orders consume xorshift32 words (``docs/numerics.md`` §5) whose count depends on the
+words themselves (a rejected candidate costs a word and no visit; in random order a stable
+neuron costs a word and a visit). The next ``words`` states of the generator are a linear
+function of the current one (XORs only), so they are all computed in one cycle and tested in
+parallel:
+
+- :class:`SelectRandom` (random order, n = N): the first word whose candidate is accepted
+  and names an unstable neuron is the visit that flips; the accepted words before it are
+  stable visits (counted, they change nothing).
+- :class:`DrawWords` (rejection_free order, n = |U|): the first accepted word gives k.
+
+Each reports how many words it used and the generator state after them, so the run
+continues exactly where the golden model's draw loop would. Combinational.
+
+Members (SelectRandom)
+----------------------
+state: In(32), the generator state before this cycle's words.
+flags: In(N), the unstable flags.
+found: Out(1), a word named an unstable neuron.
+index: Out(range(N)), that neuron.
+stable: Out(range(words + 1)), accepted words before it (all accepted words if not found):
+    the stable visits this cycle makes.
+used: Out(range(words + 1)), words consumed (up to and including the found one, else all).
+next_state: Out(32), the generator state after ``used`` words.
+
+Members (DrawWords)
+-------------------
+state: In(32); n: In(range(max_n + 1)), the size of the range (0 is never accepted).
+accept: Out(1); index: Out(range(max_n)), the first accepted candidate; used, next_state as
+above.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Const, Module, Signal
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from ..index_draw import draw_candidate
+from ..xorshift import xorshift32_next
+from .common import check_int
+
+__all__ = ["SelectRandom", "DrawWords", "generator_words"]
+
+
+def generator_words(m: Module, state, count: int, name: str = "word"):
+    """The next ``count`` generator states after ``state`` (word 0 is one step ahead)."""
+    words = []
+    x = state
+    for g in range(count):
+        w = Signal(32, name=f"{name}{g}")
+        m.d.comb += w.eq(xorshift32_next(x))
+        words.append(w)
+        x = w
+    return words
+
+
+def _first(m: Module, hits, words, name: str):
+    """(any, position) of the first true entry of ``hits``, and the state after the words up
+    to it (after all of them when none is true): a priority chain over a few words."""
+    count = len(hits)
+    used = Signal(range(count + 1), name=f"{name}_used")
+    state = Signal(32, name=f"{name}_state")
+    m.d.comb += [used.eq(count), state.eq(words[-1])]
+    for g in reversed(range(count)):
+        with m.If(hits[g]):
+            m.d.comb += [used.eq(g + 1), state.eq(words[g])]
+    any_hit = Signal(name=f"{name}_any")
+    m.d.comb += any_hit.eq(Const(0, 1) if not count else _or(hits))
+    return any_hit, used, state
+
+
+def _or(values):
+    result = values[0]
+    for v in values[1:]:
+        result = result | v
+    return result
+
+
+class SelectRandom(wiring.Component):
+    def __init__(self, neurons: int, words: int):
+        check_int("neurons", neurons, 1, 1 << 16)
+        check_int("words", words, 1, 64)
+        self.neurons, self.words = neurons, words
+        super().__init__({
+            "state": In(32),
+            "flags": In(neurons),
+            "found": Out(1),
+            "index": Out(range(neurons)),
+            "stable": Out(range(words + 1)),
+            "used": Out(range(words + 1)),
+            "next_state": Out(32),
+        })
+
+    def elaborate(self, platform):
+        n, count = self.neurons, self.words
+        mbits = (n - 1).bit_length()
+        m = Module()
+        words = generator_words(m, self.state, count)
+        cands, accepted, hits = [], [], []
+        for g, w in enumerate(words):
+            cand = Signal(range(n), name=f"cand{g}")
+            m.d.comb += cand.eq(w[32 - mbits:] if mbits else 0)
+            acc = Signal(name=f"acc{g}")
+            m.d.comb += acc.eq(cand < n)        # constant true for a power-of-two N
+            hit = Signal(name=f"hit{g}")
+            # A candidate >= N reads a flag beyond the array: the select yields 0 there.
+            m.d.comb += hit.eq(acc & self.flags.bit_select(cand, 1))
+            cands.append(cand)
+            accepted.append(acc)
+            hits.append(hit)
+        found, used, state = _first(m, hits, words, "sel")
+        index = Signal(range(n))
+        m.d.comb += index.eq(0)
+        for g in reversed(range(count)):
+            with m.If(hits[g]):
+                m.d.comb += index.eq(cands[g])
+        # Stable visits: accepted words before the first hit (all of them without a hit).
+        stable = Const(0, range(count + 1))
+        for g in range(count):
+            stable = stable + (accepted[g] & ~_or(hits[:g + 1]))
+        m.d.comb += [self.found.eq(found), self.index.eq(index), self.used.eq(used),
+                     self.next_state.eq(state), self.stable.eq(stable)]
+        return m
+
+
+class DrawWords(wiring.Component):
+    def __init__(self, max_n: int, words: int):
+        check_int("max_n", max_n, 1, (1 << 32) - 1)
+        check_int("words", words, 1, 64)
+        self.max_n, self.words = max_n, words
+        self.mbits = (max_n - 1).bit_length()
+        super().__init__({
+            "state": In(32),
+            "n": In(range(max_n + 1)),
+            "accept": Out(1),
+            "index": Out(range(max_n)),
+            "used": Out(range(words + 1)),
+            "next_state": Out(32),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        nm1 = Signal(range(self.max_n + 1))
+        m.d.comb += nm1.eq(self.n - 1)
+        words = generator_words(m, self.state, self.words)
+        cands, hits = [], []
+        for g, w in enumerate(words):
+            cand = draw_candidate(m, w, nm1, self.mbits, name=f"cand{g}")
+            hit = Signal(name=f"hit{g}")
+            m.d.comb += hit.eq((self.n != 0) & (cand < self.n))
+            cands.append(cand)
+            hits.append(hit)
+        accept, used, state = _first(m, hits, words, "draw")
+        index = Signal(range(self.max_n))
+        m.d.comb += index.eq(0)
+        for g in reversed(range(self.words)):
+            with m.If(hits[g]):
+                m.d.comb += index.eq(cands[g])
+        m.d.comb += [self.accept.eq(accept), self.index.eq(index), self.used.eq(used),
+                     self.next_state.eq(state)]
+        return m

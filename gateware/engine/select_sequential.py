@@ -1,0 +1,83 @@
+"""The next unstable neuron of the sequential order, found in one step.
+
+Visit v of the sequential order examines neuron v mod N (``docs/numerics.md`` §4). A stable
+neuron's visit changes nothing, so the engine jumps from position ``pos`` straight to the
+first unstable neuron at or after it, cyclically, and counts the visits in between
+(``skip``): the golden model's visit numbers stay exact while a stable visit costs no cycle.
+
+Combinational: a per-lane test i >= pos, then two priority encoders (the first flag at or
+after pos; the first flag at all, for the wrap-around), each a balanced tree of log2 N
+2:1 choices. The engine registers its inputs and output (docs/engine.md gives the measured
+depth).
+
+Members
+-------
+flags: In(N), the unstable flags.
+pos: In(range(N)), the neuron the next visit examines (visits mod N).
+found: Out(1), some flag is set (otherwise the state is a fixed point).
+index: Out(range(N)), the first unstable neuron at or after pos, cyclically.
+skip: Out(range(N)), (index - pos) mod N: the stable visits before the one to ``index``.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Cat, Const, Module, Mux, Signal
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from .common import check_int, widen
+
+__all__ = ["SelectSequential", "first_set"]
+
+
+def first_set(bits, index_bits: int):
+    """(any, index) of the lowest set bit of ``bits`` as a balanced tree of 2:1 choices;
+    index is 0 when no bit is set."""
+    nodes = [(bits[i], Const(0, 0)) for i in range(len(bits))]
+    level = 0
+    while len(nodes) > 1:
+        nxt = []
+        for i in range(0, len(nodes), 2):
+            any_l, idx_l = nodes[i]
+            if i + 1 == len(nodes):          # an odd node out is a lower half
+                nxt.append((any_l, _with_bit(idx_l, 0, level)))
+                continue
+            any_r, idx_r = nodes[i + 1]
+            nxt.append((any_l | any_r,
+                        Mux(any_l, _with_bit(idx_l, 0, level), _with_bit(idx_r, 1, level))))
+        nodes, level = nxt, level + 1
+    any_all, index = nodes[0]
+    return any_all, widen(index, index_bits)
+
+
+def _with_bit(index, bit: int, level: int):
+    """``index`` (``level`` bits) with ``bit`` above it."""
+    return Cat(widen(index, level), Const(bit, 1))
+
+
+class SelectSequential(wiring.Component):
+    def __init__(self, neurons: int):
+        check_int("neurons", neurons, 1, 1 << 16)
+        self.neurons = neurons
+        super().__init__({
+            "flags": In(neurons),
+            "pos": In(range(neurons)),
+            "found": Out(1),
+            "index": Out(range(neurons)),
+            "skip": Out(range(neurons)),
+        })
+
+    def elaborate(self, platform):
+        n = self.neurons
+        m = Module()
+        bits = len(self.index)
+        ahead = Signal(n)
+        for i in range(n):
+            m.d.comb += ahead[i].eq(self.flags[i] & (self.pos <= i))
+        any_ahead, first_ahead = first_set(ahead, bits)
+        any_all, first_all = first_set(self.flags, bits)
+        index = Signal(range(n))
+        m.d.comb += [index.eq(Mux(any_ahead, first_ahead, first_all)),
+                     self.found.eq(any_all), self.index.eq(index),
+                     self.skip.eq(Mux(any_ahead, index - self.pos, index + n - self.pos))]
+        return m

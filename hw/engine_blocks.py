@@ -1,0 +1,90 @@
+"""Out-of-context measurement of the column-parallel engine's blocks (``gateware/engine/``).
+
+:func:`registered` wraps a block so that every input and output passes through a register:
+nextpnr's Fmax of the wrapper is then the block's own register-to-register delay, as it will
+be inside the engine (whose inputs come from registers or block RAM). ``python -m
+hopfield_fpga.hw.engine_blocks BLOCK OUT.il`` writes the RTLIL of one wrapped block for the
+default configuration of the ULX3S-85F (N = 1024, W_BITS = 3, K = 6); docs/engine.md,
+"Column-parallel engine (in progress)", gives the yosys and nextpnr commands and the numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from amaranth.back import rtlil
+from amaranth.hdl import Module, Shape, Value
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from hopfield_fpga.gateware.engine.field_array import FieldArray
+from hopfield_fpga.gateware.engine.select_random import DrawWords, SelectRandom
+from hopfield_fpga.gateware.engine.select_rejection_free import SelectRank
+from hopfield_fpga.gateware.engine.select_sequential import SelectSequential
+from hopfield_fpga.gateware.engine.weight_store import WeightStore
+from .boards import BOARDS
+
+__all__ = ["registered", "BLOCKS", "main"]
+
+#: Random and rejection_free words tested per cycle in the measured selectors.
+MEASURED_WORDS = 4
+
+
+def registered(block: wiring.Component) -> wiring.Component:
+    """``block`` with a register on every port (same flat port names and widths)."""
+    members = {name: (In if member.flow == wiring.In else Out)(Shape.cast(member.shape).width)
+               for (name,), member in block.signature.members.flatten()}
+
+    class Registered(wiring.Component):
+        def elaborate(self, platform):
+            m = Module()
+            m.submodules.block = block
+            for name, member in members.items():
+                inner, outer = Value.cast(getattr(block, name)), getattr(self, name)
+                if member.flow == wiring.In:
+                    m.d.sync += inner.eq(outer)
+                else:
+                    m.d.sync += outer.eq(inner)
+            return m
+
+    return Registered(members)
+
+
+def _config():
+    return BOARDS["ulx3s-85f"].default_config
+
+
+BLOCKS = {
+    "field_array": lambda c: FieldArray(c),
+    "select_sequential": lambda c: SelectSequential(c.neurons),
+    "select_rank": lambda c: SelectRank(c.neurons),
+    "select_random": lambda c: SelectRandom(c.neurons, MEASURED_WORDS),
+    "draw_words": lambda c: DrawWords(c.neurons, MEASURED_WORDS),
+    "weight_store": lambda c: WeightStore(c),
+}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("block", choices=sorted(BLOCKS))
+    parser.add_argument("output", help="RTLIL file to write")
+    parser.add_argument("--neurons", type=int, default=None,
+                        help="N (default: the ULX3S-85F default configuration's)")
+    parser.add_argument("--bias-bits", type=int, default=None,
+                        help="B_BITS (a smaller N with a wider bias keeps the lanes' ACC_BITS)")
+    args = parser.parse_args(argv)
+    config = _config()
+    if args.neurons is not None:
+        config = config.with_(neurons=args.neurons, lanes=min(config.lanes, args.neurons))
+    if args.bias_bits is not None:
+        config = config.with_(bias_bits=args.bias_bits)
+    print(f"{args.block}: N = {config.neurons}, W_BITS = {config.weight_bits}, "
+          f"B_BITS = {config.bias_bits}, ACC_BITS = {config.acc_bits}, K = {config.lanes}")
+    block = BLOCKS[args.block](config)
+    top = block if args.block == "weight_store" else registered(block)
+    with open(args.output, "w") as f:
+        f.write(rtlil.convert(top, name="top"))
+
+
+if __name__ == "__main__":
+    main()

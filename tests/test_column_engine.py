@@ -1,0 +1,169 @@
+"""The column-parallel engine (``gateware/engine/column_engine.py``) in Amaranth's simulator,
+case for case against the golden model: every deterministic order, asymmetric weights under
+a cap, ties, extreme values, traced (with back-pressure) and untraced runs, state writes on
+valid fields; and its cycle accounting (docs/engine.md, "Column-parallel engine") checked
+exactly against ``status.cycles`` and ``status.refresh_cycles``. A failure names the case
+seed and the first diverging flip."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+from amaranth.sim import Simulator
+
+from hopfield_fpga import numerics
+from hopfield_fpga.config import Feature, NetworkConfig
+from hopfield_fpga.gateware.engine.column_engine import DEFAULT_WORDS, ColumnEngine
+from hopfield_fpga.gateware.engine.column_sum import column_sum_latency
+from hopfield_fpga.sim.tb.engine_driver import (AmaranthBus, EngineDriver, compare, expected,
+                                               make_case, run_case)
+
+DETERMINISTIC = Feature.TRACE
+
+
+def _simulate(config, bench_body):
+    dut = ColumnEngine(config)
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+
+    async def bench(ctx):
+        driver = EngineDriver(AmaranthBus(ctx, dut), config, rng=random.Random(1))
+        await driver.reset_inputs()
+        await bench_body(driver, dut)
+
+    sim.add_testbench(bench)
+    sim.run()
+    return dut
+
+
+CONFIGS = [
+    NetworkConfig(neurons=1, lanes=1, weight_bits=4, features=DETERMINISTIC),
+    NetworkConfig(neurons=2, lanes=2, weight_bits=1, bias_bits=2, features=DETERMINISTIC),
+    NetworkConfig(neurons=7, lanes=3, weight_bits=16, bias_bits=24, features=DETERMINISTIC),
+    NetworkConfig(neurons=12, lanes=4, weight_bits=5, features=DETERMINISTIC),
+    NetworkConfig(neurons=33, lanes=6, weight_bits=3, features=DETERMINISTIC),
+]
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=lambda c: f"N{c.neurons}K{c.lanes}"
+                         f"W{c.weight_bits}")
+def test_column_engine_matches_golden(config):
+    seeds = range(1000, 1030)
+
+    async def body(driver, dut):
+        for seed in seeds:
+            case = make_case(config, seed)
+            _, want = expected(config, case)
+            status, events, state = await run_case(driver, case)
+            compare(case, want, status, events, state)
+            # A second probe on valid fields: the state write applies its bits as flips.
+            case.state = np.random.default_rng(seed + 1).choice([-1, 1], config.neurons)
+            case.weights = np.asarray(await driver.read_weights())
+            _, want = expected(config, case)
+            await driver.write_state(case.state)
+            status, events = await driver.run(
+                order=case.order, seed=case.run_seed, max_visits=case.max_visits,
+                trace=case.trace, ready_prob=case.ready_prob)
+            state = await driver.read_state()
+            case.kind += "+second-run"
+            compare(case, want, status, events, state)
+            assert int(status.refresh_cycles) == 0, f"{case.describe()}: no refresh needed"
+
+    _simulate(config, body)
+
+
+def _choose_cycles(config, case, want):
+    """The CHOOSE cycles of a run, per flip and after the last one: replayed on the golden
+    trace (sequential: the stable visits are skipped; random and rejection_free:
+    DEFAULT_WORDS generator words per cycle)."""
+    n, cap = config.neurons, case.max_visits
+    w = np.asarray(case.weights)
+    s = np.array(case.state)
+    h = w @ s + case.bias
+    events = list(want.trace)
+    per_flip, tail = [], 0
+    x = numerics.seed_state(case.run_seed)
+    m = (n - 1).bit_length()
+    visits = cycles = 0
+    while np.any(s * h < 0) and visits < cap:
+        cycles += 1
+        if case.order == "sequential":
+            pos = visits % n
+            skip = next(d for d in range(n) if s[(pos + d) % n] * h[(pos + d) % n] < 0)
+            if skip >= cap - visits:
+                visits = cap
+                continue
+            visits += skip
+            found = (pos + skip) % n
+        elif case.order == "random":
+            stable, found = 0, None
+            for _ in range(DEFAULT_WORDS):
+                x = numerics.xorshift32(x)
+                cand = x >> (32 - m) if m else 0
+                if cand < n and s[cand] * h[cand] < 0:
+                    found = cand
+                    break
+                stable += cand < n
+            if stable >= cap - visits:
+                visits = cap
+                continue
+            visits += stable
+            if found is None:
+                continue
+        else:
+            k, x, used = numerics.draw_index(x, int(np.count_nonzero(s * h < 0)))
+            # The words are drawn DEFAULT_WORDS per cycle (and x stays exact: draw_index).
+            cycles += (used - 1) // DEFAULT_WORDS
+            found = int(np.flatnonzero(s * h < 0)[k])
+        ev = events.pop(0)
+        assert ev.index == found and ev.visit == visits, "replay out of step with golden"
+        per_flip.append(cycles)
+        cycles = 0
+        visits += 1
+        s[ev.index] = ev.value
+        h = h + 2 * ev.value * w[:, ev.index]
+    tail = cycles
+    return per_flip, tail
+
+
+def _expected_cycles(config, case, want, latency):
+    """docs/engine.md, "Column-parallel engine": status.cycles of a run without trace stalls.
+    A flip costs its CHOOSE cycles + FLIP (+ L waiting for 2E and the handshake when traced);
+    the run ends with one cycle, not before the last flip's 2E is final (L cycles after its
+    FLIP)."""
+    per_flip, tail = _choose_cycles(config, case, want)
+    flip = 1 + (latency + 1 if case.trace else 0)
+    end = tail + 1
+    if per_flip and not case.trace:
+        end = max(end, latency + 1)
+    return sum(per_flip) + len(per_flip) * flip + end
+
+
+@pytest.mark.parametrize("config", CONFIGS[1:], ids=lambda c: f"N{c.neurons}K{c.lanes}")
+def test_column_engine_cycle_accounting(config):
+    latency = column_sum_latency(config)
+
+    async def body(driver, dut):
+        for seed in range(24):
+            case = make_case(config, 300 + seed, ["symmetric", "asymmetric", "ties"][seed % 3])
+            case.order = ["sequential", "random", "rejection_free"][seed % 3]
+            case.ready_prob = 1.0
+            case.trace = True
+            _, want = expected(config, case)     # traced, for the replay
+            case.trace = seed % 2 == 0
+            status, events, state = await run_case(driver, case)
+            compare(case, want, status, events, state)
+            got = int(status.cycles)
+            assert got == _expected_cycles(config, case, want, latency), case.describe()
+            n, c = config.neurons, config.chunks
+            assert int(status.refresh_cycles) == c + n + latency + 3, "refresh of docs"
+
+    _simulate(config, body)
+
+
+def test_column_engine_refuses_what_it_does_not_build():
+    for features in (Feature.STOCHASTIC, Feature.HEBBIAN):
+        with pytest.raises(ValueError, match=features.name):
+            ColumnEngine(NetworkConfig(neurons=8, lanes=2, features=features))

@@ -1,0 +1,432 @@
+"""Amaranth-simulator tests of the column-parallel engine's blocks (``gateware/engine/``),
+each against a numpy or Python model; randomized cases name their seed."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+from amaranth.sim import Simulator
+
+from hopfield_fpga import numerics
+from hopfield_fpga.config import NetworkConfig
+from hopfield_fpga.gateware.engine.column_sum import ColumnSum
+from hopfield_fpga.gateware.engine.energy_unit import EnergyUnit
+from hopfield_fpga.gateware.engine.field_array import FieldArray, FieldOp
+from hopfield_fpga.gateware.engine.select_random import DrawWords, SelectRandom
+from hopfield_fpga.gateware.engine.select_rejection_free import SelectRank
+from hopfield_fpga.gateware.engine.select_sequential import SelectSequential
+from hopfield_fpga.gateware.engine.weight_store import WeightStore
+
+
+def _bits(values) -> int:
+    return sum(int(v) << i for i, v in enumerate(values))
+
+
+def _pack(values, width) -> int:
+    mask = (1 << width) - 1
+    return sum((int(v) & mask) << (i * width) for i, v in enumerate(values))
+
+
+def _unpack(word, width, count, signed=True):
+    out = []
+    for i in range(count):
+        v = (word >> (i * width)) & ((1 << width) - 1)
+        if signed and v >> (width - 1):
+            v -= 1 << width
+        out.append(v)
+    return out
+
+
+def _comb(dut, cases, check):
+    sim = Simulator(dut)
+
+    async def bench(ctx):
+        for case in cases:
+            await check(ctx, case)
+
+    sim.add_testbench(bench)
+    sim.run()
+
+
+# -- field array -------------------------------------------------------------------------------
+
+FIELD_CONFIGS = [NetworkConfig(neurons=1, lanes=1, weight_bits=1, bias_bits=1),
+                 NetworkConfig(neurons=13, lanes=4, weight_bits=5),
+                 NetworkConfig(neurons=16, lanes=16, weight_bits=16, bias_bits=24),
+                 NetworkConfig(neurons=30, lanes=7, weight_bits=3)]
+
+
+@pytest.mark.parametrize("config", FIELD_CONFIGS, ids=lambda c: f"N{c.neurons}K{c.lanes}"
+                         f"W{c.weight_bits}")
+def test_field_array_matches_model(config):
+    """Random op sequences (refresh-like loads and column adds, flips, state loads, clears)
+    against the numpy model; fields, states and flags compared after every cycle. The fields
+    stay within the accumulator, as in the engine (h = W s + b always holds there)."""
+    n, k, a, wb = config.neurons, config.lanes, config.acc_bits, config.weight_bits
+    seed = 1000 + n
+    rng = np.random.default_rng(seed)
+    dut = FieldArray(config)
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    bound = config.field_bound
+
+    async def bench(ctx):
+        h = np.zeros(n, dtype=np.int64)
+        s = np.zeros(n, dtype=np.int64)        # bits, 1 = +1
+        for step in range(400):
+            op = rng.choice([FieldOp.HOLD, FieldOp.FLIP, FieldOp.ADD, FieldOp.LOAD_FIELDS,
+                             FieldOp.LOAD_STATES, FieldOp.CLEAR], p=[.05, .4, .25, .15, .1, .05])
+            col = rng.integers(config.weight_min, config.weight_max + 1, n)
+            sign = int(rng.integers(2))
+            j = int(rng.integers(n))
+            c = int(rng.integers(config.chunks))
+            lanes = np.arange(c * k, min(n, (c + 1) * k))
+            new_h = rng.integers(-bound // 2, bound // 2 + 1, k)
+            new_s = rng.integers(0, 2, k)
+            factor = 2 if op == FieldOp.FLIP else 1
+            step_h = h + (factor * (2 * sign - 1)) * col
+            if op in (FieldOp.FLIP, FieldOp.ADD) and np.any(np.abs(step_h) > bound):
+                op = FieldOp.HOLD                  # the engine never leaves the bound
+            ctx.set(dut.column, _pack(col, wb))
+            ctx.set(dut.op, op)
+            ctx.set(dut.sign, sign)
+            ctx.set(dut.index, j)
+            ctx.set(dut.chunk, c)
+            ctx.set(dut.fields_in, _pack(new_h, a))
+            ctx.set(dut.states_in, _bits(new_s))
+            await ctx.tick()
+            if op in (FieldOp.FLIP, FieldOp.ADD):
+                h = step_h
+            if op == FieldOp.FLIP:
+                s[j] = sign
+            elif op == FieldOp.LOAD_FIELDS:
+                h[lanes] = new_h[:len(lanes)]
+            elif op == FieldOp.LOAD_STATES:
+                s[lanes] = new_s[:len(lanes)]
+            elif op == FieldOp.CLEAR:
+                h[:] = 0
+                s[:] = 0
+            where = f"seed {seed} step {step} op {op.name}"
+            assert _unpack(ctx.get(dut.fields), a, n) == list(h), where
+            assert ctx.get(dut.states) == _bits(s), where
+            flags = (2 * s - 1) * h < 0
+            assert ctx.get(dut.flags) == _bits(flags), where
+
+    sim.add_testbench(bench)
+    sim.run()
+
+
+# -- selectors ---------------------------------------------------------------------------------
+
+def _random_flags(rng, n):
+    density = rng.choice([0.0, 1 / max(1, n), 0.05, 0.3, 0.8, 1.0])
+    return [int(rng.random() < density) for _ in range(n)]
+
+
+@pytest.mark.parametrize("n", [1, 2, 7, 64, 100])
+def test_select_sequential(n):
+    """The first unstable neuron at or after pos (cyclically) and the stable visits skipped:
+    the sequential loop of golden.run_binary."""
+    seed = 2000 + n
+    rng = random.Random(seed)
+    dut = SelectSequential(n)
+    cases = [(_random_flags(rng, n), rng.randrange(n)) for _ in range(300)]
+
+    async def check(ctx, case):
+        flags, pos = case
+        ctx.set(dut.flags, _bits(flags))
+        ctx.set(dut.pos, pos)
+        where = f"seed {seed}: flags {flags} pos {pos}"
+        assert ctx.get(dut.found) == any(flags), where
+        if not any(flags):
+            return
+        skip = next(d for d in range(n) if flags[(pos + d) % n])
+        assert (ctx.get(dut.index), ctx.get(dut.skip)) == ((pos + skip) % n, skip), where
+
+    _comb(dut, cases, check)
+
+
+@pytest.mark.parametrize("n", [1, 2, 5, 64, 100])
+def test_select_rank(n):
+    seed = 3000 + n
+    rng = random.Random(seed)
+    dut = SelectRank(n)
+    cases = []
+    for _ in range(200):
+        flags = _random_flags(rng, n)
+        for k in rng.sample(range(max(1, sum(flags))), min(3, max(1, sum(flags)))):
+            cases.append((flags, k))
+
+    async def check(ctx, case):
+        flags, k = case
+        ctx.set(dut.flags, _bits(flags))
+        ctx.set(dut.rank, k)
+        where = f"seed {seed}: flags {flags} k {k}"
+        assert ctx.get(dut.count) == sum(flags), where
+        if sum(flags):
+            assert ctx.get(dut.index) == [i for i, f in enumerate(flags) if f][k], where
+
+    _comb(dut, cases, check)
+
+
+@pytest.mark.parametrize("n,words", [(1, 1), (5, 3), (64, 4), (100, 4), (37, 8)])
+def test_select_random(n, words):
+    """The random order's draw loop of golden.run_binary, ``words`` words at a time."""
+    seed = 4000 + n
+    rng = random.Random(seed)
+    dut = SelectRandom(n, words)
+    cases = [(_random_flags(rng, n), rng.getrandbits(32) or 1) for _ in range(300)]
+
+    async def check(ctx, case):
+        flags, x0 = case
+        ctx.set(dut.flags, _bits(flags))
+        ctx.set(dut.state, x0)
+        x, stable, found = x0, 0, None
+        for used in range(1, words + 1):
+            x = numerics.xorshift32(x)
+            m = (n - 1).bit_length()
+            cand = x >> (32 - m) if m else 0
+            if cand >= n:
+                continue
+            if flags[cand]:
+                found = cand
+                break
+            stable += 1
+        where = f"seed {seed}: flags {flags} state {x0:#x}"
+        got = [ctx.get(v) for v in (dut.found, dut.stable, dut.used, dut.next_state)]
+        assert got == [found is not None, stable, used, x], where
+        if found is not None:
+            assert ctx.get(dut.index) == found, where
+
+    _comb(dut, cases, check)
+
+
+@pytest.mark.parametrize("max_n,words", [(1, 1), (5, 2), (100, 3), (1024, 4)])
+def test_draw_words(max_n, words):
+    """The index draw of numerics.draw_index, up to ``words`` words per cycle."""
+    seed = 5000 + max_n
+    rng = random.Random(seed)
+    dut = DrawWords(max_n, words)
+    cases = [(rng.randint(0, max_n), rng.getrandbits(32) or 1) for _ in range(400)]
+
+    async def check(ctx, case):
+        n, x0 = case
+        ctx.set(dut.n, n)
+        ctx.set(dut.state, x0)
+        where = f"seed {seed}: n {n} state {x0:#x}"
+        if n == 0:
+            assert not ctx.get(dut.accept), where
+            return
+        k, x, used = numerics.draw_index(x0, n)
+        if used <= words:
+            got = [ctx.get(v) for v in (dut.accept, dut.index, dut.used, dut.next_state)]
+            assert got == [1, k, used, x], where
+        else:
+            y = x0
+            for _ in range(words):
+                y = numerics.xorshift32(y)
+            got = [ctx.get(v) for v in (dut.accept, dut.used, dut.next_state)]
+            assert got == [0, words, y], where
+
+    _comb(dut, cases, check)
+
+
+# -- weight store ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("config", [NetworkConfig(neurons=1, lanes=1, weight_bits=2),
+                                    NetworkConfig(neurons=13, lanes=4, weight_bits=5),
+                                    NetworkConfig(neurons=18, lanes=6, weight_bits=3)],
+                         ids=lambda c: f"N{c.neurons}K{c.lanes}W{c.weight_bits}")
+def test_weight_store(config):
+    """Chunk writes touch only their lanes; a read returns the whole column (lanes beyond N
+    as 0) and the selected chunk."""
+    n, k, c, wb = config.neurons, config.lanes, config.chunks, config.weight_bits
+    seed = 6000 + n
+    rng = np.random.default_rng(seed)
+    dut = WeightStore(config)
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+
+    async def bench(ctx):
+        w = np.zeros((c * k, n), dtype=np.int64)      # rows: lanes (padded), columns: j
+        for step in range(300):
+            j, ch = int(rng.integers(n)), int(rng.integers(c))
+            if rng.random() < 0.05:
+                ctx.set(dut.write_addr, j)
+                ctx.set(dut.clear_column, 1)
+                await ctx.tick()
+                ctx.set(dut.clear_column, 0)
+                w[:, j] = 0
+            elif rng.random() < 0.5:
+                lanes = rng.integers(config.weight_min, config.weight_max + 1, k)
+                ctx.set(dut.write_addr, j)
+                ctx.set(dut.write_chunk, ch)
+                ctx.set(dut.write_data, _pack(lanes, wb))
+                ctx.set(dut.write_en, 1)
+                ctx.set(dut.read_en, 0)
+                await ctx.tick()
+                ctx.set(dut.write_en, 0)
+                for lane in range(k):
+                    if ch * k + lane < n:
+                        w[ch * k + lane, j] = lanes[lane]
+            else:
+                ctx.set(dut.read_addr, j)
+                ctx.set(dut.read_en, 1)
+                await ctx.tick()
+                ctx.set(dut.read_en, 0)
+                ctx.set(dut.chunk, ch)
+                where = f"seed {seed} step {step}: column {j}"
+                assert _unpack(ctx.get(dut.column), wb, c * k) == list(w[:, j]), where
+                assert (_unpack(ctx.get(dut.chunk_data), wb, k)
+                        == list(w[ch * k:(ch + 1) * k, j])), where
+
+    sim.add_testbench(bench)
+    sim.run()
+
+
+# -- column sum --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("config,per_stage", [(NetworkConfig(neurons=1, lanes=1, weight_bits=1), 2),
+                                              (NetworkConfig(neurons=13, lanes=4, weight_bits=5), 2),
+                                              (NetworkConfig(neurons=64, lanes=8, weight_bits=3), 3)],
+                         ids=lambda v: f"N{v.neurons}W{v.weight_bits}"
+                         if isinstance(v, NetworkConfig) else f"per{v}")
+def test_column_sum(config, per_stage):
+    """c_j = sum_i W_ij s_i, one column per cycle, ``latency`` cycles later."""
+    n, wb = config.neurons, config.weight_bits
+    seed = 7000 + n
+    rng = np.random.default_rng(seed)
+    dut = ColumnSum(config, per_stage=per_stage)
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    cases = [(rng.choice([config.weight_min, config.weight_max, 0], n)
+              if rng.random() < 0.3 else rng.integers(config.weight_min, config.weight_max + 1, n),
+              rng.integers(0, 2, n), bool(rng.random() < 0.8)) for _ in range(100)]
+
+    async def bench(ctx):
+        outs = []
+        for col, states, valid in cases + [(np.zeros(n, int), np.zeros(n, int), False)] * (
+                dut.latency + 1):
+            ctx.set(dut.column, _pack(col, wb))
+            ctx.set(dut.states, _bits(states))
+            ctx.set(dut.valid_in, valid)
+            await ctx.tick()
+            outs.append((ctx.get(dut.valid_out), ctx.get(dut.total)))
+        for t, (col, states, valid) in enumerate(cases):
+            want = int(np.dot(col, 2 * states - 1))
+            got = outs[t + dut.latency - 1]
+            assert got[0] == valid, f"seed {seed} case {t}"
+            if valid:
+                assert got[1] == want, f"seed {seed} case {t}: column {list(col)} states {states}"
+
+    sim.add_testbench(bench)
+    sim.run()
+
+
+# -- energy unit -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("config", [NetworkConfig(neurons=1, lanes=1, weight_bits=2),
+                                    NetworkConfig(neurons=20, lanes=4, weight_bits=4)],
+                         ids=lambda c: f"N{c.neurons}W{c.weight_bits}")
+def test_energy_unit(config):
+    """Back-to-back flips: each delta = -2 s' (term + c_j) arrives L cycles after its column
+    and is added to 2E; a refresh's columns and bias sums give -sum s_j c_j - 2 sum s_i b_i."""
+    n, wb = config.neurons, config.weight_bits
+    seed = 8000 + n
+    rng = np.random.default_rng(seed)
+    dut = EnergyUnit(config)
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    bound = config.field_bound
+
+    async def bench(ctx):
+        for round_ in range(6):
+            where = f"seed {seed} round {round_}"
+            # refresh: columns with their signs and bias sums, then finish
+            ctx.set(dut.clear, 1)
+            await ctx.tick()
+            ctx.set(dut.clear, 0)
+            states = rng.integers(0, 2, n)
+            w = rng.integers(config.weight_min, config.weight_max + 1, (n, n))
+            b_sum = int(rng.integers(-bound, bound + 1))
+            ctx.set(dut.states, _bits(states))
+            ctx.set(dut.bias_add, 1)
+            ctx.set(dut.bias_sum, b_sum)
+            await ctx.tick()
+            ctx.set(dut.bias_add, 0)
+            for col in range(n):
+                ctx.set(dut.column, _pack(w[:, col], wb))
+                ctx.set(dut.push, 1)
+                ctx.set(dut.refresh, 1)
+                ctx.set(dut.sign, int(states[col]))
+                await ctx.tick()
+            ctx.set(dut.push, 0)
+            ctx.set(dut.refresh, 0)
+            while ctx.get(dut.busy):
+                assert not ctx.get(dut.delta_valid), where
+                await ctx.tick()
+            ctx.set(dut.finish_refresh, 1)
+            await ctx.tick()
+            ctx.set(dut.finish_refresh, 0)
+            s = 2 * states - 1
+            e2 = int(-(s @ w @ s) - 2 * b_sum)
+            assert ctx.get(dut.energy2) == e2, where
+            # flips, one per cycle, with random gaps
+            pushes = []
+            for t in range(30):
+                push = bool(rng.random() < 0.7)
+                col = rng.integers(config.weight_min, config.weight_max + 1, n)
+                st = rng.integers(0, 2, n)
+                sign = int(rng.integers(2))
+                term = int(rng.integers(-2 * bound, 2 * bound + 1))
+                c_j = int(col @ (2 * st - 1))
+                want = -2 * (2 * sign - 1) * (term + c_j)
+                future = e2 + sum(p[1] for p in pushes) + want
+                push = push and abs(future) <= config.energy_bound   # as 2E always is
+                ctx.set(dut.column, _pack(col, wb))
+                ctx.set(dut.states, _bits(st))
+                ctx.set(dut.push, push)
+                ctx.set(dut.sign, sign)
+                ctx.set(dut.term, term)
+                if push:
+                    pushes.append((t, want))
+                if ctx.get(dut.delta_valid):
+                    t0, done = pushes.pop(0)
+                    assert t - t0 == dut.latency, where
+                    assert ctx.get(dut.delta) == done, where
+                    e2 += done
+                await ctx.tick()
+            ctx.set(dut.push, 0)
+            while ctx.get(dut.busy):
+                if ctx.get(dut.delta_valid):
+                    e2 += pushes.pop(0)[1]
+                await ctx.tick()
+            assert not pushes and ctx.get(dut.energy2) == e2, where
+
+    sim.add_testbench(bench)
+    sim.run()
+
+
+def test_registered_wrapper_delays_by_two_cycles():
+    """hw/engine_blocks.registered: the block's ports behind registers, same names and
+    widths (what the out-of-context measurements synthesize)."""
+    from hopfield_fpga.hw.engine_blocks import registered
+    dut = registered(SelectRank(10))
+    assert {n for (n,), _ in dut.signature.members.flatten()} == {"flags", "rank", "count",
+                                                                  "index"}
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+
+    async def bench(ctx):
+        flags = [0, 1, 1, 0, 0, 1, 0, 1, 1, 0]
+        ctx.set(dut.flags, _bits(flags))
+        ctx.set(dut.rank, 3)
+        await ctx.tick()
+        assert ctx.get(dut.count) == 0          # not through yet
+        await ctx.tick()
+        assert (ctx.get(dut.count), ctx.get(dut.index)) == (5, 7)
+
+    sim.add_testbench(bench)
+    sim.run()
