@@ -19,6 +19,7 @@ import json
 import math
 import time
 
+from .cli import fraction, positive_int, seed32
 from .maxcut import Graph, MaxcutRun, complete_pm1_graph, cut_values, maxcut_bqm, \
     random_pm1_graph, run_sampler, time_to_target
 
@@ -139,14 +140,14 @@ def register_maxcut(subparsers) -> None:
     p.add_argument("--url", default=None,
                    help="the board (default: cpu:// in the ULX3S 85F default configuration, "
                         "N = 1024 with 3-bit weights)")
-    p.add_argument("--reads", type=int, default=10, help="reads per solver (default 10)")
-    p.add_argument("--sweeps", type=int, default=None, help="sweeps per read (default 1000)")
-    p.add_argument("--seed", type=int, default=1, help="seed of the graphs and the solvers")
-    p.add_argument("--random-n", type=int, default=None, help=f"N of the random graph "
+    p.add_argument("--reads", type=positive_int, default=10, help="reads per solver (default 10)")
+    p.add_argument("--sweeps", type=positive_int, default=None, help="sweeps per read (default 1000)")
+    p.add_argument("--seed", type=seed32, default=1, help="seed of the graphs and the solvers")
+    p.add_argument("--random-n", type=positive_int, default=None, help=f"N of the random graph "
                    f"(default {RANDOM_N})")
-    p.add_argument("--density", type=float, default=DENSITY,
+    p.add_argument("--density", type=fraction, default=DENSITY,
                    help=f"edge density of the random graph (default {DENSITY})")
-    p.add_argument("--complete-n", type=int, default=None,
+    p.add_argument("--complete-n", type=positive_int, default=None,
                    help="N of the complete graph (default: the board's N)")
     p.add_argument("--quick", action="store_true",
                    help=f"small instances for a quick run: random N = {QUICK['random_n']}, "

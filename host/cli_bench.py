@@ -10,20 +10,9 @@ from __future__ import annotations
 import json
 
 from .bench_maxcut import register_maxcut
-from .cli import CLIError
+from .cli import CLIError, positive_int
 
 __all__ = ["register", "BENCHES"]
-
-
-def _positive(text: str) -> int:
-    import argparse
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
-    return value
 
 
 def register_engine(subparsers) -> None:
@@ -38,9 +27,9 @@ def register_engine(subparsers) -> None:
                     "engine's on one thread and on all cores, measured in the same run, and "
                     "their ratios. Every run is checked against the golden model, which is "
                     "timed only for issue 12's target checks.")
-    p.add_argument("--sizes", type=_positive, nargs="+", default=None,
+    p.add_argument("--sizes", type=positive_int, nargs="+", default=None,
                    help=f"network sizes N (default 64 256 1024; at most {MAX_NEURONS})")
-    p.add_argument("--lanes", type=_positive, default=8,
+    p.add_argument("--lanes", type=positive_int, default=8,
                    help=f"lanes K (default 8, at most {MAX_LANES} and N)")
     p.add_argument("--quick", action="store_true", help="only N = 64")
     p.add_argument("--board", metavar="NAME", default=None,
@@ -50,9 +39,9 @@ def register_engine(subparsers) -> None:
                    help="clock of the FPGA times without --board (default: that of "
                         "bench_engine.DEFAULT_CLOCK_BOARD, the board whose default has "
                         "N = 1024)")
-    p.add_argument("--threads", type=_positive, default=None,
+    p.add_argument("--threads", type=positive_int, default=None,
                    help="threads of the CPU engine's all-cores column (default: every core)")
-    p.add_argument("--repeats", type=_positive, default=5,
+    p.add_argument("--repeats", type=positive_int, default=5,
                    help="timed CPU batches per row; the median is reported (default 5)")
     p.add_argument("--simulator", choices=["verilator", "icarus"], default="verilator")
     p.add_argument("--seed", type=int, default=1, help="seed of patterns and probes")
@@ -93,11 +82,11 @@ def register_link(subparsers) -> None:
                     "storing 26 patterns and a batched recall; print wire bytes per data byte "
                     "(UART start/stop bits apart) and the load/store times at several baud "
                     "rates and board clocks (wire bytes plus the engine's cycles).")
-    p.add_argument("--lanes", type=_positive, default=4, help="lanes K (default 4, the "
+    p.add_argument("--lanes", type=positive_int, default=4, help="lanes K (default 4, the "
                    "iCEBreaker's and ULX3S-25F's default)")
-    p.add_argument("--bauds", type=_positive, nargs="+", default=list(DEFAULT_BAUDS),
+    p.add_argument("--bauds", type=positive_int, nargs="+", default=list(DEFAULT_BAUDS),
                    help="baud rates (default 115200 1000000 3000000)")
-    p.add_argument("--batch", type=_positive, default=DEFAULT_BATCH,
+    p.add_argument("--batch", type=positive_int, default=DEFAULT_BATCH,
                    help=f"probes of the batched recall (default {DEFAULT_BATCH})")
     p.add_argument("--json", action="store_true", help="one JSON object per row")
     p.set_defaults(func=_link)

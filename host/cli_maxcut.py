@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 
-from .cli import CLIError
+from .cli import CLIError, output_file, positive_int, seed32
 from .cli_board import add_url, default_url, progress
 
 __all__ = ["register"]
@@ -26,12 +26,12 @@ def register(subparsers) -> None:
                     "clock: exact RTL cycles / clock.")
     p.add_argument("file", help="the instance, G-set / rudy format")
     add_url(p)
-    p.add_argument("--reads", type=int, default=10, help="anneals (default 10)")
-    p.add_argument("--sweeps", type=int, default=1000, help="sweeps per anneal (default 1000)")
-    p.add_argument("--seed", type=int, default=1, help="seed of the initial states and runs")
+    p.add_argument("--reads", type=positive_int, default=10, help="anneals (default 10)")
+    p.add_argument("--sweeps", type=positive_int, default=1000, help="sweeps per anneal (default 1000)")
+    p.add_argument("--seed", type=seed32, default=1, help="seed of the initial states and runs")
     p.add_argument("--target", type=float, default=None,
                    help="cut value to reach (default: 99%% of the best cut found)")
-    p.add_argument("--plot", metavar="PNG", default=None,
+    p.add_argument("--plot", metavar="PNG", default=None, type=output_file,
                    help="draw the cut against sweeps (best and mean over reads) into PNG")
     p.set_defaults(func=_maxcut)
 

@@ -27,19 +27,7 @@ from hopfield_fpga.gateware.unstable_set import AdderTree, RankSelect
 from hopfield_fpga.gateware.xorshift import load_state, xorshift32_next
 from hopfield_fpga.sim import golden
 from hopfield_fpga.sim.tb.engine_driver import (AmaranthBus, EngineDriver, compare, expected,
-                                               make_case, run_case)
-
-
-def _comb_check(dut, cases, check):
-    """Run ``check(ctx)`` once per case in a testbench over a combinational component."""
-    sim = Simulator(dut)
-
-    async def bench(ctx):
-        for case in cases:
-            await check(ctx, case)
-
-    sim.add_testbench(bench)
-    sim.run()
+                                               make_case, run_case, run_comb_cases)
 
 
 def test_xorshift_matches_numerics():
@@ -57,7 +45,7 @@ def test_xorshift_matches_numerics():
         assert ctx.get(y) == numerics.xorshift32(v), f"xorshift32({v:#x})"
         assert ctx.get(z) == (v or numerics.seed_state(0)), f"load_state({v:#x})"
 
-    _comb_check(m, values, check)
+    run_comb_cases(m, values, check)
 
 
 def test_logistic_matches_numerics_exhaustively():
@@ -68,7 +56,7 @@ def test_logistic_matches_numerics_exhaustively():
         ctx.set(dut.t, t)
         assert ctx.get(dut.p) == numerics.logistic_p16(t), f"t = {t}"
 
-    _comb_check(dut, values, check)
+    run_comb_cases(dut, values, check)
 
 
 @pytest.mark.parametrize("t_bits", [2, 11, 12, 13, 36])
@@ -84,7 +72,7 @@ def test_logistic_matches_numerics_at_other_widths(t_bits):
         ctx.set(dut.t, t)
         assert ctx.get(dut.p) == numerics.logistic_p16(t), f"t = {t} (t_bits {t_bits})"
 
-    _comb_check(dut, values, check)
+    run_comb_cases(dut, values, check)
 
 
 @pytest.mark.parametrize("max_n", [1, 2, 5, 64, 100, 1024])
@@ -104,7 +92,7 @@ def test_index_draw_matches_numerics(max_n):
         if cand < n:
             assert ctx.get(dut.index) == cand, f"word {word:#x} n {n}"
         # the same draw sequence as numerics.draw_index when the word is a generator state
-    _comb_check(dut, cases, check)
+    run_comb_cases(dut, cases, check)
 
 
 @pytest.mark.parametrize("width", [1, 3, 8])
@@ -119,7 +107,7 @@ def test_rank_select(width):
         want = [i for i in range(width) if bits >> i & 1][r]
         assert ctx.get(dut.index) == want, f"bits {bits:b} rank {r}"
 
-    _comb_check(dut, cases, check)
+    run_comb_cases(dut, cases, check)
 
 
 @pytest.mark.parametrize("neurons,lanes", [(7, 3), (12, 4), (21, 5), (64, 8), (9, 1), (4, 2)])
@@ -222,7 +210,7 @@ def test_divmod_const(divisor):
         ctx.set(v, value)
         assert (ctx.get(qs), ctx.get(rs)) == divmod(value, divisor), f"{value} / {divisor}"
 
-    _comb_check(m, range(1024), check)
+    run_comb_cases(m, range(1024), check)
 
 
 # -- the whole engine ------------------------------------------------------------------------

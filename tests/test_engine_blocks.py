@@ -18,6 +18,7 @@ from hopfield_fpga.gateware.engine.select_random import DrawWords, SelectRandom
 from hopfield_fpga.gateware.engine.select_rejection_free import SelectRank
 from hopfield_fpga.gateware.engine.select_sequential import SelectSequential
 from hopfield_fpga.gateware.engine.weight_store import WeightStore
+from hopfield_fpga.sim.tb.engine_driver import run_comb_cases
 
 
 def _bits(values) -> int:
@@ -37,17 +38,6 @@ def _unpack(word, width, count, signed=True):
             v -= 1 << width
         out.append(v)
     return out
-
-
-def _comb(dut, cases, check):
-    sim = Simulator(dut)
-
-    async def bench(ctx):
-        for case in cases:
-            await check(ctx, case)
-
-    sim.add_testbench(bench)
-    sim.run()
 
 
 # -- field array -------------------------------------------------------------------------------
@@ -145,7 +135,7 @@ def test_select_sequential(n):
         skip = next(d for d in range(n) if flags[(pos + d) % n])
         assert (ctx.get(dut.index), ctx.get(dut.skip)) == ((pos + skip) % n, skip), where
 
-    _comb(dut, cases, check)
+    run_comb_cases(dut, cases, check)
 
 
 @pytest.mark.parametrize("n", [1, 2, 5, 64, 100])
@@ -168,7 +158,7 @@ def test_select_rank(n):
         if sum(flags):
             assert ctx.get(dut.index) == [i for i, f in enumerate(flags) if f][k], where
 
-    _comb(dut, cases, check)
+    run_comb_cases(dut, cases, check)
 
 
 @pytest.mark.parametrize("n,words", [(1, 1), (5, 3), (64, 4), (100, 4), (37, 8)])
@@ -200,7 +190,7 @@ def test_select_random(n, words):
         if found is not None:
             assert ctx.get(dut.index) == found, where
 
-    _comb(dut, cases, check)
+    run_comb_cases(dut, cases, check)
 
 
 @pytest.mark.parametrize("max_n,words", [(1, 1), (5, 2), (100, 3), (1024, 4)])
@@ -230,7 +220,7 @@ def test_draw_words(max_n, words):
             got = [ctx.get(v) for v in (dut.accept, dut.used, dut.next_state)]
             assert got == [0, words, y], where
 
-    _comb(dut, cases, check)
+    run_comb_cases(dut, cases, check)
 
 
 # -- weight store ------------------------------------------------------------------------------

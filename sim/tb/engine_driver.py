@@ -26,7 +26,7 @@ from hopfield_fpga.gateware.engine_ports import AccessOp, EnginePorts, RunOrder,
 from hopfield_fpga.numerics import seed_state
 from hopfield_fpga.sim import golden
 
-__all__ = ["AmaranthBus", "EngineDriver", "EngineCase", "KINDS", "make_case", "expected", "compare",
+__all__ = ["run_comb_cases", "AmaranthBus", "EngineDriver", "EngineCase", "KINDS", "make_case", "expected", "compare",
            "run_case", "CaseMismatch"]
 
 
@@ -364,3 +364,17 @@ async def run_case(driver: EngineDriver, case: EngineCase, *, fresh: bool = True
         ready_prob=case.ready_prob)
     state = await driver.read_state()
     return status, events, state
+
+
+def run_comb_cases(dut, cases, check) -> None:
+    """Amaranth simulator: ``await check(ctx, case)`` for each case, in one testbench (for
+    combinational components and short sequences)."""
+    from amaranth.sim import Simulator
+    sim = Simulator(dut)
+
+    async def bench(ctx):
+        for case in cases:
+            await check(ctx, case)
+
+    sim.add_testbench(bench)
+    sim.run()
