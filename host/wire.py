@@ -39,6 +39,11 @@ def identify(link: Link) -> BoardInfo:
     return BoardInfo(version, config, clk, baud, max_payload, link.url)
 
 
+
+def _header(command: P.Command, **fields: int) -> bytes:
+    """A request's header from its fields by name (the protocol's command table)."""
+    return P.COMMANDS[command].pack(**fields)
+
 class WireBackend:
     """Both engine interfaces over one link (see ``host/engines.py``)."""
 
@@ -77,7 +82,7 @@ class WireBackend:
         c = self.config.chunks
         for start in range(0, c, per):
             count = min(per, c - start)
-            self.link.request(cmd, P.CHUNK_RANGE.pack(start, count)
+            self.link.request(cmd, _header(cmd, chunk=start, count=count)
                               + data[start * nbytes:(start + count) * nbytes], reply_size=0)
 
     def _read_chunks(self, cmd, nbytes: int, kind: str) -> bytes:
@@ -86,7 +91,7 @@ class WireBackend:
         out = bytearray()
         for start in range(0, c, per):
             count = min(per, c - start)
-            out += self.link.request(cmd, P.CHUNK_RANGE.pack(start, count),
+            out += self.link.request(cmd, _header(cmd, chunk=start, count=count),
                                      reply_size=count * nbytes)
         return bytes(out)
 
@@ -100,7 +105,9 @@ class WireBackend:
         for start in range(0, total, per):
             count = min(per, total - start)
             col, chunk = divmod(start, cfg.chunks)
-            self.link.request(P.Command.WRITE_WEIGHTS, P.WEIGHT_RANGE.pack(col, chunk, count)
+            self.link.request(P.Command.WRITE_WEIGHTS,
+                              _header(P.Command.WRITE_WEIGHTS, column=col, chunk=chunk,
+                                      count=count)
                               + words[start * geo.weight_word:(start + count) * geo.weight_word],
                               reply_size=0)
             if progress:
@@ -115,7 +122,8 @@ class WireBackend:
             count = min(per, geo.weight_words - start)
             col, chunk = divmod(start, c)
             data += self.link.request(P.Command.READ_WEIGHTS,
-                                      P.WEIGHT_RANGE.pack(col, chunk, count),
+                                      _header(P.Command.READ_WEIGHTS, column=col, chunk=chunk,
+                                              count=count),
                                       reply_size=count * geo.weight_word)
             if progress:
                 progress(start + count, geo.weight_words)
@@ -150,7 +158,8 @@ class WireBackend:
         per = self.geometry.max_store
         for start in range(0, len(blobs), per):
             group = blobs[start:start + per]
-            self.link.request(P.Command.STORE, P.COUNT.pack(len(group)) + b"".join(group),
+            self.link.request(P.Command.STORE, _header(P.Command.STORE, count=len(group))
+                              + b"".join(group),
                               reply_size=0, retry=False)
             if progress:
                 progress(start + len(group), len(blobs))
@@ -159,15 +168,18 @@ class WireBackend:
         return BoardStatus.unpack(self.link.request(P.Command.READ_STATUS,
                                                     reply_size=P.STATUS.size))
 
-    def _run_params(self, spec: RunSpec) -> bytes:
+    def _run_params(self, spec: RunSpec) -> dict:
+        """The run's header fields (RUN, RECALL, RECALL_MANY); writes its beta schedule first."""
         if spec.schedule is not None:
-            self.link.request(P.Command.WRITE_BETA, P.BETA_RANGE.pack(0, len(spec.schedule))
+            self.link.request(P.Command.WRITE_BETA,
+                              _header(P.Command.WRITE_BETA, first=0, count=len(spec.schedule))
                               + b"".join(v.to_bytes(2, "little") for v in spec.schedule),
                               reply_size=0)
         flags = ((P.RunFlags.STOCHASTIC if spec.schedule is not None else 0)
                  | (P.RunFlags.TRACE if spec.trace else 0))
-        return P.RUN_PARAMS.pack(int(spec.order), int(flags), seed_state(spec.seed), spec.cap,
-                                 len(spec.schedule) if spec.schedule is not None else 1)
+        return dict(order=int(spec.order), flags=int(flags), seed=seed_state(spec.seed),
+                    max_visits=spec.cap,
+                    beta_len=len(spec.schedule) if spec.schedule is not None else 1)
 
     def _result(self, data: bytes, events) -> RunResult:
         st = BoardStatus.unpack(data[:P.STATUS.size])
@@ -234,13 +246,15 @@ class WireBackend:
 
         if spec.trace:
             # the board forwards trace events only while it waits for the run's end itself
-            data = self._unstoppable(P.Command.RECALL, params + self._state_bytes(probe),
+            data = self._unstoppable(P.Command.RECALL, _header(P.Command.RECALL, **params)
+                                     + self._state_bytes(probe),
                                      self.geometry.recall_result, run_timeout, on_trace)
             return self._result(data, events)
         # WRITE_STATE + RUN + status polls + READ_STATE rather than RECALL: a RECALL holds the
         # board's receiver until its run ends, so it could not be stopped.
         self.write_state(probe)
-        raw, ended_by = self._wait_run(P.Command.RUN, params, P.Command.READ_STATUS,
+        raw, ended_by = self._wait_run(P.Command.RUN, _header(P.Command.RUN, **params),
+                                       P.Command.READ_STATUS,
                                        P.STATUS.size, run_timeout)
         result = self._result(raw + self._read_chunks(P.Command.READ_STATE,
                                                       self.geometry.state_word, "state"),
@@ -256,7 +270,8 @@ class WireBackend:
         for start in range(0, len(states), per):
             group = states[start:start + per]
             data = self._unstoppable(P.Command.RECALL_MANY,
-                                     params + P.COUNT.pack(len(group)) + b"".join(group),
+                                     _header(P.Command.RECALL_MANY, **params,
+                                             count=len(group)) + b"".join(group),
                                      size * len(group), run_timeout)
             results += [self._result(data[i * size:(i + 1) * size], None)
                         for i in range(len(group))]
@@ -270,7 +285,7 @@ class WireBackend:
         per = self.geometry.max_write[kind]
         for start in range(0, total, per):
             count = min(per, total - start)
-            self.link.request(cmd, P.INDEX_RANGE.pack(start, count)
+            self.link.request(cmd, _header(cmd, first=start, count=count)
                               + data[start * size:(start + count) * size], reply_size=0)
 
     def _index_read(self, cmd, size: int, kind: str, total: int) -> list[int]:
@@ -278,7 +293,7 @@ class WireBackend:
         out = []
         for start in range(0, total, per):
             count = min(per, total - start)
-            data = self.link.request(cmd, P.INDEX_RANGE.pack(start, count),
+            data = self.link.request(cmd, _header(cmd, first=start, count=count),
                                      reply_size=count * size)
             out += [int.from_bytes(data[off:off + size], "little")
                     for off in range(0, len(data), size)]
@@ -326,19 +341,21 @@ class WireBackend:
                              f"stopped, the board finishes it (at most its cap)") from None
 
     def run_graded(self, params, trace: bool, run_timeout: float):
-        packed = [params.gain_m, params.gain_e, params.dt_m, params.dt_e, params.leak_shift]
+        fields = dict(gain_m=params.gain_m, gain_e=params.gain_e, dt_m=params.dt_m,
+                      dt_e=params.dt_e, leak_shift=params.leak_shift, eps=params.eps,
+                      max_steps=params.max_steps)
         if not trace:
             raw, ended_by = self._wait_run(
-                P.Command.RUN_GRADED, P.GRADED_RUN_PARAMS.pack(*packed, 0, params.eps,
-                                                                params.max_steps),
+                P.Command.RUN_GRADED, _header(P.Command.RUN_GRADED, **fields, flags=0),
                 P.Command.READ_GRADED_STATUS, P.GRADED_STATUS.size, run_timeout)
             return self._ended(ended_by, run_timeout, graded_status_dict(raw)), None
         # TRACE needs WAIT (the trace goes out before the reply): this run cannot be stopped
         events = []
-        data = self._unstoppable(P.Command.RUN_GRADED, P.GRADED_RUN_PARAMS.pack(
-            *packed, int(P.GradedRunFlags.WAIT | P.GradedRunFlags.TRACE), params.eps,
-            params.max_steps), P.GRADED_STATUS.size, run_timeout,
-            lambda d: events.append(P.GRADED_TRACE_EVENT.unpack(d)))
+        flags = int(P.GradedRunFlags.WAIT | P.GradedRunFlags.TRACE)
+        data = self._unstoppable(P.Command.RUN_GRADED,
+                                 _header(P.Command.RUN_GRADED, **fields, flags=flags),
+                                 P.GRADED_STATUS.size, run_timeout,
+                                 lambda d: events.append(P.GRADED_TRACE_EVENT.unpack(d)))
         st = graded_status_dict(data)
         n = self.config.neurons
         if len(events) != st["steps"] * n:

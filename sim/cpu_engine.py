@@ -36,6 +36,7 @@ import os
 import numba
 import numpy as np
 
+from hopfield_fpga.cache import cache_dir
 from hopfield_fpga.config import MAX_BIAS_BITS, MAX_NEURONS, MAX_WEIGHT_BITS, NetworkConfig, Order
 from hopfield_fpga.numerics import (
     FMIX32_MULTIPLIERS, FMIX32_SHIFTS, GRADED_SLOPE_FRAC, GRADED_V_FRAC, GRADED_V_ONE,
@@ -51,6 +52,12 @@ __all__ = [
     "xorshift32_c", "fmix32_c", "seed_state_c", "draw_index_c", "logistic_p16_c",
     "glauber_threshold_c",
 ]
+
+# numba's compiled-code cache goes to the user cache, never beside the installed sources (a wheel
+# must not write into site-packages); NUMBA_CACHE_DIR, when the user set it, wins. The decorators
+# below read numba.config.CACHE_DIR, so it is set before them.
+if not numba.config.CACHE_DIR:
+    numba.config.CACHE_DIR = str(cache_dir("numba"))
 
 # -- spec constants, frozen into the compiled code ----------------------------------------------
 
