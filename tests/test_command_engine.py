@@ -13,7 +13,7 @@ from hopfield_fpga import protocol as P
 from hopfield_fpga.host.board import Board
 from hopfield_fpga.host.errors import ProtocolError
 
-from board_bytes import raw_exchange
+from board_bytes import one_reply, raw_exchange
 
 URL = "sim://?neurons=10&lanes=4&weight_bits=4"
 
@@ -94,19 +94,12 @@ def test_busy_while_running_and_stop(board):
     # A long stochastic run: only identify / status / stop are served meanwhile.
     board.request(P.Command.WRITE_BETA, P.BETA_RANGE.pack(0, 1) + (64).to_bytes(2, "little"),
                   reply_size=0)
-    sim = board.port.board
-    sim.write(frame(20, P.Command.RUN, P.RUN_PARAMS.pack(0, 1, 5, 2**32 - 1, 1)))
-    while 0 not in sim.outbox:
-        sim.sim.advance()
-    sim.outbox.clear()
-    sim.write(frame(21, P.Command.WRITE_BIAS, P.CHUNK_RANGE.pack(0, 1) + bytes(6)))
-    while b"\x00" not in sim.outbox:
-        sim.sim.advance()
-    body = P.decode_frame(bytes(sim.outbox[:sim.outbox.index(0)]))
+    assert one_reply(board, frame(20, P.Command.RUN, P.RUN_PARAMS.pack(0, 1, 5, 2**32 - 1, 1))) \
+        == bytes([20, P.Command.RUN, P.Error.OK])
+    body = one_reply(board, frame(21, P.Command.WRITE_BIAS, P.CHUNK_RANGE.pack(0, 1) + bytes(6)))
     assert body == bytes([21, P.Command.WRITE_BIAS, P.Error.BUSY])
-    sim.outbox.clear()
-    sim.write(frame(22, P.Command.STOP))
-    assert raw_exchange(board, b"") == [bytes([22, P.Command.STOP, P.Error.OK])]
+    assert raw_exchange(board, frame(22, P.Command.STOP)) == [
+        bytes([22, P.Command.STOP, P.Error.OK])]
     st = board.status()
     assert not st.busy and st.stopped == "stop"
     w, b, _ = snapshot(board)

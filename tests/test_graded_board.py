@@ -24,7 +24,7 @@ from hopfield_fpga.numerics import (
 )
 from hopfield_fpga.sim import graded, rtl_runner
 
-from board_bytes import raw_exchange
+from board_bytes import one_reply, raw_exchange
 
 #: A small board with both engines and every feature.
 RANDOM_URL = "sim://?neurons=6&weight_bits=5&lanes=4&features=stochastic,hebbian,trace,graded"
@@ -153,18 +153,6 @@ def _frame(seq, cmd, payload=b""):
     return P.encode_frame(bytes([seq, cmd]) + payload)
 
 
-def _one_reply(board, data: bytes) -> bytes:
-    """Send a frame to a board that is running (never quiet) and return the reply body."""
-    sim = board.port.board
-    sim.write(data)
-    while 0 not in sim.outbox:
-        sim.sim.advance()
-    end = sim.outbox.index(0)
-    body = P.decode_frame(bytes(sim.outbox[:end]))
-    del sim.outbox[:end + 1]
-    return body
-
-
 def _run(gain_e=4, dt_e=4, leak=0, flags=P.GradedRunFlags.WAIT, eps=0, steps=10):
     return P.GRADED_RUN_PARAMS.pack(0x1000, gain_e, 0x1000, dt_e, leak, int(flags), eps, steps)
 
@@ -235,7 +223,7 @@ def test_busy_during_a_graded_run_and_stop(gboard):
     # An antisymmetric network with a large step never settles: the run goes on until STOP.
     gboard.load_weights(np.array([[0, 15, 0, 0, 0, 0], [-15, 0, 0, 0, 0, 0]] + [[0] * 6] * 4))
     gboard.write_u(np.array([3000, 0, 0, 0, 0, 0]))
-    assert _one_reply(gboard, _frame(20, C.RUN_GRADED, P.GRADED_RUN_PARAMS.pack(
+    assert one_reply(gboard, _frame(20, C.RUN_GRADED, P.GRADED_RUN_PARAMS.pack(
         1, 0, 1, 0, 0, 0, 0, 2**32 - 1))) == bytes([20, C.RUN_GRADED, 0])
     geo = gboard.geometry
     for seq, cmd, payload in [(21, C.WRITE_U, P.INDEX_RANGE.pack(0, 1) + bytes(geo.u_word)),
@@ -243,8 +231,8 @@ def test_busy_during_a_graded_run_and_stop(gboard):
                                + bytes(geo.weight_word)),
                               (23, C.RUN, P.RUN_PARAMS.pack(0, 0, 1, 10, 1)),
                               (24, C.RUN_GRADED, _run())]:
-        assert _one_reply(gboard, _frame(seq, cmd, payload)) == bytes([seq, cmd, P.Error.BUSY])
-    body = _one_reply(gboard, _frame(25, C.READ_GRADED_STATUS))
+        assert one_reply(gboard, _frame(seq, cmd, payload)) == bytes([seq, cmd, P.Error.BUSY])
+    body = one_reply(gboard, _frame(25, C.READ_GRADED_STATUS))
     flags, steps, _, _ = P.GRADED_STATUS.unpack(body[3:])
     assert body[:3] == bytes([25, C.READ_GRADED_STATUS, 0])
     assert flags & P.StatusFlags.BUSY and steps > 0
