@@ -111,9 +111,10 @@ def _info(args) -> int:
         if args.json:
             print(json.dumps(info.to_dict()))
         else:
-            print(f"{info.url}: protocol {info.version}, {info.config.describe()}, "
-                  f"clock {info.clk_freq / 1e6:g} MHz, {info.baud} baud, "
-                  f"payload <= {info.max_payload} bytes")
+            link = (f"clock {info.clk_freq / 1e6:g} MHz, {info.baud} baud, "
+                    f"payload <= {info.max_payload} bytes" if info.clk_freq
+                    else "the compiled CPU engine (no clock, no link)")
+            print(f"{info.url}: protocol {info.version}, {info.config.describe()}, {link}")
     return 0
 
 
