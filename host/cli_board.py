@@ -183,8 +183,9 @@ def _recall(args) -> int:
             print(json.dumps({"url": board.url, "results": rows}))
         else:
             for row in rows:
+                cycles = "" if row["cycles"] is None else f"{row['cycles']} cycles, "
                 print(f"probe {row['probe']}: {row['visits']} visits, {row['flips']} flips, "
-                      f"E={row['energy']:g}, {row['stopped']}, {row['cycles']} cycles, "
+                      f"E={row['energy']:g}, {row['stopped']}, {cycles}"
                       f"overlap with the stored pattern {row['overlap']:+.3f}, "
                       f"{'matches' if row['matches_golden'] else 'DIFFERS FROM'} the golden model")
         return 0 if all(r["matches_golden"] for r in rows) else 1
