@@ -18,7 +18,7 @@ import urllib.parse
 from hopfield_fpga.config import NetworkConfig
 from .errors import BoardURLError
 
-__all__ = ["parse_sim_url", "parse_cpu_url", "default_sim_url", "DEFAULT_SIM_URL",
+__all__ = ["board_url", "parse_sim_url", "parse_cpu_url", "default_sim_url", "DEFAULT_SIM_URL",
            "DEFAULT_CLK", "BACKENDS", "DEFAULT_BACKEND", "CONFIG_KEYS"]
 
 DEFAULT_CLK = 12_000_000
@@ -89,6 +89,18 @@ def _config(url: str, query: dict[str, str]) -> NetworkConfig:
     except (TypeError, ValueError) as exc:
         given = ", ".join(f"{k}={query[k]}" for k in CONFIG_KEYS if k in query) or "no parameter"
         raise BoardURLError(f"{url!r} ({given}): {exc}") from None
+
+
+def board_url(scheme: str, config: NetworkConfig, **extra) -> str:
+    """The ``cpu://`` or ``sim://`` URL of a board in ``config`` (``extra``: further ``sim://``
+    keys such as ``backend``); parsing it gives ``config`` back."""
+    if scheme not in ("cpu", "sim"):
+        raise ValueError(f"scheme must be 'cpu' or 'sim', not {scheme!r}")
+    query = {}
+    for key, value in config.to_dict().items():
+        query[key] = ",".join(value) or "none" if isinstance(value, list) else str(value)
+    query.update({k: str(v) for k, v in extra.items()})
+    return f"{scheme}://?{urllib.parse.urlencode(query, safe=',')}"
 
 
 def parse_cpu_url(url: str) -> dict:

@@ -9,7 +9,7 @@ from pathlib import Path
 import dimod
 import numpy as np
 import pytest
-from golden_board import GoldenBoard
+from cpu_board import CpuBoard
 
 from hopfield_fpga.host import board as board_module
 from hopfield_fpga.host.cli import main
@@ -63,7 +63,7 @@ def test_time_to_target():
 @pytest.mark.parametrize("name", sorted(BEST))
 def test_annealing_reaches_the_maximum_cut(name):
     g = read_rudy(FIXTURES / name)
-    sampler = HopfieldSampler(board=GoldenBoard.of(16))
+    sampler = HopfieldSampler(board=CpuBoard.of(16))
     run = run_sampler(sampler, g, num_reads=4, num_sweeps=100, seed=3, trajectory=True)
     assert run.best == BEST[name], f"{name}: best cut {run.best}, maximum {BEST[name]}"
     assert np.asarray(run.trajectory["cuts"])[:, -1].tolist() == run.cuts.tolist()
@@ -72,7 +72,7 @@ def test_annealing_reaches_the_maximum_cut(name):
 @pytest.fixture
 def golden_open(monkeypatch):
     monkeypatch.setattr(board_module.Board, "open",
-                        classmethod(lambda cls, url, **kw: GoldenBoard.of(16)))
+                        classmethod(lambda cls, url, **kw: CpuBoard.of(16)))
 
 
 def test_cli_json_and_plot(golden_open, tmp_path, capsys):
@@ -110,16 +110,21 @@ def test_cli_on_sim_board_reports_board_time(capsys):
     assert row["board_s"] > 0 and row["time_to_target_board_s"] is not None
 
 
-class CountingBoard(GoldenBoard):
-    """Golden runs with a made-up cycle count (3 per visit), to check the board-time path."""
+class CountingBoard(CpuBoard):
+    """cpu:// runs with a made-up clock and cycle count (12 MHz, 3 cycles per visit), to check
+    the board-time path."""
+
+    def info(self):
+        import dataclasses
+        return dataclasses.replace(self.board.info(), clk_freq=12_000_000)
 
     def recall(self, probe, **kw):
         import dataclasses
-        res = super().recall(probe, **kw)
+        res = self.board.recall(probe, **kw)
         return dataclasses.replace(res, cycles=3 * res.visits)
 
 
-@pytest.mark.parametrize("board_cls", [GoldenBoard, CountingBoard])
+@pytest.mark.parametrize("board_cls", [CpuBoard, CountingBoard])
 def test_bench_maxcut_rows(monkeypatch, board_cls):
     from hopfield_fpga.host.bench_maxcut import NO_CYCLES, format_table, run_maxcut_bench
     monkeypatch.setattr(board_module.Board, "open",
@@ -135,7 +140,7 @@ def test_bench_maxcut_rows(monkeypatch, board_cls):
         for r in (a, b):
             assert r.mean_ratio <= r.best_ratio <= 1.0 and r.reads == 3 and r.sweeps == 40
     board_ttt = rows[0].time_to_target_s
-    if board_cls is GoldenBoard:
+    if board_cls is CpuBoard:
         assert board_ttt == NO_CYCLES and NO_CYCLES in format_table(rows)
     else:   # 3 cycles per visit, 40 sweeps of 16 neurons per read, at 12 MHz
         per_read = 3 * 40 * 16 / 12e6

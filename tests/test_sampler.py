@@ -1,8 +1,8 @@
 """The dimod sampler: mapping, quantization, conformance (dimod.testing) and the board path.
 
-Most tests run the sampler on ``golden_board.GoldenBoard``, a stand-in with the board's public
-API whose runs are ``golden.run_binary`` (the simulated board is bit-exact to it, and slow); one
-slow test checks that a ``sim://`` board gives the very same samples.
+Most tests run the sampler on ``cpu_board.CpuBoard``, a ``cpu://`` board (the compiled CPU
+engine, bit-exact to the simulated board, which is slow); one slow test checks that a ``sim://``
+board gives the very same samples.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import dimod
 import dimod.testing
 import numpy as np
 import pytest
-from golden_board import GoldenBoard
+from cpu_board import CpuBoard
 
 from hopfield_fpga.config import Feature, NetworkConfig
 from hopfield_fpga.host.ising_map import default_beta_range, map_ising
@@ -25,7 +25,7 @@ SIM_URL = "sim://?neurons=8&lanes=4&weight_bits=8&features=stochastic"
 
 
 def golden_sampler(neurons=8, weight_bits=8, **kw) -> HopfieldSampler:
-    return HopfieldSampler(board=GoldenBoard.of(neurons, weight_bits), **kw)
+    return HopfieldSampler(board=CpuBoard.of(neurons, weight_bits), **kw)
 
 
 # -- dimod's conformance helpers ---------------------------------------------------------------
@@ -197,7 +197,7 @@ def test_sim_board_gives_the_golden_samples():
         dimod.testing.assert_sampler_api(sim)
         got = sim.sample(bqm, **kw)
         cfg = sim.board.config
-    want = HopfieldSampler(board=GoldenBoard(cfg)).sample(bqm, **kw)
+    want = HopfieldSampler(board=CpuBoard(cfg)).sample(bqm, **kw)
     assert np.array_equal(got.record.sample, want.record.sample)
     assert np.array_equal(got.record.flips, want.record.flips)
     dimod.testing.assert_sampleset_energies(got, bqm)

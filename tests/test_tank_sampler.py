@@ -9,7 +9,7 @@ import dimod
 import dimod.testing
 import numpy as np
 import pytest
-from golden_board import GoldenBoard
+from cpu_board import CpuBoard
 
 from hopfield_fpga.config import Feature
 from hopfield_fpga.host.tank_sampler import HopfieldTankSampler
@@ -18,7 +18,7 @@ GRADED = Feature.STOCHASTIC | Feature.GRADED
 
 
 def test_api_and_energies():
-    sampler = HopfieldTankSampler(GoldenBoard.of(6, features=GRADED))
+    sampler = HopfieldTankSampler(CpuBoard.of(6, features=GRADED))
     dimod.testing.assert_sampler_api(sampler)
     bqm = dimod.BQM({0: 0.5}, {(0, 1): -1, (1, 2): 1, (2, 3): -1}, 2.0, "SPIN")
     ss = sampler.sample(bqm, num_reads=3, seed=1, max_steps=300)
@@ -38,7 +38,7 @@ def test_descends_to_low_energy(seed):
     J = {(i, j): int(rng.choice([-1, 1])) for i, j in itertools.combinations(range(10), 2)}
     bqm = dimod.BQM({}, J, 0, "SPIN")
     ground = dimod.ExactSolver().sample(bqm).first.energy
-    ss = HopfieldTankSampler(GoldenBoard.of(10, features=GRADED)).sample(
+    ss = HopfieldTankSampler(CpuBoard.of(10, features=GRADED)).sample(
         bqm, num_reads=4, seed=seed, max_steps=400)
     assert ss.first.energy <= 0.9 * ground, f"seed {seed}: {ss.first.energy} vs {ground}"
     assert np.all(ss.record.energy < 0)
@@ -52,6 +52,6 @@ def test_sim_board_gives_the_golden_samples():
     with Board.open("sim://?neurons=4&weight_bits=4&lanes=2&features=graded") as board:
         got = HopfieldTankSampler(board).sample(bqm, **kw)
         cfg = board.config
-    want = HopfieldTankSampler(GoldenBoard(cfg)).sample(bqm, **kw)
+    want = HopfieldTankSampler(CpuBoard(cfg)).sample(bqm, **kw)
     assert np.array_equal(got.record.sample, want.record.sample)
     assert got.info["steps"] == want.info["steps"] and got.info["cycles"] > 0

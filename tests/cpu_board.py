@@ -1,0 +1,43 @@
+"""The sampler tests' board: ``cpu://`` (the compiled CPU engine behind the Board API, bit-exact
+to the simulated board, no cycles) in a given configuration, counting its weight loads.
+
+``tests/test_sampler.py`` and ``tests/test_tank_sampler.py`` check once, on a ``sim://`` board,
+that the gateware gives the same samples.
+"""
+
+from __future__ import annotations
+
+from hopfield_fpga.config import Feature, NetworkConfig
+from hopfield_fpga.host.board import Board
+from hopfield_fpga.host.urls import board_url
+
+
+#: Board.open itself: tests replace Board.open with a function that makes a CpuBoard.
+_open = Board.open
+
+
+class CpuBoard:
+    """A ``cpu://`` board that counts ``load_weights`` calls (everything else is the Board's)."""
+
+    def __init__(self, config: NetworkConfig):
+        self.board = _open(board_url("cpu", config))
+        self.loads = 0
+
+    @classmethod
+    def of(cls, neurons: int, weight_bits: int = 8,
+           features: Feature = Feature.STOCHASTIC) -> "CpuBoard":
+        return cls(NetworkConfig(neurons=neurons, weight_bits=weight_bits, lanes=1,
+                                 features=features))
+
+    def load_weights(self, *args, **kwargs):
+        self.loads += 1
+        return self.board.load_weights(*args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self.board, name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.board.close()
