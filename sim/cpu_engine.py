@@ -449,8 +449,7 @@ def _result(n: int, state: np.ndarray, visits, flips, e2, stop, converged,
                   flips=int(flips), sweeps=-(-int(visits) // n), energy2=int(e2), trace=trace,
                   cycles=None, stopped=_STOP_CODES[int(stop)])
     result = object.__new__(RunResult)
-    for name, value in values.items():
-        object.__setattr__(result, name, value)
+    result.__dict__.update(values)                   # frozen: no __setattr__ per field
     return result
 
 
