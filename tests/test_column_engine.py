@@ -17,6 +17,9 @@ from hopfield_fpga import numerics
 from hopfield_fpga.config import Feature, NetworkConfig
 from hopfield_fpga.gateware.engine.column_engine import DEFAULT_WORDS, ColumnEngine
 from hopfield_fpga.gateware.engine.column_sum import column_sum_latency
+from hopfield_fpga.gateware.engine.glauber_unit import GlauberUnit
+from hopfield_fpga.gateware.engine_ports import StopReason
+from hopfield_fpga.sim import golden
 from hopfield_fpga.sim.tb.engine_driver import (AmaranthBus, EngineDriver, compare, expected,
                                                make_case, run_case)
 
@@ -141,6 +144,19 @@ def _expected_cycles(config, case, want, latency):
     return sum(per_flip) + len(per_flip) * flip + end
 
 
+async def _run_counted(driver, config, case, trace, cycles_of):
+    """Run ``case`` without trace stalls (traced or not), compare it with the golden model
+    and check status.cycles against ``cycles_of(golden result, traced for the replay)``."""
+    case.ready_prob = 1.0
+    case.trace = True
+    _, want = expected(config, case)
+    case.trace = trace
+    status, events, state = await run_case(driver, case)
+    compare(case, want, status, events, state)
+    assert int(status.cycles) == cycles_of(want), f"{case.describe()}: cycles"
+    return status
+
+
 @pytest.mark.parametrize("config", CONFIGS[1:], ids=lambda c: f"N{c.neurons}K{c.lanes}")
 def test_column_engine_cycle_accounting(config):
     latency = column_sum_latency(config)
@@ -149,21 +165,93 @@ def test_column_engine_cycle_accounting(config):
         for seed in range(24):
             case = make_case(config, 300 + seed, ["symmetric", "asymmetric", "ties"][seed % 3])
             case.order = ["sequential", "random", "rejection_free"][seed % 3]
-            case.ready_prob = 1.0
-            case.trace = True
-            _, want = expected(config, case)     # traced, for the replay
-            case.trace = seed % 2 == 0
-            status, events, state = await run_case(driver, case)
-            compare(case, want, status, events, state)
-            got = int(status.cycles)
-            assert got == _expected_cycles(config, case, want, latency), case.describe()
+            status = await _run_counted(driver, config, case, seed % 2 == 0,
+                                        lambda want: _expected_cycles(config, case, want,
+                                                                      latency))
             n, c = config.neurons, config.chunks
             assert int(status.refresh_cycles) == c + n + latency + 3, "refresh of docs"
 
     _simulate(config, body)
 
 
-def test_column_engine_refuses_what_it_does_not_build():
-    for features in (Feature.STOCHASTIC, Feature.HEBBIAN):
-        with pytest.raises(ValueError, match=features.name):
-            ColumnEngine(NetworkConfig(neurons=8, lanes=2, features=features))
+#: Configurations with the Glauber rule and the on-chip Hebbian store.
+FULL = Feature.STOCHASTIC | Feature.HEBBIAN | Feature.TRACE
+FULL_CONFIGS = [
+    NetworkConfig(neurons=1, lanes=1, weight_bits=2, features=FULL),
+    NetworkConfig(neurons=2, lanes=2, weight_bits=1, bias_bits=2, features=FULL),
+    NetworkConfig(neurons=11, lanes=3, weight_bits=2, features=FULL),
+    NetworkConfig(neurons=20, lanes=6, weight_bits=16, bias_bits=24, features=FULL),
+]
+
+
+@pytest.mark.parametrize("config", FULL_CONFIGS, ids=lambda c: f"N{c.neurons}K{c.lanes}"
+                         f"W{c.weight_bits}")
+def test_column_engine_stochastic_and_hebbian(config):
+    """Stochastic runs (both orders, beta schedules up to 64 entries, caps across sweeps) and
+    on-chip Hebbian stores (saturating), flip by flip against the golden model."""
+    seeds = range(2000, 2024)
+
+    async def body(driver, dut):
+        for seed in seeds:
+            case = make_case(config, seed, ["stochastic", "hebbian"][seed % 2])
+            _, want = expected(config, case)
+            status, events, state = await run_case(driver, case)
+            compare(case, want, status, events, state)
+            if case.patterns is not None:
+                w = golden.store_hebbian(case.weights, case.patterns, config=config)
+                assert np.array_equal(await driver.read_weights(), w), case.describe()
+
+    _simulate(config, body)
+
+
+def _stochastic_cycles(config, case, want, latency):
+    """docs/engine.md, "Column-parallel engine": status.cycles of a stochastic run without
+    trace stalls, replayed on the golden trace. A visit costs its CHOOSE cycles (sequential 1,
+    random ceil(w / G) for an index draw of w words) + the Glauber unit's G_EVAL, latency - 1
+    waits and G_DEC; a flip adds FLIP (+ L + 1 when traced); the run ends with one cycle, not
+    before the last untraced flip's 2E is final."""
+    n, x = config.neurons, numerics.seed_state(case.run_seed)
+    events = list(want.trace)
+    t, energy_ready = 0, 0
+    for v in range(case.max_visits):
+        if case.order == "random":
+            _, x, used = numerics.draw_index(x, n)
+            t += -(-used // DEFAULT_WORDS)
+        else:
+            t += 1
+        x = numerics.xorshift32(x)               # the Glauber word
+        t += 1 + GlauberUnit.latency
+        if events and events[0].visit == v:
+            events.pop(0)
+            t += 1                               # FLIP
+            if case.trace:
+                t += latency + 1
+            else:
+                energy_ready = t + latency
+    assert not events, "replay out of step with golden"
+    return max(t, energy_ready) + 1
+
+
+@pytest.mark.parametrize("config", FULL_CONFIGS[1:], ids=lambda c: f"N{c.neurons}K{c.lanes}")
+def test_column_engine_stochastic_and_store_cycles(config):
+    """status.cycles of stochastic runs and the busy time of a Hebbian store, exactly as
+    docs/engine.md accounts them; a stochastic rejection_free run is refused (STOP)."""
+    latency = column_sum_latency(config)
+
+    async def body(driver, dut):
+        for seed in range(12):
+            case = make_case(config, 400 + seed, "stochastic")
+            await _run_counted(driver, config, case, seed % 2 == 0,
+                               lambda want: _stochastic_cycles(config, case, want, latency))
+        # A store: N + 1 cycles after the last chunk's EXEC cycle (busy N + 2 cycles).
+        pattern = np.random.default_rng(config.neurons).choice([-1, 1], config.neurons)
+        await driver.store_pattern(pattern)
+        busy = 0
+        while (await driver.status()).busy:
+            await driver.bus.tick()
+            busy += 1
+        assert busy == config.neurons + 2, f"store busy for {busy} cycles"
+        status, _ = await driver.run(order="rejection_free", stochastic=True, max_visits=5)
+        assert status.stop_reason == StopReason.STOP and int(status.visits) == 0
+
+    _simulate(config, body)
