@@ -206,28 +206,35 @@ def test_column_engine_stochastic_and_hebbian(config):
 
 def _stochastic_cycles(config, case, want, latency):
     """docs/engine.md, "Column-parallel engine": status.cycles of a stochastic run without
-    trace stalls, replayed on the golden trace. A visit costs its CHOOSE cycles (sequential 1,
-    random ceil(w / G) for an index draw of w words) + the Glauber unit's G_EVAL, latency - 1
-    waits and G_DEC; a flip adds FLIP (+ L + 1 when traced); the run ends with one cycle, not
-    before the last untraced flip's 2E is final."""
+    trace stalls, replayed on the golden trace. From each CHOOSE (1 cycle) the visits are
+    issued one per cycle (random: ceil(w / G) cycles for an index draw of w words) and decided
+    1 + GlauberUnit.latency cycles after their issue; a flip's decision is followed by FLIP
+    (+ L + 1 when traced) and the next CHOOSE; after the last visit's decision comes the
+    final CHOOSE, which ends the run not before the last untraced flip's 2E is final."""
     n, x = config.neurons, numerics.seed_state(case.run_seed)
     events = list(want.trace)
-    t, energy_ready = 0, 0
-    for v in range(case.max_visits):
-        if case.order == "random":
-            _, x, used = numerics.draw_index(x, n)
-            t += -(-used // DEFAULT_WORDS)
-        else:
-            t += 1
-        x = numerics.xorshift32(x)               # the Glauber word
-        t += 1 + GlauberUnit.latency
-        if events and events[0].visit == v:
-            events.pop(0)
-            t += 1                               # FLIP
-            if case.trace:
-                t += latency + 1
+    depth = 1 + GlauberUnit.latency
+    t, energy_ready, v = 0, 0, 0                 # t: the cycle of the current CHOOSE
+    while v < case.max_visits:
+        issue = t
+        while v < case.max_visits:
+            if case.order == "random":
+                _, x, used = numerics.draw_index(x, n)
+                issue += -(-used // DEFAULT_WORDS)
             else:
-                energy_ready = t + latency
+                issue += 1
+            x = numerics.xorshift32(x)           # the Glauber word
+            decide = issue + depth
+            v += 1
+            t = decide + 1
+            if events and events[0].visit == v - 1:
+                events.pop(0)
+                t += 1                           # FLIP, then CHOOSE
+                if case.trace:
+                    t += latency + 1
+                else:
+                    energy_ready = decide + 1 + latency + 1
+                break
     assert not events, "replay out of step with golden"
     return max(t, energy_ready) + 1
 
@@ -235,7 +242,8 @@ def _stochastic_cycles(config, case, want, latency):
 @pytest.mark.parametrize("config", FULL_CONFIGS[1:], ids=lambda c: f"N{c.neurons}K{c.lanes}")
 def test_column_engine_stochastic_and_store_cycles(config):
     """status.cycles of stochastic runs and the busy time of a Hebbian store, exactly as
-    docs/engine.md accounts them; a stochastic rejection_free run is refused (STOP)."""
+    docs/engine.md accounts them; a stopped stochastic run equals golden's run of the visits
+    it made; a stochastic rejection_free run is refused (STOP)."""
     latency = column_sum_latency(config)
 
     async def body(driver, dut):
@@ -243,6 +251,18 @@ def test_column_engine_stochastic_and_store_cycles(config):
             case = make_case(config, 400 + seed, "stochastic")
             await _run_counted(driver, config, case, seed % 2 == 0,
                                lambda want: _stochastic_cycles(config, case, want, latency))
+        # Stopped by the host: the visits decided so far are exactly golden's run of as many.
+        await driver.write_state(case.state)
+        status, _ = await driver.run(order=case.order, seed=case.run_seed,
+                                     max_visits=(1 << 32) - 1, stochastic=True,
+                                     beta_len=len(case.schedule), stop_after=45)
+        assert status.stop_reason == StopReason.STOP and not status.busy, case.describe()
+        want = golden.run_binary(case.weights, case.bias, case.state, order=case.order,
+                                 seed=case.run_seed, max_visits=int(status.visits),
+                                 beta_fixed=case.schedule, config=config)
+        state = await driver.read_state()
+        assert (list(want.state), want.flips, want.energy2) == (
+            list(state), int(status.flips), int(status.energy2)), f"stopped: {case.describe()}"
         # A store: N + 1 cycles after the last chunk's EXEC cycle (busy N + 2 cycles).
         pattern = np.random.default_rng(config.neurons).choice([-1, 1], config.neurons)
         await driver.store_pattern(pattern)

@@ -14,8 +14,9 @@ schedule, with the exact 2E and the trace, and stores patterns on chip (§9) lik
 - :class:`~.select_sequential.SelectSequential`, :class:`~.select_rejection_free.SelectRank`
   with :class:`~.select_random.DrawWords`, :class:`~.select_random.SelectRandom`: the next
   flip in one cycle, the stable visits and rejected words in between counted exactly;
-- :class:`~.glauber_unit.GlauberUnit` (Feature.STOCHASTIC): a stochastic visit's decision
-  from h_j, beta and its Glauber word; a changed value is flipped like a deterministic flip;
+- :class:`~.glauber_unit.GlauberUnit` in :class:`~.glauber_run.GlauberRun`
+  (Feature.STOCHASTIC): stochastic visits issued one per cycle, each decided from h_j, beta
+  and its Glauber word; a changed value is flipped like a deterministic flip;
 - :class:`~.hebbian_column.HebbianColumn` (Feature.HEBBIAN): the saturating p_i p_j update of
   a whole column in the weight store's write path, one column per cycle.
 
@@ -40,14 +41,13 @@ from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 
 from hopfield_fpga.config import BETA_SCHEDULE_DEPTH, COUNTER_BITS, Feature, NetworkConfig
-from hopfield_fpga.numerics import BETA_BITS
 from ..binary_engine import divmod_const
 from ..engine_ports import AccessOp, EnginePorts, RunOrder, StopReason, engine_signature
-from ..xorshift import load_state, xorshift32_next
+from ..xorshift import load_state
 from .common import check_int
 from .energy_unit import EnergyUnit
 from .field_array import FieldArray, FieldOp
-from .glauber_unit import GlauberUnit
+from .glauber_run import GlauberRun
 from .hebbian_column import HebbianColumn
 from .run_status import StatusRegisters
 from .select_random import DrawWords, SelectRandom
@@ -61,7 +61,7 @@ __all__ = ["ColumnEngine", "DEFAULT_WORDS"]
 DEFAULT_WORDS = 4
 
 
-class ColumnEngine(wiring.Component):
+class ColumnEngine(GlauberRun, wiring.Component):
     """Binary Hopfield neurons, column-parallel (see the module docstring).
 
     Members: see :func:`~hopfield_fpga.gateware.engine_ports.engine_signature`.
@@ -110,16 +110,12 @@ class ColumnEngine(wiring.Component):
             cmd=Signal(P.access), reply_data=Signal(P.data_bits), pend=Signal(K),
             ws_new=Signal(K), loop=Signal(range(N + 2)), after_refresh=Signal(),
             tr_delta=Signal(signed(P.delta_bits)),
-            # stochastic runs (§8): the visit's Glauber word (top half) and the beta entry
-            stochastic=Signal() if stoch else Const(0), r_word=Signal(16),
+            # stochastic runs (§8): the beta entry of the committed visits' sweep
+            stochastic=Signal() if stoch else Const(0),
             beta_idx=Signal(range(BETA_SCHEDULE_DEPTH)),
             beta_last=Signal(range(BETA_SCHEDULE_DEPTH)))
         if stoch:
-            m.submodules.betas = betas = Memory(shape=BETA_BITS, depth=BETA_SCHEDULE_DEPTH,
-                                                init=[])
-            m.submodules.glauber = d.glauber = GlauberUnit(cfg)
-            d.beta_rd, d.beta_wr = betas.read_port(), betas.write_port()
-            m.d.comb += [d.beta_rd.addr.eq(d.beta_idx), d.beta_rd.en.eq(1)]
+            self._glauber_build(m, d)
         if hebb:
             m.submodules.hebbian = d.hebbian = HebbianColumn(cfg)
             d.pattern = Signal(C * K)                      # padded to C chunks of K
@@ -147,7 +143,7 @@ class ColumnEngine(wiring.Component):
             self._refresh(m, d)
             self._run(m, d)
             if stoch:
-                self._glauber(m, d)
+                self._glauber_states(m, d)
             if hebb:
                 self._store_pattern(m, d)
         return m
@@ -423,43 +419,6 @@ class ColumnEngine(wiring.Component):
         with m.State("TRACE"):
             m.d.comb += self.trace.valid.eq(1)
             with m.If(self.trace.ready):
-                self._advance(m, d, 1)
-                m.next = "CHOOSE"
-
-    def _glauber_choose(self, m, d):
-        """A stochastic visit's neuron and words (§5, §8): sequential visits neuron pos,
-        random draws its index from [0, N) (several words per cycle, the cycle ending at the
-        accepted one); then the next word is the visit's Glauber word."""
-        draw = d.draw_rank
-        with m.If(d.order == RunOrder.SEQUENTIAL):
-            word = xorshift32_next(d.rng)
-            m.d.sync += [d.j.eq(d.pos), d.rng.eq(word), d.r_word.eq(word[16:])]
-            m.next = "G_EVAL"
-        with m.Else():
-            with m.If(draw.accept):
-                word = xorshift32_next(draw.next_state)
-                m.d.sync += [d.j.eq(draw.index), d.rng.eq(word), d.r_word.eq(word[16:])]
-                m.next = "G_EVAL"
-            with m.Else():
-                m.d.sync += d.rng.eq(draw.next_state)
-
-    def _glauber(self, m, d):
-        """The rest of a stochastic visit of j: h_j, beta and the word enter the Glauber unit
-        (G_EVAL), its decision arrives ``GlauberUnit.latency`` cycles later (G_DEC); a changed
-        value is flipped like a deterministic flip, else the visit ends."""
-        A, fa, gu = self.config.acc_bits, d.fa, d.glauber
-        m.d.comb += [gu.h.eq(fa.fields.word_select(d.j, A).as_signed()),
-                     gu.beta.eq(d.beta_rd.data), gu.word.eq(d.r_word)]
-        with m.State("G_EVAL"):
-            m.d.comb += gu.valid.eq(1)
-            m.next = "G_WAIT1" if gu.latency > 1 else "G_DEC"
-        for k in range(1, gu.latency):
-            with m.State(f"G_WAIT{k}"):
-                m.next = f"G_WAIT{k + 1}" if k + 1 < gu.latency else "G_DEC"
-        with m.State("G_DEC"):
-            with m.If(gu.up != fa.states.bit_select(d.j, 1)):
-                self._choose(m, d, d.j, gu.up, 1)
-            with m.Else():
                 self._advance(m, d, 1)
                 m.next = "CHOOSE"
 
