@@ -153,7 +153,8 @@ async def _run_counted(driver, config, case, trace, cycles_of):
     case.trace = trace
     status, events, state = await run_case(driver, case)
     compare(case, want, status, events, state)
-    assert int(status.cycles) == cycles_of(want), f"{case.describe()}: cycles"
+    assert int(status.cycles) == cycles_of(want), \
+        f"{case.describe()}: cycles {int(status.cycles)}, accounted {cycles_of(want)}"
     return status
 
 
@@ -179,8 +180,10 @@ FULL = Feature.STOCHASTIC | Feature.HEBBIAN | Feature.TRACE
 FULL_CONFIGS = [
     NetworkConfig(neurons=1, lanes=1, weight_bits=2, features=FULL),
     NetworkConfig(neurons=2, lanes=2, weight_bits=1, bias_bits=2, features=FULL),
-    NetworkConfig(neurons=11, lanes=3, weight_bits=2, features=FULL),
-    NetworkConfig(neurons=20, lanes=6, weight_bits=16, bias_bits=24, features=FULL),
+    pytest.param(NetworkConfig(neurons=11, lanes=3, weight_bits=2, features=FULL),
+                 marks=pytest.mark.slow),
+    pytest.param(NetworkConfig(neurons=20, lanes=6, weight_bits=16, bias_bits=24,
+                               features=FULL), marks=pytest.mark.slow),
 ]
 
 
@@ -189,7 +192,7 @@ FULL_CONFIGS = [
 def test_column_engine_stochastic_and_hebbian(config):
     """Stochastic runs (both orders, beta schedules up to 64 entries, caps across sweeps) and
     on-chip Hebbian stores (saturating), flip by flip against the golden model."""
-    seeds = range(2000, 2024)
+    seeds = range(2000, 2016)
 
     async def body(driver, dut):
         for seed in seeds:
@@ -206,37 +209,34 @@ def test_column_engine_stochastic_and_hebbian(config):
 
 def _stochastic_cycles(config, case, want, latency):
     """docs/engine.md, "Column-parallel engine": status.cycles of a stochastic run without
-    trace stalls, replayed on the golden trace. From each CHOOSE (1 cycle) the visits are
-    issued one per cycle (random: ceil(w / G) cycles for an index draw of w words) and decided
-    1 + GlauberUnit.latency cycles after their issue; a flip's decision is followed by FLIP
-    (+ L + 1 when traced) and the next CHOOSE; after the last visit's decision comes the
-    final CHOOSE, which ends the run not before the last untraced flip's 2E is final."""
+    trace stalls, replayed on the golden trace. Visits are issued one per cycle (random:
+    ceil(w / G) cycles for an index draw of w words) after CHOOSE, or from an untraced flip's
+    FLIP cycle on, and decided 1 + GlauberUnit.latency cycles after their issue; a traced
+    flip is followed by FLIP, L + 1 cycles for its event and CHOOSE. The final CHOOSE comes
+    the cycle after the last decision (after an untraced flip: after FLIP and one GLAUBER
+    cycle) and ends the run, not before the last untraced flip's 2E is final."""
     n, x = config.neurons, numerics.seed_state(case.run_seed)
     events = list(want.trace)
     depth = 1 + GlauberUnit.latency
-    t, energy_ready, v = 0, 0, 0                 # t: the cycle of the current CHOOSE
-    while v < case.max_visits:
-        issue = t
-        while v < case.max_visits:
-            if case.order == "random":
-                _, x, used = numerics.draw_index(x, n)
-                issue += -(-used // DEFAULT_WORDS)
-            else:
-                issue += 1
-            x = numerics.xorshift32(x)           # the Glauber word
-            decide = issue + depth
-            v += 1
-            t = decide + 1
-            if events and events[0].visit == v - 1:
-                events.pop(0)
-                t += 1                           # FLIP, then CHOOSE
-                if case.trace:
-                    t += latency + 1
-                else:
-                    energy_ready = decide + 1 + latency + 1
-                break
+    base, final, energy_ready = 0, 0, 0          # base: the cycle before the next issue
+    for v in range(case.max_visits):
+        if case.order == "random":
+            _, x, used = numerics.draw_index(x, n)
+            base += -(-used // DEFAULT_WORDS)
+        else:
+            base += 1
+        x = numerics.xorshift32(x)               # the Glauber word
+        decide = base + depth
+        final = decide + 1
+        if events and events[0].visit == v:
+            events.pop(0)
+            if case.trace:                       # FLIP, TRACE_WAIT, TRACE, then CHOOSE
+                base = final = decide + latency + 3
+            else:                                # the next issue in FLIP
+                base, final = decide, decide + 3
+                energy_ready = decide + latency + 2
     assert not events, "replay out of step with golden"
-    return max(t, energy_ready) + 1
+    return max(final, energy_ready) + 1
 
 
 @pytest.mark.parametrize("config", FULL_CONFIGS[1:], ids=lambda c: f"N{c.neurons}K{c.lanes}")

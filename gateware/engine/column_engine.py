@@ -412,6 +412,10 @@ class ColumnEngine(GlauberRun, wiring.Component):
                 m.d.sync += regs.flips.eq(regs.flips + 1)
                 self._advance(m, d, 1)
                 m.next = "CHOOSE"
+                if cfg.has(Feature.STOCHASTIC):
+                    with m.If(d.stochastic):       # the next visit is issued right here
+                        self._glauber_issue(m, d, 1)
+                        m.next = "GLAUBER"
         with m.State("TRACE_WAIT"):
             with m.If(d.eu.delta_valid):
                 m.d.sync += d.tr_delta.eq(d.eu.delta)

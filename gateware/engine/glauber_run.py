@@ -11,9 +11,10 @@ cycle) into a pipeline of 1 + ``GlauberUnit.latency`` stages:
 - E: h_j (the N:1 pick the flip has too) and beta enter the Glauber unit;
 - D, ``latency`` cycles later: the decision. A visit that keeps s_j commits (visits, pos and
   the beta entry advance); one that changes it flips like a deterministic flip (FLIP), and
-  the visits behind it, issued with fields from before that flip, are dropped: the run goes
-  on from CHOOSE, which restarts the issue at the next visit with the generator state the
-  flipping visit left (carried through the pipeline).
+  the visits behind it, issued with fields from before that flip, are dropped: the issue
+  restarts at the next visit with the generator state the flipping visit left (carried
+  through the pipeline), in the FLIP cycle itself (its E stage comes after the lanes took
+  the column), or from CHOOSE after a traced flip.
 
 A run reaches its cap, or sees ``stop``, in GLAUBER: no further visit is issued, the ones
 in flight are decided, then CHOOSE ends the run (docs/engine.md, "Column-parallel engine",
@@ -39,8 +40,8 @@ __all__ = ["GlauberRun"]
 class GlauberRun:
     """Mixin of :class:`~.column_engine.ColumnEngine`: the Glauber datapath and its states.
     The engine calls :meth:`_glauber_build` in ``elaborate`` (with Feature.STOCHASTIC),
-    :meth:`_glauber_choose` from CHOOSE in a stochastic run and :meth:`_glauber_states`
-    inside its FSM."""
+    :meth:`_glauber_choose` from CHOOSE in a stochastic run, :meth:`_glauber_issue` from an
+    untraced stochastic flip's FLIP and :meth:`_glauber_states` inside its FSM."""
 
     def _glauber_build(self, m: Module, d) -> None:
         """The beta schedule (written by WRITE_BETA through ``d.beta_wr``), the Glauber unit
@@ -78,39 +79,52 @@ class GlauberRun:
                      d.g.beta_idx.eq(d.beta_idx)]
         m.next = "GLAUBER"
 
+    def _glauber_issue(self, m: Module, d, allow) -> None:
+        """Stage I: issue the next visit when ``allow``, the cap and ``stop`` permit (random:
+        when its index draw ends in this cycle, else the generator steps over the words)."""
+        N, g, draw = self.config.neurons, d.g, d.draw_rank
+        can = Signal()
+        m.d.comb += can.eq(allow & (g.count != d.max_visits) & ~self.stop)
+        issue = Signal()
+        j_i = Signal(range(N))
+        after = Signal(32)                            # the generator after the index draw
+        with m.If(d.order == RunOrder.SEQUENTIAL):
+            m.d.comb += [issue.eq(can), j_i.eq(g.pos), after.eq(d.rng)]
+        with m.Else():
+            m.d.comb += [issue.eq(can & draw.accept), j_i.eq(draw.index),
+                         after.eq(draw.next_state)]
+            with m.If(can):
+                m.d.sync += d.rng.eq(draw.next_state)
+        word = xorshift32_next(after)                 # the visit's Glauber word
+        m.d.sync += g.valid[0].eq(issue)
+        with m.If(issue):
+            wrap = g.pos == N - 1
+            m.d.sync += [g.j[0].eq(j_i), g.rng[0].eq(word), g.word.eq(word[16:]),
+                         g.beta.eq(g.beta_rd.data), d.rng.eq(word),
+                         g.count.eq(g.count + 1), g.pos.eq(Mux(wrap, 0, g.pos + 1))]
+            with m.If(wrap & (g.beta_idx != d.beta_last)):
+                m.d.sync += g.beta_idx.eq(g.beta_idx + 1)
+
     def _glauber_states(self, m: Module, d) -> None:
-        N, g, fa = self.config.neurons, d.g, d.fa
-        draw, gu = d.draw_rank, g.unit
+        N, g, fa, gu = self.config.neurons, d.g, d.fa, d.g.unit
         with m.State("GLAUBER"):
             # D: the oldest visit in flight is decided.
             j_d, valid_d = g.j[-1], g.valid[-1]
             flip = Signal()
             m.d.comb += flip.eq(valid_d & (gu.up != fa.states.bit_select(j_d, 1)))
             can_issue = (g.count != d.max_visits) & ~self.stop
-            # I: the next visit (random: its index draw may need more cycles).
-            issue = Signal()
-            j_i = Signal(range(N))
-            after = Signal(32)                        # the generator after the index draw
-            with m.If(d.order == RunOrder.SEQUENTIAL):
-                m.d.comb += [issue.eq(can_issue & ~flip), j_i.eq(g.pos), after.eq(d.rng)]
-            with m.Else():
-                m.d.comb += [issue.eq(can_issue & ~flip & draw.accept), j_i.eq(draw.index),
-                             after.eq(draw.next_state)]
-                with m.If(can_issue & ~flip):
-                    m.d.sync += d.rng.eq(draw.next_state)
-            word = xorshift32_next(after)             # the visit's Glauber word
-            m.d.sync += g.valid[0].eq(issue)
-            with m.If(issue):
-                wrap = g.pos == N - 1
-                m.d.sync += [g.j[0].eq(j_i), g.rng[0].eq(word), g.word.eq(word[16:]),
-                             g.beta.eq(g.beta_rd.data), d.rng.eq(word),
-                             g.count.eq(g.count + 1), g.pos.eq(Mux(wrap, 0, g.pos + 1))]
-                with m.If(wrap & (g.beta_idx != d.beta_last)):
-                    m.d.sync += g.beta_idx.eq(g.beta_idx + 1)
+            self._glauber_issue(m, d, ~flip)
             with m.If(flip):
                 # The visits behind it saw the fields before this flip: dropped, and the
                 # generator goes back to the state this visit left.
-                m.d.sync += [d.rng.eq(g.rng[-1]), *(v.eq(0) for v in g.valid)]
+                # The issue goes on from the visit after it (in FLIP).
+                m.d.sync += [d.rng.eq(g.rng[-1]), *(v.eq(0) for v in g.valid),
+                             g.count.eq(d.regs.visits + 1),
+                             g.pos.eq(Mux(d.pos == N - 1, 0, d.pos + 1))]
+                with m.If((d.pos == N - 1) & (d.beta_idx != d.beta_last)):
+                    m.d.sync += g.beta_idx.eq(d.beta_idx + 1)
+                with m.Else():
+                    m.d.sync += g.beta_idx.eq(d.beta_idx)
                 self._choose(m, d, j_d, gu.up, 1)
             with m.Else():
                 with m.If(valid_d):
