@@ -1,9 +1,10 @@
 """The column-parallel engine (``gateware/engine/column_engine.py``) in Amaranth's simulator,
 case for case against the golden model: every deterministic order, asymmetric weights under
 a cap, ties, extreme values, traced (with back-pressure) and untraced runs, state writes on
-valid fields; and its cycle accounting (docs/engine.md, "Column-parallel engine") checked
-exactly against ``status.cycles`` and ``status.refresh_cycles``. A failure names the case
-seed and the first diverging flip."""
+valid fields, stochastic runs with beta schedules and on-chip Hebbian stores; and its cycle
+accounting (docs/engine.md, "Column-parallel engine") checked exactly against
+``status.cycles``, ``status.refresh_cycles`` and the store's busy time. A failure names the
+case seed and the first diverging flip."""
 
 from __future__ import annotations
 
@@ -171,6 +172,13 @@ def test_column_engine_cycle_accounting(config):
                                                                       latency))
             n, c = config.neurons, config.chunks
             assert int(status.refresh_cycles) == c + n + latency + 3, "refresh of docs"
+        # Without Feature.STOCHASTIC and Feature.HEBBIAN: a stochastic run is refused (STOP,
+        # no visit) and a pattern store leaves the weights as they are.
+        weights = await driver.read_weights()
+        await driver.store_pattern(np.ones(config.neurons, int))
+        assert np.array_equal(await driver.read_weights(), weights), "store without HEBBIAN"
+        status, _ = await driver.run(order="sequential", stochastic=True, max_visits=5)
+        assert status.stop_reason == StopReason.STOP and int(status.visits) == 0
 
     _simulate(config, body)
 
