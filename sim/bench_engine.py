@@ -4,8 +4,9 @@ For each N (default 64, 256, 1024) an engine is simulated on Verilator (or Icaru
 cocotb (``sim/tb/bench_engine_tb.py``): the ``binary`` engine that the boards build today
 (`BinaryEngine`, the default) or the ``column``-parallel engine of issue 13 (`ColumnEngine`,
 not on a board yet). P = round(0.1 N) random patterns are stored (8-bit weights, so no entry
-saturates): on chip with the Hebbian rule where the engine has it, else the golden model's
-Hebbian weights are written through the weight port (outside the timed runs). Then probes made from
+saturates): on chip with the Hebbian rule where the configuration has Feature.HEBBIAN, else
+the golden model's Hebbian weights are written through the weight port (outside the timed
+runs). Then probes made from
 pattern 0 with 10% and 30% of the bits flipped are recalled in every order. Each run is also
 checked against the golden model (state, visits, flips, 2E): a mismatch is an error, not a row.
 ``board=`` runs a board's default configuration (``hw/boards.py``) at its clock instead.
@@ -60,19 +61,16 @@ class EngineKind:
     module: str
     name: str
     bound: Callable[[int, NetworkConfig], int]
-    #: Features the engine builds; the benchmark's configuration keeps only these.
-    features: Feature
 
     def build(self, config: NetworkConfig):
-        cls = getattr(importlib.import_module(self.module), self.name)
-        return cls(dataclasses.replace(config, features=config.features & self.features))
+        return getattr(importlib.import_module(self.module), self.name)(config)
 
 
 ENGINES = {
     "binary": EngineKind("hopfield_fpga.gateware.binary_engine", "BinaryEngine",
-                         lambda flips, config: flips * config.chunks, Feature.ALL),
+                         lambda flips, config: flips * config.chunks),
     "column": EngineKind("hopfield_fpga.gateware.engine.column_engine", "ColumnEngine",
-                         lambda flips, config: 2 * flips, Feature.TRACE),
+                         lambda flips, config: 2 * flips),
 }
 
 #: A timed CPU batch lasts at least this long (seconds), so the clock's resolution is noise.
@@ -212,18 +210,16 @@ def many_check(weights, config: NetworkConfig, patterns, *, noise: float, order:
 
 def _rtl_runs(engine: str, config: NetworkConfig, patterns, weights, probes,
               simulator: str) -> list[dict]:
-    """Store ``patterns`` (on chip if the engine builds Feature.HEBBIAN, else by writing
+    """Store ``patterns`` (on chip if the configuration has Feature.HEBBIAN, else by writing
     ``weights``) and run every probe on the simulated RTL; one dict per run."""
     from .rtl_runner import run_cocotb
-    kind = ENGINES[engine]
-    design = kind.build(config)
-    built = design.config
+    design = ENGINES[engine].build(config)
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "rows.json"
         # The inputs go through a file: the environment cannot hold N = 1024 patterns.
         inp = Path(tmp) / "input.json"
         data = {"probes": probes}
-        if built.has(Feature.HEBBIAN):
+        if config.has(Feature.HEBBIAN):
             data["patterns"] = [[int(v) for v in pat] for pat in patterns]
         else:
             data["weights"] = np.asarray(weights).tolist()
@@ -231,7 +227,7 @@ def _rtl_runs(engine: str, config: NetworkConfig, patterns, weights, probes,
         name = f"bench_{engine}_n{config.neurons}k{config.lanes}w{config.weight_bits}"
         run_cocotb(design, toplevel=name, simulator=simulator,
                    test_module="hopfield_fpga.sim.tb.bench_engine_tb", build_name=name,
-                   params={"config": built.to_dict(), "input": str(inp), "out": str(out)})
+                   params={"config": config.to_dict(), "input": str(inp), "out": str(out)})
         return json.loads(out.read_text())
 
 

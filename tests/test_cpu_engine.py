@@ -372,14 +372,11 @@ def test_bench_refuses_unknown_board_before_simulating():
         be.run_engine_bench(sizes=(8,), engine="nope")
 
 
-def test_bench_engines_build_without_the_features_they_lack():
-    """The column engine's rows build it with only the features it has; the binary engine's
-    with all of the configuration's."""
+def test_bench_engines_and_their_cycle_bounds():
     from hopfield_fpga.sim import bench_engine as be
     config = be.bench_config(16, 4)
-    assert be.ENGINES["binary"].build(config).config == config
-    column = be.ENGINES["column"].build(config)
-    assert type(column).__name__ == "ColumnEngine"
-    assert not column.config.has(Feature.HEBBIAN) and column.config.neurons == 16
+    for name, cls in (("binary", "BinaryEngine"), ("column", "ColumnEngine")):
+        built = be.ENGINES[name].build(config)
+        assert type(built).__name__ == cls and built.config == config
     assert be.ENGINES["column"].bound(7, config) == 14
     assert be.ENGINES["binary"].bound(7, config) == 7 * config.chunks
