@@ -536,7 +536,7 @@ def test_hebbian_column(config):
         col, p, j, want = case
         ctx.set(dut.column, _pack(col, wb))
         ctx.set(dut.pattern, _bits(p > 0))
-        ctx.set(dut.j, j)
+        ctx.set(dut.select, 1 << j)
         got = ctx.get(dut.column_out)
         assert _unpack(got, wb, n) == list(want), f"seed {seed}, column {j}, pattern {p}"
         assert got >> (n * wb) == 0, f"seed {seed}: padding"

@@ -122,6 +122,7 @@ class ColumnEngine(GlauberRun, wiring.Component):
         if hebb:
             m.submodules.hebbian = d.hebbian = HebbianColumn(cfg)
             d.pattern = Signal(C * K)                      # padded to C chunks of K
+            d.hebb_select = Signal(N)                      # the column written, one-hot
         full_mask, last_mask = (1 << K) - 1, (1 << (N - (C - 1) * K)) - 1
         d.chunk_mask = Mux(d.cmd.chunk == C - 1, last_mask, full_mask)
         m.d.comb += [
@@ -258,7 +259,7 @@ class ColumnEngine(GlauberRun, wiring.Component):
                     if cfg.has(Feature.HEBBIAN):
                         m.d.sync += d.pattern.word_select(cmd.chunk, K).eq(d.ws_new)
                         with m.If(cmd.chunk == C - 1):      # the whole pattern is here
-                            m.d.sync += [d.loop.eq(0), regs.dirty.eq(1)]
+                            m.d.sync += [d.loop.eq(0), regs.dirty.eq(1), d.hebb_select.eq(1)]
                             m.next = "STORE"
                         with m.Else():
                             m.d.sync += regs.busy.eq(0)
@@ -435,14 +436,15 @@ class ColumnEngine(GlauberRun, wiring.Component):
         back through :class:`~.hebbian_column.HebbianColumn`, N + 1 cycles in all."""
         N, ws, hc, regs = self.config.neurons, d.ws, d.hebbian, d.regs
         prev = Signal(range(N))
-        m.d.comb += [prev.eq(d.loop - 1), hc.column.eq(ws.column), hc.j.eq(prev),
-                     hc.pattern.eq(d.pattern[:N])]
+        m.d.comb += [prev.eq(d.loop - 1), hc.column.eq(ws.column),
+                     hc.select.eq(d.hebb_select), hc.pattern.eq(d.pattern[:N])]
         with m.State("STORE"):
             m.d.comb += [d.w_addr.eq(d.loop), d.w_en.eq(d.loop != N)]
             m.d.sync += d.loop.eq(d.loop + 1)
             with m.If(d.loop != 0):
                 m.d.comb += [ws.write_addr.eq(prev), ws.write_column.eq(1),
                              ws.column_in.eq(hc.column_out)]
+                m.d.sync += d.hebb_select.eq(d.hebb_select << 1)
             with m.If(d.loop == N):
                 m.d.sync += regs.busy.eq(0)
                 m.next = "IDLE"
