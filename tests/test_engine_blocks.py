@@ -17,7 +17,7 @@ from hopfield_fpga.gateware.engine.energy_unit import EnergyUnit
 from hopfield_fpga.gateware.engine.field_array import FieldArray, FieldOp
 from hopfield_fpga.gateware.engine.glauber_unit import GlauberUnit
 from hopfield_fpga.gateware.engine.hebbian_column import HebbianColumn
-from hopfield_fpga.gateware.engine.select_random import DrawWords, SelectRandom
+from hopfield_fpga.gateware.engine.select_random import DrawWords, SelectRandom, WordWindow
 from hopfield_fpga.gateware.engine.select_rejection_free import SelectRank
 from hopfield_fpga.gateware.engine.select_sequential import SelectSequential
 from hopfield_fpga.gateware.engine.weight_store import WeightStore
@@ -164,6 +164,46 @@ def test_select_rank(n):
     run_comb_cases(dut, cases, check)
 
 
+def _xorshift_words(x, count):
+    words = []
+    for _ in range(count):
+        x = numerics.xorshift32(x)
+        words.append(x)
+    return words
+
+
+@pytest.mark.parametrize("words", [1, 4])
+def test_word_window(words):
+    """The window always shows the next ``words`` generator states, whatever is consumed
+    (0 to ``words`` per cycle) and after loads."""
+    seed = 4500 + words
+    rng = random.Random(seed)
+    dut = WordWindow(words)
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+
+    async def bench(ctx):
+        x = None
+        for step in range(400):
+            load = x is None or rng.random() < 0.05
+            if load:
+                x = rng.getrandbits(32) or 1
+                ctx.set(dut.load, 1)
+                ctx.set(dut.load_state, x)
+                ctx.set(dut.consume, rng.randint(0, words))     # ignored on a load
+            else:
+                ctx.set(dut.load, 0)
+                u = rng.randint(0, words)
+                ctx.set(dut.consume, u)
+                x = ([x] + _xorshift_words(x, words))[u]
+            await ctx.tick()
+            got = _unpack(ctx.get(dut.words), 32, words, signed=False)
+            assert got == _xorshift_words(x, words), f"seed {seed}, step {step}"
+
+    sim.add_testbench(bench)
+    sim.run()
+
+
 @pytest.mark.parametrize("n,words", [(1, 1), (5, 3), (64, 4), (100, 4), (37, 8)])
 def test_select_random(n, words):
     """The random order's draw loop of golden.run_binary, ``words`` words at a time."""
@@ -175,7 +215,7 @@ def test_select_random(n, words):
     async def check(ctx, case):
         flags, x0 = case
         ctx.set(dut.flags, _bits(flags))
-        ctx.set(dut.state, x0)
+        ctx.set(dut.words, _pack(_xorshift_words(x0, words), 32))
         x, stable, found = x0, 0, None
         for used in range(1, words + 1):
             x = numerics.xorshift32(x)
@@ -496,7 +536,7 @@ def test_hebbian_column(config):
         col, p, j, want = case
         ctx.set(dut.column, _pack(col, wb))
         ctx.set(dut.pattern, _bits(p > 0))
-        ctx.set(dut.j, j)
+        ctx.set(dut.select, 1 << j)
         got = ctx.get(dut.column_out)
         assert _unpack(got, wb, n) == list(want), f"seed {seed}, column {j}, pattern {p}"
         assert got >> (n * wb) == 0, f"seed {seed}: padding"

@@ -12,8 +12,9 @@ schedule, with the exact 2E and the trace, and stores patterns on chip (§9) lik
 - :class:`~.field_array.FieldArray`: every h_i and s_i, all updated by the flip at once;
 - :class:`~.energy_unit.EnergyUnit`: the exact 2E, a flip's delta following it by L cycles;
 - :class:`~.select_sequential.SelectSequential`, :class:`~.select_rejection_free.SelectRank`
-  with :class:`~.select_random.DrawWords`, :class:`~.select_random.SelectRandom`: the next
-  flip in one cycle, the stable visits and rejected words in between counted exactly;
+  with :class:`~.select_random.DrawWords`, :class:`~.select_random.SelectRandom` (its words
+  held in registers by :class:`~.select_random.WordWindow`): the next flip in one cycle, the
+  stable visits and rejected words in between counted exactly;
 - :class:`~.glauber_unit.GlauberUnit` in :class:`~.glauber_run.GlauberRun`
   (Feature.STOCHASTIC): stochastic visits issued one per cycle, each decided from h_j, beta
   and its Glauber word; a changed value is flipped like a deterministic flip;
@@ -50,7 +51,7 @@ from .field_array import FieldArray, FieldOp
 from .glauber_run import GlauberRun
 from .hebbian_column import HebbianColumn
 from .run_status import StatusRegisters
-from .select_random import DrawWords, SelectRandom
+from .select_random import DrawWords, SelectRandom, WordWindow
 from .select_rejection_free import SelectRank
 from .select_sequential import SelectSequential
 from .weight_store import WeightStore
@@ -91,11 +92,13 @@ class ColumnEngine(GlauberRun, wiring.Component):
         m.submodules.sel_rank = sel_rank = SelectRank(N)
         m.submodules.draw_rank = draw_rank = DrawWords(N, self.words)
         m.submodules.sel_rand = sel_rand = SelectRandom(N, self.words)
+        m.submodules.window = window = WordWindow(self.words)   # random order's words
         regs = StatusRegisters(cfg)
         stoch, hebb = cfg.has(Feature.STOCHASTIC), cfg.has(Feature.HEBBIAN)
         d = SimpleNamespace(
             ws=ws, fa=fa, eu=eu, b_rd=bmem.read_port(), b_wr=bmem.write_port(),
             sel_seq=sel_seq, sel_rank=sel_rank, draw_rank=draw_rank, sel_rand=sel_rand,
+            window=window,
             regs=regs, column=ws.column[:N * WB], n_unst=sel_rank.count,
             states=Cat(fa.states, Const(0, C * K - N)),    # padded to C chunks of K
             # run parameters
@@ -119,6 +122,7 @@ class ColumnEngine(GlauberRun, wiring.Component):
         if hebb:
             m.submodules.hebbian = d.hebbian = HebbianColumn(cfg)
             d.pattern = Signal(C * K)                      # padded to C chunks of K
+            d.hebb_select = Signal(N)                      # the column written, one-hot
         full_mask, last_mask = (1 << K) - 1, (1 << (N - (C - 1) * K)) - 1
         d.chunk_mask = Mux(d.cmd.chunk == C - 1, last_mask, full_mask)
         m.d.comb += [
@@ -126,7 +130,7 @@ class ColumnEngine(GlauberRun, wiring.Component):
             sel_seq.flags.eq(fa.flags), sel_rank.flags.eq(fa.flags), sel_rand.flags.eq(fa.flags),
             # A stochastic random visit draws its index from [0, N) with the same words.
             draw_rank.n.eq(Mux(d.stochastic, N, d.n_unst)), sel_rank.rank.eq(draw_rank.index),
-            sel_seq.pos.eq(d.pos), draw_rank.state.eq(d.rng), sel_rand.state.eq(d.rng),
+            sel_seq.pos.eq(d.pos), draw_rank.state.eq(d.rng), sel_rand.words.eq(window.words),
             ws.read_addr.eq(d.w_addr), ws.read_en.eq(d.w_en),
             d.b_rd.addr.eq(d.b_addr), d.b_rd.en.eq(1),
             d.ws_new.eq(d.cmd.data[:K] & d.chunk_mask),
@@ -190,6 +194,7 @@ class ColumnEngine(GlauberRun, wiring.Component):
                 m.d.sync += [d.cmd.eq(self.access.payload), regs.busy.eq(1)]
                 m.next = "EXEC"
             with m.Elif(self.run.valid):
+                m.d.comb += [d.window.load.eq(1), d.window.load_state.eq(load_state(rp.seed))]
                 m.d.sync += [
                     d.order.eq(rp.order),
                     d.trace_en.eq(rp.trace if cfg.has(Feature.TRACE) else 0),
@@ -254,7 +259,7 @@ class ColumnEngine(GlauberRun, wiring.Component):
                     if cfg.has(Feature.HEBBIAN):
                         m.d.sync += d.pattern.word_select(cmd.chunk, K).eq(d.ws_new)
                         with m.If(cmd.chunk == C - 1):      # the whole pattern is here
-                            m.d.sync += [d.loop.eq(0), regs.dirty.eq(1)]
+                            m.d.sync += [d.loop.eq(0), regs.dirty.eq(1), d.hebb_select.eq(1)]
                             m.next = "STORE"
                         with m.Else():
                             m.d.sync += regs.busy.eq(0)
@@ -383,7 +388,7 @@ class ColumnEngine(GlauberRun, wiring.Component):
                             self._advance(m, d, seq.skip)
                             self._choose(m, d, seq.index, new_value(seq.index), 1)
                     with m.Case(RunOrder.RANDOM):
-                        m.d.sync += d.rng.eq(rand.next_state)
+                        m.d.comb += d.window.consume.eq(rand.used)
                         with m.If(rand.stable >= cap_left):
                             m.d.sync += regs.visits.eq(d.max_visits)
                         with m.Else():
@@ -431,14 +436,15 @@ class ColumnEngine(GlauberRun, wiring.Component):
         back through :class:`~.hebbian_column.HebbianColumn`, N + 1 cycles in all."""
         N, ws, hc, regs = self.config.neurons, d.ws, d.hebbian, d.regs
         prev = Signal(range(N))
-        m.d.comb += [prev.eq(d.loop - 1), hc.column.eq(ws.column), hc.j.eq(prev),
-                     hc.pattern.eq(d.pattern[:N])]
+        m.d.comb += [prev.eq(d.loop - 1), hc.column.eq(ws.column),
+                     hc.select.eq(d.hebb_select), hc.pattern.eq(d.pattern[:N])]
         with m.State("STORE"):
             m.d.comb += [d.w_addr.eq(d.loop), d.w_en.eq(d.loop != N)]
             m.d.sync += d.loop.eq(d.loop + 1)
             with m.If(d.loop != 0):
                 m.d.comb += [ws.write_addr.eq(prev), ws.write_column.eq(1),
                              ws.column_in.eq(hc.column_out)]
+                m.d.sync += d.hebb_select.eq(d.hebb_select << 1)
             with m.If(d.loop == N):
                 m.d.sync += regs.busy.eq(0)
                 m.next = "IDLE"

@@ -14,9 +14,15 @@ parallel:
 Each reports how many words it used and the generator state after them, so the run
 continues exactly where the golden model's draw loop would. Combinational.
 
+:class:`WordWindow` keeps the generator's next words in registers, so that
+:class:`SelectRandom`, which takes its words from it, has no xorshift steps between the
+flags and its decision (the 85F's 49.5 MHz path at N = 1024 was four chained xorshift words
+and then the flag multiplexers).
+
 Members (SelectRandom)
 ----------------------
-state: In(32), the generator state before this cycle's words.
+words: In(words * 32), the generator's next ``words`` states (word g at bits [32 g, 32 g + 32),
+    word 0 one step ahead), from a :class:`WordWindow`.
 flags: In(N), the unstable flags.
 found: Out(1), a word named an unstable neuron.
 index: Out(range(N)), that neuron.
@@ -24,6 +30,12 @@ stable: Out(range(words + 1)), accepted words before it (all accepted words if n
     the stable visits this cycle makes.
 used: Out(range(words + 1)), words consumed (up to and including the found one, else all).
 next_state: Out(32), the generator state after ``used`` words.
+
+Members (WordWindow)
+--------------------
+load: In(1), load_state: In(32): the generator state becomes load_state (a run's start).
+consume: In(range(words + 1)), words used this cycle: the state advances by as many.
+words: Out(words * 32), the next ``words`` states after the current one, from registers.
 
 Members (DrawWords)
 -------------------
@@ -42,7 +54,7 @@ from ..index_draw import draw_candidate
 from ..xorshift import xorshift32_next
 from .common import check_int
 
-__all__ = ["SelectRandom", "DrawWords", "generator_words"]
+__all__ = ["SelectRandom", "WordWindow", "DrawWords", "generator_words"]
 
 
 def generator_words(m: Module, state, count: int, name: str = "word"):
@@ -83,9 +95,9 @@ class SelectRandom(wiring.Component):
     def __init__(self, neurons: int, words: int):
         check_int("neurons", neurons, 1, 1 << 16)
         check_int("words", words, 1, 64)
-        self.neurons, self.words = neurons, words
+        self.neurons, self.count = neurons, words
         super().__init__({
-            "state": In(32),
+            "words": In(words * 32),
             "flags": In(neurons),
             "found": Out(1),
             "index": Out(range(neurons)),
@@ -95,10 +107,10 @@ class SelectRandom(wiring.Component):
         })
 
     def elaborate(self, platform):
-        n, count = self.neurons, self.words
+        n, count = self.neurons, self.count
         mbits = (n - 1).bit_length()
         m = Module()
-        words = generator_words(m, self.state, count)
+        words = [self.words[32 * g:32 * (g + 1)] for g in range(count)]
         cands, accepted, hits = [], [], []
         for g, w in enumerate(words):
             cand = Signal(range(n), name=f"cand{g}")
@@ -123,6 +135,36 @@ class SelectRandom(wiring.Component):
             stable = stable + (accepted[g] & ~_or(hits[:g + 1]))
         m.d.comb += [self.found.eq(found), self.index.eq(index), self.used.eq(used),
                      self.next_state.eq(state), self.stable.eq(stable)]
+        return m
+
+
+class WordWindow(wiring.Component):
+    def __init__(self, words: int):
+        check_int("words", words, 1, 64)
+        self.count = words
+        super().__init__({
+            "load": In(1), "load_state": In(32), "consume": In(range(words + 1)),
+            "words": Out(words * 32),
+        })
+
+    def elaborate(self, platform):
+        g = self.count
+        m = Module()
+        # x^k(state) for k = 0 .. 2G: after consuming u <= G words, the next window is
+        # x^(u+k) for k = 0 .. 2G, of which those beyond 2G are at most G steps past the
+        # last register: the steps run from registers, beside the flags' path.
+        held = [Signal(32, name=f"held{k}") for k in range(2 * g + 1)]
+        ahead = held + generator_words(m, held[-1], g, "ahead")
+        loaded = [self.load_state] + generator_words(m, self.load_state, 2 * g, "loaded")
+        with m.If(self.load):
+            m.d.sync += [h.eq(v) for h, v in zip(held, loaded)]
+        with m.Else():
+            with m.Switch(self.consume):
+                for u in range(1, g + 1):
+                    with m.Case(u):
+                        m.d.sync += [h.eq(ahead[u + k]) for k, h in enumerate(held)]
+        for k in range(g):
+            m.d.comb += self.words[32 * k:32 * (k + 1)].eq(held[k + 1])
         return m
 
 
