@@ -27,7 +27,10 @@ setup: $(STAMP)
 # editable_mode=strict: a tree of links to the sources (build/__editable__.*) instead of an
 # import hook, so that static tools (pyright in .ci/run, editors) follow the imports. The tree
 # lists the modules, so it is made again when a folder changes (a module added or removed).
-$(STAMP): pyproject.toml hopfield_fpga gateware sim sim/tb host hw
+# The strict editable install maps each module file: a module added in any package folder
+# (a folder's time changes when a file is added to it) needs a new install.
+PACKAGE_DIRS := $(shell find hopfield_fpga/ gateware sim host hw -type d -not -name __pycache__)
+$(STAMP): pyproject.toml $(PACKAGE_DIRS)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[dev]" --config-settings editable_mode=strict
