@@ -1,6 +1,6 @@
 """Properties of the binary/stochastic golden model (``hopfield_fpga.sim.golden``).
 
-The strongest check is :func:`naive_run`: ``docs/numerics.md`` §3-§8 written as directly as
+The strongest check is :func:`spec_reference.naive_run`: ``docs/numerics.md`` §3-§8 written as directly as
 possible (every field and every 2E recomputed from scratch at every visit, no skipping), which
 must agree with the optimized golden model event for event on random networks, including
 asymmetric ones and ones with a diagonal.
@@ -14,47 +14,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hopfield_fpga.config import Feature, NetworkConfig
-from hopfield_fpga.numerics import draw_index, glauber_threshold, seed_state, xorshift32
+from hopfield_fpga.numerics import draw_index, glauber_threshold
 from hopfield_fpga.sim import golden
 from hopfield_fpga.sim.golden import FlipEvent, RunResult, run_binary
+from spec_reference import naive_run
 
 ORDERS = ("sequential", "random", "rejection_free")
-
-
-def naive_run(w, b, s, *, order, seed, cap, schedule=None):
-    """Reference: the spec's text, O(N^2) per visit. Returns (state, visits, trace, stopped)."""
-    w = np.asarray(w, dtype=np.int64)
-    b = np.asarray(b, dtype=np.int64)
-    s = np.array(s, dtype=np.int64)
-    n = len(s)
-    x = seed_state(seed)
-    trace = []
-    v = 0
-    while True:
-        h = w @ s + b
-        uns = np.flatnonzero(s * h < 0)
-        if schedule is None and uns.size == 0:
-            return s, v, trace, "converged"
-        if v >= cap:
-            return s, v, trace, "cap"
-        if order == "sequential":
-            j = v % n
-        elif order == "random":
-            j, x, _ = draw_index(x, n)
-        else:
-            k, x, _ = draw_index(x, uns.size)
-            j = int(uns[k])
-        if schedule is None:
-            new = 1 if h[j] > 0 else -1 if h[j] < 0 else s[j]
-        else:
-            x = xorshift32(x)
-            beta = schedule[min(v // n, len(schedule) - 1)]
-            new = 1 if (x >> 16) < glauber_threshold(beta, int(h[j])) else -1
-        if new != s[j]:
-            e_old = golden.energy2(w, b, s)
-            s[j] = new
-            trace.append(FlipEvent(v, j, int(new), golden.energy2(w, b, s) - e_old))
-        v += 1
 
 
 @st.composite
@@ -111,7 +76,7 @@ def test_matches_naive_reference_deterministic(net, order, seed, cap):
     # Asymmetric weights and negative diagonals may cycle: the cap ends those runs.
     w, b, s0 = net
     r = run_binary(w, b, s0, order=order, seed=seed, max_visits=cap, trace=True)
-    s, visits, trace, stopped = naive_run(w, b, s0, order=order, seed=seed, cap=cap)
+    s, visits, trace, stopped, _ = naive_run(w, b, s0, order=order, seed=seed, cap=cap)
     assert r.trace == tuple(trace), f"order {order} seed {seed}"
     assert (r.state == s).all() and r.visits == visits and r.stopped == stopped
     assert r.flips == len(trace) and r.converged == (stopped == "converged")
@@ -126,7 +91,7 @@ def test_matches_naive_reference_stochastic(net, order, seed, cap, schedule):
     w, b, s0 = net
     r = run_binary(w, b, s0, order=order, seed=seed, max_visits=cap, beta_fixed=schedule,
                    trace=True)
-    s, visits, trace, _ = naive_run(w, b, s0, order=order, seed=seed, cap=cap,
+    s, visits, trace, _, _ = naive_run(w, b, s0, order=order, seed=seed, cap=cap,
                                     schedule=schedule)
     assert r.trace == tuple(trace), f"order {order} seed {seed} schedule {schedule}"
     assert (r.state == s).all() and r.visits == visits == cap and r.stopped == "cap"
