@@ -12,7 +12,7 @@ demo: $(STAMP)
 
 # -n auto: one pytest-xdist worker per core (PYTEST_ARGS="-n 0" runs serially).
 test: $(STAMP) simulators
-	$(BIN)/python -m pytest -n auto $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n auto --durations=40 $(PYTEST_ARGS)
 
 # Every import of the project resolves (pyright; configured in pyproject.toml).
 check: $(STAMP)

@@ -45,6 +45,10 @@ def register_engine(subparsers) -> None:
     p.add_argument("--repeats", type=positive_int, default=5,
                    help="timed CPU batches per row; the median is reported (default 5)")
     p.add_argument("--simulator", choices=["verilator", "icarus"], default="verilator")
+    p.add_argument("--engine", default="binary",
+                   help="RTL engine: binary (the boards' engine today, default) or column "
+                        "(the column-parallel engine of issue 13, not on a board yet: its "
+                        "times are at the same clock, not at its own Fmax)")
     p.add_argument("--seed", type=int, default=1, help="seed of patterns and probes")
     p.add_argument("--json", action="store_true", help="one JSON object per row")
     p.set_defaults(func=_engine)
@@ -56,7 +60,8 @@ def _engine(args) -> int:
     clock = None if args.clock_mhz is None else args.clock_mhz * 1e6
     return _report(lambda: run_engine_bench(sizes, lanes=args.lanes, simulator=args.simulator,
                                             seed=args.seed, board=args.board, clock_hz=clock,
-                                            threads=args.threads, repeats=args.repeats),
+                                            threads=args.threads, repeats=args.repeats,
+                                            engine=args.engine),
                    format_table, args.json, records=lambda report: report.records())
 
 

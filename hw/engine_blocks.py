@@ -18,6 +18,8 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from hopfield_fpga.gateware.engine.field_array import FieldArray
+from hopfield_fpga.gateware.engine.glauber_unit import GlauberUnit
+from hopfield_fpga.gateware.engine.hebbian_column import HebbianColumn
 from hopfield_fpga.gateware.engine.select_random import DrawWords, SelectRandom
 from hopfield_fpga.gateware.engine.select_rejection_free import SelectRank
 from hopfield_fpga.gateware.engine.select_sequential import SelectSequential
@@ -61,6 +63,8 @@ BLOCKS = {
     "select_random": lambda c: SelectRandom(c.neurons, MEASURED_WORDS),
     "draw_words": lambda c: DrawWords(c.neurons, MEASURED_WORDS),
     "weight_store": lambda c: WeightStore(c),
+    "glauber_unit": lambda c: GlauberUnit(c),
+    "hebbian_column": lambda c: HebbianColumn(c),
 }
 
 

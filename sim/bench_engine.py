@@ -1,14 +1,19 @@
 """Engine benchmark: RTL cycles per Hebbian recall, FPGA time at the board's clock, CPU engine.
 
-For each N (default 64, 256, 1024) a `BinaryEngine` is simulated on Verilator (or Icarus)
-through cocotb (``sim/tb/bench_engine_tb.py``): P = round(0.1 N) random patterns are stored
-with the on-chip Hebbian rule (8-bit weights, so no entry saturates), then probes made from
+For each N (default 64, 256, 1024) an engine is simulated on Verilator (or Icarus) through
+cocotb (``sim/tb/bench_engine_tb.py``): the ``binary`` engine that the boards build today
+(`BinaryEngine`, the default) or the ``column``-parallel engine of issue 13 (`ColumnEngine`,
+not on a board yet). P = round(0.1 N) random patterns are stored (8-bit weights, so no entry
+saturates): on chip with the Hebbian rule where the configuration has Feature.HEBBIAN, else
+the golden model's Hebbian weights are written through the weight port (outside the timed
+runs). Then probes made from
 pattern 0 with 10% and 30% of the bits flipped are recalled in every order. Each run is also
 checked against the golden model (state, visits, flips, 2E): a mismatch is an error, not a row.
 ``board=`` runs a board's default configuration (``hw/boards.py``) at its clock instead.
 
-Per row: visits, flips, the run's RTL cycles, the bound flips * ceil(N/K) and the ratio
-cycles / bound; ``fpga_us`` = cycles at the clock (exact: the RTL's cycle count); the compiled
+Per row: visits, flips, the run's RTL cycles, the engine's own cycle bound (:data:`ENGINES`:
+flips * ceil(N/K) for the binary engine's column passes, 2 * flips for the column engine's
+CHOOSE and FLIP) and the ratio cycles / bound, a diagnostic; ``fpga_us`` = cycles at the clock (exact: the RTL's cycle count); the compiled
 CPU engine's time for the same recall (same weights, probe, seed, order), measured in the same
 run: ``cpu_us`` on one thread and ``cpu_all_us`` per recall with every core busy (median of
 repeats after a warm-up, each a batch of recalls of that probe through
@@ -22,18 +27,20 @@ Python loop of ``golden.run_binary``).
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import json
 import statistics
 import tempfile
 import time
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
-from hopfield_fpga.config import NetworkConfig, Order
+from hopfield_fpga.config import Feature, NetworkConfig, Order
 from . import cpu_engine, golden
 
-__all__ = ["BenchRow", "TargetCheck", "BenchReport", "run_engine_bench", "cpu_time_per_recall",
+__all__ = ["ENGINES", "BenchRow", "TargetCheck", "BenchReport", "run_engine_bench", "cpu_time_per_recall",
            "many_check", "DEFAULT_SIZES", "QUICK_SIZES", "NOISES", "DEFAULT_CLOCK_BOARD"]
 
 DEFAULT_SIZES = (64, 256, 1024)
@@ -45,6 +52,27 @@ WEIGHT_BITS = 8
 DEFAULT_CLOCK_BOARD = "ulx3s-85f"
 #: Probes of the run_binary_many target check (issue 12).
 MANY_PROBES = 200
+
+
+@dataclasses.dataclass(frozen=True)
+class EngineKind:
+    """An RTL engine the benchmark can simulate: its class (imported on use: the CPU half of
+    the benchmark needs no Amaranth) and its cycle bound per run, a diagnostic."""
+    module: str
+    name: str
+    bound: Callable[[int, NetworkConfig], int]
+
+    def build(self, config: NetworkConfig):
+        return getattr(importlib.import_module(self.module), self.name)(config)
+
+
+ENGINES = {
+    "binary": EngineKind("hopfield_fpga.gateware.binary_engine", "BinaryEngine",
+                         lambda flips, config: flips * config.chunks),
+    "column": EngineKind("hopfield_fpga.gateware.engine.column_engine", "ColumnEngine",
+                         lambda flips, config: 2 * flips),
+}
+
 #: A timed CPU batch lasts at least this long (seconds), so the clock's resolution is noise.
 MIN_BATCH_SECONDS = 0.02
 
@@ -52,6 +80,7 @@ MIN_BATCH_SECONDS = 0.02
 @dataclasses.dataclass(frozen=True)
 class BenchRow:
     board: str | None
+    engine: str
     neurons: int
     lanes: int
     replicas: int
@@ -179,18 +208,24 @@ def many_check(weights, config: NetworkConfig, patterns, *, noise: float, order:
                        ratio=round(loop / fast, 1), target=100)
 
 
-def _rtl_runs(config: NetworkConfig, patterns, probes, simulator: str) -> list[dict]:
-    """Store ``patterns`` on chip and run every probe on the simulated RTL; one dict per run."""
+def _rtl_runs(engine: str, config: NetworkConfig, patterns, weights, probes,
+              simulator: str) -> list[dict]:
+    """Store ``patterns`` (on chip if the configuration has Feature.HEBBIAN, else by writing
+    ``weights``) and run every probe on the simulated RTL; one dict per run."""
     from .rtl_runner import run_cocotb
-    from hopfield_fpga.gateware.binary_engine import BinaryEngine
+    design = ENGINES[engine].build(config)
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "rows.json"
         # The inputs go through a file: the environment cannot hold N = 1024 patterns.
         inp = Path(tmp) / "input.json"
-        inp.write_text(json.dumps({
-            "patterns": [[int(v) for v in pat] for pat in patterns], "probes": probes}))
-        name = f"bench_engine_n{config.neurons}k{config.lanes}w{config.weight_bits}"
-        run_cocotb(BinaryEngine(config), toplevel=name, simulator=simulator,
+        data = {"probes": probes}
+        if config.has(Feature.HEBBIAN):
+            data["patterns"] = [[int(v) for v in pat] for pat in patterns]
+        else:
+            data["weights"] = np.asarray(weights).tolist()
+        inp.write_text(json.dumps(data))
+        name = f"bench_{engine}_n{config.neurons}k{config.lanes}w{config.weight_bits}"
+        run_cocotb(design, toplevel=name, simulator=simulator,
                    test_module="hopfield_fpga.sim.tb.bench_engine_tb", build_name=name,
                    params={"config": config.to_dict(), "input": str(inp), "out": str(out)})
         return json.loads(out.read_text())
@@ -207,13 +242,16 @@ def _check_rtl(want: golden.RunResult, got: dict, where: str) -> None:
 def run_engine_bench(sizes=DEFAULT_SIZES, *, lanes: int = 8, orders=None, noises=NOISES,
                      simulator: str = "verilator", seed: int = 1, board: str | None = None,
                      clock_hz: float | None = None, threads: int | None = None,
-                     repeats: int = 5) -> BenchReport:
+                     repeats: int = 5, engine: str = "binary") -> BenchReport:
     """Run the benchmark: one :class:`BenchRow` per (N, noise, order) and the target checks.
 
     ``board`` (a name from ``hw/boards.py``) replaces ``sizes``/``lanes`` by that board's
     default configuration and its clock; otherwise FPGA times are at ``clock_hz`` (default:
     :data:`DEFAULT_CLOCK_BOARD`'s clock). ``threads`` is the "all cores" thread count.
+    ``engine`` names the RTL engine (:data:`ENGINES`).
     """
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {', '.join(ENGINES)}, not {engine!r}")
     from hopfield_fpga.hw.boards import get_board
     if board is not None:
         spec = get_board(board)
@@ -241,7 +279,7 @@ def run_engine_bench(sizes=DEFAULT_SIZES, *, lanes: int = 8, orders=None, noises
                                "seed": int(rng.integers(1, 1 << 32)),
                                "state": [int(v) for v in _probe(patterns[0], noise, rng)],
                                "max_visits": 200 * n})
-        results = _rtl_runs(config, patterns, probes, simulator)
+        results = _rtl_runs(engine, config, patterns, weights, probes, simulator)
         net = cpu_engine.PreparedNetwork(weights, None, config)
         for probe, got in zip(probes, results):
             run = dict(order=probe["order"], seed=probe["seed"], max_visits=probe["max_visits"])
@@ -254,9 +292,9 @@ def run_engine_bench(sizes=DEFAULT_SIZES, *, lanes: int = 8, orders=None, noises
             cpu_all = cpu_time_per_recall(net, probe["state"], threads=threads,
                                           repeats=repeats, **run)
             fpga_s = got["cycles"] / clock_hz
-            bound = got["flips"] * config.chunks
+            bound = ENGINES[engine].bound(got["flips"], config)
             report.rows.append(BenchRow(
-                board=board, neurons=n, lanes=config.lanes, replicas=1, patterns=p,
+                board=board, engine=engine, neurons=n, lanes=config.lanes, replicas=1, patterns=p,
                 noise=probe["noise"], order=probe["order"], visits=got["visits"],
                 flips=got["flips"], cycles=got["cycles"], bound=bound,
                 ratio=round(got["cycles"] / bound, 3) if bound else None,
@@ -287,13 +325,14 @@ def _table(head, lines) -> str:
 def format_table(report: BenchReport) -> str:
     rows = report.rows
     clocks = sorted({r.clock_hz for r in rows})
-    title = (f"FPGA times are exact RTL cycles at the board's clock "
+    engines = sorted({r.engine for r in rows})
+    title = (f"FPGA times ({', '.join(engines)} engine) are exact RTL cycles at the board's clock "
              f"({', '.join(f'{c / 1e6:g} MHz' for c in clocks)}"
              f"{', board ' + rows[0].board if rows and rows[0].board else ''}); CPU = the "
              f"compiled CPU engine on 1 thread (CPU time) and on "
              f"{rows[0].threads if rows else '-'} threads (wall time), same weights, probe and "
              f"seed, median per recall")
-    head = ("N", "K", "P", "noise", "order", "visits", "flips", "cycles", "flips*C", "ratio",
+    head = ("N", "K", "P", "noise", "order", "visits", "flips", "cycles", "bound", "ratio",
             "fpga_us", "cpu_us", "cpu_all_us", "cpu/fpga", "cpu_all/fpga")
     lines = [(str(r.neurons), str(r.lanes), str(r.patterns), f"{r.noise:.0%}", r.order,
               str(r.visits), str(r.flips), str(r.cycles), str(r.bound),

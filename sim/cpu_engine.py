@@ -18,7 +18,9 @@ the index draw and the Glauber threshold have compiled twins (``*_c``) of the fu
 Cost, as in the hardware: the local fields h are kept up to date per flip with one weight
 column, so a visit that does not flip costs O(1) and a flip O(N). Weights are held in the
 narrowest integer type that the configuration's W_BITS fits (int8 or int16), transposed so that
-a column is contiguous; h fits int32 for every configuration (checked at import).
+a column is contiguous. The states and fields are int16 when the network's own bound on |h|
+(max_i sum_j |W_ij| + |b_i|, which holds in every state) fits, else int32, which holds every
+configuration (checked at import): half the bytes per flip, twice the numbers per vector.
 
 :class:`PreparedNetwork` checks and converts a network once and then recalls probes the way a
 board does: it keeps the last final state and its fields resident, and loads the next probe as
@@ -88,6 +90,12 @@ assert _WIDEST.acc_bits <= np.iinfo(np.int32).bits, "local fields no longer fit 
 def _weight_dtype(config: NetworkConfig):
     """The narrowest signed integer type that holds W_BITS-bit weights."""
     return np.int8 if config.weight_bits <= np.iinfo(np.int8).bits else np.int16
+
+
+def _field_dtype(w: np.ndarray, b: np.ndarray):
+    """The narrowest signed type that holds every local field this network can have (§2)."""
+    bound = int((np.abs(w).sum(axis=1) + np.abs(b)).max(initial=0))
+    return np.int16 if bound <= np.iinfo(np.int16).max else np.int32
 
 
 def default_threads() -> int:
@@ -181,7 +189,7 @@ def _fields(cols, b, s, h):
         h[i] = b[i]
     for j in range(n):
         col = cols[j]
-        sj = np.int32(s[j])
+        sj = s[j]
         for i in range(n):
             h[i] += sj * col[i]
 
@@ -203,7 +211,7 @@ def _load_probe(cols, rowsum, b, s, h, probe):
             h[i] = b[i] + base * rowsum[i]
     for j in range(n):
         if probe[j] != s[j]:
-            step = np.int32(2 * probe[j])
+            step = 2 * s.dtype.type(probe[j])
             col = cols[j]
             for i in range(n):
                 h[i] += step * col[i]
@@ -217,13 +225,18 @@ _BLOCK = 64
 
 @numba.njit(cache=True, nogil=True)
 def _count_unstable(s, h, blocks):
-    """|U| (§3), also per block of _BLOCK neurons into ``blocks``."""
+    """|U| (§3), also per block of _BLOCK neurons into ``blocks``.
+
+    The block sums are kept in h's own type (``one``): numba would widen them to int64, and
+    LLVM then packs 4 neurons per vector instead of 16 (int16 fields). A block's count (at most
+    _BLOCK) fits every field type."""
     n = len(s)
+    one = h.dtype.type(1)
     total = 0
     for k in range(len(blocks)):
-        c = 0
+        c = one - one
         for i in range(k * _BLOCK, min(n, (k + 1) * _BLOCK)):
-            c += s[i] * h[i] < 0
+            c = one * (c + (s[i] * h[i] < 0))
         blocks[k] = c
         total += c
     return total
@@ -261,7 +274,7 @@ def _flip(cols, diag, b, s, h, j, new, symmetric):
             c += col[i] * s[i]               # column field of the old state
         c_j = np.int64(c)
     s[j] = new
-    step = np.int32(2 * new)
+    step = 2 * s.dtype.type(new)
     for i in range(n):
         h[i] += step * col[i]
     return -2 * new * (hj + c_j + b[j] + 2 * np.int64(diag[j]) * new)
@@ -289,15 +302,6 @@ def _record(events, flips, visits, j, new, d2):
 
 
 @numba.njit(cache=True, nogil=True)
-def _flip_traced(cols, diag, b, s, h, j, new, symmetric, events, flips, visits, want_trace):
-    """:func:`_flip`, and the flip's event when the run is traced."""
-    d2 = _flip(cols, diag, b, s, h, j, new, symmetric)
-    if want_trace:
-        events = _record(events, flips, visits, j, new, d2)
-    return d2, events
-
-
-@numba.njit(cache=True, nogil=True)
 def _run(cols, diag, b, s, h, order, rng, cap, schedule, want_trace, symmetric):
     """One run from (s, h), in place. Returns (visits, flips, 2E, stop code, converged,
     events): events is a (flips x 4) array (visit, index, value, delta 2E) if ``want_trace``.
@@ -322,8 +326,9 @@ def _run(cols, diag, b, s, h, order, rng, cap, schedule, want_trace, symmetric):
             k, rng, _ = draw_index_c(rng, n_unstable)
             j = _kth_unstable(s, h, blocks, k)
             new = 1 if h[j] > 0 else -1
-            d2, events = _flip_traced(cols, diag, b, s, h, j, new, symmetric, events,
-                                      flips, visits, want_trace)
+            d2 = _flip(cols, diag, b, s, h, j, new, symmetric)
+            if want_trace:
+                events = _record(events, flips, visits, j, new, d2)
             e2 += d2
             flips += 1
             visits += 1
@@ -366,8 +371,9 @@ def _run(cols, diag, b, s, h, order, rng, cap, schedule, want_trace, symmetric):
                         visits = after_flip
                 continue
             new = 1 if h[j] > 0 else -1
-            d2, events = _flip_traced(cols, diag, b, s, h, j, new, symmetric, events,
-                                      flips, visits, want_trace)
+            d2 = _flip(cols, diag, b, s, h, j, new, symmetric)
+            if want_trace:
+                events = _record(events, flips, visits, j, new, d2)
             e2 += d2
             flips += 1
             visits += 1
@@ -387,8 +393,9 @@ def _run(cols, diag, b, s, h, order, rng, cap, schedule, want_trace, symmetric):
             beta_fx = schedule[sweep if sweep < last else last]
             new = 1 if (rng >> _GLAUBER_SHIFT) < glauber_threshold_c(beta_fx, h[j]) else -1
             if new != s[j]:
-                d2, events = _flip_traced(cols, diag, b, s, h, j, new, symmetric, events,
-                                          flips, visits, want_trace)
+                d2 = _flip(cols, diag, b, s, h, j, new, symmetric)
+                if want_trace:
+                    events = _record(events, flips, visits, j, new, d2)
                 e2 += d2
                 flips += 1
             visits += 1
@@ -402,12 +409,12 @@ def _run(cols, diag, b, s, h, order, rng, cap, schedule, want_trace, symmetric):
 
 @numba.njit(cache=True, nogil=True)
 def _run_block(cols, diag, rowsum, b, symmetric, probes, rngs, order, cap, schedule, states,
-               counts, lo, hi):
-    """Probes lo..hi-1 one after the other on one resident (s, h): the work of one thread."""
+               counts, s, h, lo, hi):
+    """Probes lo..hi-1 one after the other on one resident (s, h) (this thread's own arrays,
+    their contents overwritten): the work of one thread."""
     n = len(b)
-    s = np.ones(n, dtype=np.int32)
-    h = np.empty(n, dtype=np.int32)
     for i in range(n):
+        s[i] = 1
         h[i] = b[i] + rowsum[i]
     for p in range(lo, hi):
         _load_probe(cols, rowsum, b, s, h, probes[p])
@@ -442,8 +449,7 @@ def _result(n: int, state: np.ndarray, visits, flips, e2, stop, converged,
                   flips=int(flips), sweeps=-(-int(visits) // n), energy2=int(e2), trace=trace,
                   cycles=None, stopped=_STOP_CODES[int(stop)])
     result = object.__new__(RunResult)
-    for name, value in values.items():
-        object.__setattr__(result, name, value)
+    result.__dict__.update(values)                   # frozen: no __setattr__ per field
     return result
 
 
@@ -493,10 +499,11 @@ class PreparedNetwork:
         self.diag = np.ascontiguousarray(np.diagonal(w), dtype=np.int64)
         self.bias = b
         self.rowsum = w.sum(axis=1).astype(np.int32)
+        self.field_dtype = _field_dtype(w, b)
         self.symmetric = bool(np.array_equal(w, w.T))
         n = config.neurons
-        self._s = np.ones(n, dtype=np.int32)
-        self._h = (b + self.rowsum).astype(np.int32)
+        self._s = np.ones(n, dtype=self.field_dtype)
+        self._h = (b + self.rowsum).astype(self.field_dtype)
 
     def _params(self, seed, kw):
         order, schedule, cap = golden.check_run_params(self.config, **kw)
@@ -511,7 +518,8 @@ class PreparedNetwork:
             order=order, max_sweeps=max_sweeps, max_visits=max_visits, beta=beta,
             beta_fixed=beta_fixed, trace=trace))
         rng = seed_state(seed)
-        _load_probe(self.cols, self.rowsum, self.bias, self._s, self._h, probe.astype(np.int32))
+        _load_probe(self.cols, self.rowsum, self.bias, self._s, self._h,
+                    probe.astype(self.field_dtype))
         visits, flips, e2, stop, converged, events = _run(
             self.cols, self.diag, self.bias, self._s, self._h, order, rng, cap, schedule, trace,
             self.symmetric)
@@ -523,7 +531,7 @@ class PreparedNetwork:
         arr = np.asarray(states)
         if (arr.ndim == 2 and arr.shape[1] == n and np.issubdtype(arr.dtype, np.integer)
                 and arr.dtype != np.bool_ and np.all(np.abs(arr) == 1)):
-            return np.ascontiguousarray(arr, dtype=np.int32)
+            return np.ascontiguousarray(arr, dtype=self.field_dtype)
         if arr.ndim != 2:
             raise ValueError(f"states must be a P x {n} array of +1/-1, not shape {arr.shape}")
         for p, row in enumerate(arr):                # golden's error for the first bad probe
@@ -567,14 +575,18 @@ class PreparedNetwork:
         args = (self.cols, self.diag, self.rowsum, self.bias, self.symmetric, probes, rngs, order,
                 cap, schedule, states_out, counts)
         blocks = min(threads, count)
+
+        def work(lo, hi):
+            s = np.empty(n, dtype=self.field_dtype)
+            _run_block(*args, s, np.empty_like(s), lo, hi)
         if blocks <= 1:
-            _run_block(*args, 0, count)
+            work(0, count)
         else:
             # Contiguous blocks, one per thread; the kernel releases the GIL. Every probe's
             # result is exact whichever state its block's resident fields start from.
             edges = [count * k // blocks for k in range(blocks + 1)]
             pool = _pool(blocks)
-            for f in [pool.submit(_run_block, *args, lo, hi) for lo, hi in zip(edges, edges[1:])]:
+            for f in [pool.submit(work, lo, hi) for lo, hi in zip(edges, edges[1:])]:
                 f.result()
         return BatchResult(states_out, counts[:, 0], counts[:, 1], counts[:, 2],
                            counts[:, 4].astype(bool), counts[:, 3])
@@ -601,14 +613,15 @@ def run_binary(weights, bias, state, *, order="sequential", seed: int = 1,
     """:func:`golden.run_binary`, compiled: the same arguments, checks and result."""
     w, b, config = golden._check_network(weights, bias, config)
     n = config.neurons
-    s = golden._check_state(state, n).astype(np.int32)
+    dtype = _field_dtype(w, b)
+    s = golden._check_state(state, n).astype(dtype)
     order, schedule, cap = golden.check_run_params(
         config, order=order, max_sweeps=max_sweeps, max_visits=max_visits, beta=beta,
         beta_fixed=beta_fixed, trace=trace)
     rng = seed_state(seed)
     cols = np.ascontiguousarray(w.T, dtype=_weight_dtype(config))
     diag = np.ascontiguousarray(np.diagonal(w))
-    h = np.empty(n, dtype=np.int32)
+    h = np.empty(n, dtype=dtype)
     _fields(cols, b, s, h)
     visits, flips, e2, stop, converged, events = _run(
         cols, diag, b, s, h, int(order), rng, cap, _schedule_array(schedule), trace,

@@ -1,9 +1,10 @@
 """The column-parallel engine (``gateware/engine/column_engine.py``) in Amaranth's simulator,
 case for case against the golden model: every deterministic order, asymmetric weights under
 a cap, ties, extreme values, traced (with back-pressure) and untraced runs, state writes on
-valid fields; and its cycle accounting (docs/engine.md, "Column-parallel engine") checked
-exactly against ``status.cycles`` and ``status.refresh_cycles``. A failure names the case
-seed and the first diverging flip."""
+valid fields, stochastic runs with beta schedules and on-chip Hebbian stores; and its cycle
+accounting (docs/engine.md, "Column-parallel engine") checked exactly against
+``status.cycles``, ``status.refresh_cycles`` and the store's busy time. A failure names the
+case seed and the first diverging flip."""
 
 from __future__ import annotations
 
@@ -17,6 +18,9 @@ from hopfield_fpga import numerics
 from hopfield_fpga.config import Feature, NetworkConfig
 from hopfield_fpga.gateware.engine.column_engine import DEFAULT_WORDS, ColumnEngine
 from hopfield_fpga.gateware.engine.column_sum import column_sum_latency
+from hopfield_fpga.gateware.engine.glauber_unit import GlauberUnit
+from hopfield_fpga.gateware.engine_ports import StopReason
+from hopfield_fpga.sim import golden
 from hopfield_fpga.sim.tb.engine_driver import (AmaranthBus, EngineDriver, compare, expected,
                                                make_case, run_case)
 
@@ -141,6 +145,20 @@ def _expected_cycles(config, case, want, latency):
     return sum(per_flip) + len(per_flip) * flip + end
 
 
+async def _run_counted(driver, config, case, trace, cycles_of):
+    """Run ``case`` without trace stalls (traced or not), compare it with the golden model
+    and check status.cycles against ``cycles_of(golden result, traced for the replay)``."""
+    case.ready_prob = 1.0
+    case.trace = True
+    _, want = expected(config, case)
+    case.trace = trace
+    status, events, state = await run_case(driver, case)
+    compare(case, want, status, events, state)
+    assert int(status.cycles) == cycles_of(want), \
+        f"{case.describe()}: cycles {int(status.cycles)}, accounted {cycles_of(want)}"
+    return status
+
+
 @pytest.mark.parametrize("config", CONFIGS[1:], ids=lambda c: f"N{c.neurons}K{c.lanes}")
 def test_column_engine_cycle_accounting(config):
     latency = column_sum_latency(config)
@@ -149,21 +167,119 @@ def test_column_engine_cycle_accounting(config):
         for seed in range(24):
             case = make_case(config, 300 + seed, ["symmetric", "asymmetric", "ties"][seed % 3])
             case.order = ["sequential", "random", "rejection_free"][seed % 3]
-            case.ready_prob = 1.0
-            case.trace = True
-            _, want = expected(config, case)     # traced, for the replay
-            case.trace = seed % 2 == 0
-            status, events, state = await run_case(driver, case)
-            compare(case, want, status, events, state)
-            got = int(status.cycles)
-            assert got == _expected_cycles(config, case, want, latency), case.describe()
+            status = await _run_counted(driver, config, case, seed % 2 == 0,
+                                        lambda want: _expected_cycles(config, case, want,
+                                                                      latency))
             n, c = config.neurons, config.chunks
             assert int(status.refresh_cycles) == c + n + latency + 3, "refresh of docs"
+        # Without Feature.STOCHASTIC and Feature.HEBBIAN: a stochastic run is refused (STOP,
+        # no visit) and a pattern store leaves the weights as they are.
+        weights = await driver.read_weights()
+        await driver.store_pattern(np.ones(config.neurons, int))
+        assert np.array_equal(await driver.read_weights(), weights), "store without HEBBIAN"
+        status, _ = await driver.run(order="sequential", stochastic=True, max_visits=5)
+        assert status.stop_reason == StopReason.STOP and int(status.visits) == 0
 
     _simulate(config, body)
 
 
-def test_column_engine_refuses_what_it_does_not_build():
-    for features in (Feature.STOCHASTIC, Feature.HEBBIAN):
-        with pytest.raises(ValueError, match=features.name):
-            ColumnEngine(NetworkConfig(neurons=8, lanes=2, features=features))
+#: Configurations with the Glauber rule and the on-chip Hebbian store.
+FULL = Feature.STOCHASTIC | Feature.HEBBIAN | Feature.TRACE
+FULL_CONFIGS = [
+    NetworkConfig(neurons=1, lanes=1, weight_bits=2, features=FULL),
+    NetworkConfig(neurons=2, lanes=2, weight_bits=1, bias_bits=2, features=FULL),
+    pytest.param(NetworkConfig(neurons=11, lanes=3, weight_bits=2, features=FULL),
+                 marks=pytest.mark.slow),
+    pytest.param(NetworkConfig(neurons=20, lanes=6, weight_bits=16, bias_bits=24,
+                               features=FULL), marks=pytest.mark.slow),
+]
+
+
+@pytest.mark.parametrize("config", FULL_CONFIGS, ids=lambda c: f"N{c.neurons}K{c.lanes}"
+                         f"W{c.weight_bits}")
+def test_column_engine_stochastic_and_hebbian(config):
+    """Stochastic runs (both orders, beta schedules up to 64 entries, caps across sweeps) and
+    on-chip Hebbian stores (saturating), flip by flip against the golden model."""
+    seeds = range(2000, 2016)
+
+    async def body(driver, dut):
+        for seed in seeds:
+            case = make_case(config, seed, ["stochastic", "hebbian"][seed % 2])
+            _, want = expected(config, case)
+            status, events, state = await run_case(driver, case)
+            compare(case, want, status, events, state)
+            if case.patterns is not None:
+                w = golden.store_hebbian(case.weights, case.patterns, config=config)
+                assert np.array_equal(await driver.read_weights(), w), case.describe()
+
+    _simulate(config, body)
+
+
+def _stochastic_cycles(config, case, want, latency):
+    """docs/engine.md, "Column-parallel engine": status.cycles of a stochastic run without
+    trace stalls, replayed on the golden trace. Visits are issued one per cycle (random:
+    ceil(w / G) cycles for an index draw of w words) after CHOOSE, or from an untraced flip's
+    FLIP cycle on, and decided 1 + GlauberUnit.latency cycles after their issue; a traced
+    flip is followed by FLIP, L + 1 cycles for its event and CHOOSE. The final CHOOSE comes
+    the cycle after the last decision (after an untraced flip: after FLIP and one GLAUBER
+    cycle) and ends the run, not before the last untraced flip's 2E is final."""
+    n, x = config.neurons, numerics.seed_state(case.run_seed)
+    events = list(want.trace)
+    depth = 1 + GlauberUnit.latency
+    base, final, energy_ready = 0, 0, 0          # base: the cycle before the next issue
+    for v in range(case.max_visits):
+        if case.order == "random":
+            _, x, used = numerics.draw_index(x, n)
+            base += -(-used // DEFAULT_WORDS)
+        else:
+            base += 1
+        x = numerics.xorshift32(x)               # the Glauber word
+        decide = base + depth
+        final = decide + 1
+        if events and events[0].visit == v:
+            events.pop(0)
+            if case.trace:                       # FLIP, TRACE_WAIT, TRACE, then CHOOSE
+                base = final = decide + latency + 3
+            else:                                # the next issue in FLIP
+                base, final = decide, decide + 3
+                energy_ready = decide + latency + 2
+    assert not events, "replay out of step with golden"
+    return max(final, energy_ready) + 1
+
+
+@pytest.mark.parametrize("config", FULL_CONFIGS[1:], ids=lambda c: f"N{c.neurons}K{c.lanes}")
+def test_column_engine_stochastic_and_store_cycles(config):
+    """status.cycles of stochastic runs and the busy time of a Hebbian store, exactly as
+    docs/engine.md accounts them; a stopped stochastic run equals golden's run of the visits
+    it made; a stochastic rejection_free run is refused (STOP)."""
+    latency = column_sum_latency(config)
+
+    async def body(driver, dut):
+        for seed in range(12):
+            case = make_case(config, 400 + seed, "stochastic")
+            await _run_counted(driver, config, case, seed % 2 == 0,
+                               lambda want: _stochastic_cycles(config, case, want, latency))
+        # Stopped by the host: the visits decided so far are exactly golden's run of as many.
+        await driver.write_state(case.state)
+        status, _ = await driver.run(order=case.order, seed=case.run_seed,
+                                     max_visits=(1 << 32) - 1, stochastic=True,
+                                     beta_len=len(case.schedule), stop_after=45)
+        assert status.stop_reason == StopReason.STOP and not status.busy, case.describe()
+        want = golden.run_binary(case.weights, case.bias, case.state, order=case.order,
+                                 seed=case.run_seed, max_visits=int(status.visits),
+                                 beta_fixed=case.schedule, config=config)
+        state = await driver.read_state()
+        assert (list(want.state), want.flips, want.energy2) == (
+            list(state), int(status.flips), int(status.energy2)), f"stopped: {case.describe()}"
+        # A store: N + 1 cycles after the last chunk's EXEC cycle (busy N + 2 cycles).
+        pattern = np.random.default_rng(config.neurons).choice([-1, 1], config.neurons)
+        await driver.store_pattern(pattern)
+        busy = 0
+        while (await driver.status()).busy:
+            await driver.bus.tick()
+            busy += 1
+        assert busy == config.neurons + 2, f"store busy for {busy} cycles"
+        status, _ = await driver.run(order="rejection_free", stochastic=True, max_visits=5)
+        assert status.stop_reason == StopReason.STOP and int(status.visits) == 0
+
+    _simulate(config, body)

@@ -1,7 +1,9 @@
 """The column-parallel engine's Verilog on Icarus Verilog and Verilator, against the golden
 model, through the binary engine's cocotb testbench (``sim/tb/binary_engine_tb.py``, the same
-driver and scoreboard): the deterministic kinds (symmetric, extreme, asymmetric under a cap,
-ties), every order, traced with random back-pressure and untraced, and the stop input."""
+driver and scoreboard): every case kind drawn at random (symmetric, extreme, asymmetric under a
+cap, ties, stochastic runs with beta schedules, on-chip Hebbian stores), every order, traced
+with random back-pressure and untraced, and the stop input. The cases' seeds are printed by
+the testbench (a failure names its case seed)."""
 
 from __future__ import annotations
 
@@ -10,12 +12,14 @@ import pytest
 from hopfield_fpga.config import Feature, NetworkConfig
 from hopfield_fpga.gateware.engine.column_engine import ColumnEngine
 from hopfield_fpga.sim.rtl_runner import SIMULATORS, run_cocotb
+from hopfield_fpga.sim.tb.engine_driver import KINDS
 
+#: Every feature of the binary engine.
+FULL = Feature.STOCHASTIC | Feature.HEBBIAN | Feature.TRACE
 #: (configuration, randomized cases). Each entry is one build per simulator.
 COCOTB_CONFIGS = [
-    (NetworkConfig(neurons=2, lanes=1, weight_bits=1, bias_bits=2, features=Feature.TRACE), 50),
-    (NetworkConfig(neurons=21, lanes=5, weight_bits=16, bias_bits=24, features=Feature.TRACE),
-     150),
+    (NetworkConfig(neurons=2, lanes=1, weight_bits=1, bias_bits=2, features=FULL), 50),
+    (NetworkConfig(neurons=21, lanes=5, weight_bits=16, bias_bits=24, features=FULL), 150),
 ]
 
 
@@ -31,6 +35,10 @@ def _id(item):
 def test_column_engine_rtl_matches_golden(simulator, item):
     config, count = item
     name = f"column_engine_{_id(item).lower()}"
+    first = 9000
+    print(f"{simulator}: {count} cases, seeds {first}..{first + count - 1}, kinds {KINDS} "
+          f"in turn ({config.describe()})")
     run_cocotb(ColumnEngine(config), toplevel=name, simulator=simulator,
                test_module="hopfield_fpga.sim.tb.binary_engine_tb",
-               params={"config": config.to_dict(), "seeds": [9000, count]}, build_name=name)
+               params={"config": config.to_dict(), "seeds": [first, count],
+                       "kinds": list(KINDS)}, build_name=name)

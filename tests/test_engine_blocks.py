@@ -11,9 +11,12 @@ from amaranth.sim import Simulator
 
 from hopfield_fpga import numerics
 from hopfield_fpga.config import NetworkConfig
+from hopfield_fpga.sim import golden
 from hopfield_fpga.gateware.engine.column_sum import ColumnSum
 from hopfield_fpga.gateware.engine.energy_unit import EnergyUnit
 from hopfield_fpga.gateware.engine.field_array import FieldArray, FieldOp
+from hopfield_fpga.gateware.engine.glauber_unit import GlauberUnit
+from hopfield_fpga.gateware.engine.hebbian_column import HebbianColumn
 from hopfield_fpga.gateware.engine.select_random import DrawWords, SelectRandom
 from hopfield_fpga.gateware.engine.select_rejection_free import SelectRank
 from hopfield_fpga.gateware.engine.select_sequential import SelectSequential
@@ -245,10 +248,14 @@ def test_weight_store(config):
             j, ch = int(rng.integers(n)), int(rng.integers(c))
             if rng.random() < 0.05:
                 ctx.set(dut.write_addr, j)
-                ctx.set(dut.clear_column, 1)
+                # A whole-column write (lanes beyond N 0, as the engine drives them).
+                col = np.zeros(c * k, dtype=np.int64)
+                col[:n] = rng.integers(config.weight_min, config.weight_max + 1, n)
+                ctx.set(dut.column_in, _pack(col, wb))
+                ctx.set(dut.write_column, 1)
                 await ctx.tick()
-                ctx.set(dut.clear_column, 0)
-                w[:, j] = 0
+                ctx.set(dut.write_column, 0)
+                w[:, j] = col
             elif rng.random() < 0.5:
                 lanes = rng.integers(config.weight_min, config.weight_max + 1, k)
                 ctx.set(dut.write_addr, j)
@@ -420,3 +427,78 @@ def test_registered_wrapper_delays_by_two_cycles():
 
     sim.add_testbench(bench)
     sim.run()
+
+
+# -- Glauber unit --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("config", [NetworkConfig(neurons=2, lanes=1, weight_bits=1, bias_bits=2),
+                                    NetworkConfig(neurons=40, lanes=4, weight_bits=16)],
+                         ids=lambda c: f"A{c.acc_bits}")
+def test_glauber_unit(config):
+    """One visit per cycle; the decision ``latency`` cycles later is (r >> 16) <
+    numerics.glauber_threshold(beta, h) (§8), on random h (extremes included), beta and r."""
+    seed = 6100 + config.acc_bits
+    rng = np.random.default_rng(seed)
+    dut = GlauberUnit(config)
+    bound = (1 << (config.acc_bits - 1)) - 1
+    cases = []
+    for _ in range(400):
+        h = int(rng.choice([rng.integers(-bound - 1, bound + 1),
+                            rng.integers(-min(bound, 40), min(bound, 40) + 1), -bound - 1,
+                            bound, 0]))
+        beta = int(rng.choice([rng.integers(0, 1 << 16), rng.integers(0, 600), 0, 65535]))
+        word = int(rng.integers(0, 1 << 16))
+        cases.append((h, beta, word, word < numerics.glauber_threshold(beta, h)))
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+
+    async def bench(ctx):
+        for t in range(len(cases) + dut.latency):
+            if t < len(cases):
+                h, beta, word, _ = cases[t]
+                ctx.set(dut.h, h)
+                ctx.set(dut.beta, beta)
+                ctx.set(dut.word, word)
+            ctx.set(dut.valid, int(t < len(cases) and t % 7 != 3))
+            if t >= dut.latency:
+                k = t - dut.latency
+                assert ctx.get(dut.valid_out) == (k % 7 != 3), f"seed {seed}, visit {k}"
+                assert ctx.get(dut.up) == cases[k][3], f"seed {seed}, visit {k}: {cases[k]}"
+            await ctx.tick()
+
+    sim.add_testbench(bench)
+    sim.run()
+
+
+# -- Hebbian column update -------------------------------------------------------------------------
+
+@pytest.mark.parametrize("config", [NetworkConfig(neurons=1, lanes=1, weight_bits=2),
+                                    NetworkConfig(neurons=7, lanes=3, weight_bits=1),
+                                    NetworkConfig(neurons=13, lanes=4, weight_bits=2)],
+                         ids=lambda c: f"N{c.neurons}W{c.weight_bits}")
+def test_hebbian_column(config):
+    """Every column j of a random W (limits frequent) updated by a random pattern equals
+    column j of golden.store_hebbian (§9); padding lanes stay 0."""
+    n, wb = config.neurons, config.weight_bits
+    seed = 6200 + n
+    rng = np.random.default_rng(seed)
+    dut = HebbianColumn(config)
+    cases = []
+    for _ in range(20):
+        w = rng.choice([config.weight_min, config.weight_max, 0, config.weight_min + 1],
+                       (n, n))
+        p = rng.choice([-1, 1], n)
+        want = golden.store_hebbian(w, p, config=config)
+        for j in range(n):
+            cases.append((w[:, j], p, j, want[:, j]))
+
+    async def check(ctx, case):
+        col, p, j, want = case
+        ctx.set(dut.column, _pack(col, wb))
+        ctx.set(dut.pattern, _bits(p > 0))
+        ctx.set(dut.j, j)
+        got = ctx.get(dut.column_out)
+        assert _unpack(got, wb, n) == list(want), f"seed {seed}, column {j}, pattern {p}"
+        assert got >> (n * wb) == 0, f"seed {seed}: padding"
+
+    run_comb_cases(dut, cases, check)

@@ -12,10 +12,12 @@ model (``tests/test_engine_blocks.py``):
 - :mod:`.select_sequential`: the next unstable neuron at or after a position, and the visits
   skipped to reach it;
 - :mod:`.select_rejection_free`: the k-th unstable neuron by a parallel count tree;
-- :mod:`.select_random`: several generator words tested per cycle.
+- :mod:`.select_random`: several generator words tested per cycle;
+- :mod:`.glauber_unit` and :mod:`.glauber_run`: the stochastic visits, one per cycle;
+- :mod:`.hebbian_column`: the on-chip Hebbian store's column update.
 
 :mod:`.column_engine` composes them (with :mod:`.run_status`, shared with ``BinaryEngine``)
-into a deterministic single-replica engine with ``BinaryEngine``'s signature
+into a single-replica engine with ``BinaryEngine``'s signature and features
 (``tests/test_column_engine.py``, ``tests/test_column_engine_cocotb.py``). The board, the
 command engine and ``sim://`` still build ``BinaryEngine``.
 """

@@ -1,18 +1,24 @@
-"""The column-parallel binary engine, deterministic single-replica version (in progress).
+"""The column-parallel binary engine, single-replica version (in progress).
 
 `ColumnEngine(config)` has the signature of
 :class:`~hopfield_fpga.gateware.binary_engine.BinaryEngine`
 (:func:`~hopfield_fpga.gateware.engine_ports.engine_signature`: access, reply, run, stop,
-status, trace) and runs the deterministic dynamics of ``docs/numerics.md`` §3-§7 bit for bit
-like :func:`hopfield_fpga.sim.golden.run_binary`, in all three orders, with the exact 2E and
-the trace. It is built from the blocks of this package:
+status, trace) and runs the dynamics of ``docs/numerics.md`` §3-§8 bit for bit like
+:func:`hopfield_fpga.sim.golden.run_binary`, in all three orders, the Glauber rule with its beta
+schedule, with the exact 2E and the trace, and stores patterns on chip (§9) like
+:func:`~hopfield_fpga.sim.golden.store_hebbian`. It is built from the blocks of this package:
 
 - :class:`~.weight_store.WeightStore`: a flip reads the whole column j in one cycle;
 - :class:`~.field_array.FieldArray`: every h_i and s_i, all updated by the flip at once;
 - :class:`~.energy_unit.EnergyUnit`: the exact 2E, a flip's delta following it by L cycles;
 - :class:`~.select_sequential.SelectSequential`, :class:`~.select_rejection_free.SelectRank`
   with :class:`~.select_random.DrawWords`, :class:`~.select_random.SelectRandom`: the next
-  flip in one cycle, the stable visits and rejected words in between counted exactly.
+  flip in one cycle, the stable visits and rejected words in between counted exactly;
+- :class:`~.glauber_unit.GlauberUnit` in :class:`~.glauber_run.GlauberRun`
+  (Feature.STOCHASTIC): stochastic visits issued one per cycle, each decided from h_j, beta
+  and its Glauber word; a changed value is flipped like a deterministic flip;
+- :class:`~.hebbian_column.HebbianColumn` (Feature.HEBBIAN): the saturating p_i p_j update of
+  a whole column in the weight store's write path, one column per cycle.
 
 A flip costs 2 cycles (choose, then the column arrives and every lane adds it); the energy
 follows ``EnergyUnit.latency`` (L) cycles later in a pipeline of its own, so untraced flips do not
@@ -21,9 +27,9 @@ accounting. The selectors are combinational from the lanes' flags to the weight 
 right for the simulator and for small N; at N = 1024 they need the pipelining the docs
 describe before the clock target holds.
 
-Limits (this version): no Feature.STOCHASTIC and no Feature.HEBBIAN (the constructor refuses
-them); WRITE_BETA and STORE_PATTERN are accepted and ignored as in ``BinaryEngine`` without
-those features. The board still builds ``BinaryEngine``.
+Without Feature.STOCHASTIC or Feature.HEBBIAN their blocks are not built, and WRITE_BETA and
+STORE_PATTERN are accepted and ignored as in ``BinaryEngine``. The board still builds
+``BinaryEngine``.
 """
 
 from __future__ import annotations
@@ -34,13 +40,15 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 
-from hopfield_fpga.config import COUNTER_BITS, Feature, NetworkConfig
+from hopfield_fpga.config import BETA_SCHEDULE_DEPTH, COUNTER_BITS, Feature, NetworkConfig
 from ..binary_engine import divmod_const
 from ..engine_ports import AccessOp, EnginePorts, RunOrder, StopReason, engine_signature
 from ..xorshift import load_state
 from .common import check_int
 from .energy_unit import EnergyUnit
 from .field_array import FieldArray, FieldOp
+from .glauber_run import GlauberRun
+from .hebbian_column import HebbianColumn
 from .run_status import StatusRegisters
 from .select_random import DrawWords, SelectRandom
 from .select_rejection_free import SelectRank
@@ -53,8 +61,8 @@ __all__ = ["ColumnEngine", "DEFAULT_WORDS"]
 DEFAULT_WORDS = 4
 
 
-class ColumnEngine(wiring.Component):
-    """Deterministic binary Hopfield neurons, column-parallel (see the module docstring).
+class ColumnEngine(GlauberRun, wiring.Component):
+    """Binary Hopfield neurons, column-parallel (see the module docstring).
 
     Members: see :func:`~hopfield_fpga.gateware.engine_ports.engine_signature`.
     """
@@ -65,10 +73,6 @@ class ColumnEngine(wiring.Component):
         if not config.has_binary:
             raise ValueError(f"This configuration builds no binary engine (no update orders): "
                              f"{config!r}")
-        missing = config.features & (Feature.STOCHASTIC | Feature.HEBBIAN)
-        if missing:
-            raise ValueError(f"ColumnEngine does not build {missing!r} yet (deterministic "
-                             f"runs only); use BinaryEngine, or a configuration without it")
         check_int("words", words, 1, 64)
         self.config, self.words = config, words
         self.ports = EnginePorts(config)
@@ -88,6 +92,7 @@ class ColumnEngine(wiring.Component):
         m.submodules.draw_rank = draw_rank = DrawWords(N, self.words)
         m.submodules.sel_rand = sel_rand = SelectRandom(N, self.words)
         regs = StatusRegisters(cfg)
+        stoch, hebb = cfg.has(Feature.STOCHASTIC), cfg.has(Feature.HEBBIAN)
         d = SimpleNamespace(
             ws=ws, fa=fa, eu=eu, b_rd=bmem.read_port(), b_wr=bmem.write_port(),
             sel_seq=sel_seq, sel_rank=sel_rank, draw_rank=draw_rank, sel_rand=sel_rand,
@@ -104,13 +109,23 @@ class ColumnEngine(wiring.Component):
             # the access being executed
             cmd=Signal(P.access), reply_data=Signal(P.data_bits), pend=Signal(K),
             ws_new=Signal(K), loop=Signal(range(N + 2)), after_refresh=Signal(),
-            tr_delta=Signal(signed(P.delta_bits)))
+            tr_delta=Signal(signed(P.delta_bits)),
+            # stochastic runs (§8): the beta entry of the committed visits' sweep
+            stochastic=Signal() if stoch else Const(0),
+            beta_idx=Signal(range(BETA_SCHEDULE_DEPTH)),
+            beta_last=Signal(range(BETA_SCHEDULE_DEPTH)))
+        if stoch:
+            self._glauber_build(m, d)
+        if hebb:
+            m.submodules.hebbian = d.hebbian = HebbianColumn(cfg)
+            d.pattern = Signal(C * K)                      # padded to C chunks of K
         full_mask, last_mask = (1 << K) - 1, (1 << (N - (C - 1) * K)) - 1
         d.chunk_mask = Mux(d.cmd.chunk == C - 1, last_mask, full_mask)
         m.d.comb += [
             fa.column.eq(d.column), eu.column.eq(d.column), eu.states.eq(fa.states),
             sel_seq.flags.eq(fa.flags), sel_rank.flags.eq(fa.flags), sel_rand.flags.eq(fa.flags),
-            draw_rank.n.eq(d.n_unst), sel_rank.rank.eq(draw_rank.index),
+            # A stochastic random visit draws its index from [0, N) with the same words.
+            draw_rank.n.eq(Mux(d.stochastic, N, d.n_unst)), sel_rank.rank.eq(draw_rank.index),
             sel_seq.pos.eq(d.pos), draw_rank.state.eq(d.rng), sel_rand.state.eq(d.rng),
             ws.read_addr.eq(d.w_addr), ws.read_en.eq(d.w_en),
             d.b_rd.addr.eq(d.b_addr), d.b_rd.en.eq(1),
@@ -127,6 +142,10 @@ class ColumnEngine(wiring.Component):
             self._access(m, d)
             self._refresh(m, d)
             self._run(m, d)
+            if stoch:
+                self._glauber_states(m, d)
+            if hebb:
+                self._store_pattern(m, d)
         return m
 
     # -- helpers of the FSM states ---------------------------------------------------------------
@@ -145,6 +164,9 @@ class ColumnEngine(wiring.Component):
         m.d.sync += d.regs.visits.eq(d.regs.visits + count)
         total = d.pos + count
         m.d.sync += d.pos.eq(Mux(total >= N, total - N, total))
+        # A new sweep takes the next beta entry, the last one holding (§8).
+        with m.If((total >= N) & (d.beta_idx != d.beta_last)):
+            m.d.sync += d.beta_idx.eq(d.beta_idx + 1)
 
     def _finish(self, m, d, reason):
         """End the run with ``reason`` once the last flip's 2E is final."""
@@ -157,23 +179,29 @@ class ColumnEngine(wiring.Component):
 
     def _idle(self, m, d):
         cfg, regs = self.config, d.regs
-        order_ok = Cat(*(self.run.payload.order == RunOrder(int(o)) for o in cfg.orders)).any()
+        rp = self.run.payload
+        order_ok = Cat(*(rp.order == RunOrder(int(o)) for o in cfg.orders)).any()
+        # Stochastic runs need the feature and have no rejection_free form (§8).
+        bad = ~order_ok | (rp.stochastic & (rp.order == RunOrder.REJECTION_FREE)
+                           if cfg.has(Feature.STOCHASTIC) else rp.stochastic)
         with m.State("IDLE"):
             m.d.comb += [self.access.ready.eq(1), self.run.ready.eq(~self.access.valid)]
             with m.If(self.access.valid):
                 m.d.sync += [d.cmd.eq(self.access.payload), regs.busy.eq(1)]
                 m.next = "EXEC"
             with m.Elif(self.run.valid):
-                rp = self.run.payload
                 m.d.sync += [
                     d.order.eq(rp.order),
                     d.trace_en.eq(rp.trace if cfg.has(Feature.TRACE) else 0),
                     d.max_visits.eq(rp.max_visits), d.rng.eq(load_state(rp.seed)),
                     regs.visits.eq(0), regs.flips.eq(0), regs.cycles.eq(0), d.pos.eq(0),
                     regs.busy.eq(1), regs.stop_reason.eq(StopReason.NONE),
-                    regs.refresh_cycles.eq(0),
+                    regs.refresh_cycles.eq(0), d.beta_idx.eq(0),
+                    d.beta_last.eq(Mux(rp.beta_len == 0, 0, rp.beta_len - 1)),
                 ]
-                with m.If(~order_ok | rp.stochastic):      # not built: refused (STOP)
+                if cfg.has(Feature.STOCHASTIC):
+                    m.d.sync += d.stochastic.eq(rp.stochastic)
+                with m.If(bad):                             # not built: refused (STOP)
                     m.d.sync += [regs.stop_reason.eq(StopReason.STOP), regs.busy.eq(0)]
                 with m.Elif(regs.dirty):
                     m.d.comb += d.eu.clear.eq(1)
@@ -222,7 +250,25 @@ class ColumnEngine(wiring.Component):
                 with m.Case(AccessOp.CLEAR):
                     m.d.sync += d.loop.eq(0)
                     m.next = "CLEAR"
-                with m.Default():       # WRITE_BETA, STORE_PATTERN: not built, ignored
+                with m.Case(AccessOp.STORE_PATTERN):
+                    if cfg.has(Feature.HEBBIAN):
+                        m.d.sync += d.pattern.word_select(cmd.chunk, K).eq(d.ws_new)
+                        with m.If(cmd.chunk == C - 1):      # the whole pattern is here
+                            m.d.sync += [d.loop.eq(0), regs.dirty.eq(1)]
+                            m.next = "STORE"
+                        with m.Else():
+                            m.d.sync += regs.busy.eq(0)
+                            m.next = "IDLE"
+                    else:                                   # not built: ignored
+                        m.d.sync += regs.busy.eq(0)
+                        m.next = "IDLE"
+                with m.Case(AccessOp.WRITE_BETA):
+                    if cfg.has(Feature.STOCHASTIC):         # else not built: ignored
+                        m.d.comb += [d.beta_wr.addr.eq(cmd.index), d.beta_wr.data.eq(cmd.data),
+                                     d.beta_wr.en.eq(1)]
+                    m.d.sync += regs.busy.eq(0)
+                    m.next = "IDLE"
+                with m.Default():
                     m.d.sync += regs.busy.eq(0)
                     m.next = "IDLE"
         with m.State("READ_W"):
@@ -239,7 +285,7 @@ class ColumnEngine(wiring.Component):
                 m.next = "IDLE"
         with m.State("CLEAR"):
             # One zero column per cycle (all its chunks at once), the biases alongside.
-            m.d.comb += [ws.write_addr.eq(d.loop), ws.clear_column.eq(1),
+            m.d.comb += [ws.write_addr.eq(d.loop), ws.write_column.eq(1),
                          d.b_wr.addr.eq(d.loop), d.b_wr.data.eq(0), d.b_wr.en.eq(d.loop < C)]
             m.d.sync += d.loop.eq(d.loop + 1)
             with m.If(d.loop == N - 1):
@@ -317,12 +363,16 @@ class ColumnEngine(wiring.Component):
         with m.State("CHOOSE"):
             cap_left = Signal(COUNTER_BITS)
             m.d.comb += cap_left.eq(d.max_visits - regs.visits)
-            with m.If(d.n_unst == 0):
+            # A stochastic run lasts exactly max_visits visits (§7).
+            with m.If(~d.stochastic & (d.n_unst == 0)):
                 self._finish(m, d, StopReason.CONVERGED)
             with m.Elif(cap_left == 0):
                 self._finish(m, d, StopReason.CAP)
             with m.Elif(self.stop):
                 self._finish(m, d, StopReason.STOP)
+            if cfg.has(Feature.STOCHASTIC):
+                with m.Elif(d.stochastic):
+                    self._glauber_choose(m, d)
             with m.Else():
                 with m.Switch(d.order):
                     with m.Case(RunOrder.SEQUENTIAL):
@@ -362,6 +412,10 @@ class ColumnEngine(wiring.Component):
                 m.d.sync += regs.flips.eq(regs.flips + 1)
                 self._advance(m, d, 1)
                 m.next = "CHOOSE"
+                if cfg.has(Feature.STOCHASTIC):
+                    with m.If(d.stochastic):       # the next visit is issued right here
+                        self._glauber_issue(m, d, 1)
+                        m.next = "GLAUBER"
         with m.State("TRACE_WAIT"):
             with m.If(d.eu.delta_valid):
                 m.d.sync += d.tr_delta.eq(d.eu.delta)
@@ -371,3 +425,20 @@ class ColumnEngine(wiring.Component):
             with m.If(self.trace.ready):
                 self._advance(m, d, 1)
                 m.next = "CHOOSE"
+
+    def _store_pattern(self, m, d):
+        """The on-chip Hebbian store (§9): cycle t reads column t, cycle t + 1 writes column t
+        back through :class:`~.hebbian_column.HebbianColumn`, N + 1 cycles in all."""
+        N, ws, hc, regs = self.config.neurons, d.ws, d.hebbian, d.regs
+        prev = Signal(range(N))
+        m.d.comb += [prev.eq(d.loop - 1), hc.column.eq(ws.column), hc.j.eq(prev),
+                     hc.pattern.eq(d.pattern[:N])]
+        with m.State("STORE"):
+            m.d.comb += [d.w_addr.eq(d.loop), d.w_en.eq(d.loop != N)]
+            m.d.sync += d.loop.eq(d.loop + 1)
+            with m.If(d.loop != 0):
+                m.d.comb += [ws.write_addr.eq(prev), ws.write_column.eq(1),
+                             ws.column_in.eq(hc.column_out)]
+            with m.If(d.loop == N):
+                m.d.sync += regs.busy.eq(0)
+                m.next = "IDLE"

@@ -20,7 +20,9 @@ column: Out(C * K * W_BITS), the column read (the cycle after read_en).
 chunk: In(range(C)); chunk_data: Out(K * W_BITS), chunk ``chunk`` of ``column``.
 write_addr: In(range(N)), write_chunk: In(range(C)), write_data: In(K * W_BITS),
 write_en: In(1): W_ij <- the lanes of write_data for the neurons i of chunk write_chunk.
-clear_column: In(1): the whole column write_addr <- 0 (instead of the chunk write).
+write_column: In(1), column_in: In(C * K * W_BITS): the whole column write_addr <- column_in
+(instead of the chunk write): the clear (zeros) and the Hebbian store (the updated column,
+:class:`~.hebbian_column.HebbianColumn`); lanes beyond N must be 0.
 """
 
 from __future__ import annotations
@@ -52,7 +54,8 @@ class WeightStore(wiring.Component):
             "write_chunk": In(range(c)),
             "write_data": In(word),
             "write_en": In(1),
-            "clear_column": In(1),
+            "write_column": In(1),
+            "column_in": In(c * word),
         })
 
     def elaborate(self, platform):
@@ -72,7 +75,7 @@ class WeightStore(wiring.Component):
         m.d.comb += data.eq(Mux(self.write_chunk == c - 1,
                                 self.write_data[:valid_last], self.write_data))
         m.d.comb += [wr.addr.eq(self.write_addr),
-                     wr.data.eq(Mux(self.clear_column, 0, data.replicate(c))),
-                     wr.en.eq(Mux(self.clear_column, (1 << c) - 1,
+                     wr.data.eq(Mux(self.write_column, self.column_in, data.replicate(c))),
+                     wr.en.eq(Mux(self.write_column, (1 << c) - 1,
                                   Mux(self.write_en, 1 << self.write_chunk, 0)))]
         return m

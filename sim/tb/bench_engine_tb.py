@@ -1,9 +1,9 @@
 """cocotb side of the engine benchmark (``sim/bench_engine.py``): recall runs, cycles counted.
 
 Parameters (``tb_params``): ``config`` (dict), ``input`` (path of a JSON file with
-``patterns``, P x N lists of +1/-1, and ``probes``, a list of {"noise", "order", "seed",
-"state", "max_visits"}), ``out`` (path of the JSON results). The
-patterns are stored with the on-chip Hebbian rule; each probe is written (the engine applies
+``patterns``, P x N lists of +1/-1, or ``weights``, N x N, and ``probes``, a list of
+{"noise", "order", "seed", "state", "max_visits"}), ``out`` (path of the JSON results). The
+patterns are stored with the on-chip Hebbian rule, or the weights written; each probe is written (the engine applies
 the changed bits as flips, outside the run's cycle count) and run to convergence without a
 trace; the status and final state of every run are written to ``out`` and the golden-model
 comparison is made by the caller.
@@ -33,7 +33,9 @@ async def recall_runs(dut):
     poll = max(16, config.chunks * 4)
     await driver.clear()
     await driver.wait_idle(poll)
-    for p in params["patterns"]:
+    if "weights" in params:
+        await driver.write_weights(np.array(params["weights"]))
+    for p in params.get("patterns", []):
         await driver.store_pattern(p, poll=poll)
     rows = []
     for probe in params["probes"]:
