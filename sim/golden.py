@@ -36,7 +36,7 @@ __all__ = [
     "FlipEvent", "RunResult", "run_binary", "default_config", "energy2", "local_fields",
     "unstable", "is_fixed_point", "store_hebbian", "state_from_bits", "state_to_bits",
     "MAX_VISITS", "check_run_params", "check_patterns", "check_clamp", "hebbian_scale",
-    "store_hebbian_quantized",
+    "store_hebbian_quantized", "quantized_store_inputs",
 ]
 
 #: Largest max_visits a run accepts (the 32-bit visit counter, §7); also the default cap.
@@ -69,7 +69,7 @@ class RunResult:
     energy2: exact integer 2E of the final state (§6); :attr:`energy` is E as a float.
     trace: tuple of :class:`FlipEvent`, one per flip in order, if the run asked for it, else None.
     cycles: clock cycles from start to done; None from the golden model, filled by a board.
-    stopped: why the run ended: ``"converged"``, ``"cap"`` (max_visits reached; always the case
+    stop_reason: why the run ended: ``"converged"``, ``"cap"`` (max_visits reached; always the case
         for a stochastic run), ``"stop"`` (the host stopped a board run) or ``"cycle2"`` (a
         synchronous run reached a 2-cycle, §13).
     cycle_state: with ``"cycle2"``, the other state of the 2-cycle (read-only ``int8``, the
@@ -83,7 +83,7 @@ class RunResult:
     energy2: int
     trace: tuple[FlipEvent, ...] | None = None
     cycles: int | None = None
-    stopped: str = "converged"
+    stop_reason: str = "converged"
     cycle_state: np.ndarray | None = None
 
     #: The stop reasons of §7 and §13; the compiled engine reports an index into this tuple.
@@ -95,13 +95,13 @@ class RunResult:
             raise ValueError(f"RunResult.state must be a vector of +1/-1, not {self.state!r}")
         state.setflags(write=False)
         object.__setattr__(self, "state", state)
-        if self.stopped not in self.STOP_REASONS:
-            raise ValueError(f"stopped must be one of {self.STOP_REASONS}, not {self.stopped!r}")
+        if self.stop_reason not in self.STOP_REASONS:
+            raise ValueError(f"stop_reason must be one of {self.STOP_REASONS}, not {self.stop_reason!r}")
         if self.trace is not None:
             object.__setattr__(self, "trace", tuple(self.trace))
-        if (self.cycle_state is None) != (self.stopped != "cycle2"):
+        if (self.cycle_state is None) != (self.stop_reason != "cycle2"):
             raise ValueError(f"cycle_state is given exactly when the run stopped at a 2-cycle "
-                             f"(stopped = {self.stopped!r}, cycle_state = {self.cycle_state!r})")
+                             f"(stop_reason = {self.stop_reason!r}, cycle_state = {self.cycle_state!r})")
         if self.cycle_state is not None:
             other = np.array(self.cycle_state, dtype=np.int8)
             if other.shape != state.shape or not np.all(np.abs(other) == 1):
@@ -133,7 +133,7 @@ class RunResult:
             "visits": self.visits, "flips": self.flips, "sweeps": self.sweeps,
             "energy2": self.energy2, "energy": self.energy,
             "trace": None if self.trace is None else [e.to_dict() for e in self.trace],
-            "cycles": self.cycles, "stopped": self.stopped,
+            "cycles": self.cycles, "stop_reason": self.stop_reason,
             "cycle_state": None if self.cycle_state is None else [int(v) for v in self.cycle_state],
         }
 
@@ -440,29 +440,29 @@ def run_binary(weights, bias, state, *, order="sequential", seed: int = 1,
         while True:
             changing = unstable_now()                # the neurons the step flips (h(t) != 0)
             if not changing.any():
-                stopped = "converged"
+                stop_reason = "converged"
                 break
             if len(before) == 2 and np.array_equal(s, before[0]):
-                stopped, cycle_state = "cycle2", before[1].astype(np.int8)
+                stop_reason, cycle_state = "cycle2", before[1].astype(np.int8)
                 break
             if visits + n > cap:
-                stopped = "cap"
+                stop_reason = "cap"
                 break
             before = [*before[-1:], s.copy()]
             for j in np.flatnonzero(changing):       # decided on h(t), applied in index order
                 flip(int(j), -int(s[j]), visits + int(j))
             visits += n
-        converged = stopped == "converged"
+        converged = stop_reason == "converged"
     elif not stochastic:
         # §7: before each visit, a fixed point ends the run (converged), then the cap does.
         unstable_mask = unstable_now()
         n_unstable = int(np.count_nonzero(unstable_mask))
         while True:
             if n_unstable == 0:
-                stopped = "converged"
+                stop_reason = "converged"
                 break
             if visits >= cap:
-                stopped = "cap"
+                stop_reason = "cap"
                 break
             if order is Order.SEQUENTIAL:
                 # §4: visit v examines v mod N. Visits to stable neurons change nothing, so
@@ -488,7 +488,7 @@ def run_binary(weights, bias, state, *, order="sequential", seed: int = 1,
             visits += 1
             unstable_mask = unstable_now()
             n_unstable = int(np.count_nonzero(unstable_mask))
-        converged = stopped == "converged"
+        converged = stop_reason == "converged"
     else:
         # §7: a stochastic run lasts exactly `cap` visits; §8: Glauber rule per visit.
         last = len(schedule) - 1
@@ -503,7 +503,7 @@ def run_binary(weights, bias, state, *, order="sequential", seed: int = 1,
             if new != s[j] and not held[j]:
                 flip(j, new, visits)
             visits += 1
-        stopped = "cap"
+        stop_reason = "cap"
         converged = not unstable_now().any()
 
     # The incremental 2E must equal the from-scratch value: a cheap self-check of §6.
@@ -513,7 +513,7 @@ def run_binary(weights, bias, state, *, order="sequential", seed: int = 1,
     return RunResult(state=s.astype(np.int8), converged=bool(converged), visits=visits,
                      flips=flips, sweeps=-(-visits // n), energy2=e2,
                      trace=None if events is None else tuple(events), cycles=None,
-                     stopped=stopped, cycle_state=cycle_state)
+                     stop_reason=stop_reason, cycle_state=cycle_state)
 
 
 # -- on-chip Hebbian storing (§9) ---------------------------------------------------------------
@@ -571,14 +571,9 @@ def hebbian_scale(count: int, config: NetworkConfig, scale: float | None = None
     return factor_to_fixed(float(scale), "scale")
 
 
-def store_hebbian_quantized(patterns, *, config: NetworkConfig | None = None,
-                            scale: float | None = None) -> np.ndarray:
-    """The quantized Hebbian store of §14: new weights (int64) for ``patterns``.
-
-    W_ij = clamp(round_shift(m S_ij, e), -W_MAX, W_MAX) with S the full Hebbian sum (zero
-    diagonal) and (m, e) = :func:`hebbian_scale` (P, config, scale). The result replaces the
-    weights; ``patterns`` is one +1/-1 vector or a P x N array (a P of 0 gives zeros).
-    """
+def quantized_store_inputs(patterns, config: NetworkConfig | None, scale: float | None):
+    """The checked inputs of :func:`store_hebbian_quantized` (shared with the compiled twin):
+    (P x N int64 patterns, config, m, e)."""
     pats = np.asarray(patterns)
     n = pats.shape[-1] if pats.ndim else 0
     if config is None:
@@ -588,6 +583,18 @@ def store_hebbian_quantized(patterns, *, config: NetworkConfig | None = None,
     pats = check_patterns(pats, config.neurons) if pats.size else \
         np.zeros((0, config.neurons), dtype=np.int64)
     m, e = hebbian_scale(len(pats), config, scale)
+    return pats, config, m, e
+
+
+def store_hebbian_quantized(patterns, *, config: NetworkConfig | None = None,
+                            scale: float | None = None) -> np.ndarray:
+    """The quantized Hebbian store of §14: new weights (int64) for ``patterns``.
+
+    W_ij = clamp(round_shift(m S_ij, e), -W_MAX, W_MAX) with S the full Hebbian sum (zero
+    diagonal) and (m, e) = :func:`hebbian_scale` (P, config, scale). The result replaces the
+    weights; ``patterns`` is one +1/-1 vector or a P x N array (a P of 0 gives zeros).
+    """
+    pats, config, m, e = quantized_store_inputs(patterns, config, scale)
     s = pats.T @ pats                                  # exact: |S_ij| <= P
     np.fill_diagonal(s, 0)
     z = m * s

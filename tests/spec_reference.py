@@ -13,7 +13,7 @@ from hopfield_fpga.sim.golden import FlipEvent
 
 
 def naive_run(w, b, s, held=None, *, order, seed, cap, schedule=None):
-    """The spec's text, O(N^2) per visit: (state, visits, trace, stopped, cycle_state), with
+    """The spec's text, O(N^2) per visit: (state, visits, trace, stop_reason, cycle_state), with
     ``held`` the clamp mask (None: nothing clamped)."""
     w = np.asarray(w, dtype=np.int64)
     b = np.asarray(b, dtype=np.int64)

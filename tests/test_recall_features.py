@@ -15,8 +15,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hopfield_fpga.config import NetworkConfig
+from hopfield_fpga.config import NetworkConfig, Order
 from hopfield_fpga.host import learning
+from hopfield_fpga.host.board import Board
+from hopfield_fpga.host.errors import BadInput, ConfigMismatch
 from hopfield_fpga.numerics import factor_to_fixed, hebbian_clip_sigmas
 from hopfield_fpga.sim import golden
 from hopfield_fpga.sim.golden import run_binary
@@ -53,13 +55,13 @@ def test_golden_follows_the_spec_text(seed, order, symmetric, stochastic, cap):
     w, b, s, held = random_case(seed, symmetric=symmetric)
     stochastic = stochastic and order in ("sequential", "random")
     schedule = [int(seed % 300), 40] if stochastic else None
-    want, visits, trace, stopped, other = naive_run(w, b, s, held, order=order, seed=seed,
+    want, visits, trace, stop_reason, other = naive_run(w, b, s, held, order=order, seed=seed,
                                                     cap=cap, schedule=schedule)
     r = run_binary(w, b, s, order=order, seed=seed, max_visits=cap, beta_fixed=schedule,
                    trace=True, clamp=held)
     where = f"seed {seed}, order {order}, stochastic {stochastic}, cap {cap}"
     assert r.state.tolist() == want.tolist(), where
-    assert (r.visits, r.stopped, list(r.trace)) == (visits, stopped, trace), where
+    assert (r.visits, r.stop_reason, list(r.trace)) == (visits, stop_reason, trace), where
     assert (other is None) == (r.cycle_state is None), where
     if other is not None:
         assert r.cycle_state.tolist() == other.tolist(), where
@@ -113,8 +115,8 @@ def test_synchronous_symmetric_ends_in_a_fixed_point_or_a_2_cycle(seed):
     w, b, s, held = random_case(seed, symmetric=True, max_n=16)
     held &= seed % 2 == 0
     r = run_binary(w, b, s, order="synchronous", clamp=held)
-    assert r.stopped in ("converged", "cycle2"), f"seed {seed}"
-    if r.stopped == "cycle2":
+    assert r.stop_reason in ("converged", "cycle2"), f"seed {seed}"
+    if r.stop_reason == "cycle2":
         step = dict(order="synchronous", max_sweeps=1, clamp=held)
         assert run_binary(w, b, r.state, **step).state.tolist() == r.cycle_state.tolist()
         assert run_binary(w, b, r.cycle_state, **step).state.tolist() == r.state.tolist()
@@ -124,7 +126,7 @@ def test_synchronous_symmetric_ends_in_a_fixed_point_or_a_2_cycle(seed):
 def test_a_2_cycle_is_reported_with_both_states():
     w = np.array([[0, -1], [-1, 0]])
     r = run_binary(w, None, [1, 1], order="synchronous")
-    assert (r.stopped, r.state.tolist(), r.cycle_state.tolist()) == ("cycle2", [1, 1], [-1, -1])
+    assert (r.stop_reason, r.state.tolist(), r.cycle_state.tolist()) == ("cycle2", [1, 1], [-1, -1])
     assert (r.visits, r.flips, r.sweeps, r.converged) == (4, 4, 2, False)
     assert r.to_dict()["cycle_state"] == [-1, -1]
 
@@ -144,7 +146,7 @@ def test_two_state_lyapunov_never_increases(seed):
 def test_synchronous_cap_counts_whole_steps():
     w = np.array([[0, 1], [-1, 0]])               # asymmetric: a 4-cycle
     r = run_binary(w, None, [1, 1], order="synchronous", max_visits=7)
-    assert (r.stopped, r.visits, r.sweeps) == ("cap", 6, 3)
+    assert (r.stop_reason, r.visits, r.sweeps) == ("cap", 6, 3)
 
 
 def test_synchronous_has_no_stochastic_form():
@@ -226,3 +228,78 @@ def test_every_pattern_recalls_as_well_as_the_newest():
     assert min(quantized) >= 0.95
     assert np.mean(quantized[:half]) >= np.mean(quantized[half:]) - 0.02
     assert np.mean(saturating[:half]) < 0.5 < 0.95 <= saturating[-1]   # tells them apart
+
+
+# -- through the Board API on cpu:// and the CLI -------------------------------------------------
+
+CPU = "cpu://?neurons=24&weight_bits=4&lanes=4"
+
+
+@pytest.mark.parametrize("seed", [11, 12])
+def test_cpu_board_clamp_and_synchronous_equal_golden(seed):
+    r = np.random.default_rng(seed)
+    with Board.open(CPU) as board:
+        cfg = board.config
+        assert Order.SYNCHRONOUS not in cfg.orders        # an extra of cpu://, not configured
+        w = r.integers(cfg.weight_min, cfg.weight_max + 1, (24, 24))
+        w = np.clip((w + w.T) // 2, cfg.weight_min, cfg.weight_max)
+        b = r.integers(-5, 6, 24)
+        board.load_weights(w, b)
+        gcfg = cfg.with_(orders=tuple(Order))          # the golden model's run of every order
+        held = r.random(24) < 0.4
+        probes = r.choice([-1, 1], (6, 24))
+        for order in ORDERS:
+            kw = dict(order=order, seed=seed, clamp=held, max_sweeps=50)
+            got = board.recall(probes[0], trace=True, **kw)
+            assert got == run_binary(w, b, probes[0], trace=True, config=gcfg, **kw), \
+                f"seed {seed} {order}"
+            many = board.recall_many(probes, **kw)
+            for i, (p, res) in enumerate(zip(probes, many)):
+                assert res == run_binary(w, b, p, config=gcfg, **kw), f"seed {seed} {order} {i}"
+        stoch = board.recall(probes[1], order="random", beta=1.5, max_sweeps=4, seed=seed,
+                             clamp=list(np.flatnonzero(held)))
+        assert stoch == run_binary(w, b, probes[1], order="random", beta=1.5, max_sweeps=4,
+                                   seed=seed, clamp=held, config=cfg)
+
+
+def test_cpu_board_reports_a_2_cycle_and_stores_quantized():
+    with Board.open("cpu://?neurons=2&weight_bits=2&lanes=1") as board:
+        board.load_weights([[0, -1], [-1, 0]])
+        res = board.recall([1, 1], order="synchronous")
+        assert (res.stop_reason, res.cycle_state.tolist()) == ("cycle2", [-1, -1])
+        assert board.status().to_dict()["stop_reason"] == "cycle2"
+    pats = np.random.default_rng(9).choice([-1, 1], (40, 24))
+    with Board.open(CPU) as board:
+        board.store(pats, quantized=True)
+        assert np.array_equal(board.read_weights(), learning.hebbian_quantized(pats, board.config))
+        board.store(pats, quantized=True, scale=0.25)
+        assert np.array_equal(board.read_weights(),
+                              learning.hebbian_quantized(pats, board.config, scale=0.25))
+        with pytest.raises(BadInput, match="quantized=True"):
+            board.store(pats, scale=0.5)
+        with pytest.raises(ConfigMismatch, match="clamp index 24"):
+            board.recall(pats[0], clamp=[24])
+        with pytest.raises(BadInput, match="not synchronous"):
+            board.recall(pats[0], order="synchronous", beta=1.0, max_sweeps=2)
+
+
+def test_cli_recall_with_clamp_and_synchronous(capsys):
+    import json
+    from hopfield_fpga.host import cli
+    url = "cpu://?neurons=64&weight_bits=4&lanes=4"
+    assert cli.main(["recall", "--url", url, "--random", "3", "--clamp", "0-31",
+                     "--order", "synchronous", "--noise", "0.3", "--quantized", "--json"]) == 0
+    row = json.loads(capsys.readouterr().out)["results"][0]
+    assert row["matches_golden"] and row["stop_reason"] in ("converged", "cycle2", "cap")
+    assert cli.main(["recall", "--url", url, "--clamp", "0-64"]) == 2
+    assert "clamp index 64" in capsys.readouterr().err
+
+
+def test_cli_demo_completes_a_glyph_from_its_top_half(capsys):
+    import json
+    from hopfield_fpga.host import cli
+    for argv in (["--golden"], ["--url", "cpu://?neurons=256&weight_bits=8&lanes=8"]):
+        assert cli.main(["demo", "--clamp", "top", "--json", *argv]) == 0
+        d = json.loads(capsys.readouterr().out)
+        assert d["success"] and d["clamp"] == "top" and d["held"] == list(range(128))
+        assert d["result"]["state"][:128] == d["probe"][:128]
