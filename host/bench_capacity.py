@@ -53,15 +53,16 @@ class CapacityRow:
 
 
 def _weights(store: str, pats: np.ndarray, cfg) -> np.ndarray:
-    from hopfield_fpga.sim import golden
+    """The weights of ``store`` (the on-chip stores by their compiled twins, bit-exact)."""
+    from hopfield_fpga.sim import cpu_engine
     from . import learning
     n = cfg.neurons
     if store == "float":
         return learning.hebbian(pats)
     if store == "saturating":
-        return golden.store_hebbian(np.zeros((n, n), dtype=np.int64), pats, config=cfg)
+        return cpu_engine.store_hebbian(np.zeros((n, n), dtype=np.int64), pats, config=cfg)
     if store == "quantized":
-        return learning.hebbian_quantized(pats, cfg)
+        return cpu_engine.store_hebbian_quantized(pats, config=cfg)
     return learning.quantize(learning.hebbian(pats), cfg)[0]
 
 

@@ -303,3 +303,14 @@ def test_cli_demo_completes_a_glyph_from_its_top_half(capsys):
         d = json.loads(capsys.readouterr().out)
         assert d["success"] and d["clamp"] == "top" and d["held"] == list(range(128))
         assert d["result"]["state"][:128] == d["probe"][:128]
+
+
+def test_bench_capacity_rows(capsys):
+    """The capacity benchmark's plumbing at a small N (the numbers are in docs/capacity.md)."""
+    import json
+    from hopfield_fpga.host import cli
+    assert cli.main(["bench", "capacity", "--neurons", "128", "--alphas", "0.1", "--json"]) == 0
+    rows = {r["store"]: r for r in map(json.loads, capsys.readouterr().out.splitlines())}
+    assert set(rows) == {"float", "saturating", "quantized", "max-abs"}
+    assert rows["float"]["ratio_to_float"] == 1.0 and rows["quantized"]["patterns"] == 13
+    assert rows["quantized"]["oldest_tenth"] > rows["saturating"]["oldest_tenth"] + 0.3
