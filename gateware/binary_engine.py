@@ -133,6 +133,9 @@ class BinaryEngine(wiring.Component):
         if not config.has_binary:
             raise ValueError(f"This configuration builds no binary engine (no update orders): "
                              f"{config.describe()}")
+        if Order.SYNCHRONOUS in config.orders:
+            raise ValueError(f"the synchronous order has no gateware yet (golden model and "
+                             f"cpu:// only, numerics.md §13): drop it from {config.describe()}")
         self.config = config
         self.ports = EnginePorts(config)
         super().__init__(engine_signature(config))

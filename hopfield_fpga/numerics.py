@@ -17,7 +17,7 @@ __all__ = [
     "GRADED_V_BITS", "GRADED_V_FRAC", "GRADED_V_ONE", "GRADED_X_BITS", "GRADED_SLOPE_BITS",
     "GRADED_SLOPE_FRAC", "GRADED_SEGMENTS", "GRADED_FACTOR_BITS", "GRADED_EXP_BITS",
     "GRADED_LEAK_SHIFT_BITS", "GRADED_EPS_BITS", "round_shift", "factor_to_fixed",
-    "GRADED_PRESETS", "GRADED_PRESET_KNOTS",
+    "GRADED_PRESETS", "GRADED_PRESET_KNOTS", "HEBBIAN_CLIP_SIGMAS", "hebbian_clip_sigmas",
 ]
 
 # -- pseudo-random generator (numerics.md, "Pseudo-random generator") -------------------------
@@ -219,3 +219,19 @@ GRADED_PRESETS = {"hard": GRADED_PRESET_HARD, "atan": GRADED_PRESET_ATAN,
                   "tanh": GRADED_PRESET_TANH}
 GRADED_PRESET_KNOTS = {"hard": (0.0, 1.0), "atan": (0.0, 0.5, 1.0, 1.5, 2.5, 4.0, 8.0, 16.0),
                        "tanh": (0.0, 0.5, 0.75, 1.0, 1.5, 2.0, 2.5, 3.5)}
+
+
+# -- the quantized Hebbian store (numerics.md §14) --------------------------------------------
+
+#: Clip level of the quantized Hebbian store in standard deviations sqrt(P) of the Hebbian sum,
+#: by weight width; wider weights use the last entry. Each maximizes (to 0.05) the correlation
+#: between the quantized and the exact sum for random patterns.
+HEBBIAN_CLIP_SIGMAS = {2: 1.25, 3: 2.0, 4: 2.5, 5: 3.0}
+
+
+def hebbian_clip_sigmas(weight_bits: int) -> float:
+    """The clip level c of §14 for ``weight_bits``-bit weights (2 or more)."""
+    if weight_bits < min(HEBBIAN_CLIP_SIGMAS):
+        raise ValueError(f"the quantized Hebbian store needs weights of at least "
+                         f"{min(HEBBIAN_CLIP_SIGMAS)} bits (W_MAX >= 1), not {weight_bits}")
+    return HEBBIAN_CLIP_SIGMAS[min(weight_bits, max(HEBBIAN_CLIP_SIGMAS))]

@@ -37,6 +37,10 @@ With ``Feature.GRADED`` the board also runs graded-response neurons: :meth:`Boar
 graded-only board (built without update orders) has no binary engine: its weights and biases
 are read from and written to the graded engine, and the binary methods (``recall``, ``store``,
 states, ``status``, ``clear``) raise ConfigMismatch.
+
+Clamped neurons (``recall(..., clamp=mask)``), the synchronous order and the quantized store
+(``store(..., quantized=True)``) of ``docs/numerics.md`` §12-§14 run on cpu:// only for now;
+sim:// and serial boards refuse them with MissingEngineFeature.
 """
 
 from __future__ import annotations
@@ -49,12 +53,12 @@ import serial
 from hopfield_fpga import protocol as P
 from hopfield_fpga.config import Feature, NetworkConfig
 from hopfield_fpga.numerics import GRADED_V_ONE
-from hopfield_fpga.sim import graded
+from hopfield_fpga.sim import golden, graded
 from hopfield_fpga.sim.golden import RunResult
 from .engines import RunSpec
 from .inputs import (DEFAULT_MAX_SWEEPS, check_matrix, check_state, check_states,
-                     positive_seconds, run_spec)
-from .errors import BadInput, BoardError, BoardURLError, ConfigMismatch
+                     positive_seconds, require_extra, run_spec)
+from .errors import BadInput, BadInputType, BoardError, BoardURLError, ConfigMismatch
 from .link import READ_SLICE, Link
 from .results import BoardInfo, BoardStatus, GradedBoardResult
 from .urls import default_sim_url, parse_cpu_url, parse_sim_url
@@ -241,40 +245,69 @@ class Board:
         self._require_binary("clear")
         self._engine.clear()
 
-    def store(self, patterns, *, progress=None) -> None:
-        """Store +1/-1 patterns (one vector or a P x N array) with the on-chip Hebbian rule."""
+    def store(self, patterns, *, quantized: bool = False, scale: float | None = None,
+              progress=None) -> None:
+        """Store +1/-1 patterns (one vector or a P x N array) with the on-chip Hebbian rule.
+
+        Default: the saturating store, added to the loaded weights pattern by pattern
+        (numerics.md §9). ``quantized=True``: the quantized store of §14, which replaces the
+        weights with the full Hebbian sum of ``patterns`` scaled (``scale``, default chosen
+        from P and the weight width), rounded and clipped; cpu:// only for now.
+        """
         self._require_binary("store")
         if not self.config.has(Feature.HEBBIAN):
             raise ConfigMismatch(f"this board has no on-chip Hebbian store "
                                  f"({self.config.describe()})")
-        self._engine.store(check_states(self.config, patterns, "patterns"), progress)
+        if scale is not None and not quantized:
+            raise BadInput(f"scale = {scale!r} belongs to the quantized store: pass "
+                           f"quantized=True, or no scale")
+        patterns = check_states(self.config, patterns, "patterns")
+        if not quantized:
+            self._engine.store(patterns, progress)
+            return
+        require_extra(self._engine.extras, "the quantized store", self.url)
+        try:
+            golden.hebbian_scale(len(patterns), self.config, scale)
+        except TypeError as exc:
+            raise BadInputType(f"quantized store: {exc}") from None
+        except ValueError as exc:
+            raise BadInput(f"quantized store: {exc}") from None
+        self._engine.store_quantized(patterns, scale)
+        if progress:
+            progress(len(patterns), len(patterns))
 
     # -- runs -------------------------------------------------------------------------------
 
     def _run_spec(self, **kwargs) -> RunSpec:
         self._require_binary("a binary run (recall, recall_many)")
-        return run_spec(self.config, **kwargs)
+        return run_spec(self.config, extras=self._engine.extras, where=self.url, **kwargs)
 
     def recall(self, probe, *, order="sequential", seed=1, max_sweeps=None, max_visits=None,
-               beta=None, trace=False, run_timeout: float | None = None) -> RunResult:
+               beta=None, trace=False, clamp=None,
+               run_timeout: float | None = None) -> RunResult:
         """Write ``probe``, run, and return the outcome (a golden-model RunResult, with cycles).
 
-        Without ``max_sweeps`` and ``max_visits`` a deterministic run ends after
-        :data:`DEFAULT_MAX_SWEEPS` sweeps at most (stop reason "cap"). A run longer than
-        ``run_timeout`` seconds is stopped and raises RunTimeout.
+        ``order`` is sequential, random, rejection_free or synchronous (numerics.md §13: stops
+        at a fixed point or a 2-cycle, stop reason "cycle2" with the other state in
+        ``cycle_state``). ``clamp`` (a bool mask of N entries or a list of neuron indices)
+        holds those neurons at their probe value (§12). Without ``max_sweeps`` and
+        ``max_visits`` a deterministic run ends after :data:`DEFAULT_MAX_SWEEPS` sweeps at most
+        (stop reason "cap"). A run longer than ``run_timeout`` seconds is stopped and raises
+        RunTimeout.
         """
         spec = self._run_spec(order=order, seed=seed, max_sweeps=max_sweeps,
-                              max_visits=max_visits, beta=beta, trace=trace)
+                              max_visits=max_visits, beta=beta, trace=trace, clamp=clamp)
         probe = check_state(self.config, probe, "probe")
         return self._engine.recall(probe, spec, self._run_timeout(run_timeout))
 
     def recall_many(self, probes, *, order="sequential", seed=1, max_sweeps=None,
-                    max_visits=None, beta=None, run_timeout: float | None = None,
+                    max_visits=None, beta=None, clamp=None, run_timeout: float | None = None,
                     progress=None) -> list[RunResult]:
-        """Recall each probe (a P x N array) with the same parameters, several per round trip
+        """Recall each probe (a P x N array) with the same parameters (``clamp``: the same
+        neurons held in every run, each at its own probe's value), several per round trip
         (``run_timeout`` applies to each round trip)."""
         spec = self._run_spec(order=order, seed=seed, max_sweeps=max_sweeps,
-                              max_visits=max_visits, beta=beta, trace=False)
+                              max_visits=max_visits, beta=beta, trace=False, clamp=clamp)
         probes = check_states(self.config, probes, "probes")
         return self._engine.recall_many(probes, spec,
                                         self._run_timeout(run_timeout), progress)
@@ -386,6 +419,6 @@ class Board:
         st, frames = self._engine.run_graded(params, trace, run_timeout)
         return GradedBoardResult(v=self._engine.read_v(), u=self._engine.read_u(),
                                  steps=st["steps"], converged=st["converged"],
-                                 stopped=st["stopped"], max_du=st["max_du"], cycles=st["cycles"],
+                                 stop_reason=st["stop_reason"], max_du=st["max_du"], cycles=st["cycles"],
                                  params=params, trace=frames, v0=start_v)
 

@@ -12,9 +12,30 @@ import sys
 
 import numpy as np
 
+from hopfield_fpga.config import Order
 from .cli import CLIError, fraction, nonnegative_int, positive_int, positive_seconds, seed32
 
-__all__ = ["register", "default_url"]
+__all__ = ["register", "default_url", "index_list", "ORDER_NAMES"]
+
+#: The --order choices of recall and demo.
+ORDER_NAMES = [o.name.lower() for o in Order]
+
+
+def index_list(text: str) -> list[int]:
+    """Neuron indices from ``0-127,200,210-215`` (ranges inclusive); order kept, checked later
+    against the board's N (duplicates too)."""
+    out: list[int] = []
+    for item in text.split(","):
+        lo, dash, hi = item.strip().partition("-")
+        try:
+            first = int(lo, 10)
+            last = int(hi, 10) if dash else first
+        except ValueError:
+            raise CLIError(f"--clamp: {item!r} is not an index or a range like 0-127") from None
+        if first < 0 or last < first:
+            raise CLIError(f"--clamp: {item!r} is not a range of neuron indices (from <= to)")
+        out.extend(range(first, last + 1))
+    return out
 
 
 def default_url() -> str:
@@ -83,6 +104,7 @@ def register(subparsers) -> None:
     g.add_argument("--random", type=positive_int, default=4, help="number of random patterns")
     p.add_argument("--seed", type=seed32, default=1, help="seed of the random patterns")
     p.add_argument("--no-clear", action="store_true", help="add to the weights on the board")
+    add_quantized(p)
     p.set_defaults(func=_store)
 
     p = subparsers.add_parser("recall", help="recall a corrupted pattern on the board",
@@ -95,14 +117,25 @@ def register(subparsers) -> None:
     g.add_argument("--random", type=positive_int, default=4, help="number of random patterns")
     p.add_argument("--seed", type=seed32, default=1, help="seed of patterns, noise and the run")
     p.add_argument("--noise", type=fraction, default=0.2, help="fraction of bits flipped")
-    p.add_argument("--order", default="sequential",
-                   choices=["sequential", "random", "rejection_free"])
+    p.add_argument("--order", default="sequential", choices=ORDER_NAMES,
+                   help="update order; synchronous stops at a fixed point or a 2-cycle "
+                        "(cpu:// and the golden model only for now)")
+    p.add_argument("--clamp", type=index_list, default=None, metavar="LIST",
+                   help="neurons held at the stored pattern's value, e.g. 0-127,200 (the "
+                        "noise hits the others; cpu:// only for now)")
     p.add_argument("--max-sweeps", type=nonnegative_int, default=100)
     p.add_argument("--probes", type=positive_int, default=1,
                    help="recall this many probes (batched) instead of one")
     p.add_argument("--no-store", action="store_true",
                    help="use the weights already on the board")
+    add_quantized(p)
     p.set_defaults(func=_recall)
+
+
+def add_quantized(p) -> None:
+    p.add_argument("--quantized", action="store_true",
+                   help="the quantized Hebbian store (every pattern kept, numerics.md §14; "
+                        "cpu:// only for now) instead of the saturating one")
 
 
 def _info(args) -> int:
@@ -125,7 +158,8 @@ def _store(args) -> int:
         try:
             if not args.no_clear:
                 board.clear()
-            board.store(pats, progress=progress("storing", not args.json))
+            board.store(pats, quantized=args.quantized,
+                        progress=progress("storing", not args.json))
             st = board.status()
         except BoardError as exc:
             raise CLIError(str(exc)) from None
@@ -149,43 +183,50 @@ def _recall(args) -> int:
         cfg = board.config
         pats = _patterns(args, cfg.neurons)
         rng = np.random.default_rng(args.seed)
+        try:
+            held = golden.check_clamp(args.clamp, cfg.neurons)
+        except ValueError as exc:
+            raise CLIError(f"--clamp: {exc}") from None
         probes = np.array([corrupt(pats[i % len(pats)], args.noise, rng)[0]
                            for i in range(args.probes)])
+        probes[:, held] = pats[np.arange(args.probes) % len(pats)][:, held]   # the known part
+        run = dict(order=args.order, seed=args.seed, max_sweeps=args.max_sweeps,
+                   clamp=args.clamp)
         try:
             if not args.no_store:
                 board.clear()
-                board.store(pats, progress=progress("storing", not args.json))
+                board.store(pats, quantized=args.quantized,
+                            progress=progress("storing", not args.json))
+            n = cfg.neurons
             weights = board.read_weights() if args.no_store else \
-                golden.store_hebbian(np.zeros((cfg.neurons, cfg.neurons), np.int64), pats,
-                                     config=cfg)
+                golden.store_hebbian_quantized(pats, config=cfg) if args.quantized else \
+                golden.store_hebbian(np.zeros((n, n), np.int64), pats, config=cfg)
             bias = board.read_bias()
             if args.probes == 1:
-                results = [board.recall(probes[0], order=args.order, seed=args.seed,
-                                        max_sweeps=args.max_sweeps)]
+                results = [board.recall(probes[0], **run)]
             else:
-                results = board.recall_many(probes, order=args.order, seed=args.seed,
-                                            max_sweeps=args.max_sweeps,
+                results = board.recall_many(probes, **run,
                                             progress=progress("recalling", not args.json))
         except BoardError as exc:
             raise CLIError(str(exc)) from None
         rows = []
+        golden_cfg = cfg.with_(orders=tuple(Order))   # synchronous is not a configured order
         for i, (p, r) in enumerate(zip(probes, results)):
-            g = golden.run_binary(weights, bias, p, order=args.order, seed=args.seed,
-                                  max_sweeps=args.max_sweeps, config=cfg)
+            g = golden.run_binary(weights, bias, p, **run, config=golden_cfg)
             same = (np.array_equal(g.state, r.state) and (g.visits, g.flips, g.energy2,
-                    g.converged, g.stopped) == (r.visits, r.flips, r.energy2, r.converged,
-                                                r.stopped))
+                    g.converged, g.stop_reason) == (r.visits, r.flips, r.energy2, r.converged,
+                                                r.stop_reason))
             target = pats[i % len(pats)]
             rows.append({"probe": i, "overlap": float(target @ r.state / cfg.neurons),
                          "matches_golden": same, **{k: v for k, v in r.to_dict().items()
-                                                    if k not in ("state", "trace")}})
+                                                    if k not in ("state", "trace", "cycle_state")}})
         if args.json:
             print(json.dumps({"url": board.url, "results": rows}))
         else:
             for row in rows:
                 cycles = "" if row["cycles"] is None else f"{row['cycles']} cycles, "
                 print(f"probe {row['probe']}: {row['visits']} visits, {row['flips']} flips, "
-                      f"E={row['energy']:g}, {row['stopped']}, {cycles}"
+                      f"E={row['energy']:g}, {row['stop_reason']}, {cycles}"
                       f"overlap with the stored pattern {row['overlap']:+.3f}, "
                       f"{'matches' if row['matches_golden'] else 'DIFFERS FROM'} the golden model")
         return 0 if all(r["matches_golden"] for r in rows) else 1

@@ -11,7 +11,8 @@ import json
 
 from . import glyphs
 from .cli import CLIError, fraction, output_file, positive_int, seed32
-from .demo import format_demo, run_demo
+from .cli_board import ORDER_NAMES
+from .demo import CLAMP_REGIONS, format_demo, run_demo
 
 __all__ = ["register"]
 
@@ -32,9 +33,11 @@ def register(subparsers) -> None:
                    help="fraction of pixels flipped in the probe (default 0.2)")
     p.add_argument("--seed", default=1, type=seed32,
                    help="seed of the corruption and of the network's generator (default 1)")
-    p.add_argument("--order", default="random",
-                   choices=["sequential", "random", "rejection_free"],
+    p.add_argument("--order", default="random", choices=ORDER_NAMES,
                    help="update order (default random)")
+    p.add_argument("--clamp", default=None, choices=CLAMP_REGIONS,
+                   help="complete the glyph from this half, held fixed (the other half starts "
+                        "random; --noise is not used); needs --golden or a cpu:// --url")
     p.add_argument("--frames", default=6, type=positive_int, help="about how many frames (default 6)")
     p.add_argument("--url", default=None,
                    help="board: a serial port or sim://... (default: the simulated board)")
@@ -59,7 +62,7 @@ def _demo(args) -> int:
         raise CLIError(f"--frames must be at least 1, not {args.frames}")
     if args.golden:
         result = run_demo(args.glyph, noise=args.noise, seed=args.seed, order=args.order,
-                          store=tuple(args.store), frames=args.frames)
+                          store=tuple(args.store), frames=args.frames, clamp=args.clamp)
     else:
         from .board import Board
         from .demo import BoardBackend
@@ -70,7 +73,8 @@ def _demo(args) -> int:
                     print(f"loading the network into {board.url} ...", flush=True)
                 result = run_demo(args.glyph, noise=args.noise, seed=args.seed,
                                   order=args.order, store=tuple(args.store),
-                                  frames=args.frames, backend=BoardBackend(board))
+                                  frames=args.frames, backend=BoardBackend(board),
+                                  clamp=args.clamp)
         except BoardError as exc:
             raise CLIError(str(exc)) from None
         except ValueError as exc:

@@ -150,7 +150,7 @@ def _hebbian(board, args) -> dict:
     out.update(overlap=overlap, url=board.url, patterns=args.patterns, noise=args.noise)
     if not args.json:
         print(f"N = {n}, {args.patterns} patterns, probe noise {args.noise}: "
-              f"{r.steps} steps, {r.stopped}, max |du| = {r.max_du}, {r.cycles} cycles")
+              f"{r.steps} steps, {r.stop_reason}, max |du| = {r.max_du}, {r.cycles} cycles")
         print(f"overlap of sign(V) with the stored pattern: {overlap:+.3f}")
         if args.trace:
             for t, (_, v) in enumerate(r.trace, 1):

@@ -7,7 +7,10 @@ keys: ``neurons``, ``weight_bits``, ``bias_bits``, ``lanes``, ``orders``, ``feat
 graded engine's W, b, u, v and sigmoid table) and computes runs with the compiled CPU engine
 (``hopfield_fpga.sim.cpu_engine``, the numba twin of the golden model), so every result equals
 the simulated board's bit for bit, except ``cycles`` (None: there is no clock). The Board facade
-validates every input first, as for a board.
+validates every input first, as for a board. It also has what no board has yet
+(``engines.EXTRAS``): clamped neurons, the synchronous order and the quantized store
+(``docs/numerics.md`` §12-§14), whatever its configuration (which stays that of the sim://
+board of the same URL).
 
 The loaded network is checked and converted once per load (a ``cpu_engine.PreparedNetwork``,
 made again when weights, biases or the store change); ``recall_many`` runs its probes on every
@@ -26,23 +29,21 @@ import threading
 import numpy as np
 
 from hopfield_fpga import protocol as P
-from hopfield_fpga.config import NetworkConfig
+from hopfield_fpga.config import NetworkConfig, Order
 from hopfield_fpga.numerics import GRADED_PRESETS
 from hopfield_fpga.sim import cpu_engine as engine   # the compiled twin of the golden model
 from hopfield_fpga.sim import golden, graded
 from hopfield_fpga.sim.golden import RunResult
-from .engines import RunSpec
+from .engines import EXTRAS, RunSpec
 from .errors import BoardClosed, RunStopped, RunTimeout
 from .results import BoardInfo, BoardStatus
 
 __all__ = ["CpuBackend", "engine"]
 
-_STOP_REASON = {"converged": P.StopReason.CONVERGED, "cap": P.StopReason.CAP,
-                "stop": P.StopReason.STOP}
-
-
 class CpuBackend:
     """Both engine interfaces (``host/engines.py``) computed in memory (see the module doc)."""
+
+    extras = frozenset(EXTRAS)
 
     def __init__(self, config: NetworkConfig, url: str):
         self.config = config
@@ -153,6 +154,12 @@ class CpuBackend:
         if progress:
             progress(len(patterns), len(patterns))
 
+    def store_quantized(self, patterns: np.ndarray, scale: float | None) -> None:
+        self._check_open()
+        self.weights = np.asarray(engine.store_hebbian_quantized(patterns, config=self.config,
+                                                                 scale=scale), dtype=np.int64)
+        self._net = None
+
     def status(self) -> BoardStatus:
         """The last run's outcome; ``unstable`` and ``energy2`` describe the current W, b and
         state; no clock, so ``cycles`` and ``refresh_cycles`` are None."""
@@ -160,7 +167,7 @@ class CpuBackend:
         last = self._last
         return BoardStatus(
             busy=False, converged=bool(last.converged) if last else False,
-            stop_reason=_STOP_REASON[last.stopped] if last else P.StopReason.NONE,
+            stop_reason=last.stop_reason if last else P.STOP_REASON_NAMES[P.StopReason.NONE],
             fields_valid=True,
             unstable=len(golden.unstable(self.weights, self.bias, self.state,
                                          config=self.config)),
@@ -169,13 +176,15 @@ class CpuBackend:
             energy2=int(golden.energy2(self.weights, self.bias, self.state, config=self.config)))
 
     def _keywords(self, spec: RunSpec) -> dict:
-        return dict(order=spec.order, seed=spec.seed, max_visits=spec.cap,
+        return dict(order=spec.order, seed=spec.seed, max_visits=spec.cap, clamp=spec.clamp,
                     beta_fixed=None if spec.schedule is None else list(spec.schedule))
 
     def _network(self):
         """The loaded network, checked and converted once per load (like a board's memories)."""
         if self._net is None:
-            self._net = engine.PreparedNetwork(self.weights, self.bias, self.config)
+            # the synchronous order is an extra of this engine, not a configured order
+            runs = self.config.with_(orders=(*self.config.orders, Order.SYNCHRONOUS))
+            self._net = engine.PreparedNetwork(self.weights, self.bias, runs)
         return self._net
 
     def recall(self, probe: np.ndarray, spec: RunSpec, run_timeout: float) -> RunResult:
@@ -221,7 +230,7 @@ class CpuBackend:
 
     def graded_status(self) -> dict:
         self._check_open()
-        last = self._graded_last or {"converged": False, "stopped": "converged", "steps": 0,
+        last = self._graded_last or {"converged": False, "stop_reason": "converged", "steps": 0,
                                      "max_du": 0}
         return {"busy": False, **last, "cycles": None}
 
@@ -233,6 +242,6 @@ class CpuBackend:
         self.u = np.asarray(res.u, dtype=np.int64).copy()
         self.v = np.asarray(res.v, dtype=np.int64).copy()
         self._graded_last = {"converged": bool(res.converged),
-                             "stopped": "converged" if res.converged else "cap",
+                             "stop_reason": "converged" if res.converged else "cap",
                              "steps": int(res.steps), "max_du": int(res.max_du)}
         return {"busy": False, **self._graded_last, "cycles": None}, res.trace

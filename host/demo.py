@@ -9,11 +9,15 @@ Where the recall runs is a *backend*: any object with
 
 - ``name`` (str), ``config`` (:class:`NetworkConfig`),
 - ``load(weights, bias)`` storing an N x N weight matrix and N biases (integers in range),
-- ``recall(state, *, order, seed, max_sweeps, trace) -> RunResult``.
+- ``recall(state, *, order, seed, max_sweeps, trace, clamp) -> RunResult``.
 
 :class:`GoldenBackend` runs the golden model; a board backend (the hardware or the simulated
 board behind ``sim://``) only has to provide the same three members. Frames are rebuilt from
 the run's flip trace, so they look the same whichever backend ran the recall.
+
+With ``clamp`` (:data:`CLAMP_REGIONS`: ``"top"`` or ``"bottom"``) the probe is that half of the
+glyph, held fixed (numerics.md §12), with random pixels in the other half: the network
+completes the glyph from a partial cue.
 """
 
 from __future__ import annotations
@@ -30,12 +34,24 @@ from hopfield_fpga.sim.golden import RunResult
 from . import glyphs, learning, textart
 
 __all__ = ["GoldenBackend", "BoardBackend", "DemoResult", "plot_demo", "Frame", "run_demo", "format_demo", "demo_config",
-           "corrupt"]
+           "corrupt", "CLAMP_REGIONS", "clamp_region"]
+
+#: The halves of a glyph that ``run_demo(clamp=...)`` can hold.
+CLAMP_REGIONS = ("top", "bottom")
+
+
+def clamp_region(name: str, side: int = glyphs.SIZE) -> np.ndarray:
+    """The indices of the pixels of a ``side`` x ``side`` glyph (row-major) in half ``name``."""
+    if name not in CLAMP_REGIONS:
+        raise ValueError(f"clamp must be one of {', '.join(CLAMP_REGIONS)}, not {name!r}")
+    rows = range(side // 2) if name == "top" else range(side // 2, side)
+    return np.array([r * side + c for r in rows for c in range(side)], dtype=np.int64)
 
 
 def demo_config() -> NetworkConfig:
-    """The network the demo uses: 256 neurons (16 x 16 pixels), 8-bit weights."""
-    return NetworkConfig(neurons=glyphs.SIZE * glyphs.SIZE, weight_bits=8, lanes=8)
+    """The network the demo uses: 256 neurons (16 x 16 pixels), 8-bit weights, every order."""
+    return NetworkConfig(neurons=glyphs.SIZE * glyphs.SIZE, weight_bits=8, lanes=8,
+                         orders=tuple(Order))
 
 
 class GoldenBackend:
@@ -56,11 +72,12 @@ class GoldenBackend:
         self._bias = np.array(bias, dtype=np.int64)
 
     def recall(self, state, *, order="random", seed=1, max_sweeps=100,
-               trace=True) -> RunResult:
+               trace=True, clamp=None) -> RunResult:
         if self._weights is None:
             raise RuntimeError("load() the weights before recall()")
         return golden.run_binary(self._weights, self._bias, state, order=order, seed=seed,
-                                 max_sweeps=max_sweeps, trace=trace, config=self.config)
+                                 max_sweeps=max_sweeps, trace=trace, clamp=clamp,
+                                 config=self.config)
 
 
 class BoardBackend:
@@ -75,9 +92,9 @@ class BoardBackend:
         self.board.load_weights(weights, bias)
 
     def recall(self, state, *, order="random", seed=1, max_sweeps=100,
-               trace=True) -> RunResult:
+               trace=True, clamp=None) -> RunResult:
         return self.board.recall(state, order=order, seed=seed, max_sweeps=max_sweeps,
-                                 trace=trace)
+                                 trace=trace, clamp=clamp)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -109,6 +126,8 @@ class DemoResult:
     overlap_final: float
     recalled: str | None
     quantization: learning.QuantizationReport
+    clamp: str | None = None
+    held: np.ndarray | None = None          # indices of the held pixels (with clamp)
 
     @property
     def success(self) -> bool:
@@ -125,6 +144,8 @@ class DemoResult:
             "frames": [{"flips": f.flips, "visit": f.visit, "energy2": f.energy2}
                        for f in self.frames],
             "quantization": self.quantization.to_dict(),
+            "clamp": self.clamp,
+            "held": None if self.held is None else [int(i) for i in self.held],
             "result": self.result.to_dict(),
         }
 
@@ -157,12 +178,14 @@ def _frames(probe, probe_e2, result: RunResult, every: int) -> tuple[Frame, ...]
 
 def run_demo(glyph: str = "A", *, noise: float = 0.2, seed: int = 1, order: str = "random",
              store=glyphs.DEMO_SET, frames: int = 6, max_sweeps: int = 100,
-             backend=None) -> DemoResult:
+             backend=None, clamp: str | None = None) -> DemoResult:
     """Store ``store`` with the Hebbian rule, corrupt ``glyph`` and recall it.
 
     The corruption flips exactly round(noise * 256) pixels chosen by numpy's generator seeded
     with ``seed``; the run uses the same ``seed`` for the network's own generator. About
-    ``frames`` intermediate frames are kept (one every ceil(flips / frames) flips).
+    ``frames`` intermediate frames are kept (one every ceil(flips / frames) flips). With
+    ``clamp`` ("top" or "bottom") that half of the glyph is held and the other half of the
+    probe is random pixels (``noise`` is not used).
     """
     backend = GoldenBackend() if backend is None else backend
     cfg = backend.config
@@ -184,10 +207,17 @@ def run_demo(glyph: str = "A", *, noise: float = 0.2, seed: int = 1, order: str 
 
     rng = np.random.default_rng(seed)
     clean = glyphs.glyph(target)
-    probe, k = corrupt(clean, noise, rng)
+    held = None
+    if clamp is None:
+        probe, k = corrupt(clean, noise, rng)
+    else:
+        held = clamp_region(clamp)
+        probe = rng.choice(np.array([-1, 1], dtype=np.int8), size=clean.size)
+        probe[held] = clean[held]
+        k = int(np.count_nonzero(probe != clean))
     probe_e2 = golden.energy2(weights, bias, probe, config=cfg)
     result = backend.recall(probe, order=order_name, seed=seed, max_sweeps=max_sweeps,
-                            trace=True)
+                            trace=True, clamp=held)
     every = max(1, math.ceil(result.flips / frames))
     overlaps = patterns @ result.state.astype(np.int64) / cfg.neurons
     exact = [stored[i] for i in range(len(stored)) if overlaps[i] == 1.0]
@@ -197,7 +227,7 @@ def run_demo(glyph: str = "A", *, noise: float = 0.2, seed: int = 1, order: str 
         result=result, frames=_frames(probe, probe_e2, result, every),
         overlap_probe=float(clean.astype(np.int64) @ probe / cfg.neurons),
         overlap_final=float(clean.astype(np.int64) @ result.state / cfg.neurons),
-        recalled=exact[0] if exact else None, quantization=report)
+        recalled=exact[0] if exact else None, quantization=report, clamp=clamp, held=held)
 
 
 _SPARK = " .:-=+*#%@"
@@ -226,13 +256,20 @@ def format_demo(d: DemoResult, *, width: int | None = None) -> str:
     """Terminal text of a demo: setup, frames (flipped pixels marked), energy, verdict."""
     width = shutil.get_terminal_size((110, 24)).columns if width is None else width
     r = d.result
+    if d.clamp is None:
+        probe = (f"Probe: glyph {d.glyph} with {d.corrupted} of {d.config.neurons} pixels "
+                 f"flipped (noise {d.noise:.0%}, seed {d.seed}), overlap "
+                 f"{d.overlap_probe:+.3f}. Order: {d.order}.")
+    else:
+        probe = (f"Probe: the {d.clamp} half of glyph {d.glyph} (neurons {d.held[0]}-"
+                 f"{d.held[-1]}, {len(d.held)} pixels) held fixed, random pixels elsewhere "
+                 f"({d.corrupted} wrong, seed {d.seed}), overlap {d.overlap_probe:+.3f}. "
+                 f"Order: {d.order}.")
     out = [
         f"Hopfield associative memory on the {d.backend}: {d.config.describe()}",
         f"Stored {len(d.stored)} glyphs with the Hebbian rule ({' '.join(d.stored)}); weights "
         f"{'exact' if d.quantization.exact else d.quantization.describe()}.",
-        f"Probe: glyph {d.glyph} with {d.corrupted} of {d.config.neurons} pixels flipped "
-        f"(noise {d.noise:.0%}, seed {d.seed}), overlap {d.overlap_probe:+.3f}. "
-        f"Order: {d.order}.",
+        probe,
         "",
     ]
     titles = [("probe" if f.flips == 0 else f"after {_count(f.flips, 'flip')}")
@@ -254,7 +291,7 @@ def format_demo(d: DemoResult, *, width: int | None = None) -> str:
                    + ("  (never rose)" if rises == 0 else f"  ({rises} rises)"))
     out.append(f"Run: {_count(r.visits, 'visit')}, {_count(r.flips, 'flip')}, "
                f"{_count(r.sweeps, 'sweep')}, "
-               f"{'converged to a fixed point' if r.converged else 'stopped: ' + r.stopped}"
+               f"{'converged to a fixed point' if r.converged else 'stopped: ' + r.stop_reason}"
                + (f", {r.cycles} cycles" if r.cycles is not None else "") + ".")
     verdict = (f"Recalled {d.glyph} exactly (overlap {d.overlap_final:+.3f})." if d.success
                else f"Did not recall {d.glyph}: final overlap {d.overlap_final:+.3f}"

@@ -2,6 +2,8 @@
 
 ``Board`` validates every input against the board's NetworkConfig and hands plain numpy
 integer arrays to two engine objects: a :class:`BinaryEngineAPI` and a :class:`GradedEngineAPI`.
+A binary engine lists in ``extras`` the features of :data:`EXTRAS` it has beyond what a
+configuration describes (the Board refuses the others with MissingEngineFeature).
 Two backends implement them: the protocol engines over a link (``host/wire.py``: real boards
 and ``sim://``) and the CPU engine (``host/cpu_backend.py``: ``cpu://``). Neither validates
 again; both return the driver's result types (``host/results.py``).
@@ -18,21 +20,29 @@ from hopfield_fpga.config import Order
 from hopfield_fpga.sim.golden import RunResult
 from .results import BoardInfo, BoardStatus
 
-__all__ = ["RunSpec", "BinaryEngineAPI", "GradedEngineAPI"]
+__all__ = ["RunSpec", "BinaryEngineAPI", "GradedEngineAPI", "EXTRAS"]
+
+#: Engine features that no NetworkConfig field describes yet (``docs/numerics.md`` §12-§14),
+#: with the section that defines them: the CPU backend has them all, the protocol none.
+EXTRAS = {"clamping": "§12", "the synchronous order": "§13", "the quantized store": "§14"}
 
 
 @dataclasses.dataclass(frozen=True)
 class RunSpec:
     """A validated binary run: ``cap`` visits at most (stochastic: exactly), ``schedule`` the
-    Q8.8 beta entries (None: deterministic neurons)."""
+    Q8.8 beta entries (None: deterministic neurons), ``clamp`` the bool mask of held neurons
+    (None: none held)."""
     order: Order
     seed: int
     cap: int
     schedule: tuple[int, ...] | None
     trace: bool
+    clamp: np.ndarray | None = None
 
 
 class BinaryEngineAPI(Protocol):
+    extras: frozenset[str]     # names from EXTRAS
+
     def info(self) -> BoardInfo: ...
     def write_weights(self, weights: np.ndarray, progress=None) -> None: ...
     def read_weights(self, progress=None) -> np.ndarray: ...
@@ -42,6 +52,7 @@ class BinaryEngineAPI(Protocol):
     def read_state(self) -> np.ndarray: ...
     def clear(self) -> None: ...
     def store(self, patterns: np.ndarray, progress=None) -> None: ...
+    def store_quantized(self, patterns: np.ndarray, scale: float | None) -> None: ...
     def recall(self, probe: np.ndarray, spec: RunSpec, run_timeout: float) -> RunResult: ...
     def recall_many(self, probes: np.ndarray, spec: RunSpec, run_timeout: float,
                     progress=None) -> list[RunResult]: ...

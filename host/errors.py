@@ -8,7 +8,9 @@ wrong and, where it can, what would have been valid.
 - :class:`BoardURLError`: the URL (form, scheme, a parameter) or the device it names.
 - :class:`BadInput` (ValueError) and :class:`BadInputType` (TypeError): an argument that is
   not valid whatever the board; :class:`ConfigMismatch`: an input that does not fit this
-  board (shape, range, a feature it was built without).
+  board (shape, range, a feature it was built without); :class:`MissingEngineFeature`: a
+  feature this kind of board's engine does not have yet (clamping, the synchronous order and
+  the quantized store exist on cpu:// only).
 - :class:`BoardTimeout`: no valid reply in time; :class:`RunTimeout`: a run that did not end
   within ``run_timeout`` (the driver stopped it; ``.result`` holds where it stopped).
 - :class:`ProtocolError`: the board refused a request; :class:`LinkError`: the link delivered
@@ -20,7 +22,8 @@ from __future__ import annotations
 from hopfield_fpga.protocol import Command, Error
 
 __all__ = ["BoardError", "ProtocolError", "BoardTimeout", "RunTimeout", "ConfigMismatch",
-           "LinkError", "RunStopped", "BoardURLError", "BadInput", "BadInputType", "BoardClosed"]
+           "LinkError", "RunStopped", "BoardURLError", "BadInput", "BadInputType", "BoardClosed",
+           "MissingEngineFeature"]
 
 
 class BoardError(Exception):
@@ -52,7 +55,7 @@ class BoardTimeout(BoardError):
 
 class RunTimeout(BoardTimeout):
     """A run did not end within ``run_timeout``: the driver stopped it. ``result`` is the
-    outcome at the stop (a RunResult with stopped == "stop"), or None when the backend cannot
+    outcome at the stop (a RunResult with stop_reason == "stop"), or None when the backend cannot
     give one."""
 
     def __init__(self, message: str, result=None):
@@ -85,6 +88,11 @@ class BadInputType(BadInput, TypeError):
 class ConfigMismatch(BadInput):
     """The board's configuration does not match what the caller expected, or an input does not
     fit the board (shape, range, a feature the board was built without)."""
+
+
+class MissingEngineFeature(ConfigMismatch):
+    """The board's engine has no such feature yet, whatever its configuration (e.g. clamped
+    neurons on sim:// and serial boards: the gateware and protocol do not carry them yet)."""
 
 
 class BoardClosed(BoardError):

@@ -12,11 +12,11 @@ import numpy as np
 
 from hopfield_fpga.config import Feature, NetworkConfig, Order
 from hopfield_fpga.sim import golden
-from .engines import RunSpec
-from .errors import BadInput, BadInputType, ConfigMismatch
+from .engines import EXTRAS, RunSpec
+from .errors import BadInput, BadInputType, ConfigMismatch, MissingEngineFeature
 
 __all__ = ["DEFAULT_MAX_SWEEPS", "positive_seconds", "check_matrix", "check_state",
-           "check_states", "run_spec"]
+           "check_states", "run_spec", "require_extra"]
 
 #: Sweeps after which a deterministic run without max_sweeps / max_visits ends ("cap").
 DEFAULT_MAX_SWEEPS = 1000
@@ -89,15 +89,35 @@ def check_states(config: NetworkConfig, values, what: str) -> np.ndarray:
                     dtype=np.int8).reshape(a.shape)
 
 
+def require_extra(extras: frozenset, name: str, where: str) -> None:
+    """Refuse ``name`` (a key of engines.EXTRAS) when the engine has not got it."""
+    if name not in extras:
+        raise MissingEngineFeature(
+            f"{where}: this board's engine has no {name} yet (docs/numerics.md {EXTRAS[name]}: "
+            f"the golden model and cpu:// have it; the gateware and the protocol do not)")
+
+
 def run_spec(config: NetworkConfig, *, order, seed, max_sweeps, max_visits, beta,
-             trace) -> RunSpec:
-    """The validated parameters of a binary run (the default cap filled in)."""
+             trace, clamp=None, extras: frozenset = frozenset(), where: str = "?") -> RunSpec:
+    """The validated parameters of a binary run (the default cap filled in); ``extras`` are
+    the engine's features of ``engines.EXTRAS`` and ``where`` names the board in errors."""
     cfg = config
     try:
         o = Order.parse(order)
     except (TypeError, ValueError) as exc:
         raise BadInput(str(exc)) from None
-    if o not in cfg.orders:
+    if o is Order.SYNCHRONOUS:
+        require_extra(extras, "the synchronous order", where)
+    mask = None
+    if clamp is not None:
+        require_extra(extras, "clamping", where)
+        try:
+            mask = golden.check_clamp(clamp, cfg.neurons)
+        except TypeError as exc:
+            raise BadInputType(str(exc)) from None
+        except ValueError as exc:
+            raise ConfigMismatch(str(exc)) from None
+    if o is not Order.SYNCHRONOUS and o not in cfg.orders:   # synchronous: an engine extra
         raise ConfigMismatch(f"order {o.name.lower()} is not built into this board; built "
                              f"in: {', '.join(x.name.lower() for x in cfg.orders)}")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) \
@@ -114,10 +134,11 @@ def run_spec(config: NetworkConfig, *, order, seed, max_sweeps, max_visits, beta
     if stochastic:
         if not cfg.has(Feature.STOCHASTIC):
             raise ConfigMismatch("this board has no stochastic neurons")
-        if o is Order.REJECTION_FREE:
-            raise BadInput("stochastic runs use the sequential or random order, "
-                           "not rejection_free")
+        if o in (Order.REJECTION_FREE, Order.SYNCHRONOUS):
+            raise BadInput(f"stochastic runs use the sequential or random order, "
+                           f"not {o.name.lower()}")
     trace = bool(trace)
     if trace and not cfg.has(Feature.TRACE):
         raise ConfigMismatch("this board has no trace stream")
-    return RunSpec(o, int(seed), cap, None if schedule is None else tuple(schedule), trace)
+    return RunSpec(o, int(seed), cap, None if schedule is None else tuple(schedule), trace,
+                   mask)

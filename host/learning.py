@@ -4,6 +4,8 @@ The rules turn P bipolar patterns (a P x N array of +1/-1) into a weight matrix:
 
 - :func:`hebbian`: W = sum_mu p^mu (p^mu)^T with zero diagonal, exact integers (capacity
   ~0.14 N for random patterns; correlated patterns interfere);
+- :func:`hebbian_quantized`: that sum scaled, rounded and clipped to the configured weights by
+  the rule of the quantized on-chip store (``docs/numerics.md`` §14), bit for bit;
 - :func:`pseudo_inverse`: the projection rule W = X^+ X (every pattern is an exact eigenvector
   of W, so correlated patterns are stored too, up to P < N linearly independent ones);
 - :func:`storkey`: Storkey's incremental rule (1997), more capacity than Hebbian, still local.
@@ -22,8 +24,9 @@ import warnings
 import numpy as np
 
 from hopfield_fpga.config import NetworkConfig
+from hopfield_fpga.sim import golden
 
-__all__ = ["hebbian", "pseudo_inverse", "storkey", "quantize", "quantize_bias",
+__all__ = ["hebbian", "hebbian_quantized", "pseudo_inverse", "storkey", "quantize", "quantize_bias",
            "QuantizationReport", "from_binary01", "check_patterns", "round_half_away",
            "HopfieldWarning"]
 
@@ -60,6 +63,20 @@ def hebbian(patterns) -> np.ndarray:
     w = x.T @ x
     np.fill_diagonal(w, 0)
     return w
+
+
+def hebbian_quantized(patterns, config: NetworkConfig, *, scale: float | None = None
+                      ) -> np.ndarray:
+    """The Hebbian sum quantized to ``config``'s weights as the quantized store does it (§14).
+
+    clamp(round_shift(m S, e), -W_MAX, W_MAX) with (m, e) the scale chosen from P and W_BITS
+    (or ``scale`` given); the one implementation is the golden model's
+    :func:`~hopfield_fpga.sim.golden.store_hebbian_quantized`, so the two cannot drift apart.
+    """
+    if not isinstance(config, NetworkConfig):
+        raise TypeError(f"config must be a NetworkConfig, not {config!r}")
+    return golden.store_hebbian_quantized(check_patterns(patterns, config.neurons),
+                                          config=config, scale=scale)
 
 
 def pseudo_inverse(patterns, *, zero_diagonal: bool = True) -> np.ndarray:

@@ -36,15 +36,17 @@ class BoardInfo:
 
 @dataclasses.dataclass(eq=False)
 class BoardStatus:
-    """The binary engine's status (protocol.STATUS). ``stopped`` is the last run's stop reason
-    ("converged", "cap" or "stop"); ``cycles`` and ``refresh_cycles`` are None on the CPU."""
+    """The binary engine's status (protocol.STATUS). ``stop_reason`` is the last run's stop
+    reason, a name of ``RunResult.STOP_REASONS`` ("converged", "cap", "stop"; "cycle2" only on
+    cpu://, whose synchronous order the protocol does not carry); ``cycles`` and
+    ``refresh_cycles`` are None on the CPU."""
 
-    FIELDS = ("busy", "converged", "stopped", "fields_valid", "unstable", "visits", "flips",
+    FIELDS = ("busy", "converged", "stop_reason", "fields_valid", "unstable", "visits", "flips",
               "cycles", "refresh_cycles", "energy2")
 
     busy: bool
     converged: bool
-    stop_reason: int
+    stop_reason: str
     fields_valid: bool
     unstable: int
     visits: int
@@ -53,16 +55,13 @@ class BoardStatus:
     refresh_cycles: int | None
     energy2: int
 
-    @property
-    def stopped(self) -> str:
-        return P.STOP_REASON_NAMES[P.StopReason(self.stop_reason)]
-
     @classmethod
     def unpack(cls, raw: bytes) -> "BoardStatus":
         flags, unstable, visits, flips, cycles, refresh, energy2 = P.STATUS.unpack(raw)
         return cls(busy=bool(flags & P.StatusFlags.BUSY),
                    converged=bool(flags & P.StatusFlags.CONVERGED),
-                   stop_reason=(flags >> P.STOP_REASON_SHIFT) & 3,
+                   stop_reason=P.STOP_REASON_NAMES[
+                       P.StopReason((flags >> P.STOP_REASON_SHIFT) & 3)],
                    fields_valid=bool(flags & P.StatusFlags.FIELDS_VALID), unstable=unstable,
                    visits=visits, flips=flips, cycles=cycles, refresh_cycles=refresh,
                    energy2=energy2)
@@ -77,7 +76,7 @@ def graded_status_dict(data: bytes) -> dict:
     reason = P.StopReason((flags >> P.STOP_REASON_SHIFT) & 3)
     return {"busy": bool(flags & P.StatusFlags.BUSY),
             "converged": bool(flags & P.StatusFlags.CONVERGED),
-            "stopped": P.STOP_REASON_NAMES[reason],
+            "stop_reason": P.STOP_REASON_NAMES[reason],
             "steps": steps, "max_du": max_du, "cycles": cycles}
 
 
@@ -90,13 +89,13 @@ class GradedBoardResult:
     step, after that step, and ``v0`` the outputs g(lambda u0) the run started from.
     """
 
-    FIELDS = ("steps", "converged", "stopped", "max_du", "cycles")
+    FIELDS = ("steps", "converged", "stop_reason", "max_du", "cycles")
 
     v: np.ndarray
     u: np.ndarray
     steps: int
     converged: bool
-    stopped: str
+    stop_reason: str
     max_du: int
     cycles: int | None
     params: object

@@ -45,7 +45,10 @@ def _header(command: P.Command, **fields: int) -> bytes:
     return P.COMMANDS[command].pack(**fields)
 
 class WireBackend:
-    """Both engine interfaces over one link (see ``host/engines.py``)."""
+    """Both engine interfaces over one link (see ``host/engines.py``). The protocol carries
+    none of ``engines.EXTRAS`` yet (no clamp mask, no synchronous order, no quantized store)."""
+
+    extras: frozenset[str] = frozenset()
 
     def __init__(self, link: Link, info: BoardInfo):
         self.link = link
@@ -187,7 +190,7 @@ class WireBackend:
         return RunResult(state=self._state_from(data[P.STATUS.size:]), converged=st.converged,
                          visits=st.visits, flips=st.flips, sweeps=-(-st.visits // n),
                          energy2=st.energy2, trace=None if events is None else tuple(events),
-                         cycles=st.cycles, stopped=st.stopped)
+                         cycles=st.cycles, stop_reason=st.stop_reason)
 
     def _wait_run(self, start_cmd, payload: bytes, status_cmd, status_size: int,
                   run_timeout: float, run_trace=None) -> tuple[bytes, str | None]:

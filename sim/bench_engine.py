@@ -262,7 +262,8 @@ def run_engine_bench(sizes=DEFAULT_SIZES, *, lanes: int = 8, orders=None, noises
         clock_hz = clock_hz or get_board(DEFAULT_CLOCK_BOARD).sys_clk_freq
     if not clock_hz > 0:
         raise ValueError(f"the clock must be a positive frequency in Hz, not {clock_hz!r}")
-    orders = [Order.parse(o) for o in (orders or list(Order))]
+    # the orders the gateware has (the synchronous one is golden and cpu:// only)
+    orders = [Order.parse(o) for o in (orders or NetworkConfig.orders)]
     threads = cpu_engine._check_threads(threads)
     report = BenchReport([], [])
     for config in configs:

@@ -5,7 +5,8 @@ swapped for the other:
 
 - :func:`run_binary` = :func:`hopfield_fpga.sim.golden.run_binary` (a :class:`~golden.RunResult`
   equal in every field, the flip trace included);
-- :func:`store_hebbian` = :func:`golden.store_hebbian` (§9, saturating);
+- :func:`store_hebbian` = :func:`golden.store_hebbian` (§9, saturating) and
+  :func:`store_hebbian_quantized` = :func:`golden.store_hebbian_quantized` (§14);
 - :func:`run_graded_fixed` = :func:`hopfield_fpga.sim.graded.run_graded_fixed` (§11);
 - :func:`run_binary_many` runs many probes on every core; each probe's result is that of
   :func:`run_binary` on it, whatever the number of threads.
@@ -49,7 +50,8 @@ from . import golden, graded
 from .golden import FlipEvent, RunResult
 
 __all__ = [
-    "run_binary", "run_binary_many", "store_hebbian", "run_graded_fixed", "PreparedNetwork",
+    "run_binary", "run_binary_many", "store_hebbian", "store_hebbian_quantized",
+    "run_graded_fixed", "PreparedNetwork",
     "BatchResult", "default_threads",
     "xorshift32_c", "fmix32_c", "seed_state_c", "draw_index_c", "logistic_p16_c",
     "glauber_threshold_c",
@@ -77,9 +79,10 @@ _LOG_SHIFT = np.array([(b - a).bit_length() - 1 for a, b in
 _LOG_ONE = LOGISTIC_ONE
 # §8: the Glauber comparison uses the top bits of a word, as many as p has fractional bits.
 _GLAUBER_SHIFT = _WORD_BITS - (LOGISTIC_ONE.bit_length() - 1)
-_SEQUENTIAL, _RANDOM, _REJECTION_FREE = int(Order.SEQUENTIAL), int(Order.RANDOM), \
-    int(Order.REJECTION_FREE)
+_SEQUENTIAL, _RANDOM, _REJECTION_FREE, _SYNCHRONOUS = int(Order.SEQUENTIAL), \
+    int(Order.RANDOM), int(Order.REJECTION_FREE), int(Order.SYNCHRONOUS)
 _STOP_CODES = RunResult.STOP_REASONS             # the kernel reports an index into these
+_CONVERGED, _CAP, _CYCLE2 = (_STOP_CODES.index(r) for r in ("converged", "cap", "cycle2"))
 
 # h and the column sums are int32 for every configuration the spec allows (§2: field_bound).
 _WIDEST = NetworkConfig(neurons=MAX_NEURONS, weight_bits=MAX_WEIGHT_BITS,
@@ -224,8 +227,9 @@ _BLOCK = 64
 
 
 @numba.njit(cache=True, nogil=True)
-def _count_unstable(s, h, blocks):
-    """|U| (§3), also per block of _BLOCK neurons into ``blocks``.
+def _count_unstable(s, h, free, blocks):
+    """|U| (§3; §12: unclamped neurons only, ``free`` is 1 for them and 0 for clamped ones,
+    in h's type), also per block of _BLOCK neurons into ``blocks``.
 
     The block sums are kept in h's own type (``one``): numba would widen them to int64, and
     LLVM then packs 4 neurons per vector instead of 16 (int16 fields). A block's count (at most
@@ -236,21 +240,22 @@ def _count_unstable(s, h, blocks):
     for k in range(len(blocks)):
         c = one - one
         for i in range(k * _BLOCK, min(n, (k + 1) * _BLOCK)):
-            c = one * (c + (s[i] * h[i] < 0))
+            c = one * (c + (s[i] * h[i] * free[i] < 0))
         blocks[k] = c
         total += c
     return total
 
 
 @numba.njit(cache=True, nogil=True)
-def _kth_unstable(s, h, blocks, k):
-    """The k-th unstable neuron in increasing index order (§4), found block by block."""
+def _kth_unstable(s, h, free, blocks, k):
+    """The k-th unstable unclamped neuron in increasing index order (§4, §12), found block by
+    block."""
     b = 0
     while k >= blocks[b]:
         k -= blocks[b]
         b += 1
     for i in range(b * _BLOCK, len(s)):
-        if s[i] * h[i] < 0:
+        if s[i] * h[i] * free[i] < 0:
             if k == 0:
                 return i
             k -= 1
@@ -302,12 +307,70 @@ def _record(events, flips, visits, j, new, d2):
 
 
 @numba.njit(cache=True, nogil=True)
-def _run(cols, diag, b, s, h, order, rng, cap, schedule, want_trace, symmetric):
+def _run_synchronous(cols, diag, b, s, h, free, cap, want_trace, symmetric, other):
+    """A synchronous run (§13), as :func:`_run`: before each step a fixed point ends it, then a
+    2-cycle (the state equals the one two steps back; its other state goes to ``other``), then
+    the cap (a step of N visits must fit). A step flips every unclamped unstable neuron, decided
+    on the fields before the step, applied in index order (so the trace's delta 2E are those of
+    §6 on the partly updated state)."""
+    n = len(s)
+    e2 = _energy2(b, s, h)
+    events = np.empty((16 if want_trace else 0, 4), dtype=np.int64)
+    changing = np.empty(n, dtype=np.int64)
+    back1 = s.copy()                                 # s(t-1) and s(t-2), valid from step 1, 2
+    back2 = s.copy()
+    visits = np.int64(0)
+    flips = 0
+    steps = 0
+    while True:
+        m = 0
+        for i in range(n):
+            if s[i] * h[i] * free[i] < 0:
+                changing[m] = i
+                m += 1
+        if m == 0:
+            stop = _CONVERGED
+            break
+        if steps >= 2:
+            same = True
+            for i in range(n):
+                if s[i] != back2[i]:
+                    same = False
+                    break
+            if same:
+                for i in range(n):
+                    other[i] = back1[i]
+                stop = _CYCLE2
+                break
+        if visits + n > cap:
+            stop = _CAP
+            break
+        back2[:] = back1
+        back1[:] = s
+        for t in range(m):
+            j = changing[t]
+            new = -1 if s[j] > 0 else 1
+            d2 = _flip(cols, diag, b, s, h, j, new, symmetric)
+            if want_trace:
+                events = _record(events, flips, visits + j, j, new, d2)
+            e2 += d2
+            flips += 1
+        visits += n
+        steps += 1
+    return visits, flips, e2, stop, stop == _CONVERGED, events[:flips]
+
+
+@numba.njit(cache=True, nogil=True)
+def _run(cols, diag, b, s, h, free, order, rng, cap, schedule, want_trace, symmetric, other):
     """One run from (s, h), in place. Returns (visits, flips, 2E, stop code, converged,
     events): events is a (flips x 4) array (visit, index, value, delta 2E) if ``want_trace``.
 
-    ``schedule`` empty means deterministic neurons; ``rng`` is the loaded generator state.
+    ``schedule`` empty means deterministic neurons; ``rng`` is the loaded generator state;
+    ``free`` is 0 for the clamped neurons (§12), 1 for the others; a synchronous run that ends
+    at a 2-cycle writes the cycle's other state into ``other``.
     """
+    if order == _SYNCHRONOUS:
+        return _run_synchronous(cols, diag, b, s, h, free, cap, want_trace, symmetric, other)
     n = len(s)
     e2 = _energy2(b, s, h)
     events = np.empty((16 if want_trace else 0, 4), dtype=np.int64)
@@ -316,7 +379,7 @@ def _run(cols, diag, b, s, h, order, rng, cap, schedule, want_trace, symmetric):
     flips = 0
     stop = 1                                         # cap, unless a fixed point ends the run
     if len(schedule) == 0 and order == _REJECTION_FREE:
-        n_unstable = _count_unstable(s, h, blocks)
+        n_unstable = _count_unstable(s, h, free, blocks)
         while True:
             if n_unstable == 0:                      # §7: the fixed point before the cap
                 stop = 0
@@ -324,7 +387,7 @@ def _run(cols, diag, b, s, h, order, rng, cap, schedule, want_trace, symmetric):
             if visits >= cap:
                 break
             k, rng, _ = draw_index_c(rng, n_unstable)
-            j = _kth_unstable(s, h, blocks, k)
+            j = _kth_unstable(s, h, free, blocks, k)
             new = 1 if h[j] > 0 else -1
             d2 = _flip(cols, diag, b, s, h, j, new, symmetric)
             if want_trace:
@@ -332,7 +395,7 @@ def _run(cols, diag, b, s, h, order, rng, cap, schedule, want_trace, symmetric):
             e2 += d2
             flips += 1
             visits += 1
-            n_unstable = _count_unstable(s, h, blocks)
+            n_unstable = _count_unstable(s, h, free, blocks)
         converged = stop == 0
     elif len(schedule) == 0:
         # §7 checks for a fixed point before every visit. Counting the unstable neurons after
@@ -340,7 +403,7 @@ def _run(cols, diag, b, s, h, order, rng, cap, schedule, want_trace, symmetric):
         # at flips, so if it is a fixed point after the last flip, the run ended right there
         # (visits = after_flip) and every later visit finds a stable neuron. It is counted
         # after n such visits in a row (always a fixed point in sequential order) and at the cap.
-        if _count_unstable(s, h, blocks) == 0:
+        if _count_unstable(s, h, free, blocks) == 0:
             stop = 0
         m = _bit_length(n - 1)
         pos = 0
@@ -348,7 +411,7 @@ def _run(cols, diag, b, s, h, order, rng, cap, schedule, want_trace, symmetric):
         quiet = 0
         while stop != 0:
             if visits >= cap:
-                if flips and _count_unstable(s, h, blocks) == 0:
+                if flips and _count_unstable(s, h, free, blocks) == 0:
                     stop = 0
                     visits = after_flip
                 break
@@ -361,12 +424,12 @@ def _run(cols, diag, b, s, h, order, rng, cap, schedule, want_trace, symmetric):
                     j = rng >> (_WORD_BITS - m) if m else 0
                     if j < n:
                         break
-            if s[j] * h[j] >= 0:
+            if s[j] * h[j] * free[j] >= 0:           # stable, or clamped (§12)
                 visits += 1
                 quiet += 1
                 if quiet >= n:
                     quiet = 0
-                    if _count_unstable(s, h, blocks) == 0:
+                    if _count_unstable(s, h, free, blocks) == 0:
                         stop = 0
                         visits = after_flip
                 continue
@@ -392,7 +455,7 @@ def _run(cols, diag, b, s, h, order, rng, cap, schedule, want_trace, symmetric):
             rng = xorshift32_c(rng)                  # ... then the Glauber word
             beta_fx = schedule[sweep if sweep < last else last]
             new = 1 if (rng >> _GLAUBER_SHIFT) < glauber_threshold_c(beta_fx, h[j]) else -1
-            if new != s[j]:
+            if new != s[j] and free[j]:              # §12: the word is drawn anyway
                 d2 = _flip(cols, diag, b, s, h, j, new, symmetric)
                 if want_trace:
                     events = _record(events, flips, visits, j, new, d2)
@@ -403,13 +466,13 @@ def _run(cols, diag, b, s, h, order, rng, cap, schedule, want_trace, symmetric):
             if pos == n:                             # the sweep of §8's schedule
                 pos = 0
                 sweep += 1
-        converged = _count_unstable(s, h, blocks) == 0
+        converged = _count_unstable(s, h, free, blocks) == 0
     return visits, flips, e2, stop, converged, events[:flips]
 
 
 @numba.njit(cache=True, nogil=True)
-def _run_block(cols, diag, rowsum, b, symmetric, probes, rngs, order, cap, schedule, states,
-               counts, s, h, lo, hi):
+def _run_block(cols, diag, rowsum, b, symmetric, probes, rngs, free, order, cap, schedule,
+               states, others, counts, s, h, lo, hi):
     """Probes lo..hi-1 one after the other on one resident (s, h) (this thread's own arrays,
     their contents overwritten): the work of one thread."""
     n = len(b)
@@ -418,8 +481,8 @@ def _run_block(cols, diag, rowsum, b, symmetric, probes, rngs, order, cap, sched
         h[i] = b[i] + rowsum[i]
     for p in range(lo, hi):
         _load_probe(cols, rowsum, b, s, h, probes[p])
-        visits, flips, e2, stop, converged, _ = _run(cols, diag, b, s, h, order, rngs[p], cap,
-                                                     schedule, False, symmetric)
+        visits, flips, e2, stop, converged, _ = _run(cols, diag, b, s, h, free, order, rngs[p],
+                                                     cap, schedule, False, symmetric, others[p])
         for i in range(n):
             states[p, i] = s[i]
         counts[p, 0] = visits
@@ -436,10 +499,11 @@ _RESULT_DEFAULTS = {f.name: f.default for f in dataclasses.fields(RunResult)}
 
 
 def _result(n: int, state: np.ndarray, visits, flips, e2, stop, converged,
-            events=None) -> RunResult:
+            events=None, other=None) -> RunResult:
     """A :class:`~golden.RunResult` built without its ``__post_init__`` check (which costs
     more than a whole recall): the kernel's state is +1/-1 by construction. ``state`` must not
-    be written afterwards (it is kept read-only, as the checked constructor keeps it)."""
+    be written afterwards (it is kept read-only, as the checked constructor keeps it);
+    ``other`` is the 2-cycle's other state, used when ``stop`` is the cycle2 code."""
     trace = None if events is None else tuple(
         FlipEvent(int(v), int(i), int(x), int(d)) for v, i, x, d in events)
     state = state if state.dtype == np.int8 and not state.flags.writeable \
@@ -447,7 +511,11 @@ def _result(n: int, state: np.ndarray, visits, flips, e2, stop, converged,
     state.setflags(write=False)
     values = dict(_RESULT_DEFAULTS, state=state, converged=bool(converged), visits=int(visits),
                   flips=int(flips), sweeps=-(-int(visits) // n), energy2=int(e2), trace=trace,
-                  cycles=None, stopped=_STOP_CODES[int(stop)])
+                  cycles=None, stop_reason=_STOP_CODES[int(stop)])
+    if stop == _CYCLE2:
+        other = np.array(other, dtype=np.int8)
+        other.setflags(write=False)
+        values["cycle_state"] = other
     result = object.__new__(RunResult)
     result.__dict__.update(values)                   # frozen: no __setattr__ per field
     return result
@@ -462,24 +530,27 @@ class BatchResult:
     """Results of many runs as arrays (``PreparedNetwork.run_batch``): row p is probe p.
 
     ``states`` P x N int8 (+1/-1); ``visits``, ``flips``, ``energy2`` int64; ``converged`` bool;
-    ``stopped`` the index into ``RunResult.STOP_REASONS``.
+    ``stop_reason`` the index into ``RunResult.STOP_REASONS``; ``cycle_states`` P x N int8, row
+    p the other state of probe p's 2-cycle where its stop reason is cycle2 (else unspecified).
     """
     states: np.ndarray
     visits: np.ndarray
     flips: np.ndarray
     energy2: np.ndarray
     converged: np.ndarray
-    stopped: np.ndarray
+    stop_reason: np.ndarray
+    cycle_states: np.ndarray
 
     def results(self) -> list[RunResult]:
         """One :class:`~golden.RunResult` per probe."""
         n = self.states.shape[1]
         states = self.states.copy()
         states.setflags(write=False)              # the results' states are read-only views
-        return [_result(n, states[p], visits, flips, e2, stop, converged)
+        return [_result(n, states[p], visits, flips, e2, stop, converged,
+                        other=self.cycle_states[p])
                 for p, (visits, flips, e2, stop, converged) in enumerate(zip(
                     self.visits.tolist(), self.flips.tolist(), self.energy2.tolist(),
-                    self.stopped.tolist(), self.converged.tolist()))]
+                    self.stop_reason.tolist(), self.converged.tolist()))]
 
 
 class PreparedNetwork:
@@ -506,25 +577,29 @@ class PreparedNetwork:
         self._h = (b + self.rowsum).astype(self.field_dtype)
 
     def _params(self, seed, kw):
+        clamp = kw.pop("clamp")
         order, schedule, cap = golden.check_run_params(self.config, **kw)
-        return int(order), _schedule_array(schedule), cap
+        free = _free(golden.check_clamp(clamp, self.config.neurons), self.field_dtype)
+        return int(order), _schedule_array(schedule), cap, free
 
     def run(self, state, *, order="sequential", seed: int = 1, max_sweeps=None,
-            max_visits=None, beta=None, beta_fixed=None, trace: bool = False) -> RunResult:
+            max_visits=None, beta=None, beta_fixed=None, trace: bool = False,
+            clamp=None) -> RunResult:
         """:func:`golden.run_binary` of this network from ``state``."""
         n = self.config.neurons
         probe = golden._check_state(state, n)
-        order, schedule, cap = self._params(seed, dict(
+        order, schedule, cap, free = self._params(seed, dict(
             order=order, max_sweeps=max_sweeps, max_visits=max_visits, beta=beta,
-            beta_fixed=beta_fixed, trace=trace))
+            beta_fixed=beta_fixed, trace=trace, clamp=clamp))
         rng = seed_state(seed)
         _load_probe(self.cols, self.rowsum, self.bias, self._s, self._h,
                     probe.astype(self.field_dtype))
+        other = np.empty(n, dtype=np.int8)
         visits, flips, e2, stop, converged, events = _run(
-            self.cols, self.diag, self.bias, self._s, self._h, order, rng, cap, schedule, trace,
-            self.symmetric)
+            self.cols, self.diag, self.bias, self._s, self._h, free, order, rng, cap, schedule,
+            trace, self.symmetric, other)
         return _result(n, self._s, visits, flips, e2, stop, converged,
-                       events if trace else None)
+                       events if trace else None, other)
 
     def _check_states(self, states) -> np.ndarray:
         n = self.config.neurons
@@ -560,20 +635,22 @@ class PreparedNetwork:
 
     def run_batch(self, states, *, seeds=None, order="sequential", seed: int = 1,
                   max_sweeps=None, max_visits=None, beta=None, beta_fixed=None,
-                  threads: int | None = None) -> BatchResult:
+                  clamp=None, threads: int | None = None) -> BatchResult:
         """Untraced runs of every probe (a P x N array), split over ``threads`` threads
-        (default: every core); the arrays of :class:`BatchResult` do not depend on it."""
+        (default: every core); the arrays of :class:`BatchResult` do not depend on it.
+        ``clamp`` holds the same neurons in every run, each at its own probe's value."""
         probes = self._check_states(states)
-        order, schedule, cap = self._params(seed, dict(
+        order, schedule, cap, free = self._params(seed, dict(
             order=order, max_sweeps=max_sweeps, max_visits=max_visits, beta=beta,
-            beta_fixed=beta_fixed, trace=False))
+            beta_fixed=beta_fixed, trace=False, clamp=clamp))
         rngs = self._seeds(seeds, seed, len(probes))
         threads = _check_threads(threads)
         count, n = probes.shape
         states_out = np.empty((count, n), dtype=np.int8)
+        others = np.zeros((count, n), dtype=np.int8)
         counts = np.empty((count, 5), dtype=np.int64)
-        args = (self.cols, self.diag, self.rowsum, self.bias, self.symmetric, probes, rngs, order,
-                cap, schedule, states_out, counts)
+        args = (self.cols, self.diag, self.rowsum, self.bias, self.symmetric, probes, rngs, free,
+                order, cap, schedule, states_out, others, counts)
         blocks = min(threads, count)
 
         def work(lo, hi):
@@ -589,7 +666,13 @@ class PreparedNetwork:
             for f in [pool.submit(work, lo, hi) for lo, hi in zip(edges, edges[1:])]:
                 f.result()
         return BatchResult(states_out, counts[:, 0], counts[:, 1], counts[:, 2],
-                           counts[:, 4].astype(bool), counts[:, 3])
+                           counts[:, 4].astype(bool), counts[:, 3], others)
+
+
+def _free(held: np.ndarray, dtype) -> np.ndarray:
+    """The kernels' form of a clamp mask (§12): 1 for a free neuron, 0 for a clamped one, in
+    the fields' type (a product with s_i h_i)."""
+    return (~held).astype(dtype)
 
 
 @functools.lru_cache(maxsize=8)
@@ -608,7 +691,7 @@ def _check_threads(threads) -> int:
 
 def run_binary(weights, bias, state, *, order="sequential", seed: int = 1,
                max_sweeps: int | None = None, max_visits: int | None = None,
-               beta=None, beta_fixed=None, trace: bool = False,
+               beta=None, beta_fixed=None, trace: bool = False, clamp=None,
                config: NetworkConfig | None = None) -> RunResult:
     """:func:`golden.run_binary`, compiled: the same arguments, checks and result."""
     w, b, config = golden._check_network(weights, bias, config)
@@ -618,20 +701,22 @@ def run_binary(weights, bias, state, *, order="sequential", seed: int = 1,
     order, schedule, cap = golden.check_run_params(
         config, order=order, max_sweeps=max_sweeps, max_visits=max_visits, beta=beta,
         beta_fixed=beta_fixed, trace=trace)
+    free = _free(golden.check_clamp(clamp, n), dtype)
     rng = seed_state(seed)
     cols = np.ascontiguousarray(w.T, dtype=_weight_dtype(config))
     diag = np.ascontiguousarray(np.diagonal(w))
     h = np.empty(n, dtype=dtype)
     _fields(cols, b, s, h)
+    other = np.empty(n, dtype=np.int8)
     visits, flips, e2, stop, converged, events = _run(
-        cols, diag, b, s, h, int(order), rng, cap, _schedule_array(schedule), trace,
-        bool(np.array_equal(w, w.T)))
-    return _result(n, s, visits, flips, e2, stop, converged, events if trace else None)
+        cols, diag, b, s, h, free, int(order), rng, cap, _schedule_array(schedule), trace,
+        bool(np.array_equal(w, w.T)), other)
+    return _result(n, s, visits, flips, e2, stop, converged, events if trace else None, other)
 
 
 def run_binary_many(weights, bias, states, *, seeds=None, order="sequential", seed: int = 1,
                     max_sweeps: int | None = None, max_visits: int | None = None,
-                    beta=None, beta_fixed=None, trace: bool = False,
+                    beta=None, beta_fixed=None, trace: bool = False, clamp=None,
                     config: NetworkConfig | None = None,
                     threads: int | None = None) -> list[RunResult]:
     """:func:`run_binary` of every probe of ``states`` (P x N), on ``threads`` threads.
@@ -647,11 +732,11 @@ def run_binary_many(weights, bias, states, *, seeds=None, order="sequential", se
         net._seeds(seeds, seed, len(probes))         # refuses bad seeds before any run
         per = [seed] * len(probes) if seeds is None else [int(v) for v in np.asarray(seeds)]
         return [net.run(p, order=order, seed=sd, max_sweeps=max_sweeps, max_visits=max_visits,
-                        beta=beta, beta_fixed=beta_fixed, trace=True)
+                        beta=beta, beta_fixed=beta_fixed, trace=True, clamp=clamp)
                 for p, sd in zip(probes, per)]
     return net.run_batch(states, seeds=seeds, order=order, seed=seed, max_sweeps=max_sweeps,
                          max_visits=max_visits, beta=beta, beta_fixed=beta_fixed,
-                         threads=threads).results()
+                         clamp=clamp, threads=threads).results()
 
 
 # -- on-chip Hebbian storing (§9) ---------------------------------------------------------------
@@ -676,6 +761,37 @@ def store_hebbian(weights, patterns, *, config: NetworkConfig | None = None) -> 
     w = w.copy()
     _hebbian(w, pats, config.weight_min, config.weight_max)
     return w
+
+
+# -- the quantized Hebbian store (§14) ----------------------------------------------------------
+
+@numba.njit(cache=True, nogil=True)
+def _hebbian_quantized(cols, m, e, wmax):
+    """clamp(round_shift(m S_ij, e), -wmax, wmax) with S_ij = sum_mu p_i p_j (i != j) from the
+    N x P pattern columns; half the pairs computed, the matrix is symmetric."""
+    n, count = cols.shape
+    w = np.zeros((n, n), dtype=np.int64)
+    half = np.int64(1) << (e - 1) if e else np.int64(0)
+    for i in range(n):
+        for j in range(i + 1, n):
+            s = np.int64(0)
+            for mu in range(count):
+                s += cols[i, mu] * cols[j, mu]
+            z = m * s
+            if e:
+                z = (z + half - (1 if z < 0 else 0)) >> e    # round_shift (§11.2)
+            z = -wmax if z < -wmax else (wmax if z > wmax else z)
+            w[i, j] = z
+            w[j, i] = z
+    return w
+
+
+def store_hebbian_quantized(patterns, *, config: NetworkConfig | None = None,
+                            scale: float | None = None) -> np.ndarray:
+    """:func:`golden.store_hebbian_quantized`, compiled: the same arguments, checks, result."""
+    pats, config, m, e = golden.quantized_store_inputs(patterns, config, scale)
+    return _hebbian_quantized(np.ascontiguousarray(pats.T), np.int64(m), np.int64(e),
+                              np.int64(config.weight_max))
 
 
 # -- graded-response neurons (§11) --------------------------------------------------------------

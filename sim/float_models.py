@@ -30,7 +30,7 @@ class FloatRunResult:
     flips: int
     sweeps: int
     energy: float
-    stopped: str
+    stop_reason: str
     energies: tuple[float, ...] | None = None   # E after each flip, when asked for
 
 
@@ -92,10 +92,10 @@ def run_binary_float(weights, bias, state, *, order="sequential", rng=None,
         while True:
             uns = np.flatnonzero(s * h < 0)
             if uns.size == 0:
-                stopped = "converged"
+                stop_reason = "converged"
                 break
             if visits >= cap:
-                stopped = "cap"
+                stop_reason = "cap"
                 break
             if order is Order.SEQUENTIAL:
                 j = visits % n
@@ -106,7 +106,7 @@ def run_binary_float(weights, bias, state, *, order="sequential", rng=None,
             if s[j] * h[j] < 0:
                 flip(j, 1.0 if h[j] > 0 else -1.0)
             visits += 1
-        converged = stopped == "converged"
+        converged = stop_reason == "converged"
     else:
         last = len(schedule) - 1
         while visits < cap:
@@ -117,9 +117,9 @@ def run_binary_float(weights, bias, state, *, order="sequential", rng=None,
             if new != s[j]:
                 flip(j, new)
             visits += 1
-        stopped = "cap"
+        stop_reason = "cap"
         converged = not np.any(s * h < 0)
     return FloatRunResult(state=s.astype(np.int8), converged=bool(converged), visits=visits,
                           flips=flips, sweeps=-(-visits // n), energy=energy_float(w, b, s),
-                          stopped=stopped,
+                          stop_reason=stop_reason,
                           energies=None if energies is None else tuple(energies))

@@ -1,13 +1,15 @@
 """Integer-exact golden model of the binary and stochastic Hopfield dynamics.
 
-This module is ``docs/numerics.md`` sections 1-9 written as numpy: the gateware, the simulated
+This module is ``docs/numerics.md`` sections 1-9 and 12-14 written as numpy: the gateware, the simulated
 board and every cocotb testbench are checked against it bit for bit (final state, counts, 2E
 and, on request, every flip event). Comments cite the section they implement ("§4").
 
 The entry point is :func:`run_binary`; it returns a :class:`RunResult`, the same type that
 ``Board.recall`` returns for a run on the hardware (which also fills ``cycles``). The helpers
 :func:`energy2`, :func:`local_fields`, :func:`unstable`, :func:`is_fixed_point` evaluate a
-state from scratch, and :func:`store_hebbian` is the on-chip saturating Hebbian store (§9).
+state from scratch, :func:`store_hebbian` is the on-chip saturating Hebbian store (§9) and
+:func:`store_hebbian_quantized` the quantized one (§14). A run may clamp neurons (§12,
+:func:`check_clamp`) and use the synchronous order (§13).
 
 Inputs are checked against a :class:`~hopfield_fpga.config.NetworkConfig` (by default the
 widest one: 16-bit weights, 24-bit biases); a value that does not fit is refused with an error
@@ -27,13 +29,14 @@ import dataclasses
 import numpy as np
 
 from hopfield_fpga.config import BETA_SCHEDULE_DEPTH, COUNTER_BITS, Feature, NetworkConfig, Order
-from hopfield_fpga.numerics import (BETA_BITS, beta_to_fixed, draw_index, glauber_threshold, seed_state,
-                        xorshift32)
+from hopfield_fpga.numerics import (BETA_BITS, beta_to_fixed, draw_index, factor_to_fixed,
+                                    glauber_threshold, hebbian_clip_sigmas, seed_state, xorshift32)
 
 __all__ = [
     "FlipEvent", "RunResult", "run_binary", "default_config", "energy2", "local_fields",
     "unstable", "is_fixed_point", "store_hebbian", "state_from_bits", "state_to_bits",
-    "MAX_VISITS", "check_run_params", "check_patterns",
+    "MAX_VISITS", "check_run_params", "check_patterns", "check_clamp", "hebbian_scale",
+    "store_hebbian_quantized", "quantized_store_inputs",
 ]
 
 #: Largest max_visits a run accepts (the 32-bit visit counter, §7); also the default cap.
@@ -66,8 +69,11 @@ class RunResult:
     energy2: exact integer 2E of the final state (§6); :attr:`energy` is E as a float.
     trace: tuple of :class:`FlipEvent`, one per flip in order, if the run asked for it, else None.
     cycles: clock cycles from start to done; None from the golden model, filled by a board.
-    stopped: why the run ended: ``"converged"``, ``"cap"`` (max_visits reached; always the case
-        for a stochastic run) or ``"stop"`` (the host stopped a board run).
+    stop_reason: why the run ended: ``"converged"``, ``"cap"`` (max_visits reached; always the case
+        for a stochastic run), ``"stop"`` (the host stopped a board run) or ``"cycle2"`` (a
+        synchronous run reached a 2-cycle, §13).
+    cycle_state: with ``"cycle2"``, the other state of the 2-cycle (read-only ``int8``, the
+        state one step before the final one); None otherwise.
     """
     state: np.ndarray
     converged: bool
@@ -77,9 +83,11 @@ class RunResult:
     energy2: int
     trace: tuple[FlipEvent, ...] | None = None
     cycles: int | None = None
-    stopped: str = "converged"
+    stop_reason: str = "converged"
+    cycle_state: np.ndarray | None = None
 
-    STOP_REASONS = ("converged", "cap", "stop")
+    #: The stop reasons of §7 and §13; the compiled engine reports an index into this tuple.
+    STOP_REASONS = ("converged", "cap", "stop", "cycle2")
 
     def __post_init__(self):
         state = np.array(self.state, dtype=np.int8)
@@ -87,10 +95,20 @@ class RunResult:
             raise ValueError(f"RunResult.state must be a vector of +1/-1, not {self.state!r}")
         state.setflags(write=False)
         object.__setattr__(self, "state", state)
-        if self.stopped not in self.STOP_REASONS:
-            raise ValueError(f"stopped must be one of {self.STOP_REASONS}, not {self.stopped!r}")
+        if self.stop_reason not in self.STOP_REASONS:
+            raise ValueError(f"stop_reason must be one of {self.STOP_REASONS}, not {self.stop_reason!r}")
         if self.trace is not None:
             object.__setattr__(self, "trace", tuple(self.trace))
+        if (self.cycle_state is None) != (self.stop_reason != "cycle2"):
+            raise ValueError(f"cycle_state is given exactly when the run stopped at a 2-cycle "
+                             f"(stop_reason = {self.stop_reason!r}, cycle_state = {self.cycle_state!r})")
+        if self.cycle_state is not None:
+            other = np.array(self.cycle_state, dtype=np.int8)
+            if other.shape != state.shape or not np.all(np.abs(other) == 1):
+                raise ValueError(f"cycle_state must be a vector of +1/-1 like the state, not "
+                                 f"{self.cycle_state!r}")
+            other.setflags(write=False)
+            object.__setattr__(self, "cycle_state", other)
 
     @property
     def energy(self) -> float:
@@ -100,9 +118,10 @@ class RunResult:
     def __eq__(self, other):
         if not isinstance(other, RunResult):
             return NotImplemented
-        return (np.array_equal(self.state, other.state)
+        arrays = ("state", "cycle_state")
+        return (all(np.array_equal(getattr(self, a), getattr(other, a)) for a in arrays)
                 and all(getattr(self, f.name) == getattr(other, f.name)
-                        for f in dataclasses.fields(self) if f.name != "state"))
+                        for f in dataclasses.fields(self) if f.name not in arrays))
 
     __hash__ = None
 
@@ -114,15 +133,18 @@ class RunResult:
             "visits": self.visits, "flips": self.flips, "sweeps": self.sweeps,
             "energy2": self.energy2, "energy": self.energy,
             "trace": None if self.trace is None else [e.to_dict() for e in self.trace],
-            "cycles": self.cycles, "stopped": self.stopped,
+            "cycles": self.cycles, "stop_reason": self.stop_reason,
+            "cycle_state": None if self.cycle_state is None else [int(v) for v in self.cycle_state],
         }
 
 
 # -- input checking -----------------------------------------------------------------------------
 
 def default_config(neurons: int) -> NetworkConfig:
-    """The configuration used when none is given: the widest formats, one lane, everything."""
+    """The configuration used when none is given: the widest formats, one lane, every order
+    (the synchronous one included), every binary feature."""
     return NetworkConfig(neurons=neurons, weight_bits=16, bias_bits=24, lanes=1,
+                         orders=tuple(Order),
                          features=Feature.STOCHASTIC | Feature.HEBBIAN | Feature.TRACE)
 
 
@@ -199,6 +221,43 @@ def state_to_bits(state) -> np.ndarray:
         raise ValueError(f"state must be a vector, not shape {arr.shape}")
     s = _check_state(arr, arr.shape[0])
     return ((s + 1) // 2).astype(np.uint8)
+
+
+def check_clamp(clamp, n: int) -> np.ndarray:
+    """The clamped neurons of §12 as a bool mask of ``n`` entries (all False for None).
+
+    ``clamp`` is a bool mask of ``n`` entries or a sequence of distinct neuron indices in
+    [0, n) (an empty sequence clamps nothing). Anything else is refused naming the bad value.
+    """
+    mask = np.zeros(n, dtype=bool)
+    if clamp is None:
+        return mask
+    a = np.asarray(clamp)
+    if a.ndim != 1:
+        raise ValueError(f"clamp must be a bool mask of {n} entries or a list of neuron "
+                         f"indices, not an array of shape {a.shape}")
+    if a.size == 0:
+        return mask
+    if a.dtype == np.bool_:
+        if a.shape != (n,):
+            raise ValueError(f"a clamp mask has one entry per neuron ({n}), not {a.size}")
+        return a.copy()
+    if not np.issubdtype(a.dtype, np.integer):
+        raise TypeError(f"clamp must be a bool mask or integer neuron indices, not dtype "
+                        f"{a.dtype} ({clamp!r:.60})")
+    bad = np.flatnonzero((a < 0) | (a >= n))
+    if bad.size:
+        raise ValueError(f"clamp index {int(a[bad[0]])} (entry {bad[0]}) is not a neuron: "
+                         f"indices are in [0, {n - 1}]")
+    values, counts = np.unique(a, return_counts=True)
+    if np.any(counts > 1):
+        dup = int(values[np.argmax(counts > 1)])
+        hint = (" (a 0/1 mask? pass it as a bool array)"
+                if a.size == n and np.all((a == 0) | (a == 1)) else "")
+        raise ValueError(f"clamp index {dup} is given {int(counts.max())} times; each clamped "
+                         f"neuron once{hint}")
+    mask[a] = True
+    return mask
 
 
 # -- evaluation from scratch (§3, §6) -----------------------------------------------------------
@@ -294,9 +353,9 @@ def check_run_params(config: NetworkConfig, *, order, max_sweeps, max_visits, be
                          f"(built in: {[o.name.lower() for o in config.orders]})")
     schedule = _beta_schedule(beta, beta_fixed)
     stochastic = schedule is not None
-    if stochastic and order is Order.REJECTION_FREE:
-        raise ValueError("rejection_free has no stochastic form (numerics.md §8): use "
-                         "'sequential' or 'random' with beta, or drop beta")
+    if stochastic and order in (Order.REJECTION_FREE, Order.SYNCHRONOUS):
+        raise ValueError(f"{order.name.lower()} has no stochastic form (numerics.md §8, §13): "
+                         f"use 'sequential' or 'random' with beta, or drop beta")
     if stochastic and not config.has(Feature.STOCHASTIC):
         raise ValueError("stochastic neurons (beta) are not built into this configuration")
     if trace and not config.has(Feature.TRACE):
@@ -306,7 +365,7 @@ def check_run_params(config: NetworkConfig, *, order, max_sweeps, max_visits, be
 
 def run_binary(weights, bias, state, *, order="sequential", seed: int = 1,
                max_sweeps: int | None = None, max_visits: int | None = None,
-               beta=None, beta_fixed=None, trace: bool = False,
+               beta=None, beta_fixed=None, trace: bool = False, clamp=None,
                config: NetworkConfig | None = None) -> RunResult:
     """Run the binary dynamics of ``docs/numerics.md`` from ``state`` and return the outcome.
 
@@ -317,7 +376,8 @@ def run_binary(weights, bias, state, *, order="sequential", seed: int = 1,
     state:
         Initial state, integers +1/-1 (see :func:`state_from_bits` for bit vectors).
     order:
-        ``"sequential"``, ``"random"`` or ``"rejection_free"`` (or an :class:`Order`), §4.
+        ``"sequential"``, ``"random"``, ``"rejection_free"`` (§4) or ``"synchronous"`` (§13),
+        or an :class:`Order`.
     seed:
         32-bit seed of the run's xorshift32 generator (§5); unused by a deterministic
         sequential run.
@@ -332,6 +392,9 @@ def run_binary(weights, bias, state, *, order="sequential", seed: int = 1,
         (beta * 256) exactly. Both None (default): deterministic neurons.
     trace:
         Record every flip as a :class:`FlipEvent`.
+    clamp:
+        Neurons held at their value in ``state`` (§12): a bool mask of N entries or a list of
+        distinct indices; None (default) clamps nothing.
     config:
         The :class:`NetworkConfig` whose widths, orders and features the run must respect;
         None means :func:`default_config` (16-bit weights, 24-bit biases).
@@ -343,6 +406,8 @@ def run_binary(weights, bias, state, *, order="sequential", seed: int = 1,
                                             max_visits=max_visits, beta=beta,
                                             beta_fixed=beta_fixed, trace=trace)
     stochastic = schedule is not None
+    held = check_clamp(clamp, n)                     # §12
+    free = ~held
     rng = seed_state(seed)  # §5: loaded at the start of every run
 
     # Columns of W as contiguous rows: a flip of j reads column j (§3).
@@ -352,8 +417,9 @@ def run_binary(weights, bias, state, *, order="sequential", seed: int = 1,
     e2 = int(-(s @ (h + b)))                         # §6, from scratch
     events: list[FlipEvent] | None = [] if trace else None
     visits = flips = 0
+    cycle_state = None
 
-    def flip(j: int, new: int) -> None:
+    def flip(j: int, new: int, visit: int) -> None:
         nonlocal e2, flips
         col = cols[j]
         c_j = int(col @ s)                           # column field, old state (§6)
@@ -363,18 +429,40 @@ def run_binary(weights, bias, state, *, order="sequential", seed: int = 1,
         e2 += d2
         flips += 1
         if events is not None:
-            events.append(FlipEvent(visits, j, new, d2))
+            events.append(FlipEvent(visit, j, new, d2))
 
-    if not stochastic:
+    def unstable_now() -> np.ndarray:                # §3 with §12: unclamped and s_i h_i < 0
+        return (s * h < 0) & free
+
+    if order is Order.SYNCHRONOUS:
+        # §13: before each step, a fixed point ends the run, then a 2-cycle, then the cap.
+        before: list[np.ndarray] = []                # s(t-2), s(t-1)
+        while True:
+            changing = unstable_now()                # the neurons the step flips (h(t) != 0)
+            if not changing.any():
+                stop_reason = "converged"
+                break
+            if len(before) == 2 and np.array_equal(s, before[0]):
+                stop_reason, cycle_state = "cycle2", before[1].astype(np.int8)
+                break
+            if visits + n > cap:
+                stop_reason = "cap"
+                break
+            before = [*before[-1:], s.copy()]
+            for j in np.flatnonzero(changing):       # decided on h(t), applied in index order
+                flip(int(j), -int(s[j]), visits + int(j))
+            visits += n
+        converged = stop_reason == "converged"
+    elif not stochastic:
         # §7: before each visit, a fixed point ends the run (converged), then the cap does.
-        unstable_mask = s * h < 0
+        unstable_mask = unstable_now()
         n_unstable = int(np.count_nonzero(unstable_mask))
         while True:
             if n_unstable == 0:
-                stopped = "converged"
+                stop_reason = "converged"
                 break
             if visits >= cap:
-                stopped = "cap"
+                stop_reason = "cap"
                 break
             if order is Order.SEQUENTIAL:
                 # §4: visit v examines v mod N. Visits to stable neurons change nothing, so
@@ -396,11 +484,11 @@ def run_binary(weights, bias, state, *, order="sequential", seed: int = 1,
             else:  # REJECTION_FREE: the k-th unstable neuron, k uniform in [0, |U|) (§4)
                 k, rng, _ = draw_index(rng, n_unstable)
                 j = int(np.flatnonzero(unstable_mask)[k])
-            flip(j, 1 if h[j] > 0 else -1)           # §3 (unstable, so h_j != 0)
+            flip(j, 1 if h[j] > 0 else -1, visits)   # §3 (unstable, so h_j != 0)
             visits += 1
-            np.less(s * h, 0, out=unstable_mask)
+            unstable_mask = unstable_now()
             n_unstable = int(np.count_nonzero(unstable_mask))
-        converged = stopped == "converged"
+        converged = stop_reason == "converged"
     else:
         # §7: a stochastic run lasts exactly `cap` visits; §8: Glauber rule per visit.
         last = len(schedule) - 1
@@ -409,14 +497,14 @@ def run_binary(weights, bias, state, *, order="sequential", seed: int = 1,
                 j = visits % n
             else:
                 j, rng, _ = draw_index(rng, n)       # §5: index draw first ...
-            rng = xorshift32(rng)                    # ... then the Glauber word
-            beta_fx = schedule[min(visits // n, last)]
+            rng = xorshift32(rng)                    # ... then the Glauber word, drawn
+            beta_fx = schedule[min(visits // n, last)]  # even for a clamped neuron (§12)
             new = 1 if (rng >> 16) < glauber_threshold(beta_fx, int(h[j])) else -1
-            if new != s[j]:
-                flip(j, new)
+            if new != s[j] and not held[j]:
+                flip(j, new, visits)
             visits += 1
-        stopped = "cap"
-        converged = not np.any(s * h < 0)
+        stop_reason = "cap"
+        converged = not unstable_now().any()
 
     # The incremental 2E must equal the from-scratch value: a cheap self-check of §6.
     e2_scratch = int(-(s @ (h + b)))
@@ -425,7 +513,7 @@ def run_binary(weights, bias, state, *, order="sequential", seed: int = 1,
     return RunResult(state=s.astype(np.int8), converged=bool(converged), visits=visits,
                      flips=flips, sweeps=-(-visits // n), energy2=e2,
                      trace=None if events is None else tuple(events), cycles=None,
-                     stopped=stopped)
+                     stop_reason=stop_reason, cycle_state=cycle_state)
 
 
 # -- on-chip Hebbian storing (§9) ---------------------------------------------------------------
@@ -463,3 +551,53 @@ def check_patterns(patterns, n: int) -> np.ndarray:
         except (TypeError, ValueError) as exc:
             raise type(exc)(f"pattern {mu}: {exc}") from None
     return out
+
+
+# -- the quantized Hebbian store (§14) ----------------------------------------------------------
+
+def hebbian_scale(count: int, config: NetworkConfig, scale: float | None = None
+                  ) -> tuple[int, int]:
+    """The factor (m, e), scale = m / 2**e, of the quantized store of ``count`` patterns (§14).
+
+    Default: s = min(1, W_MAX / (c sqrt(P))) with c = ``numerics.hebbian_clip_sigmas(W_BITS)``;
+    a given ``scale`` (a positive real) is represented the same way (``factor_to_fixed``).
+    """
+    hebbian_clip_sigmas(config.weight_bits)           # refuses W_BITS = 1
+    if scale is None:
+        c = hebbian_clip_sigmas(config.weight_bits)
+        scale = min(1.0, config.weight_max / (c * float(np.sqrt(count)))) if count else 1.0
+    elif isinstance(scale, bool) or not isinstance(scale, (int, float, np.integer, np.floating)):
+        raise TypeError(f"scale must be a positive real number, not {scale!r}")
+    return factor_to_fixed(float(scale), "scale")
+
+
+def quantized_store_inputs(patterns, config: NetworkConfig | None, scale: float | None):
+    """The checked inputs of :func:`store_hebbian_quantized` (shared with the compiled twin):
+    (P x N int64 patterns, config, m, e)."""
+    pats = np.asarray(patterns)
+    n = pats.shape[-1] if pats.ndim else 0
+    if config is None:
+        config = default_config(n)
+    elif not isinstance(config, NetworkConfig):
+        raise TypeError(f"config must be a NetworkConfig or None, not {config!r}")
+    pats = check_patterns(pats, config.neurons) if pats.size else \
+        np.zeros((0, config.neurons), dtype=np.int64)
+    m, e = hebbian_scale(len(pats), config, scale)
+    return pats, config, m, e
+
+
+def store_hebbian_quantized(patterns, *, config: NetworkConfig | None = None,
+                            scale: float | None = None) -> np.ndarray:
+    """The quantized Hebbian store of §14: new weights (int64) for ``patterns``.
+
+    W_ij = clamp(round_shift(m S_ij, e), -W_MAX, W_MAX) with S the full Hebbian sum (zero
+    diagonal) and (m, e) = :func:`hebbian_scale` (P, config, scale). The result replaces the
+    weights; ``patterns`` is one +1/-1 vector or a P x N array (a P of 0 gives zeros).
+    """
+    pats, config, m, e = quantized_store_inputs(patterns, config, scale)
+    s = pats.T @ pats                                  # exact: |S_ij| <= P
+    np.fill_diagonal(s, 0)
+    z = m * s
+    if e:                                              # round_shift, vectorized (§11.2)
+        z = (z + (1 << (e - 1)) - (z < 0)) >> e
+    return np.clip(z, -config.weight_max, config.weight_max)

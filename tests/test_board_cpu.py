@@ -24,7 +24,7 @@ SEED = 7
 
 
 def _fields(r):
-    return (r.state.tolist(), r.converged, r.visits, r.flips, r.sweeps, r.energy2, r.stopped,
+    return (r.state.tolist(), r.converged, r.visits, r.flips, r.sweeps, r.energy2, r.stop_reason,
             r.trace)
 
 
@@ -53,8 +53,8 @@ def test_cpu_equals_simulated_board():
         many = [b.recall_many(probes, order="random", seed=2) for b in (sim, cpu)]
         assert [_fields(r) for r in many[0]] == [_fields(r) for r in many[1]]
         st = [b.status() for b in (sim, cpu)]
-        assert (st[0].converged, st[0].stopped, st[0].visits, st[0].flips, st[0].energy2) == \
-            (st[1].converged, st[1].stopped, st[1].visits, st[1].flips, st[1].energy2)
+        assert (st[0].converged, st[0].stop_reason, st[0].visits, st[0].flips, st[0].energy2) == \
+            (st[1].converged, st[1].stop_reason, st[1].visits, st[1].flips, st[1].energy2)
         w = rng.integers(-8, 8, (n, n))
         w = (w + w.T) // 2
         np.fill_diagonal(w, 0)
@@ -63,8 +63,8 @@ def test_cpu_equals_simulated_board():
                                 + np.linspace(-0.4, 0.4, n), gain=2.0, dt=1 / 16,
                                 max_steps=6, trace=trace) for b in (sim, cpu)]
             assert np.array_equal(res[0].v, res[1].v) and np.array_equal(res[0].u, res[1].u)
-            assert (res[0].steps, res[0].converged, res[0].stopped, res[0].max_du) == \
-                (res[1].steps, res[1].converged, res[1].stopped, res[1].max_du)
+            assert (res[0].steps, res[0].converged, res[0].stop_reason, res[0].max_du) == \
+                (res[1].steps, res[1].converged, res[1].stop_reason, res[1].max_du)
             if trace:
                 assert all(np.array_equal(a[1], b[1]) for a, b in zip(res[0].trace, res[1].trace))
                 assert np.array_equal(res[0].v0, res[1].v0)
@@ -80,7 +80,7 @@ def test_cpu_default_cap_and_errors():
         w[0, 1], w[1, 0] = 1, -1          # oscillates forever
         b.load_weights(w)
         r = b.recall(np.ones(16, int))
-        assert (r.stopped, r.visits) == ("cap", DEFAULT_MAX_SWEEPS * 16)
+        assert (r.stop_reason, r.visits) == ("cap", DEFAULT_MAX_SWEEPS * 16)
         assert b.info().clk_freq == 0 and b.port is None
         with pytest.raises(ConfigMismatch):
             b.load_weights(np.full((16, 16), 2**64 - 1, np.uint64))

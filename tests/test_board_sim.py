@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from hopfield_fpga.host.board import Board
-from hopfield_fpga.host.errors import ConfigMismatch
+from hopfield_fpga.host.errors import ConfigMismatch, MissingEngineFeature
 from hopfield_fpga.sim import golden
 
 
@@ -26,7 +26,7 @@ def _network(rng, cfg):
 
 
 def _compare(seed, what, got, want):
-    for field in ("converged", "visits", "flips", "sweeps", "energy2", "stopped", "trace"):
+    for field in ("converged", "visits", "flips", "sweeps", "energy2", "stop_reason", "trace"):
         assert getattr(got, field) == getattr(want, field), \
             f"seed {seed} {what}: {field} board {getattr(got, field)} golden {getattr(want, field)}"
     assert np.array_equal(got.state, want.state), f"seed {seed} {what}: state differs"
@@ -97,6 +97,15 @@ def test_inputs_that_do_not_fit_are_refused():
             board.load_weights(np.zeros((8, 8), bool))
         with pytest.warns(UserWarning, match="quantized"):
             board.load_weights(np.full((8, 8), 0.5), quantize=True)
+        assert board.read_weights().max() == 7
+        # numerics.md §12-§14 have no gateware yet: refused before anything is sent
+        for call, feature in [(lambda: board.recall(np.ones(8, int), clamp=[0]), "clamping"),
+                              (lambda: board.recall(np.ones(8, int), order="synchronous"),
+                               "the synchronous order"),
+                              (lambda: board.store(np.ones((1, 8), int), quantized=True),
+                               "the quantized store")]:
+            with pytest.raises(MissingEngineFeature, match=f"engine has no {feature} yet"):
+                call()
         assert board.read_weights().max() == 7
         with pytest.raises(ValueError):
             board.recall(np.zeros(8, int))

@@ -101,7 +101,7 @@ def test_busy_while_running_and_stop(board):
     assert raw_exchange(board, frame(22, P.Command.STOP)) == [
         bytes([22, P.Command.STOP, P.Error.OK])]
     st = board.status()
-    assert not st.busy and st.stopped == "stop"
+    assert not st.busy and st.stop_reason == "stop"
     w, b, _ = snapshot(board)
     assert np.array_equal(w, before[0]) and np.array_equal(b, before[1])
 

@@ -46,7 +46,8 @@ def test_graded_only_configuration():
 def test_order_parse():
     assert Order.parse("rejection-free") is Order.REJECTION_FREE
     assert Order.parse("Random") is Order.RANDOM and Order.parse(0) is Order.SEQUENTIAL
-    for bad in ("gibbs", 3, True, None):
+    assert Order.parse("synchronous") is Order.SYNCHRONOUS and Order.parse(3) is Order.SYNCHRONOUS
+    for bad in ("gibbs", 4, True, None):
         with pytest.raises(ValueError, match="sequential"):
             Order.parse(bad)
 

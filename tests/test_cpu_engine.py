@@ -8,17 +8,19 @@ twins of the spec's generator functions are checked against ``hopfield_fpga.nume
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hopfield_fpga.config import Feature, NetworkConfig
+from hopfield_fpga.config import Feature, NetworkConfig, Order
 from hopfield_fpga import numerics
 from hopfield_fpga.sim import cpu_engine as ce
 from hopfield_fpga.sim import golden, graded
 
-ORDERS = ("sequential", "random", "rejection_free")
+ORDERS = ("sequential", "random", "rejection_free", "synchronous")
 SIZES = (1, 2, 3, 5, 7, 8, 13, 16, 31, 64, 65, 100)
 U32 = st.integers(0, 2**32 - 1)
 
@@ -57,12 +59,14 @@ def test_glauber_threshold_twin(beta, h):
 # -- randomized binary runs ---------------------------------------------------------------------
 
 def random_case(seed: int):
-    """One run's arguments, all drawn from ``seed``: size, widths, weight kind, order, noise."""
+    """One run's arguments, all drawn from ``seed``: size, widths, weight kind, order (the
+    synchronous one included), noise, and for about a third of the runs a clamp mask."""
     r = np.random.default_rng(seed)
     n = int(r.choice(SIZES))
     wbits = int(r.integers(1, 17))
     bbits = int(r.integers(1, 25))
     cfg = NetworkConfig(neurons=n, weight_bits=wbits, bias_bits=bbits, lanes=1,
+                        orders=tuple(Order),
                         features=Feature.STOCHASTIC | Feature.HEBBIAN | Feature.TRACE)
     lo, hi = cfg.weight_min, cfg.weight_max
     kind = r.choice(["random", "symmetric", "extreme", "ties", "hebbian"])
@@ -87,7 +91,7 @@ def random_case(seed: int):
     s = r.choice([-1, 1], n)
     order = str(r.choice(ORDERS))
     kw = {"order": order, "seed": int(r.integers(0, 2**32)), "trace": bool(r.random() < 0.5)}
-    stochastic = order != "rejection_free" and r.random() < 0.3
+    stochastic = order in ("sequential", "random") and r.random() < 0.3
     if stochastic:
         if r.random() < 0.5:
             kw["beta_fixed"] = [int(v) for v in r.integers(0, 1 << 12, int(r.integers(1, 8)))]
@@ -98,6 +102,9 @@ def random_case(seed: int):
         kw["max_visits"] = int(r.integers(0, 10 * n + 1))
     else:
         kw["max_sweeps"] = int(r.integers(1, 30))
+    if r.random() < 0.35:                       # clamped neurons (§12): a mask or indices
+        held = r.random(n) < r.choice([0.1, 0.5])
+        kw["clamp"] = held if r.random() < 0.5 else [int(i) for i in np.flatnonzero(held)]
     return w, b, s, cfg, kw
 
 
@@ -111,7 +118,7 @@ def check_case(seed: int) -> None:
 
 @pytest.mark.parametrize("block", range(4))
 def test_randomized_runs_match_golden(block):
-    """1000 cases (4 blocks of 250): every order, stochastic, caps, traces, widths 1-16."""
+    """1000 cases (4 blocks of 250): every order, stochastic, caps, traces, clamps, widths 1-16."""
     for seed in range(block * 250, (block + 1) * 250):
         check_case(seed)
 
@@ -141,6 +148,12 @@ def test_same_errors_as_golden():
         ((w, None, [1, 1, 1]), {"max_sweeps": 2**31}),
         ((w, None, [1, 1, 1]), {"seed": -1}),
         ((w, None, [1, 1, 1]), {"seed": 2**32}),
+        ((w, None, [1, 1, 1]), {"clamp": [3]}),
+        ((w, None, [1, 1, 1]), {"clamp": [1, 1]}),
+        ((w, None, [1, 1, 1]), {"clamp": [0.5]}),
+        ((w, None, [1, 1, 1]), {"clamp": [True, False]}),
+        ((w, None, [1, 1, 1]), {"order": "synchronous", "beta": 1.0, "max_sweeps": 1}),
+        ((w, None, [1, 1, 1]), {"order": "synchronous", "config": cfg}),
     ]
     for args, kw in bad:
         with pytest.raises((TypeError, ValueError)) as want:
@@ -171,7 +184,7 @@ def test_many_refuses_bad_probes_and_seeds():
 
 def hebbian_network(n: int, patterns: int, seed: int, wbits: int = 8):
     r = np.random.default_rng(seed)
-    cfg = NetworkConfig(neurons=n, weight_bits=wbits, lanes=1)
+    cfg = NetworkConfig(neurons=n, weight_bits=wbits, lanes=1, orders=tuple(Order))
     pats = r.choice([-1, 1], (patterns, n))
     w = golden.store_hebbian(np.zeros((n, n), dtype=np.int64), pats, config=cfg)
     probes = pats[r.integers(0, patterns, 40)] * r.choice([-1, 1], (40, n), p=[0.25, 0.75])
@@ -193,6 +206,11 @@ def test_many_is_independent_of_threads(order):
     same_seed = ce.run_binary_many(w, b, probes, order=order, seed=9, config=cfg, threads=2)
     assert same_seed == [golden.run_binary(w, b, p, order=order, seed=9, config=cfg)
                          for p in probes]
+    held = np.arange(97) % 3 == 0                  # the same neurons held in every probe
+    clamped = ce.run_binary_many(w, b, probes, order=order, seed=9, config=cfg, threads=3,
+                                 clamp=held)
+    assert clamped == [golden.run_binary(w, b, p, order=order, seed=9, config=cfg, clamp=held)
+                       for p in probes], f"{order}, clamped"
 
 
 def test_many_stochastic_and_traced():
@@ -207,8 +225,7 @@ def test_many_stochastic_and_traced():
 
 
 def dataclass_without_trace(result: golden.RunResult) -> golden.RunResult:
-    return golden.RunResult(result.state, result.converged, result.visits, result.flips,
-                            result.sweeps, result.energy2, None, None, result.stopped)
+    return dataclasses.replace(result, trace=None, cycles=None)
 
 
 def test_prepared_network_keeps_results_exact_across_recalls():
@@ -216,7 +233,7 @@ def test_prepared_network_keeps_results_exact_across_recalls():
     w, cfg, probes, r = hebbian_network(130, 10, seed=3)
     net = ce.PreparedNetwork(w, None, cfg)
     for i, p in enumerate(probes):
-        order = ORDERS[i % 3]
+        order = ORDERS[i % len(ORDERS)]
         kw = dict(order=order, seed=i, trace=bool(i % 2))
         if i % 5 == 4:
             p = -p if i % 2 else np.ones_like(p)     # far from the resident state
@@ -240,6 +257,26 @@ def test_store_hebbian_with_saturation():
             golden.store_hebbian(np.zeros((3, 3), int), bad)
         with pytest.raises(want_err.type, match=None) as got_err:
             ce.store_hebbian(np.zeros((3, 3), int), bad)
+        assert str(got_err.value) == str(want_err.value)
+
+
+def test_store_hebbian_quantized():
+    for seed in range(30):
+        r = np.random.default_rng(seed)
+        n = int(r.choice(SIZES))
+        cfg = NetworkConfig(neurons=n, weight_bits=int(r.integers(2, 9)), lanes=1)
+        pats = r.choice([-1, 1], (int(r.integers(1, 200)), n))
+        scale = None if r.random() < 0.7 else float(r.choice([0.01, 0.3, 1.0, 7.5]))
+        want = golden.store_hebbian_quantized(pats, config=cfg, scale=scale)
+        got = ce.store_hebbian_quantized(pats, config=cfg, scale=scale)
+        assert got.dtype == want.dtype and np.array_equal(got, want), f"seed {seed}"
+    for bad, kw in (([[1, 0, 1]], {}), ([[1, 1, 1]], {"scale": -1.0}),
+                    ([[1, 1, 1]], {"config": NetworkConfig(neurons=3, weight_bits=1,
+                                                           lanes=1)})):
+        with pytest.raises((TypeError, ValueError)) as want_err:
+            golden.store_hebbian_quantized(bad, **kw)
+        with pytest.raises(want_err.type) as got_err:
+            ce.store_hebbian_quantized(bad, **kw)
         assert str(got_err.value) == str(want_err.value)
 
 
@@ -302,7 +339,7 @@ def test_graded_same_errors_and_wide_fallback():
 def networks(draw):
     n = draw(st.integers(1, 12))
     wbits = draw(st.integers(1, 16))
-    cfg = NetworkConfig(neurons=n, weight_bits=wbits, lanes=1)
+    cfg = NetworkConfig(neurons=n, weight_bits=wbits, lanes=1, orders=tuple(Order))
     w = np.array(draw(st.lists(st.integers(cfg.weight_min, cfg.weight_max),
                                min_size=n * n, max_size=n * n))).reshape(n, n)
     b = np.array(draw(st.lists(st.integers(cfg.bias_min, cfg.bias_max), min_size=n,

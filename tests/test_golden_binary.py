@@ -1,6 +1,6 @@
 """Properties of the binary/stochastic golden model (``hopfield_fpga.sim.golden``).
 
-The strongest check is :func:`naive_run`: ``docs/numerics.md`` §3-§8 written as directly as
+The strongest check is :func:`spec_reference.naive_run`: ``docs/numerics.md`` §3-§8 written as directly as
 possible (every field and every 2E recomputed from scratch at every visit, no skipping), which
 must agree with the optimized golden model event for event on random networks, including
 asymmetric ones and ones with a diagonal.
@@ -14,47 +14,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hopfield_fpga.config import Feature, NetworkConfig
-from hopfield_fpga.numerics import draw_index, glauber_threshold, seed_state, xorshift32
+from hopfield_fpga.numerics import draw_index, glauber_threshold
 from hopfield_fpga.sim import golden
 from hopfield_fpga.sim.golden import FlipEvent, RunResult, run_binary
+from spec_reference import naive_run
 
 ORDERS = ("sequential", "random", "rejection_free")
-
-
-def naive_run(w, b, s, *, order, seed, cap, schedule=None):
-    """Reference: the spec's text, O(N^2) per visit. Returns (state, visits, trace, stopped)."""
-    w = np.asarray(w, dtype=np.int64)
-    b = np.asarray(b, dtype=np.int64)
-    s = np.array(s, dtype=np.int64)
-    n = len(s)
-    x = seed_state(seed)
-    trace = []
-    v = 0
-    while True:
-        h = w @ s + b
-        uns = np.flatnonzero(s * h < 0)
-        if schedule is None and uns.size == 0:
-            return s, v, trace, "converged"
-        if v >= cap:
-            return s, v, trace, "cap"
-        if order == "sequential":
-            j = v % n
-        elif order == "random":
-            j, x, _ = draw_index(x, n)
-        else:
-            k, x, _ = draw_index(x, uns.size)
-            j = int(uns[k])
-        if schedule is None:
-            new = 1 if h[j] > 0 else -1 if h[j] < 0 else s[j]
-        else:
-            x = xorshift32(x)
-            beta = schedule[min(v // n, len(schedule) - 1)]
-            new = 1 if (x >> 16) < glauber_threshold(beta, int(h[j])) else -1
-        if new != s[j]:
-            e_old = golden.energy2(w, b, s)
-            s[j] = new
-            trace.append(FlipEvent(v, j, int(new), golden.energy2(w, b, s) - e_old))
-        v += 1
 
 
 @st.composite
@@ -85,7 +50,7 @@ run_settings = settings(max_examples=150, deadline=None,
 def test_energy_never_increases_symmetric(net, order, seed):
     w, b, s = net
     r = run_binary(w, b, s, order=order, seed=seed, trace=True, max_sweeps=200)
-    assert r.converged and r.stopped == "converged"
+    assert r.converged and r.stop_reason == "converged"
     for e in r.trace:
         assert e.delta_energy2 < 0, f"flip {e} raised the energy (order {order}, seed {seed})"
     assert golden.is_fixed_point(w, b, r.state)
@@ -99,7 +64,7 @@ def test_stochastic_at_largest_beta_never_increases_energy(net, order, seed):
     # h = 0 visit is a fair coin whose flip changes 2E by -4 W_jj <= 0.
     w, b, s = net
     r = run_binary(w, b, s, order=order, seed=seed, beta_fixed=65535, trace=True, max_sweeps=20)
-    assert r.visits == 20 * len(s) and r.stopped == "cap"
+    assert r.visits == 20 * len(s) and r.stop_reason == "cap"
     for e in r.trace:
         assert e.delta_energy2 <= 0, f"flip {e} raised the energy (order {order}, seed {seed})"
 
@@ -111,10 +76,10 @@ def test_matches_naive_reference_deterministic(net, order, seed, cap):
     # Asymmetric weights and negative diagonals may cycle: the cap ends those runs.
     w, b, s0 = net
     r = run_binary(w, b, s0, order=order, seed=seed, max_visits=cap, trace=True)
-    s, visits, trace, stopped = naive_run(w, b, s0, order=order, seed=seed, cap=cap)
+    s, visits, trace, stop_reason, _ = naive_run(w, b, s0, order=order, seed=seed, cap=cap)
     assert r.trace == tuple(trace), f"order {order} seed {seed}"
-    assert (r.state == s).all() and r.visits == visits and r.stopped == stopped
-    assert r.flips == len(trace) and r.converged == (stopped == "converged")
+    assert (r.state == s).all() and r.visits == visits and r.stop_reason == stop_reason
+    assert r.flips == len(trace) and r.converged == (stop_reason == "converged")
     assert r.energy2 == golden.energy2(w, b, s)
 
 
@@ -126,10 +91,10 @@ def test_matches_naive_reference_stochastic(net, order, seed, cap, schedule):
     w, b, s0 = net
     r = run_binary(w, b, s0, order=order, seed=seed, max_visits=cap, beta_fixed=schedule,
                    trace=True)
-    s, visits, trace, _ = naive_run(w, b, s0, order=order, seed=seed, cap=cap,
+    s, visits, trace, _, _ = naive_run(w, b, s0, order=order, seed=seed, cap=cap,
                                     schedule=schedule)
     assert r.trace == tuple(trace), f"order {order} seed {seed} schedule {schedule}"
-    assert (r.state == s).all() and r.visits == visits == cap and r.stopped == "cap"
+    assert (r.state == s).all() and r.visits == visits == cap and r.stop_reason == "cap"
     assert r.converged == golden.is_fixed_point(w, b, s)
 
 
@@ -175,7 +140,7 @@ def test_ties_keep_the_state():
     # h = 0 everywhere: nothing is unstable, the run converges with 0 visits.
     n = 5
     r = run_binary(np.zeros((n, n), dtype=int), None, [1, -1, 1, -1, 1])
-    assert (r.visits, r.flips, r.converged, r.stopped) == (0, 0, True, "converged")
+    assert (r.visits, r.flips, r.converged, r.stop_reason) == (0, 0, True, "converged")
     # Neuron 0 always has h = 0 and keeps its value; from [1, 1], neuron 1 (h = -2) flips at
     # visit 1, after the tie at visit 0.
     w = np.array([[0, 0], [-2, 0]])
@@ -205,17 +170,17 @@ def test_caps():
     # A 2-cycle: W = [[0, 1], [-1, 0]] never settles under sequential updates.
     w = np.array([[0, 1], [-1, 0]])
     r = run_binary(w, None, [1, 1], max_visits=7)
-    assert (r.visits, r.stopped, r.converged, r.sweeps) == (7, "cap", False, 4)
+    assert (r.visits, r.stop_reason, r.converged, r.sweeps) == (7, "cap", False, 4)
     r = run_binary(w, None, [1, 1], max_sweeps=3, order="random", seed=5)
-    assert (r.visits, r.stopped) == (6, "cap")
+    assert (r.visits, r.stop_reason) == (6, "cap")
     r = run_binary(w, None, [1, 1], max_visits=0)
-    assert (r.visits, r.stopped, r.flips) == (0, "cap", 0)
+    assert (r.visits, r.stop_reason, r.flips) == (0, "cap", 0)
     # A fixed point reached exactly at the cap is reported as converged (checked first).
     w = np.zeros((3, 3), dtype=int)
     r = run_binary(w, [1, 1, 1], [-1, -1, -1], max_visits=3)
-    assert (r.visits, r.stopped, r.converged) == (3, "converged", True)
+    assert (r.visits, r.stop_reason, r.converged) == (3, "converged", True)
     r = run_binary(w, [1, 1, 1], [-1, -1, -1], max_visits=2)
-    assert (r.visits, r.stopped, r.converged) == (2, "cap", False)
+    assert (r.visits, r.stop_reason, r.converged) == (2, "cap", False)
 
 
 def test_fixed_seeds_reproduce():
@@ -316,13 +281,13 @@ def test_state_bits_helpers():
 def test_run_result_type():
     r = RunResult(state=[1, -1], converged=True, visits=2, flips=1, sweeps=1, energy2=-3,
                   trace=[FlipEvent(0, 1, -1, -4)])
-    assert r.energy == -1.5 and r.cycles is None and r.stopped == "converged"
+    assert r.energy == -1.5 and r.cycles is None and r.stop_reason == "converged"
     assert r.trace == (FlipEvent(0, 1, -1, -4),)
     assert not r.state.flags.writeable
     assert r.to_dict()["trace"][0] == {"visit": 0, "index": 1, "value": -1, "delta_energy2": -4}
-    with pytest.raises(ValueError, match="stopped"):
+    with pytest.raises(ValueError, match="stop_reason"):
         RunResult(state=[1], converged=True, visits=0, flips=0, sweeps=0, energy2=0,
-                  stopped="done")
+                  stop_reason="done")
     with pytest.raises(ValueError, match=r"\+1/-1"):
         RunResult(state=[0], converged=True, visits=0, flips=0, sweeps=0, energy2=0)
 
@@ -388,7 +353,7 @@ def test_float_model_agrees_with_golden_where_it_must():
             assert f.converged and golden.is_fixed_point(golden_w, None, f.state)
     f = run_binary_float(wf, None, probe, order="random", rng=1, beta=[0.5, 50.0],
                          max_sweeps=4)
-    assert f.visits == 4 * n and f.stopped == "cap"
+    assert f.visits == 4 * n and f.stop_reason == "cap"
     with pytest.raises(ValueError, match="rejection_free"):
         run_binary_float(wf, None, probe, order="rejection_free", beta=1.0, max_sweeps=1)
 

@@ -116,7 +116,7 @@ def test_run_graded_matches_golden(url, backend, cases):
             assert np.array_equal(got.u, want.u), f"u differs: {where}"
             assert (got.steps, got.converged, got.max_du) == \
                 (want.steps, want.converged, want.max_du), where
-            assert got.stopped == ("converged" if want.converged else "cap"), where
+            assert got.stop_reason == ("converged" if want.converged else "cap"), where
             if case["trace"]:
                 assert np.array_equal(got.v0, v0), where
                 assert len(got.trace) == len(want.trace), where
@@ -143,7 +143,7 @@ def test_cycles_of_an_untraced_run():
         r = board.run_graded(w, v0=rng.uniform(-1, 1, 6), gain=1.0, dt=1 / 16, max_steps=7)
         expect = GradedEngine.pass_cycles(cfg, initial=True) + 7 * GradedEngine.pass_cycles(cfg)
         print(f"cycles {r.cycles}, formula {expect}")
-        assert r.steps == 7 and r.stopped == "cap"
+        assert r.steps == 7 and r.stop_reason == "cap"
         assert r.cycles == expect
 
 
@@ -238,7 +238,7 @@ def test_busy_during_a_graded_run_and_stop(gboard):
     assert flags & P.StatusFlags.BUSY and steps > 0
     assert raw_exchange(gboard, _frame(26, C.STOP)) == [bytes([26, C.STOP, 0])]
     st = gboard.graded_status()
-    assert not st["busy"] and st["stopped"] == "stop" and not st["converged"]
+    assert not st["busy"] and st["stop_reason"] == "stop" and not st["converged"]
     w = gboard.read_weights()
     assert w[0, 1] == 15 and w[1, 0] == -15
     gboard.load_weights(before[0], before[1])

@@ -188,11 +188,11 @@ def test_run_timeout_and_stop_on_the_simulated_board(url):
         with pytest.raises(RunTimeout) as info:
             board.recall(probe, max_visits=2**32 - 1, run_timeout=0.5)
         assert time.monotonic() - start < 0.5 + 30
-        assert info.value.result.stopped == "stop"
+        assert info.value.result.stop_reason == "stop"
         threading.Timer(0.5, board.stop).start()
         r = board.recall(probe, max_visits=2**32 - 1)
-        assert r.stopped == "stop" and 0 < r.visits < 2**32 - 1
-        assert board.recall(probe, max_sweeps=3).stopped == "cap"   # the board still works
+        assert r.stop_reason == "stop" and 0 < r.visits < 2**32 - 1
+        assert board.recall(probe, max_sweeps=3).stop_reason == "cap"   # the board still works
 
 
 _CTRL_C = """
@@ -207,7 +207,7 @@ with Board.open({url!r}, timeout=30) as board:
         board.recall(np.ones(8, int), max_visits=2**32 - 1)
     except KeyboardInterrupt:
         st = board.status()
-        print("interrupted", st.busy, st.stopped)
+        print("interrupted", st.busy, st.stop_reason)
 """
 
 

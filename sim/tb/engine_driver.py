@@ -332,7 +332,7 @@ def compare(case: EngineCase, want, status, events, state, *, cycles_ok=True) ->
             raise CaseMismatch(f"{head}: golden has {len(want.trace)} flips, RTL traced "
                                f"{len(got)}; first unmatched: {extra}")
     reason = {"converged": StopReason.CONVERGED, "cap": StopReason.CAP,
-              "stop": StopReason.STOP}[want.stopped]
+              "stop": StopReason.STOP}[want.stop_reason]
     checks = [
         ("state", list(map(int, want.state)), list(map(int, state))),
         ("converged", bool(want.converged), bool(status.converged)),
