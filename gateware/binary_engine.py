@@ -43,7 +43,8 @@ from amaranth.lib.memory import Memory
 
 from hopfield_fpga.config import BETA_SCHEDULE_DEPTH, COUNTER_BITS, Feature, NetworkConfig, Order
 from hopfield_fpga.numerics import BETA_BITS
-from .engine_ports import AccessOp, EnginePorts, RunOrder, StopReason, engine_signature
+from .engine_ports import (AccessOp, EnginePorts, RunOrder, StopReason, check_engine_config,
+                           engine_signature)
 from .draw_lookahead import DrawLookahead
 from .engine.run_status import StatusRegisters
 from .index_draw import IndexDraw
@@ -128,14 +129,7 @@ class BinaryEngine(wiring.Component):
     """
 
     def __init__(self, config: NetworkConfig):
-        if not isinstance(config, NetworkConfig):
-            raise TypeError(f"config must be a NetworkConfig, not {config!r}")
-        if not config.has_binary:
-            raise ValueError(f"This configuration builds no binary engine (no update orders): "
-                             f"{config.describe()}")
-        if Order.SYNCHRONOUS in config.orders:
-            raise ValueError(f"the synchronous order has no gateware yet (golden model and "
-                             f"cpu:// only, numerics.md §13): drop it from {config.describe()}")
+        check_engine_config(config)
         self.config = config
         self.ports = EnginePorts(config)
         super().__init__(engine_signature(config))

@@ -60,7 +60,8 @@ from hopfield_fpga import protocol as P
 from hopfield_fpga.config import BETA_SCHEDULE_DEPTH, COUNTER_BITS, NetworkConfig, Order
 from hopfield_fpga.numerics import BETA_BITS
 
-__all__ = ["AccessOp", "StopReason", "RunOrder", "EnginePorts", "engine_signature"]
+__all__ = ["AccessOp", "StopReason", "RunOrder", "EnginePorts", "check_engine_config",
+           "engine_signature"]
 
 
 class AccessOp(enum.Enum, shape=4):
@@ -187,6 +188,19 @@ class EnginePorts:
         """Inverse of :meth:`pack_lanes`: ``count`` (default K) lanes of ``width`` bits."""
         return P.unpack_lanes(word, width, self.config.lanes if count is None else count,
                               signed=signed_values)
+
+
+def check_engine_config(config) -> None:
+    """Refuse what no binary engine builds: not a configuration, no update order, or an order
+    that exists only in the golden model and the CPU engine."""
+    if not isinstance(config, NetworkConfig):
+        raise TypeError(f"config must be a NetworkConfig, not {config!r}")
+    if not config.has_binary:
+        raise ValueError(f"This configuration builds no binary engine (no update orders): "
+                         f"{config.describe()}")
+    if Order.SYNCHRONOUS in config.orders:
+        raise ValueError(f"the synchronous order has no gateware yet (golden model and "
+                         f"cpu:// only, numerics.md §13): drop it from {config.describe()}")
 
 
 def engine_signature(config: NetworkConfig) -> wiring.Signature:

@@ -43,7 +43,8 @@ from amaranth.lib.memory import Memory
 
 from hopfield_fpga.config import BETA_SCHEDULE_DEPTH, COUNTER_BITS, Feature, NetworkConfig
 from ..binary_engine import divmod_const
-from ..engine_ports import AccessOp, EnginePorts, RunOrder, StopReason, engine_signature
+from ..engine_ports import (AccessOp, EnginePorts, RunOrder, StopReason, check_engine_config,
+                            engine_signature)
 from ..xorshift import load_state
 from .common import check_int
 from .energy_unit import EnergyUnit
@@ -69,11 +70,7 @@ class ColumnEngine(GlauberRun, wiring.Component):
     """
 
     def __init__(self, config: NetworkConfig, *, words: int = DEFAULT_WORDS):
-        if not isinstance(config, NetworkConfig):
-            raise TypeError(f"config must be a NetworkConfig, not {config!r}")
-        if not config.has_binary:
-            raise ValueError(f"This configuration builds no binary engine (no update orders): "
-                             f"{config!r}")
+        check_engine_config(config)
         check_int("words", words, 1, 64)
         self.config, self.words = config, words
         self.ports = EnginePorts(config)
