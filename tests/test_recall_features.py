@@ -314,3 +314,16 @@ def test_bench_capacity_rows(capsys):
     assert set(rows) == {"float", "saturating", "quantized", "max-abs"}
     assert rows["float"]["ratio_to_float"] == 1.0 and rows["quantized"]["patterns"] == 13
     assert rows["quantized"]["oldest_tenth"] > rows["saturating"]["oldest_tenth"] + 0.3
+
+
+@pytest.mark.parametrize("engine", ["BinaryEngine", "ColumnEngine"])
+def test_engines_refuse_the_synchronous_order_by_name(engine):
+    """numerics.md §13 has no gateware yet: both engines refuse a configuration listing it,
+    naming the order, before elaborating anything."""
+    import importlib
+    module = {"BinaryEngine": "hopfield_fpga.gateware.binary_engine",
+              "ColumnEngine": "hopfield_fpga.gateware.engine.column_engine"}[engine]
+    cls = getattr(importlib.import_module(module), engine)
+    config = NetworkConfig(neurons=8, lanes=2, weight_bits=3, orders=list(Order))
+    with pytest.raises(ValueError, match="synchronous order has no gateware yet"):
+        cls(config)
