@@ -32,7 +32,8 @@ from hopfield_fpga.protocol import LinkGeometry
 from hopfield_fpga.hw.boards import get_board
 
 __all__ = ["RecordingPort", "LinkRow", "DEFAULT_BAUDS", "DEFAULT_BOARDS", "run_link_bench",
-           "format_table", "BITS_PER_BYTE", "operations", "count_bytes", "measure"]
+           "format_table", "BITS_PER_BYTE", "operations", "count_bytes", "measure",
+           "state_transfer_rows"]
 
 #: UART 8N1: start bit, 8 data bits, stop bit.
 BITS_PER_BYTE = 10
@@ -131,6 +132,7 @@ class LinkRow:
     weight_bits: int
     requests: int
     data_bytes: int          # weight/bias words, patterns, probes + results: what the user moves
+    payload_bits: int        # information: N W + B bits a weight column, N a state, STATUS
     wire_out: int            # bytes the host writes (COBS, seq, cmd, headers, CRC, delimiter)
     wire_in: int             # bytes the board answers with
     board: str | None = None
@@ -151,6 +153,11 @@ class LinkRow:
     @property
     def bit_times(self) -> int:
         return BITS_PER_BYTE * self.wire_bytes
+
+    @property
+    def wire_bits(self) -> int:
+        """Bit times on the line, UART start and stop bits included (= bit_times)."""
+        return self.bit_times
 
     @property
     def line_ratio(self) -> float:
@@ -175,7 +182,7 @@ class LinkRow:
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
-        for name in ("wire_bytes", "bytes_ratio", "bit_times", "line_ratio", "wire_ms",
+        for name in ("wire_bytes", "bytes_ratio", "bit_times", "wire_bits", "line_ratio", "wire_ms",
                      "engine_ms", "time_ms"):
             d[name] = getattr(self, name)
         return d
@@ -220,6 +227,10 @@ def measure(config: NetworkConfig, *, batch: int = DEFAULT_BATCH,
     data = {"load": geo.weight_words * geo.weight_word + c * geo.bias_word,
             "store": patterns * geo.state_bytes,
             "recall_many": batch * (geo.state_bytes + geo.recall_result)}
+    status_bits = 8 * P.STATUS.size
+    payload = {"load": n * n * config.weight_bits + n * config.bias_bits,
+               "store": patterns * n,
+               "recall_many": batch * (2 * n + status_bits)}
     cycles = {"load": 2 * (geo.weight_words + c),           # access writes
               "store": patterns * (2 * c + 2 * n * c),      # Hebbian store
               "recall_many": None}                          # depends on the probes
@@ -231,11 +242,27 @@ def measure(config: NetworkConfig, *, batch: int = DEFAULT_BATCH,
         # The driver's own counters must agree with the frames the port saw.
         if (out, inn) != (sum(e[0] for e in port.log), sum(e[1] for e in port.log)):
             raise AssertionError(f"{name}: the driver's byte counters disagree with the frames")
-        rows[name] = LinkRow(name, n, k, config.weight_bits, len(port.log), data[name], out,
-                             inn, engine_cycles=cycles[name],
+        rows[name] = LinkRow(name, n, k, config.weight_bits, len(port.log), data[name],
+                             payload[name], out, inn, engine_cycles=cycles[name],
                              refresh_cycles=None if name == "recall_many"
                              else _refresh_cycles(config))
     return rows
+
+
+def state_transfer_rows(config: NetworkConfig, *, batch: int = DEFAULT_BATCH,
+                        patterns: int = STORED_PATTERNS, seed: int = 1) -> list[LinkRow]:
+    """The state and probe transfers of :func:`measure` (bytes only): the store, and the two
+    directions of the batched recall on their own, the probes (N bits each, host to board) and
+    the results (N bits and a STATUS each, board to host)."""
+    rows = measure(config, batch=batch, patterns=patterns, seed=seed)
+    rec, n = rows["recall_many"], config.neurons
+    return [rows["store"],
+            dataclasses.replace(rec, operation="recall_many probes", wire_in=0,
+                                data_bytes=batch * LinkGeometry(config).state_bytes,
+                                payload_bits=batch * n),
+            dataclasses.replace(rec, operation="recall_many results", wire_out=0,
+                                data_bytes=batch * LinkGeometry(config).recall_result,
+                                payload_bits=batch * (n + 8 * P.STATUS.size))]
 
 
 def run_link_bench(*, lanes: int = 4, bauds=DEFAULT_BAUDS, boards=DEFAULT_BOARDS,

@@ -40,7 +40,7 @@ class UartLink:
         self.config = config
         self.seed = seed
         self.k = config.lanes
-        self.state_word = P.word_bytes(self.k)
+        self.state_size = P.LinkGeometry(config).state_bytes
         self.weight_word = P.word_bytes(self.k * config.weight_bits)
         self.bias_word = P.word_bytes(self.k * config.bias_bits)
         self.raw = bytearray()          # bytes seen on tx, not yet split into frames
@@ -115,11 +115,11 @@ class UartLink:
         return P.unpack_words(data, width, self.k, nbytes, signed=signed)
 
     def state_bytes(self, state) -> bytes:
-        return self.pack((np.asarray(state) > 0).astype(np.int64), 1, self.state_word)
+        """A state as packed bits (protocol.pack_bits)."""
+        return P.pack_bits((np.asarray(state) > 0).astype(np.int64))
 
     def state_from(self, data: bytes) -> np.ndarray:
-        bits = self.unpack(data, 1, self.state_word, signed=False)[:self.config.neurons]
-        return np.array(bits, dtype=np.int8) * 2 - 1
+        return np.array(P.unpack_bits(data, self.config.neurons), dtype=np.int8) * 2 - 1
 
     async def read_weights(self) -> np.ndarray:
         cfg, n = self.config, self.config.neurons
@@ -140,7 +140,7 @@ class UartLink:
         data = await self.request(P.Command.RECALL, params + self.state_bytes(probe),
                                   traces=traces, timeout_cycles=REPLY_TIMEOUT_BYTES * 40
                                   * self.divisor * max(1, cfg.neurons // 4))
-        assert len(data) == P.STATUS.size + cfg.chunks * self.state_word
+        assert len(data) == P.STATUS.size + self.state_size
         status = P.STATUS.unpack(data[:P.STATUS.size])
         events = []
         for t in traces:
