@@ -22,6 +22,7 @@ from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, RisingEdge
 
 from hopfield_fpga import protocol as P
+from hopfield_fpga.baud import line_runs, sample_points
 from hopfield_fpga.config import NetworkConfig, Order
 from hopfield_fpga.numerics import seed_state
 from hopfield_fpga.sim import golden
@@ -34,9 +35,11 @@ REPLY_TIMEOUT_BYTES = 400
 class UartLink:
     """The host side of the link at bit level: drives ``rx``, decodes ``tx`` into frames."""
 
-    def __init__(self, dut, divisor: int, config: NetworkConfig, seed: int):
+    def __init__(self, dut, cycles_per_bit: float, config: NetworkConfig, seed: int):
         self.dut = dut
-        self.divisor = divisor
+        #: The host's bit period in clock cycles (fractional: the board's UART rounds its own).
+        self.cycles_per_bit = cycles_per_bit
+        self.divisor = round(cycles_per_bit)     # cycles of one bit, for waits and timeouts
         self.config = config
         self.seed = seed
         self.k = config.lanes
@@ -49,28 +52,30 @@ class UartLink:
         cocotb.start_soon(self._monitor())
 
     async def _monitor(self):
-        """8N1 receiver on ``tx``: samples the middle of each bit, checks the stop bit."""
-        clk, tx, d = self.dut.clk, self.dut.tx, self.divisor
+        """8N1 receiver on ``tx``: samples the middle of each bit (``baud.sample_points``),
+        checks the stop bit."""
+        clk, tx = self.dut.clk, self.dut.tx
+        half = round(self.cycles_per_bit / 2)
+        points = sample_points(self.cycles_per_bit)
         while True:
             await RisingEdge(clk)
             if int(tx.value) != 0:
                 continue
-            await ClockCycles(clk, d // 2)
+            await ClockCycles(clk, half)
             assert int(tx.value) == 0, f"seed {self.seed}: tx start bit shorter than half a bit"
-            byte = 0
-            for i in range(8):
-                await ClockCycles(clk, d)
-                byte |= int(tx.value) << i
-            await ClockCycles(clk, d)
-            assert int(tx.value) == 1, f"seed {self.seed}: tx stop bit is 0 (byte {byte:#04x})"
+            bits, at = [], half
+            for point in points:
+                await ClockCycles(clk, point - at)
+                at = point
+                bits.append(int(tx.value))
+            byte = sum(b << i for i, b in enumerate(bits[:8]))
+            assert bits[8] == 1, f"seed {self.seed}: tx stop bit is 0 (byte {byte:#04x})"
             self.raw.append(byte)
 
     async def send_bytes(self, data: bytes):
-        clk, d = self.dut.clk, self.divisor
-        for byte in data:
-            for bit in [0] + [(byte >> i) & 1 for i in range(8)] + [1]:
-                self.dut.rx.value = bit
-                await ClockCycles(clk, d)
+        for level, cycles in line_runs(data, self.cycles_per_bit):
+            self.dut.rx.value = level
+            await ClockCycles(self.dut.clk, cycles)
 
     async def next_frame(self, timeout_cycles: int) -> bytes | None:
         """The next raw frame (without its delimiter), or None after ``timeout_cycles``."""
@@ -152,14 +157,15 @@ class UartLink:
 async def _start(dut):
     params = tb_params()
     config = NetworkConfig.from_dict(params["config"])
-    divisor = round(params["clk_freq"] / params["baud"])
+    cycles_per_bit = params["clk_freq"] / params["baud"]
+    divisor = round(cycles_per_bit)
     cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
     dut.rx.value = 1
     dut.rst.value = 1
     await ClockCycles(dut.clk, 3)
     dut.rst.value = 0
     await ClockCycles(dut.clk, 3 * divisor)
-    return params, config, UartLink(dut, divisor, config, params["seed"])
+    return params, config, UartLink(dut, cycles_per_bit, config, params["seed"])
 
 
 def _check_run(seed, what, status, state, events, want):
