@@ -150,41 +150,43 @@ class Board:
             raise BadInput(f"retries must be an integer in [0, 100], not {retries!r}")
         if url.startswith("cpu:"):
             from .cpu_backend import CpuBackend
-            board = cls.__new__(cls)
-            board.link = None
-            board._init(CpuBackend(parse_cpu_url(url)["config"], url), url)
-        elif url.startswith("sim:") or baud is not None or board is not None:
-            if baud is None and board is not None:
-                baud = _board_baud(board)
-            port = _open_port(url, LEGACY_BAUD if baud is None else baud, timeout)
-            try:
-                board = cls(port, timeout=timeout, retries=retries, url=url)
-            except BaseException:
-                port.close()
-                raise
+            opened = cls.__new__(cls)
+            opened.link = None
+            opened._init(CpuBackend(parse_cpu_url(url)["config"], url), url)
+        elif url.startswith("sim:"):
+            # the URL's own baud= (or its default) is the simulated UART's; the port has none
+            opened = cls._open_at(url, LEGACY_BAUD, timeout, retries)
+        elif baud is not None or board is not None:
+            opened = cls._open_at(url, baud if baud is not None else _board_baud(board),
+                                  timeout, retries)
         else:
-            board = cls._probe(url, timeout, retries)
-        if expect is not None and board.config != expect:
-            board.close()
-            raise ConfigMismatch(f"{url}: the board is {board.config.describe()}, "
+            opened = cls._probe(url, timeout, retries)
+        if expect is not None and opened.config != expect:
+            opened.close()
+            raise ConfigMismatch(f"{url}: the board is {opened.config.describe()}, "
                                  f"expected {expect.describe()}")
-        return board
+        return opened
+
+    @classmethod
+    def _open_at(cls, url: str, baud: int, timeout: float, retries: int) -> "Board":
+        """The board at ``url`` with the port at ``baud`` (the port is closed on failure)."""
+        port = _open_port(url, baud, timeout)
+        try:
+            return cls(port, timeout=timeout, retries=retries, url=url)
+        except BaseException:
+            port.close()
+            raise
 
     @classmethod
     def _probe(cls, url: str, timeout: float, retries: int) -> "Board":
         """The board at ``url`` at the first of the known rates where it answers IDENTIFY."""
         for rate in KNOWN_BAUDS:
-            port = _open_port(url, rate, timeout)
             try:
-                board = cls(port, timeout=min(timeout, PROBE_TIMEOUT), retries=0, url=url)
+                opened = cls._open_at(url, rate, min(timeout, PROBE_TIMEOUT), 0)
             except (BoardTimeout, LinkError, ConfigMismatch, ProtocolError):
-                port.close()
                 continue
-            except BaseException:
-                port.close()
-                raise
-            board.link.timeout, board.link.retries = timeout, retries
-            return board
+            opened.link.timeout, opened.link.retries = timeout, retries
+            return opened
         raise BoardTimeout(f"{url}: no IDENTIFY reply at any known rate "
                            f"({', '.join(map(str, KNOWN_BAUDS))} baud); is the board connected "
                            f"and programmed? (give baud= or board= to skip the search)")
