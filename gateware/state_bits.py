@@ -27,6 +27,7 @@ __all__ = ["BitsToChunks", "ChunksToBits", "chunk_out_layout"]
 
 
 def _chunk_ports(config: NetworkConfig) -> dict:
+    """The ports both blocks have besides their streams (after checking ``config``)."""
     if not isinstance(config, NetworkConfig):
         raise TypeError(f"config must be a NetworkConfig, not {config!r}")
     return {"start": In(1), "first": In(range(config.chunks))}
