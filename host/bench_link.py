@@ -386,11 +386,13 @@ def _recall_workload(config: NetworkConfig, probes: int, seed: int, simulator: s
     return out + inn, [r["cycles"] for r in got]
 
 
-def board_recall_rows(boards=tuple(BOARDS), *, probes: int = BOARD_PROBES, seed: int = 1,
+def board_recall_rows(boards=None, *, probes: int = BOARD_PROBES, seed: int = 1,
                       simulator: str | None = "verilator") -> list[BoardRecallRow]:
-    """Three rows per board (its default configuration, clock and baud): the batched recall
-    end to end, the engine alone (RTL cycles from ``simulator``; None leaves the engine out:
-    then ``recall_many`` is the wire alone) and the wire before packing at 115200 baud."""
+    """Three rows per board (its default configuration, clock and baud; ``boards`` names them,
+    None: every board): the batched recall end to end, the engine alone (RTL cycles from
+    ``simulator``; None leaves the engine out: then ``recall_many`` is the wire alone) and the
+    wire before packing at 115200 baud."""
+    boards = tuple(BOARDS) if boards is None else boards
     if probes < 1:
         raise ValueError(f"probes must be at least 1, not {probes}")
     work = {}

@@ -93,6 +93,9 @@ def register_link(subparsers) -> None:
                         "each must be one the UART serves at every board's clock)")
     p.add_argument("--batch", type=positive_int, default=DEFAULT_BATCH,
                    help=f"probes of the batched recall (default {DEFAULT_BATCH})")
+    p.add_argument("--boards", metavar="NAME", nargs="+", default=None,
+                   help="boards of the per-board recall rows (default: every board; "
+                        "`hopfield boards` lists them)")
     p.add_argument("--probes", type=positive_int, default=BOARD_PROBES,
                    help=f"probes of each board's batched recall (default {BOARD_PROBES})")
     p.add_argument("--no-engine", action="store_true",
@@ -109,7 +112,7 @@ def _link(args) -> int:
 
     def run():
         return (run_link_bench(lanes=args.lanes, bauds=args.bauds, batch=args.batch),
-                board_recall_rows(probes=args.probes,
+                board_recall_rows(args.boards, probes=args.probes,
                                   simulator=None if args.no_engine else args.simulator))
     return _report(run, lambda r: format_table(r[0]) + "\n\n" + format_board_table(r[1]),
                    args.json, records=lambda r: [row.to_dict() for rows in r for row in rows])

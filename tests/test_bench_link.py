@@ -119,6 +119,13 @@ def test_board_rows_meet_the_targets(capsys):
         assert now["wire_vs_before"] >= 20, now
 
 
+def test_board_names(capsys):
+    rows = [r for r in _all_rows(capsys, "--boards", "ecpix5-85f") if r["table"] == "board_recall"]
+    assert {r["board"] for r in rows} == {"ecpix5-85f"} and len(rows) == 2
+    assert cli.main(["bench", "link", "--no-engine", "--boards", "nope"]) == 2
+    assert "Unknown board 'nope'" in capsys.readouterr().err
+
+
 def test_bad_arguments(capsys):
     with pytest.raises(SystemExit):
         cli.main(["bench", "link", "--bauds", "0"])
