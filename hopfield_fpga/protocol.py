@@ -49,7 +49,9 @@ __all__ = [
     "sigmoid_entry_word", "sigmoid_entry_from_word", "LinkGeometry", "pack_bits", "unpack_bits",
 ]
 
-PROTOCOL_VERSION = 1
+#: 2: states, patterns and probes are packed bits (1 sent them in K-lane words); a host
+#: refuses a board of another version at IDENTIFY.
+PROTOCOL_VERSION = 2
 DELIMITER = 0x00
 #: CRC-16/CCITT-FALSE (x^16 + x^12 + x^5 + 1).
 CRC_POLY = 0x1021
