@@ -20,7 +20,7 @@ from .binary_engine import BinaryEngine
 from .cobs import CobsDecoder, CobsEncoder
 from .command_engine import CommandEngine
 from .graded_engine import GradedEngine
-from .uart import UartRx, UartTx, uart_divisor
+from .uart import UartRx, UartTx, uart_timing
 
 __all__ = ["BoardTop"]
 
@@ -35,7 +35,7 @@ class BoardTop(wiring.Component):
     def __init__(self, config: NetworkConfig, clk_freq: int, baud: int, *, uart: bool = True):
         if not isinstance(config, NetworkConfig):
             raise TypeError(f"config must be a NetworkConfig, not {config!r}")
-        self.divisor = uart_divisor(clk_freq, baud)
+        self.timing = uart_timing(clk_freq, baud)   # refuses a rate the UART cannot serve
         self.config = config
         self.clk_freq = clk_freq
         self.baud = baud
@@ -62,8 +62,8 @@ class BoardTop(wiring.Component):
             m.submodules.graded = graded = GradedEngine(self.config)
             connect(m, cmd.graded, graded)
         if self.uart:
-            m.submodules.uart_rx = urx = UartRx(self.divisor)
-            m.submodules.uart_tx = utx = UartTx(self.divisor)
+            m.submodules.uart_rx = urx = UartRx(self.timing)
+            m.submodules.uart_tx = utx = UartTx(self.timing)
             m.d.comb += urx.rx.eq(self.rx)
             connect(m, urx.stream, dec.i)
             connect(m, enc.o, utx.stream)

@@ -10,8 +10,9 @@ dropped without a reply; a frame longer than the buffer gets ``Error.TOO_LONG``.
 frame costs at most that frame.
 
 Payload bytes become engine access words as they are read from the buffer (``word_bytes``
-bytes per word, least significant first); read replies are turned back into bytes as they
-stream to the encoder, the CRC being computed on the fly. One request is served at a time:
+bytes per word, least significant first; states go through ``gateware/state_bits.py``, packed
+bits <-> K-bit chunks); read replies are turned back into bytes as they stream to the
+encoder, the CRC being computed on the fly. One request is served at a time:
 while it is served the receiver is held back (``rx.ready`` low), so a host waits for each
 reply. A RUN returns at once; while it runs, only the commands of ``protocol.READ_COMMANDS``
 are served and every other one gets ``Error.BUSY``. RECALL and RECALL_MANY wait for their runs
@@ -52,6 +53,7 @@ from .crc import crc16_next
 from .engine_ports import AccessOp, EnginePorts, RunOrder, engine_signature
 from .fixed_point import times
 from .graded_ports import GradedAccessOp, GradedPorts, RunParams, graded_signature
+from .state_bits import BitsToChunks, ChunksToBits
 
 __all__ = ["CommandEngine", "NextStep", "Verdict"]
 
@@ -243,11 +245,16 @@ class CommandEngine(wiring.Component):
         words_left = Signal(16)
         graded_words = (geo.u_word, geo.v_word, geo.table_word) if graded else ()
         wb = Signal(range(max(geo.weight_word, geo.bias_word, 2, *graded_words) + 1))
-        wmax = max(geo.weight_word, geo.bias_word, geo.state_word, 2, *graded_words)
+        wmax = max(geo.weight_word, geo.bias_word, 2, *graded_words)
         word = Signal(8 * wmax)
         byte_i = Signal(range(wmax + 1))
         probes_left = Signal(16)
         first_probe = Signal()
+        # states are packed bits on the wire and K-bit chunks at the engine (state_bits.py)
+        packed = Signal()      # the words of this request are state chunks
+        if binary:
+            m.submodules.bits_in = bits_in = BitsToChunks(cfg)
+            m.submodules.bits_out = bits_out = ChunksToBits(cfg)
 
         m.d.comb += [
             eng.access.payload.op.eq(op),
@@ -456,7 +463,14 @@ class CommandEngine(wiring.Component):
 
             with m.State("VALIDATE"):
                 # Everything is decided here, before the first access: a bad frame changes nothing.
-                m.d.sync += [err.eq(P.Error.OK), byte_i.eq(0), a_index.eq(0), a_chunk.eq(0)]
+                m.d.sync += [err.eq(P.Error.OK), byte_i.eq(0), a_index.eq(0), a_chunk.eq(0),
+                             packed.eq(0)]
+                if binary:
+                    # a state range begins at its chunk, STORE and recalls at chunk 0
+                    ranged = (cmd == Cmd.WRITE_STATE) | (cmd == Cmd.READ_STATE)
+                    for block in (bits_in, bits_out):
+                        m.d.comb += [block.start.eq(1),
+                                     block.first.eq(Mux(ranged, chunks.chunk, 0))]
                 if graded:
                     m.d.sync += [tgt.eq(0b01), g_index.eq(0)]
                 verdict = Signal(Verdict)
@@ -489,11 +503,15 @@ class CommandEngine(wiring.Component):
                     with m.Case(Cmd.WRITE_BIAS, Cmd.READ_BIAS, Cmd.WRITE_STATE, Cmd.READ_STATE):
                         write = (cmd == Cmd.WRITE_BIAS) | (cmd == Cmd.WRITE_STATE)
                         bias = (cmd == Cmd.WRITE_BIAS) | (cmd == Cmd.READ_BIAS)
-                        w = Mux(bias, geo.bias_word, geo.state_word)
                         maxr = Mux(bias, geo.max_read["bias"], geo.max_read["state"])
-                        # products by constants (see `times`)
+                        # products by constants (see `times`); a state range is packed bits,
+                        # K a chunk and fewer in the last (LinkGeometry.state_range_bytes)
+                        to_end = chunks.chunk + chunks.count == C
+                        state_bits = Mux(chunks.count == 0, 0,
+                                         Mux(to_end, cfg.neurons - times(chunks.chunk, cfg.lanes),
+                                             times(chunks.count, cfg.lanes)))
                         expect = Mux(bias, times(chunks.count, geo.bias_word),
-                                     times(chunks.count, geo.state_word))
+                                     (state_bits + 7) >> 3)
                         m.d.comb += [
                             length_bad.eq(Mux(write, payload_len != expect,
                                               payload_len != 0)),
@@ -509,7 +527,7 @@ class CommandEngine(wiring.Component):
                                 with m.Case(c):
                                     m.d.sync += op.eq(o)
                         m.d.sync += [a_chunk.eq(chunks.chunk), words_left.eq(chunks.count),
-                                     wb.eq(w)]
+                                     wb.eq(geo.bias_word), packed.eq(~bias)]
                         if graded:
                             with m.If(cmd == Cmd.WRITE_BIAS):
                                 m.d.sync += [gop.eq(GradedAccessOp.WRITE_BIAS),
@@ -534,8 +552,7 @@ class CommandEngine(wiring.Component):
                                          unsupported.eq(0 if cfg.has(Feature.HEBBIAN) else 1),
                                          nxt.eq(NextStep.WRITE_WORDS)]
                             m.d.sync += [op.eq(AccessOp.STORE_PATTERN),
-                                         words_left.eq(times(store.count, C)),
-                                         wb.eq(geo.state_word)]
+                                         words_left.eq(times(store.count, C)), packed.eq(1)]
                         with m.Case(Cmd.WRITE_BETA):
                             m.d.comb += [length_bad.eq(
                                              payload_len != times(beta.count, geo.beta_word)),
@@ -562,7 +579,7 @@ class CommandEngine(wiring.Component):
                                 arg_bad.eq(bad | (many & run_trace)),
                                 unsupported.eq(unsup), nxt.eq(NextStep.RECALL)]
                             m.d.sync += [op.eq(AccessOp.WRITE_STATE), words_left.eq(C),
-                                         wb.eq(geo.state_word), probes_left.eq(count)]
+                                         packed.eq(1), probes_left.eq(count)]
                 with m.If(length_bad):
                     m.d.sync += err.eq(P.Error.LENGTH)
                     m.next = "HDR_SEQ"
@@ -602,6 +619,14 @@ class CommandEngine(wiring.Component):
                     if binary:
                         with m.If((cmd == Cmd.RECALL) | (cmd == Cmd.RECALL_MANY)):
                             m.next = "RECALL_RUN"
+                with m.Elif(packed):
+                    # bytes into the unpacker until it has the chunk's bits (binary only)
+                    if binary:
+                        m.d.comb += [bits_in.i.payload.eq(byte), bits_in.i.valid.eq(1),
+                                     advance.eq(bits_in.i.ready), bits_in.o.ready.eq(1)]
+                        with m.If(bits_in.o.valid):
+                            m.d.sync += word.eq(bits_in.o.payload)
+                            m.next = "WORD_ISSUE"
                 with m.Elif(byte_i == wb):
                     m.d.sync += byte_i.eq(0)
                     m.next = "WORD_ISSUE"
@@ -747,18 +772,31 @@ class CommandEngine(wiring.Component):
                 else:
                     m.d.comb += eng.reply.ready.eq(1)
                     reply_valid, reply_data = eng.reply.valid, eng.reply.payload.data
+                if binary:
+                    # a state chunk goes to the packer (empty here: READ_OUT drained it)
+                    m.d.comb += [bits_out.i.valid.eq(reply_valid & packed),
+                                 bits_out.i.payload.chunk.eq(reply_data),
+                                 bits_out.i.payload.last.eq(words_left == 1)]
                 with m.If(reply_valid):
                     m.d.sync += [word.eq(reply_data), byte_i.eq(0)]
                     next_address()
                     m.d.sync += words_left.eq(words_left - 1)
                     m.next = "READ_OUT"
             with m.State("READ_OUT"):
-                send(word.word_select(byte_i, 8))
-                with m.If(self.tx.ready):
-                    m.d.sync += byte_i.eq(byte_i + 1)
-                    with m.If(byte_i == wb - 1):
-                        m.d.sync += byte_i.eq(0)
-                        m.next = "READ_ISSUE"
+                with m.If(packed):
+                    if binary:   # the packer's whole bytes (all of them at a range's end)
+                        m.d.comb += bits_out.o.ready.eq(self.tx.ready)
+                        with m.If(bits_out.o.valid):
+                            send(bits_out.o.payload)
+                        with m.Else():
+                            m.next = "READ_ISSUE"
+                with m.Else():
+                    send(word.word_select(byte_i, 8))
+                    with m.If(self.tx.ready):
+                        m.d.sync += byte_i.eq(byte_i + 1)
+                        with m.If(byte_i == wb - 1):
+                            m.d.sync += byte_i.eq(0)
+                            m.next = "READ_ISSUE"
 
             with m.State("CRC_HI"):
                 m.d.comb += sending_crc.eq(1)

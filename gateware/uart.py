@@ -1,14 +1,18 @@
 """8N1 UART receiver and transmitter with byte streams, for the board link.
 
-The bit period is ``divisor = round(clk_freq / baud)`` clock cycles (at least 4). The receiver
-synchronizes ``rx`` through two flip-flops, waits for a falling edge, checks that the line is
-still low half a bit later (a glitch shorter than half a bit is not a start bit), samples the
-8 data bits (LSB first) and the stop bit in the middle of their periods, and delivers the
-byte only if the stop bit is high (a framing error drops the byte; the next falling edge
-starts a new one, so the receiver resynchronizes on its own). A byte the consumer has not
-taken when the next one completes is dropped (``overrun`` pulses): the link protocol's CRC
-and COBS framing turn any lost byte into a dropped frame that the host sends again.
-"""
+The bit timing is a :class:`~hopfield_fpga.baud.UartTiming` (``hopfield_fpga/baud.py``): a
+fractional divisor, clk_freq / baud cycles a bit in 1/2**FRACTION_BITS steps, each bit a whole
+number of cycles (floor or ceil of the period) without the error adding up over a character;
+``uart_timing`` accepts exactly the rates it serves.
+
+The receiver synchronizes ``rx`` through two flip-flops, waits for a falling edge, checks that
+the line is still low half a bit later (a glitch shorter than half a bit is not a start bit),
+samples the 8 data bits (LSB first) and the stop bit in the middle of their periods, and
+delivers the byte only if the stop bit is high (a framing error drops the byte; the next
+falling edge starts a new one, so the receiver resynchronizes on its own). A byte the consumer
+has not taken when the next one completes is dropped (``overrun`` pulses): the link protocol's
+CRC and COBS framing turn any lost byte into a dropped frame that the host sends again. The
+transmitter sends characters back to back (the next start bit follows the stop bit at once)."""
 
 from __future__ import annotations
 
@@ -16,24 +20,37 @@ from amaranth.hdl import Module, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["uart_divisor", "UartRx", "UartTx"]
+from hopfield_fpga.baud import FRACTION_BITS, MAX_CYCLES_PER_BIT, UartTiming, uart_timing
+
+__all__ = ["UartTiming", "uart_timing", "UartRx", "UartTx"]
 
 
-def uart_divisor(clk_freq: int, baud: int) -> int:
-    """Clock cycles per bit; refuses rates the receiver cannot sample (< 4 cycles per bit)
-    or that are off by more than 2% after rounding."""
-    if not isinstance(clk_freq, int) or clk_freq <= 0:
-        raise ValueError(f"clk_freq must be a positive integer (Hz), not {clk_freq!r}")
-    if not isinstance(baud, int) or baud <= 0:
-        raise ValueError(f"baud must be a positive integer, not {baud!r}")
-    divisor = round(clk_freq / baud)
-    if divisor < 4:
-        raise ValueError(f"baud {baud} is too fast for a {clk_freq} Hz clock: at most "
-                         f"{clk_freq // 4} (4 cycles per bit)")
-    if abs(clk_freq / divisor - baud) > 0.02 * baud:
-        raise ValueError(f"baud {baud} is off by more than 2% at {clk_freq} Hz "
-                         f"(nearest: {clk_freq // divisor})")
-    return divisor
+def _check_timing(timing) -> None:
+    if not isinstance(timing, UartTiming):
+        raise TypeError(f"timing must be a UartTiming (from uart_timing), not {timing!r}")
+
+
+class _BitTimer:
+    """A whole-cycle countdown and the fraction of a cycle carried to the next bit: each bit
+    lasts floor or ceil of the period, and the error never adds up."""
+
+    def __init__(self, m: Module, timing: UartTiming):
+        self.m = m
+        self.period = timing.period
+        self.count = Signal(range(MAX_CYCLES_PER_BIT + 1))
+        self.frac = Signal(FRACTION_BITS)
+        self.done = self.count == 0
+
+    def load(self, delay: int | Signal | None = None):
+        """Expire ``delay`` (1/2**FRACTION_BITS cycles, carried fraction added; default one
+        period) from now: ``done`` is high in the cycle it ends."""
+        total = self.frac + (self.period if delay is None else delay)
+        self.m.d.sync += [self.count.eq((total >> FRACTION_BITS) - 1),
+                          self.frac.eq(total[:FRACTION_BITS])]
+
+    def tick(self):
+        with self.m.If(~self.done):
+            self.m.d.sync += self.count.eq(self.count - 1)
 
 
 class UartRx(wiring.Component):
@@ -47,20 +64,18 @@ class UartRx(wiring.Component):
     framing_error: Out(1), pulses when a stop bit was low.
     """
 
-    def __init__(self, divisor: int):
-        if not isinstance(divisor, int) or divisor < 4:
-            raise ValueError(f"divisor must be an integer >= 4, not {divisor!r}")
-        self.divisor = divisor
+    def __init__(self, timing: UartTiming):
+        _check_timing(timing)
+        self.timing = timing
         super().__init__({"rx": In(1, init=1), "stream": Out(stream.Signature(8)),
                           "overrun": Out(1), "framing_error": Out(1)})
 
     def elaborate(self, platform):
         m = Module()
-        d = self.divisor
         sync0 = Signal(init=1)
         line = Signal(init=1)
         m.d.sync += [sync0.eq(self.rx), line.eq(sync0)]
-        timer = Signal(range(d + 1))
+        timer = _BitTimer(m, self.timing)
         bits = Signal(range(10))
         shreg = Signal(8)
         m.d.sync += [self.overrun.eq(0), self.framing_error.eq(0)]
@@ -69,28 +84,29 @@ class UartRx(wiring.Component):
         with m.FSM():
             with m.State("IDLE"):
                 with m.If(~line):
-                    m.d.sync += timer.eq(d // 2 - 1)
+                    # the middle of the start bit: half a period from the edge, no carry
+                    m.d.sync += [timer.count.eq((self.timing.half >> FRACTION_BITS) - 1),
+                                 timer.frac.eq(self.timing.half % 2**FRACTION_BITS)]
                     m.next = "START"
             with m.State("START"):
-                with m.If(timer != 0):
-                    m.d.sync += timer.eq(timer - 1)
-                with m.Elif(line):   # not low in the middle of the start bit: a glitch
-                    m.next = "IDLE"
-                with m.Else():
-                    m.d.sync += [timer.eq(d - 1), bits.eq(0)]
-                    m.next = "DATA"
+                timer.tick()
+                with m.If(timer.done):
+                    with m.If(line):   # not low in the middle of the start bit: a glitch
+                        m.next = "IDLE"
+                    with m.Else():
+                        timer.load()
+                        m.d.sync += bits.eq(0)
+                        m.next = "DATA"
             with m.State("DATA"):
-                with m.If(timer != 0):
-                    m.d.sync += timer.eq(timer - 1)
-                with m.Else():
-                    m.d.sync += [timer.eq(d - 1), shreg.eq(shreg[1:] | (line << 7)),
-                                 bits.eq(bits + 1)]
+                timer.tick()
+                with m.If(timer.done):
+                    timer.load()
+                    m.d.sync += [shreg.eq(shreg[1:] | (line << 7)), bits.eq(bits + 1)]
                     with m.If(bits == 7):
                         m.next = "STOP"
             with m.State("STOP"):
-                with m.If(timer != 0):
-                    m.d.sync += timer.eq(timer - 1)
-                with m.Else():
+                timer.tick()
+                with m.If(timer.done):
                     with m.If(line):
                         with m.If(self.stream.valid & ~self.stream.ready):
                             m.d.sync += self.overrun.eq(1)
@@ -109,7 +125,8 @@ class UartRx(wiring.Component):
 
 
 class UartTx(wiring.Component):
-    """8N1 transmitter: sends each byte of ``stream`` (start bit, 8 data bits LSB first, stop bit).
+    """8N1 transmitter: sends each byte of ``stream`` (start bit, 8 data bits LSB first, stop bit),
+    back to back while bytes keep coming.
 
     Members
     -------
@@ -117,26 +134,26 @@ class UartTx(wiring.Component):
     tx: Out(1), the line (idle high).
     """
 
-    def __init__(self, divisor: int):
-        if not isinstance(divisor, int) or divisor < 4:
-            raise ValueError(f"divisor must be an integer >= 4, not {divisor!r}")
-        self.divisor = divisor
+    def __init__(self, timing: UartTiming):
+        _check_timing(timing)
+        self.timing = timing
         super().__init__({"stream": In(stream.Signature(8)), "tx": Out(1, init=1)})
 
     def elaborate(self, platform):
         m = Module()
-        d = self.divisor
-        timer = Signal(range(d))
+        timer = _BitTimer(m, self.timing)
         shreg = Signal(10, init=0x3FF)
-        bits = Signal(range(11))
+        bits = Signal(range(11))       # bits of the character still to send (0: idle)
         m.d.comb += self.tx.eq(shreg[0])
-        with m.If(bits == 0):
-            m.d.comb += self.stream.ready.eq(1)
-            with m.If(self.stream.valid):
-                m.d.sync += [shreg.eq((self.stream.payload << 1) | (1 << 9)), bits.eq(10),
-                             timer.eq(d - 1)]
-        with m.Elif(timer != 0):
-            m.d.sync += timer.eq(timer - 1)
-        with m.Else():
-            m.d.sync += [shreg.eq((shreg >> 1) | (1 << 9)), bits.eq(bits - 1), timer.eq(d - 1)]
+        # a new character may start when the line is idle or the stop bit ends now
+        free = (bits == 0) | ((bits == 1) & timer.done)
+        m.d.comb += self.stream.ready.eq(free)
+        with m.If(free & self.stream.valid):
+            timer.load()
+            m.d.sync += [shreg.eq((self.stream.payload << 1) | (1 << 9)), bits.eq(10)]
+        with m.Elif(bits != 0):
+            timer.tick()
+            with m.If(timer.done):
+                timer.load()
+                m.d.sync += [shreg.eq((shreg >> 1) | (1 << 9)), bits.eq(bits - 1)]
         return m

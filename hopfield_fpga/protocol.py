@@ -12,9 +12,12 @@ ignore a late reply. ``error`` is an :class:`Error`; when it is not ``OK`` the p
 empty and the board changed nothing. During a traced run the board also sends
 :attr:`Command.TRACE` frames (one flip event each) carrying the run request's ``seq``.
 
-Payloads are little-endian; their layouts are the ``struct`` formats below. Weight, bias and
-state *words* are the binary engine's access words (``gateware/engine_ports.py``: chunk c holds
+Payloads are little-endian; their layouts are the ``struct`` formats below. Weight and bias
+*words* are the binary engine's access words (``gateware/engine_ports.py``: chunk c holds
 neurons c*K .. c*K+K-1) in :func:`word_bytes` bytes each, least significant byte first.
+States (WRITE_STATE / READ_STATE ranges, STORE patterns, RECALL probes and results) are *packed
+bits* whatever K is: neuron i of the range at bit i % 8 of byte i // 8, N bits of a whole state
+in ceil(N/8) bytes (:func:`pack_bits`, :meth:`LinkGeometry.state_range_bytes`).
 Codes 0x40-0x5F belong to the graded engine (:data:`GRADED_COMMANDS`, decoded only by a board
 built with ``Feature.GRADED``): u, v and sigmoid-table words addressed by :data:`INDEX_RANGE`,
 RUN_GRADED with :data:`GRADED_RUN_PARAMS`, :data:`GRADED_STATUS` and :data:`GRADED_TRACE_EVENT`.
@@ -43,10 +46,12 @@ __all__ = [
     # link geometry, stop reasons and word packing (the section at the end of this module)
     "StopReason", "STOP_REASON_NAMES", "sign_extend", "pack_lanes", "unpack_lanes",
     "pack_words", "unpack_words", "SIGMOID_ENTRY_FIELDS", "SIGMOID_ENTRY_BITS",
-    "sigmoid_entry_word", "sigmoid_entry_from_word", "LinkGeometry",
+    "sigmoid_entry_word", "sigmoid_entry_from_word", "LinkGeometry", "pack_bits", "unpack_bits",
 ]
 
-PROTOCOL_VERSION = 1
+#: 2: states, patterns and probes are packed bits (1 sent them in K-lane words); a host
+#: refuses a board of another version at IDENTIFY.
+PROTOCOL_VERSION = 2
 DELIMITER = 0x00
 #: CRC-16/CCITT-FALSE (x^16 + x^12 + x^5 + 1).
 CRC_POLY = 0x1021
@@ -190,7 +195,7 @@ class WordKind(enum.Enum):
     NONE = "none"
     WEIGHT = "weight"   # K lanes of weight_bits (word_bytes(K * weight_bits))
     BIAS = "bias"       # K lanes of bias_bits
-    STATE = "state"     # K neuron bits (STORE: patterns, RECALL: probes, in C words each)
+    STATE = "state"     # packed neuron bits, 8 a byte (STORE: patterns, RECALL: probes)
     BETA = "beta"       # u16 Q8.8 schedule entries
     U = "u"             # graded_u_bits, two's complement
     V = "v"             # V_WORD_BYTES, two's complement
@@ -420,6 +425,24 @@ def unpack_words(data: bytes, width: int, lanes: int, nbytes: int, *,
     return out
 
 
+def pack_bits(bits) -> bytes:
+    """Packed bits on the wire: bit i at bit i % 8 of byte i // 8, ceil(len/8) bytes, the
+    last byte's unused high bits 0. ``bits`` are 0/1 values (a state's neurons, +1 as 1)."""
+    bits = [int(b) for b in bits]
+    for i, b in enumerate(bits):
+        if b not in (0, 1):
+            raise ValueError(f"pack_bits takes 0/1 values, not {b!r} at index {i}")
+    return bytes(sum(b << j for j, b in enumerate(bits[off:off + 8]))
+                 for off in range(0, len(bits), 8))
+
+
+def unpack_bits(data: bytes, count: int) -> list[int]:
+    """Inverse of :func:`pack_bits`: the first ``count`` bits of ``data``."""
+    if len(data) != word_bytes(count):
+        raise ValueError(f"{count} packed bits take {word_bytes(count)} bytes, not {len(data)}")
+    return [(data[i // 8] >> (i % 8)) & 1 for i in range(count)]
+
+
 #: A sigmoid table entry (docs/graded.md): breakpoint x (units 2**-14), value y (V units),
 #: slope m (2**-12), each signed, packed from bit 0 in this order.
 SIGMOID_ENTRY_FIELDS = (("x", GRADED_X_BITS), ("y", GRADED_V_BITS), ("m", GRADED_SLOPE_BITS))
@@ -452,20 +475,22 @@ class LinkGeometry:
         k = config.lanes
         self.weight_word = word_bytes(k * config.weight_bits)
         self.bias_word = word_bytes(k * config.bias_bits)
-        self.state_word = word_bytes(k)
         self.beta_word = 2
-        self.state_bytes = config.chunks * self.state_word
+        #: Bytes of a whole state (packed bits) and the real lanes of the last chunk (the
+        #: others of the last word are padding, 0 on the wire side).
+        self.state_bytes = word_bytes(config.neurons)
+        self.last_chunk_bits = config.neurons - (config.chunks - 1) * k
         self.weight_words = config.neurons * config.chunks
         #: Words per read reply / write request (the payload limit).
         self.max_read = {
             "weights": MAX_PAYLOAD // self.weight_word,
             "bias": MAX_PAYLOAD // self.bias_word,
-            "state": MAX_PAYLOAD // self.state_word,
+            "state": 8 * MAX_PAYLOAD // k,      # chunks (packed bits)
         }
         self.max_write = {
             "weights": (MAX_PAYLOAD - WEIGHT_RANGE.size) // self.weight_word,
             "bias": (MAX_PAYLOAD - CHUNK_RANGE.size) // self.bias_word,
-            "state": (MAX_PAYLOAD - CHUNK_RANGE.size) // self.state_word,
+            "state": 8 * (MAX_PAYLOAD - CHUNK_RANGE.size) // k,
         }
         self.max_store = (MAX_PAYLOAD - COUNT.size) // self.state_bytes
         self.recall_result = STATUS.size + self.state_bytes
@@ -482,3 +507,18 @@ class LinkGeometry:
         if self.max_recall_many < 1 or self.max_store < 1:
             raise ValueError(f"N={config.neurons} does not fit a {MAX_PAYLOAD}-byte payload "
                              f"for RECALL_MANY / STORE (a state is {self.state_bytes} bytes)")
+
+    def state_range_bits(self, chunk: int, count: int) -> int:
+        """Neurons of the state chunks ``chunk`` .. ``chunk + count - 1`` (a WRITE_STATE /
+        READ_STATE range): K a chunk, fewer in the last one."""
+        if not (0 <= chunk and 0 <= count and chunk + count <= self.config.chunks):
+            raise ValueError(f"chunks {chunk} + {count} are not a range of the "
+                             f"{self.config.chunks} chunks")
+        if count == 0:
+            return 0
+        return min((chunk + count) * self.config.lanes, self.config.neurons) \
+            - chunk * self.config.lanes
+
+    def state_range_bytes(self, chunk: int, count: int) -> int:
+        """Bytes of a state range on the wire (its bits packed, :func:`pack_bits`)."""
+        return word_bytes(self.state_range_bits(chunk, count))

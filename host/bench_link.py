@@ -27,12 +27,15 @@ import math
 import numpy as np
 
 from hopfield_fpga import protocol as P
+from hopfield_fpga.baud import LEGACY_BAUD, uart_timing
 from hopfield_fpga.config import Feature, NetworkConfig
 from hopfield_fpga.protocol import LinkGeometry
-from hopfield_fpga.hw.boards import get_board
+from hopfield_fpga.hw.boards import BOARDS, get_board
 
 __all__ = ["RecordingPort", "LinkRow", "DEFAULT_BAUDS", "DEFAULT_BOARDS", "run_link_bench",
-           "format_table", "BITS_PER_BYTE", "operations", "count_bytes", "measure"]
+           "format_table", "BITS_PER_BYTE", "operations", "count_bytes", "measure",
+           "state_transfer_rows", "BoardRecallRow", "board_recall_rows", "BOARD_PROBES",
+           "format_board_table"]
 
 #: UART 8N1: start bit, 8 data bits, stop bit.
 BITS_PER_BYTE = 10
@@ -43,6 +46,11 @@ NEURONS = 256
 WEIGHT_BITS = 8
 STORED_PATTERNS = 26
 DEFAULT_BATCH = 26
+#: Probes of each board's batched recall (the engine benchmark's workload: P = 0.1 N patterns
+#: stored on chip, probes made from them with RECALL_NOISE of the bits flipped, RECALL_ORDER).
+BOARD_PROBES = 8
+RECALL_NOISE = 0.1
+RECALL_ORDER = "random"
 
 
 class RecordingPort:
@@ -131,6 +139,7 @@ class LinkRow:
     weight_bits: int
     requests: int
     data_bytes: int          # weight/bias words, patterns, probes + results: what the user moves
+    payload_bits: int        # information: N W + B bits a weight column, N a state, STATUS
     wire_out: int            # bytes the host writes (COBS, seq, cmd, headers, CRC, delimiter)
     wire_in: int             # bytes the board answers with
     board: str | None = None
@@ -153,6 +162,11 @@ class LinkRow:
         return BITS_PER_BYTE * self.wire_bytes
 
     @property
+    def wire_bits(self) -> int:
+        """Bit times on the line, UART start and stop bits included (= bit_times)."""
+        return self.bit_times
+
+    @property
     def line_ratio(self) -> float:
         """Bit times per data bit: bytes_ratio with the UART start and stop bits (x 10/8)."""
         return self.bit_times / (8 * self.data_bytes)
@@ -173,12 +187,16 @@ class LinkRow:
             return None
         return self.wire_ms + self.engine_ms
 
+    @property
+    def seconds(self) -> float | None:
+        return None if self.time_ms is None else self.time_ms / 1e3
+
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
-        for name in ("wire_bytes", "bytes_ratio", "bit_times", "line_ratio", "wire_ms",
-                     "engine_ms", "time_ms"):
+        for name in ("wire_bytes", "bytes_ratio", "bit_times", "wire_bits", "line_ratio", "wire_ms",
+                     "engine_ms", "time_ms", "seconds"):
             d[name] = getattr(self, name)
-        return d
+        return {"table": "bytes", **d}
 
 
 def _open(config: NetworkConfig):
@@ -220,6 +238,10 @@ def measure(config: NetworkConfig, *, batch: int = DEFAULT_BATCH,
     data = {"load": geo.weight_words * geo.weight_word + c * geo.bias_word,
             "store": patterns * geo.state_bytes,
             "recall_many": batch * (geo.state_bytes + geo.recall_result)}
+    status_bits = 8 * P.STATUS.size
+    payload = {"load": n * n * config.weight_bits + n * config.bias_bits,
+               "store": patterns * n,
+               "recall_many": batch * (2 * n + status_bits)}
     cycles = {"load": 2 * (geo.weight_words + c),           # access writes
               "store": patterns * (2 * c + 2 * n * c),      # Hebbian store
               "recall_many": None}                          # depends on the probes
@@ -231,11 +253,27 @@ def measure(config: NetworkConfig, *, batch: int = DEFAULT_BATCH,
         # The driver's own counters must agree with the frames the port saw.
         if (out, inn) != (sum(e[0] for e in port.log), sum(e[1] for e in port.log)):
             raise AssertionError(f"{name}: the driver's byte counters disagree with the frames")
-        rows[name] = LinkRow(name, n, k, config.weight_bits, len(port.log), data[name], out,
-                             inn, engine_cycles=cycles[name],
+        rows[name] = LinkRow(name, n, k, config.weight_bits, len(port.log), data[name],
+                             payload[name], out, inn, engine_cycles=cycles[name],
                              refresh_cycles=None if name == "recall_many"
                              else _refresh_cycles(config))
     return rows
+
+
+def state_transfer_rows(config: NetworkConfig, *, batch: int = DEFAULT_BATCH,
+                        patterns: int = STORED_PATTERNS, seed: int = 1) -> list[LinkRow]:
+    """The state and probe transfers of :func:`measure` (bytes only): the store, and the two
+    directions of the batched recall on their own, the probes (N bits each, host to board) and
+    the results (N bits and a STATUS each, board to host)."""
+    rows = measure(config, batch=batch, patterns=patterns, seed=seed)
+    rec, n = rows["recall_many"], config.neurons
+    return [rows["store"],
+            dataclasses.replace(rec, operation="recall_many probes", wire_in=0,
+                                data_bytes=batch * LinkGeometry(config).state_bytes,
+                                payload_bits=batch * n),
+            dataclasses.replace(rec, operation="recall_many results", wire_out=0,
+                                data_bytes=batch * LinkGeometry(config).recall_result,
+                                payload_bits=batch * (n + 8 * P.STATUS.size))]
 
 
 def run_link_bench(*, lanes: int = 4, bauds=DEFAULT_BAUDS, boards=DEFAULT_BOARDS,
@@ -247,6 +285,8 @@ def run_link_bench(*, lanes: int = 4, bauds=DEFAULT_BAUDS, boards=DEFAULT_BOARDS
     for baud in bauds:
         if not isinstance(baud, int) or baud < 1:
             raise ValueError(f"baud must be a positive integer, not {baud!r}")
+        for name in boards:      # a rate the board's UART cannot make is no row
+            uart_timing(round(get_board(name).sys_clk_freq), baud)
     clocks = [(name, get_board(name).sys_clk_freq / 1e6) for name in boards]
     base = measure(config, batch=batch, seed=seed)
     rows = [base["recall_many"]]
@@ -271,6 +311,130 @@ def format_table(rows: list[LinkRow]) -> str:
                       f"{r.bytes_ratio:.4f}", f"{r.line_ratio:.4f}", r.board or "-",
                       f(r.clk_mhz, "g"), f(r.baud, "d"), f(r.wire_ms, ".1f"),
                       f(r.engine_ms, ".2f"), f(r.time_ms, ".1f")))
+    widths = [max(len(line[i]) for line in lines) for i in range(len(head))]
+    return "\n".join("  ".join(cell.rjust(w) for cell, w in zip(line, widths))
+                     for line in lines)
+
+
+# -- a batched recall on each board at its default baud -----------------------------------------
+
+@dataclasses.dataclass
+class BoardRecallRow:
+    """Per probe of a batched recall on one board: ``recall_many`` end to end at the board's
+    default baud (the wire plus the engine), ``engine`` the engine's run alone, and
+    ``recall_many before`` the wire at 115200 baud with the states unpacked (a K-lane word of
+    ceil(K/8) bytes a chunk, as before the packed states; computed from the frame layout)."""
+    board: str
+    operation: str
+    baud: int | None
+    neurons: int
+    lanes: int
+    clk_mhz: float
+    probes: int
+    payload_bits: int          # per probe: the probe, the final state and its STATUS
+    wire_bits: float | None    # per probe, UART start and stop bits included
+    seconds: float | None      # per probe
+    engine_cycles: float | None = None   # the engine's mean run, per probe
+    wire_vs_before: float | None = None  # the wire time per probe before / now
+
+    def to_dict(self) -> dict:
+        return {"table": "board_recall", **dataclasses.asdict(self)}
+
+
+def _framed(body: int) -> int:
+    """Wire bytes of a frame with a ``body``-byte body (CRC included): COBS's code bytes (at
+    most one per 254 bytes and one more) and the delimiter."""
+    return body + body // 254 + 1 + 1
+
+
+def _unpacked_recall_bytes(config: NetworkConfig, probes: int) -> int:
+    """Wire bytes of a batched recall before the states were packed: a state was C words of
+    ceil(K/8) bytes, and the batches were cut to the payload limit the same way."""
+    state = config.chunks * P.word_bytes(config.lanes)
+    per = min(P.MAX_PAYLOAD // (P.STATUS.size + state),
+              (P.MAX_PAYLOAD - P.RECALL_MANY_PARAMS.size) // state)
+    total = 0
+    for start in range(0, probes, per):
+        m = min(per, probes - start)
+        total += _framed(P.REQUEST_HEADER + P.RECALL_MANY_PARAMS.size + m * state + P.CRC_BYTES)
+        total += _framed(P.REPLY_HEADER + m * (P.STATUS.size + state) + P.CRC_BYTES)
+    return total
+
+
+def _recall_workload(config: NetworkConfig, probes: int, seed: int, simulator: str | None):
+    """The driver's wire bytes of a batched recall of ``probes`` probes (a recording port), and
+    with ``simulator`` the engine's cycles of each run (the engine benchmark's RTL run,
+    checked against the golden model)."""
+    from hopfield_fpga.sim import bench_engine, golden
+    n = config.neurons
+    rng = np.random.default_rng(seed + n)
+    patterns = rng.choice(np.array([-1, 1]), (max(1, round(0.1 * n)), n))
+    states = np.array([bench_engine._probe(patterns[i % len(patterns)], RECALL_NOISE, rng)
+                       for i in range(probes)])
+    run = dict(order=RECALL_ORDER, seed=int(rng.integers(1, 2**32)), max_visits=200 * n)
+    board, port = _open(config)
+    port.log.clear()
+    out, inn = count_bytes(board, lambda b: b.recall_many(states, **run))
+    if simulator is None:
+        return out + inn, None
+    got = bench_engine._rtl_runs(config, patterns, [
+        {"noise": RECALL_NOISE, "state": [int(v) for v in s], **run} for s in states], simulator)
+    weights = golden.store_hebbian(np.zeros((n, n), dtype=np.int64), patterns, config=config)
+    for i, (state, rtl) in enumerate(zip(states, got)):
+        want = golden.run_binary(weights, None, state, config=config, **run)
+        bench_engine._check_rtl(want, rtl, f"N={n} K={config.lanes} probe {i} (seed {seed})")
+    return out + inn, [r["cycles"] for r in got]
+
+
+def board_recall_rows(boards=None, *, probes: int = BOARD_PROBES, seed: int = 1,
+                      simulator: str | None = "verilator") -> list[BoardRecallRow]:
+    """Three rows per board (its default configuration, clock and baud; ``boards`` names them,
+    None: every board): the batched recall end to end, the engine alone (RTL cycles from
+    ``simulator``; None leaves the engine out: then ``recall_many`` is the wire alone) and the
+    wire before packing at 115200 baud."""
+    boards = tuple(BOARDS) if boards is None else boards
+    if probes < 1:
+        raise ValueError(f"probes must be at least 1, not {probes}")
+    work = {}
+    rows = []
+    for name in boards:
+        spec = get_board(name)
+        cfg, clk, baud = spec.default_config, spec.sys_clk_freq, spec.baud
+        if cfg not in work:
+            work[cfg] = _recall_workload(cfg, probes, seed, simulator)
+        wire_bytes, cycles = work[cfg]
+        base = dict(board=name, neurons=cfg.neurons, lanes=cfg.lanes, clk_mhz=clk / 1e6,
+                    probes=probes, payload_bits=2 * cfg.neurons + 8 * P.STATUS.size)
+        wire_bits = BITS_PER_BYTE * wire_bytes / probes
+        before_bits = BITS_PER_BYTE * _unpacked_recall_bytes(cfg, probes) / probes
+        engine_cycles = None if cycles is None else sum(cycles) / len(cycles)
+        engine_s = 0.0 if cycles is None else engine_cycles / clk
+        rows.append(BoardRecallRow(operation="recall_many", baud=baud, wire_bits=wire_bits,
+                                   seconds=wire_bits / baud + engine_s,
+                                   engine_cycles=engine_cycles,
+                                   wire_vs_before=(before_bits / LEGACY_BAUD)
+                                   / (wire_bits / baud), **base))
+        if cycles is not None:
+            rows.append(BoardRecallRow(operation="engine", baud=None, wire_bits=None,
+                                       seconds=engine_s, engine_cycles=engine_cycles, **base))
+        rows.append(BoardRecallRow(operation="recall_many before", baud=LEGACY_BAUD,
+                                   wire_bits=before_bits, seconds=before_bits / LEGACY_BAUD,
+                                   **base))
+    return rows
+
+
+def format_board_table(rows: list[BoardRecallRow]) -> str:
+    head = ("board", "operation", "N", "K", "MHz", "baud", "payload bits", "wire bits",
+            "ms per probe", "engine cycles", "wire vs before")
+
+    def f(v, spec):
+        return "-" if v is None else format(v, spec)
+
+    lines = [head] + [(r.board, r.operation, str(r.neurons), str(r.lanes), f"{r.clk_mhz:g}",
+                       f(r.baud, "d"), str(r.payload_bits), f(r.wire_bits, ".0f"),
+                       f(None if r.seconds is None else 1e3 * r.seconds, ".3f"),
+                       f(r.engine_cycles, ".0f"), f(r.wire_vs_before, ".1f"))
+                      for r in rows]
     widths = [max(len(line[i]) for line in lines) for i in range(len(head))]
     return "\n".join("  ".join(cell.rjust(w) for cell, w in zip(line, widths))
                      for line in lines)

@@ -51,6 +51,7 @@ import numpy as np
 import serial
 
 from hopfield_fpga import protocol as P
+from hopfield_fpga.baud import KNOWN_BAUDS, LEGACY_BAUD
 from hopfield_fpga.config import Feature, NetworkConfig
 from hopfield_fpga.numerics import GRADED_V_ONE
 from hopfield_fpga.sim import golden, graded
@@ -58,7 +59,8 @@ from hopfield_fpga.sim.golden import RunResult
 from .engines import RunSpec
 from .inputs import (DEFAULT_MAX_SWEEPS, check_matrix, check_state, check_states,
                      positive_seconds, require_extra, run_spec)
-from .errors import BadInput, BadInputType, BoardError, BoardURLError, ConfigMismatch
+from .errors import (BadInput, BadInputType, BoardError, BoardTimeout, BoardURLError,
+                     ConfigMismatch, LinkError, ProtocolError)
 from .link import READ_SLICE, Link
 from .results import BoardInfo, BoardStatus, GradedBoardResult
 from .urls import default_sim_url, parse_cpu_url, parse_sim_url
@@ -81,6 +83,20 @@ SIM_TIMEOUT = 60.0
 #: sim:// and cpu:// (a long run in a simulator takes many minutes).
 DEFAULT_RUN_TIMEOUT = 60.0
 SIM_RUN_TIMEOUT = 600.0
+
+
+#: Deadline (seconds) of the IDENTIFY tried at each known rate when the baud is not given.
+PROBE_TIMEOUT = 0.3
+
+
+def _board_baud(name: str) -> int:
+    """The default baud of the board called ``name`` (the board table needs Amaranth's board
+    files, so it is imported only here)."""
+    from hopfield_fpga.hw.boards import get_board
+    try:
+        return get_board(name).baud
+    except ValueError as exc:
+        raise BoardURLError(str(exc)) from None
 
 
 def _open_port(url: str, baud: int, timeout: float):
@@ -117,39 +133,67 @@ class Board:
 
     @classmethod
     def open(cls, url: str | None = DEFAULT_URL, *, timeout: float | None = None,
-             baud: int = 115200,
+             baud: int | None = None, board: str | None = None,
              retries: int = 2, expect: NetworkConfig | None = None) -> "Board":
         """Open ``url`` and identify the board; ``expect`` raises ConfigMismatch if the board's
         configuration differs. ``timeout`` (seconds; default :data:`DEFAULT_TIMEOUT`, or
         :data:`SIM_TIMEOUT` on sim://) is the deadline of one attempt of a request, ``retries``
-        how often a request is sent again."""
+        how often a request is sent again. On a serial port the rate is ``baud``, else the
+        default of the board named ``board`` (``hw/boards.py``), else the first of
+        ``baud.KNOWN_BAUDS`` at which the board answers IDENTIFY."""
         url = default_sim_url() if url is None else url
         if not isinstance(url, str) or not url:
             raise BoardURLError(f"a board URL is a non-empty string, not {url!r}")
         if timeout is None:
             timeout = SIM_TIMEOUT if url.startswith("sim:") else DEFAULT_TIMEOUT
         timeout = positive_seconds("timeout", timeout)
-        if isinstance(baud, bool) or not isinstance(baud, int) or baud <= 0:
-            raise BadInput(f"baud must be a positive integer, not {baud!r}")
+        if baud is not None and (isinstance(baud, bool) or not isinstance(baud, int)
+                                 or baud <= 0):
+            raise BadInput(f"baud must be a positive integer or None, not {baud!r}")
         if isinstance(retries, bool) or not isinstance(retries, int) or not 0 <= retries <= 100:
             raise BadInput(f"retries must be an integer in [0, 100], not {retries!r}")
         if url.startswith("cpu:"):
             from .cpu_backend import CpuBackend
-            board = cls.__new__(cls)
-            board.link = None
-            board._init(CpuBackend(parse_cpu_url(url)["config"], url), url)
+            opened = cls.__new__(cls)
+            opened.link = None
+            opened._init(CpuBackend(parse_cpu_url(url)["config"], url), url)
+        elif url.startswith("sim:"):
+            # the URL's own baud= (or its default) is the simulated UART's; the port has none
+            opened = cls._open_at(url, LEGACY_BAUD, timeout, retries)
+        elif baud is not None or board is not None:
+            opened = cls._open_at(url, baud if baud is not None else _board_baud(board),
+                                  timeout, retries)
         else:
-            port = _open_port(url, baud, timeout)
-            try:
-                board = cls(port, timeout=timeout, retries=retries, url=url)
-            except BaseException:
-                port.close()
-                raise
-        if expect is not None and board.config != expect:
-            board.close()
-            raise ConfigMismatch(f"{url}: the board is {board.config.describe()}, "
+            opened = cls._probe(url, timeout, retries)
+        if expect is not None and opened.config != expect:
+            opened.close()
+            raise ConfigMismatch(f"{url}: the board is {opened.config.describe()}, "
                                  f"expected {expect.describe()}")
-        return board
+        return opened
+
+    @classmethod
+    def _open_at(cls, url: str, baud: int, timeout: float, retries: int) -> "Board":
+        """The board at ``url`` with the port at ``baud`` (the port is closed on failure)."""
+        port = _open_port(url, baud, timeout)
+        try:
+            return cls(port, timeout=timeout, retries=retries, url=url)
+        except BaseException:
+            port.close()
+            raise
+
+    @classmethod
+    def _probe(cls, url: str, timeout: float, retries: int) -> "Board":
+        """The board at ``url`` at the first of the known rates where it answers IDENTIFY."""
+        for rate in KNOWN_BAUDS:
+            try:
+                opened = cls._open_at(url, rate, min(timeout, PROBE_TIMEOUT), 0)
+            except (BoardTimeout, LinkError, ConfigMismatch, ProtocolError):
+                continue
+            opened.link.timeout, opened.link.retries = timeout, retries
+            return opened
+        raise BoardTimeout(f"{url}: no IDENTIFY reply at any known rate "
+                           f"({', '.join(map(str, KNOWN_BAUDS))} baud); is the board connected "
+                           f"and programmed? (give baud= or board= to skip the search)")
 
     def close(self) -> None:
         self._engine.close()

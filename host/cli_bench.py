@@ -81,27 +81,47 @@ def _report(run, format_table, as_json: bool, records=None) -> int:
 
 
 def register_link(subparsers) -> None:
-    from .bench_link import DEFAULT_BATCH, DEFAULT_BAUDS
+    from .bench_link import BOARD_PROBES, DEFAULT_BATCH, DEFAULT_BAUDS
     p = subparsers.add_parser(
-        "link", help="wire bytes per payload byte and load/store times of the board link",
+        "link", help="wire bits per payload bit and times of the board link",
         description="Encode the frames the driver sends for loading N = 256 8-bit weights, "
                     "storing 26 patterns and a batched recall; print wire bytes per data byte "
                     "(UART start/stop bits apart) and the load/store times at several baud "
-                    "rates and board clocks (wire bytes plus the engine's cycles).")
-    p.add_argument("--lanes", type=positive_int, default=4, help="lanes K (default 4, the "
-                   "iCEBreaker's and ULX3S-25F's default)")
+                    "rates and board clocks (wire bytes plus the engine's cycles). Then, per "
+                    "board at its default configuration, clock and baud: a batched recall's "
+                    "time per probe end to end (the driver's wire bits and the engine's RTL "
+                    "cycles, simulated as `bench engine` does and checked against the golden "
+                    "model), the engine's alone, and the wire before packed states at 115200.")
+    p.add_argument("--lanes", type=positive_int, default=4, help="lanes K of the load/store "
+                   "rows (default 4, the ULX3S-25F's default; the iCEBreaker's is 2)")
     p.add_argument("--bauds", type=positive_int, nargs="+", default=list(DEFAULT_BAUDS),
-                   help="baud rates (default 115200 1000000 3000000)")
+                   help="baud rates of the load/store rows (default 115200 1000000 3000000; "
+                        "each must be one the UART serves at every board's clock)")
     p.add_argument("--batch", type=positive_int, default=DEFAULT_BATCH,
                    help=f"probes of the batched recall (default {DEFAULT_BATCH})")
+    p.add_argument("--boards", metavar="NAME", nargs="+", default=None,
+                   help="boards of the per-board recall rows (default: every board; "
+                        "`hopfield boards` lists them)")
+    p.add_argument("--probes", type=positive_int, default=BOARD_PROBES,
+                   help=f"probes of each board's batched recall (default {BOARD_PROBES})")
+    p.add_argument("--no-engine", action="store_true",
+                   help="leave out the engine's RTL simulation (then the boards' recall rows "
+                        "are the wire alone)")
+    p.add_argument("--simulator", choices=["verilator", "icarus"], default="verilator")
     p.add_argument("--json", action="store_true", help="one JSON object per row")
     p.set_defaults(func=_link)
 
 
 def _link(args) -> int:
-    from .bench_link import format_table, run_link_bench
-    return _report(lambda: run_link_bench(lanes=args.lanes, bauds=args.bauds, batch=args.batch),
-                   format_table, args.json)
+    from .bench_link import (board_recall_rows, format_board_table, format_table,
+                             run_link_bench)
+
+    def run():
+        return (run_link_bench(lanes=args.lanes, bauds=args.bauds, batch=args.batch),
+                board_recall_rows(args.boards, probes=args.probes,
+                                  simulator=None if args.no_engine else args.simulator))
+    return _report(run, lambda r: format_table(r[0]) + "\n\n" + format_board_table(r[1]),
+                   args.json, records=lambda r: [row.to_dict() for rows in r for row in rows])
 
 
 #: The benchmarks under ``hopfield bench``.

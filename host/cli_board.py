@@ -47,7 +47,12 @@ def add_url(p, default: str = "the simulated 256-neuron board") -> None:
     p.add_argument("--url", default=None,
                    help="serial port (e.g. /dev/ttyUSB1) or sim://?neurons=N&... "
                         f"(default: {default})")
-    p.add_argument("--baud", type=positive_int, default=115200, help="baud of a real port")
+    p.add_argument("--baud", type=positive_int, default=None,
+                   help="baud of a real port (default: that of --board, else found by trying "
+                        "the known rates on IDENTIFY)")
+    p.add_argument("--board", metavar="NAME", default=None,
+                   help="the board behind a real port (`hopfield boards` lists them): its "
+                        "default baud")
     p.add_argument("--timeout", type=positive_seconds, default=None,
                    help="deadline of one request in seconds (default 2 on a serial port, 60 "
                         "on sim://)")
@@ -58,7 +63,8 @@ def open_board(args):
     from .board import Board
     from .errors import BoardError
     try:
-        return Board.open(args.url or default_url(), timeout=args.timeout, baud=args.baud)
+        return Board.open(args.url or default_url(), timeout=args.timeout, baud=args.baud,
+                          board=args.board)
     except BoardError as exc:
         raise CLIError(str(exc)) from None
 

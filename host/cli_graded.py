@@ -71,7 +71,7 @@ def _open(args):
     from .errors import BoardError
     url = args.url or default_graded_url(args.figure3 is not None)
     try:
-        return Board.open(url, timeout=args.timeout, baud=args.baud)
+        return Board.open(url, timeout=args.timeout, baud=args.baud, board=args.board)
     except BoardError as exc:
         raise CLIError(str(exc)) from None
 

@@ -46,7 +46,8 @@ def _maxcut(args) -> int:
     except (OSError, ValueError) as exc:
         raise CLIError(str(exc)) from None
     try:
-        board = Board.open(args.url or default_url(), timeout=args.timeout, baud=args.baud)
+        board = Board.open(args.url or default_url(), timeout=args.timeout, baud=args.baud,
+                           board=args.board)
     except BoardError as exc:
         raise CLIError(str(exc)) from None
     with board, HopfieldSampler(board=board) as sampler:

@@ -11,8 +11,10 @@ Two ways of connecting the bytes (``uart=`` in the URL):
   clock cycle, and come out of the encoder the same way; everything from the framing inward is
   the real gateware.
 - ``bits``: the whole top, UART included; the host side drives the ``rx`` pin bit by bit and
-  decodes the ``tx`` pin (8N1) at the configured clock and baud. Slow (``clk/baud`` cycles per
-  bit): meant for tests with a small clock-to-baud ratio.
+  decodes the ``tx`` pin (8N1) at the configured clock and baud, with bit edges where a host
+  with its own clock puts them (``baud.line_runs``, ``baud.sample_points``: the UART's
+  fractional bit timing meets a far end that rounds to whole cycles). Slower (``clk/baud``
+  cycles per bit).
 
 The simulation only advances while there is work: bytes to deliver, the command engine busy, or
 reply bytes coming out. A read on a quiet board returns at once (nothing more can arrive), so a
@@ -23,8 +25,8 @@ counts as quiet once nothing else goes on. A read returns at the port's timeout 
 URL query parameters (:func:`parse_sim_url`): ``neurons``, ``weight_bits``, ``bias_bits``,
 ``lanes``, ``orders`` (comma list; ``none``: no binary engine), ``features`` (comma list),
 ``clk`` (Hz, default 12 MHz),
-``baud`` (default 115200 in ``bytes`` mode, clk/8 in ``bits`` mode), ``uart`` (``bytes`` or
-``bits``). Example: ``sim://?neurons=256&weight_bits=8&lanes=8``; with the graded engine
+``baud`` (default: the fastest rate an FT2232H makes that the UART serves at ``clk``,
+``baud.fastest_baud``, as on the boards: 3 Mbaud at 12 MHz), ``uart`` (``bytes`` or ``bits``). Example: ``sim://?neurons=256&weight_bits=8&lanes=8``; with the graded engine
 (Feature.GRADED) beside the binary one: ``...&features=stochastic,hebbian,trace,graded``;
 graded only: ``...&orders=none&features=trace,graded``.
 """
@@ -46,11 +48,12 @@ from pathlib import Path
 import serial
 from amaranth.sim import Simulator
 
+from hopfield_fpga.baud import line_runs, sample_points
 from hopfield_fpga.cache import cache_dir, locked
 from hopfield_fpga.config import NetworkConfig
 from hopfield_fpga.gateware.board_top import BoardTop
-from .urls import (BACKENDS, DEFAULT_CLK, DEFAULT_SIM_URL, default_sim_url,  # noqa: F401
-                   parse_sim_url)
+from .urls import (BACKENDS, DEFAULT_BAUD, DEFAULT_CLK, DEFAULT_SIM_URL,  # noqa: F401
+                   default_sim_url, parse_sim_url)
 
 __all__ = ["SimulatedBoard", "RtlBoard", "SimSerial", "parse_sim_url", "default_sim_url",
            "DEFAULT_SIM_URL", "DEFAULT_CLK", "BACKENDS"]
@@ -95,12 +98,13 @@ class SimulatedBoard:
     """One simulated board. :meth:`write` queues bytes; :meth:`read` runs the simulation until
     ``size`` bytes came out or the board went quiet."""
 
-    def __init__(self, config: NetworkConfig, *, clk: int = DEFAULT_CLK, baud: int = 115200,
-                 uart: str = "bytes"):
+    def __init__(self, config: NetworkConfig, *, clk: int = DEFAULT_CLK,
+                 baud: int = DEFAULT_BAUD, uart: str = "bytes"):
         self.config = config
         self.uart = uart
         self.top = BoardTop(config, clk, baud, uart=(uart == "bits"))
-        self.divisor = self.top.divisor
+        #: Cycles a bit on the line (fractional).
+        self.cycles_per_bit = clk / baud
         self.sim = Simulator(self.top)
         self.sim.add_clock(1 / clk)
         self.inbox = collections.deque()
@@ -135,41 +139,37 @@ class SimulatedBoard:
 
     async def _bits_bench(self, ctx):
         top = self.top
-        d = self.divisor
-        rx_bits = collections.deque()   # line levels still to drive, one per bit period
-        rx_timer = 0
-        tx_state = None                 # None idle, else (countdown to sample, bits so far)
-        tx_count, tx_byte, tx_line_prev = 0, 0, 1
+        samples = sample_points(self.cycles_per_bit)   # the host's looks at bits 1 .. 9
+        rx_runs = collections.deque()   # (level, cycles) runs still to drive
+        rx_left = 0
+        tx_at = None                    # cycles since the start bit's edge (None: idle)
+        tx_bits, tx_line_prev = [], 1
         ctx.set(top.rx, 1)
         while True:
-            if rx_timer == 0:
-                if not rx_bits and self.inbox:
-                    b = self.inbox.popleft()
-                    rx_bits.extend([0] + [(b >> i) & 1 for i in range(8)] + [1])
-                if rx_bits:
-                    ctx.set(top.rx, rx_bits.popleft())
-                    rx_timer = d
-            if rx_timer:
-                rx_timer -= 1
+            if rx_left == 0:
+                if not rx_runs and self.inbox:
+                    rx_runs.extend(line_runs([self.inbox.popleft()], self.cycles_per_bit))
+                if rx_runs:
+                    level, rx_left = rx_runs.popleft()
+                    ctx.set(top.rx, level)
+            if rx_left:
+                rx_left -= 1
             _, _, line, active = await ctx.tick().sample(top.tx, top.active)
             self.cycles += 1
-            if tx_state is None:
+            if tx_at is None:
                 if tx_line_prev and not line:
-                    tx_state, tx_count, tx_byte = d + d // 2 - 1, 0, 0
+                    tx_at, tx_bits = 0, []
             else:
-                tx_state -= 1
-                if tx_state == 0:
-                    if tx_count < 8:
-                        tx_byte |= line << tx_count
-                        tx_count += 1
-                        tx_state = d
-                    else:
+                tx_at += 1
+                if tx_at in samples:
+                    tx_bits.append(line)
+                    if len(tx_bits) == len(samples):
                         if line:   # stop bit
-                            self.outbox.append(tx_byte)
-                        tx_state = None
+                            self.outbox.append(sum(b << i for i, b in enumerate(tx_bits[:8])))
+                        tx_at = None
             tx_line_prev = line
-            busy = (self.inbox or rx_bits or rx_timer or (active and not self.frame_open)
-                    or tx_state is not None)
+            busy = (self.inbox or rx_runs or rx_left or (active and not self.frame_open)
+                    or tx_at is not None)
             self._quiet = 0 if busy else self._quiet + 1
 
     # -- host side ------------------------------------------------------------------------------
@@ -183,14 +183,14 @@ class SimulatedBoard:
     @property
     def quiet(self) -> bool:
         """Nothing to deliver, nothing going on, no reply bytes waiting: nothing will come."""
-        limit = _QUIET_CYCLES if self.uart == "bytes" else 3 * self.divisor
+        limit = _QUIET_CYCLES if self.uart == "bytes" else 3 * round(self.cycles_per_bit)
         return not self.inbox and not self.outbox and self._quiet > limit
 
     def read(self, size: int, timeout: float | None = None) -> bytes:
         """Up to ``size`` bytes: simulate until they came out, the board went quiet, or
         ``timeout`` seconds (None: no limit) passed."""
         sim = self.sim
-        limit = _QUIET_CYCLES if self.uart == "bytes" else 3 * self.divisor
+        limit = _QUIET_CYCLES if self.uart == "bytes" else 3 * round(self.cycles_per_bit)
         end = None if timeout is None else time.monotonic() + timeout
         steps = 0
         with _ctrl_c_between_steps() as interrupted:

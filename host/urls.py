@@ -15,13 +15,17 @@ from __future__ import annotations
 import shutil
 import urllib.parse
 
+from hopfield_fpga.baud import FT2232H, fastest_baud
 from hopfield_fpga.config import NetworkConfig
 from .errors import BoardURLError
 
 __all__ = ["board_url", "parse_sim_url", "parse_cpu_url", "default_sim_url", "DEFAULT_SIM_URL",
-           "DEFAULT_CLK", "BACKENDS", "DEFAULT_BACKEND", "CONFIG_KEYS"]
+           "DEFAULT_CLK", "DEFAULT_BAUD", "BACKENDS", "DEFAULT_BACKEND", "CONFIG_KEYS"]
 
 DEFAULT_CLK = 12_000_000
+#: sim:// speaks at the rate a board at its clock would (``hw/boards.py``: the fastest rate of
+#: its bridge, here an FT2232H, that the UART serves): 3 Mbaud at the default 12 MHz.
+DEFAULT_BAUD = fastest_baud(DEFAULT_CLK, FT2232H)
 #: Simulators behind sim://: Amaranth's (in process), or the emitted Verilog compiled by
 #: Icarus Verilog or Verilator.
 BACKENDS = ("amaranth", "icarus", "verilator")
@@ -125,7 +129,11 @@ def parse_sim_url(url: str) -> dict:
                                     f"not {query[key]!r}")
             out[key] = query[key]
     if out["baud"] is None:
-        out["baud"] = 115200 if out["uart"] == "bytes" else out["clk"] // 8
+        try:
+            out["baud"] = fastest_baud(out["clk"], FT2232H)
+        except ValueError as exc:
+            raise BoardURLError(f"{url!r}: no default baud at clk={out['clk']}: {exc}; "
+                                f"give baud=") from None
     if out["uart"] == "bits" and out["backend"] != "amaranth":
         raise BoardURLError(f"{url!r}: uart=bits needs backend=amaranth (the RTL back ends "
                             f"feed bytes)")

@@ -74,11 +74,12 @@ class WireBackend:
         return P.unpack_words(data, width, self.config.lanes, nbytes, signed=signed)
 
     def _state_bytes(self, state: np.ndarray) -> bytes:
-        return self._words((state > 0).astype(np.int64), 1, self.geometry.state_word)
+        """A whole state as packed bits (+1 as 1), ceil(N/8) bytes."""
+        return P.pack_bits((state > 0).astype(np.int64))
 
     def _state_from(self, data: bytes) -> np.ndarray:
-        bits = self._values(data, 1, self.geometry.state_word, signed=False)
-        return np.array(bits[:self.config.neurons], dtype=np.int8) * 2 - 1
+        bits = P.unpack_bits(data, self.config.neurons)
+        return np.array(bits, dtype=np.int8) * 2 - 1
 
     def _write_chunks(self, cmd, data: bytes, nbytes: int, kind: str) -> None:
         per = self.geometry.max_write[kind]
@@ -146,12 +147,18 @@ class WireBackend:
                         dtype=np.int64)
 
     def write_state(self, state: np.ndarray) -> None:
-        self._write_chunks(P.Command.WRITE_STATE, self._state_bytes(state),
-                           self.geometry.state_word, "state")
+        # a whole state is at most 512 bytes (N <= 4096): always one request
+        cmd = P.Command.WRITE_STATE
+        self.link.request(cmd, _header(cmd, chunk=0, count=self.config.chunks)
+                          + self._state_bytes(state), reply_size=0)
+
+    def _read_state_bytes(self) -> bytes:
+        cmd = P.Command.READ_STATE
+        return self.link.request(cmd, _header(cmd, chunk=0, count=self.config.chunks),
+                                 reply_size=self.geometry.state_bytes)
 
     def read_state(self) -> np.ndarray:
-        return self._state_from(self._read_chunks(P.Command.READ_STATE,
-                                                  self.geometry.state_word, "state"))
+        return self._state_from(self._read_state_bytes())
 
     def clear(self) -> None:
         self.link.request(P.Command.CLEAR, reply_size=0)
@@ -259,9 +266,7 @@ class WireBackend:
         raw, ended_by = self._wait_run(P.Command.RUN, _header(P.Command.RUN, **params),
                                        P.Command.READ_STATUS,
                                        P.STATUS.size, run_timeout)
-        result = self._result(raw + self._read_chunks(P.Command.READ_STATE,
-                                                      self.geometry.state_word, "state"),
-                              events)
+        result = self._result(raw + self._read_state_bytes(), events)
         return self._ended(ended_by, run_timeout, result)
 
     def recall_many(self, probes: np.ndarray, spec: RunSpec, run_timeout: float,

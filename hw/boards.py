@@ -1,7 +1,9 @@
 """The supported dev boards: platform, clocks, UART, device budget and default configuration.
 
 Each :class:`Board` names an amaranth-boards platform, the system clock the board top runs at
-(made by a PLL from the board oscillator when the two differ), the UART speed, the resources of
+(made by a PLL from the board oscillator when the two differ), its USB-UART bridge (the UART
+speed is the fastest rate the bridge makes that the UART serves at that clock,
+``baud.fastest_baud``), the resources of
 its FPGA (:class:`Device`, used by the pre-synthesis fit check in :mod:`.fit`) and the
 :class:`~hopfield_fpga.config.NetworkConfig` built when ``hopfield build`` is given no sizes,
 and the one built with ``--graded``: a configuration with the graded engine that fits.
@@ -18,14 +20,10 @@ from amaranth_boards.ecpix5 import ECPIX585Platform
 from amaranth_boards.icebreaker import ICEBreakerPlatform
 from amaranth_boards.ulx3s import ULX3S_25F_Platform, ULX3S_85F_Platform
 
+from hopfield_fpga.baud import FT231X, FT2232H, Bridge, fastest_baud
 from hopfield_fpga.config import Feature, NetworkConfig
 
-__all__ = ["Device", "Board", "BOARDS", "get_board", "DEFAULT_BAUD"]
-
-#: UART speed of the board tops unless ``--baud`` says otherwise. The USB-UART bridges of all
-#: supported boards (FT2232H, FT231X) run it; it is an exact divisor of none of the clocks, so the
-#: UART's fractional baud generator is what keeps the error small.
-DEFAULT_BAUD = 115_200
+__all__ = ["Device", "Board", "BOARDS", "get_board"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -92,11 +90,18 @@ class Board:
     default_config: NetworkConfig
     graded_config: NetworkConfig
     weight_memory: str = "bram"
-    baud: int = DEFAULT_BAUD
+    #: The USB-UART bridge between the host and the FPGA's UART pins.
+    bridge: Bridge = FT2232H
     #: (environment variable, default command, how to install it) of the programmer that the
     #: platform's ``toolchain_program`` runs.
     programmer: tuple[str, str, str] = ("OPENFPGALOADER", "openFPGALoader",
                                         "apt install openfpgaloader")
+
+    @property
+    def baud(self) -> int:
+        """The UART speed of the board top unless ``--baud`` says otherwise: the fastest rate
+        of the bridge that the UART serves at the design clock."""
+        return fastest_baud(round(self.sys_clk_freq), self.bridge)
 
     @property
     def family(self) -> str:
@@ -119,6 +124,7 @@ class Board:
             "osc_mhz": self.osc_freq / 1e6,
             "sys_clk_mhz": self.sys_clk_freq / 1e6,
             "baud": self.baud,
+            "bridge": self.bridge.name,
             "weight_memory": self.weight_memory,
             "default_config": self.default_config.to_dict(),
             "graded_config": self.graded_config.to_dict(),
@@ -144,6 +150,7 @@ BOARDS: dict[str, Board] = {b.name: b for b in [
         graded_config=NetworkConfig(neurons=64, weight_bits=4, bias_bits=8, lanes=1, orders=(),
                                     features=Feature.GRADED),
         weight_memory="spram",
+        bridge=FT2232H,
         programmer=("ICEPROG", "iceprog", "apt install fpga-icestorm"),
     ),
     Board(
@@ -156,6 +163,7 @@ BOARDS: dict[str, Board] = {b.name: b for b in [
         default_config=NetworkConfig(neurons=1024, weight_bits=3, lanes=6, features=_ALL_BINARY),
         # Both engines keep a copy of the weights: N = 256 at 8 bits (docs/graded.md).
         graded_config=NetworkConfig(neurons=256, weight_bits=8, lanes=8, features=_BOTH),
+        bridge=FT231X,
     ),
     Board(
         # The smallest ECP5 board here: its default builds in minutes, so CI synthesizes it.
@@ -167,6 +175,7 @@ BOARDS: dict[str, Board] = {b.name: b for b in [
         sys_clk_freq=40e6,
         default_config=NetworkConfig(neurons=256, weight_bits=8, lanes=4, features=_ALL_BINARY),
         graded_config=NetworkConfig(neurons=128, weight_bits=8, lanes=4, features=_BOTH),
+        bridge=FT231X,
     ),
     Board(
         name="ecpix5-85f",
@@ -176,6 +185,7 @@ BOARDS: dict[str, Board] = {b.name: b for b in [
         sys_clk_freq=25e6,     # as the ULX3S 85F: same device, same configurations
         default_config=NetworkConfig(neurons=1024, weight_bits=3, lanes=6, features=_ALL_BINARY),
         graded_config=NetworkConfig(neurons=256, weight_bits=8, lanes=8, features=_BOTH),
+        bridge=FT2232H,
     ),
 ]}
 

@@ -25,7 +25,7 @@ from amaranth.lib.cdc import ResetSynchronizer
 
 from hopfield_fpga.config import NetworkConfig
 from hopfield_fpga.gateware.board_top import BoardTop
-from hopfield_fpga.gateware.uart import uart_divisor
+from hopfield_fpga.gateware.uart import uart_timing
 from .boards import Board
 
 __all__ = ["PLLParams", "ice40_pll", "ecp5_pll", "BoardDesign"]
@@ -133,7 +133,7 @@ class BoardDesign(Elaboratable):
         pll = (None if f_in == f_out
                else {"ice40": ice40_pll, "ecp5": ecp5_pll}[board.family](f_in, f_out))
         clk_freq = round(f_in if pll is None else pll.f_out)
-        uart_divisor(clk_freq, baud)     # the UART's own check of the rate
+        uart_timing(clk_freq, baud)      # the UART's own check of the rate
         return baud, pll, clk_freq
 
     def make_core(self):

@@ -12,15 +12,20 @@ from hopfield_fpga.config import Feature, NetworkConfig
 from hopfield_fpga.protocol import LinkGeometry
 from hopfield_fpga.host import cli
 from hopfield_fpga.host.bench_link import BITS_PER_BYTE, DEFAULT_BAUDS, DEFAULT_BOARDS
-from hopfield_fpga.hw.boards import get_board
+from hopfield_fpga.hw.boards import BOARDS, get_board
 
 TARGET = 1.05
 
 
-def _rows(capsys, *argv):
-    assert cli.main(["bench", "link", "--json", *argv]) == 0
+def _all_rows(capsys, *argv):
+    assert cli.main(["bench", "link", "--json", "--no-engine", *argv]) == 0
     out = capsys.readouterr().out
     return [json.loads(line) for line in out.splitlines()]
+
+
+def _rows(capsys, *argv):
+    """The load / store / batched recall byte rows."""
+    return [r for r in _all_rows(capsys, *argv) if r["table"] == "bytes"]
 
 
 def _cobs_bound(body: int) -> int:
@@ -94,17 +99,47 @@ def test_batch_and_bauds(capsys):
     assert {r["baud"] for r in rows if r["operation"] != "recall_many"} == {2_000_000}
 
 
-def test_bad_arguments():
+def test_board_rows_meet_the_targets(capsys):
+    """Per board at its default baud: wire bits <= 1.35 per payload bit, and the wire time per
+    probe of a batched recall at least 20x shorter than at 115200 baud with unpacked states."""
+    rows = [r for r in _all_rows(capsys, "--probes", "26") if r["table"] == "board_recall"]
+    boards = {r["board"] for r in rows}
+    assert boards == set(BOARDS)
+    for name in boards:
+        now, = [r for r in rows if r["board"] == name and r["operation"] == "recall_many"]
+        before, = [r for r in rows if r["board"] == name
+                   and r["operation"] == "recall_many before"]
+        assert now["baud"] == BOARDS[name].baud and before["baud"] == 115200
+        assert now["payload_bits"] == 2 * now["neurons"] + 8 * P.STATUS.size
+        assert now["wire_bits"] / now["payload_bits"] <= 1.35, now
+        # --no-engine: the end-to-end time is the wire alone
+        assert now["seconds"] == pytest.approx(now["wire_bits"] / now["baud"])
+        assert before["seconds"] == pytest.approx(before["wire_bits"] / 115200)
+        assert now["wire_vs_before"] == pytest.approx(before["seconds"] / now["seconds"])
+        assert now["wire_vs_before"] >= 20, now
+
+
+def test_board_names(capsys):
+    rows = [r for r in _all_rows(capsys, "--boards", "ecpix5-85f") if r["table"] == "board_recall"]
+    assert {r["board"] for r in rows} == {"ecpix5-85f"} and len(rows) == 2
+    assert cli.main(["bench", "link", "--no-engine", "--boards", "nope"]) == 2
+    assert "Unknown board 'nope'" in capsys.readouterr().err
+
+
+def test_bad_arguments(capsys):
     with pytest.raises(SystemExit):
         cli.main(["bench", "link", "--bauds", "0"])
+    assert cli.main(["bench", "link", "--no-engine", "--bauds", "4000000"]) == 2
+    assert "baud 4000000 is too fast for a 12000000 Hz clock" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         cli.main(["bench", "link", "--lanes", "x"])
 
 
 def test_table(capsys):
-    assert cli.main(["bench", "link"]) == 0
+    assert cli.main(["bench", "link", "--no-engine"]) == 0
     out = capsys.readouterr().out
     assert "wire/data" in out and "recall_many" in out and "icebreaker" in out
+    assert "recall_many before" in out and "ecpix5-85f" in out
 
 
 def test_recording_port_matches_the_simulated_board():

@@ -60,10 +60,11 @@ CASES = [
      P.Command.RUN, P.Error.ARGUMENT),
     ("beta_len", frame(7, P.Command.RUN, P.RUN_PARAMS.pack(0, 1, 1, 10, 65)), P.Command.RUN,
      P.Error.ARGUMENT),
-    ("recall length", frame(7, P.Command.RECALL, P.RUN_PARAMS.pack(0, 0, 1, 10, 1) + bytes(2)),
+    # N = 10: a state is 2 bytes (packed bits)
+    ("recall length", frame(7, P.Command.RECALL, P.RUN_PARAMS.pack(0, 0, 1, 10, 1) + bytes(3)),
      P.Command.RECALL, P.Error.LENGTH),
     ("traced recall_many", frame(7, P.Command.RECALL_MANY, P.RUN_PARAMS.pack(0, 2, 1, 10, 1)
-                                 + P.COUNT.pack(1) + bytes(3)), P.Command.RECALL_MANY,
+                                 + P.COUNT.pack(1) + bytes(2)), P.Command.RECALL_MANY,
      P.Error.ARGUMENT),
 ]
 

@@ -21,8 +21,9 @@ import pytest
 import serial
 
 from hopfield_fpga import protocol as P
+from hopfield_fpga.baud import KNOWN_BAUDS
 from hopfield_fpga.config import NetworkConfig
-from hopfield_fpga.host.board import Board
+from hopfield_fpga.host.board import PROBE_TIMEOUT, Board
 from hopfield_fpga.host.errors import (BoardClosed, BoardError, BoardTimeout, BoardURLError,
                                        LinkError, RunTimeout)
 from hopfield_fpga.host.link import RX_LIMIT
@@ -61,9 +62,16 @@ def test_open_ends_within_its_deadline(writer):
     start = time.monotonic()
     try:
         with pytest.raises(BoardTimeout, match="IDENTIFY"):
-            Board.open(os.ttyname(slave), timeout=TIMEOUT, retries=RETRIES)
+            Board.open(os.ttyname(slave), timeout=TIMEOUT, retries=RETRIES, baud=115200)
         took = time.monotonic() - start
         assert took <= TIMEOUT * (RETRIES + 1) + MARGIN, f"took {took:.2f} s"
+        # without a baud: one IDENTIFY at each known rate, PROBE_TIMEOUT each, no retry
+        start = time.monotonic()
+        with pytest.raises(BoardTimeout, match="no IDENTIFY reply at any known rate"):
+            Board.open(os.ttyname(slave), timeout=TIMEOUT, retries=RETRIES)
+        took = time.monotonic() - start
+        assert took <= len(KNOWN_BAUDS) * (min(TIMEOUT, PROBE_TIMEOUT) + 0.1) + MARGIN, \
+            f"took {took:.2f} s"
     finally:
         stop.set()
         os.close(master)

@@ -34,6 +34,7 @@ class Image:
         geo = board.geometry
         self.geo = geo
         self.chunks = board.config.chunks
+        self.neurons = board.config.neurons
         self.weights = board.request(P.Command.READ_WEIGHTS,
                                      P.WEIGHT_RANGE.pack(0, 0, geo.weight_words))
         self.bias = board.request(P.Command.READ_BIAS, P.CHUNK_RANGE.pack(0, self.chunks))
@@ -82,7 +83,10 @@ def good_request(image: Image, draw) -> tuple[int, bytes, bytes]:
         data = image.bias[first * geo.bias_word:(first + count) * geo.bias_word]
         cmds = (P.Command.READ_BIAS, P.Command.WRITE_BIAS)
     else:
-        data = image.state[first * geo.state_word:(first + count) * geo.state_word]
+        n, k = image.neurons, geo.config.lanes   # a state range is packed bits
+        bits = P.unpack_bits(image.state, n)[first * k:min((first + count) * k, n)]
+        data = P.pack_bits(bits)
+        assert len(data) == geo.state_range_bytes(first, count)
         cmds = (P.Command.READ_STATE, P.Command.WRITE_STATE)
     if kind.startswith("read"):
         return cmds[0], rng, data

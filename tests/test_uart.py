@@ -1,9 +1,14 @@
-"""The 8N1 UART of the board link (``gateware/uart.py``) in Amaranth's simulator.
+"""The 8N1 UART of the board link (``gateware/uart.py``, timing from ``hopfield_fpga/baud.py``)
+in Amaranth's simulator, at the boards' default rates (fractional bit periods among them).
 
-TX: the exact line waveform (start bit, 8 data bits LSB first, stop bit, ``divisor`` cycles each).
-RX: bytes driven at the nominal baud and at +-2% baud error, a glitch shorter than half a bit
-refused as a start bit, a low stop bit dropped with ``framing_error``, and a TX -> RX loopback of
-random bytes. Random cases use fixed seeds named in every failure message.
+Timing: ``uart_timing`` accepts a rate exactly when its sampling points keep a margin for a
++-2% baud error, and refuses the rest naming the reason. TX: the exact line waveform (start
+bit, 8 data bits LSB first, stop bit; bit j of a back-to-back stream ends floor((j+1) * period)
+cycles after the first). RX: bytes sent at the nominal baud and at +-2% baud error with each
+data and stop bit at its level only near the sender's mid-bit (0.2 bit + 1 cycle each way) and
+at the opposite level elsewhere, so a byte arrives only if every sample falls there; a glitch
+shorter than half a bit refused as a start bit, a low stop bit dropped with ``framing_error``,
+and a TX -> RX loopback of random bytes. Random cases use fixed seeds named in every failure.
 """
 
 from __future__ import annotations
@@ -14,12 +19,14 @@ import pytest
 from amaranth.hdl import Module
 from amaranth.sim import Simulator
 
-from hopfield_fpga.gateware.uart import UartRx, UartTx, uart_divisor
+from hopfield_fpga.baud import (BAUD_TOLERANCE, FRACTION_BITS, MIN_CYCLES_PER_BIT,
+                                character_bits, line_runs)
+from hopfield_fpga.gateware.uart import UartRx, UartTx, uart_timing
+from hopfield_fpga.hw.boards import BOARDS
 
-
-def _frame_bits(byte: int, stop: int = 1) -> list[int]:
-    """Line levels of one 8N1 character: start, data LSB first, stop."""
-    return [0] + [(byte >> i) & 1 for i in range(8)] + [stop]
+#: (clock, baud) of every board's default: 4, 8 1/3, 13 1/3 and 4 1/6 cycles a bit.
+BOARD_RATES = sorted({(round(b.sys_clk_freq), b.baud) for b in BOARDS.values()})
+RATE_IDS = [f"{clk / 1e6:g}MHz-{baud / 1e6:g}Mbaud" for clk, baud in BOARD_RATES]
 
 
 def _run(dut, *benches):
@@ -30,16 +37,51 @@ def _run(dut, *benches):
     sim.run()
 
 
+# -- timing --------------------------------------------------------------------------------------
+
+def test_timing_accepts_exactly_the_rates_with_a_margin():
+    for clk in (12_000_000, 25_000_000, 40_000_000):
+        for baud in range(clk // 60, clk // 3, clk // 997):
+            cycles = clk / baud
+            try:
+                t = uart_timing(clk, baud)
+            except ValueError as exc:
+                assert cycles < MIN_CYCLES_PER_BIT + 0.01 or "margin" in str(exc), (clk, baud)
+                continue
+            assert t.cycles_per_bit >= MIN_CYCLES_PER_BIT and t.margin() > 0, (clk, baud)
+            assert abs(t.rate - baud) <= baud / (2 * t.period) + 1e-9, (clk, baud, t.rate)
+    for clk, baud in BOARD_RATES:
+        assert uart_timing(clk, baud).margin(BAUD_TOLERANCE) > 0.05
+
+
+@pytest.mark.parametrize("clk,baud,match", [
+    (12_000_000, 4_000_000, "too fast for a 12000000 Hz clock: 3 cycles per bit, at least 4 "
+                            "needed \\(at most 3000000 baud\\)"),
+    (25_000_000, 12_000_000, "at most 6250000 baud"),
+    (40_000_000, 300, "too slow .*\\(at least 611 baud\\)"),
+    (12_000_000, 0, "baud must be a positive integer, not 0"),
+    (12_000_000, 1e6, "baud must be a positive integer, not 1000000.0"),
+    (-1, 115200, "clk_freq must be a positive integer"),
+])
+def test_timing_refusals_name_the_value_and_the_limit(clk, baud, match):
+    with pytest.raises(ValueError, match=match):
+        uart_timing(clk, baud)
+
+
 # -- transmitter ---------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("divisor", [4, 13, 16])
-def test_tx_waveform_is_8n1_at_the_divisor(divisor):
-    seed = 100 + divisor
+@pytest.mark.parametrize("clk,baud", BOARD_RATES, ids=RATE_IDS)
+def test_tx_waveform_is_8n1_at_the_fractional_period(clk, baud):
+    timing = uart_timing(clk, baud)
+    seed = baud // 1000 + clk // 10**6
     rng = random.Random(seed)
     data = [0x00, 0xFF, 0x55, 0xA5] + [rng.randrange(256) for _ in range(8)]
-    dut = UartTx(divisor)
+    dut = UartTx(timing)
     line: list[int] = []
-    limit = len(data) * 10 * divisor + 20 * divisor
+    bits = [level for b in data for level in character_bits(b)]
+    # bit j of the back-to-back stream ends floor((j + 1) * period) cycles after the first one
+    ends = [((j + 1) * timing.period) >> FRACTION_BITS for j in range(len(bits))]
+    limit = ends[-1] + 40
 
     async def feed(ctx):
         for b in data:
@@ -55,18 +97,17 @@ def test_tx_waveform_is_8n1_at_the_divisor(divisor):
 
     _run(dut, feed, watch)
     assert line[0] == 1, f"seed {seed}: the line is not idle high after reset"
-    t = 0
-    for n, b in enumerate(data):
-        while t < len(line) and line[t] == 1:
-            t += 1
-        assert t < len(line), f"seed {seed}: byte {n} ({b:#04x}) never started"
-        for i, level in enumerate(_frame_bits(b)):
-            got = line[t + i * divisor:t + (i + 1) * divisor]
-            assert got == [level] * divisor, (
-                f"seed {seed} divisor {divisor}: byte {n} ({b:#04x}) bit {i} should be {level} "
-                f"for {divisor} cycles from cycle {t + i * divisor}, line was {got}")
-        t += 10 * divisor
-    assert all(v == 1 for v in line[t:]), f"seed {seed}: the line did not return to idle"
+    t0 = line.index(0)
+    start = 0
+    for j, (level, end) in enumerate(zip(bits, ends)):
+        got = line[t0 + start:t0 + end]
+        assert got == [level] * (end - start), (
+            f"seed {seed} {clk} Hz {baud} baud: bit {j % 10} of byte {j // 10} "
+            f"({data[j // 10]:#04x}) should be {level} for cycles {start}..{end - 1}, was {got}")
+        # within a cycle of the ideal time (and the period's rounding to 1/256 of a cycle)
+        assert abs(end - (j + 1) * clk / baud) < 1 + (j + 1) / 2**FRACTION_BITS, (j, end)
+        start = end
+    assert all(v == 1 for v in line[t0 + ends[-1]:]), f"seed {seed}: not idle at the end"
 
 
 # -- receiver ------------------------------------------------------------------------------------
@@ -99,66 +140,78 @@ def _rx_bench(dut, segments, received, errors, tail_cycles):
     return bench
 
 
-def _serialize(data, period: float, gaps) -> list[tuple[int, int]]:
-    """Runs of line levels for ``data`` sent with a (fractional) bit period in cycles; bit edges
-    fall on the cycle nearest the ideal time, as a sender with another clock would place them."""
+def _serialize(data, period: float, gaps, window: float | None = None) -> list[tuple[int, int]]:
+    """Runs of line levels for ``data`` sent with a (fractional) bit period in cycles, after the
+    idle ``gaps``; bit edges fall on the cycle nearest the ideal time, as a sender with another
+    clock would place them. With ``window`` each data and stop bit holds its level only within
+    ``window`` cycles of its middle and the opposite level elsewhere (the stop bit: before)."""
     runs = []
-    t = 0.0
     for b, gap in zip(data, gaps):
         runs.append((1, gap))
-        start = round(t)
-        for i, level in enumerate(_frame_bits(b)):
-            end = round(t + (i + 1) * period)
-            runs.append((level, end - start))
-            start = end
-        t += 10 * period
-        t = float(round(t))
+        for k, level in enumerate(character_bits(b)):
+            lo, hi = round(k * period), round((k + 1) * period)
+            if window is None or k == 0:
+                runs.append((level, hi - lo))
+                continue
+            mid = (k + 0.5) * period
+            for c in range(lo, hi):
+                near = abs(c - mid) <= window
+                runs.append((level if near or (k == 9 and c > mid) else 1 - level, 1))
     return runs
 
 
-@pytest.mark.parametrize("error", [0.0, -0.02, +0.02])
-@pytest.mark.parametrize("divisor", [8, 16])
-def test_rx_decodes_at_nominal_and_off_baud(divisor, error):
-    seed = 7 + divisor + int(error * 1000)
+@pytest.mark.parametrize("error", [0.0, -BAUD_TOLERANCE, +BAUD_TOLERANCE])
+@pytest.mark.parametrize("clk,baud", BOARD_RATES, ids=RATE_IDS)
+def test_rx_samples_near_mid_bit_at_nominal_and_off_baud(clk, baud, error):
+    timing = uart_timing(clk, baud)
+    d = clk / baud
+    seed = 7 + baud // 1000 + int(error * 1000)
     rng = random.Random(seed)
-    data = [0x00, 0xFF, 0x01, 0x80] + [rng.randrange(256) for _ in range(28)]
+    data = [0x00, 0xFF, 0x01, 0x80, 0x55, 0xAA] + [rng.randrange(256) for _ in range(26)]
     # gaps of 0 (back to back, stop bit straight into the next start bit) up to a bit time
-    gaps = [divisor] + [rng.choice([0, 0, 1, divisor // 2, divisor]) for _ in data[1:]]
-    dut = UartRx(divisor)
+    gaps = [round(d)] + [rng.choice([0, 0, 1, round(d / 2), round(d)]) for _ in data[1:]]
+    dut = UartRx(timing)
     received, errors = [], []
-    period = divisor / (1 + error)        # the sender's baud is off by ``error``
-    _run(dut, _rx_bench(dut, _serialize(data, period, gaps), received, errors, 3 * divisor))
-    assert not errors, f"seed {seed} divisor {divisor} error {error:+.0%}: framing errors {errors}"
+    period = d / (1 + error)              # the sender's baud is off by ``error``
+    window = 0.2 * d + 1                  # the drift of a 2% error over 10 bits, and a cycle
+    _run(dut, _rx_bench(dut, _serialize(data, period, gaps, window), received, errors,
+                        3 * round(d)))
+    what = f"seed {seed} {clk} Hz {baud} baud, baud error {error:+.0%}"
+    assert not errors, f"{what}: framing errors {errors}"
     first = next((i for i, (a, b) in enumerate(zip(received, data)) if a != b), None)
-    assert received == data, (
-        f"seed {seed} divisor {divisor} baud error {error:+.0%}: received {len(received)} bytes "
-        f"of {len(data)}, first divergence at {first}")
+    assert received == data, (f"{what}: received {len(received)} bytes of {len(data)}, "
+                              f"first divergence at {first}")
 
 
-@pytest.mark.parametrize("divisor", [8, 16])
-def test_rx_ignores_glitch_shorter_than_half_a_bit(divisor):
-    runs = [(1, 2 * divisor)]
-    for width in range(1, divisor // 2):
-        runs += [(0, width), (1, 2 * divisor)]
-    dut = UartRx(divisor)
+@pytest.mark.parametrize("clk,baud", [(12_000_000, 1_500_000), (25_000_000, 3_000_000)])
+def test_rx_ignores_glitch_shorter_than_half_a_bit(clk, baud):
+    timing = uart_timing(clk, baud)
+    d = round(clk / baud)
+    half = timing.sample_cycles()[0]      # the start bit's check, half a period after the edge
+    runs = [(1, 2 * d)]
+    for width in range(1, half):
+        runs += [(0, width), (1, 2 * d)]
+    dut = UartRx(timing)
     received, errors = [], []
-    runs += _serialize([0xC3], divisor, [divisor])
-    _run(dut, _rx_bench(dut, runs, received, errors, 3 * divisor))
-    assert received == [0xC3], (f"divisor {divisor}: glitches of 1..{divisor // 2 - 1} cycles "
-                                f"were taken for start bits: received {received}")
-    assert not errors, f"divisor {divisor}: framing errors at cycles {errors}"
+    runs += line_runs([0xC3], clk / baud)
+    _run(dut, _rx_bench(dut, runs, received, errors, 3 * d))
+    assert received == [0xC3], (f"{clk} Hz {baud} baud: glitches of 1..{half - 1} cycles were "
+                                f"taken for start bits: received {received}")
+    assert not errors, f"{clk} Hz {baud} baud: framing errors at cycles {errors}"
 
 
-@pytest.mark.parametrize("divisor", [8, 16])
-def test_rx_drops_a_byte_with_a_low_stop_bit(divisor):
-    runs = [(1, divisor)]
-    runs += [(level, divisor) for level in _frame_bits(0x5A, stop=0)]
-    runs += _serialize([0x3C], divisor, [2 * divisor])
-    dut = UartRx(divisor)
+@pytest.mark.parametrize("clk,baud", [(12_000_000, 1_500_000), (25_000_000, 3_000_000)])
+def test_rx_drops_a_byte_with_a_low_stop_bit(clk, baud):
+    d = clk / baud
+    runs = [(1, round(d))]
+    runs += [(level, round((k + 1) * d) - round(k * d))
+             for k, level in enumerate(character_bits(0x5A, stop=0))]
+    runs += _serialize([0x3C], d, [round(2 * d)])
+    dut = UartRx(uart_timing(clk, baud))
     received, errors = [], []
-    _run(dut, _rx_bench(dut, runs, received, errors, 3 * divisor))
-    assert received == [0x3C], f"divisor {divisor}: received {received}"
-    assert len(errors) == 1, f"divisor {divisor}: framing_error pulses at {errors}"
+    _run(dut, _rx_bench(dut, runs, received, errors, 3 * round(d)))
+    assert received == [0x3C], f"{clk} Hz {baud} baud: received {received}"
+    assert len(errors) == 1, f"{clk} Hz {baud} baud: framing_error pulses at {errors}"
 
 
 # -- loopback ------------------------------------------------------------------------------------
@@ -166,11 +219,12 @@ def test_rx_drops_a_byte_with_a_low_stop_bit(divisor):
 @pytest.mark.parametrize("seed", [1, 2])
 def test_loopback_random_bytes(seed):
     rng = random.Random(seed)
-    divisor = uart_divisor(12_000_000, 1_500_000)   # 8 cycles per bit
+    timing = uart_timing(25_000_000, 3_000_000)   # 8 1/3 cycles per bit
+    divisor = round(timing.cycles_per_bit)
     data = [rng.randrange(256) for _ in range(48)]
     m = Module()
-    m.submodules.tx = tx = UartTx(divisor)
-    m.submodules.rx = rx = UartRx(divisor)
+    m.submodules.tx = tx = UartTx(timing)
+    m.submodules.rx = rx = UartRx(timing)
     m.d.comb += rx.rx.eq(tx.tx)
     received = []
     limit = (len(data) + 4) * 10 * divisor * 2

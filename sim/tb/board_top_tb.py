@@ -22,6 +22,7 @@ from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, RisingEdge
 
 from hopfield_fpga import protocol as P
+from hopfield_fpga.baud import line_runs, sample_points
 from hopfield_fpga.config import NetworkConfig, Order
 from hopfield_fpga.numerics import seed_state
 from hopfield_fpga.sim import golden
@@ -34,13 +35,15 @@ REPLY_TIMEOUT_BYTES = 400
 class UartLink:
     """The host side of the link at bit level: drives ``rx``, decodes ``tx`` into frames."""
 
-    def __init__(self, dut, divisor: int, config: NetworkConfig, seed: int):
+    def __init__(self, dut, cycles_per_bit: float, config: NetworkConfig, seed: int):
         self.dut = dut
-        self.divisor = divisor
+        #: The host's bit period in clock cycles (fractional: the board's UART rounds its own).
+        self.cycles_per_bit = cycles_per_bit
+        self.divisor = round(cycles_per_bit)     # cycles of one bit, for waits and timeouts
         self.config = config
         self.seed = seed
         self.k = config.lanes
-        self.state_word = P.word_bytes(self.k)
+        self.state_size = P.LinkGeometry(config).state_bytes
         self.weight_word = P.word_bytes(self.k * config.weight_bits)
         self.bias_word = P.word_bytes(self.k * config.bias_bits)
         self.raw = bytearray()          # bytes seen on tx, not yet split into frames
@@ -49,28 +52,30 @@ class UartLink:
         cocotb.start_soon(self._monitor())
 
     async def _monitor(self):
-        """8N1 receiver on ``tx``: samples the middle of each bit, checks the stop bit."""
-        clk, tx, d = self.dut.clk, self.dut.tx, self.divisor
+        """8N1 receiver on ``tx``: samples the middle of each bit (``baud.sample_points``),
+        checks the stop bit."""
+        clk, tx = self.dut.clk, self.dut.tx
+        half = round(self.cycles_per_bit / 2)
+        points = sample_points(self.cycles_per_bit)
         while True:
             await RisingEdge(clk)
             if int(tx.value) != 0:
                 continue
-            await ClockCycles(clk, d // 2)
+            await ClockCycles(clk, half)
             assert int(tx.value) == 0, f"seed {self.seed}: tx start bit shorter than half a bit"
-            byte = 0
-            for i in range(8):
-                await ClockCycles(clk, d)
-                byte |= int(tx.value) << i
-            await ClockCycles(clk, d)
-            assert int(tx.value) == 1, f"seed {self.seed}: tx stop bit is 0 (byte {byte:#04x})"
+            bits, at = [], half
+            for point in points:
+                await ClockCycles(clk, point - at)
+                at = point
+                bits.append(int(tx.value))
+            byte = sum(b << i for i, b in enumerate(bits[:8]))
+            assert bits[8] == 1, f"seed {self.seed}: tx stop bit is 0 (byte {byte:#04x})"
             self.raw.append(byte)
 
     async def send_bytes(self, data: bytes):
-        clk, d = self.dut.clk, self.divisor
-        for byte in data:
-            for bit in [0] + [(byte >> i) & 1 for i in range(8)] + [1]:
-                self.dut.rx.value = bit
-                await ClockCycles(clk, d)
+        for level, cycles in line_runs(data, self.cycles_per_bit):
+            self.dut.rx.value = level
+            await ClockCycles(self.dut.clk, cycles)
 
     async def next_frame(self, timeout_cycles: int) -> bytes | None:
         """The next raw frame (without its delimiter), or None after ``timeout_cycles``."""
@@ -115,11 +120,11 @@ class UartLink:
         return P.unpack_words(data, width, self.k, nbytes, signed=signed)
 
     def state_bytes(self, state) -> bytes:
-        return self.pack((np.asarray(state) > 0).astype(np.int64), 1, self.state_word)
+        """A state as packed bits (protocol.pack_bits)."""
+        return P.pack_bits((np.asarray(state) > 0).astype(np.int64))
 
     def state_from(self, data: bytes) -> np.ndarray:
-        bits = self.unpack(data, 1, self.state_word, signed=False)[:self.config.neurons]
-        return np.array(bits, dtype=np.int8) * 2 - 1
+        return np.array(P.unpack_bits(data, self.config.neurons), dtype=np.int8) * 2 - 1
 
     async def read_weights(self) -> np.ndarray:
         cfg, n = self.config, self.config.neurons
@@ -140,7 +145,7 @@ class UartLink:
         data = await self.request(P.Command.RECALL, params + self.state_bytes(probe),
                                   traces=traces, timeout_cycles=REPLY_TIMEOUT_BYTES * 40
                                   * self.divisor * max(1, cfg.neurons // 4))
-        assert len(data) == P.STATUS.size + cfg.chunks * self.state_word
+        assert len(data) == P.STATUS.size + self.state_size
         status = P.STATUS.unpack(data[:P.STATUS.size])
         events = []
         for t in traces:
@@ -152,14 +157,15 @@ class UartLink:
 async def _start(dut):
     params = tb_params()
     config = NetworkConfig.from_dict(params["config"])
-    divisor = round(params["clk_freq"] / params["baud"])
+    cycles_per_bit = params["clk_freq"] / params["baud"]
+    divisor = round(cycles_per_bit)
     cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
     dut.rx.value = 1
     dut.rst.value = 1
     await ClockCycles(dut.clk, 3)
     dut.rst.value = 0
     await ClockCycles(dut.clk, 3 * divisor)
-    return params, config, UartLink(dut, divisor, config, params["seed"])
+    return params, config, UartLink(dut, cycles_per_bit, config, params["seed"])
 
 
 def _check_run(seed, what, status, state, events, want):
