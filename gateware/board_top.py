@@ -1,4 +1,5 @@
-"""The board-independent top: UART, COBS framing, command engine and binary engine (and the
+"""The board-independent top: UART, COBS framing, command engine and binary engine (the design
+``config.engine`` names: `BinaryEngine` or the column-parallel `ColumnEngine`; and the
 graded engine beside it when the configuration has ``Feature.GRADED``; the graded engine alone
 when it has no update orders).
 
@@ -17,12 +18,16 @@ from amaranth.lib.wiring import In, Out, connect
 
 from hopfield_fpga.config import Feature, NetworkConfig
 from .binary_engine import BinaryEngine
+from .engine.column_engine import ColumnEngine
 from .cobs import CobsDecoder, CobsEncoder
 from .command_engine import CommandEngine
 from .graded_engine import GradedEngine
 from .uart import UartRx, UartTx, uart_timing
 
-__all__ = ["BoardTop"]
+__all__ = ["BoardTop", "BINARY_ENGINES"]
+
+#: The binary engine's class for each design of ``config.ENGINES``.
+BINARY_ENGINES = {"lanes": BinaryEngine, "column": ColumnEngine}
 
 
 class BoardTop(wiring.Component):
@@ -56,7 +61,7 @@ class BoardTop(wiring.Component):
         connect(m, dec.o, cmd.rx)
         connect(m, cmd.tx, enc.i)
         if self.config.has_binary:
-            m.submodules.engine = eng = BinaryEngine(self.config)
+            m.submodules.engine = eng = BINARY_ENGINES[self.config.engine](self.config)
             connect(m, cmd.engine, eng)
         if self.config.has(Feature.GRADED):
             m.submodules.graded = graded = GradedEngine(self.config)

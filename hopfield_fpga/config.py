@@ -16,7 +16,7 @@ import dataclasses
 import enum
 import struct
 
-__all__ = ["Order", "Feature", "BINARY_FEATURES", "NetworkConfig", "MAX_NEURONS"]
+__all__ = ["Order", "Feature", "BINARY_FEATURES", "ENGINES", "NetworkConfig", "MAX_NEURONS"]
 
 #: Largest N the gateware and the protocol support (addresses are 16 bits on the wire).
 MAX_NEURONS = 4096
@@ -64,6 +64,11 @@ class Feature(enum.IntFlag):
     ALL = STOCHASTIC | HEBBIAN | TRACE | GRADED
 
 
+#: Designs of the binary engine, in their wire numbering (docs/engine.md): ``"lanes"`` reads K
+#: weights a cycle and passes a column in C = ceil(N / K) cycles (``gateware/binary_engine.py``);
+#: ``"column"`` reads a whole column a cycle into N field lanes (``gateware/engine/``).
+ENGINES = ("lanes", "column")
+
 #: Features that only the binary engine has (a graded-only configuration cannot build them).
 BINARY_FEATURES = Feature.STOCHASTIC | Feature.HEBBIAN
 
@@ -95,6 +100,9 @@ class NetworkConfig:
         engine's features (STOCHASTIC, HEBBIAN).
     features:
         Optional blocks built in (:class:`Feature`).
+    engine:
+        Design of the binary engine, one of :data:`ENGINES`. With ``"column"``, K is only the
+        width of the host's access word (a chunk of K neurons), not the weights read a cycle.
     """
 
     neurons: int = 64
@@ -103,6 +111,7 @@ class NetworkConfig:
     lanes: int = 8
     orders: tuple[Order, ...] = (Order.SEQUENTIAL, Order.RANDOM, Order.REJECTION_FREE)
     features: Feature = Feature.STOCHASTIC | Feature.HEBBIAN | Feature.TRACE
+    engine: str = "lanes"
 
     def __post_init__(self):
         _check_int("neurons", self.neurons, 1, MAX_NEURONS)
@@ -127,6 +136,12 @@ class NetworkConfig:
                                   if f in BINARY_FEATURES and binary_only & f)
                 raise ValueError(f"Feature(s) {names} belong to the binary engine, which a "
                                  f"configuration without update orders does not build")
+        if self.engine not in ENGINES:
+            raise ValueError(f"engine must be one of {', '.join(map(repr, ENGINES))}, "
+                             f"not {self.engine!r}")
+        if self.engine != "lanes" and not orders:
+            raise ValueError(f"engine={self.engine!r} designs the binary engine, which a "
+                             f"configuration without update orders does not build")
 
     # -- derived numbers (docs/numerics.md, "Widths") --------------------------------------
 
@@ -210,6 +225,7 @@ class NetworkConfig:
             "lanes": self.lanes,
             "orders": [o.name.lower() for o in self.orders],
             "features": [f.name.lower() for f in Feature if f is not Feature.ALL and self.features & f],
+            "engine": self.engine,
         }
 
     @classmethod
@@ -232,26 +248,30 @@ class NetworkConfig:
             d["features"] = flags
         return cls(**d)
 
-    #: Byte form: N (u16), W_BITS, B_BITS, K, order mask, feature mask (u8 each); little-endian.
-    _WIRE = struct.Struct("<HBBBBB")
+    #: Byte form: N (u16), W_BITS, B_BITS, K, order mask, feature mask, engine (index into
+    #: ENGINES) (u8 each); little-endian.
+    _WIRE = struct.Struct("<HBBBBBB")
     WIRE_SIZE = _WIRE.size
 
     def encode(self) -> bytes:
         order_mask = sum(1 << o for o in self.orders)
         return self._WIRE.pack(self.neurons, self.weight_bits, self.bias_bits, self.lanes,
-                               order_mask, int(self.features))
+                               order_mask, int(self.features), ENGINES.index(self.engine))
 
     @classmethod
     def decode(cls, data: bytes) -> "NetworkConfig":
         if len(data) != cls.WIRE_SIZE:
             raise ValueError(f"A configuration is {cls.WIRE_SIZE} bytes, not {len(data)}")
-        n, w, b, k, order_mask, features = cls._WIRE.unpack(data)
+        n, w, b, k, order_mask, features, engine = cls._WIRE.unpack(data)
+        if engine >= len(ENGINES):
+            raise ValueError(f"Unknown engine number {engine}; known: "
+                             f"{', '.join(f'{i} ({e})' for i, e in enumerate(ENGINES))}")
         orders = tuple(o for o in Order if order_mask >> o & 1)
         return cls(neurons=n, weight_bits=w, bias_bits=b, lanes=k, orders=orders,
-                   features=Feature(features))
+                   features=Feature(features), engine=ENGINES[engine])
 
     def describe(self) -> str:
         return (f"N={self.neurons} W={self.weight_bits}b B={self.bias_bits}b K={self.lanes} "
                 f"acc={self.acc_bits}b orders={'/'.join(o.name.lower() for o in self.orders) or 'none'} "
-                f"features={'/'.join(self.to_dict()['features']) or 'none'}")
+                f"features={'/'.join(self.to_dict()['features']) or 'none'} engine={self.engine}")
 

@@ -50,8 +50,8 @@ __all__ = [
 ]
 
 #: 2: states, patterns and probes are packed bits (1 sent them in K-lane words); a host
-#: refuses a board of another version at IDENTIFY.
-PROTOCOL_VERSION = 2
+#: refuses a board of another version at IDENTIFY. 3: the configuration names the engine design.
+PROTOCOL_VERSION = 3
 DELIMITER = 0x00
 #: CRC-16/CCITT-FALSE (x^16 + x^12 + x^5 + 1).
 CRC_POLY = 0x1021

@@ -5,7 +5,8 @@ once with :class:`~hopfield_fpga.host.errors.BoardURLError` naming the expected 
 bad key or value, and never a value the user did not pass.
 
 Parameters of both schemes: ``neurons``, ``weight_bits``, ``bias_bits``, ``lanes``, ``orders``
-(comma list; ``none``: no binary engine), ``features`` (comma list; ``none``: no feature).
+(comma list; ``none``: no binary engine), ``features`` (comma list; ``none``: no feature),
+``engine`` (``lanes`` or ``column``, the binary engine's design).
 ``lanes`` defaults to min(8, neurons). ``sim://`` also takes ``clk`` (Hz), ``baud``, ``uart``
 (``bytes`` or ``bits``) and ``backend`` (``amaranth``, ``icarus``, ``verilator``).
 """
@@ -32,7 +33,7 @@ BACKENDS = ("amaranth", "icarus", "verilator")
 DEFAULT_BACKEND = "amaranth"
 DEFAULT_SIM_URL = "sim://?neurons=256&weight_bits=8&lanes=8"
 #: The NetworkConfig keys a URL may give.
-CONFIG_KEYS = ("neurons", "weight_bits", "bias_bits", "lanes", "orders", "features")
+CONFIG_KEYS = ("neurons", "weight_bits", "bias_bits", "lanes", "orders", "features", "engine")
 _SIM_KEYS = ("clk", "baud", "uart", "backend")
 _FORM = "{scheme}://?key=value&key=value (keys: {keys})"
 
@@ -82,6 +83,8 @@ def _config(url: str, query: dict[str, str]) -> NetworkConfig:
         value = query[key]
         if key in ("orders", "features"):
             cfg[key] = [v for v in value.split(",") if v and v != "none"]
+        elif key == "engine":
+            cfg[key] = value
         else:
             cfg[key] = _int(url, key, value)
     if "lanes" not in cfg and "neurons" in cfg and isinstance(cfg["neurons"], int) \

@@ -29,8 +29,8 @@ right for the simulator and for small N; at N = 1024 they need the pipelining th
 describe before the clock target holds.
 
 Without Feature.STOCHASTIC or Feature.HEBBIAN their blocks are not built, and WRITE_BETA and
-STORE_PATTERN are accepted and ignored as in ``BinaryEngine``. The board still builds
-``BinaryEngine``.
+STORE_PATTERN are accepted and ignored as in ``BinaryEngine``. `BoardTop` builds it for a
+configuration with ``engine="column"``.
 """
 
 from __future__ import annotations
