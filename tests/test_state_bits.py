@@ -50,6 +50,29 @@ def _ranges(c, rng):
     return out
 
 
+async def _offer(ctx, dut, first, items, put, done):
+    """Start ``dut`` (a BitsToChunks or ChunksToBits) at chunk ``first``, then offer ``items``
+    on its input, ``put(item, last)`` setting the payload, with its output always ready, until
+    ``done(outputs, cycles)``. Returns (outputs, items taken)."""
+    ctx.set(dut.start, 1)
+    ctx.set(dut.first, first)
+    await ctx.tick()
+    ctx.set(dut.start, 0)
+    ctx.set(dut.o.ready, 1)
+    out, i, cycles = [], 0, 0
+    while not done(out, cycles):
+        ctx.set(dut.i.valid, i < len(items))
+        put(items[i] if i < len(items) else 0, i == len(items) - 1)
+        took_i = ctx.get(dut.i.ready) and i < len(items)
+        took_o, value = ctx.get(dut.o.valid), ctx.get(dut.o.payload)
+        await ctx.tick()
+        i, cycles = i + bool(took_i), cycles + 1
+        if took_o:
+            out.append(value)
+    ctx.set(dut.i.valid, 0)
+    return out, i
+
+
 @pytest.mark.parametrize("n,k", SHAPES)
 def test_gateware_blocks_match_pack_bits(n, k, seed, rng):
     """BitsToChunks turns the packed bytes of ranges (and of back-to-back whole states) into the
@@ -76,43 +99,20 @@ def test_gateware_blocks_match_pack_bits(n, k, seed, rng):
     got_chunks, got_bytes = [], []
 
     async def bench_unpack(ctx):
+        def put(byte, last):
+            ctx.set(unpack.i.payload, byte)
         for first, data, chunks in cases:
-            ctx.set(unpack.start, 1)
-            ctx.set(unpack.first, first)
-            await ctx.tick()
-            ctx.set(unpack.start, 0)
-            out, i = [], 0
-            ctx.set(unpack.o.ready, 1)
-            while len(out) < len(chunks):
-                ctx.set(unpack.i.valid, i < len(data))
-                ctx.set(unpack.i.payload, data[i] if i < len(data) else 0)
-                took_i, took_o, chunk = (ctx.get(unpack.i.ready) and i < len(data),
-                                         ctx.get(unpack.o.valid), ctx.get(unpack.o.payload))
-                await ctx.tick()
-                i += bool(took_i)
-                if took_o:
-                    out.append(chunk)
-            ctx.set(unpack.i.valid, 0)
-            got_chunks.append((out, i))
+            got_chunks.append(await _offer(ctx, unpack, first, data, put,
+                                           lambda out, cycles: len(out) == len(chunks)))
 
     async def bench_pack(ctx):
+        def put(chunk, last):
+            ctx.set(pack.i.payload.chunk, chunk)
+            ctx.set(pack.i.payload.last, last)
         for first, data, chunks in cases:
-            ctx.set(pack.start, 1)
-            ctx.set(pack.first, first)
-            await ctx.tick()
-            ctx.set(pack.start, 0)
-            out, j = bytearray(), 0
-            ctx.set(pack.o.ready, 1)
-            for _ in range(8 * (len(data) + len(chunks)) + 8):
-                ctx.set(pack.i.valid, j < len(chunks))
-                ctx.set(pack.i.payload.chunk, chunks[j] if j < len(chunks) else 0)
-                ctx.set(pack.i.payload.last, j == len(chunks) - 1)
-                took_i, took_o, byte = (ctx.get(pack.i.ready) and j < len(chunks),
-                                        ctx.get(pack.o.valid), ctx.get(pack.o.payload))
-                await ctx.tick()
-                j += bool(took_i)
-                if took_o:
-                    out.append(byte)
+            limit = 8 * (len(data) + len(chunks)) + 8       # enough for every byte to leave
+            out, _ = await _offer(ctx, pack, first, chunks, put,
+                                  lambda out, cycles: cycles == limit)
             got_bytes.append(bytes(out))
 
     for dut, bench in ((unpack, bench_unpack), (pack, bench_pack)):
