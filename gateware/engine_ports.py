@@ -88,6 +88,12 @@ class AccessOp(enum.Enum, shape=4):
     #: Zero every weight, bias and local field and set every state to -1 (one cycle per
     #: weight word); the fields stay valid (h = 0, 2E = 0, no unstable neuron).
     CLEAR = 8
+    #: Write clamp chunk c (``docs/numerics.md`` §12; bit 1 = neuron held): the mask stays
+    #: until it is written again and applies to every run after it. A held neuron is left out
+    #: of the unstable set the selectors see, and a stochastic visit of it draws its words and
+    #: never writes. Only :class:`~hopfield_fpga.gateware.engine.ColumnEngine` has it;
+    #: ``BinaryEngine`` ignores it (the command engine refuses WRITE_CLAMP there).
+    WRITE_CLAMP = 9
 
 
 class StopReason(enum.Enum, shape=2):

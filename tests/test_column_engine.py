@@ -58,7 +58,7 @@ def test_column_engine_matches_golden(config):
 
     async def body(driver, dut):
         for seed in seeds:
-            case = make_case(config, seed)
+            case = make_case(config, seed, clamp=True)
             _, want = expected(config, case)
             status, events, state = await run_case(driver, case)
             compare(case, want, status, events, state)
@@ -86,16 +86,21 @@ def _choose_cycles(config, case, want):
     w = np.asarray(case.weights)
     s = np.array(case.state)
     h = w @ s + case.bias
+    free = ~case.clamp if case.clamp is not None else np.ones(n, bool)
+
+    def unstable():                      # the flags the selectors see (§12)
+        return (s * h < 0) & free
+
     events = list(want.trace)
     per_flip, tail = [], 0
     x = numerics.seed_state(case.run_seed)
     m = (n - 1).bit_length()
     visits = cycles = 0
-    while np.any(s * h < 0) and visits < cap:
+    while np.any(unstable()) and visits < cap:
         cycles += 1
         if case.order == "sequential":
             pos = visits % n
-            skip = next(d for d in range(n) if s[(pos + d) % n] * h[(pos + d) % n] < 0)
+            skip = next(d for d in range(n) if unstable()[(pos + d) % n])
             if skip >= cap - visits:
                 visits = cap
                 continue
@@ -106,7 +111,7 @@ def _choose_cycles(config, case, want):
             for _ in range(DEFAULT_WORDS):
                 x = numerics.xorshift32(x)
                 cand = x >> (32 - m) if m else 0
-                if cand < n and s[cand] * h[cand] < 0:
+                if cand < n and unstable()[cand]:
                     found = cand
                     break
                 stable += cand < n
@@ -117,10 +122,10 @@ def _choose_cycles(config, case, want):
             if found is None:
                 continue
         else:
-            k, x, used = numerics.draw_index(x, int(np.count_nonzero(s * h < 0)))
+            k, x, used = numerics.draw_index(x, int(np.count_nonzero(unstable())))
             # The words are drawn DEFAULT_WORDS per cycle (and x stays exact: draw_index).
             cycles += (used - 1) // DEFAULT_WORDS
-            found = int(np.flatnonzero(s * h < 0)[k])
+            found = int(np.flatnonzero(unstable())[k])
         ev = events.pop(0)
         assert ev.index == found and ev.visit == visits, "replay out of step with golden"
         per_flip.append(cycles)
@@ -165,7 +170,8 @@ def test_column_engine_cycle_accounting(config):
 
     async def body(driver, dut):
         for seed in range(24):
-            case = make_case(config, 300 + seed, ["symmetric", "asymmetric", "ties"][seed % 3])
+            case = make_case(config, 300 + seed, ["symmetric", "asymmetric", "ties"][seed % 3],
+                             clamp=True)
             case.order = ["sequential", "random", "rejection_free"][seed % 3]
             status = await _run_counted(driver, config, case, seed % 2 == 0,
                                         lambda want: _expected_cycles(config, case, want,
@@ -204,7 +210,7 @@ def test_column_engine_stochastic_and_hebbian(config):
 
     async def body(driver, dut):
         for seed in seeds:
-            case = make_case(config, seed, ["stochastic", "hebbian"][seed % 2])
+            case = make_case(config, seed, ["stochastic", "hebbian"][seed % 2], clamp=True)
             _, want = expected(config, case)
             status, events, state = await run_case(driver, case)
             compare(case, want, status, events, state)

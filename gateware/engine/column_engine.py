@@ -110,6 +110,9 @@ class ColumnEngine(GlauberRun, wiring.Component):
             cmd=Signal(P.access), reply_data=Signal(P.data_bits), pend=Signal(K),
             ws_new=Signal(K), loop=Signal(range(N + 2)), after_refresh=Signal(),
             tr_delta=Signal(signed(P.delta_bits)),
+            # §12: the clamp mask (bit 1 = held), padded to C chunks of K; the selectors see
+            # the unstable flags of the free neurons only
+            held=Signal(C * K), free_flags=Signal(N),
             # stochastic runs (§8): the beta entry of the committed visits' sweep
             stochastic=Signal() if stoch else Const(0),
             beta_idx=Signal(range(BETA_SCHEDULE_DEPTH)),
@@ -124,7 +127,9 @@ class ColumnEngine(GlauberRun, wiring.Component):
         d.chunk_mask = Mux(d.cmd.chunk == C - 1, last_mask, full_mask)
         m.d.comb += [
             fa.column.eq(d.column), eu.column.eq(d.column), eu.states.eq(fa.states),
-            sel_seq.flags.eq(fa.flags), sel_rank.flags.eq(fa.flags), sel_rand.flags.eq(fa.flags),
+            d.free_flags.eq(fa.flags & ~d.held[:N]),
+            sel_seq.flags.eq(d.free_flags), sel_rank.flags.eq(d.free_flags),
+            sel_rand.flags.eq(d.free_flags),
             # A stochastic random visit draws its index from [0, N) with the same words.
             draw_rank.n.eq(Mux(d.stochastic, N, d.n_unst)), sel_rank.rank.eq(draw_rank.index),
             sel_seq.pos.eq(d.pos), draw_rank.state.eq(d.rng), sel_rand.words.eq(window.words),
@@ -249,6 +254,10 @@ class ColumnEngine(GlauberRun, wiring.Component):
                 with m.Case(AccessOp.READ_STATE):
                     m.d.sync += d.reply_data.eq(chunk_states)
                     m.next = "REPLY"
+                with m.Case(AccessOp.WRITE_CLAMP):
+                    m.d.sync += [d.held.word_select(cmd.chunk, K).eq(d.ws_new),
+                                 regs.busy.eq(0)]
+                    m.next = "IDLE"
                 with m.Case(AccessOp.CLEAR):
                     m.d.sync += d.loop.eq(0)
                     m.next = "CLEAR"

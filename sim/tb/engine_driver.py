@@ -127,6 +127,12 @@ class EngineDriver:
             if poll:
                 await self.wait_idle(poll)
 
+    async def write_clamp(self, mask):
+        """The clamp mask (§12, bit 1 = held) chunk by chunk (ColumnEngine only)."""
+        bits = np.asarray(mask).astype(int)
+        for c, lanes in self._chunks(bits):
+            await self.access(AccessOp.WRITE_CLAMP, chunk=c, data=self.ports.pack_lanes(lanes, 1))
+
     async def store_pattern(self, pattern, *, poll: int = 0):
         """Send a pattern's chunks; with ``poll`` > 0, wait for the store by polling status
         every ``poll`` cycles (instead of cycle by cycle on the next access)."""
@@ -226,18 +232,24 @@ class EngineCase:
     patterns: np.ndarray | None = None     # on-chip Hebbian store before the run
     trace: bool = True
     ready_prob: float = 1.0
+    clamp: np.ndarray | None = None        # held neurons (§12); None: the engine has no mask
 
     def describe(self) -> str:
         return (f"case seed={self.seed} kind={self.kind} order={self.order} "
                 f"run_seed={self.run_seed} max_visits={self.max_visits} "
-                f"schedule={self.schedule} trace={self.trace}")
+                f"schedule={self.schedule} trace={self.trace}"
+                + ("" if self.clamp is None else
+                   f" clamp={np.flatnonzero(self.clamp).tolist()}"))
 
 
 KINDS = ("symmetric", "extreme", "asymmetric", "ties", "stochastic", "hebbian")
 
 
-def make_case(config: NetworkConfig, seed: int, kind: str | None = None) -> EngineCase:
-    """A random case for ``config`` from ``seed`` (``kind`` picked from KINDS if None)."""
+def make_case(config: NetworkConfig, seed: int, kind: str | None = None, *,
+              clamp: bool = False) -> EngineCase:
+    """A random case for ``config`` from ``seed`` (``kind`` picked from KINDS if None). With
+    ``clamp`` (an engine with a clamp mask, §12) the case has a mask, in about half the cases
+    holding some neurons; the draws before it are those of a case without ``clamp``."""
     r = np.random.default_rng(seed)
     n = config.neurons
     lo, hi = config.weight_min, config.weight_max
@@ -294,7 +306,10 @@ def make_case(config: NetworkConfig, seed: int, kind: str | None = None) -> Engi
         flip = r.random(n) < 0.2
         state = np.where(flip, -patterns[0], patterns[0])
     w = np.asarray(w, dtype=np.int64)
-    return EngineCase(seed=seed, kind=kind, weights=w, bias=np.asarray(bias, dtype=np.int64),
+    held = None
+    if clamp:
+        held = r.random(n) < (r.uniform(0.1, 0.6) if r.random() < 0.5 else 0.0)
+    return EngineCase(clamp=held, seed=seed, kind=kind, weights=w, bias=np.asarray(bias, dtype=np.int64),
                       state=np.asarray(state, dtype=np.int64), order=order,
                       run_seed=int(r.integers(0, 1 << 32)) if r.random() < 0.9 else 0,
                       max_visits=cap, schedule=schedule, patterns=patterns,
@@ -311,7 +326,7 @@ def expected(config: NetworkConfig, case: EngineCase):
         w = golden.store_hebbian(w, case.patterns, config=config)
     result = golden.run_binary(w, case.bias, case.state, order=case.order, seed=case.run_seed,
                                max_visits=case.max_visits, beta_fixed=case.schedule,
-                               trace=case.trace, config=config)
+                               trace=case.trace, clamp=case.clamp, config=config)
     return w, result
 
 
@@ -355,6 +370,8 @@ async def run_case(driver: EngineDriver, case: EngineCase, *, fresh: bool = True
         await driver.store_pattern(p)
     await driver.write_bias(case.bias)
     await driver.write_state(case.state)
+    if case.clamp is not None:
+        await driver.write_clamp(case.clamp)
     if case.schedule is not None:
         await driver.write_betas(case.schedule)
     status, events = await driver.run(
