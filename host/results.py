@@ -61,7 +61,8 @@ class BoardStatus:
         return cls(busy=bool(flags & P.StatusFlags.BUSY),
                    converged=bool(flags & P.StatusFlags.CONVERGED),
                    stop_reason=P.STOP_REASON_NAMES[
-                       P.StopReason((flags >> P.STOP_REASON_SHIFT) & 3)],
+                       P.StopReason((flags >> P.STOP_REASON_SHIFT)
+                                    & ((1 << P.STOP_REASON_BITS) - 1))],
                    fields_valid=bool(flags & P.StatusFlags.FIELDS_VALID), unstable=unstable,
                    visits=visits, flips=flips, cycles=cycles, refresh_cycles=refresh,
                    energy2=energy2)
@@ -73,7 +74,7 @@ class BoardStatus:
 def graded_status_dict(data: bytes) -> dict:
     """protocol.GRADED_STATUS as the dict :meth:`Board.graded_status` returns."""
     flags, steps, max_du, cycles = P.GRADED_STATUS.unpack(data)
-    reason = P.StopReason((flags >> P.STOP_REASON_SHIFT) & 3)
+    reason = P.StopReason((flags >> P.STOP_REASON_SHIFT) & ((1 << P.STOP_REASON_BITS) - 1))
     return {"busy": bool(flags & P.StatusFlags.BUSY),
             "converged": bool(flags & P.StatusFlags.CONVERGED),
             "stop_reason": P.STOP_REASON_NAMES[reason],

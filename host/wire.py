@@ -16,7 +16,7 @@ from hopfield_fpga import protocol as P
 from hopfield_fpga.config import NetworkConfig
 from hopfield_fpga.numerics import GRADED_SEGMENTS, GRADED_V_BITS, seed_state
 from hopfield_fpga.sim.golden import FlipEvent, RunResult
-from .engines import RunSpec
+from .engines import COLUMN_EXTRAS, RunSpec
 from .errors import BoardTimeout, ConfigMismatch, LinkError, RunTimeout
 from .link import Link
 from .results import BoardInfo, BoardStatus, graded_status_dict
@@ -45,16 +45,18 @@ def _header(command: P.Command, **fields: int) -> bytes:
     return P.COMMANDS[command].pack(**fields)
 
 class WireBackend:
-    """Both engine interfaces over one link (see ``host/engines.py``). The protocol carries
-    none of ``engines.EXTRAS`` yet (no clamp mask, no synchronous order, no quantized store)."""
-
-    extras: frozenset[str] = frozenset()
+    """Both engine interfaces over one link (see ``host/engines.py``). A board built with the
+    column engine has ``engines.COLUMN_EXTRAS`` (its clamp mask is sent with WRITE_CLAMP
+    before a run whenever it differs from the one last sent: the board keeps it until it is
+    written again, so recall_many and repeated recalls with one mask send it once)."""
 
     def __init__(self, link: Link, info: BoardInfo):
         self.link = link
         self._info = info
         self.config = info.config
         self.geometry = P.LinkGeometry(self.config)
+        self.extras = COLUMN_EXTRAS if self.config.engine == "column" else frozenset()
+        self._clamp_sent: bytes | None = None     # unknown until this driver writes it
 
     def info(self) -> BoardInfo:
         return self._info
@@ -178,8 +180,24 @@ class WireBackend:
         return BoardStatus.unpack(self.link.request(P.Command.READ_STATUS,
                                                     reply_size=P.STATUS.size))
 
+    def _write_clamp(self, spec: RunSpec) -> None:
+        """Make the board's clamp mask the run's (none held without a mask; §12: the mask
+        belongs to the run). Boards without one (engine=lanes) hold nothing."""
+        if "clamping" not in self.extras:
+            return
+        held = spec.clamp if spec.clamp is not None else np.zeros(self.config.neurons, bool)
+        data = P.pack_bits(held.astype(np.int64))
+        if data != self._clamp_sent:
+            cmd = P.Command.WRITE_CLAMP
+            self._clamp_sent = None                # unknown if the request fails
+            self.link.request(cmd, _header(cmd, chunk=0, count=self.config.chunks) + data,
+                              reply_size=0)
+            self._clamp_sent = data
+
     def _run_params(self, spec: RunSpec) -> dict:
-        """The run's header fields (RUN, RECALL, RECALL_MANY); writes its beta schedule first."""
+        """The run's header fields (RUN, RECALL, RECALL_MANY); writes its clamp mask and beta
+        schedule first."""
+        self._write_clamp(spec)
         if spec.schedule is not None:
             self.link.request(P.Command.WRITE_BETA,
                               _header(P.Command.WRITE_BETA, first=0, count=len(spec.schedule))

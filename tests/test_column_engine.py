@@ -15,11 +15,11 @@ import pytest
 from amaranth.sim import Simulator
 
 from hopfield_fpga import numerics
-from hopfield_fpga.config import Feature, NetworkConfig
+from hopfield_fpga.config import Feature, NetworkConfig, Order
 from hopfield_fpga.gateware.engine.column_engine import DEFAULT_WORDS, ColumnEngine
 from hopfield_fpga.gateware.engine.column_sum import column_sum_latency
 from hopfield_fpga.gateware.engine.glauber_unit import GlauberUnit
-from hopfield_fpga.gateware.engine_ports import StopReason
+from hopfield_fpga.gateware.engine_ports import AccessOp, StopReason
 from hopfield_fpga.sim import golden
 from hopfield_fpga.sim.tb.engine_driver import (AmaranthBus, EngineDriver, compare, expected,
                                                make_case, run_case)
@@ -42,13 +42,23 @@ def _simulate(config, bench_body):
     return dut
 
 
+ALL_ORDERS = tuple(Order)      # the synchronous order included (§13)
 CONFIGS = [
-    NetworkConfig(neurons=1, lanes=1, weight_bits=4, features=DETERMINISTIC),
-    NetworkConfig(neurons=2, lanes=2, weight_bits=1, bias_bits=2, features=DETERMINISTIC),
-    NetworkConfig(neurons=7, lanes=3, weight_bits=16, bias_bits=24, features=DETERMINISTIC),
-    NetworkConfig(neurons=12, lanes=4, weight_bits=5, features=DETERMINISTIC),
-    NetworkConfig(neurons=33, lanes=6, weight_bits=3, features=DETERMINISTIC),
+    NetworkConfig(neurons=1, lanes=1, weight_bits=4, features=DETERMINISTIC, orders=ALL_ORDERS),
+    NetworkConfig(neurons=2, lanes=2, weight_bits=1, bias_bits=2, features=DETERMINISTIC,
+                  orders=ALL_ORDERS),
+    NetworkConfig(neurons=7, lanes=3, weight_bits=16, bias_bits=24, features=DETERMINISTIC,
+                  orders=ALL_ORDERS),
+    NetworkConfig(neurons=12, lanes=4, weight_bits=5, features=DETERMINISTIC, orders=ALL_ORDERS),
+    NetworkConfig(neurons=33, lanes=6, weight_bits=3, features=DETERMINISTIC, orders=ALL_ORDERS),
 ]
+
+
+async def _cycle_state(driver, status):
+    """The engine's other state of a 2-cycle (READ_CYCLE), None unless the run ended so."""
+    if status.stop_reason != StopReason.CYCLE2:
+        return None
+    return await driver.read_state(AccessOp.READ_CYCLE)
 
 
 @pytest.mark.parametrize("config", CONFIGS, ids=lambda c: f"N{c.neurons}K{c.lanes}"
@@ -61,7 +71,8 @@ def test_column_engine_matches_golden(config):
             case = make_case(config, seed, clamp=True)
             _, want = expected(config, case)
             status, events, state = await run_case(driver, case)
-            compare(case, want, status, events, state)
+            compare(case, want, status, events, state,
+                    cycle_state=await _cycle_state(driver, status))
             # A second probe on valid fields: the state write applies its bits as flips.
             case.state = np.random.default_rng(seed + 1).choice([-1, 1], config.neurons)
             case.weights = np.asarray(await driver.read_weights())
@@ -137,11 +148,22 @@ def _choose_cycles(config, case, want):
     return per_flip, tail
 
 
+def _sync_cycles(config, want, trace, latency):
+    """docs/engine.md, "Clamped neurons and the synchronous order": a step of F flips costs
+    CHOOSE (the snapshot), 2 per flip (SYNC_WALK, FLIP; + L + 1 traced) and the SYNC_WALK
+    that ends it; the run ends with one CHOOSE, not before the last flip's 2E is final."""
+    steps, flips = want.visits // config.neurons, want.flips
+    end = 1 if trace or steps == 0 else max(1, latency)
+    return 2 * steps + flips * (2 + (latency + 1 if trace else 0)) + end
+
+
 def _expected_cycles(config, case, want, latency):
     """docs/engine.md, "Column-parallel engine": status.cycles of a run without trace stalls.
     A flip costs its CHOOSE cycles + FLIP (+ L waiting for 2E and the handshake when traced);
     the run ends with one cycle, not before the last flip's 2E is final (L cycles after its
     FLIP)."""
+    if case.order == "synchronous":
+        return _sync_cycles(config, want, case.trace, latency)
     per_flip, tail = _choose_cycles(config, case, want)
     flip = 1 + (latency + 1 if case.trace else 0)
     end = tail + 1
@@ -172,7 +194,7 @@ def test_column_engine_cycle_accounting(config):
         for seed in range(24):
             case = make_case(config, 300 + seed, ["symmetric", "asymmetric", "ties"][seed % 3],
                              clamp=True)
-            case.order = ["sequential", "random", "rejection_free"][seed % 3]
+            case.order = ["sequential", "random", "rejection_free", "synchronous"][seed % 4]
             status = await _run_counted(driver, config, case, seed % 2 == 0,
                                         lambda want: _expected_cycles(config, case, want,
                                                                       latency))
@@ -192,12 +214,13 @@ def test_column_engine_cycle_accounting(config):
 #: Configurations with the Glauber rule and the on-chip Hebbian store.
 FULL = Feature.STOCHASTIC | Feature.HEBBIAN | Feature.TRACE
 FULL_CONFIGS = [
-    NetworkConfig(neurons=1, lanes=1, weight_bits=2, features=FULL),
-    NetworkConfig(neurons=2, lanes=2, weight_bits=1, bias_bits=2, features=FULL),
-    pytest.param(NetworkConfig(neurons=11, lanes=3, weight_bits=2, features=FULL),
-                 marks=pytest.mark.slow),
+    NetworkConfig(neurons=1, lanes=1, weight_bits=2, features=FULL, orders=ALL_ORDERS),
+    NetworkConfig(neurons=2, lanes=2, weight_bits=1, bias_bits=2, features=FULL,
+                  orders=ALL_ORDERS),
+    pytest.param(NetworkConfig(neurons=11, lanes=3, weight_bits=2, features=FULL,
+                               orders=ALL_ORDERS), marks=pytest.mark.slow),
     pytest.param(NetworkConfig(neurons=20, lanes=6, weight_bits=16, bias_bits=24,
-                               features=FULL), marks=pytest.mark.slow),
+                               features=FULL, orders=ALL_ORDERS), marks=pytest.mark.slow),
 ]
 
 
@@ -213,7 +236,8 @@ def test_column_engine_stochastic_and_hebbian(config):
             case = make_case(config, seed, ["stochastic", "hebbian"][seed % 2], clamp=True)
             _, want = expected(config, case)
             status, events, state = await run_case(driver, case)
-            compare(case, want, status, events, state)
+            compare(case, want, status, events, state,
+                    cycle_state=await _cycle_state(driver, status))
             if case.patterns is not None:
                 w = golden.store_hebbian(case.weights, case.patterns, config=config)
                 assert np.array_equal(await driver.read_weights(), w), case.describe()
