@@ -331,7 +331,8 @@ class CommandEngine(wiring.Component):
             # protocol.GRADED_STATUS and GRADED_TRACE_EVENT
             gst = gre.status
             assert len(gst.max_du) <= 64
-            g_status_bytes = Cat(gst.busy, gst.converged, gst.stop_reason.as_value(), Const(0, 4),
+            g_status_bytes = Cat(gst.busy, gst.converged, gst.stop_reason.as_value(),
+                                 Const(0, 6 - P.STOP_REASON_BITS),
                                  gst.steps, gst.max_du, Const(0, 64 - len(gst.max_du)),
                                  gst.cycles)
             assert len(g_status_bytes) == 8 * P.GRADED_STATUS.size
@@ -471,7 +472,7 @@ class CommandEngine(wiring.Component):
                 if binary:
                     # a state range begins at its chunk, STORE and recalls at chunk 0
                     ranged = ((cmd == Cmd.WRITE_STATE) | (cmd == Cmd.READ_STATE)
-                              | (cmd == Cmd.WRITE_CLAMP))
+                              | (cmd == Cmd.WRITE_CLAMP) | (cmd == Cmd.READ_CYCLE_STATE))
                     for block in (bits_in, bits_out):
                         m.d.comb += [block.start.eq(1),
                                      block.first.eq(Mux(ranged, chunks.chunk, 0))]
@@ -505,7 +506,7 @@ class CommandEngine(wiring.Component):
                         m.d.sync += [a_index.eq(weights.column), a_chunk.eq(weights.chunk),
                                      words_left.eq(weights.count), wb.eq(geo.weight_word)]
                     with m.Case(Cmd.WRITE_BIAS, Cmd.READ_BIAS, Cmd.WRITE_STATE, Cmd.READ_STATE,
-                                Cmd.WRITE_CLAMP):
+                                Cmd.WRITE_CLAMP, Cmd.READ_CYCLE_STATE):
                         write = ((cmd == Cmd.WRITE_BIAS) | (cmd == Cmd.WRITE_STATE)
                                  | (cmd == Cmd.WRITE_CLAMP))
                         bias = (cmd == Cmd.WRITE_BIAS) | (cmd == Cmd.READ_BIAS)
@@ -524,12 +525,15 @@ class CommandEngine(wiring.Component):
                             range_bad.eq((chunks.chunk + chunks.count > C)
                                          | (~write & (chunks.count > maxr))),
                             nxt.eq(Mux(write, NextStep.WRITE_WORDS, NextStep.READ_WORDS)),
-                            # only the column engine has a clamp mask (§12)
-                            unsupported.eq((cmd == Cmd.WRITE_CLAMP) if cfg.engine != "column"
-                                           else 0),
+                            # only the column engine has a clamp mask (§12) and the
+                            # synchronous order's cycle state (§13)
+                            unsupported.eq(((cmd == Cmd.WRITE_CLAMP)
+                                            | (cmd == Cmd.READ_CYCLE_STATE))
+                                           if cfg.engine != "column" else 0),
                         ]
                         with m.Switch(cmd):
                             for c, o in ((Cmd.WRITE_CLAMP, AccessOp.WRITE_CLAMP),
+                                         (Cmd.READ_CYCLE_STATE, AccessOp.READ_CYCLE),
                                          (Cmd.WRITE_BIAS, AccessOp.WRITE_BIAS),
                                          (Cmd.READ_BIAS, AccessOp.READ_BIAS),
                                          (Cmd.WRITE_STATE, AccessOp.WRITE_STATE),
@@ -719,7 +723,8 @@ class CommandEngine(wiring.Component):
                             if binary:
                                 with m.Case(Cmd.READ_STATUS, Cmd.RECALL, Cmd.RECALL_MANY):
                                     m.next = "STATUS_OUT"
-                            with m.Case(Cmd.READ_WEIGHTS, Cmd.READ_BIAS, Cmd.READ_STATE):
+                            with m.Case(Cmd.READ_WEIGHTS, Cmd.READ_BIAS, Cmd.READ_STATE,
+                                        Cmd.READ_CYCLE_STATE):
                                 m.next = "READ_ISSUE"
                             if graded:
                                 with m.Case(Cmd.READ_U, Cmd.READ_V, Cmd.READ_TABLE):

@@ -85,6 +85,7 @@ class Command(enum.IntEnum):
     RECALL = 0x0E         # RUN_PARAMS + C state words -> STATUS + C state words (at the end)
     RECALL_MANY = 0x0F    # RUN_PARAMS + COUNT + M * C state words -> M * (STATUS + C words)
     WRITE_CLAMP = 0x10    # CHUNK_RANGE + count clamp words (engine=column only, §12)
+    READ_CYCLE_STATE = 0x11  # CHUNK_RANGE -> count state words (engine=column only, §13)
     # -- graded engine (Feature.GRADED; a board without it answers UNKNOWN_COMMAND) --------
     # WRITE_WEIGHTS / WRITE_BIAS write both engines; reads come from the binary engine (from
     # the graded one on a graded-only board, built without update orders).
@@ -276,6 +277,10 @@ COMMANDS: dict[Command, CommandSpec] = dict([
     # The clamp mask (docs/numerics.md §12, bit 1 = held), packed like a state range: it stays
     # until written again. Only the column engine has one (Error.UNSUPPORTED elsewhere).
     _spec(Command.WRITE_CLAMP, CHUNK_RANGE, ("chunk", "count"), WordKind.STATE, Target.BINARY),
+    # The state before the last synchronous step's flips (§13; after stop reason CYCLE2, the
+    # other state of the 2-cycle), packed like READ_STATE. Column engine only.
+    _spec(Command.READ_CYCLE_STATE, CHUNK_RANGE, ("chunk", "count"), WordKind.STATE,
+          Target.BINARY),
     _spec(Command.WRITE_U, INDEX_RANGE, ("first", "count"), WordKind.U, Target.GRADED),
     _spec(Command.READ_U, INDEX_RANGE, ("first", "count"), WordKind.U, Target.GRADED),
     _spec(Command.READ_V, INDEX_RANGE, ("first", "count"), WordKind.V, Target.GRADED),

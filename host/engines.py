@@ -27,7 +27,8 @@ __all__ = ["RunSpec", "BinaryEngineAPI", "GradedEngineAPI", "EXTRAS", "COLUMN_EX
 #: with the section that defines them: the CPU backend has them all.
 EXTRAS = {"clamping": "§12", "the synchronous order": "§13", "the quantized store": "§14"}
 #: The extras a board built with the column engine (``engine="column"``) has through the
-#: protocol (WRITE_CLAMP); the K-lane engine (``engine="lanes"``) has none.
+#: protocol (WRITE_CLAMP); the K-lane engine (``engine="lanes"``) has none. The synchronous
+#: order is a configured order on a board (``orders``, column engine only), an extra on cpu://.
 COLUMN_EXTRAS = frozenset({"clamping"})
 
 

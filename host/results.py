@@ -37,8 +37,8 @@ class BoardInfo:
 @dataclasses.dataclass(eq=False)
 class BoardStatus:
     """The binary engine's status (protocol.STATUS). ``stop_reason`` is the last run's stop
-    reason, a name of ``RunResult.STOP_REASONS`` ("converged", "cap", "stop"; "cycle2" only on
-    cpu://, whose synchronous order the protocol does not carry); ``cycles`` and
+    reason, a name of ``RunResult.STOP_REASONS`` ("converged", "cap", "stop"; "cycle2" after a
+    synchronous run: cpu://, or a column-engine board built with the order); ``cycles`` and
     ``refresh_cycles`` are None on the CPU."""
 
     FIELDS = ("busy", "converged", "stop_reason", "fields_valid", "unstable", "visits", "flips",

@@ -13,7 +13,7 @@ import time
 import numpy as np
 
 from hopfield_fpga import protocol as P
-from hopfield_fpga.config import NetworkConfig
+from hopfield_fpga.config import NetworkConfig, Order
 from hopfield_fpga.numerics import GRADED_SEGMENTS, GRADED_V_BITS, seed_state
 from hopfield_fpga.sim.golden import FlipEvent, RunResult
 from .engines import COLUMN_EXTRAS, RunSpec
@@ -210,12 +210,21 @@ class WireBackend:
                     beta_len=len(spec.schedule) if spec.schedule is not None else 1)
 
     def _result(self, data: bytes, events) -> RunResult:
+        """A run's result from its STATUS and state; after a 2-cycle (§13) the other state
+        is read from the board (READ_CYCLE_STATE: the state before the last step's flips),
+        so this must come before the next run."""
         st = BoardStatus.unpack(data[:P.STATUS.size])
         n = self.config.neurons
+        cycle_state = None
+        if st.stop_reason == "cycle2":
+            cmd = P.Command.READ_CYCLE_STATE
+            cycle_state = self._state_from(self.link.request(
+                cmd, _header(cmd, chunk=0, count=self.config.chunks),
+                reply_size=self.geometry.state_bytes))
         return RunResult(state=self._state_from(data[P.STATUS.size:]), converged=st.converged,
                          visits=st.visits, flips=st.flips, sweeps=-(-st.visits // n),
                          energy2=st.energy2, trace=None if events is None else tuple(events),
-                         cycles=st.cycles, stop_reason=st.stop_reason)
+                         cycles=st.cycles, stop_reason=st.stop_reason, cycle_state=cycle_state)
 
     def _wait_run(self, start_cmd, payload: bytes, status_cmd, status_size: int,
                   run_timeout: float, run_trace=None) -> tuple[bytes, str | None]:
@@ -289,6 +298,14 @@ class WireBackend:
 
     def recall_many(self, probes: np.ndarray, spec: RunSpec, run_timeout: float,
                     progress=None) -> list[RunResult]:
+        if spec.order is Order.SYNCHRONOUS:
+            # The board keeps the cycle state of its last run only: one probe per run.
+            results = []
+            for i, probe in enumerate(probes):
+                results.append(self.recall(probe, spec, run_timeout))
+                if progress:
+                    progress(i + 1, len(probes))
+            return results
         params = self._run_params(spec)
         states = [self._state_bytes(p) for p in probes]
         per, size = self.geometry.max_recall_many, self.geometry.recall_result

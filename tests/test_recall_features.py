@@ -330,7 +330,8 @@ def test_only_the_column_engine_builds_the_synchronous_order():
 
 # -- through the Board API on sim:// (the column engine's gateware) -------------------------------
 
-SIM_COLUMN = "sim://?neurons=12&lanes=4&weight_bits=4&engine=column&backend=icarus"
+SIM_COLUMN = ("sim://?neurons=12&lanes=4&weight_bits=4&engine=column&backend=icarus"
+              "&orders=sequential,random,rejection_free,synchronous")
 
 
 def _without_cycles(result):
@@ -339,10 +340,11 @@ def _without_cycles(result):
 
 
 @pytest.mark.slow
-def test_sim_column_board_clamps_like_cpu(require_tool):
+def test_sim_column_board_clamps_and_runs_synchronous_like_cpu(require_tool):
     """Clamped recalls on the column engine's gateware (sim://, Icarus) equal cpu://'s bit for
-    bit in every configured order, traced, stochastic and through recall_many; the mask is
-    sent once for repeated runs and a run without one lets every neuron move again."""
+    bit in every order (synchronous included), traced, stochastic and through recall_many; a
+    run without a mask lets every neuron move again; a synchronous 2-cycle comes back with
+    its other state."""
     require_tool("icarus")
     seed = 21
     r = np.random.default_rng(seed)
@@ -370,6 +372,16 @@ def test_sim_column_board_clamps_like_cpu(require_tool):
         assert [_without_cycles(x) for x in many] == cpu.recall_many(probes, **kw), \
             f"seed {seed} recall_many"
         assert all(np.array_equal(x.state[held], p[held]) for x, p in zip(many, probes))
+        # All couplings negative: the synchronous run ends in the 2-cycle all -1 <-> all +1.
+        w = -3 * (1 - np.eye(n, dtype=int))
+        for board in (sim, cpu):
+            board.load_weights(w, np.zeros(n, int))
+        kw = dict(order="synchronous", max_sweeps=20)
+        got = sim.recall_many(probes[:2], **kw)
+        assert [_without_cycles(x) for x in got] == cpu.recall_many(probes[:2], **kw)
+        assert got[0].stop_reason == "cycle2" and set(got[0].cycle_state) == {1}, got[0]
+        got = sim.recall(probes[0], trace=True, **kw)
+        assert _without_cycles(got) == cpu.recall(probes[0], trace=True, **kw)
 
 
 def test_lanes_engine_refusal_names_the_column_engine():
