@@ -6,7 +6,12 @@
 status, trace) and runs the dynamics of ``docs/numerics.md`` §3-§8 bit for bit like
 :func:`hopfield_fpga.sim.golden.run_binary`, in all three orders, the Glauber rule with its beta
 schedule, with the exact 2E and the trace, and stores patterns on chip (§9) like
-:func:`~hopfield_fpga.sim.golden.store_hebbian`. It is built from the blocks of this package:
+:func:`~hopfield_fpga.sim.golden.store_hebbian`. Beyond ``BinaryEngine`` it holds a clamp mask
+(§12, ``AccessOp.WRITE_CLAMP``: held neurons are out of the selectors' flags and a stochastic
+visit of one never writes) and builds the synchronous order (§13) when the configuration
+lists it: a step snapshots the free unstable flags into a pending set and walks it with the
+sequential selector, one flip per column; ``AccessOp.READ_CYCLE`` reads a 2-cycle's other
+state. It is built from the blocks of this package:
 
 - :class:`~.weight_store.WeightStore`: a flip reads the whole column j in one cycle;
 - :class:`~.field_array.FieldArray`: every h_i and s_i, all updated by the flip at once;
