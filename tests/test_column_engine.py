@@ -186,6 +186,13 @@ async def _run_counted(driver, config, case, trace, cycles_of):
     return status
 
 
+def _long_synchronous(config, case):
+    """Whether the golden synchronous run of ``case`` makes more than 50 steps."""
+    want = golden.run_binary(case.weights, case.bias, case.state, order="synchronous",
+                             max_visits=50 * config.neurons, clamp=case.clamp, config=config)
+    return want.stop_reason == "cap"
+
+
 @pytest.mark.parametrize("config", CONFIGS[1:], ids=lambda c: f"N{c.neurons}K{c.lanes}")
 def test_column_engine_cycle_accounting(config):
     latency = column_sum_latency(config)
@@ -207,6 +214,27 @@ def test_column_engine_cycle_accounting(config):
         assert np.array_equal(await driver.read_weights(), weights), "store without HEBBIAN"
         status, _ = await driver.run(order="sequential", stochastic=True, max_visits=5)
         assert status.stop_reason == StopReason.STOP and int(status.visits) == 0
+        # A synchronous run stopped by the host ends between steps: whole steps, and the
+        # golden run of as many visits (asymmetric W: long cycles, so the stop comes first).
+        case = next((c for c in (make_case(config, seed, "asymmetric", clamp=True)
+                                 for seed in range(77, 400))
+                     if _long_synchronous(config, c)), None)     # none at N = 2
+        if case is None:
+            return
+        await run_case(driver, case)
+        await driver.write_state(case.state)
+        status, _ = await driver.run(order="synchronous", max_visits=(1 << 32) - 1,
+                                     stop_after=7 * config.neurons)
+        visits = int(status.visits)
+        assert status.stop_reason == StopReason.STOP and visits % config.neurons == 0 \
+            and visits > 0 and not status.busy, f"{case.describe()}: {status}"
+        reason = StopReason.STOP                        # golden: the cap of as many
+        want = golden.run_binary(case.weights, case.bias, case.state, order="synchronous",
+                                 max_visits=visits, clamp=case.clamp, config=config)
+        assert want.stop_reason == "cap", case.describe()
+        assert (list(want.state), want.flips, want.energy2, reason) == (
+            list(await driver.read_state()), int(status.flips), int(status.energy2),
+            status.stop_reason), f"stopped synchronous run: {case.describe()}"
 
     _simulate(config, body)
 
