@@ -308,8 +308,10 @@ class CommandEngine(wiring.Component):
         st = eng.status
         energy64 = Signal(signed(64))
         m.d.comb += energy64.eq(st.energy2)
+        assert len(st.stop_reason.as_value()) == P.STOP_REASON_BITS
+        assert P.StatusFlags.FIELDS_VALID == 1 << (P.STOP_REASON_SHIFT + P.STOP_REASON_BITS)
         status_bytes = Cat(st.busy, st.converged, st.stop_reason.as_value(), st.fields_valid,
-                           Const(0, 3), st.unstable, Const(0, 16 - len(st.unstable)),
+                           Const(0, 2), st.unstable, Const(0, 16 - len(st.unstable)),
                            st.visits, st.flips, st.cycles, st.refresh_cycles, energy64)
         assert len(status_bytes) == 8 * P.STATUS.size
 
@@ -329,7 +331,8 @@ class CommandEngine(wiring.Component):
             # protocol.GRADED_STATUS and GRADED_TRACE_EVENT
             gst = gre.status
             assert len(gst.max_du) <= 64
-            g_status_bytes = Cat(gst.busy, gst.converged, gst.stop_reason.as_value(), Const(0, 4),
+            g_status_bytes = Cat(gst.busy, gst.converged, gst.stop_reason.as_value(),
+                                 Const(0, 6 - P.STOP_REASON_BITS),
                                  gst.steps, gst.max_du, Const(0, 64 - len(gst.max_du)),
                                  gst.cycles)
             assert len(g_status_bytes) == 8 * P.GRADED_STATUS.size
@@ -393,7 +396,8 @@ class CommandEngine(wiring.Component):
             known_flags = int(P.RunFlags.STOCHASTIC | P.RunFlags.TRACE)
             bad = (~ok | ((run.flags & (0xFF ^ known_flags)) != 0)
                    | (run.beta_len > BETA_SCHEDULE_DEPTH)
-                   | (run_stochastic & (run.order == RunOrder.REJECTION_FREE.value)))
+                   | (run_stochastic & (run.order == RunOrder.REJECTION_FREE.value))
+                   | (run_stochastic & (run.order == RunOrder.SYNCHRONOUS.value)))
             unsupported = Const(0, 1)
             if not cfg.has(Feature.STOCHASTIC):
                 unsupported = unsupported | run_stochastic
@@ -467,7 +471,8 @@ class CommandEngine(wiring.Component):
                              packed.eq(0)]
                 if binary:
                     # a state range begins at its chunk, STORE and recalls at chunk 0
-                    ranged = (cmd == Cmd.WRITE_STATE) | (cmd == Cmd.READ_STATE)
+                    ranged = ((cmd == Cmd.WRITE_STATE) | (cmd == Cmd.READ_STATE)
+                              | (cmd == Cmd.WRITE_CLAMP) | (cmd == Cmd.READ_CYCLE_STATE))
                     for block in (bits_in, bits_out):
                         m.d.comb += [block.start.eq(1),
                                      block.first.eq(Mux(ranged, chunks.chunk, 0))]
@@ -500,8 +505,10 @@ class CommandEngine(wiring.Component):
                                 m.d.sync += [gop.eq(GradedAccessOp.READ_WEIGHTS), tgt.eq(0b10)]
                         m.d.sync += [a_index.eq(weights.column), a_chunk.eq(weights.chunk),
                                      words_left.eq(weights.count), wb.eq(geo.weight_word)]
-                    with m.Case(Cmd.WRITE_BIAS, Cmd.READ_BIAS, Cmd.WRITE_STATE, Cmd.READ_STATE):
-                        write = (cmd == Cmd.WRITE_BIAS) | (cmd == Cmd.WRITE_STATE)
+                    with m.Case(Cmd.WRITE_BIAS, Cmd.READ_BIAS, Cmd.WRITE_STATE, Cmd.READ_STATE,
+                                Cmd.WRITE_CLAMP, Cmd.READ_CYCLE_STATE):
+                        write = ((cmd == Cmd.WRITE_BIAS) | (cmd == Cmd.WRITE_STATE)
+                                 | (cmd == Cmd.WRITE_CLAMP))
                         bias = (cmd == Cmd.WRITE_BIAS) | (cmd == Cmd.READ_BIAS)
                         maxr = Mux(bias, geo.max_read["bias"], geo.max_read["state"])
                         # products by constants (see `times`); a state range is packed bits,
@@ -518,9 +525,16 @@ class CommandEngine(wiring.Component):
                             range_bad.eq((chunks.chunk + chunks.count > C)
                                          | (~write & (chunks.count > maxr))),
                             nxt.eq(Mux(write, NextStep.WRITE_WORDS, NextStep.READ_WORDS)),
+                            # only the column engine has a clamp mask (§12) and the
+                            # synchronous order's cycle state (§13)
+                            unsupported.eq(((cmd == Cmd.WRITE_CLAMP)
+                                            | (cmd == Cmd.READ_CYCLE_STATE))
+                                           if cfg.engine != "column" else 0),
                         ]
                         with m.Switch(cmd):
-                            for c, o in ((Cmd.WRITE_BIAS, AccessOp.WRITE_BIAS),
+                            for c, o in ((Cmd.WRITE_CLAMP, AccessOp.WRITE_CLAMP),
+                                         (Cmd.READ_CYCLE_STATE, AccessOp.READ_CYCLE),
+                                         (Cmd.WRITE_BIAS, AccessOp.WRITE_BIAS),
                                          (Cmd.READ_BIAS, AccessOp.READ_BIAS),
                                          (Cmd.WRITE_STATE, AccessOp.WRITE_STATE),
                                          (Cmd.READ_STATE, AccessOp.READ_STATE)):
@@ -709,7 +723,8 @@ class CommandEngine(wiring.Component):
                             if binary:
                                 with m.Case(Cmd.READ_STATUS, Cmd.RECALL, Cmd.RECALL_MANY):
                                     m.next = "STATUS_OUT"
-                            with m.Case(Cmd.READ_WEIGHTS, Cmd.READ_BIAS, Cmd.READ_STATE):
+                            with m.Case(Cmd.READ_WEIGHTS, Cmd.READ_BIAS, Cmd.READ_STATE,
+                                        Cmd.READ_CYCLE_STATE):
                                 m.next = "READ_ISSUE"
                             if graded:
                                 with m.Case(Cmd.READ_U, Cmd.READ_V, Cmd.READ_TABLE):

@@ -88,15 +88,25 @@ class AccessOp(enum.Enum, shape=4):
     #: Zero every weight, bias and local field and set every state to -1 (one cycle per
     #: weight word); the fields stay valid (h = 0, 2E = 0, no unstable neuron).
     CLEAR = 8
+    #: Write clamp chunk c (``docs/numerics.md`` §12; bit 1 = neuron held): the mask stays
+    #: until it is written again and applies to every run after it. A held neuron is left out
+    #: of the unstable set the selectors see, and a stochastic visit of it draws its words and
+    #: never writes. Only :class:`~hopfield_fpga.gateware.engine.ColumnEngine` has it;
+    #: ``BinaryEngine`` ignores it (the command engine refuses WRITE_CLAMP there).
+    WRITE_CLAMP = 9
+    #: Read chunk c of the state before the last synchronous step's flips (§13: after a run
+    #: that ended with CYCLE2, the other state of the 2-cycle). ColumnEngine only.
+    READ_CYCLE = 10
 
 
-class StopReason(enum.Enum, shape=2):
+class StopReason(enum.Enum, shape=3):
     """Why the last run ended (docs/numerics.md §7); NONE before the first run. The values are
     those of :class:`hopfield_fpga.protocol.StopReason` (the status byte carries them)."""
     NONE = P.StopReason.NONE.value
     CONVERGED = P.StopReason.CONVERGED.value
     CAP = P.StopReason.CAP.value
     STOP = P.StopReason.STOP.value
+    CYCLE2 = P.StopReason.CYCLE2.value
 
 
 assert [(r.name, r.value) for r in StopReason] == [(r.name, r.value) for r in P.StopReason]
@@ -107,6 +117,7 @@ class RunOrder(enum.Enum, shape=2):
     SEQUENTIAL = int(Order.SEQUENTIAL)
     RANDOM = int(Order.RANDOM)
     REJECTION_FREE = int(Order.REJECTION_FREE)
+    SYNCHRONOUS = int(Order.SYNCHRONOUS)     # ColumnEngine only (§13)
 
 
 def _bits(n: int) -> int:
@@ -190,17 +201,18 @@ class EnginePorts:
                               signed=signed_values)
 
 
-def check_engine_config(config) -> None:
-    """Refuse what no binary engine builds: not a configuration, no update order, or an order
-    that exists only in the golden model and the CPU engine."""
+def check_engine_config(config, *, synchronous: bool = False) -> None:
+    """Refuse what no binary engine builds: not a configuration, no update order, or the
+    synchronous order in an engine that has not got it (``synchronous``: ColumnEngine has)."""
     if not isinstance(config, NetworkConfig):
         raise TypeError(f"config must be a NetworkConfig, not {config!r}")
     if not config.has_binary:
         raise ValueError(f"This configuration builds no binary engine (no update orders): "
                          f"{config.describe()}")
-    if Order.SYNCHRONOUS in config.orders:
-        raise ValueError(f"the synchronous order has no gateware yet (golden model and "
-                         f"cpu:// only, numerics.md §13): drop it from {config.describe()}")
+    if Order.SYNCHRONOUS in config.orders and not synchronous:
+        raise ValueError(f"the synchronous order (numerics.md §13) has no gateware in the "
+                         f"K-lane engine, only in the column engine (engine='column'): use it "
+                         f"or drop the order from {config.describe()}")
 
 
 def engine_signature(config: NetworkConfig) -> wiring.Signature:

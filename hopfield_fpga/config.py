@@ -35,7 +35,7 @@ class Order(enum.IntEnum):
     SEQUENTIAL = 0
     RANDOM = 1
     REJECTION_FREE = 2
-    SYNCHRONOUS = 3       # every neuron at once (Little); no gateware yet, golden and CPU only
+    SYNCHRONOUS = 3       # every neuron at once (Little); gateware: the column engine only
 
     @classmethod
     def parse(cls, value: "Order | str | int") -> "Order":

@@ -40,7 +40,8 @@ __all__ = [
     "WEIGHT_RANGE", "CHUNK_RANGE", "COUNT", "BETA_RANGE", "RUN_PARAMS",
     "STATUS", "TRACE_EVENT", "RunFlags", "StatusFlags", "crc16", "cobs_encode", "cobs_decode",
     "encode_frame", "decode_frame", "word_bytes", "FrameError", "READ_COMMANDS",
-    "STOP_REASON_SHIFT", "INDEX_RANGE", "GRADED_RUN_PARAMS", "GradedRunFlags", "GRADED_STATUS",
+    "STOP_REASON_SHIFT", "STOP_REASON_BITS", "INDEX_RANGE", "GRADED_RUN_PARAMS", "GradedRunFlags",
+    "GRADED_STATUS",
     "GRADED_TRACE_EVENT", "GRADED_COMMANDS", "BINARY_COMMANDS", "V_WORD_BYTES", "field_layout",
     "RECALL_MANY_PARAMS", "Target", "WordKind", "CommandSpec", "COMMANDS",
     # link geometry, stop reasons and word packing (the section at the end of this module)
@@ -51,7 +52,8 @@ __all__ = [
 
 #: 2: states, patterns and probes are packed bits (1 sent them in K-lane words); a host
 #: refuses a board of another version at IDENTIFY. 3: the configuration names the engine design.
-PROTOCOL_VERSION = 3
+#: 4: the stop reason takes 3 bits of STATUS's flags (cycle2), fields valid moves to bit 5.
+PROTOCOL_VERSION = 4
 DELIMITER = 0x00
 #: CRC-16/CCITT-FALSE (x^16 + x^12 + x^5 + 1).
 CRC_POLY = 0x1021
@@ -82,6 +84,8 @@ class Command(enum.IntEnum):
     READ_STATUS = 0x0D    # -> STATUS
     RECALL = 0x0E         # RUN_PARAMS + C state words -> STATUS + C state words (at the end)
     RECALL_MANY = 0x0F    # RUN_PARAMS + COUNT + M * C state words -> M * (STATUS + C words)
+    WRITE_CLAMP = 0x10    # CHUNK_RANGE + count clamp words (engine=column only, §12)
+    READ_CYCLE_STATE = 0x11  # CHUNK_RANGE -> count state words (engine=column only, §13)
     # -- graded engine (Feature.GRADED; a board without it answers UNKNOWN_COMMAND) --------
     # WRITE_WEIGHTS / WRITE_BIAS write both engines; reads come from the binary engine (from
     # the graded one on a graded-only board, built without update orders).
@@ -153,13 +157,15 @@ class RunFlags(enum.IntFlag):
 
 
 class StatusFlags(enum.IntFlag):
-    """Bits of STATUS's first byte; bits 2-3 hold the StopReason (engine_ports)."""
+    """Bits of STATUS's first byte; bits 2-4 hold the StopReason (engine_ports)."""
     BUSY = 1 << 0
     CONVERGED = 1 << 1
-    FIELDS_VALID = 1 << 4
+    FIELDS_VALID = 1 << 5
 
 
 STOP_REASON_SHIFT = 2
+#: Bits of the stop reason in the flags byte (at STOP_REASON_SHIFT).
+STOP_REASON_BITS = 3
 
 
 def field_layout(layout: struct.Struct) -> list[tuple[int, int]]:
@@ -268,6 +274,13 @@ COMMANDS: dict[Command, CommandSpec] = dict([
     _spec(Command.RECALL, RUN_PARAMS, _RUN_FIELDS, WordKind.STATE, Target.BINARY),
     _spec(Command.RECALL_MANY, RECALL_MANY_PARAMS, (*_RUN_FIELDS, "count"), WordKind.STATE,
           Target.BINARY),
+    # The clamp mask (docs/numerics.md §12, bit 1 = held), packed like a state range: it stays
+    # until written again. Only the column engine has one (Error.UNSUPPORTED elsewhere).
+    _spec(Command.WRITE_CLAMP, CHUNK_RANGE, ("chunk", "count"), WordKind.STATE, Target.BINARY),
+    # The state before the last synchronous step's flips (§13; after stop reason CYCLE2, the
+    # other state of the 2-cycle), packed like READ_STATE. Column engine only.
+    _spec(Command.READ_CYCLE_STATE, CHUNK_RANGE, ("chunk", "count"), WordKind.STATE,
+          Target.BINARY),
     _spec(Command.WRITE_U, INDEX_RANGE, ("first", "count"), WordKind.U, Target.GRADED),
     _spec(Command.READ_U, INDEX_RANGE, ("first", "count"), WordKind.U, Target.GRADED),
     _spec(Command.READ_V, INDEX_RANGE, ("first", "count"), WordKind.V, Target.GRADED),
@@ -370,18 +383,20 @@ def decode_frame(encoded: bytes) -> bytes:
 
 
 class StopReason(enum.IntEnum):
-    """Why the last run ended (docs/numerics.md §7), bits 2-3 of StatusFlags (at
+    """Why the last run ended (docs/numerics.md §7, §13), bits 2-4 of StatusFlags (at
     :data:`STOP_REASON_SHIFT`); NONE before the first run. The gateware's ``lib.enum`` of the
     same name (``gateware/engine_ports.py``) is built from this one."""
     NONE = 0
     CONVERGED = 1
     CAP = 2
     STOP = 3
+    CYCLE2 = 4       # a synchronous run reached a 2-cycle (§13)
 
 
 #: The ``stopped`` string of a RunResult for each stop reason (NONE: nothing ran, a fixed point).
 STOP_REASON_NAMES = {StopReason.NONE: "converged", StopReason.CONVERGED: "converged",
-                     StopReason.CAP: "cap", StopReason.STOP: "stop"}
+                     StopReason.CAP: "cap", StopReason.STOP: "stop",
+                     StopReason.CYCLE2: "cycle2"}
 
 
 def sign_extend(value: int, bits: int) -> int:

@@ -39,8 +39,9 @@ are read from and written to the graded engine, and the binary methods (``recall
 states, ``status``, ``clear``) raise ConfigMismatch.
 
 Clamped neurons (``recall(..., clamp=mask)``), the synchronous order and the quantized store
-(``store(..., quantized=True)``) of ``docs/numerics.md`` §12-§14 run on cpu:// only for now;
-sim:// and serial boards refuse them with MissingEngineFeature.
+(``store(..., quantized=True)``) of ``docs/numerics.md`` §12-§14 run on cpu://; a board built
+with the column engine (``engine=column``: sim:// or serial) has clamping
+(``engines.COLUMN_EXTRAS``). The others refuse them with MissingEngineFeature.
 """
 
 from __future__ import annotations

@@ -3,7 +3,8 @@
 ``Board`` validates every input against the board's NetworkConfig and hands plain numpy
 integer arrays to two engine objects: a :class:`BinaryEngineAPI` and a :class:`GradedEngineAPI`.
 A binary engine lists in ``extras`` the features of :data:`EXTRAS` it has beyond what a
-configuration describes (the Board refuses the others with MissingEngineFeature).
+configuration describes (the Board refuses the others with MissingEngineFeature); a board's
+engine has those of :data:`COLUMN_EXTRAS` when its configuration says ``engine="column"``.
 Two backends implement them: the protocol engines over a link (``host/wire.py``: real boards
 and ``sim://``) and the CPU engine (``host/cpu_backend.py``: ``cpu://``). Neither validates
 again; both return the driver's result types (``host/results.py``).
@@ -20,11 +21,15 @@ from hopfield_fpga.config import Order
 from hopfield_fpga.sim.golden import RunResult
 from .results import BoardInfo, BoardStatus
 
-__all__ = ["RunSpec", "BinaryEngineAPI", "GradedEngineAPI", "EXTRAS"]
+__all__ = ["RunSpec", "BinaryEngineAPI", "GradedEngineAPI", "EXTRAS", "COLUMN_EXTRAS"]
 
 #: Engine features that no NetworkConfig field describes yet (``docs/numerics.md`` §12-§14),
-#: with the section that defines them: the CPU backend has them all, the protocol none.
+#: with the section that defines them: the CPU backend has them all.
 EXTRAS = {"clamping": "§12", "the synchronous order": "§13", "the quantized store": "§14"}
+#: The extras a board built with the column engine (``engine="column"``) has through the
+#: protocol (WRITE_CLAMP); the K-lane engine (``engine="lanes"``) has none. The synchronous
+#: order is a configured order on a board (``orders``, column engine only), an extra on cpu://.
+COLUMN_EXTRAS = frozenset({"clamping"})
 
 
 @dataclasses.dataclass(frozen=True)

@@ -12,7 +12,7 @@ import numpy as np
 
 from hopfield_fpga.config import Feature, NetworkConfig, Order
 from hopfield_fpga.sim import golden
-from .engines import EXTRAS, RunSpec
+from .engines import COLUMN_EXTRAS, EXTRAS, RunSpec
 from .errors import BadInput, BadInputType, ConfigMismatch, MissingEngineFeature
 
 __all__ = ["DEFAULT_MAX_SWEEPS", "positive_seconds", "check_matrix", "check_state",
@@ -92,9 +92,13 @@ def check_states(config: NetworkConfig, values, what: str) -> np.ndarray:
 def require_extra(extras: frozenset, name: str, where: str) -> None:
     """Refuse ``name`` (a key of engines.EXTRAS) when the engine has not got it."""
     if name not in extras:
+        column = (" and boards built with the column engine (engine=column)"
+                  if name in COLUMN_EXTRAS else
+                  " and boards built with it in the column engine (engine=column, orders "
+                  "with synchronous)" if name == "the synchronous order" else "")
         raise MissingEngineFeature(
-            f"{where}: this board's engine has no {name} yet (docs/numerics.md {EXTRAS[name]}: "
-            f"the golden model and cpu:// have it; the gateware and the protocol do not)")
+            f"{where}: this board's engine has no {name} yet (docs/numerics.md "
+            f"{EXTRAS[name]}): the golden model, cpu://{column} have it")
 
 
 def run_spec(config: NetworkConfig, *, order, seed, max_sweeps, max_visits, beta,
@@ -106,7 +110,7 @@ def run_spec(config: NetworkConfig, *, order, seed, max_sweeps, max_visits, beta
         o = Order.parse(order)
     except (TypeError, ValueError) as exc:
         raise BadInput(str(exc)) from None
-    if o is Order.SYNCHRONOUS:
+    if o is Order.SYNCHRONOUS and o not in cfg.orders:   # built into a column engine board
         require_extra(extras, "the synchronous order", where)
     mask = None
     if clamp is not None:

@@ -37,8 +37,8 @@ class BoardInfo:
 @dataclasses.dataclass(eq=False)
 class BoardStatus:
     """The binary engine's status (protocol.STATUS). ``stop_reason`` is the last run's stop
-    reason, a name of ``RunResult.STOP_REASONS`` ("converged", "cap", "stop"; "cycle2" only on
-    cpu://, whose synchronous order the protocol does not carry); ``cycles`` and
+    reason, a name of ``RunResult.STOP_REASONS`` ("converged", "cap", "stop"; "cycle2" after a
+    synchronous run: cpu://, or a column-engine board built with the order); ``cycles`` and
     ``refresh_cycles`` are None on the CPU."""
 
     FIELDS = ("busy", "converged", "stop_reason", "fields_valid", "unstable", "visits", "flips",
@@ -61,7 +61,8 @@ class BoardStatus:
         return cls(busy=bool(flags & P.StatusFlags.BUSY),
                    converged=bool(flags & P.StatusFlags.CONVERGED),
                    stop_reason=P.STOP_REASON_NAMES[
-                       P.StopReason((flags >> P.STOP_REASON_SHIFT) & 3)],
+                       P.StopReason((flags >> P.STOP_REASON_SHIFT)
+                                    & ((1 << P.STOP_REASON_BITS) - 1))],
                    fields_valid=bool(flags & P.StatusFlags.FIELDS_VALID), unstable=unstable,
                    visits=visits, flips=flips, cycles=cycles, refresh_cycles=refresh,
                    energy2=energy2)
@@ -73,7 +74,7 @@ class BoardStatus:
 def graded_status_dict(data: bytes) -> dict:
     """protocol.GRADED_STATUS as the dict :meth:`Board.graded_status` returns."""
     flags, steps, max_du, cycles = P.GRADED_STATUS.unpack(data)
-    reason = P.StopReason((flags >> P.STOP_REASON_SHIFT) & 3)
+    reason = P.StopReason((flags >> P.STOP_REASON_SHIFT) & ((1 << P.STOP_REASON_BITS) - 1))
     return {"busy": bool(flags & P.StatusFlags.BUSY),
             "converged": bool(flags & P.StatusFlags.CONVERGED),
             "stop_reason": P.STOP_REASON_NAMES[reason],

@@ -13,10 +13,10 @@ import time
 import numpy as np
 
 from hopfield_fpga import protocol as P
-from hopfield_fpga.config import NetworkConfig
+from hopfield_fpga.config import NetworkConfig, Order
 from hopfield_fpga.numerics import GRADED_SEGMENTS, GRADED_V_BITS, seed_state
 from hopfield_fpga.sim.golden import FlipEvent, RunResult
-from .engines import RunSpec
+from .engines import COLUMN_EXTRAS, RunSpec
 from .errors import BoardTimeout, ConfigMismatch, LinkError, RunTimeout
 from .link import Link
 from .results import BoardInfo, BoardStatus, graded_status_dict
@@ -45,16 +45,18 @@ def _header(command: P.Command, **fields: int) -> bytes:
     return P.COMMANDS[command].pack(**fields)
 
 class WireBackend:
-    """Both engine interfaces over one link (see ``host/engines.py``). The protocol carries
-    none of ``engines.EXTRAS`` yet (no clamp mask, no synchronous order, no quantized store)."""
-
-    extras: frozenset[str] = frozenset()
+    """Both engine interfaces over one link (see ``host/engines.py``). A board built with the
+    column engine has ``engines.COLUMN_EXTRAS`` (its clamp mask is sent with WRITE_CLAMP
+    before a run whenever it differs from the one last sent: the board keeps it until it is
+    written again, so recall_many and repeated recalls with one mask send it once)."""
 
     def __init__(self, link: Link, info: BoardInfo):
         self.link = link
         self._info = info
         self.config = info.config
         self.geometry = P.LinkGeometry(self.config)
+        self.extras = COLUMN_EXTRAS if self.config.engine == "column" else frozenset()
+        self._clamp_sent: bytes | None = None     # unknown until this driver writes it
 
     def info(self) -> BoardInfo:
         return self._info
@@ -178,8 +180,24 @@ class WireBackend:
         return BoardStatus.unpack(self.link.request(P.Command.READ_STATUS,
                                                     reply_size=P.STATUS.size))
 
+    def _write_clamp(self, spec: RunSpec) -> None:
+        """Make the board's clamp mask the run's (none held without a mask; §12: the mask
+        belongs to the run). Boards without one (engine=lanes) hold nothing."""
+        if "clamping" not in self.extras:
+            return
+        held = spec.clamp if spec.clamp is not None else np.zeros(self.config.neurons, bool)
+        data = P.pack_bits(held.astype(np.int64))
+        if data != self._clamp_sent:
+            cmd = P.Command.WRITE_CLAMP
+            self._clamp_sent = None                # unknown if the request fails
+            self.link.request(cmd, _header(cmd, chunk=0, count=self.config.chunks) + data,
+                              reply_size=0)
+            self._clamp_sent = data
+
     def _run_params(self, spec: RunSpec) -> dict:
-        """The run's header fields (RUN, RECALL, RECALL_MANY); writes its beta schedule first."""
+        """The run's header fields (RUN, RECALL, RECALL_MANY); writes its clamp mask and beta
+        schedule first."""
+        self._write_clamp(spec)
         if spec.schedule is not None:
             self.link.request(P.Command.WRITE_BETA,
                               _header(P.Command.WRITE_BETA, first=0, count=len(spec.schedule))
@@ -192,12 +210,21 @@ class WireBackend:
                     beta_len=len(spec.schedule) if spec.schedule is not None else 1)
 
     def _result(self, data: bytes, events) -> RunResult:
+        """A run's result from its STATUS and state; after a 2-cycle (§13) the other state
+        is read from the board (READ_CYCLE_STATE: the state before the last step's flips),
+        so this must come before the next run."""
         st = BoardStatus.unpack(data[:P.STATUS.size])
         n = self.config.neurons
+        cycle_state = None
+        if st.stop_reason == "cycle2":
+            cmd = P.Command.READ_CYCLE_STATE
+            cycle_state = self._state_from(self.link.request(
+                cmd, _header(cmd, chunk=0, count=self.config.chunks),
+                reply_size=self.geometry.state_bytes))
         return RunResult(state=self._state_from(data[P.STATUS.size:]), converged=st.converged,
                          visits=st.visits, flips=st.flips, sweeps=-(-st.visits // n),
                          energy2=st.energy2, trace=None if events is None else tuple(events),
-                         cycles=st.cycles, stop_reason=st.stop_reason)
+                         cycles=st.cycles, stop_reason=st.stop_reason, cycle_state=cycle_state)
 
     def _wait_run(self, start_cmd, payload: bytes, status_cmd, status_size: int,
                   run_timeout: float, run_trace=None) -> tuple[bytes, str | None]:
@@ -271,6 +298,14 @@ class WireBackend:
 
     def recall_many(self, probes: np.ndarray, spec: RunSpec, run_timeout: float,
                     progress=None) -> list[RunResult]:
+        if spec.order is Order.SYNCHRONOUS:
+            # The board keeps the cycle state of its last run only: one probe per run.
+            results = []
+            for i, probe in enumerate(probes):
+                results.append(self.recall(probe, spec, run_timeout))
+                if progress:
+                    progress(i + 1, len(probes))
+            return results
         params = self._run_params(spec)
         states = [self._state_bytes(p) for p in probes]
         per, size = self.geometry.max_recall_many, self.geometry.recall_result

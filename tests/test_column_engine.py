@@ -15,11 +15,11 @@ import pytest
 from amaranth.sim import Simulator
 
 from hopfield_fpga import numerics
-from hopfield_fpga.config import Feature, NetworkConfig
+from hopfield_fpga.config import Feature, NetworkConfig, Order
 from hopfield_fpga.gateware.engine.column_engine import DEFAULT_WORDS, ColumnEngine
 from hopfield_fpga.gateware.engine.column_sum import column_sum_latency
 from hopfield_fpga.gateware.engine.glauber_unit import GlauberUnit
-from hopfield_fpga.gateware.engine_ports import StopReason
+from hopfield_fpga.gateware.engine_ports import AccessOp, StopReason
 from hopfield_fpga.sim import golden
 from hopfield_fpga.sim.tb.engine_driver import (AmaranthBus, EngineDriver, compare, expected,
                                                make_case, run_case)
@@ -42,13 +42,23 @@ def _simulate(config, bench_body):
     return dut
 
 
+ALL_ORDERS = tuple(Order)      # the synchronous order included (§13)
 CONFIGS = [
-    NetworkConfig(neurons=1, lanes=1, weight_bits=4, features=DETERMINISTIC),
-    NetworkConfig(neurons=2, lanes=2, weight_bits=1, bias_bits=2, features=DETERMINISTIC),
-    NetworkConfig(neurons=7, lanes=3, weight_bits=16, bias_bits=24, features=DETERMINISTIC),
-    NetworkConfig(neurons=12, lanes=4, weight_bits=5, features=DETERMINISTIC),
-    NetworkConfig(neurons=33, lanes=6, weight_bits=3, features=DETERMINISTIC),
+    NetworkConfig(neurons=1, lanes=1, weight_bits=4, features=DETERMINISTIC, orders=ALL_ORDERS),
+    NetworkConfig(neurons=2, lanes=2, weight_bits=1, bias_bits=2, features=DETERMINISTIC,
+                  orders=ALL_ORDERS),
+    NetworkConfig(neurons=7, lanes=3, weight_bits=16, bias_bits=24, features=DETERMINISTIC,
+                  orders=ALL_ORDERS),
+    NetworkConfig(neurons=12, lanes=4, weight_bits=5, features=DETERMINISTIC, orders=ALL_ORDERS),
+    NetworkConfig(neurons=33, lanes=6, weight_bits=3, features=DETERMINISTIC, orders=ALL_ORDERS),
 ]
+
+
+async def _cycle_state(driver, status):
+    """The engine's other state of a 2-cycle (READ_CYCLE), None unless the run ended so."""
+    if status.stop_reason != StopReason.CYCLE2:
+        return None
+    return await driver.read_state(AccessOp.READ_CYCLE)
 
 
 @pytest.mark.parametrize("config", CONFIGS, ids=lambda c: f"N{c.neurons}K{c.lanes}"
@@ -58,10 +68,11 @@ def test_column_engine_matches_golden(config):
 
     async def body(driver, dut):
         for seed in seeds:
-            case = make_case(config, seed)
+            case = make_case(config, seed, clamp=True)
             _, want = expected(config, case)
             status, events, state = await run_case(driver, case)
-            compare(case, want, status, events, state)
+            compare(case, want, status, events, state,
+                    cycle_state=await _cycle_state(driver, status))
             # A second probe on valid fields: the state write applies its bits as flips.
             case.state = np.random.default_rng(seed + 1).choice([-1, 1], config.neurons)
             case.weights = np.asarray(await driver.read_weights())
@@ -86,16 +97,21 @@ def _choose_cycles(config, case, want):
     w = np.asarray(case.weights)
     s = np.array(case.state)
     h = w @ s + case.bias
+    free = ~case.clamp if case.clamp is not None else np.ones(n, bool)
+
+    def unstable():                      # the flags the selectors see (§12)
+        return (s * h < 0) & free
+
     events = list(want.trace)
     per_flip, tail = [], 0
     x = numerics.seed_state(case.run_seed)
     m = (n - 1).bit_length()
     visits = cycles = 0
-    while np.any(s * h < 0) and visits < cap:
+    while np.any(unstable()) and visits < cap:
         cycles += 1
         if case.order == "sequential":
             pos = visits % n
-            skip = next(d for d in range(n) if s[(pos + d) % n] * h[(pos + d) % n] < 0)
+            skip = next(d for d in range(n) if unstable()[(pos + d) % n])
             if skip >= cap - visits:
                 visits = cap
                 continue
@@ -106,7 +122,7 @@ def _choose_cycles(config, case, want):
             for _ in range(DEFAULT_WORDS):
                 x = numerics.xorshift32(x)
                 cand = x >> (32 - m) if m else 0
-                if cand < n and s[cand] * h[cand] < 0:
+                if cand < n and unstable()[cand]:
                     found = cand
                     break
                 stable += cand < n
@@ -117,10 +133,10 @@ def _choose_cycles(config, case, want):
             if found is None:
                 continue
         else:
-            k, x, used = numerics.draw_index(x, int(np.count_nonzero(s * h < 0)))
+            k, x, used = numerics.draw_index(x, int(np.count_nonzero(unstable())))
             # The words are drawn DEFAULT_WORDS per cycle (and x stays exact: draw_index).
             cycles += (used - 1) // DEFAULT_WORDS
-            found = int(np.flatnonzero(s * h < 0)[k])
+            found = int(np.flatnonzero(unstable())[k])
         ev = events.pop(0)
         assert ev.index == found and ev.visit == visits, "replay out of step with golden"
         per_flip.append(cycles)
@@ -132,11 +148,22 @@ def _choose_cycles(config, case, want):
     return per_flip, tail
 
 
+def _sync_cycles(config, want, trace, latency):
+    """docs/engine.md, "Clamped neurons and the synchronous order": a step of F flips costs
+    CHOOSE (the snapshot), 2 per flip (SYNC_WALK, FLIP; + L + 1 traced) and the SYNC_WALK
+    that ends it; the run ends with one CHOOSE, not before the last flip's 2E is final."""
+    steps, flips = want.visits // config.neurons, want.flips
+    end = 1 if trace or steps == 0 else max(1, latency)
+    return 2 * steps + flips * (2 + (latency + 1 if trace else 0)) + end
+
+
 def _expected_cycles(config, case, want, latency):
     """docs/engine.md, "Column-parallel engine": status.cycles of a run without trace stalls.
     A flip costs its CHOOSE cycles + FLIP (+ L waiting for 2E and the handshake when traced);
     the run ends with one cycle, not before the last flip's 2E is final (L cycles after its
     FLIP)."""
+    if case.order == "synchronous":
+        return _sync_cycles(config, want, case.trace, latency)
     per_flip, tail = _choose_cycles(config, case, want)
     flip = 1 + (latency + 1 if case.trace else 0)
     end = tail + 1
@@ -159,14 +186,22 @@ async def _run_counted(driver, config, case, trace, cycles_of):
     return status
 
 
+def _long_synchronous(config, case):
+    """Whether the golden synchronous run of ``case`` makes more than 50 steps."""
+    want = golden.run_binary(case.weights, case.bias, case.state, order="synchronous",
+                             max_visits=50 * config.neurons, clamp=case.clamp, config=config)
+    return want.stop_reason == "cap"
+
+
 @pytest.mark.parametrize("config", CONFIGS[1:], ids=lambda c: f"N{c.neurons}K{c.lanes}")
 def test_column_engine_cycle_accounting(config):
     latency = column_sum_latency(config)
 
     async def body(driver, dut):
         for seed in range(24):
-            case = make_case(config, 300 + seed, ["symmetric", "asymmetric", "ties"][seed % 3])
-            case.order = ["sequential", "random", "rejection_free"][seed % 3]
+            case = make_case(config, 300 + seed, ["symmetric", "asymmetric", "ties"][seed % 3],
+                             clamp=True)
+            case.order = ["sequential", "random", "rejection_free", "synchronous"][seed % 4]
             status = await _run_counted(driver, config, case, seed % 2 == 0,
                                         lambda want: _expected_cycles(config, case, want,
                                                                       latency))
@@ -179,6 +214,27 @@ def test_column_engine_cycle_accounting(config):
         assert np.array_equal(await driver.read_weights(), weights), "store without HEBBIAN"
         status, _ = await driver.run(order="sequential", stochastic=True, max_visits=5)
         assert status.stop_reason == StopReason.STOP and int(status.visits) == 0
+        # A synchronous run stopped by the host ends between steps: whole steps, and the
+        # golden run of as many visits (asymmetric W: long cycles, so the stop comes first).
+        case = next((c for c in (make_case(config, seed, "asymmetric", clamp=True)
+                                 for seed in range(77, 400))
+                     if _long_synchronous(config, c)), None)     # none at N = 2
+        if case is None:
+            return
+        await run_case(driver, case)
+        await driver.write_state(case.state)
+        status, _ = await driver.run(order="synchronous", max_visits=(1 << 32) - 1,
+                                     stop_after=7 * config.neurons)
+        visits = int(status.visits)
+        assert status.stop_reason == StopReason.STOP and visits % config.neurons == 0 \
+            and visits > 0 and not status.busy, f"{case.describe()}: {status}"
+        reason = StopReason.STOP                        # golden: the cap of as many
+        want = golden.run_binary(case.weights, case.bias, case.state, order="synchronous",
+                                 max_visits=visits, clamp=case.clamp, config=config)
+        assert want.stop_reason == "cap", case.describe()
+        assert (list(want.state), want.flips, want.energy2, reason) == (
+            list(await driver.read_state()), int(status.flips), int(status.energy2),
+            status.stop_reason), f"stopped synchronous run: {case.describe()}"
 
     _simulate(config, body)
 
@@ -186,12 +242,13 @@ def test_column_engine_cycle_accounting(config):
 #: Configurations with the Glauber rule and the on-chip Hebbian store.
 FULL = Feature.STOCHASTIC | Feature.HEBBIAN | Feature.TRACE
 FULL_CONFIGS = [
-    NetworkConfig(neurons=1, lanes=1, weight_bits=2, features=FULL),
-    NetworkConfig(neurons=2, lanes=2, weight_bits=1, bias_bits=2, features=FULL),
-    pytest.param(NetworkConfig(neurons=11, lanes=3, weight_bits=2, features=FULL),
-                 marks=pytest.mark.slow),
+    NetworkConfig(neurons=1, lanes=1, weight_bits=2, features=FULL, orders=ALL_ORDERS),
+    NetworkConfig(neurons=2, lanes=2, weight_bits=1, bias_bits=2, features=FULL,
+                  orders=ALL_ORDERS),
+    pytest.param(NetworkConfig(neurons=11, lanes=3, weight_bits=2, features=FULL,
+                               orders=ALL_ORDERS), marks=pytest.mark.slow),
     pytest.param(NetworkConfig(neurons=20, lanes=6, weight_bits=16, bias_bits=24,
-                               features=FULL), marks=pytest.mark.slow),
+                               features=FULL, orders=ALL_ORDERS), marks=pytest.mark.slow),
 ]
 
 
@@ -204,10 +261,11 @@ def test_column_engine_stochastic_and_hebbian(config):
 
     async def body(driver, dut):
         for seed in seeds:
-            case = make_case(config, seed, ["stochastic", "hebbian"][seed % 2])
+            case = make_case(config, seed, ["stochastic", "hebbian"][seed % 2], clamp=True)
             _, want = expected(config, case)
             status, events, state = await run_case(driver, case)
-            compare(case, want, status, events, state)
+            compare(case, want, status, events, state,
+                    cycle_state=await _cycle_state(driver, status))
             if case.patterns is not None:
                 w = golden.store_hebbian(case.weights, case.patterns, config=config)
                 assert np.array_equal(await driver.read_weights(), w), case.describe()

@@ -1,15 +1,16 @@
 """The column-parallel engine's Verilog on Icarus Verilog and Verilator, against the golden
 model, through the binary engine's cocotb testbench (``sim/tb/binary_engine_tb.py``, the same
 driver and scoreboard): every case kind drawn at random (symmetric, extreme, asymmetric under a
-cap, ties, stochastic runs with beta schedules, on-chip Hebbian stores), every order, traced
-with random back-pressure and untraced, and the stop input. The cases' seeds are printed by
+cap, ties, stochastic runs with beta schedules, on-chip Hebbian stores), every order (the
+synchronous one included, its 2-cycles' other state checked), clamp masks in about half the
+cases, traced with random back-pressure and untraced, and the stop input. The cases' seeds are printed by
 the testbench (a failure names its case seed)."""
 
 from __future__ import annotations
 
 import pytest
 
-from hopfield_fpga.config import Feature, NetworkConfig
+from hopfield_fpga.config import Feature, NetworkConfig, Order
 from hopfield_fpga.gateware.engine.column_engine import ColumnEngine
 from hopfield_fpga.sim.rtl_runner import SIMULATORS, run_cocotb
 from hopfield_fpga.sim.tb.engine_driver import KINDS
@@ -18,8 +19,10 @@ from hopfield_fpga.sim.tb.engine_driver import KINDS
 FULL = Feature.STOCHASTIC | Feature.HEBBIAN | Feature.TRACE
 #: (configuration, randomized cases). Each entry is one build per simulator.
 COCOTB_CONFIGS = [
-    (NetworkConfig(neurons=2, lanes=1, weight_bits=1, bias_bits=2, features=FULL), 50),
-    (NetworkConfig(neurons=21, lanes=5, weight_bits=16, bias_bits=24, features=FULL), 150),
+    (NetworkConfig(neurons=2, lanes=1, weight_bits=1, bias_bits=2, features=FULL,
+                   orders=tuple(Order)), 50),
+    (NetworkConfig(neurons=21, lanes=5, weight_bits=16, bias_bits=24, features=FULL,
+                   orders=tuple(Order)), 150),
 ]
 
 
@@ -41,4 +44,4 @@ def test_column_engine_rtl_matches_golden(simulator, item):
     run_cocotb(ColumnEngine(config), toplevel=name, simulator=simulator,
                test_module="hopfield_fpga.sim.tb.binary_engine_tb",
                params={"config": config.to_dict(), "seeds": [first, count],
-                       "kinds": list(KINDS)}, build_name=name)
+                       "kinds": list(KINDS), "column": True}, build_name=name)

@@ -66,6 +66,12 @@ CASES = [
     ("traced recall_many", frame(7, P.Command.RECALL_MANY, P.RUN_PARAMS.pack(0, 2, 1, 10, 1)
                                  + P.COUNT.pack(1) + bytes(2)), P.Command.RECALL_MANY,
      P.Error.ARGUMENT),
+    # the K-lane engine has no clamp mask (§12) and no synchronous cycle state (§13)
+    ("clamp on engine=lanes", frame(7, P.Command.WRITE_CLAMP, P.CHUNK_RANGE.pack(0, 3)
+                                    + bytes(2)), P.Command.WRITE_CLAMP, P.Error.UNSUPPORTED),
+    ("cycle state on engine=lanes", frame(7, P.Command.READ_CYCLE_STATE,
+                                          P.CHUNK_RANGE.pack(0, 3)),
+     P.Command.READ_CYCLE_STATE, P.Error.UNSUPPORTED),
 ]
 
 

@@ -316,14 +316,79 @@ def test_bench_capacity_rows(capsys):
     assert rows["quantized"]["oldest_tenth"] > rows["saturating"]["oldest_tenth"] + 0.3
 
 
-@pytest.mark.parametrize("engine", ["BinaryEngine", "ColumnEngine"])
-def test_engines_refuse_the_synchronous_order_by_name(engine):
-    """numerics.md §13 has no gateware yet: both engines refuse a configuration listing it,
-    naming the order, before elaborating anything."""
-    import importlib
-    module = {"BinaryEngine": "hopfield_fpga.gateware.binary_engine",
-              "ColumnEngine": "hopfield_fpga.gateware.engine.column_engine"}[engine]
-    cls = getattr(importlib.import_module(module), engine)
+def test_only_the_column_engine_builds_the_synchronous_order():
+    """numerics.md §13 is in the column engine's gateware only: the K-lane engine refuses a
+    configuration listing it, naming the order and the engine that has it, before
+    elaborating anything."""
+    from hopfield_fpga.gateware.binary_engine import BinaryEngine
+    from hopfield_fpga.gateware.engine.column_engine import ColumnEngine
     config = NetworkConfig(neurons=8, lanes=2, weight_bits=3, orders=list(Order))
-    with pytest.raises(ValueError, match="synchronous order has no gateware yet"):
-        cls(config)
+    with pytest.raises(ValueError, match="synchronous order .* only in the column engine"):
+        BinaryEngine(config)
+    ColumnEngine(config)
+
+
+# -- through the Board API on sim:// (the column engine's gateware) -------------------------------
+
+SIM_COLUMN = ("sim://?neurons=12&lanes=4&weight_bits=4&engine=column&backend=icarus"
+              "&orders=sequential,random,rejection_free,synchronous")
+
+
+def _without_cycles(result):
+    import dataclasses
+    return dataclasses.replace(result, cycles=None)
+
+
+@pytest.mark.slow
+def test_sim_column_board_clamps_and_runs_synchronous_like_cpu(require_tool):
+    """Clamped recalls on the column engine's gateware (sim://, Icarus) equal cpu://'s bit for
+    bit in every order (synchronous included), traced, stochastic and through recall_many; a
+    run without a mask lets every neuron move again; a synchronous 2-cycle comes back with
+    its other state."""
+    require_tool("icarus")
+    seed = 21
+    r = np.random.default_rng(seed)
+    with Board.open(SIM_COLUMN) as sim, Board.open(SIM_COLUMN.replace("sim://", "cpu://")
+                                                   .replace("&backend=icarus", "")) as cpu:
+        cfg = sim.config
+        n = cfg.neurons
+        w = r.integers(cfg.weight_min, cfg.weight_max + 1, (n, n))
+        w = np.clip((w + w.T) // 2, cfg.weight_min, cfg.weight_max)
+        b = r.integers(-5, 6, n)
+        for board in (sim, cpu):
+            board.load_weights(w, b)
+        held = r.random(n) < 0.4
+        probes = r.choice([-1, 1], (3, n))
+        runs = [dict(order=o.name.lower(), seed=seed, clamp=held, max_sweeps=20, trace=True)
+                for o in cfg.orders]
+        runs += [dict(order="random", beta=1.5, max_sweeps=3, seed=seed, trace=True,
+                      clamp=list(np.flatnonzero(held))),
+                 dict(order="sequential", seed=seed, max_sweeps=20)]      # no mask: all move
+        for kw in runs:
+            got, want = sim.recall(probes[0], **kw), cpu.recall(probes[0], **kw)
+            assert _without_cycles(got) == want, f"seed {seed} {kw}"
+        kw = dict(order="rejection_free", seed=seed, clamp=held, max_sweeps=20)
+        many = sim.recall_many(probes, **kw)
+        assert [_without_cycles(x) for x in many] == cpu.recall_many(probes, **kw), \
+            f"seed {seed} recall_many"
+        assert all(np.array_equal(x.state[held], p[held]) for x, p in zip(many, probes))
+        # All couplings negative: the synchronous run ends in the 2-cycle all -1 <-> all +1.
+        w = -3 * (1 - np.eye(n, dtype=int))
+        for board in (sim, cpu):
+            board.load_weights(w, np.zeros(n, int))
+        kw = dict(order="synchronous", max_sweeps=20)
+        got = sim.recall_many(probes[:2], **kw)
+        assert [_without_cycles(x) for x in got] == cpu.recall_many(probes[:2], **kw)
+        assert got[0].stop_reason == "cycle2" and set(got[0].cycle_state) == {1}, got[0]
+        got = sim.recall(probes[0], trace=True, **kw)
+        assert _without_cycles(got) == cpu.recall(probes[0], trace=True, **kw)
+
+
+def test_lanes_engine_refusal_names_the_column_engine():
+    """MissingEngineFeature tells where clamping is: cpu:// and engine=column boards."""
+    from hopfield_fpga.host.errors import MissingEngineFeature
+    from hopfield_fpga.host.inputs import run_spec
+    cfg = NetworkConfig(neurons=8, lanes=2, weight_bits=3)
+    with pytest.raises(MissingEngineFeature, match=r"no clamping yet .*engine=column"):
+        run_spec(cfg, order="sequential", seed=1, max_sweeps=2, max_visits=None, beta=None,
+                 trace=False, clamp=[0], where="sim://test")

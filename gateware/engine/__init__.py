@@ -17,7 +17,8 @@ model (``tests/test_engine_blocks.py``):
 - :mod:`.hebbian_column`: the on-chip Hebbian store's column update.
 
 :mod:`.column_engine` composes them (with :mod:`.run_status`, shared with ``BinaryEngine``)
-into a single-replica engine with ``BinaryEngine``'s signature and features
-(``tests/test_column_engine.py``, ``tests/test_column_engine_cocotb.py``). The board, the
-command engine and ``sim://`` still build ``BinaryEngine``.
+into a single-replica engine with ``BinaryEngine``'s signature and features, and the clamp
+mask and synchronous order of ``docs/numerics.md`` §12-§13 (``tests/test_column_engine.py``,
+``tests/test_column_engine_cocotb.py``). ``BoardTop`` builds it for a configuration with
+``engine="column"`` (``sim://...&engine=column``).
 """

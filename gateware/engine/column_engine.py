@@ -6,7 +6,12 @@
 status, trace) and runs the dynamics of ``docs/numerics.md`` §3-§8 bit for bit like
 :func:`hopfield_fpga.sim.golden.run_binary`, in all three orders, the Glauber rule with its beta
 schedule, with the exact 2E and the trace, and stores patterns on chip (§9) like
-:func:`~hopfield_fpga.sim.golden.store_hebbian`. It is built from the blocks of this package:
+:func:`~hopfield_fpga.sim.golden.store_hebbian`. Beyond ``BinaryEngine`` it holds a clamp mask
+(§12, ``AccessOp.WRITE_CLAMP``: held neurons are out of the selectors' flags and a stochastic
+visit of one never writes) and builds the synchronous order (§13) when the configuration
+lists it: a step snapshots the free unstable flags into a pending set and walks it with the
+sequential selector, one flip per column; ``AccessOp.READ_CYCLE`` reads a 2-cycle's other
+state. It is built from the blocks of this package:
 
 - :class:`~.weight_store.WeightStore`: a flip reads the whole column j in one cycle;
 - :class:`~.field_array.FieldArray`: every h_i and s_i, all updated by the flip at once;
@@ -70,7 +75,7 @@ class ColumnEngine(GlauberRun, wiring.Component):
     """
 
     def __init__(self, config: NetworkConfig, *, words: int = DEFAULT_WORDS):
-        check_engine_config(config)
+        check_engine_config(config, synchronous=True)
         check_int("words", words, 1, 64)
         self.config, self.words = config, words
         self.ports = EnginePorts(config)
@@ -110,6 +115,14 @@ class ColumnEngine(GlauberRun, wiring.Component):
             cmd=Signal(P.access), reply_data=Signal(P.data_bits), pend=Signal(K),
             ws_new=Signal(K), loop=Signal(range(N + 2)), after_refresh=Signal(),
             tr_delta=Signal(signed(P.delta_bits)),
+            # §12: the clamp mask (bit 1 = held), padded to C chunks of K; the selectors see
+            # the unstable flags of the free neurons only
+            held=Signal(C * K), free_flags=Signal(N),
+            # §13: the last synchronous step's pending set D(t-1), whether it equals D(t-2)
+            # (then the state after it equals the one two steps back), whether a step was
+            # made, and the end of a step's walk
+            sync=Signal(), sync_last=Signal(N), sync_repeat=Signal(), sync_have=Signal(),
+            walk_end=Signal(),
             # stochastic runs (§8): the beta entry of the committed visits' sweep
             stochastic=Signal() if stoch else Const(0),
             beta_idx=Signal(range(BETA_SCHEDULE_DEPTH)),
@@ -124,7 +137,12 @@ class ColumnEngine(GlauberRun, wiring.Component):
         d.chunk_mask = Mux(d.cmd.chunk == C - 1, last_mask, full_mask)
         m.d.comb += [
             fa.column.eq(d.column), eu.column.eq(d.column), eu.states.eq(fa.states),
-            sel_seq.flags.eq(fa.flags), sel_rank.flags.eq(fa.flags), sel_rand.flags.eq(fa.flags),
+            d.free_flags.eq(fa.flags & ~d.held[:N]),
+            # a synchronous step walks its pending set with the sequential selector
+            d.sync.eq(d.order == RunOrder.SYNCHRONOUS),
+            sel_seq.flags.eq(Mux(d.sync, d.sync_last, d.free_flags)),
+            sel_rank.flags.eq(d.free_flags),
+            sel_rand.flags.eq(d.free_flags),
             # A stochastic random visit draws its index from [0, N) with the same words.
             draw_rank.n.eq(Mux(d.stochastic, N, d.n_unst)), sel_rank.rank.eq(draw_rank.index),
             sel_seq.pos.eq(d.pos), draw_rank.state.eq(d.rng), sel_rand.words.eq(window.words),
@@ -133,7 +151,9 @@ class ColumnEngine(GlauberRun, wiring.Component):
             d.ws_new.eq(d.cmd.data[:K] & d.chunk_mask),
             regs.energy2.eq(eu.energy2),
             self.reply.payload.data.eq(d.reply_data),
-            self.trace.payload.visit.eq(regs.visits), self.trace.payload.index.eq(d.j),
+            # §13: a synchronous flip's visit is t N + j (visits counts whole steps)
+            self.trace.payload.visit.eq(regs.visits + Mux(d.sync, d.j, 0)),
+            self.trace.payload.index.eq(d.j),
             self.trace.payload.value.eq(d.snew),
             self.trace.payload.delta_energy2.eq(d.tr_delta),
         ]
@@ -169,6 +189,17 @@ class ColumnEngine(GlauberRun, wiring.Component):
         with m.If((total >= N) & (d.beta_idx != d.beta_last)):
             m.d.sync += d.beta_idx.eq(d.beta_idx + 1)
 
+    def _next_visit(self, m, d):
+        """After a run's flip: the next visit (CHOOSE), or in a synchronous step the walk
+        goes on after j."""
+        N = self.config.neurons
+        with m.If(d.sync):
+            m.d.sync += [d.pos.eq(Mux(d.j == N - 1, 0, d.j + 1)), d.walk_end.eq(d.j == N - 1)]
+            m.next = "SYNC_WALK"
+        with m.Else():
+            self._advance(m, d, 1)
+            m.next = "CHOOSE"
+
     def _finish(self, m, d, reason):
         """End the run with ``reason`` once the last flip's 2E is final."""
         with m.If(~d.eu.busy):
@@ -182,8 +213,9 @@ class ColumnEngine(GlauberRun, wiring.Component):
         cfg, regs = self.config, d.regs
         rp = self.run.payload
         order_ok = Cat(*(rp.order == RunOrder(int(o)) for o in cfg.orders)).any()
-        # Stochastic runs need the feature and have no rejection_free form (§8).
-        bad = ~order_ok | (rp.stochastic & (rp.order == RunOrder.REJECTION_FREE)
+        # Stochastic runs need the feature and have no rejection_free or synchronous form (§8).
+        bad = ~order_ok | (rp.stochastic & ((rp.order == RunOrder.REJECTION_FREE)
+                                            | (rp.order == RunOrder.SYNCHRONOUS))
                            if cfg.has(Feature.STOCHASTIC) else rp.stochastic)
         with m.State("IDLE"):
             m.d.comb += [self.access.ready.eq(1), self.run.ready.eq(~self.access.valid)]
@@ -199,6 +231,7 @@ class ColumnEngine(GlauberRun, wiring.Component):
                     regs.visits.eq(0), regs.flips.eq(0), regs.cycles.eq(0), d.pos.eq(0),
                     regs.busy.eq(1), regs.stop_reason.eq(StopReason.NONE),
                     regs.refresh_cycles.eq(0), d.beta_idx.eq(0),
+                    d.sync_have.eq(0), d.sync_repeat.eq(0),
                     d.beta_last.eq(Mux(rp.beta_len == 0, 0, rp.beta_len - 1)),
                 ]
                 if cfg.has(Feature.STOCHASTIC):
@@ -249,6 +282,14 @@ class ColumnEngine(GlauberRun, wiring.Component):
                 with m.Case(AccessOp.READ_STATE):
                     m.d.sync += d.reply_data.eq(chunk_states)
                     m.next = "REPLY"
+                with m.Case(AccessOp.READ_CYCLE):
+                    cycle = Cat(fa.states ^ d.sync_last, Const(0, C * K - N))
+                    m.d.sync += d.reply_data.eq(cycle.word_select(cmd.chunk, K))
+                    m.next = "REPLY"
+                with m.Case(AccessOp.WRITE_CLAMP):
+                    m.d.sync += [d.held.word_select(cmd.chunk, K).eq(d.ws_new),
+                                 regs.busy.eq(0)]
+                    m.next = "IDLE"
                 with m.Case(AccessOp.CLEAR):
                     m.d.sync += d.loop.eq(0)
                     m.next = "CLEAR"
@@ -368,8 +409,10 @@ class ColumnEngine(GlauberRun, wiring.Component):
             # A stochastic run lasts exactly max_visits visits (§7).
             with m.If(~d.stochastic & (d.n_unst == 0)):
                 self._finish(m, d, StopReason.CONVERGED)
-            with m.Elif(cap_left == 0):
-                self._finish(m, d, StopReason.CAP)
+            with m.Elif(d.sync & d.sync_repeat):             # §13: s(t) = s(t-2)
+                self._finish(m, d, StopReason.CYCLE2)
+            with m.Elif((cap_left == 0) | (d.sync & (cap_left < cfg.neurons))):
+                self._finish(m, d, StopReason.CAP)          # synchronous: a whole step
             with m.Elif(self.stop):
                 self._finish(m, d, StopReason.STOP)
             if cfg.has(Feature.STOCHASTIC):
@@ -396,6 +439,21 @@ class ColumnEngine(GlauberRun, wiring.Component):
                         m.d.sync += d.rng.eq(draw.next_state)
                         with m.If(draw.accept):
                             self._choose(m, d, rank.index, new_value(rank.index), 1)
+                    with m.Case(RunOrder.SYNCHRONOUS):
+                        # Snapshot the step's pending set D(t) (decided on h(t)), then walk it.
+                        m.d.sync += [d.sync_last.eq(d.free_flags), d.sync_have.eq(1),
+                                     d.sync_repeat.eq(d.sync_have
+                                                      & (d.free_flags == d.sync_last)),
+                                     d.pos.eq(0), d.walk_end.eq(0)]
+                        m.next = "SYNC_WALK"
+        with m.State("SYNC_WALK"):
+            # The next pending neuron at or after pos flips (its new value is -s_j: no flip
+            # of this step changed s_j); none left ends the step, N visits in all.
+            with m.If(d.walk_end | ~seq.found | (seq.index < d.pos)):
+                m.d.sync += regs.visits.eq(regs.visits + cfg.neurons)
+                m.next = "CHOOSE"
+            with m.Else():
+                self._choose(m, d, seq.index, new_value(seq.index), 1)
         with m.State("FLIP"):
             # Column j and the bias chunk of j arrive: every lane adds 2 s_j' W_ij, and the
             # energy unit takes the column with h_j + b_j + 2 W_jj s_j' (h_j before the add).
@@ -412,8 +470,7 @@ class ColumnEngine(GlauberRun, wiring.Component):
                 m.next = "TRACE_WAIT"
             with m.Else():
                 m.d.sync += regs.flips.eq(regs.flips + 1)
-                self._advance(m, d, 1)
-                m.next = "CHOOSE"
+                self._next_visit(m, d)
                 if cfg.has(Feature.STOCHASTIC):
                     with m.If(d.stochastic):       # the next visit is issued right here
                         self._glauber_issue(m, d, 1)
@@ -425,8 +482,7 @@ class ColumnEngine(GlauberRun, wiring.Component):
         with m.State("TRACE"):
             m.d.comb += self.trace.valid.eq(1)
             with m.If(self.trace.ready):
-                self._advance(m, d, 1)
-                m.next = "CHOOSE"
+                self._next_visit(m, d)
 
     def _store_pattern(self, m, d):
         """The on-chip Hebbian store (§9): cycle t reads column t, cycle t + 1 writes column t

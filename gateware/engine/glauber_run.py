@@ -111,7 +111,9 @@ class GlauberRun:
             # D: the oldest visit in flight is decided.
             j_d, valid_d = g.j[-1], g.valid[-1]
             flip = Signal()
-            m.d.comb += flip.eq(valid_d & (gu.up != fa.states.bit_select(j_d, 1)))
+            # A held neuron's visit (§12) drew its words like any other and never writes.
+            m.d.comb += flip.eq(valid_d & (gu.up != fa.states.bit_select(j_d, 1))
+                                & ~d.held.bit_select(j_d, 1))
             can_issue = (g.count != d.max_visits) & ~self.stop
             self._glauber_issue(m, d, ~flip)
             with m.If(flip):

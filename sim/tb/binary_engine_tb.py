@@ -5,7 +5,9 @@ Started by ``tests/test_binary_engine_cocotb.py`` through
 
 - ``config``: the :class:`NetworkConfig` as a dict (the design was built from it);
 - ``seeds``: [first, count] of the randomized cases (:func:`engine_driver.make_case`);
-- ``kinds``: optional list of case kinds cycled through (default: random kinds).
+- ``kinds``: optional list of case kinds cycled through (default: random kinds);
+- ``column``: optional, true for ColumnEngine: the cases carry a clamp mask (§12) and a 2-cycle's
+  other state (§13) is read back and checked.
 
 Drivers on the access and run streams, a monitor on the trace stream (with random
 back-pressure) and a scoreboard comparing every flip event, the final state, the converged
@@ -23,7 +25,7 @@ from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, FallingEdge, ReadOnly, RisingEdge, Timer
 
 from hopfield_fpga.config import NetworkConfig
-from hopfield_fpga.gateware.engine_ports import StopReason
+from hopfield_fpga.gateware.engine_ports import AccessOp, StopReason
 from hopfield_fpga.sim.rtl_runner import tb_params
 from hopfield_fpga.sim.tb.engine_driver import (CaseMismatch, EngineDriver, compare, expected,
                                                make_case, run_case)
@@ -86,16 +88,20 @@ async def randomized_cases_match_golden(dut):
     config = NetworkConfig.from_dict(params["config"])
     first, count = params["seeds"]
     kinds = params.get("kinds")
+    column = params.get("column", False)
     bus = await start(dut)
     driver = EngineDriver(bus, config, rng=random.Random(first))
     failures = []
     for i in range(count):
         seed = first + i
-        case = make_case(config, seed, kinds[i % len(kinds)] if kinds else None)
+        case = make_case(config, seed, kinds[i % len(kinds)] if kinds else None, clamp=column)
         _, want = expected(config, case)
         status, events, state = await run_case(driver, case)
+        cycle_state = None
+        if column and status.stop_reason == StopReason.CYCLE2:
+            cycle_state = await driver.read_state(AccessOp.READ_CYCLE)
         try:
-            compare(case, want, status, events, state)
+            compare(case, want, status, events, state, cycle_state=cycle_state)
         except CaseMismatch as exc:
             failures.append(str(exc))
             dut._log.error(str(exc))

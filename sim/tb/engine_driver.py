@@ -89,7 +89,8 @@ class EngineDriver:
         """One access; returns the reply data for a read, else None."""
         await self._send("access", _raw(self.ports.access, {
             "op": op, "index": index, "chunk": chunk, "data": data}))
-        if op not in (AccessOp.READ_WEIGHTS, AccessOp.READ_BIAS, AccessOp.READ_STATE):
+        if op not in (AccessOp.READ_WEIGHTS, AccessOp.READ_BIAS, AccessOp.READ_STATE,
+                      AccessOp.READ_CYCLE):
             return None
         await self.bus.set("reply__ready", 1)
         while True:
@@ -127,6 +128,12 @@ class EngineDriver:
             if poll:
                 await self.wait_idle(poll)
 
+    async def write_clamp(self, mask):
+        """The clamp mask (§12, bit 1 = held) chunk by chunk (ColumnEngine only)."""
+        bits = np.asarray(mask).astype(int)
+        for c, lanes in self._chunks(bits):
+            await self.access(AccessOp.WRITE_CLAMP, chunk=c, data=self.ports.pack_lanes(lanes, 1))
+
     async def store_pattern(self, pattern, *, poll: int = 0):
         """Send a pattern's chunks; with ``poll`` > 0, wait for the store by polling status
         every ``poll`` cycles (instead of cycle by cycle on the next access)."""
@@ -148,10 +155,12 @@ class EngineDriver:
     async def clear(self):
         await self.access(AccessOp.CLEAR)
 
-    async def read_state(self) -> np.ndarray:
+    async def read_state(self, op: AccessOp = AccessOp.READ_STATE) -> np.ndarray:
+        """The state (``op`` READ_CYCLE: the state before the last synchronous step's
+        flips, ColumnEngine only)."""
         bits = []
         for c in range(self.config.chunks):
-            word = await self.access(AccessOp.READ_STATE, chunk=c)
+            word = await self.access(op, chunk=c)
             bits += self.ports.unpack_lanes(word, 1, signed_values=False)
         return np.array(bits[:self.config.neurons]) * 2 - 1
 
@@ -226,18 +235,24 @@ class EngineCase:
     patterns: np.ndarray | None = None     # on-chip Hebbian store before the run
     trace: bool = True
     ready_prob: float = 1.0
+    clamp: np.ndarray | None = None        # held neurons (§12); None: the engine has no mask
 
     def describe(self) -> str:
         return (f"case seed={self.seed} kind={self.kind} order={self.order} "
                 f"run_seed={self.run_seed} max_visits={self.max_visits} "
-                f"schedule={self.schedule} trace={self.trace}")
+                f"schedule={self.schedule} trace={self.trace}"
+                + ("" if self.clamp is None else
+                   f" clamp={np.flatnonzero(self.clamp).tolist()}"))
 
 
 KINDS = ("symmetric", "extreme", "asymmetric", "ties", "stochastic", "hebbian")
 
 
-def make_case(config: NetworkConfig, seed: int, kind: str | None = None) -> EngineCase:
-    """A random case for ``config`` from ``seed`` (``kind`` picked from KINDS if None)."""
+def make_case(config: NetworkConfig, seed: int, kind: str | None = None, *,
+              clamp: bool = False) -> EngineCase:
+    """A random case for ``config`` from ``seed`` (``kind`` picked from KINDS if None). With
+    ``clamp`` (an engine with a clamp mask, §12) the case has a mask, in about half the cases
+    holding some neurons; the draws before it are those of a case without ``clamp``."""
     r = np.random.default_rng(seed)
     n = config.neurons
     lo, hi = config.weight_min, config.weight_max
@@ -277,7 +292,8 @@ def make_case(config: NetworkConfig, seed: int, kind: str | None = None) -> Engi
         w = np.triu(a, 1) + np.triu(a, 1).T
         w = np.clip(w, lo, hi)
         np.fill_diagonal(w, 0)
-        order = [o for o in orders if o != "rejection_free"] or ["sequential"]
+        order = [o for o in orders if o not in ("rejection_free", "synchronous")] \
+            or ["sequential"]
         order = order[int(r.integers(len(order)))]
         length = int(r.integers(1, BETA_SCHEDULE_DEPTH + 1)) if r.random() < 0.5 \
             else int(r.integers(1, 5))
@@ -294,7 +310,15 @@ def make_case(config: NetworkConfig, seed: int, kind: str | None = None) -> Engi
         flip = r.random(n) < 0.2
         state = np.where(flip, -patterns[0], patterns[0])
     w = np.asarray(w, dtype=np.int64)
-    return EngineCase(seed=seed, kind=kind, weights=w, bias=np.asarray(bias, dtype=np.int64),
+    if order == "synchronous" and kind in ("symmetric", "extreme", "ties") \
+            and r.random() < 0.6:
+        # Negative couplings: synchronous runs then often end in a 2-cycle (§13).
+        w, bias = np.clip(-np.abs(w), lo, hi), np.zeros(n, int)
+    held = None
+    if clamp:
+        held = r.random(n) < (r.uniform(0.1, 0.6) if r.random() < 0.5 else 0.0)
+    return EngineCase(clamp=held, seed=seed, kind=kind, weights=w,
+                      bias=np.asarray(bias, dtype=np.int64),
                       state=np.asarray(state, dtype=np.int64), order=order,
                       run_seed=int(r.integers(0, 1 << 32)) if r.random() < 0.9 else 0,
                       max_visits=cap, schedule=schedule, patterns=patterns,
@@ -311,7 +335,7 @@ def expected(config: NetworkConfig, case: EngineCase):
         w = golden.store_hebbian(w, case.patterns, config=config)
     result = golden.run_binary(w, case.bias, case.state, order=case.order, seed=case.run_seed,
                                max_visits=case.max_visits, beta_fixed=case.schedule,
-                               trace=case.trace, config=config)
+                               trace=case.trace, clamp=case.clamp, config=config)
     return w, result
 
 
@@ -319,8 +343,10 @@ class CaseMismatch(AssertionError):
     pass
 
 
-def compare(case: EngineCase, want, status, events, state, *, cycles_ok=True) -> None:
-    """Raise :class:`CaseMismatch` naming the case seed and the first difference."""
+def compare(case: EngineCase, want, status, events, state, *, cycles_ok=True,
+            cycle_state=None) -> None:
+    """Raise :class:`CaseMismatch` naming the case seed and the first difference
+    (``cycle_state``: the engine's other state of a 2-cycle, checked when given)."""
     head = case.describe()
     if case.trace:
         got = list(events)
@@ -332,7 +358,7 @@ def compare(case: EngineCase, want, status, events, state, *, cycles_ok=True) ->
             raise CaseMismatch(f"{head}: golden has {len(want.trace)} flips, RTL traced "
                                f"{len(got)}; first unmatched: {extra}")
     reason = {"converged": StopReason.CONVERGED, "cap": StopReason.CAP,
-              "stop": StopReason.STOP}[want.stop_reason]
+              "stop": StopReason.STOP, "cycle2": StopReason.CYCLE2}[want.stop_reason]
     checks = [
         ("state", list(map(int, want.state)), list(map(int, state))),
         ("converged", bool(want.converged), bool(status.converged)),
@@ -341,6 +367,9 @@ def compare(case: EngineCase, want, status, events, state, *, cycles_ok=True) ->
         ("flips", want.flips, int(status.flips)),
         ("energy2", want.energy2, int(status.energy2)),
     ]
+    if cycle_state is not None and want.cycle_state is not None:
+        checks.append(("cycle_state", list(map(int, want.cycle_state)),
+                       list(map(int, cycle_state))))
     for name, a, b in checks:
         if a != b:
             raise CaseMismatch(f"{head}: {name}: golden {a}, RTL {b}")
@@ -355,6 +384,8 @@ async def run_case(driver: EngineDriver, case: EngineCase, *, fresh: bool = True
         await driver.store_pattern(p)
     await driver.write_bias(case.bias)
     await driver.write_state(case.state)
+    if case.clamp is not None:
+        await driver.write_clamp(case.clamp)
     if case.schedule is not None:
         await driver.write_betas(case.schedule)
     status, events = await driver.run(
