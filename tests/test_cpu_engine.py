@@ -405,15 +405,15 @@ def test_bench_refuses_unknown_board_before_simulating():
         be.run_engine_bench(board="nope")
     with pytest.raises(ValueError, match="clock"):
         be.run_engine_bench(sizes=(8,), clock_hz=-1.0)
-    with pytest.raises(ValueError, match="engine must be one of binary, column, not 'nope'"):
+    with pytest.raises(ValueError, match="engine must be one of lanes, column, not 'nope'"):
         be.run_engine_bench(sizes=(8,), engine="nope")
 
 
 def test_bench_engines_and_their_cycle_bounds():
     from hopfield_fpga.sim import bench_engine as be
     config = be.bench_config(16, 4)
-    for name, cls in (("binary", "BinaryEngine"), ("column", "ColumnEngine")):
+    for name, cls in (("lanes", "BinaryEngine"), ("column", "ColumnEngine")):
         built = be.ENGINES[name].build(config)
-        assert type(built).__name__ == cls and built.config == config
+        assert type(built).__name__ == cls and built.config == config.with_(engine=name)
     assert be.ENGINES["column"].bound(7, config) == 14
-    assert be.ENGINES["binary"].bound(7, config) == 7 * config.chunks
+    assert be.ENGINES["lanes"].bound(7, config) == 7 * config.chunks
