@@ -12,8 +12,8 @@ RAM blocks such a memory takes in the cheapest shape each block supports, which 
 yosys' memory mapping achieves.
 
 The column engine's logic grows with N (a field lane and selector logic per neuron), so its
-LUT4s are estimated from the measured per-lane costs (:data:`COLUMN_LUTS_PER_LANE`) and a
-configuration whose estimate exceeds the device is refused. The lanes engine's logic, the
+LUT4s are estimated from measured builds (:data:`COLUMN_LUTS_PER_NEURON`) and a configuration
+whose estimate exceeds the device is refused. The lanes engine's logic, the
 smaller per-neuron memories (biases, states) and the rest of the design are not predicted:
 nextpnr's report is the word on those, and the check only rejects what cannot fit.
 """
@@ -26,17 +26,19 @@ from hopfield_fpga.config import MAX_NEURONS, Feature, NetworkConfig
 from .boards import Board
 
 __all__ = ["FitError", "WeightPlacement", "check_fit", "weight_memory_shape",
-           "weight_memories", "largest_fitting_neurons", "COLUMN_LUTS_PER_LANE",
+           "weight_memories", "largest_fitting_neurons", "COLUMN_LUTS_PER_NEURON",
            "column_logic_estimate"]
 
-#: LUT4s per neuron of the column engine's blocks that grow with N, measured out of context on
-#: the ECP5 (docs/engine.md, "Measured: the blocks on the ECP5 85F", at ACC_BITS = 14 and
-#: N = 1024): a field lane, the selectors' logic per flag (rank select 7986 / 1024, random
-#: select 4925 / 1024) and, with Feature.HEBBIAN, the Hebbian column's (7851 / 1024 at
-#: W_BITS = 3). The rest (sequential select, multiplexers of the column and the fields,
-#: control) comes on top: the estimate is a lower bound, so a refusal is certain.
-COLUMN_LUTS_PER_LANE = {"field lane": 54.0, "rank select": 7.8, "random select": 4.8}
-COLUMN_HEBBIAN_LUTS_PER_LANE = 7.7
+#: The column engine's LUT4s (nextpnr's TRELLIS_COMB) in a whole board top, measured on two
+#: ULX3S-25F builds at W_BITS = 3, K = 6, every order and feature (docs/boards.md, "The column
+#: engine on the boards"): 22661 at N = 128 and 40711 at N = 256, so about 141 a neuron (the
+#: field lane, its share of the selectors, the column sum, the Hebbian column and the N:1
+#: picks) on top of a fixed part (UART, framing, command engine, control, generators).
+COLUMN_LUTS_PER_NEURON = 141
+COLUMN_LUTS_FIXED = 4613
+#: The Hebbian column's share of a neuron (``hw/engine_blocks.py``, 7851 LUT4 at N = 1024,
+#: docs/engine.md), left out of the estimate without Feature.HEBBIAN.
+COLUMN_HEBBIAN_LUTS_PER_NEURON = 7.7
 
 
 class FitError(ValueError):
@@ -72,14 +74,14 @@ def weight_memory_shape(config: NetworkConfig) -> tuple[int, int]:
 
 
 def column_logic_estimate(config: NetworkConfig) -> int:
-    """LUT4s of the column engine's per-neuron logic (:data:`COLUMN_LUTS_PER_LANE`), 0 for a
-    configuration without it."""
+    """LUT4s of a board top with the column engine (:data:`COLUMN_LUTS_PER_NEURON`), 0 for a
+    configuration without it (the lanes engine's logic is not estimated)."""
     if not (config.has_binary and config.engine == "column"):
         return 0
-    per_lane = sum(COLUMN_LUTS_PER_LANE.values())
-    if config.has(Feature.HEBBIAN):
-        per_lane += COLUMN_HEBBIAN_LUTS_PER_LANE
-    return round(config.neurons * per_lane)
+    per_neuron = COLUMN_LUTS_PER_NEURON
+    if not config.has(Feature.HEBBIAN):
+        per_neuron -= COLUMN_HEBBIAN_LUTS_PER_NEURON
+    return round(COLUMN_LUTS_FIXED + config.neurons * per_neuron)
 
 
 def weight_memories(config: NetworkConfig) -> int:
@@ -91,13 +93,9 @@ def _logic_problem(board: Board, config: NetworkConfig) -> str | None:
     luts = column_logic_estimate(config)
     if luts <= board.device.logic_cells:
         return None
-    costs = dict(COLUMN_LUTS_PER_LANE)
-    if config.has(Feature.HEBBIAN):
-        costs["Hebbian column"] = COLUMN_HEBBIAN_LUTS_PER_LANE
-    return (f"its {config.neurons} column engine lanes need at least {luts} LUT4s "
-            f"({luts / config.neurons:.1f} a lane: "
-            f"{', '.join(f'{cost:g} {what}' for what, cost in costs.items())}), and the "
-            f"{board.device.name} has {board.device.logic_cells}")
+    return (f"the column engine's {config.neurons} lanes need about {luts} LUT4s "
+            f"({COLUMN_LUTS_FIXED} + about {(luts - COLUMN_LUTS_FIXED) / config.neurons:.0f} a "
+            f"neuron, measured), and the {board.device.name} has {board.device.logic_cells}")
 
 
 def _place(board: Board, config: NetworkConfig) -> tuple[WeightPlacement | None, list[str]]:
