@@ -305,7 +305,8 @@ def run_engine_bench(sizes=DEFAULT_SIZES, *, lanes: int = 8, orders=None, noises
             fpga_s = got["cycles"] / clock_hz
             bound = ENGINES[config.engine].bound(got["flips"], config)
             report.rows.append(BenchRow(
-                board=board, engine=config.engine, neurons=n, lanes=config.lanes, replicas=1, patterns=p,
+                board=board, engine=config.engine, neurons=n, lanes=config.lanes, replicas=1,
+                patterns=p,
                 noise=probe["noise"], order=probe["order"], visits=got["visits"],
                 flips=got["flips"], cycles=got["cycles"], bound=bound,
                 ratio=round(got["cycles"] / bound, 3) if bound else None,
