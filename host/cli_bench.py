@@ -17,13 +17,13 @@ __all__ = ["register", "BENCHES"]
 
 
 def register_engine(subparsers) -> None:
-    from hopfield_fpga.config import MAX_LANES, MAX_NEURONS
+    from hopfield_fpga.config import ENGINES, MAX_LANES, MAX_NEURONS
     p = subparsers.add_parser(
         "engine", help="RTL cycles and time per recall of the binary engine vs the CPU engine",
         description="Simulate the binary engine's Verilog (Verilator by default) on Hebbian "
                     "recalls: N in {64, 256, 1024}, P = 0.1 N patterns stored on chip, probes "
                     "with 10% and 30% noise, every order. Prints visits, flips, RTL cycles "
-                    "per recall, the bound flips * ceil(N/K) and the ratio; the FPGA's time "
+                    "per recall, the engine's cycle bound and the ratio; the FPGA's time "
                     "per recall (exact RTL cycles at the board's clock) and the compiled CPU "
                     "engine's on one thread and on all cores, measured in the same run, and "
                     "their ratios. Every run is checked against the golden model, which is "
@@ -34,8 +34,8 @@ def register_engine(subparsers) -> None:
                    help=f"lanes K (default 8, at most {MAX_LANES} and N)")
     p.add_argument("--quick", action="store_true", help="only N = 64")
     p.add_argument("--board", metavar="NAME", default=None,
-                   help="run this board's default configuration at its clock instead of "
-                        "--sizes/--lanes (`hopfield boards` lists them)")
+                   help="run this board's default configuration, with its engine, at its "
+                        "clock instead of --sizes/--lanes (`hopfield boards` lists them)")
     p.add_argument("--clock-mhz", type=float, default=None,
                    help="clock of the FPGA times without --board (default: that of "
                         "bench_engine.DEFAULT_CLOCK_BOARD, the board whose default has "
@@ -45,10 +45,11 @@ def register_engine(subparsers) -> None:
     p.add_argument("--repeats", type=positive_int, default=5,
                    help="timed CPU batches per row; the median is reported (default 5)")
     p.add_argument("--simulator", choices=["verilator", "icarus"], default="verilator")
-    p.add_argument("--engine", default="binary",
-                   help="RTL engine: binary (the boards' engine today, default) or column "
-                        "(the column-parallel engine of issue 13, not on a board yet: its "
-                        "times are at the same clock, not at its own Fmax)")
+    p.add_argument("--engine", choices=ENGINES, default=None,
+                   help="design of the binary engine to simulate instead of the "
+                        "configuration's (a board's default names its own; without --board: "
+                        "the K-lane engine). The FPGA times stay at the board's clock, which "
+                        "was measured for the board's own engine")
     p.add_argument("--seed", type=int, default=1, help="seed of patterns and probes")
     p.add_argument("--json", action="store_true", help="one JSON object per row")
     p.set_defaults(func=_engine)

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from hopfield_fpga.cache import cache_dir
-from hopfield_fpga.config import NetworkConfig
+from hopfield_fpga.config import ENGINES, NetworkConfig
 from .cli import CLIError
 
 __all__ = ["register"]
@@ -51,6 +51,7 @@ def register(subparsers) -> None:
                    help="weight widths to try, comma-separated (default: the board's)")
     p.add_argument("--lanes", type=_int_list, default=None, metavar="LIST",
                    help="lane counts to try, comma-separated (default: the board's)")
+    _engine_arg(p)
     p.add_argument("--granularity", type=int, default=64, help="step of N (default 64)")
     p.add_argument("--build-dir", type=Path, help="root of the build directories "
                                                   "(default: ~/.cache/hopfield-fpga/build/sweep)")
@@ -79,13 +80,20 @@ def _config_args(p) -> None:
     p.add_argument("--neurons", "-n", type=int, help="N, the number of neurons")
     p.add_argument("--weight-bits", type=int, help="W_BITS, signed weight width")
     p.add_argument("--bias-bits", type=int, help="B_BITS (default: weight bits + 8)")
-    p.add_argument("--lanes", "-k", type=int, help="K, weights handled per cycle")
+    p.add_argument("--lanes", "-k", type=int, help="K, weights handled per cycle (the column "
+                                                   "engine: the host's access word)")
+    _engine_arg(p)
     p.add_argument("--features", metavar="LIST",
                    help="comma-separated: stochastic, hebbian, trace, graded (or 'none')")
     p.add_argument("--orders", metavar="LIST",
                    help="comma-separated: sequential, random, rejection_free (or 'none': no "
                         "binary engine, a graded-only build)")
     p.add_argument("--baud", type=int, help="UART speed (default: the board's)")
+
+
+def _engine_arg(p) -> None:
+    p.add_argument("--engine", choices=ENGINES, default=None,
+                   help="design of the binary engine (default: the board's, `hopfield boards`)")
 
 
 def _board(args):
@@ -104,7 +112,7 @@ def _board(args):
 def _config(board, args) -> NetworkConfig:
     d = (board.graded_config if args.graded else board.default_config).to_dict()
     changed = {"neurons": args.neurons, "weight_bits": args.weight_bits,
-               "bias_bits": args.bias_bits, "lanes": args.lanes}
+               "bias_bits": args.bias_bits, "lanes": args.lanes, "engine": args.engine}
     d.update({k: v for k, v in changed.items() if v is not None})
     if args.weight_bits is not None and args.bias_bits is None:
         d["bias_bits"] = None   # follow the new weight width
@@ -169,6 +177,8 @@ def cmd_sweep(args) -> int:
     from hopfield_fpga.hw.sweep import markdown_table, sweep
     board = _board(args)
     default = board.default_config
+    if args.engine is not None:
+        default = default.with_(engine=args.engine)
     if args.granularity < 1:
         raise CLIError(f"--granularity must be positive, not {args.granularity}")
     root = args.build_dir or cache_dir("build", "sweep")
@@ -182,7 +192,7 @@ def cmd_sweep(args) -> int:
     try:
         with open(root / f"{board.name}.log", "w") as log:
             attempts = sweep(board, weight_bits=args.weight_bits or [default.weight_bits],
-                             lanes=args.lanes or [default.lanes], build_root=root,
+                             lanes=args.lanes or [default.lanes], build_root=root, base=default,
                              granularity=args.granularity,
                              log=None if args.verbose else log, on_attempt=progress)
     except _flow_errors() as exc:

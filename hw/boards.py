@@ -28,18 +28,36 @@ __all__ = ["Device", "Board", "BOARDS", "get_board"]
 
 @dataclasses.dataclass(frozen=True)
 class BlockRAM:
-    """One kind of RAM block: its size and the (width, depth) shapes it can be used in."""
+    """One kind of RAM block: its size, the (width, depth) shapes it can be used in and the
+    width of its write enables (``enable_bits``: one enable per that many bits of a word in
+    its wide shapes; a narrower shape's word has one)."""
     name: str           # the nextpnr cell type, as it appears in the utilization report
     count: int
     shapes: tuple[tuple[int, int], ...]
+    enable_bits: int = 1
 
     @property
     def bits(self) -> int:
         return max(w * d for w, d in self.shapes)
 
-    def blocks_for(self, width: int, depth: int) -> int:
-        """Blocks a ``width`` x ``depth`` memory takes in the cheapest shape (tiling both ways)."""
-        return min(-(-width // w) * -(-depth // d) for w, d in self.shapes)
+    def blocks_for(self, width: int, depth: int, granularity: int | None = None) -> int:
+        """Blocks a ``width`` x ``depth`` memory takes in the cheapest shape (tiling both ways).
+
+        ``granularity``: the memory is written that many bits at a time (a divisor of
+        ``width``), each field with its own write enable; a field then takes whole enables of
+        the block (a 12-bit field takes 18 bits of a DP16KD with 9-bit byte enables), which is
+        how yosys maps it."""
+        if granularity is None:
+            granularity = width
+        if granularity < 1 or width % granularity:
+            raise ValueError(f"the write granularity must divide the width {width}, "
+                             f"not {granularity!r}")
+
+        def field_bits(w):
+            unit = min(w, self.enable_bits)
+            return -(-granularity // unit) * unit
+        return min(-(-(width // granularity * field_bits(w)) // w) * -(-depth // d)
+                   for w, d in self.shapes)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,21 +73,24 @@ class Device:
 
 ICE40_UP5K = Device(
     name="iCE40UP5K", family="ice40", logic_cells=5280, dsp=8,
+    # SB_RAM40_4K masks single bits; SB_SPRAM256KA writes nibbles (MASKWREN).
     bram=BlockRAM("ICESTORM_RAM", 30, ((16, 256), (8, 512), (4, 1024), (2, 2048))),
-    spram=BlockRAM("ICESTORM_SPRAM", 4, ((16, 16384),)),
+    spram=BlockRAM("ICESTORM_SPRAM", 4, ((16, 16384),), enable_bits=4),
 )
 
 # DP16KD in true dual-port shapes; 36 x 512 is the pseudo dual-port (one write, one read) shape.
+# Its byte enables cover 9 bits each in the 18- and 36-bit shapes.
 _DP16KD_SHAPES = ((1, 16384), (2, 8192), (4, 4096), (9, 2048), (18, 1024), (36, 512))
+_DP16KD_ENABLE_BITS = 9
 
 ECP5_85F = Device(
     name="LFE5U-85F", family="ecp5", logic_cells=83640, dsp=156,
-    bram=BlockRAM("DP16KD", 208, _DP16KD_SHAPES),
+    bram=BlockRAM("DP16KD", 208, _DP16KD_SHAPES, _DP16KD_ENABLE_BITS),
 )
 
 ECP5_25F = Device(
     name="LFE5U-25F", family="ecp5", logic_cells=24288, dsp=28,
-    bram=BlockRAM("DP16KD", 56, _DP16KD_SHAPES),
+    bram=BlockRAM("DP16KD", 56, _DP16KD_SHAPES, _DP16KD_ENABLE_BITS),
 )
 
 

@@ -1,15 +1,21 @@
-"""Pre-synthesis fit check: does the weight matrix of a configuration fit the board's RAM?
+"""Pre-synthesis fit check: do the weight matrix and the lanes of a configuration fit the board?
 
-Synthesis takes minutes; a configuration whose weights cannot possibly fit should fail in
-milliseconds with the numbers. The binary engine keeps the weights in one memory of
-``N * C`` words of ``K * W_BITS`` bits (word ``j * C + c`` holds W_ij for the K neurons i of
-chunk c; ``docs/architecture.md``), and the graded engine (feature ``graded``) has a second one
-of the same shape (or the only one, in a graded-only configuration). This module counts the
+Synthesis takes minutes; a configuration that cannot possibly fit should fail in milliseconds
+with the numbers. The K-lane binary engine (``engine="lanes"``) keeps the weights in one
+memory of ``N * C`` words of ``K * W_BITS`` bits (word ``j * C + c`` holds W_ij for the K
+neurons i of chunk c; ``docs/architecture.md``); the column engine (``engine="column"``) in
+one of N words of ``C * K * W_BITS`` bits, a whole column a word, written a chunk of K
+weights at a time (``gateware/engine/weight_store.py``), so each chunk takes whole write
+enables of the block RAM. The graded engine (feature ``graded``) has a second memory of the
+lanes engine's shape (or the only one, in a graded-only configuration). This module counts the
 RAM blocks such a memory takes in the cheapest shape each block supports, which is what
-yosys' memory mapping achieves for a plain single-port
-memory. The smaller per-neuron memories (biases, fields, states) and the logic are
-not predicted here: nextpnr's report is the word on those, and the check only rejects what
-cannot fit.
+yosys' memory mapping achieves.
+
+The column engine's logic grows with N (a field lane and selector logic per neuron), so its
+LUT4s are estimated from measured builds (:data:`COLUMN_LUTS_PER_NEURON`) and a configuration
+whose estimate exceeds the device is refused. The lanes engine's logic, the
+smaller per-neuron memories (biases, states) and the rest of the design are not predicted:
+nextpnr's report is the word on those, and the check only rejects what cannot fit.
 """
 
 from __future__ import annotations
@@ -20,7 +26,19 @@ from hopfield_fpga.config import MAX_NEURONS, Feature, NetworkConfig
 from .boards import Board
 
 __all__ = ["FitError", "WeightPlacement", "check_fit", "weight_memory_shape",
-           "weight_memories", "largest_fitting_neurons"]
+           "weight_memories", "largest_fitting_neurons", "COLUMN_LUTS_PER_NEURON",
+           "column_logic_estimate"]
+
+#: The column engine's LUT4s (nextpnr's TRELLIS_COMB) in a whole board top, measured on two
+#: ULX3S-25F builds at W_BITS = 3, K = 6, every order and feature (docs/boards.md, "The column
+#: engine on the boards"): 22661 at N = 128 and 40711 at N = 256, so about 141 a neuron (the
+#: field lane, its share of the selectors, the column sum, the Hebbian column and the N:1
+#: picks) on top of a fixed part (UART, framing, command engine, control, generators).
+COLUMN_LUTS_PER_NEURON = 141
+COLUMN_LUTS_FIXED = 4613
+#: The Hebbian column's share of a neuron (``hw/engine_blocks.py``, 7851 LUT4 at N = 1024,
+#: docs/engine.md), left out of the estimate without Feature.HEBBIAN.
+COLUMN_HEBBIAN_LUTS_PER_NEURON = 7.7
 
 
 class FitError(ValueError):
@@ -46,8 +64,24 @@ class WeightPlacement:
 
 
 def weight_memory_shape(config: NetworkConfig) -> tuple[int, int]:
-    """(width, depth) of the engine's weight memory: K*W_BITS bits by N*C words."""
-    return config.lanes * config.weight_bits, config.neurons * config.chunks
+    """(width, depth) of the binary engine's weight memory: K*W_BITS bits by N*C words (the
+    lanes engine, and the graded engine's copy), C*K*W_BITS bits by N words (the column
+    engine)."""
+    chunk = config.lanes * config.weight_bits
+    if config.has_binary and config.engine == "column":
+        return config.chunks * chunk, config.neurons
+    return chunk, config.neurons * config.chunks
+
+
+def column_logic_estimate(config: NetworkConfig) -> int:
+    """LUT4s of a board top with the column engine (:data:`COLUMN_LUTS_PER_NEURON`), 0 for a
+    configuration without it (the lanes engine's logic is not estimated)."""
+    if not (config.has_binary and config.engine == "column"):
+        return 0
+    per_neuron = COLUMN_LUTS_PER_NEURON
+    if not config.has(Feature.HEBBIAN):
+        per_neuron -= COLUMN_HEBBIAN_LUTS_PER_NEURON
+    return round(COLUMN_LUTS_FIXED + config.neurons * per_neuron)
 
 
 def weight_memories(config: NetworkConfig) -> int:
@@ -55,15 +89,54 @@ def weight_memories(config: NetworkConfig) -> int:
     return int(config.has_binary) + int(config.has(Feature.GRADED))
 
 
+def _logic_problem(board: Board, config: NetworkConfig) -> str | None:
+    luts = column_logic_estimate(config)
+    if luts <= board.device.logic_cells:
+        return None
+    return (f"the column engine's {config.neurons} lanes need about {luts} LUT4s "
+            f"({COLUMN_LUTS_FIXED} + about {(luts - COLUMN_LUTS_FIXED) / config.neurons:.0f} a "
+            f"neuron, measured), and the {board.device.name} has {board.device.logic_cells}")
+
+
 def _place(board: Board, config: NetworkConfig) -> tuple[WeightPlacement | None, list[str]]:
+    """The weights' placement, or None and what does not fit (the weights, the logic)."""
+    placement, options = _place_weights(board, config)
+    problems = []
+    if options:
+        width, depth = weight_memory_shape(config)
+        count = weight_memories(config)
+        what = ("its weight memory" if count == 1 else
+                f"its {count} weight memories (binary and graded engines), each")
+        problems.append(f"{what} ({width} bits x {depth} words = "
+                        f"{width * depth / 1024:.0f} kbit) needs {' and '.join(options)}")
+    logic = _logic_problem(board, config)
+    if logic is not None:
+        problems.append(logic)
+    return (None if problems else placement), problems
+
+
+def _place_weights(board: Board,
+                   config: NetworkConfig) -> tuple[WeightPlacement | None, list[str]]:
     width, depth = weight_memory_shape(config)
     count = weight_memories(config)
     device = board.device
+    column = config.has_binary and config.engine == "column"
 
     def need(ram, blocks, what=""):
         return (f"{blocks} {ram.name} blocks of {ram.bits // 1024} kbit "
                 f"(the {device.name} has {ram.count}){what}")
 
+    if column:
+        # A column a word, written a chunk at a time; the graded engine's copy (if any) has the
+        # lanes engine's shape. SPRAM cannot take it: the Hebbian store reads one column and
+        # writes another in the same cycle.
+        blocks = device.bram.blocks_for(width, depth, config.lanes * config.weight_bits)
+        if count > 1:
+            blocks += device.bram.blocks_for(*weight_memory_shape(config.with_(engine="lanes")))
+        if blocks <= device.bram.count:
+            return WeightPlacement(width, depth, device.bram.name, blocks, device.bram.count,
+                                   count), []
+        return None, [need(device.bram, blocks)]
     if board.weight_memory != "spram":
         blocks = count * device.bram.blocks_for(width, depth)
         if blocks <= device.bram.count:
@@ -90,13 +163,14 @@ def _place(board: Board, config: NetworkConfig) -> tuple[WeightPlacement | None,
 
 
 def largest_fitting_neurons(board: Board, config: NetworkConfig, granularity: int = 1) -> int:
-    """Largest N (a multiple of ``granularity``, at least K) whose weights fit, or 0."""
+    """Largest N (a multiple of ``granularity``, at least K) whose weights (and the column
+    engine's lanes) fit, or 0."""
     best = 0
     for n in range(granularity, MAX_NEURONS + 1, granularity):
         if n < config.lanes:
             continue
         if _place(board, config.with_(neurons=n))[0] is None:
-            break  # the weight memory only grows with N
+            break  # the weight memory and the lanes only grow with N
         best = n
     return best
 
@@ -104,20 +178,16 @@ def largest_fitting_neurons(board: Board, config: NetworkConfig, granularity: in
 def check_fit(board: Board, config: NetworkConfig) -> WeightPlacement:
     """Return where the weights of ``config`` go on ``board``, or raise :class:`FitError`.
 
-    On a board whose ``weight_memory`` is "spram" the weights go to SPRAM, else to block RAM.
+    On a board whose ``weight_memory`` is "spram" the lanes engine's weights go to SPRAM, else
+    to block RAM; the column engine's always go to block RAM, and its lanes must fit the
+    device's LUT4s (:func:`column_logic_estimate`).
     """
-    placement, options = _place(board, config)
+    placement, problems = _place(board, config)
     if placement is not None:
         return placement
-    width, depth = weight_memory_shape(config)
-    count = weight_memories(config)
-    what = ("its weight memory" if count == 1 else
-            f"its {count} weight memories (binary and graded engines), each")
     largest = largest_fitting_neurons(board, config)
     hint = (f"at most N={largest} fits with W={config.weight_bits}b and K={config.lanes}"
             if largest else f"no N fits with W={config.weight_bits}b and K={config.lanes}")
     raise FitError(
-        f"{config.describe()} does not fit the {board.name}: {what} "
-        f"({width} bits x {depth} words = {width * depth / 1024:.0f} kbit) needs "
-        f"{' and '.join(options)}; {hint}. Use fewer neurons or weight bits "
-        f"(`hopfield boards` lists configurations that fit).")
+        f"{config.describe()} does not fit the {board.name}: {'; '.join(problems)}; {hint}. "
+        f"Use fewer neurons or weight bits (`hopfield boards` lists configurations that fit).")

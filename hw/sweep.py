@@ -44,13 +44,14 @@ class Attempt:
 
 def sweep(board: Board, *, weight_bits, lanes, build_root, base: NetworkConfig | None = None,
           granularity: int = 64, log=None, on_attempt=None) -> list[Attempt]:
-    """Return every build tried, per (W, K), bisecting on N; see the module docs."""
+    """Return every build tried, per (W, K), bisecting on N; see the module docs. ``base``
+    (default: the board's default configuration) gives the rest, the engine among it."""
     base = board.default_config if base is None else base
     attempts = []
 
     def attempt(config: NetworkConfig) -> Attempt:
-        build_dir = Path(build_root) / (f"{board.name}-n{config.neurons}-w{config.weight_bits}"
-                                        f"-k{config.lanes}")
+        build_dir = Path(build_root) / (f"{board.name}-{config.engine}-n{config.neurons}"
+                                        f"-w{config.weight_bits}-k{config.lanes}")
         try:
             result = Attempt(config, build(board, config, build_dir=build_dir, log=log))
         except (BuildError, FitError) as exc:

@@ -1,18 +1,20 @@
 """Engine benchmark: RTL cycles per Hebbian recall, FPGA time at the board's clock, CPU engine.
 
-For each N (default 64, 256, 1024) an engine is simulated on Verilator (or Icarus) through
-cocotb (``sim/tb/bench_engine_tb.py``): the ``binary`` engine that the boards build today
-(`BinaryEngine`, the default) or the ``column``-parallel engine of issue 13 (`ColumnEngine`,
-not on a board yet). P = round(0.1 N) random patterns are stored (8-bit weights, so no entry
-saturates): on chip with the Hebbian rule where the configuration has Feature.HEBBIAN, else
+For each N (default 64, 256, 1024) the binary engine that the configuration's ``engine`` names
+(``config.ENGINES``: the K-lane `BinaryEngine` or the column-parallel `ColumnEngine`, as
+`BoardTop` builds them; ``engine=`` overrides it) is simulated on Verilator (or Icarus) through
+cocotb (``sim/tb/bench_engine_tb.py``). P = round(0.1 N) random patterns are stored (8-bit
+weights without ``board=``, so no entry saturates; a board's default has its own width): on
+chip with the Hebbian rule where the configuration has Feature.HEBBIAN, else
 the golden model's Hebbian weights are written through the weight port (outside the timed
 runs). Then probes made from
 pattern 0 with 10% and 30% of the bits flipped are recalled in every order. Each run is also
 checked against the golden model (state, visits, flips, 2E): a mismatch is an error, not a row.
-``board=`` runs a board's default configuration (``hw/boards.py``) at its clock instead.
+``board=`` runs a board's default configuration (``hw/boards.py``), with its engine, at its
+clock instead.
 
 Per row: visits, flips, the run's RTL cycles, the engine's own cycle bound (:data:`ENGINES`:
-flips * ceil(N/K) for the binary engine's column passes, 2 * flips for the column engine's
+flips * ceil(N/K) for the lanes engine's column passes, 2 * flips for the column engine's
 CHOOSE and FLIP) and the ratio cycles / bound, a diagnostic; ``fpga_us`` = cycles at the clock (exact: the RTL's cycle count); the compiled
 CPU engine's time for the same recall (same weights, probe, seed, order), measured in the same
 run: ``cpu_us`` on one thread and ``cpu_all_us`` per recall with every core busy (median of
@@ -27,7 +29,6 @@ Python loop of ``golden.run_binary``).
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import json
 import statistics
 import tempfile
@@ -56,22 +57,23 @@ MANY_PROBES = 200
 
 @dataclasses.dataclass(frozen=True)
 class EngineKind:
-    """An RTL engine the benchmark can simulate: its class (imported on use: the CPU half of
-    the benchmark needs no Amaranth) and its cycle bound per run, a diagnostic."""
-    module: str
+    """A design of the binary engine (``config.ENGINES``) as the benchmark sees it: its cycle
+    bound per run, a diagnostic. :meth:`build` makes the class `BoardTop` builds for it
+    (imported on use: the CPU half of the benchmark needs no Amaranth)."""
     name: str
     bound: Callable[[int, NetworkConfig], int]
 
     def build(self, config: NetworkConfig):
-        return getattr(importlib.import_module(self.module), self.name)(config)
+        from hopfield_fpga.gateware.board_top import BINARY_ENGINES
+        return BINARY_ENGINES[self.name](config.with_(engine=self.name))
 
 
-ENGINES = {
-    "binary": EngineKind("hopfield_fpga.gateware.binary_engine", "BinaryEngine",
-                         lambda flips, config: flips * config.chunks),
-    "column": EngineKind("hopfield_fpga.gateware.engine.column_engine", "ColumnEngine",
-                         lambda flips, config: 2 * flips),
-}
+#: One entry per design of ``config.ENGINES``: the lanes engine's column passes of C = ceil(N/K)
+#: cycles a flip, the column engine's CHOOSE and FLIP.
+ENGINES = {kind.name: kind for kind in (
+    EngineKind("lanes", lambda flips, config: flips * config.chunks),
+    EngineKind("column", lambda flips, config: 2 * flips),
+)}
 
 #: A timed CPU batch lasts at least this long (seconds), so the clock's resolution is noise.
 MIN_BATCH_SECONDS = 0.02
@@ -208,11 +210,13 @@ def many_check(weights, config: NetworkConfig, patterns, *, noise: float, order:
                        ratio=round(loop / fast, 1), target=100)
 
 
-def _rtl_runs(engine: str, config: NetworkConfig, patterns, weights, probes,
-              simulator: str) -> list[dict]:
+def _rtl_runs(config: NetworkConfig, patterns, probes, simulator: str,
+              weights=None) -> list[dict]:
     """Store ``patterns`` (on chip if the configuration has Feature.HEBBIAN, else by writing
-    ``weights``) and run every probe on the simulated RTL; one dict per run."""
+    ``weights``, which it then needs) and run every probe on the simulated RTL of the engine
+    ``config.engine`` names; one dict per run."""
     from .rtl_runner import run_cocotb
+    engine = config.engine
     design = ENGINES[engine].build(config)
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "rows.json"
@@ -221,6 +225,9 @@ def _rtl_runs(engine: str, config: NetworkConfig, patterns, weights, probes,
         data = {"probes": probes}
         if config.has(Feature.HEBBIAN):
             data["patterns"] = [[int(v) for v in pat] for pat in patterns]
+        elif weights is None:
+            raise ValueError(f"{config.describe()} has no on-chip Hebbian store: the "
+                             f"benchmark needs the weights to write")
         else:
             data["weights"] = np.asarray(weights).tolist()
         inp.write_text(json.dumps(data))
@@ -242,15 +249,16 @@ def _check_rtl(want: golden.RunResult, got: dict, where: str) -> None:
 def run_engine_bench(sizes=DEFAULT_SIZES, *, lanes: int = 8, orders=None, noises=NOISES,
                      simulator: str = "verilator", seed: int = 1, board: str | None = None,
                      clock_hz: float | None = None, threads: int | None = None,
-                     repeats: int = 5, engine: str = "binary") -> BenchReport:
+                     repeats: int = 5, engine: str | None = None) -> BenchReport:
     """Run the benchmark: one :class:`BenchRow` per (N, noise, order) and the target checks.
 
     ``board`` (a name from ``hw/boards.py``) replaces ``sizes``/``lanes`` by that board's
     default configuration and its clock; otherwise FPGA times are at ``clock_hz`` (default:
     :data:`DEFAULT_CLOCK_BOARD`'s clock). ``threads`` is the "all cores" thread count.
-    ``engine`` names the RTL engine (:data:`ENGINES`).
+    ``engine`` (a name of :data:`ENGINES`) replaces the configuration's engine; None keeps it
+    (a board's default names its own; without ``board`` it is the K-lane engine).
     """
-    if engine not in ENGINES:
+    if engine is not None and engine not in ENGINES:
         raise ValueError(f"engine must be one of {', '.join(ENGINES)}, not {engine!r}")
     from hopfield_fpga.hw.boards import get_board
     if board is not None:
@@ -260,6 +268,8 @@ def run_engine_bench(sizes=DEFAULT_SIZES, *, lanes: int = 8, orders=None, noises
     else:
         configs = [bench_config(n, lanes) for n in sizes]  # refuses a bad size or lane count
         clock_hz = clock_hz or get_board(DEFAULT_CLOCK_BOARD).sys_clk_freq
+    if engine is not None:
+        configs = [config.with_(engine=engine) for config in configs]
     if not clock_hz > 0:
         raise ValueError(f"the clock must be a positive frequency in Hz, not {clock_hz!r}")
     # the orders the gateware has (the synchronous one is golden and cpu:// only)
@@ -280,7 +290,7 @@ def run_engine_bench(sizes=DEFAULT_SIZES, *, lanes: int = 8, orders=None, noises
                                "seed": int(rng.integers(1, 1 << 32)),
                                "state": [int(v) for v in _probe(patterns[0], noise, rng)],
                                "max_visits": 200 * n})
-        results = _rtl_runs(engine, config, patterns, weights, probes, simulator)
+        results = _rtl_runs(config, patterns, probes, simulator, weights=weights)
         net = cpu_engine.PreparedNetwork(weights, None, config)
         for probe, got in zip(probes, results):
             run = dict(order=probe["order"], seed=probe["seed"], max_visits=probe["max_visits"])
@@ -293,9 +303,10 @@ def run_engine_bench(sizes=DEFAULT_SIZES, *, lanes: int = 8, orders=None, noises
             cpu_all = cpu_time_per_recall(net, probe["state"], threads=threads,
                                           repeats=repeats, **run)
             fpga_s = got["cycles"] / clock_hz
-            bound = ENGINES[engine].bound(got["flips"], config)
+            bound = ENGINES[config.engine].bound(got["flips"], config)
             report.rows.append(BenchRow(
-                board=board, engine=engine, neurons=n, lanes=config.lanes, replicas=1, patterns=p,
+                board=board, engine=config.engine, neurons=n, lanes=config.lanes, replicas=1,
+                patterns=p,
                 noise=probe["noise"], order=probe["order"], visits=got["visits"],
                 flips=got["flips"], cycles=got["cycles"], bound=bound,
                 ratio=round(got["cycles"] / bound, 3) if bound else None,

@@ -4,7 +4,9 @@ A bit-level UART on ``rx``/``tx`` carries real protocol frames (``sim/tb/board_t
 identify, weight load and read-back, on-chip store, traced recalls equal to the golden model
 bit for bit, and garbage and corrupted frames that must not block the next good frame. A
 small network keeps each run short; the UART runs at two boards' default rates and clocks
-(fractional bit periods: 8 1/3 cycles on Icarus, 4 1/6 on Verilator).
+(fractional bit periods: 8 1/3 cycles on Icarus, 4 1/6 on Verilator). Each simulator runs one
+design of the binary engine (``config.ENGINES``): the K-lane engine on Icarus, the column
+engine (the ULX3S-25F's default) on Verilator.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from hopfield_fpga.hw.boards import get_board
 from hopfield_fpga.sim.rtl_runner import SIMULATORS, run_cocotb
 
 CONFIG = NetworkConfig(neurons=10, lanes=4, weight_bits=4)
+#: The configuration each simulator runs: the same network on either engine.
+CONFIG_OF = {"icarus": CONFIG, "verilator": CONFIG.with_(engine="column")}
 #: The board whose default clock and baud each simulator runs: ULX3S 85F, 3 Mbaud at 25 MHz;
 #: ECPIX-5, 6 Mbaud at 25 MHz.
 BOARD_OF = {"icarus": "ulx3s-85f", "verilator": "ecpix5-85f"}
@@ -28,11 +32,12 @@ SEED = 11
 def test_board_top_uart_matches_golden(simulator):
     board = get_board(BOARD_OF[simulator])
     clk, baud = round(board.sys_clk_freq), board.baud
-    name = f"board_top_n10k4w4_{baud}"
+    config = CONFIG_OF[simulator]
+    name = f"board_top_{config.engine}_n10k4w4_{baud}"
     try:
-        run_cocotb(BoardTop(CONFIG, clk, baud), toplevel=name, simulator=simulator,
+        run_cocotb(BoardTop(config, clk, baud), toplevel=name, simulator=simulator,
                    test_module="hopfield_fpga.sim.tb.board_top_tb", build_name=name,
-                   params={"config": CONFIG.to_dict(), "clk_freq": clk, "baud": baud,
+                   params={"config": config.to_dict(), "clk_freq": clk, "baud": baud,
                            "seed": SEED})
     except AssertionError as exc:
         raise AssertionError(f"seed {SEED}: {exc}") from None

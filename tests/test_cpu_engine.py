@@ -405,15 +405,40 @@ def test_bench_refuses_unknown_board_before_simulating():
         be.run_engine_bench(board="nope")
     with pytest.raises(ValueError, match="clock"):
         be.run_engine_bench(sizes=(8,), clock_hz=-1.0)
-    with pytest.raises(ValueError, match="engine must be one of binary, column, not 'nope'"):
+    with pytest.raises(ValueError, match="engine must be one of lanes, column, not 'nope'"):
         be.run_engine_bench(sizes=(8,), engine="nope")
 
 
 def test_bench_engines_and_their_cycle_bounds():
     from hopfield_fpga.sim import bench_engine as be
     config = be.bench_config(16, 4)
-    for name, cls in (("binary", "BinaryEngine"), ("column", "ColumnEngine")):
+    for name, cls in (("lanes", "BinaryEngine"), ("column", "ColumnEngine")):
         built = be.ENGINES[name].build(config)
-        assert type(built).__name__ == cls and built.config == config
+        assert type(built).__name__ == cls and built.config == config.with_(engine=name)
     assert be.ENGINES["column"].bound(7, config) == 14
-    assert be.ENGINES["binary"].bound(7, config) == 7 * config.chunks
+    assert be.ENGINES["lanes"].bound(7, config) == 7 * config.chunks
+
+
+def test_bench_simulates_the_engine_the_configuration_names(monkeypatch):
+    from hopfield_fpga.hw.boards import get_board
+    from hopfield_fpga.sim import bench_engine as be
+    seen = []
+
+    class Simulated(Exception):
+        pass
+
+    def rtl_runs(config, *args, **kwargs):
+        seen.append(config)
+        raise Simulated
+    monkeypatch.setattr(be, "_rtl_runs", rtl_runs)
+    for kwargs in ({"board": "ulx3s-25f"}, {"board": "ulx3s-25f", "engine": "column"},
+                   {"sizes": (16,), "lanes": 4}):
+        with pytest.raises(Simulated):
+            be.run_engine_bench(**kwargs)
+    board = get_board("ulx3s-25f").default_config
+    assert seen == [board, board.with_(engine="column"), be.bench_config(16, 4)]
+    assert seen[2].engine == "lanes"
+    monkeypatch.undo()
+    with pytest.raises(ValueError, match="no on-chip Hebbian store"):
+        be._rtl_runs(be.bench_config(8, 4).with_(features=Feature.TRACE), [[1] * 8], [],
+                     "icarus")

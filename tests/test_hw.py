@@ -132,13 +132,64 @@ def test_graded_only_weights_go_to_block_ram():
 
 
 @settings(max_examples=200, deadline=None)
-@given(width=st.integers(1, 200), depth=st.integers(1, 1 << 20))
-def test_block_count_covers_the_memory(width, depth):
+@given(width=st.integers(1, 200), depth=st.integers(1, 1 << 20), fields=st.integers(1, 64))
+def test_block_count_covers_the_memory(width, depth, fields):
     for ram in (ICE40_UP5K.bram, ICE40_UP5K.spram, ECP5_85F.bram):
         blocks = ram.blocks_for(width, depth)
         assert blocks * ram.bits >= width * depth, (ram.name, width, depth, blocks)
         # No shape would do with fewer blocks.
         assert all(-(-width // w) * -(-depth // d) >= blocks for w, d in ram.shapes)
+        # Written in fields of `width` bits, a wider memory takes at least as many blocks as
+        # one written whole, and no more than one field per block row of each shape.
+        split = ram.blocks_for(fields * width, depth, width)
+        assert split >= ram.blocks_for(fields * width, depth)
+        assert split <= fields * blocks
+    with pytest.raises(ValueError, match="must divide the width 10, not 3"):
+        ECP5_85F.bram.blocks_for(10, 4, 3)
+
+
+@pytest.mark.parametrize("lanes,weight_bits,blocks", [(4, 3, 32), (6, 3, 22), (4, 4, 32),
+                                                      (9, 4, 29), (12, 3, 22)])
+def test_column_engine_weight_blocks_match_yosys(lanes, weight_bits, blocks):
+    # A column a word, written a chunk of K weights at a time: a chunk takes whole 9-bit byte
+    # enables of a DP16KD. The counts are yosys' (synth_ecp5, the WeightStore alone at N = 256).
+    # (On the 85F: the 25F's LUT4s hold N = 256 lanes of the column engine in no width.)
+    config = NetworkConfig(neurons=256, weight_bits=weight_bits, lanes=lanes, engine="column")
+    p = check_fit(get_board("ulx3s-85f"), config)
+    assert (p.kind, p.width, p.depth, p.blocks) == ("DP16KD", config.chunks * lanes * weight_bits,
+                                                    256, blocks)
+
+
+def test_column_engine_logic_estimate_matches_the_measured_builds():
+    # The two ULX3S-25F builds it was measured on (docs/boards.md): 22661 and 40711 LUT4s.
+    from hopfield_fpga.hw.fit import column_logic_estimate
+    base = get_board("ulx3s-25f").default_config.with_(weight_bits=3, bias_bits=None,
+                                                       lanes=6, engine="column")
+    for n, measured in ((128, 22661), (256, 40711)):
+        assert column_logic_estimate(base.with_(neurons=n)) == pytest.approx(measured, rel=0.01)
+    # N = 256 needed 167% of the 25F: refused before synthesis.
+    with pytest.raises(FitError, match="at most N=139 fits"):
+        check_fit(get_board("ulx3s-25f"), base)
+
+
+def test_column_engine_is_refused_with_its_lane_numbers():
+    from hopfield_fpga.hw.fit import column_logic_estimate
+    board = get_board("icebreaker")
+    config = board.default_config.with_(engine="column")
+    with pytest.raises(FitError) as info:
+        check_fit(board, config)
+    msg = str(info.value)
+    luts = column_logic_estimate(config)
+    assert f"the column engine's 256 lanes need about {luts} LUT4s" in msg
+    assert "the iCE40UP5K has 5280" in msg
+    # The largest N it names fits (weights in block RAM: the column engine takes no SPRAM).
+    largest = int(msg.split("at most N=")[1].split()[0])
+    assert check_fit(board, config.with_(neurons=largest)).kind == "ICESTORM_RAM"
+    with pytest.raises(FitError):
+        check_fit(board, config.with_(neurons=largest + 1))
+    # Without Feature.HEBBIAN the lanes are cheaper; the lanes engine has no such estimate.
+    assert column_logic_estimate(config.with_(features=Feature.TRACE)) < luts
+    assert column_logic_estimate(config.with_(engine="lanes")) == 0
 
 
 # -- PLLs -------------------------------------------------------------------------------------
@@ -332,10 +383,13 @@ def test_cli_graded_flag_starts_from_the_graded_configuration():
     from hopfield_fpga.host.cli_build import _config
     board = get_board("icebreaker")
     args = argparse.Namespace(graded=True, neurons=None, weight_bits=None, bias_bits=None,
-                              lanes=None, features=None, orders=None)
+                              lanes=None, features=None, orders=None, engine=None)
     assert _config(board, args) == board.graded_config
     args.neurons = 32
     assert _config(board, args) == board.graded_config.with_(neurons=32)
+    args.graded, args.engine = False, "lanes"
+    ecp5 = get_board("ulx3s-85f")
+    assert _config(ecp5, args) == ecp5.default_config.with_(neurons=32, engine="lanes")
 
 
 @pytest.mark.parametrize("argv,message", [
@@ -349,6 +403,9 @@ def test_cli_graded_flag_starts_from_the_graded_configuration():
     (["build", "--board", "icebreaker", "--graded", "--features", "graded,hebbian"],
      "hebbian belong to the binary engine"),
     (["build", "--board", "icebreaker", "--orders", "none"], "add Feature.GRADED or an order"),
+    (["build", "--board", "icebreaker", "--engine", "column"],
+     "the column engine's 256 lanes need about"),
+    (["build", "--board", "ulx3s-85f", "--engine", "column"], "at most N=560 fits"),
     (["sweep", "--board", "nope"], "Unknown board 'nope'"),
     (["sweep", "--board", "icebreaker", "--granularity", "0"], "--granularity must be positive"),
 ])

@@ -17,7 +17,11 @@ pytestmark = [pytest.mark.synth, pytest.mark.slow]
 
 #: The boards CI builds, each in its default configuration (``hopfield boards``): the iCE40
 #: board and the smallest ECP5 board (N=1024 on an 85F took 18 minutes to place and route
-#: with the YoWASP tools on a small machine; ``hopfield sweep`` covers those).
+#: with the YoWASP tools on a small machine; ``hopfield sweep`` covers those). Every default
+#: is on the lanes engine: the column engine (``engine="column"``) fits no board at its
+#: default N (the 25F at N = 256 needs 167% of its LUT4s, docs/boards.md "The column engine
+#: on the boards"), so CI synthesizes it nowhere; tests/test_board_top_cocotb.py runs its
+#: board top, and the fit check refuses what cannot fit.
 CI_BOARDS = [
     # The UP5K default (N = 256, 8-bit weights, K = 2) measured 4732 of 5280 logic cells and
     # 17.7 MHz at the 12 MHz clock (docs/boards.md); a non-fit or missed timing fails.
