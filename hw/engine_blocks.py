@@ -17,6 +17,7 @@ from amaranth.hdl import Module, Shape, Value
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
+from hopfield_fpga.gateware.engine.column_engine import ColumnEngine
 from hopfield_fpga.gateware.engine.field_array import FieldArray
 from hopfield_fpga.gateware.engine.glauber_unit import GlauberUnit
 from hopfield_fpga.gateware.engine.hebbian_column import HebbianColumn
@@ -26,7 +27,7 @@ from hopfield_fpga.gateware.engine.select_sequential import SelectSequential
 from hopfield_fpga.gateware.engine.weight_store import WeightStore
 from .boards import BOARDS
 
-__all__ = ["registered", "BLOCKS", "main"]
+__all__ = ["registered", "BLOCKS", "UNWRAPPED", "main"]
 
 #: Random and rejection_free words tested per cycle in the measured selectors.
 MEASURED_WORDS = 4
@@ -66,7 +67,11 @@ BLOCKS = {
     "weight_store": lambda c: WeightStore(c),
     "glauber_unit": lambda c: GlauberUnit(c),
     "hebbian_column": lambda c: HebbianColumn(c),
+    # The whole engine, for yosys' per-block split (synth_ecp5 -noflatten; docs/engine.md).
+    "column_engine": lambda c: ColumnEngine(c.with_(engine="column")),
 }
+#: Blocks written as they are: their ports are registered inside, or are a memory's.
+UNWRAPPED = ("weight_store", "column_engine")
 
 
 def main(argv=None):
@@ -86,7 +91,7 @@ def main(argv=None):
     print(f"{args.block}: N = {config.neurons}, W_BITS = {config.weight_bits}, "
           f"B_BITS = {config.bias_bits}, ACC_BITS = {config.acc_bits}, K = {config.lanes}")
     block = BLOCKS[args.block](config)
-    top = block if args.block == "weight_store" else registered(block)
+    top = block if args.block in UNWRAPPED else registered(block)
     with open(args.output, "w") as f:
         f.write(rtlil.convert(top, name="top"))
 
