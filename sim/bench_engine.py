@@ -216,6 +216,9 @@ def _rtl_runs(config: NetworkConfig, patterns, probes, simulator: str,
     ``weights``, which it then needs) and run every probe on the simulated RTL of the engine
     ``config.engine`` names; one dict per run."""
     from .rtl_runner import run_cocotb
+    if not config.has(Feature.HEBBIAN) and weights is None:
+        raise ValueError(f"{config.describe()} has no on-chip Hebbian store: the "
+                         f"benchmark needs the weights to write")
     engine = config.engine
     design = ENGINES[engine].build(config)
     with tempfile.TemporaryDirectory() as tmp:
@@ -225,9 +228,6 @@ def _rtl_runs(config: NetworkConfig, patterns, probes, simulator: str,
         data = {"probes": probes}
         if config.has(Feature.HEBBIAN):
             data["patterns"] = [[int(v) for v in pat] for pat in patterns]
-        elif weights is None:
-            raise ValueError(f"{config.describe()} has no on-chip Hebbian store: the "
-                             f"benchmark needs the weights to write")
         else:
             data["weights"] = np.asarray(weights).tolist()
         inp.write_text(json.dumps(data))

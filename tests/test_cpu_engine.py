@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from amaranth.hdl import Fragment
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -415,6 +416,7 @@ def test_bench_engines_and_their_cycle_bounds():
     for name, cls in (("lanes", "BinaryEngine"), ("column", "ColumnEngine")):
         built = be.ENGINES[name].build(config)
         assert type(built).__name__ == cls and built.config == config.with_(engine=name)
+        Fragment.get(built, None)           # and it elaborates in that configuration
     assert be.ENGINES["column"].bound(7, config) == 14
     assert be.ENGINES["lanes"].bound(7, config) == 7 * config.chunks
 

@@ -320,12 +320,13 @@ def test_only_the_column_engine_builds_the_synchronous_order():
     """numerics.md §13 is in the column engine's gateware only: the K-lane engine refuses a
     configuration listing it, naming the order and the engine that has it, before
     elaborating anything."""
+    from amaranth.hdl import Fragment
     from hopfield_fpga.gateware.binary_engine import BinaryEngine
     from hopfield_fpga.gateware.engine.column_engine import ColumnEngine
     config = NetworkConfig(neurons=8, lanes=2, weight_bits=3, orders=list(Order))
     with pytest.raises(ValueError, match="synchronous order .* only in the column engine"):
         BinaryEngine(config)
-    ColumnEngine(config)
+    Fragment.get(ColumnEngine(config), None)
 
 
 # -- through the Board API on sim:// (the column engine's gateware) -------------------------------
