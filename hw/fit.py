@@ -68,7 +68,7 @@ def weight_memory_shape(config: NetworkConfig) -> tuple[int, int]:
     lanes engine, and the graded engine's copy), C*K*W_BITS bits by N words (the column
     engine)."""
     chunk = config.lanes * config.weight_bits
-    if config.has_binary and config.engine == "column":
+    if config.engine == "column":     # only with orders (NetworkConfig refuses it without)
         return config.chunks * chunk, config.neurons
     return chunk, config.neurons * config.chunks
 
@@ -76,7 +76,7 @@ def weight_memory_shape(config: NetworkConfig) -> tuple[int, int]:
 def column_logic_estimate(config: NetworkConfig) -> int:
     """LUT4s of a board top with the column engine (:data:`COLUMN_LUTS_PER_NEURON`), 0 for a
     configuration without it (the lanes engine's logic is not estimated)."""
-    if not (config.has_binary and config.engine == "column"):
+    if config.engine != "column":
         return 0
     per_neuron = COLUMN_LUTS_PER_NEURON
     if not config.has(Feature.HEBBIAN):
@@ -120,7 +120,7 @@ def _place_weights(board: Board,
     width, depth = weight_memory_shape(config)
     count = weight_memories(config)
     device = board.device
-    column = config.has_binary and config.engine == "column"
+    column = config.engine == "column"
 
     def need(ram, blocks, what=""):
         return (f"{blocks} {ram.name} blocks of {ram.bits // 1024} kbit "
