@@ -128,8 +128,13 @@ class BinaryEngine(wiring.Component):
     without Feature.HEBBIAN a STORE_PATTERN access is accepted and ignored.
     """
 
-    def __init__(self, config: NetworkConfig):
+    def __new__(cls, config: NetworkConfig):
+        # Refused before Elaboratable.__new__ registers the object: a refused engine never
+        # existed, so it cannot warn that it was not elaborated.
         check_engine_config(config)
+        return super().__new__(cls, config, src_loc_at=1)
+
+    def __init__(self, config: NetworkConfig):
         self.config = config
         self.ports = EnginePorts(config)
         super().__init__(engine_signature(config))
