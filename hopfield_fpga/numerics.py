@@ -17,6 +17,7 @@ __all__ = [
     "GRADED_V_BITS", "GRADED_V_FRAC", "GRADED_V_ONE", "GRADED_X_BITS", "GRADED_SLOPE_BITS",
     "GRADED_SLOPE_FRAC", "GRADED_SEGMENTS", "GRADED_FACTOR_BITS", "GRADED_EXP_BITS",
     "GRADED_LEAK_SHIFT_BITS", "GRADED_EPS_BITS", "round_shift", "factor_to_fixed",
+    "hebbian_thresholds",
     "GRADED_PRESETS", "GRADED_PRESET_KNOTS", "HEBBIAN_CLIP_SIGMAS", "hebbian_clip_sigmas",
 ]
 
@@ -235,3 +236,19 @@ def hebbian_clip_sigmas(weight_bits: int) -> float:
         raise ValueError(f"the quantized Hebbian store needs weights of at least "
                          f"{min(HEBBIAN_CLIP_SIGMAS)} bits (W_MAX >= 1), not {weight_bits}")
     return HEBBIAN_CLIP_SIGMAS[min(weight_bits, max(HEBBIAN_CLIP_SIGMAS))]
+
+
+def hebbian_thresholds(m: int, e: int, weight_max: int, count: int) -> list[int]:
+    """The thresholds of the quantized store on chip (§14): t_k, the smallest |S| in 0..count
+    with round_shift(m |S|, e) >= k, for k = 1, 2, ... while one exists (at most
+    ``weight_max`` of them, non-decreasing, each at least 1).
+
+    Then clamp(round_shift(m S, e), -W_MAX, W_MAX) = sign(S) #{k : |S| >= t_k} for every
+    |S| <= count (round_shift is odd and non-decreasing), so the lanes count instead of
+    multiplying. One pass over |S| = 0..count, each value compared with round_shift itself.
+    """
+    out: list[int] = []
+    for s in range(1, count + 1):
+        q = min(round_shift(m * s, e), weight_max)
+        out.extend([s] * (q - len(out)))          # the levels k first reached at |S| = s
+    return out

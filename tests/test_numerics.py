@@ -146,3 +146,23 @@ def test_glauber_threshold():
     assert nm.glauber_threshold(0, 1000) == 32768          # beta = 0: fair coin
     assert nm.glauber_threshold(65535, 1) == nm.LOGISTIC_ONE
     assert nm.glauber_threshold(65535, -1) == 0
+
+
+# -- §14 the quantized store's thresholds ---------------------------------------------------------
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+
+@settings(max_examples=300, deadline=None)
+@given(m=st.integers(1, (1 << nm.GRADED_FACTOR_BITS) - 1),
+       e=st.integers(0, (1 << nm.GRADED_EXP_BITS) - 1),
+       weight_bits=st.integers(2, 16), count=st.integers(0, 300))
+def test_hebbian_thresholds_count_like_round_shift(m, e, weight_bits, count):
+    """sign(S) #{k : |S| >= t_k} == clamp(round_shift(m S, e), +-W_MAX) for every |S| <= P: what
+    the lanes count on chip is the rule of §14, for any factor, width and pattern count."""
+    w_max = (1 << (weight_bits - 1)) - 1
+    t = nm.hebbian_thresholds(m, e, w_max, count)
+    assert len(t) <= w_max and t == sorted(t) and all(1 <= x <= count for x in t)
+    for s in range(-count, count + 1):
+        counted = sum(abs(s) >= x for x in t) * (1 if s >= 0 else -1)
+        assert counted == max(-w_max, min(w_max, nm.round_shift(m * s, e))), (s, t)
