@@ -41,7 +41,8 @@ states, ``status``, ``clear``) raise ConfigMismatch.
 Clamped neurons (``recall(..., clamp=mask)``), the synchronous order and the quantized store
 (``store(..., quantized=True)``) of ``docs/numerics.md`` §12-§14 run on cpu://; a board built
 with the column engine (``engine=column``: sim:// or serial) has clamping
-(``engines.COLUMN_EXTRAS``). The others refuse them with MissingEngineFeature.
+(``engines.COLUMN_EXTRAS``), and the quantized store when built with ``store_patterns`` > 0.
+The others refuse them with MissingEngineFeature.
 """
 
 from __future__ import annotations
