@@ -111,3 +111,4 @@ def test_lanes_board_has_no_quantized_store():
     with pytest.raises(MissingEngineFeature):
         from hopfield_fpga.host.inputs import require_extra
         require_extra(frozenset(), "the quantized store", "sim://x")
+
