@@ -100,8 +100,8 @@ class AccessOp(enum.Enum, shape=4):
     #: Write chunk c of pattern ``index`` (0 .. P_MAX-1) of the quantized store's pattern
     #: buffer (``docs/numerics.md`` §14; P_MAX = ``config.store_patterns``). ColumnEngine only.
     WRITE_PATTERN = 11
-    #: Write threshold entry ``index`` (t_{index+1} of §14, ``numerics.hebbian_thresholds``,
-    #: padded with P + 1 beyond the last level) from data. ColumnEngine only.
+    #: Write threshold step ``index`` (§14, ``numerics.hebbian_threshold_steps``) from data,
+    #: packed by ``protocol.pack_threshold_step``; (0, no count) ends the table. ColumnEngine only.
     WRITE_THRESHOLD = 12
     #: The quantized store (§14) of buffer patterns 0 .. data-1 with the thresholds written:
     #: replaces every weight, one column after the other; biases untouched, fields stale.

@@ -210,8 +210,13 @@ class NetworkConfig:
 
     @property
     def store_thresholds(self) -> int:
-        """D = min(W_MAX, P_MAX): the quantized store's threshold table (§14; 0 without it)."""
-        return min(self.weight_max, self.store_patterns)
+        """E = min(W_MAX, P_MAX) + ceil(P_MAX / W_MAX): the steps the quantized store's
+        threshold table holds (§14, ``numerics.hebbian_threshold_steps``; 0 without it): the
+        levels of any scale up to 1 and the steps of W_MAX between them."""
+        if not self.store_patterns:
+            return 0
+        return min(self.weight_max, self.store_patterns) \
+            + -(-self.store_patterns // self.weight_max)
 
     @property
     def index_bits(self) -> int:

@@ -180,7 +180,7 @@ class WireBackend:
 
     def store_quantized(self, patterns: np.ndarray, scale: float | None) -> None:
         """The quantized store (§14) on chip: the patterns into the board's buffer
-        (WRITE_PATTERNS), its thresholds (WRITE_THRESHOLDS), then STORE_QUANTIZED. The
+        (WRITE_PATTERNS), its threshold steps (WRITE_THRESHOLDS), then STORE_QUANTIZED. The
         board's limits (store_patterns, the levels it counts) are checked by Board.store."""
         table = quantized_store_table(len(patterns), self.config, scale)[2]
         geo = self.geometry
@@ -188,7 +188,8 @@ class WireBackend:
                 (P.Command.WRITE_PATTERNS, list(patterns), geo.max_write["patterns"],
                  self._state_bytes),
                 (P.Command.WRITE_THRESHOLDS, table, geo.max_write["thresholds"],
-                 lambda t: int(t).to_bytes(geo.threshold_word, "little"))):
+                 lambda step: P.pack_threshold_step(*step).to_bytes(geo.threshold_word,
+                                                                    "little"))):
             for first in range(0, len(items), per):
                 group = items[first:first + per]
                 self.link.request(cmd, _header(cmd, first=first, count=len(group))

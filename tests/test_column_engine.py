@@ -354,16 +354,21 @@ QSTORE_CONFIGS = [
                   store_patterns=9),
     NetworkConfig(neurons=13, lanes=5, weight_bits=8, features=Feature.HEBBIAN,
                   orders=(Order.RANDOM,), engine="column", store_patterns=6),
+    # W_MAX = 1: every threshold above the previous one by more is split into steps
+    NetworkConfig(neurons=10, lanes=3, weight_bits=2, features=Feature.HEBBIAN,
+                  orders=(Order.REJECTION_FREE,), engine="column", store_patterns=10),
 ]
 
 
 def _qstore_case(config, seed):
-    """Patterns (P from 0 to P_MAX), a scale (default, below 1, or above 1 when it reaches no
-    more levels than the board counts) and a probe, from ``seed``."""
+    """Patterns (P from 0 to P_MAX), a scale (default, small, below 1, or above 1 when it
+    reaches no more levels than the board counts) and a probe, from ``seed``."""
     r = np.random.default_rng(seed)
     count = int(r.integers(0, config.store_patterns + 1))
     patterns = r.choice([-1, 1], (count, config.neurons))
-    scale = [None, float(r.uniform(0.05, 1.0)), float(r.uniform(1.0, 3.0))][seed % 3]
+    # small scales space the thresholds wider than W_MAX (steps that do not count)
+    scale = [None, float(r.uniform(0.05, 0.35)), float(r.uniform(0.35, 1.0)),
+             float(r.uniform(1.0, 3.0))][seed % 4]
     try:
         golden.quantized_store_table(count, config, scale)
     except ValueError:
@@ -375,7 +380,8 @@ def _qstore_case(config, seed):
                          f"P{c.store_patterns}")
 def test_column_engine_quantized_store(config):
     """Randomized quantized stores (§14) against golden.store_hebbian_quantized: the weights
-    read back bit for bit, the biases untouched, the busy time N (P + D + 1) + 1 cycles, a run
+    read back bit for bit, the biases untouched, the busy time N (P + L + 3) + 1 cycles (L
+    threshold steps), a run
     after it (the fields refreshed) as golden's; a store of fewer patterns than the buffer
     holds ignores the entries beyond P."""
     n, order = config.neurons, config.orders[0].name.lower()
@@ -398,7 +404,9 @@ def test_column_engine_quantized_store(config):
                 await driver.bus.tick()
                 busy += 1
             want_w = golden.store_hebbian_quantized(patterns, config=config, scale=scale)
-            assert busy == n * (len(patterns) + config.store_thresholds + 1) + 1, where
+            steps = golden.quantized_store_table(len(patterns), config, scale)[2]
+            length = len([x for x in steps if x != (0, False)])
+            assert busy == n * (len(patterns) + length + 3) + 1, where
             assert np.array_equal(await driver.read_weights(), want_w), where
             assert np.array_equal(await driver.read_state(), probe), where
             status, _ = await driver.run(order=order, seed=seed, max_visits=20 * n)

@@ -158,11 +158,22 @@ from hypothesis import given, settings, strategies as st  # noqa: E402
        e=st.integers(0, (1 << nm.GRADED_EXP_BITS) - 1),
        weight_bits=st.integers(2, 16), count=st.integers(0, 300))
 def test_hebbian_thresholds_count_like_round_shift(m, e, weight_bits, count):
-    """sign(S) #{k : |S| >= t_k} == clamp(round_shift(m S, e), +-W_MAX) for every |S| <= P: what
-    the lanes count on chip is the rule of §14, for any factor, width and pattern count."""
+    """sign(S) #{k : |S| >= t_k} == clamp(round_shift(m S, e), +-W_MAX) for every |S| <= P, and
+    so is the count of the threshold steps the lanes take on chip: the rule of §14, for any
+    factor, width and pattern count."""
     w_max = (1 << (weight_bits - 1)) - 1
     t = nm.hebbian_thresholds(m, e, w_max, count)
     assert len(t) <= w_max and t == sorted(t) and all(1 <= x <= count for x in t)
-    for s in range(-count, count + 1):
-        counted = sum(abs(s) >= x for x in t) * (1 if s >= 0 else -1)
-        assert counted == max(-w_max, min(w_max, nm.round_shift(m * s, e))), (s, t)
+    steps = nm.hebbian_threshold_steps(t, w_max)
+    assert all(0 <= d <= w_max for d, _ in steps) and (0, False) not in steps
+    sums = np.arange(-count, count + 1)
+    want = np.array([max(-w_max, min(w_max, nm.round_shift(m * int(x), e))) for x in sums])
+    sign = np.where(sums >= 0, 1, -1)
+    counted = (np.abs(sums)[:, None] >= np.array(t, dtype=np.int64)[None, :]).sum(1)
+    assert np.array_equal(counted * sign, want), t
+    # the lanes' form: subtract each step's delta from |S|, count while what is left is >= 0
+    deltas = np.array([d for d, _ in steps], dtype=np.int64)
+    counts = np.array([c for _, c in steps], dtype=bool)
+    left = np.abs(sums)[:, None] - np.cumsum(deltas)[None, :]
+    level = ((left >= 0) & counts[None, :]).sum(1)
+    assert np.array_equal(level * sign, want), steps

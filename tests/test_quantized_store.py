@@ -31,7 +31,7 @@ def test_store_patterns_is_checked(changes, match):
 
 def test_store_patterns_on_the_wire_and_in_urls():
     cfg = NetworkConfig(neurons=20, lanes=4, weight_bits=3, engine="column", store_patterns=7)
-    assert NetworkConfig.decode(cfg.encode()) == cfg and cfg.store_thresholds == 3
+    assert NetworkConfig.decode(cfg.encode()) == cfg and cfg.store_thresholds == 3 + 3
     assert NetworkConfig.from_dict(cfg.to_dict()) == cfg and "store_patterns=7" in cfg.describe()
     with Board.open("cpu://?neurons=20&lanes=4&weight_bits=3&engine=column&store_patterns=7") \
             as board:
@@ -39,18 +39,26 @@ def test_store_patterns_on_the_wire_and_in_urls():
 
 
 def test_quantized_store_table_limits():
-    """The thresholds sent (padded with P + 1 to D entries) and the host's refusals: more
-    patterns than the buffer, a scale reaching more levels than the table, no store built."""
+    """The threshold steps sent (ended by (0, False), E entries) and the host's refusals:
+    more patterns than the buffer, a scale reaching more levels than the board counts, no
+    store built."""
     cfg = NetworkConfig(neurons=16, lanes=4, weight_bits=4, engine="column", store_patterns=5)
+    assert cfg.store_thresholds == 5 + 1
     m, e, table = golden.quantized_store_table(4, cfg)
-    assert (m, e) == golden.hebbian_scale(4, cfg) and table == [1, 2, 3, 4, 5]   # s = 1
-    assert golden.quantized_store_table(0, cfg)[2] == [1] * 5
+    assert (m, e) == golden.hebbian_scale(4, cfg)               # s = 1: t_k = k
+    assert table == [(1, True)] * 4 + [(0, False)] * 2
+    assert golden.quantized_store_table(0, cfg)[2] == [(0, False)] * 6
+    # s = 0.1: t_1 = 5 (round_shift rounds 0.5 away from zero), no second level
+    assert golden.quantized_store_table(5, cfg, scale=0.1)[2][:2] == [(5, True), (0, False)]
     with pytest.raises(ValueError, match="at most store_patterns=5 patterns, not 6"):
         golden.quantized_store_table(6, cfg)
     with pytest.raises(ValueError, match="reaches 7 weight levels with 5 patterns"):
         golden.quantized_store_table(5, cfg, scale=1.4)
     with pytest.raises(ValueError, match="no quantized store"):
         golden.quantized_store_table(1, cfg.with_(store_patterns=0))
+    assert P.pack_threshold_step(5, True) == 0x8005
+    with pytest.raises(ValueError, match="delta must be from 0 to 32767, not 32768"):
+        P.pack_threshold_step(1 << 15, False)
 
 
 def _sim_url(backend):

@@ -2,35 +2,41 @@
 
 The sum S_ij = sum_mu p_i^mu p_j^mu must be complete before any weight is quantized, so the
 patterns are kept on chip: a buffer of P_MAX = ``config.store_patterns`` patterns
-(``AccessOp.WRITE_PATTERN``, one chunk of K neurons a write) and a table of the thresholds t_k
-(``AccessOp.WRITE_THRESHOLD``, computed on the host by ``numerics.hebbian_thresholds``). The
-commit (``AccessOp.STORE_QUANTIZED``, data = P) then builds W column by column:
+(``AccessOp.WRITE_PATTERN``, one chunk of K neurons a write) and a table of threshold steps
+(``AccessOp.WRITE_THRESHOLD``, E = ``config.store_thresholds`` entries computed on the host:
+``numerics.hebbian_thresholds`` t_k, as ``numerics.hebbian_threshold_steps``). The commit
+(``AccessOp.STORE_QUANTIZED``, data = P) then builds W column by column, every step done by
+the field array's own adders:
 
-1. the field array's lanes are zeroed and add one pattern a cycle, lane i the column
-   p_i (+1 or -1) with the sign p_j (:func:`pattern_column`): after P cycles lane i holds S_ij,
-   the adders of the dynamics doing the sum (no adder of its own);
-2. :class:`QuantizeColumn` counts, one threshold a cycle, the levels k with |S_ij| >= t_k,
-   so that W_ij = sign(S_ij) #{k : |S_ij| >= t_k} = clamp(round_shift(m S_ij, e), +-W_MAX)
-   with no multiplier per lane; lane j gives 0 (S_jj = 0);
-3. the column is written to the weight store in one cycle.
+1. **sum** (P cycles): the lanes are zeroed and add one pattern a cycle, lane i the column
+   p_i (+1 or -1) with the sign p_j (:func:`pattern_column`): lane i then holds S_ij;
+2. **sign** (1 cycle): :class:`QuantizeColumn` keeps sign(S_ij) in a flip-flop per lane;
+3. **steps** (one a cycle, to the table's end): each step subtracts delta from |S_ij| (the
+   lane adds -delta or +delta by the kept sign: a weight-sized operand through the column
+   input), and a counting step adds a level to the lanes where what is left is still >= 0,
+   judged the next cycle from the lane's sign bit and zero test. The thresholds being
+   non-decreasing, a lane that fell below one stays below, so the count is
+   #{k : |S_ij| >= t_k} and W_ij = sign(S_ij) times it = clamp(round_shift(m S_ij, e),
+   +-W_MAX): no comparator, no multiplier, no adder of its own per lane;
+4. **write** (1 cycle): the column (lane j 0: S_jj = 0) goes to the weight store; the same
+   cycle zeroes the lanes for the next column.
 
-A column costs P + D + 1 cycles (P sums, D counts, the write, which also starts the next
-column), N (P + D + 1) + 1 in all with the commit's own, with D = ``config.store_thresholds``
-(min(W_MAX, P_MAX)): the
-host always writes all D entries, the unused ones P + 1, which no |S| reaches. D is enough
-whenever the scale is at most 1 (then t_k >= k, so at most P <= P_MAX levels are reached); a
-larger scale that reaches more levels than D is refused by the host. The biases are untouched
-and the fields are stale afterwards (a run refreshes them, as after any weight write).
+A column costs P + L + 3 cycles for a table of L steps before its end, N (P + L + 3) + 1 in
+all. The host refuses a scale that reaches more than min(W_MAX, P_MAX) levels (only a scale
+above 1 can); E then holds every step. The biases and states are untouched and the fields are
+stale afterwards (a run refreshes them, as after any weight write).
 
 :class:`QuantizedStoreRun` is the column engine's part (a mixin like
-:class:`~.glauber_run.GlauberRun`): the memories and the FSM states Q_SUM and Q_COUNT.
+:class:`~.glauber_run.GlauberRun`): the memories and the FSM states Q_SUM .. Q_STEP.
 
 Members of :class:`QuantizeColumn`
 ----------------------------------
-fields: In(N * ACC_BITS), S_ij of lane i (the field array's h after the sum).
-threshold: In(THRESHOLD_BITS), t_k of this cycle.
-count: In(1), count this cycle's level: lane i adds 1 where |S_ij| >= threshold.
-clear: In(1), every lane's count <- 0.
+fields: In(N * ACC_BITS), the lanes' h (S_ij after the sum, what is left during the steps).
+capture: In(1), keep sign(h_i) of every lane (after the sum).
+delta: In(W_BITS - 1), the step's delta (0 .. W_MAX).
+step_column: Out(N * W_BITS), the operand of every lane: -delta where S_ij >= 0, else +delta.
+count: In(1), the step applied the cycle before counts: lanes where it left >= 0 add a level.
+clear: In(1), every lane's level <- 0.
 select: In(N), the column j one-hot (lane j writes 0).
 column_out: Out(C * K * W_BITS), the quantized column (lanes beyond N 0).
 """
@@ -42,16 +48,12 @@ from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from hopfield_fpga import protocol as P
 from hopfield_fpga.config import NetworkConfig
 from ..engine_ports import AccessOp
 from .field_array import FieldOp
 
-__all__ = ["QuantizeColumn", "QuantizedStoreRun", "pattern_column", "threshold_bits"]
-
-
-def threshold_bits(config: NetworkConfig) -> int:
-    """Width of a threshold entry: holds P_MAX + 1 (the padding of an unused level)."""
-    return (config.store_patterns + 1).bit_length()
+__all__ = ["QuantizeColumn", "QuantizedStoreRun", "pattern_column"]
 
 
 def pattern_column(pattern, weight_bits: int):
@@ -68,34 +70,41 @@ class QuantizeColumn(wiring.Component):
             raise ValueError(f"QuantizeColumn needs a configuration with store_patterns > 0, "
                              f"not {config.describe()}")
         self.config = config
-        n = config.neurons
+        n, wb = config.neurons, config.weight_bits
         super().__init__({
             "fields": In(n * config.acc_bits),
-            "threshold": In(threshold_bits(config)),
+            "capture": In(1), "delta": In(wb - 1), "step_column": Out(n * wb),
             "count": In(1), "clear": In(1), "select": In(n),
-            "column_out": Out(config.chunks * config.lanes * config.weight_bits),
+            "column_out": Out(config.chunks * config.lanes * wb),
         })
 
     def elaborate(self, platform):
         cfg = self.config
         n, a, wb = cfg.neurons, cfg.acc_bits, cfg.weight_bits
-        # |S| <= P_MAX: the comparison needs the low bits of S only (one more for its sign)
-        sb = min(a, cfg.store_patterns.bit_length() + 1)
         m = Module()
-        lanes = []
+        delta = Signal(signed(wb))
+        m.d.comb += delta.eq(self.delta)
+        lanes, steps = [], []
         for i in range(n):
-            s = self.fields[i * a:i * a + sb].as_signed()
-            neg = s[-1]
-            mag = Signal(sb, name=f"mag{i}")
-            m.d.comb += mag.eq(Mux(neg, -s, s))
+            h = self.fields[i * a:(i + 1) * a]
+            neg = Signal(name=f"neg{i}")                  # S_ij < 0
+            with m.If(self.capture):
+                m.d.sync += neg.eq(h[-1])
+            # what is left of |S| (h for S >= 0, -h else) is still >= 0
+            left = Signal(name=f"left{i}")
+            m.d.comb += left.eq(Mux(neg, h[-1] | ~h.any(), ~h[-1]))
             level = Signal(wb - 1, name=f"level{i}")      # counts up to W_MAX
             with m.If(self.clear):
                 m.d.sync += level.eq(0)
-            with m.Elif(self.count & (mag >= self.threshold)):
+            with m.Elif(self.count & left):
                 m.d.sync += level.eq(level + 1)
+            step = Signal(signed(wb), name=f"step{i}")
+            m.d.comb += step.eq(Mux(neg, delta, -delta))
+            steps.append(step)
             w = Signal(signed(wb), name=f"q{i}")
             m.d.comb += w.eq(Mux(self.select[i], 0, Mux(neg, -level, level)))
             lanes.append(w)
+        m.d.comb += self.step_column.eq(Cat(*steps))
         pad = len(self.column_out) - n * wb
         m.d.comb += self.column_out.eq(Cat(*lanes, Const(0, pad)) if pad else Cat(*lanes))
         return m
@@ -106,20 +115,21 @@ class QuantizedStoreRun:
     docstring). ``d`` is the engine's namespace of shared signals."""
 
     def _qstore_build(self, m, d):
-        """The pattern buffer, the threshold table and the quantizer."""
+        """The pattern buffer, the threshold steps and the quantizer."""
         cfg = self.config
-        C, K = cfg.chunks, cfg.lanes
+        C, K, WB = cfg.chunks, cfg.lanes, cfg.weight_bits
         m.submodules.q_patterns = pats = Memory(shape=C * K, depth=cfg.store_patterns, init=[])
-        m.submodules.q_thresholds = thr = Memory(shape=threshold_bits(cfg),
-                                                 depth=cfg.store_thresholds, init=[])
+        # a step: delta (W_BITS - 1 bits) and whether it counts (the top bit)
+        m.submodules.q_steps = steps = Memory(shape=WB, depth=cfg.store_thresholds, init=[])
         m.submodules.quantize = d.quant = QuantizeColumn(cfg)
         d.q_pat_rd, d.q_pat_wr = pats.read_port(), pats.write_port(granularity=K)
-        d.q_thr_rd, d.q_thr_wr = thr.read_port(), thr.write_port()
+        d.q_step_rd, d.q_step_wr = steps.read_port(), steps.write_port()
         d.q_count = Signal(range(cfg.store_patterns + 1))     # P of the commit
         d.q_mu = Signal(range(cfg.store_patterns + 1))        # the pattern added now
-        d.q_k = Signal(range(cfg.store_thresholds + 1))     # the level counted now
+        d.q_k = Signal(range(cfg.store_thresholds + 1))       # the step read now
+        d.q_counts = Signal()                                 # the step applied last counts
         m.d.comb += [d.quant.fields.eq(d.fa.fields), d.quant.select.eq(d.hebb_select),
-                     d.quant.threshold.eq(d.q_thr_rd.data)]
+                     d.quant.delta.eq(d.q_step_rd.data[:WB - 1])]
 
     def _qstore_access(self, m, d, cmd):
         """EXEC's cases of the quantized store's three access operations."""
@@ -131,11 +141,11 @@ class QuantizedStoreRun:
             m.d.sync += regs.busy.eq(0)
             m.next = "IDLE"
         with m.Case(AccessOp.WRITE_THRESHOLD):
-            # beyond P_MAX + 1 no |S| reaches it either: held there rather than wrapped
-            top = cfg.store_patterns + 1
-            m.d.comb += [d.q_thr_wr.addr.eq(cmd.index),
-                         d.q_thr_wr.data.eq(Mux(cmd.data > top, top, cmd.data)),
-                         d.q_thr_wr.en.eq(cmd.index < cfg.store_thresholds)]
+            # protocol.pack_threshold_step: delta low, the counting flag at bit 15
+            counts = cmd.data[P.THRESHOLD_STEP_COUNTS.bit_length() - 1]
+            m.d.comb += [d.q_step_wr.addr.eq(cmd.index),
+                         d.q_step_wr.data.eq(Cat(cmd.data[:cfg.weight_bits - 1], counts)),
+                         d.q_step_wr.en.eq(cmd.index < cfg.store_thresholds)]
             m.d.sync += regs.busy.eq(0)
             m.next = "IDLE"
         with m.Case(AccessOp.STORE_QUANTIZED):
@@ -146,21 +156,24 @@ class QuantizedStoreRun:
             self._qstore_column_start(m, d, count)
 
     def _qstore_column_start(self, m, d, count):
-        """Start a column: zero the lanes and the counts, read pattern 0 (and threshold 0)."""
+        """Start a column: zero the lanes and the levels, read pattern 0."""
         m.d.comb += [d.fa.op.eq(FieldOp.ZERO_FIELDS), d.quant.clear.eq(1),
                      d.q_pat_rd.addr.eq(0)]
-        m.d.sync += [d.q_mu.eq(0), d.q_k.eq(0)]
+        m.d.sync += d.q_mu.eq(0)
         with m.If(count == 0):
-            m.next = "Q_COUNT"
+            m.next = "Q_SIGN"
         with m.Else():
             m.next = "Q_SUM"
 
     def _qstore_states(self, m, d):
-        """Q_SUM: one pattern a cycle into the lanes; Q_COUNT: one level a cycle, then the
-        column is written and the next one starts (or the store ends)."""
+        """Q_SUM: one pattern a cycle into the lanes; Q_SIGN: sign(S) kept; Q_STEP: one step
+        a cycle to the table's end, then the column is written and the next one starts (or
+        the store ends)."""
         cfg, fa, ws, regs = self.config, d.fa, d.ws, d.regs
-        N, WB, D = cfg.neurons, cfg.weight_bits, cfg.store_thresholds
+        N, WB, E = cfg.neurons, cfg.weight_bits, cfg.store_thresholds
         pattern = d.q_pat_rd.data[:N]
+        step = d.q_step_rd.data
+        m.d.comb += d.quant.count.eq(d.q_counts)
         with m.State("Q_SUM"):
             # pattern mu arrives (read the cycle before); the next one is read now
             m.d.comb += [fa.op.eq(FieldOp.ADD), fa.column.eq(pattern_column(pattern, WB)),
@@ -168,17 +181,28 @@ class QuantizedStoreRun:
                          d.q_pat_rd.addr.eq(d.q_mu + 1)]
             m.d.sync += d.q_mu.eq(d.q_mu + 1)
             with m.If(d.q_mu == d.q_count - 1):
-                m.next = "Q_COUNT"                 # threshold 0 is read now (address 0)
-        with m.State("Q_COUNT"):
-            with m.If(d.q_k == D):
-                m.d.comb += [ws.write_addr.eq(d.loop), ws.write_column.eq(1),
-                             ws.column_in.eq(d.quant.column_out)]
-                with m.If(d.loop == N - 1):
-                    m.d.sync += regs.busy.eq(0)
-                    m.next = "IDLE"
-                with m.Else():
-                    m.d.sync += [d.loop.eq(d.loop + 1), d.hebb_select.eq(d.hebb_select << 1)]
-                    self._qstore_column_start(m, d, d.q_count)
+                m.next = "Q_SIGN"
+        with m.State("Q_SIGN"):
+            # h = S now; step 0 is read (address 0)
+            m.d.comb += d.quant.capture.eq(1)
+            m.d.sync += [d.q_k.eq(0), d.q_counts.eq(0)]
+            m.next = "Q_STEP"
+        with m.State("Q_STEP"):
+            # the step read the cycle before; the last one's count is judged now
+            with m.If((d.q_k == E) | (step == 0)):         # the end: (0, no count)
+                m.d.sync += d.q_counts.eq(0)
+                m.next = "Q_WRITE"
             with m.Else():
-                m.d.comb += [d.quant.count.eq(1), d.q_thr_rd.addr.eq(d.q_k + 1)]
-                m.d.sync += d.q_k.eq(d.q_k + 1)
+                m.d.comb += [fa.op.eq(FieldOp.ADD), fa.sign.eq(1),
+                             fa.column.eq(d.quant.step_column),
+                             d.q_step_rd.addr.eq(d.q_k + 1)]
+                m.d.sync += [d.q_k.eq(d.q_k + 1), d.q_counts.eq(step[WB - 1])]
+        with m.State("Q_WRITE"):
+            m.d.comb += [ws.write_addr.eq(d.loop), ws.write_column.eq(1),
+                         ws.column_in.eq(d.quant.column_out)]
+            with m.If(d.loop == N - 1):
+                m.d.sync += regs.busy.eq(0)
+                m.next = "IDLE"
+            with m.Else():
+                m.d.sync += [d.loop.eq(d.loop + 1), d.hebb_select.eq(d.hebb_select << 1)]
+                self._qstore_column_start(m, d, d.q_count)

@@ -21,6 +21,7 @@ import random
 
 import numpy as np
 
+from hopfield_fpga import protocol as P
 from hopfield_fpga.config import BETA_SCHEDULE_DEPTH, Feature, NetworkConfig, Order
 from hopfield_fpga.gateware.engine_ports import AccessOp, EnginePorts, RunOrder, StopReason
 from hopfield_fpga.numerics import seed_state
@@ -152,11 +153,12 @@ class EngineDriver:
                                   data=self.ports.pack_lanes(lanes, 1))
 
     async def commit_quantized(self, count: int, scale=None):
-        """The thresholds of golden.quantized_store_table, then the quantized store of buffer
-        entries 0 .. count-1 (returns without waiting for it)."""
+        """The threshold steps of golden.quantized_store_table, then the quantized store of
+        buffer entries 0 .. count-1 (returns without waiting for it)."""
         _, _, table = golden.quantized_store_table(count, self.config, scale)
-        for k, t in enumerate(table):
-            await self.access(AccessOp.WRITE_THRESHOLD, index=k, data=t)
+        for k, step in enumerate(table):
+            await self.access(AccessOp.WRITE_THRESHOLD, index=k,
+                              data=P.pack_threshold_step(*step))
         await self.access(AccessOp.STORE_QUANTIZED, data=count)
 
     async def store_quantized(self, patterns, scale=None):
