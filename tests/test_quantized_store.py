@@ -72,7 +72,8 @@ def test_sim_board_stores_quantized_like_cpu(backend, require_tool):
     """Board.store(..., quantized=True) on the column engine's gateware (sim://) reads back
     golden's and cpu://'s weights bit for bit (default and given scales, P from 1 to P_MAX),
     recalls like cpu:// afterwards; too many patterns and an unreachable scale are refused
-    before anything is sent, and the board itself refuses a count beyond its buffer."""
+    before anything is sent, and the board itself refuses a count beyond its buffer, entries
+    beyond its buffer and table and a payload of the wrong length."""
     require_tool(backend)
     url = _sim_url(backend)
     seed = {"icarus": 31, "verilator": 32}[backend]
@@ -103,9 +104,17 @@ def test_sim_board_stores_quantized_like_cpu(backend, require_tool):
         with pytest.raises(BadInput, match="weight levels"):
             sim.store(r.choice([-1, 1], (2, n)), quantized=True, scale=4.0)
         assert np.array_equal(sim.read_weights(), want), "a refused store changed the weights"
-        cmd = P.Command.STORE_QUANTIZED
-        with pytest.raises(ProtocolError, match="ADDRESS"):
-            sim._engine.link.request(cmd, P.COMMANDS[cmd].pack(count=7), reply_size=0)
+        link, geo = sim._engine.link, P.LinkGeometry(cfg)
+        pattern, step = bytes(geo.state_bytes), bytes(geo.threshold_word)
+        for cmd, fields, words, error in (
+                (P.Command.STORE_QUANTIZED, dict(count=7), b"", "ADDRESS"),
+                (P.Command.WRITE_PATTERNS, dict(first=6, count=1), pattern, "ADDRESS"),
+                (P.Command.WRITE_PATTERNS, dict(first=0, count=2), pattern, "LENGTH"),
+                (P.Command.WRITE_THRESHOLDS, dict(first=cfg.store_thresholds - 1, count=2),
+                 2 * step, "ADDRESS")):
+            with pytest.raises(ProtocolError, match=error):
+                link.request(cmd, P.COMMANDS[cmd].pack(**fields) + words, reply_size=0)
+        assert np.array_equal(sim.read_weights(), want), "a refused request changed weights"
 
 
 def test_lanes_board_has_no_quantized_store():
