@@ -101,7 +101,8 @@ class AccessOp(enum.Enum, shape=4):
     #: buffer (``docs/numerics.md`` §14; P_MAX = ``config.store_patterns``). ColumnEngine only.
     WRITE_PATTERN = 11
     #: Write threshold step ``index`` (§14, ``numerics.hebbian_threshold_steps``) from data,
-    #: packed by ``protocol.pack_threshold_step``; (0, no count) ends the table. ColumnEngine only.
+    #: packed by ``protocol.pack_threshold_step`` (delta <= W_MAX: the bits from W_BITS - 1 to
+    #: 14 are not kept); (0, no count) ends the table. ColumnEngine only.
     WRITE_THRESHOLD = 12
     #: The quantized store (§14) of buffer patterns 0 .. data-1 with the thresholds written:
     #: replaces every weight, one column after the other; biases untouched, fields stale.
