@@ -1,4 +1,5 @@
-"""The spec constants of ``hopfield_fpga.numerics``: generator, index draw, beta, logistic table.
+"""The spec constants of ``hopfield_fpga.numerics``: generator, index draw, beta, logistic table,
+the quantized store's thresholds.
 
 These are the numbers docs/numerics.md §5 and §8 state; the golden model and the gateware both
 build on them, so they are checked against independent computations here.
@@ -10,6 +11,7 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
 from scipy import stats
 
 from hopfield_fpga import numerics as nm
@@ -149,8 +151,6 @@ def test_glauber_threshold():
 
 
 # -- §14 the quantized store's thresholds ---------------------------------------------------------
-
-from hypothesis import given, settings, strategies as st  # noqa: E402
 
 
 @settings(max_examples=300, deadline=None)
