@@ -900,7 +900,8 @@ class CommandEngine(wiring.Component):
         """The VALIDATE cases of the quantized store's commands (§14; inside the
         ``Switch(cmd)``): WRITE_PATTERNS and WRITE_THRESHOLDS are range writes into the column
         engine's buffer and table, STORE_QUANTIZED one access with the pattern count. A board
-        built without the store (store_patterns = 0) answers Error.UNSUPPORTED."""
+        built without the store (store_patterns = 0) answers Error.UNSUPPORTED (not ADDRESS:
+        its buffer of 0 entries is not the reason)."""
         Cmd = P.Command
         cfg, geo, C = self.config, self.geometry, self.config.chunks
         for c in (Cmd.WRITE_PATTERNS, Cmd.WRITE_THRESHOLDS):
@@ -918,7 +919,7 @@ class CommandEngine(wiring.Component):
             with m.Case(c):
                 m.d.comb += [
                     verdict.length_bad.eq(payload_len != times(count, item_bytes)),
-                    verdict.range_bad.eq(first + count > entries),
+                    verdict.range_bad.eq((first + count > entries) if entries else 0),
                     verdict.unsupported.eq(unsupported), verdict.next.eq(NextStep.WRITE_WORDS)]
                 m.d.sync += [access.op.eq(op), access.index.eq(first),
                              access.words_left.eq(times(count, words) if words > 1 else count)]
@@ -928,7 +929,8 @@ class CommandEngine(wiring.Component):
                     m.d.sync += access.word_bytes.eq(item_bytes)
         with m.Case(Cmd.STORE_QUANTIZED):
             m.d.comb += [verdict.length_bad.eq(payload_len != 0),
-                         verdict.range_bad.eq(store.count > cfg.store_patterns),
+                         verdict.range_bad.eq((store.count > cfg.store_patterns)
+                                              if cfg.store_patterns else 0),
                          verdict.unsupported.eq(unsupported), verdict.next.eq(NextStep.CLEAR)]
             m.d.sync += [access.op.eq(AccessOp.STORE_QUANTIZED), word.eq(store.count)]
 

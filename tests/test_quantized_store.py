@@ -129,3 +129,23 @@ def test_lanes_board_has_no_quantized_store():
         from hopfield_fpga.host.inputs import require_extra
         require_extra(frozenset(), "the quantized store", "sim://x")
 
+
+
+@pytest.mark.slow
+def test_board_without_the_store_refuses_it(require_tool):
+    """A board built without the store (a column engine with store_patterns=0, sim:// on
+    Icarus; test_recall_features' board, so the suite compiles it once) answers its three
+    requests with UNSUPPORTED, and Board.store(..., quantized=True) names the boards that
+    have it before sending anything."""
+    from test_recall_features import SIM_COLUMN
+    require_tool("icarus")
+    with Board.open(SIM_COLUMN) as sim:
+        link = sim._engine.link
+        for cmd, fields, words in (
+                (P.Command.WRITE_PATTERNS, dict(first=0, count=1), b"\x00\x00"),
+                (P.Command.WRITE_THRESHOLDS, dict(first=0, count=0), b""),
+                (P.Command.STORE_QUANTIZED, dict(count=0), b"")):
+            with pytest.raises(ProtocolError, match="UNSUPPORTED"):
+                link.request(cmd, P.COMMANDS[cmd].pack(**fields) + words, reply_size=0)
+        with pytest.raises(MissingEngineFeature, match="quantized store"):
+            sim.store(np.ones((1, sim.config.neurons), int), quantized=True)
