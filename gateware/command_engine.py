@@ -62,7 +62,7 @@ class NextStep(enum.Enum, shape=4):
     """What the command engine does once VALIDATE accepted a request."""
     REPLY = 0            # send the reply header (then a status or the identification)
     WRITE_WORDS = 1      # payload bytes -> words -> accesses, then the reply
-    CLEAR = 2            # one CLEAR access, then the reply
+    CLEAR = 2            # one access (CLEAR, STORE_QUANTIZED), then the reply
     RUN = 3              # start a binary run, reply at once
     STOP = 4             # ask the running engine to stop, reply at once
     READ_WORDS = 5       # send the reply header, then the words read
@@ -297,10 +297,12 @@ class CommandEngine(wiring.Component):
                     m.d.sync += [a_chunk.eq(0), a_index.eq(a_index + 1)]
                 with m.Else():
                     m.d.sync += a_chunk.eq(a_chunk + 1)
-            with m.Elif(op == AccessOp.WRITE_BETA):
+            with m.Elif((op == AccessOp.WRITE_BETA) | (op == AccessOp.WRITE_THRESHOLD)):
                 m.d.sync += a_index.eq(a_index + 1)
-            with m.Elif(op == AccessOp.STORE_PATTERN):
+            with m.Elif((op == AccessOp.STORE_PATTERN) | (op == AccessOp.WRITE_PATTERN)):
                 m.d.sync += a_chunk.eq(Mux(a_chunk == C - 1, 0, a_chunk + 1))
+                with m.If((op == AccessOp.WRITE_PATTERN) & (a_chunk == C - 1)):
+                    m.d.sync += a_index.eq(a_index + 1)      # the buffer's next entry
             with m.Else():
                 m.d.sync += a_chunk.eq(a_chunk + 1)
 
@@ -579,6 +581,10 @@ class CommandEngine(wiring.Component):
                         with m.Case(Cmd.CLEAR):
                             m.d.comb += [length_bad.eq(payload_len != 0), nxt.eq(NextStep.CLEAR)]
                             m.d.sync += op.eq(AccessOp.CLEAR)
+                        self._qstore_validate(
+                            m, index_range, store, verdict, payload_len,
+                            _Access(op=op, index=a_index, chunk=a_chunk,
+                                    words_left=words_left, word_bytes=wb), packed, word)
                         with m.Case(Cmd.RUN):
                             bad, unsup = valid_order()
                             m.d.comb += [length_bad.eq(payload_len != 0), arg_bad.eq(bad),
@@ -886,6 +892,47 @@ class CommandEngine(wiring.Component):
         with m.Case(Cmd.READ_GRADED_STATUS):
             m.d.comb += [verdict.length_bad.eq(payload_len != 0),
                          verdict.next.eq(NextStep.REPLY)]
+
+
+    def _qstore_validate(self, m: Module, index_range: SimpleNamespace, store: SimpleNamespace,
+                         verdict: data.View, payload_len: Signal, access: _Access,
+                         packed: Signal, word: Signal) -> None:
+        """The VALIDATE cases of the quantized store's commands (§14; inside the
+        ``Switch(cmd)``): WRITE_PATTERNS and WRITE_THRESHOLDS are range writes into the column
+        engine's buffer and table, STORE_QUANTIZED one access with the pattern count. A board
+        built without the store (store_patterns = 0) answers Error.UNSUPPORTED (not ADDRESS:
+        its buffer of 0 entries is not the reason)."""
+        Cmd = P.Command
+        cfg, geo, C = self.config, self.geometry, self.config.chunks
+        for c in (Cmd.WRITE_PATTERNS, Cmd.WRITE_THRESHOLDS):
+            assert P.COMMANDS[c].field_slices() == P.COMMANDS[Cmd.READ_U].field_slices(), c
+        assert P.COMMANDS[Cmd.STORE_QUANTIZED].field_slices() == \
+            P.COMMANDS[Cmd.STORE].field_slices()
+        unsupported = 0 if cfg.store_patterns else 1
+        first, count = index_range.first, index_range.count
+        # (command, access, bytes of an item, words an item, entries); patterns are states
+        for c, op, item_bytes, words, entries in (
+                (Cmd.WRITE_PATTERNS, AccessOp.WRITE_PATTERN, geo.state_bytes, C,
+                 cfg.store_patterns),
+                (Cmd.WRITE_THRESHOLDS, AccessOp.WRITE_THRESHOLD, geo.threshold_word, 1,
+                 cfg.store_thresholds)):
+            with m.Case(c):
+                m.d.comb += [
+                    verdict.length_bad.eq(payload_len != times(count, item_bytes)),
+                    verdict.range_bad.eq((first + count > entries) if entries else 0),
+                    verdict.unsupported.eq(unsupported), verdict.next.eq(NextStep.WRITE_WORDS)]
+                m.d.sync += [access.op.eq(op), access.index.eq(first),
+                             access.words_left.eq(times(count, words) if words > 1 else count)]
+                if c == Cmd.WRITE_PATTERNS:
+                    m.d.sync += packed.eq(1)
+                else:
+                    m.d.sync += access.word_bytes.eq(item_bytes)
+        with m.Case(Cmd.STORE_QUANTIZED):
+            m.d.comb += [verdict.length_bad.eq(payload_len != 0),
+                         verdict.range_bad.eq((store.count > cfg.store_patterns)
+                                              if cfg.store_patterns else 0),
+                         verdict.unsupported.eq(unsupported), verdict.next.eq(NextStep.CLEAR)]
+            m.d.sync += [access.op.eq(AccessOp.STORE_QUANTIZED), word.eq(store.count)]
 
 
 def _flag(flags: Value, flag: enum_std.Flag) -> Value:

@@ -97,6 +97,16 @@ class AccessOp(enum.Enum, shape=4):
     #: Read chunk c of the state before the last synchronous step's flips (§13: after a run
     #: that ended with CYCLE2, the other state of the 2-cycle). ColumnEngine only.
     READ_CYCLE = 10
+    #: Write chunk c of pattern ``index`` (0 .. P_MAX-1) of the quantized store's pattern
+    #: buffer (``docs/numerics.md`` §14; P_MAX = ``config.store_patterns``). ColumnEngine only.
+    WRITE_PATTERN = 11
+    #: Write threshold step ``index`` (§14, ``numerics.hebbian_threshold_steps``) from data,
+    #: packed by ``protocol.pack_threshold_step`` (delta <= W_MAX: the bits from W_BITS - 1 to
+    #: 14 are not kept); (0, no count) ends the table. ColumnEngine only.
+    WRITE_THRESHOLD = 12
+    #: The quantized store (§14) of buffer patterns 0 .. data-1 with the thresholds written:
+    #: replaces every weight, one column after the other; biases untouched, fields stale.
+    STORE_QUANTIZED = 13
 
 
 class StopReason(enum.Enum, shape=3):

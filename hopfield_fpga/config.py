@@ -103,6 +103,10 @@ class NetworkConfig:
     engine:
         Design of the binary engine, one of :data:`ENGINES`. With ``"column"``, K is only the
         width of the host's access word (a chunk of K neurons), not the weights read a cycle.
+    store_patterns:
+        P_MAX, the patterns the on-chip quantized Hebbian store (``docs/numerics.md`` §14) holds
+        at once, 0 to N; 0 (the default) builds no such store. It needs ``engine="column"``,
+        Feature.HEBBIAN and W_BITS >= 2.
     """
 
     neurons: int = 64
@@ -112,6 +116,7 @@ class NetworkConfig:
     orders: tuple[Order, ...] = (Order.SEQUENTIAL, Order.RANDOM, Order.REJECTION_FREE)
     features: Feature = Feature.STOCHASTIC | Feature.HEBBIAN | Feature.TRACE
     engine: str = "lanes"
+    store_patterns: int = 0
 
     def __post_init__(self):
         _check_int("neurons", self.neurons, 1, MAX_NEURONS)
@@ -142,6 +147,22 @@ class NetworkConfig:
         if self.engine != "lanes" and not orders:
             raise ValueError(f"engine={self.engine!r} designs the binary engine, which a "
                              f"configuration without update orders does not build")
+        self._check_store_patterns()
+
+    def _check_store_patterns(self) -> None:
+        """The quantized store (§14): a pattern buffer of P_MAX <= N patterns in the column
+        engine, next to the Hebbian store, with W_MAX >= 1."""
+        _check_int("store_patterns", self.store_patterns, 0, self.neurons)
+        if not self.store_patterns:
+            return
+        needs = [why for bad, why in (
+            (self.engine != "column", f"engine='column' (not {self.engine!r})"),
+            (not self.features & Feature.HEBBIAN, "Feature.HEBBIAN"),
+            (self.weight_bits < 2, f"weight_bits >= 2 (not {self.weight_bits})")) if bad]
+        if needs:
+            raise ValueError(f"store_patterns={self.store_patterns} (the quantized Hebbian "
+                             f"store, numerics.md §14) needs {' and '.join(needs)}; "
+                             f"store_patterns=0 builds none")
 
     # -- derived numbers (docs/numerics.md, "Widths") --------------------------------------
 
@@ -188,6 +209,16 @@ class NetworkConfig:
         return -(-self.neurons // self.lanes)
 
     @property
+    def store_thresholds(self) -> int:
+        """E = min(W_MAX, P_MAX) + ceil(P_MAX / W_MAX): the steps the quantized store's
+        threshold table holds (§14, ``numerics.hebbian_threshold_steps``; 0 without it): the
+        levels of any scale up to 1 and the steps of W_MAX between them."""
+        if not self.store_patterns:
+            return 0
+        return min(self.weight_max, self.store_patterns) \
+            + -(-self.store_patterns // self.weight_max)
+
+    @property
     def index_bits(self) -> int:
         """Bits of a neuron index (at least 1)."""
         return max(1, (self.neurons - 1).bit_length())
@@ -226,6 +257,7 @@ class NetworkConfig:
             "orders": [o.name.lower() for o in self.orders],
             "features": [f.name.lower() for f in Feature if f is not Feature.ALL and self.features & f],
             "engine": self.engine,
+            "store_patterns": self.store_patterns,
         }
 
     @classmethod
@@ -249,29 +281,32 @@ class NetworkConfig:
         return cls(**d)
 
     #: Byte form: N (u16), W_BITS, B_BITS, K, order mask, feature mask, engine (index into
-    #: ENGINES) (u8 each); little-endian.
-    _WIRE = struct.Struct("<HBBBBBB")
+    #: ENGINES) (u8 each), store_patterns (u16); little-endian.
+    _WIRE = struct.Struct("<HBBBBBBH")
     WIRE_SIZE = _WIRE.size
 
     def encode(self) -> bytes:
         order_mask = sum(1 << o for o in self.orders)
         return self._WIRE.pack(self.neurons, self.weight_bits, self.bias_bits, self.lanes,
-                               order_mask, int(self.features), ENGINES.index(self.engine))
+                               order_mask, int(self.features), ENGINES.index(self.engine),
+                               self.store_patterns)
 
     @classmethod
     def decode(cls, data: bytes) -> "NetworkConfig":
         if len(data) != cls.WIRE_SIZE:
             raise ValueError(f"A configuration is {cls.WIRE_SIZE} bytes, not {len(data)}")
-        n, w, b, k, order_mask, features, engine = cls._WIRE.unpack(data)
+        n, w, b, k, order_mask, features, engine, store_patterns = cls._WIRE.unpack(data)
         if engine >= len(ENGINES):
             raise ValueError(f"Unknown engine number {engine}; known: "
                              f"{', '.join(f'{i} ({e})' for i, e in enumerate(ENGINES))}")
         orders = tuple(o for o in Order if order_mask >> o & 1)
         return cls(neurons=n, weight_bits=w, bias_bits=b, lanes=k, orders=orders,
-                   features=Feature(features), engine=ENGINES[engine])
+                   features=Feature(features), engine=ENGINES[engine],
+                   store_patterns=store_patterns)
 
     def describe(self) -> str:
         return (f"N={self.neurons} W={self.weight_bits}b B={self.bias_bits}b K={self.lanes} "
                 f"acc={self.acc_bits}b orders={'/'.join(o.name.lower() for o in self.orders) or 'none'} "
-                f"features={'/'.join(self.to_dict()['features']) or 'none'} engine={self.engine}")
+                f"features={'/'.join(self.to_dict()['features']) or 'none'} engine={self.engine}"
+                + (f" store_patterns={self.store_patterns}" if self.store_patterns else ""))
 

@@ -17,6 +17,7 @@ __all__ = [
     "GRADED_V_BITS", "GRADED_V_FRAC", "GRADED_V_ONE", "GRADED_X_BITS", "GRADED_SLOPE_BITS",
     "GRADED_SLOPE_FRAC", "GRADED_SEGMENTS", "GRADED_FACTOR_BITS", "GRADED_EXP_BITS",
     "GRADED_LEAK_SHIFT_BITS", "GRADED_EPS_BITS", "round_shift", "factor_to_fixed",
+    "hebbian_thresholds", "hebbian_threshold_steps",
     "GRADED_PRESETS", "GRADED_PRESET_KNOTS", "HEBBIAN_CLIP_SIGMAS", "hebbian_clip_sigmas",
 ]
 
@@ -235,3 +236,37 @@ def hebbian_clip_sigmas(weight_bits: int) -> float:
         raise ValueError(f"the quantized Hebbian store needs weights of at least "
                          f"{min(HEBBIAN_CLIP_SIGMAS)} bits (W_MAX >= 1), not {weight_bits}")
     return HEBBIAN_CLIP_SIGMAS[min(weight_bits, max(HEBBIAN_CLIP_SIGMAS))]
+
+
+def hebbian_thresholds(m: int, e: int, weight_max: int, count: int) -> list[int]:
+    """The thresholds of the quantized store on chip (§14): t_k, the smallest |S| in 0..count
+    with round_shift(m |S|, e) >= k, for k = 1, 2, ... while one exists (at most
+    ``weight_max`` of them, non-decreasing, each at least 1).
+
+    Then clamp(round_shift(m S, e), -W_MAX, W_MAX) = sign(S) #{k : |S| >= t_k} for every
+    |S| <= count (round_shift is odd and non-decreasing), so the lanes count instead of
+    multiplying. One pass over |S| = 0..count, each value compared with round_shift itself.
+    """
+    out: list[int] = []
+    for s in range(1, count + 1):
+        q = min(round_shift(m * s, e), weight_max)
+        out.extend([s] * (q - len(out)))          # the levels k first reached at |S| = s
+    return out
+
+
+def hebbian_threshold_steps(thresholds, weight_max: int) -> list[tuple[int, bool]]:
+    """The thresholds t_1 <= t_2 <= ... as the steps the lanes take on chip (§14): each
+    (delta, counts) subtracts delta (0 .. weight_max, what a weight operand holds) from |S|,
+    and a step that counts adds a level where |S| minus everything subtracted is still >= 0.
+    t_k - t_{k-1} above weight_max is split into steps of weight_max that do not count; a
+    repeated threshold is a counting step of 0. (0, False) is never a step (the table's end).
+    """
+    out: list[tuple[int, bool]] = []
+    prev = 0
+    for t in thresholds:
+        delta, prev = t - prev, t
+        while delta > weight_max:
+            out.append((weight_max, False))
+            delta -= weight_max
+        out.append((delta, True))
+    return out

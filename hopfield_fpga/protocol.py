@@ -48,12 +48,13 @@ __all__ = [
     "StopReason", "STOP_REASON_NAMES", "sign_extend", "pack_lanes", "unpack_lanes",
     "pack_words", "unpack_words", "SIGMOID_ENTRY_FIELDS", "SIGMOID_ENTRY_BITS",
     "sigmoid_entry_word", "sigmoid_entry_from_word", "LinkGeometry", "pack_bits", "unpack_bits",
+    "THRESHOLD_STEP_COUNTS", "pack_threshold_step",
 ]
 
 #: 2: states, patterns and probes are packed bits (1 sent them in K-lane words); a host
 #: refuses a board of another version at IDENTIFY. 3: the configuration names the engine design.
 #: 4: the stop reason takes 3 bits of STATUS's flags (cycle2), fields valid moves to bit 5.
-PROTOCOL_VERSION = 4
+PROTOCOL_VERSION = 5
 DELIMITER = 0x00
 #: CRC-16/CCITT-FALSE (x^16 + x^12 + x^5 + 1).
 CRC_POLY = 0x1021
@@ -86,6 +87,9 @@ class Command(enum.IntEnum):
     RECALL_MANY = 0x0F    # RUN_PARAMS + COUNT + M * C state words -> M * (STATUS + C words)
     WRITE_CLAMP = 0x10    # CHUNK_RANGE + count clamp words (engine=column only, §12)
     READ_CYCLE_STATE = 0x11  # CHUNK_RANGE -> count state words (engine=column only, §13)
+    WRITE_PATTERNS = 0x12    # INDEX_RANGE + count patterns of C state words (quantized store, §14)
+    WRITE_THRESHOLDS = 0x13  # INDEX_RANGE + count u16 threshold steps (quantized store, §14)
+    STORE_QUANTIZED = 0x14   # COUNT: the quantized store of patterns 0 .. count-1 (§14)
     # -- graded engine (Feature.GRADED; a board without it answers UNKNOWN_COMMAND) --------
     # WRITE_WEIGHTS / WRITE_BIAS write both engines; reads come from the binary engine (from
     # the graded one on a graded-only board, built without update orders).
@@ -206,6 +210,7 @@ class WordKind(enum.Enum):
     U = "u"             # graded_u_bits, two's complement
     V = "v"             # V_WORD_BYTES, two's complement
     TABLE = "table"     # sigmoid entries (SigmoidEntry packing)
+    THRESHOLD = "threshold"  # u16 thresholds of the quantized store (§14)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -281,6 +286,16 @@ COMMANDS: dict[Command, CommandSpec] = dict([
     # other state of the 2-cycle), packed like READ_STATE. Column engine only.
     _spec(Command.READ_CYCLE_STATE, CHUNK_RANGE, ("chunk", "count"), WordKind.STATE,
           Target.BINARY),
+    # The quantized Hebbian store (§14), on a board built with store_patterns (P_MAX) > 0:
+    # patterns into the buffer (entries first .. first+count-1 < P_MAX), the threshold steps
+    # (NetworkConfig.store_thresholds of them; golden.quantized_store_table, packed by
+    # pack_threshold_step), then the store of buffer entries 0 .. count-1 (count <= P_MAX),
+    # which replaces the weights.
+    _spec(Command.WRITE_PATTERNS, INDEX_RANGE, ("first", "count"), WordKind.STATE,
+          Target.BINARY),
+    _spec(Command.WRITE_THRESHOLDS, INDEX_RANGE, ("first", "count"), WordKind.THRESHOLD,
+          Target.BINARY),
+    _spec(Command.STORE_QUANTIZED, COUNT, ("count",), WordKind.NONE, Target.BINARY),
     _spec(Command.WRITE_U, INDEX_RANGE, ("first", "count"), WordKind.U, Target.GRADED),
     _spec(Command.READ_U, INDEX_RANGE, ("first", "count"), WordKind.U, Target.GRADED),
     _spec(Command.READ_V, INDEX_RANGE, ("first", "count"), WordKind.V, Target.GRADED),
@@ -440,6 +455,18 @@ def unpack_words(data: bytes, width: int, lanes: int, nbytes: int, *,
     return out
 
 
+#: Bit of a WRITE_THRESHOLDS word that makes its step count a level (§14); delta is below it.
+THRESHOLD_STEP_COUNTS = 1 << 15
+
+
+def pack_threshold_step(delta: int, counts: bool) -> int:
+    """A WRITE_THRESHOLDS word (u16): a step of ``numerics.hebbian_threshold_steps``."""
+    if not 0 <= delta < THRESHOLD_STEP_COUNTS:
+        raise ValueError(f"a threshold step's delta must be from 0 to "
+                         f"{THRESHOLD_STEP_COUNTS - 1}, not {delta!r}")
+    return delta | (THRESHOLD_STEP_COUNTS if counts else 0)
+
+
 def pack_bits(bits) -> bytes:
     """Packed bits on the wire: bit i at bit i % 8 of byte i // 8, ceil(len/8) bytes, the
     last byte's unused high bits 0. ``bits`` are 0/1 values (a state's neurons, +1 as 1)."""
@@ -491,6 +518,7 @@ class LinkGeometry:
         self.weight_word = word_bytes(k * config.weight_bits)
         self.bias_word = word_bytes(k * config.bias_bits)
         self.beta_word = 2
+        self.threshold_word = 2      # pack_threshold_step
         #: Bytes of a whole state (packed bits) and the real lanes of the last chunk (the
         #: others of the last word are padding, 0 on the wire side).
         self.state_bytes = word_bytes(config.neurons)
@@ -508,6 +536,8 @@ class LinkGeometry:
             "state": 8 * (MAX_PAYLOAD - CHUNK_RANGE.size) // k,
         }
         self.max_store = (MAX_PAYLOAD - COUNT.size) // self.state_bytes
+        self.max_write["patterns"] = (MAX_PAYLOAD - INDEX_RANGE.size) // self.state_bytes
+        self.max_write["thresholds"] = (MAX_PAYLOAD - INDEX_RANGE.size) // self.threshold_word
         self.recall_result = STATUS.size + self.state_bytes
         # graded engine words (used only with Feature.GRADED)
         self.u_word = word_bytes(config.graded_u_bits)

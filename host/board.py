@@ -41,7 +41,8 @@ states, ``status``, ``clear``) raise ConfigMismatch.
 Clamped neurons (``recall(..., clamp=mask)``), the synchronous order and the quantized store
 (``store(..., quantized=True)``) of ``docs/numerics.md`` §12-§14 run on cpu://; a board built
 with the column engine (``engine=column``: sim:// or serial) has clamping
-(``engines.COLUMN_EXTRAS``). The others refuse them with MissingEngineFeature.
+(``engines.COLUMN_EXTRAS``), and the quantized store when built with ``store_patterns`` > 0.
+The others refuse them with MissingEngineFeature.
 """
 
 from __future__ import annotations
@@ -297,7 +298,9 @@ class Board:
         Default: the saturating store, added to the loaded weights pattern by pattern
         (numerics.md §9). ``quantized=True``: the quantized store of §14, which replaces the
         weights with the full Hebbian sum of ``patterns`` scaled (``scale``, default chosen
-        from P and the weight width), rounded and clipped; cpu:// only for now.
+        from P and the weight width), rounded and clipped: on cpu://, and on a board built
+        with ``engine="column"`` and ``store_patterns`` > 0 (at most that many patterns, and
+        a scale whose weight levels its threshold table holds: any scale up to 1 does).
         """
         self._require_binary("store")
         if not self.config.has(Feature.HEBBIAN):
@@ -312,7 +315,10 @@ class Board:
             return
         require_extra(self._engine.extras, "the quantized store", self.url)
         try:
-            golden.hebbian_scale(len(patterns), self.config, scale)
+            if self.config.store_patterns:          # the on-chip store's limits
+                golden.quantized_store_table(len(patterns), self.config, scale)
+            else:
+                golden.hebbian_scale(len(patterns), self.config, scale)
         except TypeError as exc:
             raise BadInputType(f"quantized store: {exc}") from None
         except ValueError as exc:

@@ -141,7 +141,8 @@ def register(subparsers) -> None:
 def add_quantized(p) -> None:
     p.add_argument("--quantized", action="store_true",
                    help="the quantized Hebbian store (every pattern kept, numerics.md §14; "
-                        "cpu:// only for now) instead of the saturating one")
+                        "cpu://, and boards built with engine=column and store_patterns) "
+                        "instead of the saturating one")
 
 
 def _info(args) -> int:

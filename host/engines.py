@@ -29,6 +29,8 @@ EXTRAS = {"clamping": "§12", "the synchronous order": "§13", "the quantized st
 #: The extras a board built with the column engine (``engine="column"``) has through the
 #: protocol (WRITE_CLAMP); the K-lane engine (``engine="lanes"``) has none. The synchronous
 #: order is a configured order on a board (``orders``, column engine only), an extra on cpu://.
+#: A column engine built with ``store_patterns`` > 0 also has "the quantized store" (§14,
+#: WRITE_PATTERNS / WRITE_THRESHOLDS / STORE_QUANTIZED; ``host/wire.py``).
 COLUMN_EXTRAS = frozenset({"clamping"})
 
 

@@ -216,11 +216,18 @@ def _source_digest() -> str:
     h = hashlib.sha1()
     gateware = resources.files("hopfield_fpga.gateware")
     shared = resources.files("hopfield_fpga")
-    files = sorted((f for f in gateware.iterdir() if f.name.endswith(".py")),
-                   key=lambda f: f.name)
-    files += [shared / n for n in ("protocol.py", "config.py", "numerics.py")] + [_HARNESS]
-    for f in files:
-        h.update(f.name.encode())
+    def sources(folder, prefix=""):
+        # the subpackages too (gateware/engine/: the column engine)
+        for f in sorted(folder.iterdir(), key=lambda f: f.name):
+            if f.is_dir() and f.name != "__pycache__":
+                yield from sources(f, f"{prefix}{f.name}/")
+            elif f.name.endswith(".py"):
+                yield prefix + f.name, f
+    files = list(sources(gateware))
+    files += [(n, shared / n) for n in ("protocol.py", "config.py", "numerics.py")]
+    files.append((_HARNESS.name, _HARNESS))
+    for name, f in files:
+        h.update(name.encode())
         h.update(f.read_bytes())
     return h.hexdigest()[:12]
 
@@ -244,9 +251,8 @@ class RtlBoard:
             raise RuntimeError(f"simulator {simulator!r} not found (sim:// backend=...)")
         self.config = config
         self.uart = "bytes"
-        key = (f"n{config.neurons}w{config.weight_bits}b{config.bias_bits}k{config.lanes}"
-               f"o{sum(1 << o for o in config.orders)}f{int(config.features)}"
-               f"c{clk}r{baud}-{_source_digest()}")
+        # the whole configuration's wire form: the engine and store_patterns build other boards
+        key = f"{config.encode().hex()}c{clk}r{baud}-{_source_digest()}"
         build = cache_dir("simboard", key, simulator)
         exe = build / ("simboard.vvp" if simulator == "icarus" else "simboard")
         with locked(build):

@@ -6,7 +6,8 @@ bad key or value, and never a value the user did not pass.
 
 Parameters of both schemes: ``neurons``, ``weight_bits``, ``bias_bits``, ``lanes``, ``orders``
 (comma list; ``none``: no binary engine), ``features`` (comma list; ``none``: no feature),
-``engine`` (``lanes`` or ``column``, the binary engine's design).
+``engine`` (``lanes`` or ``column``, the binary engine's design), ``store_patterns`` (P_MAX of the
+quantized store, engine=column).
 ``lanes`` defaults to min(8, neurons). ``sim://`` also takes ``clk`` (Hz), ``baud``, ``uart``
 (``bytes`` or ``bits``) and ``backend`` (``amaranth``, ``icarus``, ``verilator``).
 """
@@ -33,7 +34,8 @@ BACKENDS = ("amaranth", "icarus", "verilator")
 DEFAULT_BACKEND = "amaranth"
 DEFAULT_SIM_URL = "sim://?neurons=256&weight_bits=8&lanes=8"
 #: The NetworkConfig keys a URL may give.
-CONFIG_KEYS = ("neurons", "weight_bits", "bias_bits", "lanes", "orders", "features", "engine")
+CONFIG_KEYS = ("neurons", "weight_bits", "bias_bits", "lanes", "orders", "features", "engine",
+               "store_patterns")
 _SIM_KEYS = ("clk", "baud", "uart", "backend")
 _FORM = "{scheme}://?key=value&key=value (keys: {keys})"
 

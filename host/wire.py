@@ -15,7 +15,7 @@ import numpy as np
 from hopfield_fpga import protocol as P
 from hopfield_fpga.config import NetworkConfig, Order
 from hopfield_fpga.numerics import GRADED_SEGMENTS, GRADED_V_BITS, seed_state
-from hopfield_fpga.sim.golden import FlipEvent, RunResult
+from hopfield_fpga.sim.golden import FlipEvent, RunResult, quantized_store_table
 from .engines import COLUMN_EXTRAS, RunSpec
 from .errors import BoardTimeout, ConfigMismatch, LinkError, RunTimeout
 from .link import Link
@@ -56,6 +56,8 @@ class WireBackend:
         self.config = info.config
         self.geometry = P.LinkGeometry(self.config)
         self.extras = COLUMN_EXTRAS if self.config.engine == "column" else frozenset()
+        if self.config.store_patterns:                 # built with the quantized store (§14)
+            self.extras = self.extras | {"the quantized store"}
         self._clamp_sent: bytes | None = None     # unknown until this driver writes it
 
     def info(self) -> BoardInfo:
@@ -175,6 +177,25 @@ class WireBackend:
                               reply_size=0, retry=False)
             if progress:
                 progress(start + len(group), len(blobs))
+
+    def store_quantized(self, patterns: np.ndarray, scale: float | None) -> None:
+        """The quantized store (§14) on chip: the patterns into the board's buffer
+        (WRITE_PATTERNS), its threshold steps (WRITE_THRESHOLDS), then STORE_QUANTIZED. The
+        board's limits (store_patterns, the levels it counts) are checked by Board.store."""
+        table = quantized_store_table(len(patterns), self.config, scale)[2]
+        geo = self.geometry
+        for cmd, items, per, blob in (
+                (P.Command.WRITE_PATTERNS, list(patterns), geo.max_write["patterns"],
+                 self._state_bytes),
+                (P.Command.WRITE_THRESHOLDS, table, geo.max_write["thresholds"],
+                 lambda step: P.pack_threshold_step(*step).to_bytes(geo.threshold_word,
+                                                                    "little"))):
+            for first in range(0, len(items), per):
+                group = items[first:first + per]
+                self.link.request(cmd, _header(cmd, first=first, count=len(group))
+                                  + b"".join(blob(x) for x in group), reply_size=0)
+        cmd = P.Command.STORE_QUANTIZED
+        self.link.request(cmd, _header(cmd, count=len(patterns)), reply_size=0)
 
     def status(self) -> BoardStatus:
         return BoardStatus.unpack(self.link.request(P.Command.READ_STATUS,

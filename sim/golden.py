@@ -30,13 +30,15 @@ import numpy as np
 
 from hopfield_fpga.config import BETA_SCHEDULE_DEPTH, COUNTER_BITS, Feature, NetworkConfig, Order
 from hopfield_fpga.numerics import (BETA_BITS, beta_to_fixed, draw_index, factor_to_fixed,
-                                    glauber_threshold, hebbian_clip_sigmas, seed_state, xorshift32)
+                                    glauber_threshold, hebbian_clip_sigmas,
+                                    hebbian_threshold_steps, hebbian_thresholds, seed_state,
+                                    xorshift32)
 
 __all__ = [
     "FlipEvent", "RunResult", "run_binary", "default_config", "energy2", "local_fields",
     "unstable", "is_fixed_point", "store_hebbian", "state_from_bits", "state_to_bits",
     "MAX_VISITS", "check_run_params", "check_patterns", "check_clamp", "hebbian_scale",
-    "store_hebbian_quantized", "quantized_store_inputs",
+    "store_hebbian_quantized", "quantized_store_inputs", "quantized_store_table",
 ]
 
 #: Largest max_visits a run accepts (the 32-bit visit counter, §7); also the default cap.
@@ -569,6 +571,31 @@ def hebbian_scale(count: int, config: NetworkConfig, scale: float | None = None
     elif isinstance(scale, bool) or not isinstance(scale, (int, float, np.integer, np.floating)):
         raise TypeError(f"scale must be a positive real number, not {scale!r}")
     return factor_to_fixed(float(scale), "scale")
+
+
+def quantized_store_table(count: int, config: NetworkConfig, scale: float | None = None
+                          ) -> tuple[int, int, list[tuple[int, bool]]]:
+    """What a board's quantized store (§14, on chip) is sent for ``count`` patterns: the factor
+    (m, e) of :func:`hebbian_scale` and its threshold table, ``config.store_thresholds`` steps
+    (``numerics.hebbian_threshold_steps`` of ``numerics.hebbian_thresholds``, then (0, False),
+    the end). Refuses more patterns than the board's buffer holds and a scale that reaches
+    more than min(W_MAX, P_MAX) weight levels (only a scale above 1 can)."""
+    if not config.store_patterns:
+        raise ValueError(f"this board has no quantized store (store_patterns=0): "
+                         f"{config.describe()}")
+    if not 0 <= count <= config.store_patterns:
+        raise ValueError(f"the quantized store holds at most store_patterns="
+                         f"{config.store_patterns} patterns, not {count}")
+    m, e = hebbian_scale(count, config, scale)
+    levels = hebbian_thresholds(m, e, config.weight_max, count)
+    most = min(config.weight_max, config.store_patterns)
+    if len(levels) > most:
+        raise ValueError(f"scale = {scale!r} reaches {len(levels)} weight levels with {count} "
+                         f"patterns; the board counts at most {most} (min(W_MAX, "
+                         f"store_patterns)): use a scale of at most 1")
+    steps = hebbian_threshold_steps(levels, config.weight_max)
+    assert len(steps) <= config.store_thresholds, (levels, steps)
+    return m, e, steps + [(0, False)] * (config.store_thresholds - len(steps))
 
 
 def quantized_store_inputs(patterns, config: NetworkConfig | None, scale: float | None):

@@ -341,3 +341,83 @@ def test_column_engine_stochastic_and_store_cycles(config):
         assert status.stop_reason == StopReason.STOP and int(status.visits) == 0
 
     _simulate(config, body)
+
+
+# -- the quantized Hebbian store (§14) ------------------------------------------------------------
+
+#: Configurations with the quantized store: P_MAX below and above W_MAX, one pattern, N = P_MAX.
+QSTORE_CONFIGS = [
+    NetworkConfig(neurons=1, lanes=1, weight_bits=2, features=FULL, orders=ALL_ORDERS,
+                  engine="column", store_patterns=1),
+    NetworkConfig(neurons=9, lanes=4, weight_bits=3, features=Feature.HEBBIAN | Feature.TRACE,
+                  orders=(Order.SEQUENTIAL, Order.SYNCHRONOUS), engine="column",
+                  store_patterns=9),
+    NetworkConfig(neurons=13, lanes=5, weight_bits=8, features=Feature.HEBBIAN,
+                  orders=(Order.RANDOM,), engine="column", store_patterns=6),
+    # W_MAX = 1: every threshold above the previous one by more is split into steps
+    NetworkConfig(neurons=10, lanes=3, weight_bits=2, features=Feature.HEBBIAN,
+                  orders=(Order.REJECTION_FREE,), engine="column", store_patterns=10),
+]
+
+
+def _qstore_case(config, seed):
+    """Patterns (P from 0 to P_MAX), a scale (default, small, below 1, or above 1 when it
+    reaches no more levels than the board counts) and a probe, from ``seed``."""
+    r = np.random.default_rng(seed)
+    count = int(r.integers(0, config.store_patterns + 1))
+    patterns = r.choice([-1, 1], (count, config.neurons))
+    # small scales space the thresholds wider than W_MAX (steps that do not count)
+    scale = [None, float(r.uniform(0.05, 0.35)), float(r.uniform(0.35, 1.0)),
+             float(r.uniform(1.0, 3.0))][seed % 4]
+    try:
+        golden.quantized_store_table(count, config, scale)
+    except ValueError:
+        scale = None
+    return patterns, scale, r.choice([-1, 1], config.neurons)
+
+
+@pytest.mark.parametrize("config", QSTORE_CONFIGS, ids=lambda c: f"N{c.neurons}W{c.weight_bits}"
+                         f"P{c.store_patterns}")
+def test_column_engine_quantized_store(config):
+    """Randomized quantized stores (§14) against golden.store_hebbian_quantized: the weights
+    read back bit for bit, the biases untouched, the busy time N (P + L + 3) + 1 cycles (L
+    threshold steps), a run
+    after it (the fields refreshed) as golden's; a store of fewer patterns than the buffer
+    holds ignores the entries beyond P."""
+    n, order = config.neurons, config.orders[0].name.lower()
+
+    async def body(driver, dut):
+        bias = np.arange(n) % 3 - 1
+        await driver.write_bias(bias)
+        for seed in range(3000, 3008):
+            patterns, scale, probe = _qstore_case(config, seed)
+            where = f"seed={seed} P={len(patterns)} scale={scale}"
+            await driver.write_state(probe)
+            if seed % 2:
+                await driver.store_quantized(patterns, scale)
+            else:                              # the buffer is written in any order
+                await driver.write_patterns(patterns[1:], 1)
+                await driver.write_patterns(patterns[:1])
+                await driver.commit_quantized(len(patterns), scale)
+            busy = 0
+            while (await driver.status()).busy:
+                await driver.bus.tick()
+                busy += 1
+            want_w = golden.store_hebbian_quantized(patterns, config=config, scale=scale)
+            steps = golden.quantized_store_table(len(patterns), config, scale)[2]
+            length = len([x for x in steps if x != (0, False)])
+            assert busy == n * (len(patterns) + length + 3) + 1, where
+            assert np.array_equal(await driver.read_weights(), want_w), where
+            assert np.array_equal(await driver.read_state(), probe), where
+            status, _ = await driver.run(order=order, seed=seed, max_visits=20 * n)
+            want = golden.run_binary(want_w, bias, probe, order=order, seed=seed,
+                                     max_visits=20 * n, config=config)
+            assert (list(want.state), want.flips, want.energy2) == (
+                list(await driver.read_state()), int(status.flips), int(status.energy2)), where
+        for c in range(config.chunks):        # biases untouched by every store
+            word = await driver.access(AccessOp.READ_BIAS, chunk=c)
+            lanes = driver.ports.unpack_lanes(word, config.bias_bits)
+            assert lanes[:len(bias[c * config.lanes:(c + 1) * config.lanes])] == \
+                list(bias[c * config.lanes:(c + 1) * config.lanes])
+
+    _simulate(config, body)

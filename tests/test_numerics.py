@@ -1,4 +1,5 @@
-"""The spec constants of ``hopfield_fpga.numerics``: generator, index draw, beta, logistic table.
+"""The spec constants of ``hopfield_fpga.numerics``: generator, index draw, beta, logistic table,
+the quantized store's thresholds.
 
 These are the numbers docs/numerics.md §5 and §8 state; the golden model and the gateware both
 build on them, so they are checked against independent computations here.
@@ -10,6 +11,7 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
 from scipy import stats
 
 from hopfield_fpga import numerics as nm
@@ -146,3 +148,32 @@ def test_glauber_threshold():
     assert nm.glauber_threshold(0, 1000) == 32768          # beta = 0: fair coin
     assert nm.glauber_threshold(65535, 1) == nm.LOGISTIC_ONE
     assert nm.glauber_threshold(65535, -1) == 0
+
+
+# -- §14 the quantized store's thresholds ---------------------------------------------------------
+
+
+@settings(max_examples=300, deadline=None)
+@given(m=st.integers(1, (1 << nm.GRADED_FACTOR_BITS) - 1),
+       e=st.integers(0, (1 << nm.GRADED_EXP_BITS) - 1),
+       weight_bits=st.integers(2, 16), count=st.integers(0, 300))
+def test_hebbian_thresholds_count_like_round_shift(m, e, weight_bits, count):
+    """sign(S) #{k : |S| >= t_k} == clamp(round_shift(m S, e), +-W_MAX) for every |S| <= P, and
+    so is the count of the threshold steps the lanes take on chip: the rule of §14, for any
+    factor, width and pattern count."""
+    w_max = (1 << (weight_bits - 1)) - 1
+    t = nm.hebbian_thresholds(m, e, w_max, count)
+    assert len(t) <= w_max and t == sorted(t) and all(1 <= x <= count for x in t)
+    steps = nm.hebbian_threshold_steps(t, w_max)
+    assert all(0 <= d <= w_max for d, _ in steps) and (0, False) not in steps
+    sums = np.arange(-count, count + 1)
+    want = np.array([max(-w_max, min(w_max, nm.round_shift(m * int(x), e))) for x in sums])
+    sign = np.where(sums >= 0, 1, -1)
+    counted = (np.abs(sums)[:, None] >= np.array(t, dtype=np.int64)[None, :]).sum(1)
+    assert np.array_equal(counted * sign, want), t
+    # the lanes' form: subtract each step's delta from |S|, count while what is left is >= 0
+    deltas = np.array([d for d, _ in steps], dtype=np.int64)
+    counts = np.array([c for _, c in steps], dtype=bool)
+    left = np.abs(sums)[:, None] - np.cumsum(deltas)[None, :]
+    level = ((left >= 0) & counts[None, :]).sum(1)
+    assert np.array_equal(level * sign, want), steps

@@ -24,7 +24,10 @@ state. It is built from the blocks of this package:
   (Feature.STOCHASTIC): stochastic visits issued one per cycle, each decided from h_j, beta
   and its Glauber word; a changed value is flipped like a deterministic flip;
 - :class:`~.hebbian_column.HebbianColumn` (Feature.HEBBIAN): the saturating p_i p_j update of
-  a whole column in the weight store's write path, one column per cycle.
+  a whole column in the weight store's write path, one column per cycle;
+- :class:`~.quantized_store.QuantizedStoreRun` (``config.store_patterns`` > 0): the quantized
+  store of §14 from a pattern buffer, the sums in the field array's lanes, a level count per
+  lane (``AccessOp.WRITE_PATTERN``, ``WRITE_THRESHOLD``, ``STORE_QUANTIZED``).
 
 A flip costs 2 cycles (choose, then the column arrives and every lane adds it); the energy
 follows ``EnergyUnit.latency`` (L) cycles later in a pipeline of its own, so untraced flips do not
@@ -56,6 +59,7 @@ from .energy_unit import EnergyUnit
 from .field_array import FieldArray, FieldOp
 from .glauber_run import GlauberRun
 from .hebbian_column import HebbianColumn
+from .quantized_store import QuantizedStoreRun
 from .run_status import StatusRegisters
 from .select_random import DrawWords, SelectRandom, WordWindow
 from .select_rejection_free import SelectRank
@@ -68,7 +72,7 @@ __all__ = ["ColumnEngine", "DEFAULT_WORDS"]
 DEFAULT_WORDS = 4
 
 
-class ColumnEngine(GlauberRun, wiring.Component):
+class ColumnEngine(GlauberRun, QuantizedStoreRun, wiring.Component):
     """Binary Hopfield neurons, column-parallel (see the module docstring).
 
     Members: see :func:`~hopfield_fpga.gateware.engine_ports.engine_signature`.
@@ -133,6 +137,8 @@ class ColumnEngine(GlauberRun, wiring.Component):
             m.submodules.hebbian = d.hebbian = HebbianColumn(cfg)
             d.pattern = Signal(C * K)                      # padded to C chunks of K
             d.hebb_select = Signal(N)                      # the column written, one-hot
+        if cfg.store_patterns:                             # §14 (needs Feature.HEBBIAN)
+            self._qstore_build(m, d)
         full_mask, last_mask = (1 << K) - 1, (1 << (N - (C - 1) * K)) - 1
         d.chunk_mask = Mux(d.cmd.chunk == C - 1, last_mask, full_mask)
         m.d.comb += [
@@ -167,6 +173,8 @@ class ColumnEngine(GlauberRun, wiring.Component):
                 self._glauber_states(m, d)
             if hebb:
                 self._store_pattern(m, d)
+            if cfg.store_patterns:
+                self._qstore_states(m, d)
         return m
 
     # -- helpers of the FSM states ---------------------------------------------------------------
@@ -305,6 +313,8 @@ class ColumnEngine(GlauberRun, wiring.Component):
                     else:                                   # not built: ignored
                         m.d.sync += regs.busy.eq(0)
                         m.next = "IDLE"
+                if cfg.store_patterns:
+                    self._qstore_access(m, d, cmd)
                 with m.Case(AccessOp.WRITE_BETA):
                     if cfg.has(Feature.STOCHASTIC):         # else not built: ignored
                         m.d.comb += [d.beta_wr.addr.eq(cmd.index), d.beta_wr.data.eq(cmd.data),

@@ -51,6 +51,8 @@ class FieldOp(enum.Enum, shape=3):
     LOAD_STATES = 4
     #: h_i <- 0 and s_i <- -1 for every lane.
     CLEAR = 5
+    #: h_i <- 0 for every lane, s_i kept (the quantized store's sum starts from it, §14).
+    ZERO_FIELDS = 6
 
 
 def unstable_flag(state, field):
@@ -106,6 +108,8 @@ class FieldArray(wiring.Component):
                         m.d.sync += h.eq(self.fields_in[lane * a:(lane + 1) * a])
                 with m.Case(FieldOp.CLEAR):
                     m.d.sync += [h.eq(0), s.eq(0)]
+                with m.Case(FieldOp.ZERO_FIELDS):
+                    m.d.sync += h.eq(0)
             with m.If(flip & (self.index == i)):
                 m.d.sync += s.eq(self.sign)
             with m.If((self.op == FieldOp.LOAD_STATES) & in_chunk):

@@ -21,6 +21,7 @@ import random
 
 import numpy as np
 
+from hopfield_fpga import protocol as P
 from hopfield_fpga.config import BETA_SCHEDULE_DEPTH, Feature, NetworkConfig, Order
 from hopfield_fpga.gateware.engine_ports import AccessOp, EnginePorts, RunOrder, StopReason
 from hopfield_fpga.numerics import seed_state
@@ -143,6 +144,28 @@ class EngineDriver:
                               data=self.ports.pack_lanes(lanes, 1))
         if poll:
             await self.wait_idle(poll)
+
+    async def write_patterns(self, patterns, first: int = 0):
+        """Patterns into the quantized store's buffer (§14) from entry ``first`` on."""
+        for mu, p in enumerate(np.asarray(patterns).reshape(-1, self.config.neurons), first):
+            for c, lanes in self._chunks((p > 0).astype(int)):
+                await self.access(AccessOp.WRITE_PATTERN, index=mu, chunk=c,
+                                  data=self.ports.pack_lanes(lanes, 1))
+
+    async def commit_quantized(self, count: int, scale=None):
+        """The threshold steps of golden.quantized_store_table, then the quantized store of
+        buffer entries 0 .. count-1 (returns without waiting for it)."""
+        _, _, table = golden.quantized_store_table(count, self.config, scale)
+        for k, step in enumerate(table):
+            await self.access(AccessOp.WRITE_THRESHOLD, index=k,
+                              data=P.pack_threshold_step(*step))
+        await self.access(AccessOp.STORE_QUANTIZED, data=count)
+
+    async def store_quantized(self, patterns, scale=None):
+        """The quantized store (§14, ColumnEngine with store_patterns) of ``patterns``."""
+        pats = np.asarray(patterns).reshape(-1, self.config.neurons)
+        await self.write_patterns(pats)
+        await self.commit_quantized(len(pats), scale)
 
     async def wait_idle(self, poll: int = 16):
         while (await self.status()).busy:
