@@ -316,6 +316,23 @@ def test_bench_capacity_rows(capsys):
     assert rows["quantized"]["oldest_tenth"] > rows["saturating"]["oldest_tenth"] + 0.3
 
 
+def test_bench_capacity_on_a_board_url(capsys):
+    """``--url``: the board's configuration, and a row of its own store whose recalls equal
+    the CPU twin's (the board's weights are checked equal before the row is written)."""
+    import json
+    from hopfield_fpga.host import cli
+    assert cli.main(["bench", "capacity", "--alphas", "0.2", "--json", "--url",
+                     "cpu://?neurons=64&weight_bits=3&lanes=8"]) == 0
+    rows = {r["store"]: r for r in map(json.loads, capsys.readouterr().out.splitlines())}
+    assert set(rows) == {"float", "saturating", "quantized", "max-abs", "quantized@board"}
+    assert rows["quantized@board"]["neurons"] == 64 and rows["quantized@board"]["patterns"] == 13
+    board, cpu = rows["quantized@board"], rows["quantized"]
+    assert {k: v for k, v in board.items() if k != "store"} == \
+        {k: v for k, v in cpu.items() if k != "store"}
+    assert cli.main(["bench", "capacity", "--neurons", "64", "--url", "cpu://"]) == 2
+    assert "exclude each other" in capsys.readouterr().err
+
+
 def test_only_the_column_engine_builds_the_synchronous_order():
     """numerics.md §13 is in the column engine's gateware only: the K-lane engine refuses a
     configuration listing it, naming the order and the engine that has it, before
