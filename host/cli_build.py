@@ -86,8 +86,11 @@ def _config_args(p) -> None:
     p.add_argument("--features", metavar="LIST",
                    help="comma-separated: stochastic, hebbian, trace, graded (or 'none')")
     p.add_argument("--orders", metavar="LIST",
-                   help="comma-separated: sequential, random, rejection_free (or 'none': no "
-                        "binary engine, a graded-only build)")
+                   help="comma-separated: sequential, random, rejection_free, synchronous (the "
+                        "column engine) (or 'none': no binary engine, a graded-only build)")
+    p.add_argument("--store-patterns", type=int, metavar="P_MAX",
+                   help="patterns the column engine's quantized store holds (numerics.md "
+                        "§14; 0: not built, the default)")
     p.add_argument("--baud", type=int, help="UART speed (default: the board's)")
 
 
@@ -112,7 +115,8 @@ def _board(args):
 def _config(board, args) -> NetworkConfig:
     d = (board.graded_config if args.graded else board.default_config).to_dict()
     changed = {"neurons": args.neurons, "weight_bits": args.weight_bits,
-               "bias_bits": args.bias_bits, "lanes": args.lanes, "engine": args.engine}
+               "bias_bits": args.bias_bits, "lanes": args.lanes, "engine": args.engine,
+               "store_patterns": args.store_patterns}
     d.update({k: v for k, v in changed.items() if v is not None})
     if args.weight_bits is not None and args.bias_bits is None:
         d["bias_bits"] = None   # follow the new weight width

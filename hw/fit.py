@@ -39,6 +39,10 @@ COLUMN_LUTS_FIXED = 4613
 #: The Hebbian column's share of a neuron (``hw/engine_blocks.py``, 7851 LUT4 at N = 1024,
 #: docs/engine.md), left out of the estimate without Feature.HEBBIAN.
 COLUMN_HEBBIAN_LUTS_PER_NEURON = 7.7
+#: The quantized store's share of a neuron when it is built (``store_patterns`` > 0): the
+#: sign, level count and step test of each lane, 826 LUT4 + 40 CCU2C (two LUT4s each) more
+#: at N = 32 (yosys synth_ecp5 -noflatten of the whole ColumnEngine, docs/engine.md).
+COLUMN_QSTORE_LUTS_PER_NEURON = 28.3
 
 
 class FitError(ValueError):
@@ -81,6 +85,8 @@ def column_logic_estimate(config: NetworkConfig) -> int:
     per_neuron = COLUMN_LUTS_PER_NEURON
     if not config.has(Feature.HEBBIAN):
         per_neuron -= COLUMN_HEBBIAN_LUTS_PER_NEURON
+    if config.store_patterns:
+        per_neuron += COLUMN_QSTORE_LUTS_PER_NEURON
     return round(COLUMN_LUTS_FIXED + config.neurons * per_neuron)
 
 

@@ -190,6 +190,15 @@ def test_column_engine_is_refused_with_its_lane_numbers():
     # Without Feature.HEBBIAN the lanes are cheaper; the lanes engine has no such estimate.
     assert column_logic_estimate(config.with_(features=Feature.TRACE)) < luts
     assert column_logic_estimate(config.with_(engine="lanes")) == 0
+    # The quantized store's lanes (store_patterns > 0) cost more, and the build CLI passes it.
+    stored = config.with_(store_patterns=8)
+    assert column_logic_estimate(stored) > luts
+    import argparse
+    from hopfield_fpga.host.cli_build import _config, _config_args
+    parser = argparse.ArgumentParser()
+    _config_args(parser)
+    args = parser.parse_args(["--engine", "column", "--neurons", "64", "--store-patterns", "8"])
+    assert _config(board, args).store_patterns == 8
 
 
 # -- PLLs -------------------------------------------------------------------------------------
