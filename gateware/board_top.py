@@ -1,7 +1,7 @@
-"""The board-independent top: UART, COBS framing, command engine and binary engine (the design
-``config.engine`` names: `BinaryEngine` or the column-parallel `ColumnEngine`; and the
-graded engine beside it when the configuration has ``Feature.GRADED``; the graded engine alone
-when it has no update orders).
+"""The board-independent top: UART, COBS framing, receive queue, command engine and binary
+engine (the design ``config.engine`` names: `BinaryEngine` or the column-parallel
+`ColumnEngine`; and the graded engine beside it when the configuration has ``Feature.GRADED``;
+the graded engine alone when it has no update orders).
 
 ``BoardTop(config, clk_freq, baud)`` has the pins ``rx`` (In), ``tx`` (Out) and ``led`` (Out:
 lit while the link is busy: a frame being received or served, or a run going on). The board
@@ -21,6 +21,7 @@ from .binary_engine import BinaryEngine
 from .engine.column_engine import ColumnEngine
 from .cobs import CobsDecoder, CobsEncoder
 from .command_engine import CommandEngine
+from .rx_queue import RxQueue
 from .graded_engine import GradedEngine
 from .uart import UartRx, UartTx, uart_timing
 
@@ -57,8 +58,11 @@ class BoardTop(wiring.Component):
         m = Module()
         m.submodules.decoder = dec = CobsDecoder()
         m.submodules.encoder = enc = CobsEncoder()
+        m.submodules.rx_queue = queue = RxQueue()
         m.submodules.command = cmd = CommandEngine(self.config, self.clk_freq, self.baud)
-        connect(m, dec.o, cmd.rx)
+        connect(m, dec.o, queue.i)
+        connect(m, queue.o, cmd.rx)
+        m.d.comb += cmd.stop_now.eq(queue.stop)
         connect(m, cmd.tx, enc.i)
         if self.config.has_binary:
             m.submodules.engine = eng = BINARY_ENGINES[self.config.engine](self.config)

@@ -12,11 +12,13 @@ frame costs at most that frame.
 Payload bytes become engine access words as they are read from the buffer (``word_bytes``
 bytes per word, least significant first; states go through ``gateware/state_bits.py``, packed
 bits <-> K-bit chunks); read replies are turned back into bytes as they stream to the
-encoder, the CRC being computed on the fly. One request is served at a time:
-while it is served the receiver is held back (``rx.ready`` low), so a host waits for each
-reply. A RUN returns at once; while it runs, only the commands of ``protocol.READ_COMMANDS``
-are served and every other one gets ``Error.BUSY``. RECALL and RECALL_MANY wait for their runs
-(forwarding trace events as TRACE frames) and reply at the end.
+encoder, the CRC being computed on the fly. One request is served at a time, in order of
+arrival; the frames that arrive meanwhile wait in the receive queue (``gateware/rx_queue.py``),
+which also reports a STOP frame as it arrives (``stop_now``). A RUN returns at once; while it
+runs, only the commands of ``protocol.READ_COMMANDS`` are served and every other one gets
+``Error.BUSY``. RECALL and RECALL_MANY wait for their runs (forwarding trace events as TRACE
+frames) and reply at the end; a STOP arriving meanwhile stops the run, and a RECALL_MANY then
+replies with the probes done so far (the last one stopped).
 
 With ``Feature.GRADED`` the graded engine (``gateware/graded_ports.py``) is attached too: weight
 and bias writes go to both engines (reads come from the binary engine), the graded commands
@@ -48,11 +50,12 @@ from hopfield_fpga import protocol as P
 from hopfield_fpga.protocol import LinkGeometry
 from hopfield_fpga.config import BETA_SCHEDULE_DEPTH, Feature, NetworkConfig
 from hopfield_fpga.numerics import GRADED_SEGMENTS
-from .cobs import BodyByte, DecodedByte
+from .cobs import BodyByte
 from .crc import crc16_next
 from .engine_ports import AccessOp, EnginePorts, RunOrder, engine_signature
 from .fixed_point import times
 from .graded_ports import GradedAccessOp, GradedPorts, RunParams, graded_signature
+from .rx_queue import QueuedByte
 from .state_bits import BitsToChunks, ChunksToBits
 
 __all__ = ["CommandEngine", "NextStep", "Verdict"]
@@ -109,8 +112,12 @@ class CommandEngine(wiring.Component):
 
     Members
     -------
-    rx: In(stream of ``cobs.DecodedByte``)
-        Frame bodies from the COBS decoder, one ``end`` beat per delimiter.
+    rx: In(stream of ``rx_queue.QueuedByte``)
+        Frame bodies from the receive queue, one ``end`` beat per delimiter (``lost``: the
+        frame found the queue full, answered with ``Error.OVERFLOW``).
+    stop_now: In(1)
+        A STOP frame just arrived (the receive queue's ``stop``): stop the run in progress or
+        the one the request being served starts, and end a RECALL_MANY after its probe.
     tx: Out(stream of ``cobs.BodyByte``)
         Reply bodies (CRC included) to the COBS encoder, ``last`` on the final byte.
     engine: In(engine_signature(config))
@@ -133,7 +140,8 @@ class CommandEngine(wiring.Component):
         self.geometry = LinkGeometry(config)
         self.ports = EnginePorts(config)
         members = {
-            "rx": In(stream.Signature(DecodedByte)),
+            "rx": In(stream.Signature(QueuedByte)),
+            "stop_now": In(1),
             "tx": Out(stream.Signature(BodyByte)),
             "active": Out(1),
         }
@@ -225,6 +233,7 @@ class CommandEngine(wiring.Component):
         running = Signal()
         run_started = Signal()    # the cycle after a run transfer (busy not yet high)
         stop_req = Signal()
+        abort = Signal()          # a STOP arrived while this request was served
         started = eng.run.valid & eng.run.ready
         engine_busy = eng.status.busy
         if graded:
@@ -405,17 +414,23 @@ class CommandEngine(wiring.Component):
                 unsupported = unsupported | run_trace
             return bad, unsupported
 
-        m.d.comb += self.active.eq(~self.rx.ready | (flen != 0) | running)
+        m.d.comb += self.active.eq(~self.rx.ready | self.rx.valid | (flen != 0) | running)
 
-        with m.FSM(name="cmd"):
+        with m.FSM(name="cmd") as fsm:
             with m.State("RECV"):
                 m.d.comb += self.rx.ready.eq(1)
                 with m.If(self.rx.valid):
                     with m.If(self.rx.payload.end):
                         m.d.sync += [flen.eq(0), overflow.eq(0), crc_rx.eq(P.CRC_INIT),
-                                     hdr_i.eq(0), in_trace.eq(0), first_probe.eq(1)]
-                        with m.If(self.rx.payload.error
-                                  | (flen < P.REQUEST_HEADER + P.CRC_BYTES)):
+                                     hdr_i.eq(0), in_trace.eq(0), first_probe.eq(1),
+                                     abort.eq(0)]
+                        with m.If(self.rx.payload.lost):
+                            # not executed; the queue kept the frame's seq in the end beat
+                            m.d.sync += [seq.eq(self.rx.payload.data), err.eq(P.Error.OVERFLOW),
+                                         reply_cmd.eq(Mux(flen >= P.REQUEST_HEADER, cmd, 0))]
+                            m.next = "HDR_SEQ"
+                        with m.Elif(self.rx.payload.error
+                                    | (flen < P.REQUEST_HEADER + P.CRC_BYTES)):
                             pass    # noise or a cut frame: nothing to answer
                         with m.Elif(overflow):
                             m.d.sync += [err.eq(P.Error.TOO_LONG), reply_cmd.eq(cmd)]
@@ -765,7 +780,8 @@ class CommandEngine(wiring.Component):
                     if binary:
                         with m.If((cmd == Cmd.RECALL) | (cmd == Cmd.RECALL_MANY)):
                             m.d.sync += probes_left.eq(probes_left - 1)
-                            with m.If(probes_left != 1):
+                            # a STOP ends a RECALL_MANY after the probe in progress
+                            with m.If((probes_left != 1) & ~abort):
                                 m.d.sync += [op.eq(AccessOp.WRITE_STATE), a_chunk.eq(0),
                                              words_left.eq(C)]
                                 m.next = "WORD_IN"
@@ -826,6 +842,12 @@ class CommandEngine(wiring.Component):
                     with m.Else():
                         m.d.sync += [rp.eq(P.REQUEST_HEADER), flen.eq(0)]
                         m.next = "RECV"
+
+        # A STOP seen on arrival (the queued one is answered in order later): it stops the run
+        # going on, or the one the request being served is about to start.
+        serving = ~fsm.ongoing("RECV")
+        with m.If(self.stop_now & (serving | running)):
+            m.d.sync += [stop_req.eq(1), abort.eq(serving)]
         return m
 
     def _graded_validate(self, m: Module, cmd: Signal, index_range: SimpleNamespace,
