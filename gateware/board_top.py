@@ -4,7 +4,8 @@ engine (the design ``config.engine`` names: `BinaryEngine` or the column-paralle
 the graded engine alone when it has no update orders).
 
 ``BoardTop(config, clk_freq, baud)`` has the pins ``rx`` (In), ``tx`` (Out) and ``led`` (Out:
-lit while the link is busy: a frame being received or served, or a run going on). The board
+lit while the board has work that needs nothing more from the host: a request served or
+waiting whole in the receive queue, or a run going on). The board
 tops in ``hw/`` wrap it. With ``uart=False`` the UART is left out and the raw byte streams are
 ports instead (``rx_bytes`` In, ``tx_bytes`` Out): the simulated board feeds bytes that way,
 one per cycle, which is the same byte sequence the UART would deliver, only faster.
@@ -80,5 +81,7 @@ class BoardTop(wiring.Component):
         else:
             connect(m, wiring.flipped(self.rx_bytes), dec.i)
             connect(m, enc.o, wiring.flipped(self.tx_bytes))
-        m.d.comb += [self.led.eq(cmd.active), self.active.eq(cmd.active)]
+        # work that needs nothing more from the host (a frame cut short waits for the host)
+        active = cmd.active | queue.holds_frame
+        m.d.comb += [self.led.eq(active), self.active.eq(active)]
         return m

@@ -17,8 +17,9 @@ arrival; the frames that arrive meanwhile wait in the receive queue (``gateware/
 which also reports a STOP frame as it arrives (``stop_now``). A RUN returns at once; while it
 runs, only the commands of ``protocol.READ_COMMANDS`` are served and every other one gets
 ``Error.BUSY``. RECALL and RECALL_MANY wait for their runs (forwarding trace events as TRACE
-frames) and reply at the end; a STOP arriving meanwhile stops the run, and a RECALL_MANY then
-replies with the probes done so far (the last one stopped).
+frames) and reply at the end. From the moment a STOP frame is queued until it is served, every
+run is stopped (the one going on, and those that the frames queued before the STOP start): a
+RECALL_MANY then replies with the probes done so far, the last one stopped.
 
 With ``Feature.GRADED`` the graded engine (``gateware/graded_ports.py``) is attached too: weight
 and bias writes go to both engines (reads come from the binary engine), the graded commands
@@ -116,8 +117,9 @@ class CommandEngine(wiring.Component):
         Frame bodies from the receive queue, one ``end`` beat per delimiter (``lost``: the
         frame found the queue full, answered with ``Error.OVERFLOW``).
     stop_now: In(1)
-        A STOP frame just arrived (the receive queue's ``stop``): stop the run in progress or
-        the one the request being served starts, and end a RECALL_MANY after its probe.
+        A STOP frame was just queued (the receive queue's ``stop``): until it is served, every
+        run is stopped (the one going on and those the requests queued before it start) and a
+        RECALL_MANY ends after its probe in progress.
     tx: Out(stream of ``cobs.BodyByte``)
         Reply bodies (CRC included) to the COBS encoder, ``last`` on the final byte.
     engine: In(engine_signature(config))
@@ -125,7 +127,8 @@ class CommandEngine(wiring.Component):
     graded: In(graded_signature(config))
         The graded engine's ports, flipped (only with Feature.GRADED).
     active: Out(1)
-        High while a frame is being received or served, or a run goes on.
+        High while a request is served or a run goes on (not while a frame is received: the
+        board top adds the frames waiting in the receive queue).
     """
 
     def __init__(self, config: NetworkConfig, clk_freq: int, baud: int):
@@ -233,20 +236,24 @@ class CommandEngine(wiring.Component):
         running = Signal()
         run_started = Signal()    # the cycle after a run transfer (busy not yet high)
         stop_req = Signal()
-        abort = Signal()          # a STOP arrived while this request was served
+        # STOP frames that arrived (the receive queue's stop_now) and are not served yet: every
+        # run started meanwhile is stopped, as if each STOP were served at once
+        stops_pending = Signal(range(P.RX_QUEUE_DEPTH // (P.REQUEST_HEADER + P.CRC_BYTES) + 2))
+        halt = Signal()
+        m.d.comb += halt.eq(stop_req | (stops_pending != 0))
         started = eng.run.valid & eng.run.ready
         engine_busy = eng.status.busy
         if graded:
             # one run at a time on either engine: `running` covers both, STOP reaches both
             started = started | (gre.run.valid & gre.run.ready)
             engine_busy = engine_busy | gre.status.busy
-            m.d.comb += gre.stop.eq(stop_req)
+            m.d.comb += gre.stop.eq(halt)
         m.d.sync += run_started.eq(started)
         with m.If(started):
             m.d.sync += running.eq(1)
         with m.Elif(running & ~run_started & ~engine_busy):
             m.d.sync += [running.eq(0), stop_req.eq(0)]
-        m.d.comb += eng.stop.eq(stop_req)
+        m.d.comb += eng.stop.eq(halt)
 
         op = Signal(AccessOp)
         a_index = Signal(16)
@@ -258,6 +265,12 @@ class CommandEngine(wiring.Component):
         word = Signal(8 * wmax)
         byte_i = Signal(range(wmax + 1))
         probes_left = Signal(16)
+        # patterns stored since the last CLEAR and the last STOREs' seqs (STORE's reply): a
+        # host that lost a STORE's reply learns from them whether that STORE was applied
+        stored = Signal(16)
+        store_log = [Signal(24, name=f"store_log{i}") for i in range(P.STORE_LOG_DEPTH)]
+        store_reply = Cat(stored, *store_log)
+        assert len(store_reply) == 8 * P.STORE_REPLY.size
         first_probe = Signal()
         # states are packed bits on the wire and K-bit chunks at the engine (state_bits.py)
         packed = Signal()      # the words of this request are state chunks
@@ -414,16 +427,15 @@ class CommandEngine(wiring.Component):
                 unsupported = unsupported | run_trace
             return bad, unsupported
 
-        m.d.comb += self.active.eq(~self.rx.ready | self.rx.valid | (flen != 0) | running)
 
+        stop_served = Signal()
         with m.FSM(name="cmd") as fsm:
             with m.State("RECV"):
                 m.d.comb += self.rx.ready.eq(1)
                 with m.If(self.rx.valid):
                     with m.If(self.rx.payload.end):
                         m.d.sync += [flen.eq(0), overflow.eq(0), crc_rx.eq(P.CRC_INIT),
-                                     hdr_i.eq(0), in_trace.eq(0), first_probe.eq(1),
-                                     abort.eq(0)]
+                                     hdr_i.eq(0), in_trace.eq(0), first_probe.eq(1)]
                         with m.If(self.rx.payload.lost):
                             # not executed; the queue kept the frame's seq in the end beat
                             m.d.sync += [seq.eq(self.rx.payload.data), err.eq(P.Error.OVERFLOW),
@@ -627,13 +639,22 @@ class CommandEngine(wiring.Component):
                             m.next = "HDR_SEQ"
                         with m.Case(NextStep.WRITE_WORDS, NextStep.RECALL):
                             m.next = "WORD_IN"
+                            if binary:
+                                with m.If((cmd == Cmd.STORE) & (store.count != 0)):
+                                    m.d.sync += [stored.eq(stored + store.count),
+                                                 store_log[0].eq(Cat(seq, (stored + store.count)[:16]))]
+                                    m.d.sync += [store_log[i].eq(store_log[i - 1])
+                                                 for i in range(1, P.STORE_LOG_DEPTH)]
                         if binary:
                             with m.Case(NextStep.CLEAR):
+                                m.d.sync += [stored.eq(0), *(e.eq(0) for e in store_log)]
                                 m.next = "ISSUE_ONE"
                             with m.Case(NextStep.RUN):
                                 m.next = "RUN"
                         with m.Case(NextStep.STOP):
                             m.d.sync += stop_req.eq(running)
+                            with m.If(stops_pending != 0):
+                                m.d.comb += stop_served.eq(1)
                             m.next = "HDR_SEQ"
                         if graded:
                             with m.Case(NextStep.GRADED_RUN):
@@ -736,6 +757,9 @@ class CommandEngine(wiring.Component):
                             with m.Case(Cmd.IDENTIFY):
                                 m.next = "IDENT_OUT"
                             if binary:
+                                with m.Case(Cmd.STORE):
+                                    m.next = "STORED_OUT"
+                            if binary:
                                 with m.Case(Cmd.READ_STATUS, Cmd.RECALL, Cmd.RECALL_MANY):
                                     m.next = "STATUS_OUT"
                             with m.Case(Cmd.READ_WEIGHTS, Cmd.READ_BIAS, Cmd.READ_STATE,
@@ -755,6 +779,9 @@ class CommandEngine(wiring.Component):
                                 m.next = "CRC_HI"
             with bytes_out("IDENT_OUT", ident_const, len(ident)):
                 m.next = "CRC_HI"
+            if binary:
+                with bytes_out("STORED_OUT", store_reply, P.STORE_REPLY.size):
+                    m.next = "CRC_HI"
             if binary:
                 with bytes_out("TRACE_OUT", trace_ev, P.TRACE_EVENT.size):
                     m.next = "CRC_HI"
@@ -781,7 +808,7 @@ class CommandEngine(wiring.Component):
                         with m.If((cmd == Cmd.RECALL) | (cmd == Cmd.RECALL_MANY)):
                             m.d.sync += probes_left.eq(probes_left - 1)
                             # a STOP ends a RECALL_MANY after the probe in progress
-                            with m.If((probes_left != 1) & ~abort):
+                            with m.If((probes_left != 1) & ~halt):
                                 m.d.sync += [op.eq(AccessOp.WRITE_STATE), a_chunk.eq(0),
                                              words_left.eq(C)]
                                 m.next = "WORD_IN"
@@ -843,11 +870,8 @@ class CommandEngine(wiring.Component):
                         m.d.sync += [rp.eq(P.REQUEST_HEADER), flen.eq(0)]
                         m.next = "RECV"
 
-        # A STOP seen on arrival (the queued one is answered in order later): it stops the run
-        # going on, or the one the request being served is about to start.
-        serving = ~fsm.ongoing("RECV")
-        with m.If(self.stop_now & (serving | running)):
-            m.d.sync += [stop_req.eq(1), abort.eq(serving)]
+        m.d.sync += stops_pending.eq(stops_pending + self.stop_now - stop_served)
+        m.d.comb += self.active.eq(~fsm.ongoing("RECV") | running)
         return m
 
     def _graded_validate(self, m: Module, cmd: Signal, index_range: SimpleNamespace,

@@ -7,9 +7,9 @@ byte at once (the decoder and the UART never wait) and queues it in a FIFO of
 the next frame while the board serves one (``docs/protocol.md``, "Requests in flight").
 
 Beside the FIFO a frame watcher checks each frame as it passes (length, CRC and command byte):
-a well-formed STOP frame pulses ``stop`` at its delimiter, before it is queued. The command
-engine stops the run in progress with it, even while it serves a request that holds the run
-(RECALL, RECALL_MANY, RUN_GRADED with WAIT); the queued STOP is answered in order later.
+a well-formed STOP frame pulses ``stop`` at its delimiter, as it is queued. Until the command
+engine serves it, in its turn, every run is stopped, even while the engine serves a request
+that holds the run (RECALL, RECALL_MANY, RUN_GRADED with WAIT).
 
 Nothing is lost silently. A data byte enters only while two entries are free, so the end beat
 of a frame that lost bytes always finds room; that end beat carries ``lost`` and, in its data
@@ -43,8 +43,11 @@ class RxQueue(wiring.Component):
         Frame bodies from the COBS decoder; always ready.
     o: Out(stream of :data:`QueuedByte`)
         The same beats in order, to the command engine.
+    holds_frame: Out(1)
+        The FIFO holds a frame's end: the command engine has a whole frame to serve.
     stop: Out(1)
-        One cycle high at the delimiter of a well-formed STOP frame (length, CRC and command).
+        One cycle high when a well-formed STOP frame (length, CRC and command) is queued whole
+        (at its delimiter).
     """
 
     def __init__(self, depth: int = P.RX_QUEUE_DEPTH):
@@ -54,7 +57,8 @@ class RxQueue(wiring.Component):
                              f"its end beat and the entry kept for it), not {depth!r}")
         self.depth = depth
         super().__init__({"i": In(stream.Signature(DecodedByte)),
-                          "o": Out(stream.Signature(QueuedByte)), "stop": Out(1)})
+                          "o": Out(stream.Signature(QueuedByte)), "holds_frame": Out(1),
+                          "stop": Out(1)})
 
     def elaborate(self, platform):
         m = Module()
@@ -63,15 +67,18 @@ class RxQueue(wiring.Component):
         take = self.i.valid   # always ready: the decoder never waits for the queue
         m.d.comb += self.i.ready.eq(1)
 
+        dropping = Signal()    # this frame lost bytes: the rest of it is dropped too
+
         # -- the frame watcher: STOP is a header and a CRC, nothing more -------------------
         stop_size = P.REQUEST_HEADER + P.CRC_BYTES
         count = Signal(range(stop_size + 2))     # body bytes so far, saturating above STOP's
         crc = Signal(16, init=P.CRC_INIT)
         seq = Signal(8)
         cmd = Signal(8)
+        is_stop = ~beat.error & (count == stop_size) & (crc == 0) & (cmd == P.Command.STOP)
         with m.If(take & beat.end):
-            m.d.comb += self.stop.eq(~beat.error & (count == stop_size) & (crc == 0)
-                                     & (cmd == P.Command.STOP))
+            # only a STOP that is queued whole counts: it will be served (and undo this)
+            m.d.comb += self.stop.eq(is_stop & ~dropping & fifo.w_rdy)
             m.d.sync += [count.eq(0), crc.eq(P.CRC_INIT)]
         with m.Elif(take):
             m.d.sync += crc.eq(crc16_next(crc, beat.data))
@@ -83,7 +90,6 @@ class RxQueue(wiring.Component):
                 m.d.sync += cmd.eq(beat.data)
 
         # -- queueing: an entry is always kept free for the end beat ------------------------
-        dropping = Signal()    # this frame lost bytes: the rest of it is dropped too
         owed = Signal()        # a lost frame's end beat found no room: it goes in later
         lost_seq = Signal(8)   # seq of the first frame lost since the last lost end beat
         entry = Signal(QueuedByte)
@@ -112,4 +118,11 @@ class RxQueue(wiring.Component):
 
         m.d.comb += [self.o.payload.eq(fifo.r_data), self.o.valid.eq(fifo.r_rdy),
                      fifo.r_en.eq(self.o.ready)]
+
+        # frame ends in the FIFO (a frame still arriving, or cut short, is not work to do)
+        ends = Signal(range(self.depth + 1))
+        ends_in = fifo.w_en & fifo.w_rdy & entry.end
+        ends_out = self.o.valid & self.o.ready & self.o.payload.end
+        m.d.sync += ends.eq(ends + ends_in - ends_out)
+        m.d.comb += self.holds_frame.eq(ends != 0)
         return m

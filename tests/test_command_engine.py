@@ -159,18 +159,18 @@ def test_stop_reaches_recall_many(board):
     assert not board.status().busy
 
 
-def test_stop_between_frames_and_queue_overflow(board):
+def test_queue_overflow(board):
     """Frames sent back to back queue behind a running RECALL_MANY and are served in order; a
-    STOP among them stops the run at once (before its turn); a frame that finds the queue full
-    is answered OVERFLOW (with its seq and command) and not executed."""
+    frame that finds the queue full is answered OVERFLOW (with its seq and command) and not
+    executed, a STOP too."""
     _oscillating(board)
     before = snapshot(board)
-    params = P.RUN_PARAMS.pack(0, 0, 1, 2**32 - 1, 1)
+    params = P.RUN_PARAMS.pack(0, 0, 1, 450, 1)    # longer than the bytes take to arrive
     ones = P.pack_bits(np.ones(10, np.int64))
-    recall = frame(50, P.Command.RECALL_MANY, params + P.COUNT.pack(2) + ones * 2)
+    recall = frame(50, P.Command.RECALL_MANY, params + P.COUNT.pack(1) + ones)
     # a frame that fills the queue but for 3 entries (refused later: LENGTH), then a
-    # WRITE_BIAS of which only seq and cmd fit, then a STOP that finds the queue full (the
-    # watcher stops the run all the same; OVERFLOW with its seq, its cmd byte lost)
+    # WRITE_BIAS of which only seq and cmd fit, then a STOP that finds the queue full (not
+    # executed either: OVERFLOW with its seq, its cmd byte lost)
     filler = frame(51, P.Command.WRITE_WEIGHTS, bytes(P.RX_QUEUE_DEPTH - 1 - 3 - 4))
     bias = frame(52, P.Command.WRITE_BIAS, P.CHUNK_RANGE.pack(0, 3) + bytes(6))
     bodies = raw_exchange(board, recall + filler + bias + frame(53, P.Command.STOP))
@@ -179,9 +179,30 @@ def test_stop_between_frames_and_queue_overflow(board):
         bytes([51, P.Command.WRITE_WEIGHTS, P.Error.LENGTH]),
         bytes([52, P.Command.WRITE_BIAS, P.Error.OVERFLOW]),
         bytes([53, 0, P.Error.OVERFLOW])], bodies
-    assert _stop_reason(bodies[0][3:]) == P.StopReason.STOP
+    size = P.LinkGeometry(board.config).recall_result
+    assert len(bodies[0]) == 3 + size and _stop_reason(bodies[0][3:]) == P.StopReason.CAP
     w, b, _ = snapshot(board)
     assert np.array_equal(w, before[0]) and np.array_equal(b, before[1])
+
+
+def test_stop_reaches_every_run_queued_before_it(board):
+    """RECALL_MANY, RECALL_MANY, STOP back to back: the STOP stops the first one's probe in
+    progress and the second one's first probe (before its first visit); both end there."""
+    _oscillating(board)
+    params = P.RUN_PARAMS.pack(0, 0, 1, 2**32 - 1, 1)
+    ones = P.pack_bits(np.ones(10, np.int64))
+    many = P.COUNT.pack(2) + ones * 2
+    bodies = raw_exchange(board, frame(60, P.Command.RECALL_MANY, params + many)
+                          + frame(61, P.Command.RECALL_MANY, params + many)
+                          + frame(62, P.Command.STOP))
+    size = P.LinkGeometry(board.config).recall_result
+    assert [b[:3] for b in bodies] == [bytes([60, P.Command.RECALL_MANY, P.Error.OK]),
+                                       bytes([61, P.Command.RECALL_MANY, P.Error.OK]),
+                                       bytes([62, P.Command.STOP, P.Error.OK])]
+    assert [len(b) for b in bodies[:2]] == [3 + size] * 2
+    assert [_stop_reason(b[3:]) for b in bodies[:2]] == [P.StopReason.STOP] * 2
+    # then runs go on as usual
+    assert board.recall(np.ones(10, np.int64), max_visits=7).stop_reason == "cap"
 
 
 def test_error_reply_raises_protocol_error(board):
