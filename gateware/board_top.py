@@ -81,7 +81,9 @@ class BoardTop(wiring.Component):
         else:
             connect(m, wiring.flipped(self.rx_bytes), dec.i)
             connect(m, enc.o, wiring.flipped(self.tx_bytes))
-        # work that needs nothing more from the host (a frame cut short waits for the host)
-        active = cmd.active | queue.holds_frame
+        # work that needs nothing more from the host: bytes queued are work (the command engine
+        # takes them at once unless it serves a request); a frame cut short, taken into the
+        # command engine's buffer, waits for the host
+        active = cmd.active | queue.o.valid
         m.d.comb += [self.led.eq(active), self.active.eq(active)]
         return m

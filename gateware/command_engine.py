@@ -236,11 +236,12 @@ class CommandEngine(wiring.Component):
         running = Signal()
         run_started = Signal()    # the cycle after a run transfer (busy not yet high)
         stop_req = Signal()
-        # STOP frames that arrived (the receive queue's stop_now) and are not served yet: every
-        # run started meanwhile is stopped, as if each STOP were served at once
-        stops_pending = Signal(range(P.RX_QUEUE_DEPTH // (P.REQUEST_HEADER + P.CRC_BYTES) + 2))
+        # a STOP frame arrived (the receive queue's stop_now) and is not served yet: every run
+        # started meanwhile is stopped, as if the STOP were served at once
+        # (one flag: a STOP that arrives while another waits acts in its turn only)
+        stops_pending = Signal()
         halt = Signal()
-        m.d.comb += halt.eq(stop_req | (stops_pending != 0))
+        m.d.comb += halt.eq(stop_req | stops_pending)
         started = eng.run.valid & eng.run.ready
         engine_busy = eng.status.busy
         if graded:
@@ -265,12 +266,6 @@ class CommandEngine(wiring.Component):
         word = Signal(8 * wmax)
         byte_i = Signal(range(wmax + 1))
         probes_left = Signal(16)
-        # patterns stored since the last CLEAR and the last STOREs' seqs (STORE's reply): a
-        # host that lost a STORE's reply learns from them whether that STORE was applied
-        stored = Signal(16)
-        store_log = [Signal(24, name=f"store_log{i}") for i in range(P.STORE_LOG_DEPTH)]
-        store_reply = Cat(stored, *store_log)
-        assert len(store_reply) == 8 * P.STORE_REPLY.size
         first_probe = Signal()
         # states are packed bits on the wire and K-bit chunks at the engine (state_bits.py)
         packed = Signal()      # the words of this request are state chunks
@@ -639,22 +634,14 @@ class CommandEngine(wiring.Component):
                             m.next = "HDR_SEQ"
                         with m.Case(NextStep.WRITE_WORDS, NextStep.RECALL):
                             m.next = "WORD_IN"
-                            if binary:
-                                with m.If((cmd == Cmd.STORE) & (store.count != 0)):
-                                    m.d.sync += [stored.eq(stored + store.count),
-                                                 store_log[0].eq(Cat(seq, (stored + store.count)[:16]))]
-                                    m.d.sync += [store_log[i].eq(store_log[i - 1])
-                                                 for i in range(1, P.STORE_LOG_DEPTH)]
                         if binary:
                             with m.Case(NextStep.CLEAR):
-                                m.d.sync += [stored.eq(0), *(e.eq(0) for e in store_log)]
                                 m.next = "ISSUE_ONE"
                             with m.Case(NextStep.RUN):
                                 m.next = "RUN"
                         with m.Case(NextStep.STOP):
                             m.d.sync += stop_req.eq(running)
-                            with m.If(stops_pending != 0):
-                                m.d.comb += stop_served.eq(1)
+                            m.d.comb += stop_served.eq(1)
                             m.next = "HDR_SEQ"
                         if graded:
                             with m.Case(NextStep.GRADED_RUN):
@@ -757,9 +744,6 @@ class CommandEngine(wiring.Component):
                             with m.Case(Cmd.IDENTIFY):
                                 m.next = "IDENT_OUT"
                             if binary:
-                                with m.Case(Cmd.STORE):
-                                    m.next = "STORED_OUT"
-                            if binary:
                                 with m.Case(Cmd.READ_STATUS, Cmd.RECALL, Cmd.RECALL_MANY):
                                     m.next = "STATUS_OUT"
                             with m.Case(Cmd.READ_WEIGHTS, Cmd.READ_BIAS, Cmd.READ_STATE,
@@ -779,9 +763,6 @@ class CommandEngine(wiring.Component):
                                 m.next = "CRC_HI"
             with bytes_out("IDENT_OUT", ident_const, len(ident)):
                 m.next = "CRC_HI"
-            if binary:
-                with bytes_out("STORED_OUT", store_reply, P.STORE_REPLY.size):
-                    m.next = "CRC_HI"
             if binary:
                 with bytes_out("TRACE_OUT", trace_ev, P.TRACE_EVENT.size):
                     m.next = "CRC_HI"
@@ -870,7 +851,10 @@ class CommandEngine(wiring.Component):
                         m.d.sync += [rp.eq(P.REQUEST_HEADER), flen.eq(0)]
                         m.next = "RECV"
 
-        m.d.sync += stops_pending.eq(stops_pending + self.stop_now - stop_served)
+        with m.If(self.stop_now):
+            m.d.sync += stops_pending.eq(1)
+        with m.Elif(stop_served):
+            m.d.sync += stops_pending.eq(0)
         m.d.comb += self.active.eq(~fsm.ongoing("RECV") | running)
         return m
 

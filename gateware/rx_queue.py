@@ -43,8 +43,6 @@ class RxQueue(wiring.Component):
         Frame bodies from the COBS decoder; always ready.
     o: Out(stream of :data:`QueuedByte`)
         The same beats in order, to the command engine.
-    holds_frame: Out(1)
-        The FIFO holds a frame's end: the command engine has a whole frame to serve.
     stop: Out(1)
         One cycle high when a well-formed STOP frame (length, CRC and command) is queued whole
         (at its delimiter).
@@ -57,8 +55,7 @@ class RxQueue(wiring.Component):
                              f"its end beat and the entry kept for it), not {depth!r}")
         self.depth = depth
         super().__init__({"i": In(stream.Signature(DecodedByte)),
-                          "o": Out(stream.Signature(QueuedByte)), "holds_frame": Out(1),
-                          "stop": Out(1)})
+                          "o": Out(stream.Signature(QueuedByte)), "stop": Out(1)})
 
     def elaborate(self, platform):
         m = Module()
@@ -74,8 +71,8 @@ class RxQueue(wiring.Component):
         count = Signal(range(stop_size + 2))     # body bytes so far, saturating above STOP's
         crc = Signal(16, init=P.CRC_INIT)
         seq = Signal(8)
-        cmd = Signal(8)
-        is_stop = ~beat.error & (count == stop_size) & (crc == 0) & (cmd == P.Command.STOP)
+        cmd_stop = Signal()    # the frame's command byte is STOP
+        is_stop = ~beat.error & (count == stop_size) & (crc == 0) & cmd_stop
         with m.If(take & beat.end):
             # only a STOP that is queued whole counts: it will be served (and undo this)
             m.d.comb += self.stop.eq(is_stop & ~dropping & fifo.w_rdy)
@@ -87,7 +84,7 @@ class RxQueue(wiring.Component):
             with m.If(count == 0):
                 m.d.sync += seq.eq(beat.data)
             with m.If(count == 1):
-                m.d.sync += cmd.eq(beat.data)
+                m.d.sync += cmd_stop.eq(beat.data == P.Command.STOP)
 
         # -- queueing: an entry is always kept free for the end beat ------------------------
         owed = Signal()        # a lost frame's end beat found no room: it goes in later
@@ -118,11 +115,4 @@ class RxQueue(wiring.Component):
 
         m.d.comb += [self.o.payload.eq(fifo.r_data), self.o.valid.eq(fifo.r_rdy),
                      fifo.r_en.eq(self.o.ready)]
-
-        # frame ends in the FIFO (a frame still arriving, or cut short, is not work to do)
-        ends = Signal(range(self.depth + 1))
-        ends_in = fifo.w_en & fifo.w_rdy & entry.end
-        ends_out = self.o.valid & self.o.ready & self.o.payload.end
-        m.d.sync += ends.eq(ends + ends_in - ends_out)
-        m.d.comb += self.holds_frame.eq(ends != 0)
         return m

