@@ -159,6 +159,7 @@ def test_stop_reaches_recall_many(board):
     assert not board.status().busy
 
 
+@pytest.mark.slow
 def test_queue_overflow(board):
     """Frames sent back to back queue behind a running RECALL_MANY and are served in order; a
     frame that finds the queue full is answered OVERFLOW (with its seq and command) and not
