@@ -9,8 +9,9 @@ increment-or-decrement and a compare with the limit, no adder tree. j comes one-
 (``select``): the store visits the columns in order, so the engine shifts a one-hot register
 instead of decoding j in every lane (a 10-bit compare per lane at N = 1024). p_j comes as an
 input of its own, from a register: computed here as the N-wide OR of pattern & select, the
-delay-driven LUT mapping copies parts of that OR into every lane (measured: 29.7 LUT4s a
-neuron between N = 32 and 64, superlinear, against about 7 with p_j an input). Lanes beyond N
+LUT mapping copied parts of that OR into every lane (measured in the engine, synth_ecp5:
+29.7 LUT4s a neuron between N = 32 and 64, superlinear, against 12.0 with p_j an input;
+docs/engine.md, "Where the 141 LUT4s a neuron go"). Lanes beyond N
 (the last chunk's padding) stay 0. Combinational.
 
 Members
