@@ -549,6 +549,7 @@ def test_hebbian_column(config):
         col, p, j, want = case
         ctx.set(dut.column, _pack(col, wb))
         ctx.set(dut.pattern, _bits(p > 0))
+        ctx.set(dut.pattern_j, int(p[j] > 0))
         ctx.set(dut.select, 1 << j)
         got = ctx.get(dut.column_out)
         assert _unpack(got, wb, n) == list(want), f"seed {seed}, column {j}, pattern {p}"

@@ -137,6 +137,7 @@ class ColumnEngine(GlauberRun, QuantizedStoreRun, wiring.Component):
             m.submodules.hebbian = d.hebbian = HebbianColumn(cfg)
             d.pattern = Signal(C * K)                      # padded to C chunks of K
             d.hebb_select = Signal(N)                      # the column written, one-hot
+            d.hebb_pj = Signal()                           # p_j of the column written
         if cfg.store_patterns:                             # §14 (needs Feature.HEBBIAN)
             self._qstore_build(m, d)
         full_mask, last_mask = (1 << K) - 1, (1 << (N - (C - 1) * K)) - 1
@@ -500,10 +501,12 @@ class ColumnEngine(GlauberRun, QuantizedStoreRun, wiring.Component):
         N, ws, hc, regs = self.config.neurons, d.ws, d.hebbian, d.regs
         prev = Signal(range(N))
         m.d.comb += [prev.eq(d.loop - 1), hc.column.eq(ws.column),
-                     hc.select.eq(d.hebb_select), hc.pattern.eq(d.pattern[:N])]
+                     hc.select.eq(d.hebb_select), hc.pattern.eq(d.pattern[:N]),
+                     hc.pattern_j.eq(d.hebb_pj)]
         with m.State("STORE"):
             m.d.comb += [d.w_addr.eq(d.loop), d.w_en.eq(d.loop != N)]
-            m.d.sync += d.loop.eq(d.loop + 1)
+            # p_j of the column read now, registered beside it (one pick, not one per lane)
+            m.d.sync += [d.loop.eq(d.loop + 1), d.hebb_pj.eq(d.pattern.bit_select(d.loop, 1))]
             with m.If(d.loop != 0):
                 m.d.comb += [ws.write_addr.eq(prev), ws.write_column.eq(1),
                              ws.column_in.eq(hc.column_out)]

@@ -7,13 +7,18 @@ writes back ``column_out``: every lane i computes W_ij + 1 if p_i = p_j, else W_
 the limit it would cross, and lane j keeps W_jj. Per lane that is one W_BITS-bit
 increment-or-decrement and a compare with the limit, no adder tree. j comes one-hot
 (``select``): the store visits the columns in order, so the engine shifts a one-hot register
-instead of decoding j in every lane (a 10-bit compare per lane at N = 1024). Lanes beyond N
+instead of decoding j in every lane (a 10-bit compare per lane at N = 1024). p_j comes as an
+input of its own, from a register: computed here as the N-wide OR of pattern & select, the
+LUT mapping copied parts of that OR into every lane (measured in the engine, synth_ecp5:
+29.7 LUT4s a neuron between N = 32 and 64, superlinear, against 12.0 with p_j an input;
+docs/engine.md, "Where the 141 LUT4s a neuron go"). Lanes beyond N
 (the last chunk's padding) stay 0. Combinational.
 
 Members
 -------
 column: In(C * K * W_BITS), column j as the weight store reads it (lane i at [i W, (i+1) W)).
 pattern: In(N), p (bit 1 = +1).
+pattern_j: In(1), p_j (bit 1 = +1), the pattern's bit at the column's index.
 select: In(N), the column's index j one-hot (bit j set).
 column_out: Out(C * K * W_BITS), the updated column.
 """
@@ -36,7 +41,7 @@ class HebbianColumn(wiring.Component):
         self.config = config
         n, width = config.neurons, config.chunks * config.lanes * config.weight_bits
         super().__init__({
-            "column": In(width), "pattern": In(n), "select": In(n),
+            "column": In(width), "pattern": In(n), "pattern_j": In(1), "select": In(n),
             "column_out": Out(width),
         })
 
@@ -45,13 +50,11 @@ class HebbianColumn(wiring.Component):
         n, wb = cfg.neurons, cfg.weight_bits
         lo, hi = cfg.weight_min, cfg.weight_max
         m = Module()
-        p_j = Signal()
-        m.d.comb += p_j.eq((self.pattern & self.select).any())
         lanes = []
         for i in range(n):
             w = self.column[i * wb:(i + 1) * wb].as_signed()
             up = Signal(name=f"up{i}")            # p_i p_j = +1
-            m.d.comb += up.eq(self.pattern[i] == p_j)
+            m.d.comb += up.eq(self.pattern[i] == self.pattern_j)
             new = Signal.like(w, name=f"w{i}")
             m.d.comb += new.eq(Mux(up, Mux(w == hi, w, w + 1), Mux(w == lo, w, w - 1)))
             lanes.append(Mux(self.select[i], w, new))
