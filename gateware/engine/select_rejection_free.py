@@ -7,8 +7,16 @@ the root: at each level, k below the left child's count goes left, else k minus 
 goes right. That is log2 N levels of adders to count and log2 N levels of compare, subtract
 and choose to descend, with no N-wide prefix sum: the tree has N - 1 small adders.
 
-Combinational; the engine registers the tree's levels as its clock needs (docs/engine.md
-gives the measured depth).
+Pipelined by two parameters (0: combinational):
+
+- ``tree_span``: the tree's levels whose number is a multiple of it are registered, so
+  ``count`` follows flags held for ``tree_latency = depth // tree_span`` cycles;
+- ``walk_span``: the walk's remainder and path are registered after every ``walk_span``
+  levels, and ``index`` too, so ``index`` follows a rank held (on a settled tree) for
+  ``walk_latency = (depth - 1) // walk_span + 1`` cycles (1 for N = 1).
+
+The engine holds ``flags`` while it draws k and walks, so the walk reads the tree's nodes
+in place: no stage carries a copy of them.
 
 Members
 -------
@@ -24,33 +32,43 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from .common import check_int, widen
+from .common import check_int, tree_depth, widen
 
 __all__ = ["SelectRank", "count_tree"]
 
 
-def count_tree(m: Module, bits, name: str):
+def count_tree(m: Module, bits, name: str, span: int = 0):
     """Node counts of a balanced tree over ``bits`` padded to a power of two: a list of levels,
     level 0 the bits themselves, each level's node i = the sum of nodes 2i and 2i+1 below; the
-    last level is the single root (the total)."""
-    size = 1 << max(0, (len(bits) - 1).bit_length())
+    last level is the single root (the total). With ``span`` > 0 the levels whose number is
+    a multiple of ``span`` are registered."""
+    size = 1 << tree_depth(len(bits))
     levels = [[bits[i] if i < len(bits) else Const(0, 1) for i in range(size)]]
     while len(levels[-1]) > 1:
         below = levels[-1]
-        width = len(levels) + 1            # a node over 2**L leaves counts up to 2**L
+        number = len(levels)
+        width = number + 1                 # a node over 2**L leaves counts up to 2**L
+        domain = "sync" if span and number % span == 0 else "comb"
         level = []
         for i in range(0, len(below), 2):
-            node = Signal(width, name=f"{name}_l{len(levels)}_{i // 2}")
-            m.d.comb += node.eq(below[i] + below[i + 1])
+            node = Signal(width, name=f"{name}_l{number}_{i // 2}")
+            m.d[domain] += node.eq(below[i] + below[i + 1])
             level.append(node)
         levels.append(level)
     return levels
 
 
 class SelectRank(wiring.Component):
-    def __init__(self, neurons: int):
+    def __init__(self, neurons: int, tree_span: int = 0, walk_span: int = 0):
         check_int("neurons", neurons, 1, 1 << 16)
-        self.neurons = neurons
+        check_int("tree_span", tree_span, 0, 16)
+        check_int("walk_span", walk_span, 0, 16)
+        self.neurons, self.tree_span, self.walk_span = neurons, tree_span, walk_span
+        depth = tree_depth(neurons)
+        #: Cycles from flags held to a valid ``count``.
+        self.tree_latency = depth // tree_span if tree_span else 0
+        #: Cycles from a rank held (the tree settled) to a valid ``index``.
+        self.walk_latency = (max(depth - 1, 0) // walk_span + 1) if walk_span else 0
         super().__init__({
             "flags": In(neurons),
             "rank": In(range(neurons)),
@@ -60,13 +78,13 @@ class SelectRank(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        levels = count_tree(m, self.flags, "cnt")
+        levels = count_tree(m, self.flags, "cnt", self.tree_span)
         m.d.comb += self.count.eq(levels[-1][0])
         depth = len(levels) - 1
         # Walk down: ``path`` holds the bits chosen so far (the node's index at its level).
         rest = self.rank
         path = Const(0, 0)
-        for level in reversed(range(depth)):
+        for step, level in enumerate(reversed(range(depth)), start=1):
             lefts = levels[level][0::2]                 # left children of this level's parents
             width = max(len(v) for v in lefts)
             left = Signal(width, name=f"left{level}")
@@ -80,5 +98,10 @@ class SelectRank(wiring.Component):
             m.d.comb += nxt.eq(Mux(go_right, rest - left, rest))
             rest = nxt
             path = Cat(go_right, path) if len(path) else go_right
-        m.d.comb += self.index.eq(path if depth else 0)
+            if self.walk_span and step % self.walk_span == 0 and step < depth:
+                rest_r = Signal.like(rest, name=f"rest{level}_r")
+                path_r = Signal(len(path), name=f"path{level}_r")
+                m.d.sync += [rest_r.eq(rest), path_r.eq(path)]
+                rest, path = rest_r, path_r
+        m.d["sync" if self.walk_span else "comb"] += self.index.eq(path if depth else 0)
         return m
