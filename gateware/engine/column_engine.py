@@ -18,20 +18,22 @@ state. It is built from the blocks of this package:
 - :class:`~.energy_unit.EnergyUnit`: the exact 2E, a flip's delta following it by L cycles;
 - :class:`~.select_sequential.SelectSequential`, :class:`~.select_rejection_free.SelectRank`
   with :class:`~.select_random.DrawWords`, :class:`~.select_random.SelectRandom` (its words
-  held in registers by :class:`~.select_random.WordWindow`): the next flip in one cycle, the
-  stable visits and rejected words in between counted exactly;
+  held in registers by :class:`~.select_random.WordWindow`): the next flip after a fixed
+  number of cycles (:class:`SelectTiming`), the stable visits and rejected words in between
+  counted exactly;
 - :class:`~.glauber_unit.GlauberUnit` in :class:`~.glauber_run.GlauberRun`
   (Feature.STOCHASTIC): stochastic visits issued one per cycle, each decided from h_j, beta
   and its Glauber word; a changed value is flipped like a deterministic flip;
 - :class:`~.hebbian_column.HebbianColumn` (Feature.HEBBIAN): the saturating p_i p_j update of
   a whole column in the weight store's write path, one column per cycle.
 
-A flip costs 2 cycles (choose, then the column arrives and every lane adds it); the energy
-follows ``EnergyUnit.latency`` (L) cycles later in a pipeline of its own, so untraced flips do not
-wait for it. docs/engine.md, "Column-parallel engine (in progress)", has the cycle
-accounting. The selectors are combinational from the lanes' flags to the weight address:
-right for the simulator and for small N; at N = 1024 they need the pipelining the docs
-describe before the clock target holds.
+A flip costs the selectors' wait, CHOOSE, then FLIP (the column arrives and every lane adds
+it); the energy follows ``EnergyUnit.latency`` (L) cycles later in a pipeline of its own, so
+untraced flips do not wait for it. The selectors are pipelined (registered flags, then
+register stages every few tree levels, ``DEFAULT_SPANS``); since a flip changes the flags
+they depend on, their latency is paid once per flip: CHOOSE waits until the selectors' inputs
+are old enough (the ``age`` counter, :class:`SelectTiming`). docs/engine.md, "Column-parallel
+engine (in progress)" and "Pipelined selectors", has the cycle accounting.
 
 Without Feature.STOCHASTIC or Feature.HEBBIAN their blocks are not built, and WRITE_BETA and
 STORE_PATTERN are accepted and ignored as in ``BinaryEngine``. `BoardTop` builds it for a

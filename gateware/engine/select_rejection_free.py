@@ -15,8 +15,10 @@ Pipelined by two parameters (0: combinational):
   levels, and ``index`` too, so ``index`` follows a rank held (on a settled tree) for
   ``walk_latency = (depth - 1) // walk_span + 1`` cycles (1 for N = 1).
 
-The engine holds ``flags`` while it draws k and walks, so the walk reads the tree's nodes
-in place: no stage carries a copy of them.
+The engine holds ``flags`` while it draws k and walks. Each walk stage registers, besides
+k's remainder and the path, the nodes under the node chosen so far (for N = 1024 and a
+span of 2: about 1000 bits after the first stage, a quarter after each further one), so
+every choice is among 2**walk_span nodes instead of a 2**level:1 multiplexer.
 
 Members
 -------
@@ -58,6 +60,25 @@ def count_tree(m: Module, bits, name: str, span: int = 0):
     return levels
 
 
+def _narrow(m: Module, view, level: int, local, rest, path):
+    """A walk stage's registers: the remainder, the path, and of every level below ``level``
+    only the nodes under the node just chosen (``local`` indexes it in ``view``), so that the
+    next stage's choices are among 2**walk_span nodes whatever N is."""
+    below = []
+    for lv in range(level):
+        nodes = view[lv]
+        width = max(len(v) for v in nodes)
+        per = len(nodes) >> len(local)                 # nodes of this level under one node
+        flat = Cat(*(widen(v, width) for v in nodes))
+        held = [Signal(width, name=f"walk_l{level}_{lv}_{i}") for i in range(per)]
+        m.d.sync += Cat(*held).eq(flat.word_select(local, per * width))
+        below.append(held)
+    rest_r = Signal(len(rest), name=f"rest{level}_r")
+    path_r = Signal(len(path), name=f"path{level}_r")
+    m.d.sync += [rest_r.eq(rest), path_r.eq(path)]
+    return below + [None], rest_r, path_r
+
+
 class SelectRank(wiring.Component):
     def __init__(self, neurons: int, tree_span: int = 0, walk_span: int = 0):
         check_int("neurons", neurons, 1, 1 << 16)
@@ -81,27 +102,31 @@ class SelectRank(wiring.Component):
         levels = count_tree(m, self.flags, "cnt", self.tree_span)
         m.d.comb += self.count.eq(levels[-1][0])
         depth = len(levels) - 1
-        # Walk down: ``path`` holds the bits chosen so far (the node's index at its level).
-        rest = self.rank
-        path = Const(0, 0)
+        # Walk down. ``view`` holds, per level, the nodes under the node chosen at the last
+        # register (first: the whole tree), ``local`` the bits chosen since then and ``path``
+        # all bits chosen (the node's index at its level).
+        view, rest = levels, self.rank
+        local = path = Const(0, 0)
         for step, level in enumerate(reversed(range(depth)), start=1):
-            lefts = levels[level][0::2]                 # left children of this level's parents
+            lefts = view[level][0::2]                   # left children of this level's parents
             width = max(len(v) for v in lefts)
             left = Signal(width, name=f"left{level}")
             if len(lefts) == 1:
                 m.d.comb += left.eq(lefts[0])
             else:
-                m.d.comb += left.eq(Cat(*(widen(v, width) for v in lefts)).word_select(path, width))
+                m.d.comb += left.eq(Cat(*(widen(v, width) for v in lefts)).word_select(local, width))
+            # One subtraction gives both the choice (no borrow: k >= left) and the
+            # remainder: a single carry chain a level.
+            diff = Signal(len(self.rank) + 1, name=f"diff{level}")
+            m.d.comb += diff.eq(rest - left)
             go_right = Signal(name=f"right{level}")
-            m.d.comb += go_right.eq(rest >= left)
+            m.d.comb += go_right.eq(~diff[-1])
             nxt = Signal(len(self.rank), name=f"rest{level}")
-            m.d.comb += nxt.eq(Mux(go_right, rest - left, rest))
+            m.d.comb += nxt.eq(Mux(go_right, diff[:len(self.rank)], rest))
             rest = nxt
-            path = Cat(go_right, path) if len(path) else go_right
+            local, path = Cat(go_right, local), Cat(go_right, path)
             if self.walk_span and step % self.walk_span == 0 and step < depth:
-                rest_r = Signal.like(rest, name=f"rest{level}_r")
-                path_r = Signal(len(path), name=f"path{level}_r")
-                m.d.sync += [rest_r.eq(rest), path_r.eq(path)]
-                rest, path = rest_r, path_r
+                view, rest, path = _narrow(m, view, level, local, rest, path)
+                local = Const(0, 0)
         m.d["sync" if self.walk_span else "comb"] += self.index.eq(path if depth else 0)
         return m

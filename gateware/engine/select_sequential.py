@@ -5,7 +5,7 @@ neuron's visit changes nothing, so the engine jumps from position ``pos`` straig
 first unstable neuron at or after it, cyclically, and counts the visits in between
 (``skip``): the golden model's visit numbers stay exact while a stable visit costs no cycle.
 
-A per-lane test i >= pos, then two priority encoders (the first flag at or after pos; the
+A per-lane test i >= pos (:func:`at_or_after`), then two priority encoders (the first flag at or after pos; the
 first flag at all, for the wrap-around), each a balanced tree of ceil(log2 N) levels of 2:1
 choices. With ``span`` > 0 the trees' nodes are registered every ``span`` levels and the
 outputs are registered: the outputs follow inputs held for ``latency`` cycles
@@ -30,7 +30,7 @@ from amaranth.lib.wiring import In, Out
 
 from .common import check_int, tree_depth, widen
 
-__all__ = ["SelectSequential", "first_set"]
+__all__ = ["SelectSequential", "first_set", "at_or_after"]
 
 
 def first_set(bits, index_bits: int, m: Module | None = None, span: int = 0,
@@ -55,6 +55,26 @@ def first_set(bits, index_bits: int, m: Module | None = None, span: int = 0,
             nodes = [_registered(m, node, f"{name}_l{level}_{i}") for i, node in enumerate(nodes)]
     any_all, index = nodes[0]
     return any_all, widen(index, index_bits)
+
+
+def at_or_after(m: Module, pos, n: int):
+    """The N bits i >= pos. Split pos into high and low halves: lane i is after pos when its
+    high half is greater, or equal with a low half at or after pos's, so each lane is one
+    3-input function of small decoders, not a comparator of its own."""
+    bits = len(pos)
+    lo_bits = bits // 2
+    hi, lo = pos[lo_bits:], pos[:lo_bits]
+    gt_hi = [Signal(name=f"gt_hi{v}") for v in range(1 << (bits - lo_bits))]
+    eq_hi = [Signal(name=f"eq_hi{v}") for v in range(1 << (bits - lo_bits))]
+    ge_lo = [Signal(name=f"ge_lo{u}") for u in range(1 << lo_bits)]
+    m.d.comb += [*(g.eq(hi < v) for v, g in enumerate(gt_hi)),
+                 *(e.eq(hi == v) for v, e in enumerate(eq_hi)),
+                 *(g.eq(lo <= u) for u, g in enumerate(ge_lo))]
+    ahead = Signal(n)
+    for i in range(n):
+        v, u = i >> lo_bits, i & ((1 << lo_bits) - 1)
+        m.d.comb += ahead[i].eq(gt_hi[v] | (eq_hi[v] & ge_lo[u]))
+    return ahead
 
 
 def _registered(m: Module, node, name: str):
@@ -90,8 +110,7 @@ class SelectSequential(wiring.Component):
         m = Module()
         bits = len(self.index)
         ahead = Signal(n)
-        for i in range(n):
-            m.d.comb += ahead[i].eq(self.flags[i] & (self.pos <= i))
+        m.d.comb += ahead.eq(self.flags & at_or_after(m, self.pos, n))
         any_ahead, first_ahead = first_set(ahead, bits, m, span, "ahead")
         any_all, first_all = first_set(self.flags, bits, m, span, "all")
         index = Signal(range(n))
