@@ -76,7 +76,8 @@ DEFAULT_SPANS = (3, 3, 2)
 class SelectTiming:
     """The selectors' latencies and the waits they impose (docs/engine.md, "Pipelined
     selectors"). ``age`` counts the cycles since the selectors' inputs last changed (0 in
-    the cycle after a FLIP, a run's start, a synchronous snapshot or an accepted rank draw):
+    the cycle after a FLIP, a run's start, a traced flip's TRACE handshake (pos moves), a
+    synchronous snapshot or an accepted rank draw):
 
     - ``sequential`` (Ls): the sequential select's latency; a sequential CHOOSE decides at
       age >= 1 + Ls (the registered flags, then the select), SYNC_WALK at age >= Ls (its
@@ -88,6 +89,9 @@ class SelectTiming:
     """
 
     def __init__(self, neurons: int, spans=DEFAULT_SPANS):
+        if not isinstance(spans, tuple) or len(spans) != 3:
+            raise ValueError(f"spans must be a tuple (sequential, rank tree, rank walk) of "
+                             f"levels per register stage, like {DEFAULT_SPANS}, not {spans!r}")
         seq_span, tree_span, walk_span = spans
         self.seq = SelectSequential(neurons, seq_span)
         self.rank = SelectRank(neurons, tree_span, walk_span)
