@@ -4,8 +4,10 @@
 nextpnr's Fmax of the wrapper is then the block's own register-to-register delay, as it will
 be inside the engine (whose inputs come from registers or block RAM). ``python -m
 hopfield_fpga.hw.engine_blocks BLOCK OUT.il`` writes the RTLIL of one wrapped block for the
-default configuration of the ULX3S-85F (N = 1024, W_BITS = 3, K = 6); docs/engine.md,
-"Column-parallel engine (in progress)", gives the yosys and nextpnr commands and the numbers.
+default configuration of the ULX3S-85F (N = 1024, W_BITS = 3, K = 6), ``--neurons`` another
+N and ``--spans S,T,W`` other selector stages (default: the engine's ``DEFAULT_SPANS``);
+docs/engine.md, "Column-parallel engine (in progress)" and "Pipelined selectors", gives the
+yosys and nextpnr commands and the numbers.
 """
 
 from __future__ import annotations
