@@ -4,8 +4,10 @@
 nextpnr's Fmax of the wrapper is then the block's own register-to-register delay, as it will
 be inside the engine (whose inputs come from registers or block RAM). ``python -m
 hopfield_fpga.hw.engine_blocks BLOCK OUT.il`` writes the RTLIL of one wrapped block for the
-default configuration of the ULX3S-85F (N = 1024, W_BITS = 3, K = 6); docs/engine.md,
-"Column-parallel engine (in progress)", gives the yosys and nextpnr commands and the numbers.
+default configuration of the ULX3S-85F (N = 1024, W_BITS = 3, K = 6), ``--neurons`` another
+N and ``--spans S,T,W`` other selector stages (default: the engine's ``DEFAULT_SPANS``);
+docs/engine.md, "Column-parallel engine (in progress)" and "Pipelined selectors", gives the
+yosys and nextpnr commands and the numbers.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from amaranth.hdl import Module, Shape, Value
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from hopfield_fpga.gateware.engine.column_engine import ColumnEngine
+from hopfield_fpga.gateware.engine.column_engine import DEFAULT_SPANS, ColumnEngine
 from hopfield_fpga.gateware.engine.field_array import FieldArray
 from hopfield_fpga.gateware.engine.glauber_unit import GlauberUnit
 from hopfield_fpga.gateware.engine.hebbian_column import HebbianColumn
@@ -57,18 +59,19 @@ def _config():
     return BOARDS["ulx3s-85f"].default_config
 
 
+#: Each block from (configuration, selector spans: sequential, rank tree, rank walk).
 BLOCKS = {
-    "field_array": lambda c: FieldArray(c),
-    "select_sequential": lambda c: SelectSequential(c.neurons),
-    "select_rank": lambda c: SelectRank(c.neurons),
-    "select_random": lambda c: SelectRandom(c.neurons, MEASURED_WORDS),
-    "draw_words": lambda c: DrawWords(c.neurons, MEASURED_WORDS),
-    "word_window": lambda c: WordWindow(MEASURED_WORDS),
-    "weight_store": lambda c: WeightStore(c),
-    "glauber_unit": lambda c: GlauberUnit(c),
-    "hebbian_column": lambda c: HebbianColumn(c),
+    "field_array": lambda c, spans: FieldArray(c),
+    "select_sequential": lambda c, spans: SelectSequential(c.neurons, spans[0]),
+    "select_rank": lambda c, spans: SelectRank(c.neurons, spans[1], spans[2]),
+    "select_random": lambda c, spans: SelectRandom(c.neurons, MEASURED_WORDS),
+    "draw_words": lambda c, spans: DrawWords(c.neurons, MEASURED_WORDS),
+    "word_window": lambda c, spans: WordWindow(MEASURED_WORDS),
+    "weight_store": lambda c, spans: WeightStore(c),
+    "glauber_unit": lambda c, spans: GlauberUnit(c),
+    "hebbian_column": lambda c, spans: HebbianColumn(c),
     # The whole engine, for yosys' per-block split (synth_ecp5 -noflatten; docs/engine.md).
-    "column_engine": lambda c: ColumnEngine(c.with_(engine="column")),
+    "column_engine": lambda c, spans: ColumnEngine(c.with_(engine="column"), spans=spans),
 }
 #: Blocks written as they are: their ports are registered inside, or are a memory's.
 UNWRAPPED = ("weight_store", "column_engine")
@@ -82,15 +85,26 @@ def main(argv=None):
                         help="N (default: the ULX3S-85F default configuration's)")
     parser.add_argument("--bias-bits", type=int, default=None,
                         help="B_BITS (a smaller N with a wider bias keeps the lanes' ACC_BITS)")
+    parser.add_argument("--spans", default=",".join(map(str, DEFAULT_SPANS)),
+                        help="levels per register stage of the sequential select, the rank "
+                             "count tree and the rank walk (0: combinational; default "
+                             "%(default)s, the engine's)")
     args = parser.parse_args(argv)
+    try:
+        spans = tuple(int(v) for v in args.spans.split(","))
+        if len(spans) != 3 or min(spans) < 0:
+            raise ValueError
+    except ValueError:
+        parser.error(f"--spans must be three integers >= 0 like 3,3,2, not {args.spans!r}")
     config = _config()
     if args.neurons is not None:
         config = config.with_(neurons=args.neurons, lanes=min(config.lanes, args.neurons))
     if args.bias_bits is not None:
         config = config.with_(bias_bits=args.bias_bits)
     print(f"{args.block}: N = {config.neurons}, W_BITS = {config.weight_bits}, "
-          f"B_BITS = {config.bias_bits}, ACC_BITS = {config.acc_bits}, K = {config.lanes}")
-    block = BLOCKS[args.block](config)
+          f"B_BITS = {config.bias_bits}, ACC_BITS = {config.acc_bits}, K = {config.lanes}, "
+          f"spans = {','.join(map(str, spans))}")
+    block = BLOCKS[args.block](config, spans)
     top = block if args.block in UNWRAPPED else registered(block)
     with open(args.output, "w") as f:
         f.write(rtlil.convert(top, name="top"))

@@ -148,28 +148,60 @@ def _choose_cycles(config, case, want):
     return per_flip, tail
 
 
-def _sync_cycles(config, want, trace, latency):
-    """docs/engine.md, "Clamped neurons and the synchronous order": a step of F flips costs
-    CHOOSE (the snapshot), 2 per flip (SYNC_WALK, FLIP; + L + 1 traced) and the SYNC_WALK
-    that ends it; the run ends with one CHOOSE, not before the last flip's 2E is final."""
-    steps, flips = want.visits // config.neurons, want.flips
-    end = 1 if trace or steps == 0 else max(1, latency)
-    return 2 * steps + flips * (2 + (latency + 1 if trace else 0)) + end
+def _end_cycles(clock, restart, need, tail, energy, timing):
+    """The last CHOOSE's cycles: the wait for ``age`` >= ``need`` (``restart``: the cycle
+    whose restart made age 0 in the next), ``tail`` decisions that flip nothing (cap, random
+    words without a hit), then the finish, not before the last untraced flip's 2E is final
+    (cycle ``energy``) and the count tree settled (age >= 1 + Lt); status.cycles counts up to
+    the finishing cycle included."""
+    decide = max(clock, restart + 1 + need) + tail
+    return max(decide, energy, restart + 2 + timing.tree) + 1
 
 
-def _expected_cycles(config, case, want, latency):
-    """docs/engine.md, "Column-parallel engine": status.cycles of a run without trace stalls.
-    A flip costs its CHOOSE cycles + FLIP (+ L waiting for 2E and the handshake when traced);
-    the run ends with one cycle, not before the last flip's 2E is final (L cycles after its
-    FLIP)."""
+def _sync_cycles(config, want, trace, latency, timing):
+    """docs/engine.md, "Clamped neurons and the synchronous order", replayed on golden's
+    trace: a step's CHOOSE snapshots the pending set (age 0 after it); SYNC_WALK issues a
+    flip once age >= Ls, FLIP follows (age 0 after it; traced: L + 1 more cycles for the
+    event), and the SYNC_WALK that finds none left ends the step."""
+    n, ls = config.neurons, timing.sequential
+    per_step = [0] * (want.visits // n)
+    for ev in want.trace:
+        per_step[ev.visit // n] += 1
+    clock, restart, energy = 0, -1, 0
+    for flips in per_step:
+        choose = max(clock, restart + 2)            # the snapshot reads the registered flags
+        restart, walk = choose, choose + 1
+        for _ in range(flips):
+            flip = max(walk, restart + 1 + ls) + 1
+            restart = flip + (latency + 1 if trace else 0)   # FLIP, or TRACE moves pos
+            walk = restart + 1
+            energy = 0 if trace else flip + latency + 1
+        clock = max(walk, restart + 1 + ls) + 1
+    return _end_cycles(clock, restart, 1, 0, energy, timing)
+
+
+def _expected_cycles(config, case, want, latency, timing):
+    """docs/engine.md, "Column-parallel engine" and "Pipelined selectors": status.cycles of a
+    run without trace stalls, on a timeline. CHOOSE decides once the selectors' inputs are
+    ``need`` cycles old (sequential 1 + Ls, random 1, rejection_free 1 + Lt); a flip costs
+    its CHOOSE decisions (rejection_free: then RANK_WALK, Lw + 1 cycles) and FLIP (+ L + 1
+    waiting for 2E and the handshake when traced); the run ends as ``_end_cycles`` says."""
     if case.order == "synchronous":
-        return _sync_cycles(config, want, case.trace, latency)
+        return _sync_cycles(config, want, case.trace, latency, timing)
+    need = {"sequential": 1 + timing.sequential, "random": 1,
+            "rejection_free": 1 + timing.tree}[case.order]
     per_flip, tail = _choose_cycles(config, case, want)
-    flip = 1 + (latency + 1 if case.trace else 0)
-    end = tail + 1
-    if per_flip and not case.trace:
-        end = max(end, latency + 1)
-    return sum(per_flip) + len(per_flip) * flip + end
+    clock, restart, energy = 0, -1, 0               # the run's start restarts the age
+    for decisions in per_flip:
+        issue = max(clock, restart + 1 + need) + decisions - 1
+        if case.order == "rejection_free":          # the accepted draw restarts the age
+            restart = issue
+            issue += 1 + timing.walk
+        flip = issue + 1
+        restart = flip + (latency + 1 if case.trace else 0)   # FLIP, or TRACE moves pos
+        clock = restart + 1
+        energy = 0 if case.trace else flip + latency + 1
+    return _end_cycles(clock, restart, need, tail, energy, timing)
 
 
 async def _run_counted(driver, config, case, trace, cycles_of):
@@ -204,7 +236,7 @@ def test_column_engine_cycle_accounting(config):
             case.order = ["sequential", "random", "rejection_free", "synchronous"][seed % 4]
             status = await _run_counted(driver, config, case, seed % 2 == 0,
                                         lambda want: _expected_cycles(config, case, want,
-                                                                      latency))
+                                                                      latency, dut.timing))
             n, c = config.neurons, config.chunks
             assert int(status.refresh_cycles) == c + n + latency + 3, "refresh of docs"
         # Without Feature.STOCHASTIC and Feature.HEBBIAN: a stochastic run is refused (STOP,
@@ -273,18 +305,20 @@ def test_column_engine_stochastic_and_hebbian(config):
     _simulate(config, body)
 
 
-def _stochastic_cycles(config, case, want, latency):
+def _stochastic_cycles(config, case, want, latency, timing):
     """docs/engine.md, "Column-parallel engine": status.cycles of a stochastic run without
     trace stalls, replayed on the golden trace. Visits are issued one per cycle (random:
     ceil(w / G) cycles for an index draw of w words) after CHOOSE, or from an untraced flip's
     FLIP cycle on, and decided 1 + GlauberUnit.latency cycles after their issue; a traced
     flip is followed by FLIP, L + 1 cycles for its event and CHOOSE. The final CHOOSE comes
     the cycle after the last decision (after an untraced flip: after FLIP and one GLAUBER
-    cycle) and ends the run, not before the last untraced flip's 2E is final."""
+    cycle) and ends the run, not before the last untraced flip's 2E is final and the count
+    tree has settled (1 + Lt cycles after the run's start or the last FLIP)."""
     n, x = config.neurons, numerics.seed_state(case.run_seed)
     events = list(want.trace)
     depth = 1 + GlauberUnit.latency
     base, final, energy_ready = 0, 0, 0          # base: the cycle before the next issue
+    settled = 1 + timing.tree
     for v in range(case.max_visits):
         if case.order == "random":
             _, x, used = numerics.draw_index(x, n)
@@ -296,13 +330,15 @@ def _stochastic_cycles(config, case, want, latency):
         final = decide + 1
         if events and events[0].visit == v:
             events.pop(0)
+            # FLIP (decide + 1), or TRACE L + 1 cycles after it, restarts the age
+            settled = decide + 3 + timing.tree + (latency + 1 if case.trace else 0)
             if case.trace:                       # FLIP, TRACE_WAIT, TRACE, then CHOOSE
                 base = final = decide + latency + 3
             else:                                # the next issue in FLIP
                 base, final = decide, decide + 3
                 energy_ready = decide + latency + 2
     assert not events, "replay out of step with golden"
-    return max(final, energy_ready) + 1
+    return max(final, energy_ready, settled) + 1
 
 
 @pytest.mark.parametrize("config", FULL_CONFIGS[1:], ids=lambda c: f"N{c.neurons}K{c.lanes}")
@@ -316,7 +352,8 @@ def test_column_engine_stochastic_and_store_cycles(config):
         for seed in range(12):
             case = make_case(config, 400 + seed, "stochastic")
             await _run_counted(driver, config, case, seed % 2 == 0,
-                               lambda want: _stochastic_cycles(config, case, want, latency))
+                               lambda want: _stochastic_cycles(config, case, want, latency,
+                                                               dut.timing))
         # Stopped by the host: the visits decided so far are exactly golden's run of as many.
         await driver.write_state(case.state)
         status, _ = await driver.run(order=case.order, seed=case.run_seed,

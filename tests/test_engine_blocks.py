@@ -118,34 +118,69 @@ def _random_flags(rng, n):
     return [int(rng.random() < density) for _ in range(n)]
 
 
-@pytest.mark.parametrize("n", [1, 2, 7, 64, 100])
-def test_select_sequential(n):
+def _run_held_cases(dut, cases, check, synchronous):
+    """``await check(ctx, case)`` for each case in one testbench; the block is clocked when
+    it is pipelined (``check`` then holds its inputs for the latency with ``ctx.tick()``)."""
+    if not synchronous:
+        run_comb_cases(dut, cases, check)
+        return
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+
+    async def bench(ctx):
+        for case in cases:
+            await check(ctx, case)
+
+    sim.add_testbench(bench)
+    sim.run()
+
+
+async def _hold(ctx, cycles):
+    """Let ``cycles`` clock edges pass with the inputs held (none for a combinational block)."""
+    for _ in range(cycles):
+        await ctx.tick()
+
+
+# (N, span): combinational (span 0), a register after every level, every 2 or 3 levels.
+@pytest.mark.parametrize("n,span", [(1, 1), (2, 0), (7, 1), (64, 3), (100, 2)])
+def test_select_sequential(n, span):
     """The first unstable neuron at or after pos (cyclically) and the stable visits skipped:
-    the sequential loop of golden.run_binary."""
+    the sequential loop of golden.run_binary; pipelined, valid exactly ``latency`` cycles
+    after the inputs (the previous case's inputs differ, so a stage left out shows)."""
     seed = 2000 + n
     rng = random.Random(seed)
-    dut = SelectSequential(n)
+    dut = SelectSequential(n, span)
+    assert dut.latency == ((n - 1).bit_length() // span + 1 if span else 0)
     cases = [(_random_flags(rng, n), rng.randrange(n)) for _ in range(300)]
 
     async def check(ctx, case):
         flags, pos = case
         ctx.set(dut.flags, _bits(flags))
         ctx.set(dut.pos, pos)
-        where = f"seed {seed}: flags {flags} pos {pos}"
+        await _hold(ctx, dut.latency)
+        where = f"seed {seed} span {span}: flags {flags} pos {pos}"
         assert ctx.get(dut.found) == any(flags), where
         if not any(flags):
             return
         skip = next(d for d in range(n) if flags[(pos + d) % n])
         assert (ctx.get(dut.index), ctx.get(dut.skip)) == ((pos + skip) % n, skip), where
 
-    run_comb_cases(dut, cases, check)
+    _run_held_cases(dut, cases, check, span > 0)
 
 
-@pytest.mark.parametrize("n", [1, 2, 5, 64, 100])
-def test_select_rank(n):
+# (N, tree_span, walk_span), as for the sequential select.
+@pytest.mark.parametrize("n,tree_span,walk_span", [(1, 1, 1), (2, 0, 0), (5, 1, 2),
+                                                   (64, 3, 2), (100, 2, 1)])
+def test_select_rank(n, tree_span, walk_span):
+    """The count |U| valid exactly ``tree_latency`` cycles after the flags, the k-th flag's
+    index ``walk_latency`` cycles after k (the tree settled)."""
     seed = 3000 + n
     rng = random.Random(seed)
-    dut = SelectRank(n)
+    dut = SelectRank(n, tree_span, walk_span)
+    depth = (n - 1).bit_length()
+    assert (dut.tree_latency, dut.walk_latency) == (
+        depth // tree_span if tree_span else 0,
+        max(depth - 1, 0) // walk_span + 1 if walk_span else 0)
     cases = []
     for _ in range(200):
         flags = _random_flags(rng, n)
@@ -155,13 +190,15 @@ def test_select_rank(n):
     async def check(ctx, case):
         flags, k = case
         ctx.set(dut.flags, _bits(flags))
-        ctx.set(dut.rank, k)
-        where = f"seed {seed}: flags {flags} k {k}"
+        await _hold(ctx, dut.tree_latency)
+        where = f"seed {seed} spans {tree_span}, {walk_span}: flags {flags} k {k}"
         assert ctx.get(dut.count) == sum(flags), where
+        ctx.set(dut.rank, k)
+        await _hold(ctx, dut.walk_latency)
         if sum(flags):
             assert ctx.get(dut.index) == [i for i, f in enumerate(flags) if f][k], where
 
-    run_comb_cases(dut, cases, check)
+    _run_held_cases(dut, cases, check, tree_span > 0 or walk_span > 0)
 
 
 def _xorshift_words(x, count):
@@ -480,6 +517,16 @@ def test_engine_blocks_command_writes_each_block(tmp_path, capsys):
         assert "module \\top" in text and "N = 16," in capsys.readouterr().out
         # the whole engine keeps its stream ports (unwrapped); the rank select has none
         assert ("\\access__valid" in text) == (block in UNWRAPPED)
+    # --spans: the selectors' stages (the combinational rank select has no flip-flop)
+    out = tmp_path / "rank.il"
+    for spans, staged in (("0,0,0", False), ("3,3,2", True)):
+        main(["select_rank", str(out), "--neurons", "16", "--spans", spans])
+        assert f"spans = {spans}" in capsys.readouterr().out
+        inner = out.read_text().split("module \\top.block")[1]  # the block, not its wrapper
+        assert ("$dff" in inner) == staged, spans
+    with pytest.raises(SystemExit):
+        main(["select_rank", str(out), "--spans", "3,2"])
+    assert "--spans must be three integers" in capsys.readouterr().err
 
 
 # -- Glauber unit --------------------------------------------------------------------------------

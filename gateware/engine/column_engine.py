@@ -18,8 +18,9 @@ state. It is built from the blocks of this package:
 - :class:`~.energy_unit.EnergyUnit`: the exact 2E, a flip's delta following it by L cycles;
 - :class:`~.select_sequential.SelectSequential`, :class:`~.select_rejection_free.SelectRank`
   with :class:`~.select_random.DrawWords`, :class:`~.select_random.SelectRandom` (its words
-  held in registers by :class:`~.select_random.WordWindow`): the next flip in one cycle, the
-  stable visits and rejected words in between counted exactly;
+  held in registers by :class:`~.select_random.WordWindow`): the next flip after a fixed
+  number of cycles (:class:`SelectTiming`), the stable visits and rejected words in between
+  counted exactly;
 - :class:`~.glauber_unit.GlauberUnit` in :class:`~.glauber_run.GlauberRun`
   (Feature.STOCHASTIC): stochastic visits issued one per cycle, each decided from h_j, beta
   and its Glauber word; a changed value is flipped like a deterministic flip;
@@ -29,12 +30,13 @@ state. It is built from the blocks of this package:
   store of §14 from a pattern buffer, the sums in the field array's lanes, a level count per
   lane (``AccessOp.WRITE_PATTERN``, ``WRITE_THRESHOLD``, ``STORE_QUANTIZED``).
 
-A flip costs 2 cycles (choose, then the column arrives and every lane adds it); the energy
-follows ``EnergyUnit.latency`` (L) cycles later in a pipeline of its own, so untraced flips do not
-wait for it. docs/engine.md, "Column-parallel engine (in progress)", has the cycle
-accounting. The selectors are combinational from the lanes' flags to the weight address:
-right for the simulator and for small N; at N = 1024 they need the pipelining the docs
-describe before the clock target holds.
+A flip costs the selectors' wait, CHOOSE, then FLIP (the column arrives and every lane adds
+it); the energy follows ``EnergyUnit.latency`` (L) cycles later in a pipeline of its own, so
+untraced flips do not wait for it. The selectors are pipelined (registered flags, then
+register stages every few tree levels, ``DEFAULT_SPANS``); since a flip changes the flags
+they depend on, their latency is paid once per flip: CHOOSE waits until the selectors' inputs
+are old enough (the ``age`` counter, :class:`SelectTiming`). docs/engine.md, "Column-parallel
+engine (in progress)" and "Pipelined selectors", has the cycle accounting.
 
 Without Feature.STOCHASTIC or Feature.HEBBIAN their blocks are not built, and WRITE_BETA and
 STORE_PATTERN are accepted and ignored as in ``BinaryEngine``. `BoardTop` builds it for a
@@ -66,10 +68,40 @@ from .select_rejection_free import SelectRank
 from .select_sequential import SelectSequential
 from .weight_store import WeightStore
 
-__all__ = ["ColumnEngine", "DEFAULT_WORDS"]
+__all__ = ["ColumnEngine", "DEFAULT_WORDS", "DEFAULT_SPANS", "SelectTiming"]
 
 #: Generator words tested per cycle in random and rejection_free order.
 DEFAULT_WORDS = 4
+#: Levels per register stage of the selectors: (sequential encoders, rank count tree, rank
+#: walk); docs/engine.md, "Pipelined selectors", has the measurements behind them.
+DEFAULT_SPANS = (3, 3, 2)
+
+
+class SelectTiming:
+    """The selectors' latencies and the waits they impose (docs/engine.md, "Pipelined
+    selectors"). ``age`` counts the cycles since the selectors' inputs last changed (0 in
+    the cycle after a FLIP, a run's start, a traced flip's TRACE handshake (pos moves), a
+    synchronous snapshot or an accepted rank draw):
+
+    - ``sequential`` (Ls): the sequential select's latency; a sequential CHOOSE decides at
+      age >= 1 + Ls (the registered flags, then the select), SYNC_WALK at age >= Ls (its
+      flags are the snapshot register);
+    - ``tree`` (Lt): the count tree's; rejection_free's draw, and the end of any run
+      (status.unstable must be settled), wait for age >= 1 + Lt;
+    - ``walk`` (Lw): the rank walk's; RANK_WALK issues the flip at age >= Lw;
+    - random order and the synchronous snapshot read the registered flags: age >= 1.
+    """
+
+    def __init__(self, neurons: int, spans=DEFAULT_SPANS):
+        if not isinstance(spans, tuple) or len(spans) != 3:
+            raise ValueError(f"spans must be a tuple (sequential, rank tree, rank walk) of "
+                             f"levels per register stage, like {DEFAULT_SPANS}, not {spans!r}")
+        seq_span, tree_span, walk_span = spans
+        self.seq = SelectSequential(neurons, seq_span)
+        self.rank = SelectRank(neurons, tree_span, walk_span)
+        self.sequential = self.seq.latency
+        self.tree = self.rank.tree_latency
+        self.walk = self.rank.walk_latency
 
 
 class ColumnEngine(GlauberRun, QuantizedStoreRun, wiring.Component):
@@ -78,10 +110,12 @@ class ColumnEngine(GlauberRun, QuantizedStoreRun, wiring.Component):
     Members: see :func:`~hopfield_fpga.gateware.engine_ports.engine_signature`.
     """
 
-    def __init__(self, config: NetworkConfig, *, words: int = DEFAULT_WORDS):
+    def __init__(self, config: NetworkConfig, *, words: int = DEFAULT_WORDS,
+                 spans=DEFAULT_SPANS):
         check_engine_config(config, synchronous=True)
         check_int("words", words, 1, 64)
         self.config, self.words = config, words
+        self.timing = SelectTiming(config.neurons, spans)
         self.ports = EnginePorts(config)
         self.energy = EnergyUnit(config)
         super().__init__(engine_signature(config))
@@ -94,8 +128,9 @@ class ColumnEngine(GlauberRun, QuantizedStoreRun, wiring.Component):
         m.submodules.fields = fa = FieldArray(cfg)
         m.submodules.energy = eu = self.energy
         m.submodules.biases = bmem = Memory(shape=K * cfg.bias_bits, depth=C, init=[])
-        m.submodules.sel_seq = sel_seq = SelectSequential(N)
-        m.submodules.sel_rank = sel_rank = SelectRank(N)
+        timing = self.timing
+        m.submodules.sel_seq = sel_seq = timing.seq
+        m.submodules.sel_rank = sel_rank = timing.rank
         m.submodules.draw_rank = draw_rank = DrawWords(N, self.words)
         m.submodules.sel_rand = sel_rand = SelectRandom(N, self.words)
         m.submodules.window = window = WordWindow(self.words)   # random order's words
@@ -122,6 +157,11 @@ class ColumnEngine(GlauberRun, QuantizedStoreRun, wiring.Component):
             # §12: the clamp mask (bit 1 = held), padded to C chunks of K; the selectors see
             # the unstable flags of the free neurons only
             held=Signal(C * K), free_flags=Signal(N),
+            # the selectors read the free flags through a register; ``age`` counts the cycles
+            # since their inputs last changed (``restart``), ``need`` is what CHOOSE waits
+            # for (SelectTiming); rank_k is the accepted draw the rank walk descends with
+            flags_r=Signal(N), age=Signal(range(self._max_age() + 1)), restart=Signal(),
+            need=Signal(range(self._max_age() + 1)), rank_k=Signal(range(N)),
             # §13: the last synchronous step's pending set D(t-1), whether it equals D(t-2)
             # (then the state after it equals the one two steps back), whether a step was
             # made, and the end of a step's walk
@@ -147,11 +187,11 @@ class ColumnEngine(GlauberRun, QuantizedStoreRun, wiring.Component):
             d.free_flags.eq(fa.flags & ~d.held[:N]),
             # a synchronous step walks its pending set with the sequential selector
             d.sync.eq(d.order == RunOrder.SYNCHRONOUS),
-            sel_seq.flags.eq(Mux(d.sync, d.sync_last, d.free_flags)),
-            sel_rank.flags.eq(d.free_flags),
-            sel_rand.flags.eq(d.free_flags),
+            sel_seq.flags.eq(Mux(d.sync, d.sync_last, d.flags_r)),
+            sel_rank.flags.eq(d.flags_r),
+            sel_rand.flags.eq(d.flags_r),
             # A stochastic random visit draws its index from [0, N) with the same words.
-            draw_rank.n.eq(Mux(d.stochastic, N, d.n_unst)), sel_rank.rank.eq(draw_rank.index),
+            draw_rank.n.eq(Mux(d.stochastic, N, d.n_unst)), sel_rank.rank.eq(d.rank_k),
             sel_seq.pos.eq(d.pos), draw_rank.state.eq(d.rng), sel_rand.words.eq(window.words),
             ws.read_addr.eq(d.w_addr), ws.read_en.eq(d.w_en),
             d.b_rd.addr.eq(d.b_addr), d.b_rd.en.eq(1),
@@ -165,6 +205,7 @@ class ColumnEngine(GlauberRun, QuantizedStoreRun, wiring.Component):
             self.trace.payload.delta_energy2.eq(d.tr_delta),
         ]
         regs.drive(m, self.status, d.n_unst)
+        self._select_age(m, d)
         with m.FSM(name="engine"):
             self._idle(m, d)
             self._access(m, d)
@@ -179,6 +220,25 @@ class ColumnEngine(GlauberRun, QuantizedStoreRun, wiring.Component):
         return m
 
     # -- helpers of the FSM states ---------------------------------------------------------------
+
+    def _max_age(self):
+        t = self.timing
+        return max(1 + t.sequential, 1 + t.tree, t.walk, 1)
+
+    def _select_age(self, m, d):
+        """The registered flags, the age of the selectors' inputs and CHOOSE's wait."""
+        t, top = self.timing, self._max_age()
+        m.d.sync += [d.flags_r.eq(d.free_flags),
+                     d.age.eq(Mux(d.restart, 0, Mux(d.age == top, top, d.age + 1)))]
+        with m.Switch(d.order):
+            with m.Case(RunOrder.SEQUENTIAL):
+                m.d.comb += d.need.eq(1 + t.sequential)
+            with m.Case(RunOrder.REJECTION_FREE):
+                m.d.comb += d.need.eq(1 + t.tree)
+            with m.Default():
+                m.d.comb += d.need.eq(1)
+        with m.If(d.stochastic):                    # stochastic visits read no flags
+            m.d.comb += d.need.eq(0)
 
     def _choose(self, m, d, index, new, count):
         """Issue the flip of ``index`` to ``new``: its column and bias chunk are read now."""
@@ -200,8 +260,9 @@ class ColumnEngine(GlauberRun, QuantizedStoreRun, wiring.Component):
 
     def _next_visit(self, m, d):
         """After a run's flip: the next visit (CHOOSE), or in a synchronous step the walk
-        goes on after j."""
+        goes on after j. pos moves: the sequential select starts again (``restart``)."""
         N = self.config.neurons
+        m.d.comb += d.restart.eq(1)
         with m.If(d.sync):
             m.d.sync += [d.pos.eq(Mux(d.j == N - 1, 0, d.j + 1)), d.walk_end.eq(d.j == N - 1)]
             m.next = "SYNC_WALK"
@@ -210,8 +271,9 @@ class ColumnEngine(GlauberRun, QuantizedStoreRun, wiring.Component):
             m.next = "CHOOSE"
 
     def _finish(self, m, d, reason):
-        """End the run with ``reason`` once the last flip's 2E is final."""
-        with m.If(~d.eu.busy):
+        """End the run with ``reason`` once the last flip's 2E is final and the count tree
+        (status.unstable) has settled."""
+        with m.If(~d.eu.busy & (d.age >= 1 + self.timing.tree)):
             m.d.sync += [d.regs.stop_reason.eq(reason), d.regs.running.eq(0),
                          d.regs.busy.eq(0)]
             m.next = "IDLE"
@@ -252,6 +314,7 @@ class ColumnEngine(GlauberRun, QuantizedStoreRun, wiring.Component):
                     m.d.sync += [d.after_refresh.eq(1), regs.refreshing.eq(1), d.loop.eq(0)]
                     m.next = "R_BIAS"
                 with m.Else():
+                    m.d.comb += d.restart.eq(1)
                     m.d.sync += regs.running.eq(1)
                     m.next = "CHOOSE"
 
@@ -400,6 +463,7 @@ class ColumnEngine(GlauberRun, QuantizedStoreRun, wiring.Component):
                 m.d.comb += eu.finish_refresh.eq(1)
                 m.d.sync += [regs.dirty.eq(0), regs.refreshing.eq(0)]
                 with m.If(d.after_refresh):
+                    m.d.comb += d.restart.eq(1)
                     m.d.sync += [d.after_refresh.eq(0), regs.running.eq(1)]
                     m.next = "CHOOSE"
                 with m.Else():
@@ -417,8 +481,10 @@ class ColumnEngine(GlauberRun, QuantizedStoreRun, wiring.Component):
         with m.State("CHOOSE"):
             cap_left = Signal(COUNTER_BITS)
             m.d.comb += cap_left.eq(d.max_visits - regs.visits)
+            with m.If(d.age < d.need):
+                pass                                        # the selectors settle
             # A stochastic run lasts exactly max_visits visits (§7).
-            with m.If(~d.stochastic & (d.n_unst == 0)):
+            with m.Elif(~d.stochastic & ~d.flags_r.any()):
                 self._finish(m, d, StopReason.CONVERGED)
             with m.Elif(d.sync & d.sync_repeat):             # §13: s(t) = s(t-2)
                 self._finish(m, d, StopReason.CYCLE2)
@@ -447,20 +513,29 @@ class ColumnEngine(GlauberRun, QuantizedStoreRun, wiring.Component):
                             with m.If(rand.found):
                                 self._choose(m, d, rand.index, new_value(rand.index), 1)
                     with m.Case(RunOrder.REJECTION_FREE):
+                        # k goes to the rank walk, which descends the settled tree.
                         m.d.sync += d.rng.eq(draw.next_state)
                         with m.If(draw.accept):
-                            self._choose(m, d, rank.index, new_value(rank.index), 1)
+                            m.d.comb += d.restart.eq(1)
+                            m.d.sync += d.rank_k.eq(draw.index)
+                            m.next = "RANK_WALK"
                     with m.Case(RunOrder.SYNCHRONOUS):
                         # Snapshot the step's pending set D(t) (decided on h(t)), then walk it.
-                        m.d.sync += [d.sync_last.eq(d.free_flags), d.sync_have.eq(1),
+                        m.d.comb += d.restart.eq(1)
+                        m.d.sync += [d.sync_last.eq(d.flags_r), d.sync_have.eq(1),
                                      d.sync_repeat.eq(d.sync_have
-                                                      & (d.free_flags == d.sync_last)),
+                                                      & (d.flags_r == d.sync_last)),
                                      d.pos.eq(0), d.walk_end.eq(0)]
                         m.next = "SYNC_WALK"
+        with m.State("RANK_WALK"):
+            with m.If(d.age >= self.timing.walk):
+                self._choose(m, d, rank.index, new_value(rank.index), 1)
         with m.State("SYNC_WALK"):
             # The next pending neuron at or after pos flips (its new value is -s_j: no flip
             # of this step changed s_j); none left ends the step, N visits in all.
-            with m.If(d.walk_end | ~seq.found | (seq.index < d.pos)):
+            with m.If(d.age < self.timing.sequential):
+                pass                                        # the sequential select settles
+            with m.Elif(d.walk_end | ~seq.found | (seq.index < d.pos)):
                 m.d.sync += regs.visits.eq(regs.visits + cfg.neurons)
                 m.next = "CHOOSE"
             with m.Else():
@@ -472,7 +547,7 @@ class ColumnEngine(GlauberRun, QuantizedStoreRun, wiring.Component):
             b_j = d.b_rd.data.word_select(d.j_lane, BB).as_signed()
             w_jj = d.column.word_select(d.j, WB).as_signed()
             m.d.comb += [fa.op.eq(FieldOp.FLIP), fa.sign.eq(d.snew), fa.index.eq(d.j),
-                         d.eu.push.eq(1), d.eu.sign.eq(d.snew),
+                         d.restart.eq(1), d.eu.push.eq(1), d.eu.sign.eq(d.snew),
                          d.eu.term.eq(h_j + b_j + Mux(d.snew, w_jj << 1, -(w_jj << 1)))]
             with m.If(~d.counting):
                 m.next = "WS_NEXT"

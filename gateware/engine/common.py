@@ -1,10 +1,11 @@
-"""Helpers the engine's blocks share: parameter checks and bit-vector widening."""
+"""Helpers the engine's blocks share: parameter checks, bit-vector widening and the depth of
+a balanced binary tree."""
 
 from __future__ import annotations
 
 from amaranth.hdl import Cat, Const
 
-__all__ = ["check_int", "widen"]
+__all__ = ["check_int", "widen", "tree_depth"]
 
 
 def check_int(name: str, value, lo: int, hi: int) -> None:
@@ -17,3 +18,8 @@ def widen(value, width: int):
     """``value`` zero-extended to at least ``width`` bits."""
     have = len(value)
     return value if have >= width else Cat(value, Const(0, width - have))
+
+
+def tree_depth(leaves: int) -> int:
+    """Levels of a balanced binary tree over ``leaves`` leaves: ceil(log2 leaves)."""
+    return (leaves - 1).bit_length()
