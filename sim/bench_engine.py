@@ -14,8 +14,8 @@ checked against the golden model (state, visits, flips, 2E): a mismatch is an er
 clock instead.
 
 Per row: visits, flips, the run's RTL cycles, the engine's own cycle bound (:data:`ENGINES`:
-flips * ceil(N/K) for the lanes engine's column passes, 2 * flips for the column engine's
-CHOOSE and FLIP) and the ratio cycles / bound, a diagnostic; ``fpga_us`` = cycles at the clock (exact: the RTL's cycle count); the compiled
+flips * ceil(N/K) for the lanes engine's column passes; for the column engine flips times
+its FLIP, selector wait and shortest CHOOSE, docs/engine.md "Pipelined selectors") and the ratio cycles / bound, a diagnostic; ``fpga_us`` = cycles at the clock (exact: the RTL's cycle count); the compiled
 CPU engine's time for the same recall (same weights, probe, seed, order), measured in the same
 run: ``cpu_us`` on one thread and ``cpu_all_us`` per recall with every core busy (median of
 repeats after a warm-up, each a batch of recalls of that probe through
@@ -61,18 +61,33 @@ class EngineKind:
     bound per run, a diagnostic. :meth:`build` makes the class `BoardTop` builds for it
     (imported on use: the CPU half of the benchmark needs no Amaranth)."""
     name: str
-    bound: Callable[[int, NetworkConfig], int]
+    bound: Callable[[int, NetworkConfig, str], int]
 
     def build(self, config: NetworkConfig):
         from hopfield_fpga.gateware.board_top import BINARY_ENGINES
         return BINARY_ENGINES[self.name](config.with_(engine=self.name))
 
 
+def _column_flip_cycles(config: NetworkConfig, order: str) -> int:
+    """The column engine's cycles a flip at its default selector spans, with the shortest
+    CHOOSE (docs/engine.md, "Pipelined selectors": sequential 3 + Ls, random 2 + one CHOOSE,
+    rejection_free 3 + Lt + Lw + one draw cycle)."""
+    from hopfield_fpga.gateware.engine import common
+    from hopfield_fpga.gateware.engine.column_engine import DEFAULT_SPANS
+    n = config.neurons
+    seq, tree, walk = DEFAULT_SPANS
+    if order == "sequential":
+        return 3 + common.sequential_latency(n, seq)
+    if order == "random":
+        return 3
+    return 4 + common.tree_latency(n, tree) + common.walk_latency(n, walk)
+
+
 #: One entry per design of ``config.ENGINES``: the lanes engine's column passes of C = ceil(N/K)
-#: cycles a flip, the column engine's CHOOSE and FLIP.
+#: cycles a flip, the column engine's FLIP, selector wait and CHOOSE.
 ENGINES = {kind.name: kind for kind in (
-    EngineKind("lanes", lambda flips, config: flips * config.chunks),
-    EngineKind("column", lambda flips, config: 2 * flips),
+    EngineKind("lanes", lambda flips, config, order: flips * config.chunks),
+    EngineKind("column", lambda flips, config, order: flips * _column_flip_cycles(config, order)),
 )}
 
 #: A timed CPU batch lasts at least this long (seconds), so the clock's resolution is noise.
@@ -303,7 +318,7 @@ def run_engine_bench(sizes=DEFAULT_SIZES, *, lanes: int = 8, orders=None, noises
             cpu_all = cpu_time_per_recall(net, probe["state"], threads=threads,
                                           repeats=repeats, **run)
             fpga_s = got["cycles"] / clock_hz
-            bound = ENGINES[config.engine].bound(got["flips"], config)
+            bound = ENGINES[config.engine].bound(got["flips"], config, probe["order"])
             report.rows.append(BenchRow(
                 board=board, engine=config.engine, neurons=n, lanes=config.lanes, replicas=1,
                 patterns=p,

@@ -417,8 +417,14 @@ def test_bench_engines_and_their_cycle_bounds():
         built = be.ENGINES[name].build(config)
         assert type(built).__name__ == cls and built.config == config.with_(engine=name)
         Fragment.get(built, None)           # and it elaborates in that configuration
-    assert be.ENGINES["column"].bound(7, config) == 14
-    assert be.ENGINES["lanes"].bound(7, config) == 7 * config.chunks
+        if name == "column":
+            timing = built.timing
+    # the column engine's bound per flip from the latencies the built selectors have
+    want = {"sequential": 3 + timing.sequential, "random": 3,
+            "rejection_free": 4 + timing.tree + timing.walk}
+    for order, per_flip in want.items():
+        assert be.ENGINES["column"].bound(7, config, order) == 7 * per_flip
+        assert be.ENGINES["lanes"].bound(7, config, order) == 7 * config.chunks
 
 
 def test_bench_simulates_the_engine_the_configuration_names(monkeypatch):

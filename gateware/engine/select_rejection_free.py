@@ -34,7 +34,7 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from .common import check_int, tree_depth, widen
+from .common import check_int, tree_depth, tree_latency, walk_latency, widen
 
 __all__ = ["SelectRank", "count_tree"]
 
@@ -85,11 +85,10 @@ class SelectRank(wiring.Component):
         check_int("tree_span", tree_span, 0, 16)
         check_int("walk_span", walk_span, 0, 16)
         self.neurons, self.tree_span, self.walk_span = neurons, tree_span, walk_span
-        depth = tree_depth(neurons)
         #: Cycles from flags held to a valid ``count``.
-        self.tree_latency = depth // tree_span if tree_span else 0
+        self.tree_latency = tree_latency(neurons, tree_span)
         #: Cycles from a rank held (the tree settled) to a valid ``index``.
-        self.walk_latency = (max(depth - 1, 0) // walk_span + 1) if walk_span else 0
+        self.walk_latency = walk_latency(neurons, walk_span)
         super().__init__({
             "flags": In(neurons),
             "rank": In(range(neurons)),

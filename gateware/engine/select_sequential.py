@@ -28,7 +28,7 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from .common import check_int, tree_depth, widen
+from .common import check_int, sequential_latency, tree_depth, widen
 
 __all__ = ["SelectSequential", "first_set", "at_or_after"]
 
@@ -96,7 +96,7 @@ class SelectSequential(wiring.Component):
         check_int("span", span, 0, 16)
         self.neurons, self.span = neurons, span
         #: Cycles from inputs held to valid outputs.
-        self.latency = tree_depth(neurons) // span + 1 if span else 0
+        self.latency = sequential_latency(neurons, span)
         super().__init__({
             "flags": In(neurons),
             "pos": In(range(neurons)),
