@@ -54,6 +54,7 @@ __all__ = [
 #: 2: states, patterns and probes are packed bits (1 sent them in K-lane words); a host
 #: refuses a board of another version at IDENTIFY. 3: the configuration names the engine design.
 #: 4: the stop reason takes 3 bits of STATUS's flags (cycle2), fields valid moves to bit 5.
+#: 5: the configuration carries store_patterns; the quantized store's commands (§14).
 PROTOCOL_VERSION = 5
 DELIMITER = 0x00
 #: CRC-16/CCITT-FALSE (x^16 + x^12 + x^5 + 1).
