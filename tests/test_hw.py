@@ -389,10 +389,11 @@ def test_cli_boards_text(capsys):
 
 
 def test_cli_graded_flag_starts_from_the_graded_configuration():
-    from hopfield_fpga.host.cli_build import _config
+    from hopfield_fpga.host.cli_build import _config, _config_args
     board = get_board("icebreaker")
-    args = argparse.Namespace(graded=True, neurons=None, weight_bits=None, bias_bits=None,
-                              lanes=None, features=None, orders=None, engine=None)
+    parser = argparse.ArgumentParser()
+    _config_args(parser)
+    args = parser.parse_args(["--graded"])
     assert _config(board, args) == board.graded_config
     args.neurons = 32
     assert _config(board, args) == board.graded_config.with_(neurons=32)
