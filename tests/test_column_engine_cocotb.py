@@ -3,7 +3,8 @@ model, through the binary engine's cocotb testbench (``sim/tb/binary_engine_tb.p
 driver and scoreboard): every case kind drawn at random (symmetric, extreme, asymmetric under a
 cap, ties, stochastic runs with beta schedules, on-chip Hebbian stores), every order (the
 synchronous one included, its 2-cycles' other state checked), clamp masks in about half the
-cases, traced with random back-pressure and untraced, and the stop input. The cases' seeds are printed by
+cases, traced with random back-pressure and untraced, and the stop input; with a pattern
+buffer (``store_patterns``), half the Hebbian cases use the quantized store of §14. The cases' seeds are printed by
 the testbench (a failure names its case seed)."""
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ COCOTB_CONFIGS = [
     (NetworkConfig(neurons=2, lanes=1, weight_bits=1, bias_bits=2, features=FULL,
                    orders=tuple(Order)), 50),
     (NetworkConfig(neurons=21, lanes=5, weight_bits=16, bias_bits=24, features=FULL,
-                   orders=tuple(Order)), 150),
+                   orders=tuple(Order), engine="column", store_patterns=8), 150),
 ]
 
 

@@ -259,11 +259,13 @@ class EngineCase:
     trace: bool = True
     ready_prob: float = 1.0
     clamp: np.ndarray | None = None        # held neurons (§12); None: the engine has no mask
+    quantized: bool = False                # patterns stored by the quantized store (§14)
 
     def describe(self) -> str:
         return (f"case seed={self.seed} kind={self.kind} order={self.order} "
                 f"run_seed={self.run_seed} max_visits={self.max_visits} "
                 f"schedule={self.schedule} trace={self.trace}"
+                + (" quantized store" if self.quantized else "")
                 + ("" if self.clamp is None else
                    f" clamp={np.flatnonzero(self.clamp).tolist()}"))
 
@@ -328,6 +330,13 @@ def make_case(config: NetworkConfig, seed: int, kind: str | None = None, *,
         p_count = int(r.integers(1, min(2 * max(1, hi) + 3, 24)))
         patterns = r.choice([-1, 1], (p_count, n))
         bias = np.zeros(n, int)
+    quantized = False
+    if kind == "hebbian" and config.store_patterns and r.random() < 0.5:
+        # the quantized store of §14 instead, P <= P_MAX; it replaces the weights loaded
+        # before it (the saturating store adds to them: a mix-up shows)
+        quantized = True
+        patterns = patterns[:config.store_patterns]
+        w = r.integers(lo, hi + 1, (n, n))
     state = r.choice([-1, 1], n)
     if kind == "hebbian" and r.random() < 0.7:
         flip = r.random(n) < 0.2
@@ -340,7 +349,7 @@ def make_case(config: NetworkConfig, seed: int, kind: str | None = None, *,
     held = None
     if clamp:
         held = r.random(n) < (r.uniform(0.1, 0.6) if r.random() < 0.5 else 0.0)
-    return EngineCase(clamp=held, seed=seed, kind=kind, weights=w,
+    return EngineCase(clamp=held, quantized=quantized, seed=seed, kind=kind, weights=w,
                       bias=np.asarray(bias, dtype=np.int64),
                       state=np.asarray(state, dtype=np.int64), order=order,
                       run_seed=int(r.integers(0, 1 << 32)) if r.random() < 0.9 else 0,
@@ -354,7 +363,9 @@ def make_case(config: NetworkConfig, seed: int, kind: str | None = None, *,
 def expected(config: NetworkConfig, case: EngineCase):
     """(weights after the on-chip stores, golden RunResult) of a case."""
     w = case.weights
-    if case.patterns is not None:
+    if case.quantized:
+        w = golden.store_hebbian_quantized(case.patterns, config=config)
+    elif case.patterns is not None:
         w = golden.store_hebbian(w, case.patterns, config=config)
     result = golden.run_binary(w, case.bias, case.state, order=case.order, seed=case.run_seed,
                                max_visits=case.max_visits, beta_fixed=case.schedule,
@@ -403,8 +414,11 @@ async def run_case(driver: EngineDriver, case: EngineCase, *, fresh: bool = True
     if fresh:
         await driver.clear()
     await driver.write_weights(case.weights)
-    for p in case.patterns if case.patterns is not None else ():
-        await driver.store_pattern(p)
+    if case.quantized:
+        await driver.store_quantized(case.patterns)
+    else:
+        for p in case.patterns if case.patterns is not None else ():
+            await driver.store_pattern(p)
     await driver.write_bias(case.bias)
     await driver.write_state(case.state)
     if case.clamp is not None:
