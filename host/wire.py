@@ -257,12 +257,19 @@ class WireBackend:
         """
         link = self.link
         link.stop_requested.clear()
-        link.request(start_cmd, payload, reply_size=0, retry=False, run_trace=run_trace)
         deadline = time.monotonic() + run_timeout
         ended_by = None
+        started = False
         try:
             while True:
                 try:
+                    if not started:
+                        # inside the handler: a Ctrl-C between sending the start and its
+                        # reply must still stop the run (STOP to an idle board is harmless)
+                        started = True
+                        link.request(start_cmd, payload, reply_size=0, retry=False,
+                                     run_trace=run_trace)
+                        continue
                     raw = link.request(status_cmd, reply_size=status_size)
                     if not raw[0] & P.StatusFlags.BUSY:
                         return raw, ended_by

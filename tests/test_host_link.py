@@ -204,24 +204,40 @@ def test_run_timeout_and_stop_on_the_simulated_board(url):
 
 
 _CTRL_C = """
-import os, signal, threading, numpy as np
+import faulthandler, os, signal, threading, numpy as np
+from hopfield_fpga import protocol as P
 from hopfield_fpga.host.board import Board
+from hopfield_fpga.host.link import Link
+faulthandler.dump_traceback_later(240, exit=True)   # a hang shows where, not just a timeout
+send = Link._send
+def interrupting_send(self, cmd, payload):
+    seq = send(self, cmd, payload)
+    if cmd == P.Command.RUN:
+        os.kill(os.getpid(), signal.SIGINT)         # Ctrl-C before the board's reply to RUN
+    return seq
+if {phase!r} == "sent":
+    Link._send = interrupting_send
 with Board.open({url!r}, timeout=30) as board:
     w = np.zeros((8, 8), int)
     w[0, 1], w[1, 0] = 1, -1
     board.load_weights(w)
-    threading.Timer(1.0, os.kill, (os.getpid(), signal.SIGINT)).start()   # Ctrl-C
+    if {phase!r} == "timer":
+        threading.Timer(1.0, os.kill, (os.getpid(), signal.SIGINT)).start()
     try:
         board.recall(np.ones(8, int), max_visits=2**32 - 1)
     except KeyboardInterrupt:
+        Link._send = send
         st = board.status()
         print("interrupted", st.busy, st.stop_reason)
 """
 
 
-def test_ctrl_c_stops_the_boards_run():
+@pytest.mark.parametrize("phase", ["timer", "sent"])
+def test_ctrl_c_stops_the_boards_run(phase):
+    # "timer": Ctrl-C while the run goes on; "sent": between sending RUN and its reply, where
+    # the driver once let the KeyboardInterrupt out with the board still running
     import subprocess
     import sys
-    done = subprocess.run([sys.executable, "-c", _CTRL_C.format(url=SIM_URLS[0])],
-                          capture_output=True, text=True, timeout=600)
+    done = subprocess.run([sys.executable, "-c", _CTRL_C.format(url=SIM_URLS[0], phase=phase)],
+                          capture_output=True, text=True, timeout=300)
     assert done.stdout.strip() == "interrupted False stop", done.stdout + done.stderr
