@@ -10,9 +10,11 @@ STAMP  := $(VENV)/.installed
 demo: $(STAMP)
 	$(BIN)/hopfield demo
 
-# -n auto: one pytest-xdist worker per core (PYTEST_ARGS="-n 0" runs serially).
+# -n auto: one pytest-xdist worker per core (PYTEST_ARGS="-n 0" runs serially); worksteal: an
+# idle worker takes tests queued for a busy one, so a long test near the end does not leave
+# the other core idle (tests/conftest.py also starts the slow tests first).
 test: $(STAMP) simulators
-	$(BIN)/python -m pytest -n auto --durations=40 $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n auto --dist worksteal --durations=40 $(PYTEST_ARGS)
 
 # Every import of the project resolves (pyright; configured in pyproject.toml).
 check: $(STAMP)

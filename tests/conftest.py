@@ -8,6 +8,8 @@
   simulator, any other name an executable on ``PATH``.
 - ``small_config`` / ``small_graded_config`` / ``SMALL_SIM_URL``: the small boards most tests
   run on (seconds in Amaranth's simulator).
+- The tests marked ``slow`` run first (a stable sort: the order within each group is kept), so
+  that the pytest-xdist workers end together instead of one finishing a long test alone.
 """
 
 from __future__ import annotations
@@ -23,6 +25,10 @@ from hopfield_fpga.sim import rtl_runner
 
 #: A small simulated board (N = 16, 4 lanes of 4-bit weights) in Amaranth's simulator.
 SMALL_SIM_URL = "sim://?neurons=16&lanes=4&weight_bits=4"
+
+
+def pytest_collection_modifyitems(config, items):
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
 @pytest.fixture
