@@ -34,7 +34,7 @@ from amaranth.lib.wiring import In, Out
 
 from hopfield_fpga.config import NetworkConfig
 
-__all__ = ["FieldOp", "FieldArray", "unstable_flag"]
+__all__ = ["FieldOp", "FieldArray", "unstable_flag", "one_hot"]
 
 
 class FieldOp(enum.Enum, shape=3):
@@ -62,6 +62,25 @@ def unstable_flag(state, field):
     return Mux(state, negative, ~negative & field.any())
 
 
+def one_hot(m: Module, index, n: int, enable, name: str = "sel"):
+    """``enable & (index == i)`` for i in [0, n), by a two-level decode: the index's low and
+    high halves each decoded once (2 x sqrt(n) lines), then one 2-input AND a line. An
+    ``index == i`` per line is a ceil(log2 n)-input compare each: about 4 LUT4s a line at
+    n = 1024 against 1."""
+    bits = len(index)
+    lo_bits = bits // 2
+    lo = [Signal(name=f"{name}_lo{a}") for a in range(1 << lo_bits)]
+    hi = [Signal(name=f"{name}_hi{b}") for b in range(1 << (bits - lo_bits))]
+    m.d.comb += [line.eq(index[:lo_bits] == a) for a, line in enumerate(lo)]
+    m.d.comb += [line.eq(enable & (index[lo_bits:] == b)) for b, line in enumerate(hi)]
+    lines = []
+    for i in range(n):
+        line = Signal(name=f"{name}{i}")
+        m.d.comb += line.eq(lo[i & ((1 << lo_bits) - 1)] & hi[i >> lo_bits])
+        lines.append(line)
+    return lines
+
+
 class FieldArray(wiring.Component):
     def __init__(self, config: NetworkConfig):
         if not isinstance(config, NetworkConfig):
@@ -87,6 +106,7 @@ class FieldArray(wiring.Component):
         m = Module()
         flip = self.op == FieldOp.FLIP
         negate = ~self.sign                      # subtract: add the complement, carry in 1
+        flips = one_hot(m, self.index, n, flip, "flip")
         for i in range(n):
             h = Signal(signed(a), name=f"h{i}")
             s = Signal(name=f"s{i}")
@@ -110,7 +130,7 @@ class FieldArray(wiring.Component):
                     m.d.sync += [h.eq(0), s.eq(0)]
                 with m.Case(FieldOp.ZERO_FIELDS):
                     m.d.sync += h.eq(0)
-            with m.If(flip & (self.index == i)):
+            with m.If(flips[i]):
                 m.d.sync += s.eq(self.sign)
             with m.If((self.op == FieldOp.LOAD_STATES) & in_chunk):
                 m.d.sync += s.eq(self.states_in[lane])
