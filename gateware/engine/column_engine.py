@@ -51,7 +51,8 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 
-from hopfield_fpga.config import BETA_SCHEDULE_DEPTH, COUNTER_BITS, Feature, NetworkConfig
+from hopfield_fpga.config import (BETA_SCHEDULE_DEPTH, COUNTER_BITS, Feature, NetworkConfig,
+                                  Order)
 from ..binary_engine import divmod_const
 from ..engine_ports import (AccessOp, EnginePorts, RunOrder, StopReason, check_engine_config,
                             engine_signature)
@@ -191,8 +192,10 @@ class ColumnEngine(GlauberRun, QuantizedStoreRun, wiring.Component):
         d.chunk_mask = Mux(d.cmd.chunk == C - 1, last_mask, full_mask)
         m.d.comb += [
             fa.column.eq(d.column), eu.column.eq(d.column), eu.states.eq(fa.states),
-            d.free_flags.eq(fa.flags & ~d.held[:N]),
-            d.sync.eq(d.order == RunOrder.SYNCHRONOUS),
+            fa.held.eq(d.held[:N]), d.free_flags.eq(fa.flags),
+            # (a constant 0 without the order: no walk multiplexer before the selector)
+            d.sync.eq(d.order == RunOrder.SYNCHRONOUS
+                      if Order.SYNCHRONOUS in cfg.orders else 0),
             ws.read_addr.eq(d.w_addr), ws.read_en.eq(d.w_en),
             d.b_rd.addr.eq(d.b_addr), d.b_rd.en.eq(1),
             d.ws_new.eq(d.cmd.data[:K] & d.chunk_mask),

@@ -23,7 +23,11 @@ fields_in: In(K * ACC_BITS), the h of the chunk's K lanes (lane l at bits [l A, 
 states_in: In(K), the states of the chunk's K lanes (bit 1 = +1).
 fields: Out(N * ACC_BITS), every h_i, signed, lane i at bits [i A, (i+1) A).
 states: Out(N), every s_i (1 = +1).
-flags: Out(N), the unstable flags s_i h_i < 0, combinational from the registers.
+held: In(N), the clamp mask (§12, bit 1 = held): a held neuron's flag is 0.
+flags: Out(N), the unstable flags s_i h_i < 0 of the free neurons, combinational from the
+    registers (the mask in the flag's own LUT).
+nonzero: Out(N), h_i != 0 (the flags' zero test, which the quantized store's level count
+    shares).
 """
 
 from __future__ import annotations
@@ -55,11 +59,11 @@ class FieldOp(enum.Enum, shape=3):
     ZERO_FIELDS = 6
 
 
-def unstable_flag(state, field):
-    """s h < 0 of one lane (§3), spelled as sign bit and non-zero test: ``> 0`` would be a
-    subtraction's carry chain."""
+def unstable_flag(state, field, nonzero=None):
+    """s h < 0 of one lane (§3), spelled as sign bit and non-zero test (``nonzero``: the
+    field's, if already computed): ``> 0`` would be a subtraction's carry chain."""
     negative = field[-1]
-    return Mux(state, negative, ~negative & field.any())
+    return Mux(state, negative, ~negative & (field.any() if nonzero is None else nonzero))
 
 
 def one_hot(m: Module, index, n: int, enable, name: str = "sel"):
@@ -95,9 +99,11 @@ class FieldArray(wiring.Component):
             "chunk": In(range(config.chunks)),
             "fields_in": In(k * a),
             "states_in": In(k),
+            "held": In(n),
             "fields": Out(n * a),
             "states": Out(n),
             "flags": Out(n),
+            "nonzero": Out(n),
         })
 
     def elaborate(self, platform):
@@ -135,5 +141,7 @@ class FieldArray(wiring.Component):
             with m.If((self.op == FieldOp.LOAD_STATES) & in_chunk):
                 m.d.sync += s.eq(self.states_in[lane])
             m.d.comb += [self.fields[i * a:(i + 1) * a].eq(h), self.states[i].eq(s),
-                         self.flags[i].eq(unstable_flag(s, h))]
+                         self.nonzero[i].eq(h.any()),
+                         self.flags[i].eq(unstable_flag(s, h, self.nonzero[i])
+                                          & ~self.held[i])]
         return m
