@@ -20,7 +20,8 @@ state. It is built from the blocks of this package:
   with :class:`~.select_random.DrawWords`, :class:`~.select_random.SelectRandom` (its words
   held in registers by :class:`~.select_random.WordWindow`): the next flip after a fixed
   number of cycles (:class:`SelectTiming`), the stable visits and rejected words in between
-  counted exactly;
+  counted exactly; only the configured orders' selectors are built (the rank select's count
+  tree always: status.unstable);
 - :class:`~.glauber_unit.GlauberUnit` in :class:`~.glauber_run.GlauberRun`
   (Feature.STOCHASTIC): stochastic visits issued one per cycle, each decided from h_j, beta
   and its Glauber word; a changed value is flipped like a deterministic flip;
