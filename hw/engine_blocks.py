@@ -85,6 +85,9 @@ def main(argv=None):
                         help="N (default: the ULX3S-85F default configuration's)")
     parser.add_argument("--bias-bits", type=int, default=None,
                         help="B_BITS (a smaller N with a wider bias keeps the lanes' ACC_BITS)")
+    parser.add_argument("--store-patterns", type=int, default=None,
+                        help="the quantized store's pattern buffer (store_patterns; default: "
+                             "the configuration's)")
     parser.add_argument("--spans", default=",".join(map(str, DEFAULT_SPANS)),
                         help="levels per register stage of the sequential select, the rank "
                              "count tree and the rank walk (0: combinational; default "
@@ -101,9 +104,11 @@ def main(argv=None):
         config = config.with_(neurons=args.neurons, lanes=min(config.lanes, args.neurons))
     if args.bias_bits is not None:
         config = config.with_(bias_bits=args.bias_bits)
+    if args.store_patterns is not None:
+        config = config.with_(engine="column", store_patterns=args.store_patterns)
     print(f"{args.block}: N = {config.neurons}, W_BITS = {config.weight_bits}, "
           f"B_BITS = {config.bias_bits}, ACC_BITS = {config.acc_bits}, K = {config.lanes}, "
-          f"spans = {','.join(map(str, spans))}")
+          f"store_patterns = {config.store_patterns}, spans = {','.join(map(str, spans))}")
     block = BLOCKS[args.block](config, spans)
     top = block if args.block in UNWRAPPED else registered(block)
     with open(args.output, "w") as f:

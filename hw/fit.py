@@ -27,6 +27,7 @@ from .boards import Board
 
 __all__ = ["FitError", "WeightPlacement", "check_fit", "weight_memory_shape",
            "weight_memories", "largest_fitting_neurons", "COLUMN_LUTS_PER_NEURON",
+           "COLUMN_LUTS_PER_NEURON_BUILT",
            "column_logic_estimate"]
 
 #: The column engine's LUT4s (nextpnr's TRELLIS_COMB) in a whole board top, measured on two
@@ -34,15 +35,22 @@ __all__ = ["FitError", "WeightPlacement", "check_fit", "weight_memory_shape",
 #: engine on the boards"): 22661 at N = 128 and 40711 at N = 256, so about 141 a neuron (the
 #: field lane, its share of the selectors, the column sum, the Hebbian column and the N:1
 #: picks) on top of a fixed part (UART, framing, command engine, control, generators).
-COLUMN_LUTS_PER_NEURON = 141
+COLUMN_LUTS_PER_NEURON_BUILT = 141
 COLUMN_LUTS_FIXED = 4613
+#: The estimate a neuron: the builds' figure less what the engine lost since, by the yosys
+#: count of docs/engine.md ("Where the LUT4s a neuron go": synth_ecp5 -noflatten of the
+#: ColumnEngine at N = 32 and 64, 139.5 a neuron in the design those builds had, 120.2 now),
+#: until a board build measures it again.
+COLUMN_LUTS_PER_NEURON = round(COLUMN_LUTS_PER_NEURON_BUILT - (139.5 - 120.2))
 #: The Hebbian column's share of a neuron (``hw/engine_blocks.py``, 7851 LUT4 at N = 1024,
 #: docs/engine.md), left out of the estimate without Feature.HEBBIAN.
 COLUMN_HEBBIAN_LUTS_PER_NEURON = 7.7
 #: The quantized store's share of a neuron when it is built (``store_patterns`` > 0): the
-#: sign, level count and step test of each lane, 826 LUT4 + 40 CCU2C (two LUT4s each) more
-#: at N = 32 (yosys synth_ecp5 -noflatten of the whole ColumnEngine, docs/engine.md).
-COLUMN_QSTORE_LUTS_PER_NEURON = 28.3
+#: sign, level count and step of each lane, 540 LUT4 + 36 CCU2C (two LUT4s each) more at
+#: N = 32 (yosys synth_ecp5 -noflatten of the whole ColumnEngine, ``python -m
+#: hopfield_fpga.hw.engine_blocks column_engine X.il --neurons 32 --store-patterns 8``,
+#: docs/engine.md).
+COLUMN_QSTORE_LUTS_PER_NEURON = 19.1
 
 
 class FitError(ValueError):

@@ -55,8 +55,9 @@ FIELD_CONFIGS = [NetworkConfig(neurons=1, lanes=1, weight_bits=1, bias_bits=1),
                          f"W{c.weight_bits}")
 def test_field_array_matches_model(config):
     """Random op sequences (refresh-like loads and column adds, flips, state loads, clears)
-    against the numpy model; fields, states and flags compared after every cycle. The fields
-    stay within the accumulator, as in the engine (h = W s + b always holds there)."""
+    against the numpy model; fields, states, flags and zero tests compared after every cycle.
+    The fields stay within the accumulator, as in the engine (h = W s + b always holds
+    there)."""
     n, k, a, wb = config.neurons, config.lanes, config.acc_bits, config.weight_bits
     seed = 1000 + n
     rng = np.random.default_rng(seed)
@@ -89,6 +90,8 @@ def test_field_array_matches_model(config):
             ctx.set(dut.chunk, c)
             ctx.set(dut.fields_in, _pack(new_h, a))
             ctx.set(dut.states_in, _bits(new_s))
+            held = rng.random(n) < 0.2             # the clamp mask, new every cycle
+            ctx.set(dut.held, _bits(held))
             await ctx.tick()
             if op in (FieldOp.FLIP, FieldOp.ADD):
                 h = step_h
@@ -104,8 +107,9 @@ def test_field_array_matches_model(config):
             where = f"seed {seed} step {step} op {op.name}"
             assert _unpack(ctx.get(dut.fields), a, n) == list(h), where
             assert ctx.get(dut.states) == _bits(s), where
-            flags = (2 * s - 1) * h < 0
+            flags = ((2 * s - 1) * h < 0) & ~held
             assert ctx.get(dut.flags) == _bits(flags), where
+            assert ctx.get(dut.nonzero) == _bits(h != 0), where
 
     sim.add_testbench(bench)
     sim.run()
@@ -199,6 +203,23 @@ def test_select_rank(n, tree_span, walk_span):
             assert ctx.get(dut.index) == [i for i, f in enumerate(flags) if f][k], where
 
     _run_held_cases(dut, cases, check, tree_span > 0 or walk_span > 0)
+
+
+def test_select_rank_count_only():
+    """Without the walk (an engine without rejection_free order) the count is the same, the
+    index a constant 0."""
+    n, seed = 37, 3100
+    rng = random.Random(seed)
+    dut = SelectRank(n, 2, 1, walk=False)
+
+    async def check(ctx, flags):
+        ctx.set(dut.flags, _bits(flags))
+        ctx.set(dut.rank, rng.randrange(n))
+        await _hold(ctx, dut.tree_latency)
+        where = f"seed {seed}: flags {flags}"
+        assert (ctx.get(dut.count), ctx.get(dut.index)) == (sum(flags), 0), where
+
+    _run_held_cases(dut, [_random_flags(rng, n) for _ in range(60)], check, True)
 
 
 def _xorshift_words(x, count):

@@ -20,7 +20,8 @@ state. It is built from the blocks of this package:
   with :class:`~.select_random.DrawWords`, :class:`~.select_random.SelectRandom` (its words
   held in registers by :class:`~.select_random.WordWindow`): the next flip after a fixed
   number of cycles (:class:`SelectTiming`), the stable visits and rejected words in between
-  counted exactly;
+  counted exactly; only the configured orders' selectors are built (the rank select's count
+  tree always: status.unstable);
 - :class:`~.glauber_unit.GlauberUnit` in :class:`~.glauber_run.GlauberRun`
   (Feature.STOCHASTIC): stochastic visits issued one per cycle, each decided from h_j, beta
   and its Glauber word; a changed value is flipped like a deterministic flip;
@@ -51,12 +52,13 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 
-from hopfield_fpga.config import BETA_SCHEDULE_DEPTH, COUNTER_BITS, Feature, NetworkConfig
+from hopfield_fpga.config import (BETA_SCHEDULE_DEPTH, COUNTER_BITS, Feature, NetworkConfig,
+                                  Order)
 from ..binary_engine import divmod_const
 from ..engine_ports import (AccessOp, EnginePorts, RunOrder, StopReason, check_engine_config,
                             engine_signature)
 from ..xorshift import load_state
-from .common import check_int
+from .common import check_int, sequential_latency, tree_latency, walk_latency
 from .energy_unit import EnergyUnit
 from .field_array import FieldArray, FieldOp
 from .glauber_run import GlauberRun
@@ -96,12 +98,11 @@ class SelectTiming:
         if not isinstance(spans, tuple) or len(spans) != 3:
             raise ValueError(f"spans must be a tuple (sequential, rank tree, rank walk) of "
                              f"levels per register stage, like {DEFAULT_SPANS}, not {spans!r}")
+        self.spans = spans
         seq_span, tree_span, walk_span = spans
-        self.seq = SelectSequential(neurons, seq_span)
-        self.rank = SelectRank(neurons, tree_span, walk_span)
-        self.sequential = self.seq.latency
-        self.tree = self.rank.tree_latency
-        self.walk = self.rank.walk_latency
+        self.sequential = sequential_latency(neurons, seq_span)
+        self.tree = tree_latency(neurons, tree_span)
+        self.walk = walk_latency(neurons, walk_span)
 
 
 class ColumnEngine(GlauberRun, QuantizedStoreRun, wiring.Component):
@@ -128,26 +129,27 @@ class ColumnEngine(GlauberRun, QuantizedStoreRun, wiring.Component):
         m.submodules.fields = fa = FieldArray(cfg)
         m.submodules.energy = eu = self.energy
         m.submodules.biases = bmem = Memory(shape=K * cfg.bias_bits, depth=C, init=[])
-        timing = self.timing
-        m.submodules.sel_seq = sel_seq = timing.seq
-        m.submodules.sel_rank = sel_rank = timing.rank
-        m.submodules.draw_rank = draw_rank = DrawWords(N, self.words)
-        m.submodules.sel_rand = sel_rand = SelectRandom(N, self.words)
-        m.submodules.window = window = WordWindow(self.words)   # random order's words
         regs = StatusRegisters(cfg)
         stoch, hebb = cfg.has(Feature.STOCHASTIC), cfg.has(Feature.HEBBIAN)
         d = SimpleNamespace(
             ws=ws, fa=fa, eu=eu, b_rd=bmem.read_port(), b_wr=bmem.write_port(),
-            sel_seq=sel_seq, sel_rank=sel_rank, draw_rank=draw_rank, sel_rand=sel_rand,
-            window=window,
-            regs=regs, column=ws.column[:N * WB], n_unst=sel_rank.count,
+            regs=regs, column=ws.column[:N * WB],
             states=Cat(fa.states, Const(0, C * K - N)),    # padded to C chunks of K
             # run parameters
             order=Signal(RunOrder), trace_en=Signal(), max_visits=Signal(COUNTER_BITS),
             rng=Signal(32), pos=Signal(range(N)),          # pos: visits mod N
             # the flip (or the state write's flip) in progress
-            j=Signal(range(N)), j_lane=Signal(range(K)), snew=Signal(),
+            j=Signal(range(N)), j_chunk=Signal(range(C)), j_lane=Signal(range(K)),
+            snew=Signal(),
             counting=Signal(),                             # a run's flip, not a state write's
+            # the one N:1 pick of h_j (and s_j, the clamp bit) that the flip's energy term
+            # and the Glauber visit share: ``pick_j`` is j in FLIP and the visit in E
+            # (GlauberRun), never both in one cycle; ``choose_j`` is the index of this
+            # cycle's _choose, whose -s_j one pick gives for every selector
+            pick_j=Signal(range(N)), choose_j=Signal(range(N)),
+            # the one chunk pick of the states: the access's chunk, or the refresh's
+            # (R_BIAS: the bias chunk loaded; R_COLS: the chunk and lane of the column added)
+            s_chunk_at=Signal(range(C)), r_chunk=Signal(range(C)), r_lane=Signal(range(K)),
             # memory addresses of this cycle
             w_addr=Signal(range(N)), w_en=Signal(), b_addr=Signal(range(C)),
             # the access being executed
@@ -171,6 +173,13 @@ class ColumnEngine(GlauberRun, QuantizedStoreRun, wiring.Component):
             stochastic=Signal() if stoch else Const(0),
             beta_idx=Signal(range(BETA_SCHEDULE_DEPTH)),
             beta_last=Signal(range(BETA_SCHEDULE_DEPTH)))
+        d.pick = SimpleNamespace(h=fa.fields.word_select(d.pick_j, cfg.acc_bits).as_signed(),
+                                 s=fa.states.bit_select(d.pick_j, 1),
+                                 held=d.held.bit_select(d.pick_j, 1))
+        d.choose_new = ~fa.states.bit_select(d.choose_j, 1)
+        d.s_chunk = d.states.word_select(d.s_chunk_at, K)
+        d.choose_chunk, d.choose_lane = divmod_const(d.choose_j, K, len(d.choose_j))
+        self._build_selectors(m, d)
         if stoch:
             self._glauber_build(m, d)
         if hebb:
@@ -184,18 +193,14 @@ class ColumnEngine(GlauberRun, QuantizedStoreRun, wiring.Component):
         d.chunk_mask = Mux(d.cmd.chunk == C - 1, last_mask, full_mask)
         m.d.comb += [
             fa.column.eq(d.column), eu.column.eq(d.column), eu.states.eq(fa.states),
-            d.free_flags.eq(fa.flags & ~d.held[:N]),
-            # a synchronous step walks its pending set with the sequential selector
-            d.sync.eq(d.order == RunOrder.SYNCHRONOUS),
-            sel_seq.flags.eq(Mux(d.sync, d.sync_last, d.flags_r)),
-            sel_rank.flags.eq(d.flags_r),
-            sel_rand.flags.eq(d.flags_r),
-            # A stochastic random visit draws its index from [0, N) with the same words.
-            draw_rank.n.eq(Mux(d.stochastic, N, d.n_unst)), sel_rank.rank.eq(d.rank_k),
-            sel_seq.pos.eq(d.pos), draw_rank.state.eq(d.rng), sel_rand.words.eq(window.words),
+            fa.held.eq(d.held[:N]), d.free_flags.eq(fa.flags),
+            # (a constant 0 without the order: no walk multiplexer before the selector)
+            d.sync.eq(d.order == RunOrder.SYNCHRONOUS
+                      if Order.SYNCHRONOUS in cfg.orders else 0),
             ws.read_addr.eq(d.w_addr), ws.read_en.eq(d.w_en),
             d.b_rd.addr.eq(d.b_addr), d.b_rd.en.eq(1),
             d.ws_new.eq(d.cmd.data[:K] & d.chunk_mask),
+            d.s_chunk_at.eq(d.cmd.chunk),                  # the refresh sets its own
             regs.energy2.eq(eu.energy2),
             self.reply.payload.data.eq(d.reply_data),
             # §13: a synchronous flip's visit is t N + j (visits counts whole steps)
@@ -219,6 +224,34 @@ class ColumnEngine(GlauberRun, QuantizedStoreRun, wiring.Component):
                 self._qstore_states(m, d)
         return m
 
+    def _build_selectors(self, m, d):
+        """The selectors of the configured orders only (``d.sel_seq``, ``d.sel_rand`` with
+        ``d.window``, ``d.draw_rank``: None when not built). The rank select's count tree is
+        always built (status.unstable, and every run's end waits for it); its walk only for
+        rejection_free. The draw also serves stochastic random visits."""
+        cfg, N, t = self.config, self.config.neurons, self.timing
+        d.orders = orders = {RunOrder(int(o)) for o in cfg.orders}
+        stoch = cfg.has(Feature.STOCHASTIC)
+        seq_span, tree_span, walk_span = t.spans
+        rank_free = RunOrder.REJECTION_FREE in orders
+        m.submodules.sel_rank = d.sel_rank = rank = SelectRank(N, tree_span, walk_span,
+                                                               walk=rank_free)
+        d.n_unst = rank.count
+        m.d.comb += [rank.flags.eq(d.flags_r), rank.rank.eq(d.rank_k)]
+        d.sel_seq = d.sel_rand = d.window = d.draw_rank = None
+        if orders & {RunOrder.SEQUENTIAL, RunOrder.SYNCHRONOUS}:
+            m.submodules.sel_seq = d.sel_seq = seq = SelectSequential(N, seq_span)
+            # a synchronous step walks its pending set with the sequential selector
+            m.d.comb += [seq.flags.eq(Mux(d.sync, d.sync_last, d.flags_r)), seq.pos.eq(d.pos)]
+        if RunOrder.RANDOM in orders:
+            m.submodules.sel_rand = d.sel_rand = rand = SelectRandom(N, self.words)
+            m.submodules.window = d.window = window = WordWindow(self.words)
+            m.d.comb += [rand.flags.eq(d.flags_r), rand.words.eq(window.words)]
+        if rank_free or (RunOrder.RANDOM in orders and stoch):
+            m.submodules.draw_rank = d.draw_rank = draw = DrawWords(N, self.words)
+            # A stochastic random visit draws its index from [0, N) with the same words.
+            m.d.comb += [draw.n.eq(Mux(d.stochastic, N, d.n_unst)), draw.state.eq(d.rng)]
+
     # -- helpers of the FSM states ---------------------------------------------------------------
 
     def _max_age(self):
@@ -241,11 +274,14 @@ class ColumnEngine(GlauberRun, QuantizedStoreRun, wiring.Component):
             m.d.comb += d.need.eq(0)
 
     def _choose(self, m, d, index, new, count):
-        """Issue the flip of ``index`` to ``new``: its column and bias chunk are read now."""
-        K = self.config.lanes
-        jdiv, jmod = divmod_const(index, K, len(d.j))
-        m.d.comb += [d.w_addr.eq(index), d.w_en.eq(1), d.b_addr.eq(jdiv)]
-        m.d.sync += [d.j.eq(index), d.snew.eq(new), d.counting.eq(count), d.j_lane.eq(jmod)]
+        """Issue the flip of ``index`` to ``new`` (None: -s_index, a deterministic flip): its
+        column and bias chunk are read now."""
+        m.d.comb += [d.choose_j.eq(index), d.w_addr.eq(d.choose_j), d.w_en.eq(1),
+                     d.b_addr.eq(d.choose_chunk)]
+        m.d.sync += [d.j.eq(d.choose_j), d.pick_j.eq(d.choose_j),
+                     d.snew.eq(d.choose_new if new is None else new),
+                     d.counting.eq(count), d.j_chunk.eq(d.choose_chunk),
+                     d.j_lane.eq(d.choose_lane)]
         m.next = "FLIP"
 
     def _advance(self, m, d, count):
@@ -263,6 +299,10 @@ class ColumnEngine(GlauberRun, QuantizedStoreRun, wiring.Component):
         goes on after j. pos moves: the sequential select starts again (``restart``)."""
         N = self.config.neurons
         m.d.comb += d.restart.eq(1)
+        if RunOrder.SYNCHRONOUS not in d.orders:
+            self._advance(m, d, 1)
+            m.next = "CHOOSE"
+            return
         with m.If(d.sync):
             m.d.sync += [d.pos.eq(Mux(d.j == N - 1, 0, d.j + 1)), d.walk_end.eq(d.j == N - 1)]
             m.next = "SYNC_WALK"
@@ -294,7 +334,9 @@ class ColumnEngine(GlauberRun, QuantizedStoreRun, wiring.Component):
                 m.d.sync += [d.cmd.eq(self.access.payload), regs.busy.eq(1)]
                 m.next = "EXEC"
             with m.Elif(self.run.valid):
-                m.d.comb += [d.window.load.eq(1), d.window.load_state.eq(load_state(rp.seed))]
+                if d.window is not None:
+                    m.d.comb += [d.window.load.eq(1),
+                                 d.window.load_state.eq(load_state(rp.seed))]
                 m.d.sync += [
                     d.order.eq(rp.order),
                     d.trace_en.eq(rp.trace if cfg.has(Feature.TRACE) else 0),
@@ -321,7 +363,7 @@ class ColumnEngine(GlauberRun, QuantizedStoreRun, wiring.Component):
     def _access(self, m, d):
         cfg, regs, cmd, ws, fa = self.config, d.regs, d.cmd, d.ws, d.fa
         N, K, C, BB = cfg.neurons, cfg.lanes, cfg.chunks, cfg.bias_bits
-        chunk_states = d.states.word_select(cmd.chunk, K)
+        chunk_states = d.s_chunk                            # at cmd.chunk (the default)
         with m.State("EXEC"):
             with m.Switch(cmd.op):
                 with m.Case(AccessOp.WRITE_WEIGHTS):
@@ -355,8 +397,8 @@ class ColumnEngine(GlauberRun, QuantizedStoreRun, wiring.Component):
                     m.d.sync += d.reply_data.eq(chunk_states)
                     m.next = "REPLY"
                 with m.Case(AccessOp.READ_CYCLE):
-                    cycle = Cat(fa.states ^ d.sync_last, Const(0, C * K - N))
-                    m.d.sync += d.reply_data.eq(cycle.word_select(cmd.chunk, K))
+                    last = Cat(d.sync_last, Const(0, C * K - N)).word_select(cmd.chunk, K)
+                    m.d.sync += d.reply_data.eq(chunk_states ^ last)
                     m.next = "REPLY"
                 with m.Case(AccessOp.WRITE_CLAMP):
                     m.d.sync += [d.held.word_select(cmd.chunk, K).eq(d.ws_new),
@@ -435,7 +477,8 @@ class ColumnEngine(GlauberRun, QuantizedStoreRun, wiring.Component):
             m.d.comb += d.b_addr.eq(d.loop)
             m.d.sync += d.loop.eq(d.loop + 1)
             with m.If(d.loop != 0):
-                s_chunk = d.states.word_select(prev, K)
+                m.d.comb += d.s_chunk_at.eq(prev)
+                s_chunk = d.s_chunk
                 lanes = [d.b_rd.data[l * BB:(l + 1) * BB].as_signed() for l in range(K)]
                 wide = [Signal(signed(A), name=f"rb{l}") for l in range(K)]
                 m.d.comb += [w.eq(lane) for w, lane in zip(wide, lanes)]   # sign-extended
@@ -446,14 +489,19 @@ class ColumnEngine(GlauberRun, QuantizedStoreRun, wiring.Component):
                              fa.fields_in.eq(Cat(*wide)), eu.bias_add.eq(1),
                              eu.bias_sum.eq(total)]
             with m.If(d.loop == C):
-                m.d.sync += d.loop.eq(0)
+                m.d.sync += [d.loop.eq(0), d.r_chunk.eq(0), d.r_lane.eq(0)]
                 m.next = "R_COLS"
         with m.State("R_COLS"):
             # Cycle t reads column t; cycle t + 1 adds it with the sign s_t.
             m.d.comb += [d.w_addr.eq(d.loop), d.w_en.eq(1)]
             m.d.sync += d.loop.eq(d.loop + 1)
             with m.If(d.loop != 0):
-                sign = d.states.bit_select(prev, 1)
+                # s_prev from the chunk pick: (r_chunk, r_lane) follow prev
+                m.d.comb += d.s_chunk_at.eq(d.r_chunk)
+                sign = d.s_chunk.bit_select(d.r_lane, 1)
+                last_lane = d.r_lane == K - 1
+                m.d.sync += [d.r_lane.eq(Mux(last_lane, 0, d.r_lane + 1)),
+                             d.r_chunk.eq(d.r_chunk + last_lane)]
                 m.d.comb += [fa.op.eq(FieldOp.ADD), fa.sign.eq(sign),
                              eu.push.eq(1), eu.refresh.eq(1), eu.sign.eq(sign)]
             with m.If(d.loop == N):
@@ -475,9 +523,6 @@ class ColumnEngine(GlauberRun, QuantizedStoreRun, wiring.Component):
         A, BB, WB = cfg.acc_bits, cfg.bias_bits, cfg.weight_bits
         seq, rand, rank, draw = d.sel_seq, d.sel_rand, d.sel_rank, d.draw_rank
 
-        def new_value(index):
-            return ~fa.states.bit_select(index, 1)
-
         with m.State("CHOOSE"):
             cap_left = Signal(COUNTER_BITS)
             m.d.comb += cap_left.eq(d.max_visits - regs.visits)
@@ -496,57 +541,67 @@ class ColumnEngine(GlauberRun, QuantizedStoreRun, wiring.Component):
                 with m.Elif(d.stochastic):
                     self._glauber_choose(m, d)
             with m.Else():
+                # only the configured orders' cases (IDLE refuses the others)
                 with m.Switch(d.order):
-                    with m.Case(RunOrder.SEQUENTIAL):
-                        # The stable visits before the next unstable neuron cost no cycle.
-                        with m.If(seq.skip >= cap_left):
-                            m.d.sync += regs.visits.eq(d.max_visits)
-                        with m.Else():
-                            self._advance(m, d, seq.skip)
-                            self._choose(m, d, seq.index, new_value(seq.index), 1)
-                    with m.Case(RunOrder.RANDOM):
-                        m.d.comb += d.window.consume.eq(rand.used)
-                        with m.If(rand.stable >= cap_left):
-                            m.d.sync += regs.visits.eq(d.max_visits)
-                        with m.Else():
-                            self._advance(m, d, rand.stable)
-                            with m.If(rand.found):
-                                self._choose(m, d, rand.index, new_value(rand.index), 1)
-                    with m.Case(RunOrder.REJECTION_FREE):
-                        # k goes to the rank walk, which descends the settled tree.
-                        m.d.sync += d.rng.eq(draw.next_state)
-                        with m.If(draw.accept):
+                    if seq is not None:
+                        with m.Case(RunOrder.SEQUENTIAL):
+                            # The stable visits before the next unstable one cost no cycle.
+                            with m.If(seq.skip >= cap_left):
+                                m.d.sync += regs.visits.eq(d.max_visits)
+                            with m.Else():
+                                self._advance(m, d, seq.skip)
+                                self._choose(m, d, seq.index, None, 1)
+                    if rand is not None:
+                        with m.Case(RunOrder.RANDOM):
+                            m.d.comb += d.window.consume.eq(rand.used)
+                            with m.If(rand.stable >= cap_left):
+                                m.d.sync += regs.visits.eq(d.max_visits)
+                            with m.Else():
+                                self._advance(m, d, rand.stable)
+                                with m.If(rand.found):
+                                    self._choose(m, d, rand.index, None, 1)
+                    if rank.walk:
+                        with m.Case(RunOrder.REJECTION_FREE):
+                            # k goes to the rank walk, which descends the settled tree.
+                            m.d.sync += d.rng.eq(draw.next_state)
+                            with m.If(draw.accept):
+                                m.d.comb += d.restart.eq(1)
+                                m.d.sync += d.rank_k.eq(draw.index)
+                                m.next = "RANK_WALK"
+                    if RunOrder.SYNCHRONOUS in d.orders:
+                        with m.Case(RunOrder.SYNCHRONOUS):
+                            # Snapshot the step's pending set D(t) (decided on h(t)), then
+                            # walk it.
                             m.d.comb += d.restart.eq(1)
-                            m.d.sync += d.rank_k.eq(draw.index)
-                            m.next = "RANK_WALK"
-                    with m.Case(RunOrder.SYNCHRONOUS):
-                        # Snapshot the step's pending set D(t) (decided on h(t)), then walk it.
-                        m.d.comb += d.restart.eq(1)
-                        m.d.sync += [d.sync_last.eq(d.flags_r), d.sync_have.eq(1),
-                                     d.sync_repeat.eq(d.sync_have
-                                                      & (d.flags_r == d.sync_last)),
-                                     d.pos.eq(0), d.walk_end.eq(0)]
-                        m.next = "SYNC_WALK"
-        with m.State("RANK_WALK"):
-            with m.If(d.age >= self.timing.walk):
-                self._choose(m, d, rank.index, new_value(rank.index), 1)
-        with m.State("SYNC_WALK"):
-            # The next pending neuron at or after pos flips (its new value is -s_j: no flip
-            # of this step changed s_j); none left ends the step, N visits in all.
-            with m.If(d.age < self.timing.sequential):
-                pass                                        # the sequential select settles
-            with m.Elif(d.walk_end | ~seq.found | (seq.index < d.pos)):
-                m.d.sync += regs.visits.eq(regs.visits + cfg.neurons)
-                m.next = "CHOOSE"
-            with m.Else():
-                self._choose(m, d, seq.index, new_value(seq.index), 1)
+                            m.d.sync += [d.sync_last.eq(d.flags_r), d.sync_have.eq(1),
+                                         d.sync_repeat.eq(d.sync_have
+                                                          & (d.flags_r == d.sync_last)),
+                                         d.pos.eq(0), d.walk_end.eq(0)]
+                            m.next = "SYNC_WALK"
+        if rank.walk:
+            with m.State("RANK_WALK"):
+                with m.If(d.age >= self.timing.walk):
+                    self._choose(m, d, rank.index, None, 1)
+        if RunOrder.SYNCHRONOUS in d.orders:
+            with m.State("SYNC_WALK"):
+                # The next pending neuron at or after pos flips (its new value is -s_j: no
+                # flip of this step changed s_j); none left ends the step, N visits in all.
+                with m.If(d.age < self.timing.sequential):
+                    pass                                    # the sequential select settles
+                with m.Elif(d.walk_end | ~seq.found | (seq.index < d.pos)):
+                    m.d.sync += regs.visits.eq(regs.visits + cfg.neurons)
+                    m.next = "CHOOSE"
+                with m.Else():
+                    self._choose(m, d, seq.index, None, 1)
         with m.State("FLIP"):
             # Column j and the bias chunk of j arrive: every lane adds 2 s_j' W_ij, and the
             # energy unit takes the column with h_j + b_j + 2 W_jj s_j' (h_j before the add).
-            h_j = fa.fields.word_select(d.j, A).as_signed()
+            h_j = d.pick.h                                  # pick_j = j
             b_j = d.b_rd.data.word_select(d.j_lane, BB).as_signed()
-            w_jj = d.column.word_select(d.j, WB).as_signed()
-            m.d.comb += [fa.op.eq(FieldOp.FLIP), fa.sign.eq(d.snew), fa.index.eq(d.j),
+            # W_jj through the weight store's chunk pick (READ_WEIGHTS' own): no N:1 pick
+            w_jj = d.ws.chunk_data.word_select(d.j_lane, WB).as_signed()
+            m.d.comb += [d.ws.chunk.eq(d.j_chunk),
+                         fa.op.eq(FieldOp.FLIP), fa.sign.eq(d.snew), fa.index.eq(d.j),
                          d.restart.eq(1), d.eu.push.eq(1), d.eu.sign.eq(d.snew),
                          d.eu.term.eq(h_j + b_j + Mux(d.snew, w_jj << 1, -(w_jj << 1)))]
             with m.If(~d.counting):

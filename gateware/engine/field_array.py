@@ -23,7 +23,11 @@ fields_in: In(K * ACC_BITS), the h of the chunk's K lanes (lane l at bits [l A, 
 states_in: In(K), the states of the chunk's K lanes (bit 1 = +1).
 fields: Out(N * ACC_BITS), every h_i, signed, lane i at bits [i A, (i+1) A).
 states: Out(N), every s_i (1 = +1).
-flags: Out(N), the unstable flags s_i h_i < 0, combinational from the registers.
+held: In(N), the clamp mask (§12, bit 1 = held): a held neuron's flag is 0.
+flags: Out(N), the unstable flags s_i h_i < 0 of the free neurons, combinational from the
+    registers (the mask in the flag's own LUT).
+nonzero: Out(N), h_i != 0 (the flags' zero test, which the quantized store's level count
+    shares).
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ from amaranth.lib.wiring import In, Out
 
 from hopfield_fpga.config import NetworkConfig
 
-__all__ = ["FieldOp", "FieldArray", "unstable_flag"]
+__all__ = ["FieldOp", "FieldArray", "unstable_flag", "one_hot"]
 
 
 class FieldOp(enum.Enum, shape=3):
@@ -55,11 +59,30 @@ class FieldOp(enum.Enum, shape=3):
     ZERO_FIELDS = 6
 
 
-def unstable_flag(state, field):
-    """s h < 0 of one lane (§3), spelled as sign bit and non-zero test: ``> 0`` would be a
-    subtraction's carry chain."""
+def unstable_flag(state, field, nonzero=None):
+    """s h < 0 of one lane (§3), spelled as sign bit and non-zero test (``nonzero``: the
+    field's, if already computed): ``> 0`` would be a subtraction's carry chain."""
     negative = field[-1]
-    return Mux(state, negative, ~negative & field.any())
+    return Mux(state, negative, ~negative & (field.any() if nonzero is None else nonzero))
+
+
+def one_hot(m: Module, index, n: int, enable, name: str = "sel"):
+    """``enable & (index == i)`` for i in [0, n), by a two-level decode: the index's low and
+    high halves each decoded once (2 x sqrt(n) lines), then one 2-input AND a line. An
+    ``index == i`` per line is a ceil(log2 n)-input compare each: about 4 LUT4s a line at
+    n = 1024 against 1."""
+    bits = len(index)
+    lo_bits = bits // 2
+    lo = [Signal(name=f"{name}_lo{a}") for a in range(1 << lo_bits)]
+    hi = [Signal(name=f"{name}_hi{b}") for b in range(1 << (bits - lo_bits))]
+    m.d.comb += [line.eq(index[:lo_bits] == a) for a, line in enumerate(lo)]
+    m.d.comb += [line.eq(enable & (index[lo_bits:] == b)) for b, line in enumerate(hi)]
+    lines = []
+    for i in range(n):
+        line = Signal(name=f"{name}{i}")
+        m.d.comb += line.eq(lo[i & ((1 << lo_bits) - 1)] & hi[i >> lo_bits])
+        lines.append(line)
+    return lines
 
 
 class FieldArray(wiring.Component):
@@ -76,9 +99,11 @@ class FieldArray(wiring.Component):
             "chunk": In(range(config.chunks)),
             "fields_in": In(k * a),
             "states_in": In(k),
+            "held": In(n),
             "fields": Out(n * a),
             "states": Out(n),
             "flags": Out(n),
+            "nonzero": Out(n),
         })
 
     def elaborate(self, platform):
@@ -87,6 +112,7 @@ class FieldArray(wiring.Component):
         m = Module()
         flip = self.op == FieldOp.FLIP
         negate = ~self.sign                      # subtract: add the complement, carry in 1
+        flips = one_hot(m, self.index, n, flip, "flip")
         for i in range(n):
             h = Signal(signed(a), name=f"h{i}")
             s = Signal(name=f"s{i}")
@@ -110,10 +136,12 @@ class FieldArray(wiring.Component):
                     m.d.sync += [h.eq(0), s.eq(0)]
                 with m.Case(FieldOp.ZERO_FIELDS):
                     m.d.sync += h.eq(0)
-            with m.If(flip & (self.index == i)):
+            with m.If(flips[i]):
                 m.d.sync += s.eq(self.sign)
             with m.If((self.op == FieldOp.LOAD_STATES) & in_chunk):
                 m.d.sync += s.eq(self.states_in[lane])
             m.d.comb += [self.fields[i * a:(i + 1) * a].eq(h), self.states[i].eq(s),
-                         self.flags[i].eq(unstable_flag(s, h))]
+                         self.nonzero[i].eq(h.any()),
+                         self.flags[i].eq(unstable_flag(s, h, self.nonzero[i])
+                                          & ~self.held[i])]
         return m

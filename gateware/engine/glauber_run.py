@@ -8,7 +8,10 @@ cycle) into a pipeline of 1 + ``GlauberUnit.latency`` stages:
 
 - I (issue, state GLAUBER): j, the Glauber word, beta of the visit's sweep (the schedule in
   a small asynchronous-read memory) and the generator state after the visit are registered;
-- E: h_j (the N:1 pick the flip has too) and beta enter the Glauber unit;
+- E: h_j and beta enter the Glauber unit; h_j, s_j and the clamp bit come from the
+  engine's one N:1 pick (``d.pick``, at ``d.pick_j``, which the issue sets to j: the flip's
+  FLIP uses the same pick, and never in an E cycle, since a flip drops the visits in
+  flight); s_j and the clamp bit travel beside the visit to D;
 - D, ``latency`` cycles later: the decision. A visit that keeps s_j commits (visits, pos and
   the beta entry advance); one that changes it flips like a deterministic flip (FLIP), and
   the visits behind it, issued with fields from before that flip, are dropped: the issue
@@ -64,13 +67,16 @@ class GlauberRun:
             beta_idx=Signal(range(BETA_SCHEDULE_DEPTH)),
             # per stage (0 = E, last = D): valid, j, generator state after the visit
             valid=chain("valid", 1), j=chain("j", range(N)), rng=chain("rng", 32),
+            # s_j and the clamp bit picked in E (stage 0: the pick itself)
+            s=[d.pick.s] + chain("s", 1)[1:], held=[d.pick.held] + chain("held", 1)[1:],
             word=Signal(16), beta=Signal(BETA_BITS))
         m.d.comb += [g.beta_rd.addr.eq(g.beta_idx),
                      gu.valid.eq(g.valid[0]), gu.word.eq(g.word), gu.beta.eq(g.beta),
-                     gu.h.eq(d.fa.fields.word_select(g.j[0], cfg.acc_bits).as_signed())]
+                     gu.h.eq(d.pick.h)]
         for k in range(1, stages):
             m.d.sync += [g.valid[k].eq(g.valid[k - 1]), g.j[k].eq(g.j[k - 1]),
-                         g.rng[k].eq(g.rng[k - 1])]
+                         g.rng[k].eq(g.rng[k - 1]), g.s[k].eq(g.s[k - 1]),
+                         g.held[k].eq(g.held[k - 1])]
 
     def _glauber_choose(self, m: Module, d) -> None:
         """CHOOSE of a stochastic run (cap and stop already checked): the issue restarts at
@@ -90,30 +96,31 @@ class GlauberRun:
         after = Signal(32)                            # the generator after the index draw
         with m.If(d.order == RunOrder.SEQUENTIAL):
             m.d.comb += [issue.eq(can), j_i.eq(g.pos), after.eq(d.rng)]
-        with m.Else():
-            m.d.comb += [issue.eq(can & draw.accept), j_i.eq(draw.index),
-                         after.eq(draw.next_state)]
-            with m.If(can):
-                m.d.sync += d.rng.eq(draw.next_state)
+        if RunOrder.RANDOM in d.orders:               # (the draw is built with it)
+            with m.Else():
+                m.d.comb += [issue.eq(can & draw.accept), j_i.eq(draw.index),
+                             after.eq(draw.next_state)]
+                with m.If(can):
+                    m.d.sync += d.rng.eq(draw.next_state)
         word = xorshift32_next(after)                 # the visit's Glauber word
         m.d.sync += g.valid[0].eq(issue)
         with m.If(issue):
             wrap = g.pos == N - 1
-            m.d.sync += [g.j[0].eq(j_i), g.rng[0].eq(word), g.word.eq(word[16:]),
+            m.d.sync += [g.j[0].eq(j_i), d.pick_j.eq(j_i), g.rng[0].eq(word),
+                         g.word.eq(word[16:]),
                          g.beta.eq(g.beta_rd.data), d.rng.eq(word),
                          g.count.eq(g.count + 1), g.pos.eq(Mux(wrap, 0, g.pos + 1))]
             with m.If(wrap & (g.beta_idx != d.beta_last)):
                 m.d.sync += g.beta_idx.eq(g.beta_idx + 1)
 
     def _glauber_states(self, m: Module, d) -> None:
-        N, g, fa, gu = self.config.neurons, d.g, d.fa, d.g.unit
+        N, g, gu = self.config.neurons, d.g, d.g.unit
         with m.State("GLAUBER"):
             # D: the oldest visit in flight is decided.
             j_d, valid_d = g.j[-1], g.valid[-1]
             flip = Signal()
             # A held neuron's visit (§12) drew its words like any other and never writes.
-            m.d.comb += flip.eq(valid_d & (gu.up != fa.states.bit_select(j_d, 1))
-                                & ~d.held.bit_select(j_d, 1))
+            m.d.comb += flip.eq(valid_d & (gu.up != g.s[-1]) & ~g.held[-1])
             can_issue = (g.count != d.max_visits) & ~self.stop
             self._glauber_issue(m, d, ~flip)
             with m.If(flip):

@@ -11,7 +11,7 @@ instead of decoding j in every lane (a 10-bit compare per lane at N = 1024). p_j
 input of its own, from a register: computed here as the N-wide OR of pattern & select, the
 LUT mapping copied parts of that OR into every lane (measured in the engine, synth_ecp5:
 29.7 LUT4s a neuron between N = 32 and 64, superlinear, against 12.0 with p_j an input;
-docs/engine.md, "Where the 141 LUT4s a neuron go"). Lanes beyond N
+docs/engine.md, "Where the LUT4s a neuron go"). Lanes beyond N
 (the last chunk's padding) stay 0. Combinational.
 
 Members

@@ -31,7 +31,8 @@ stale afterwards (a run refreshes them, as after any weight write).
 
 Members of :class:`QuantizeColumn`
 ----------------------------------
-fields: In(N * ACC_BITS), the lanes' h (S_ij after the sum, what is left during the steps).
+negative, nonzero: In(N), the lanes' h < 0 and h != 0 (the field array's sign bits and zero
+    tests; h is S_ij after the sum, what is left during the steps).
 capture: In(1), keep sign(h_i) of every lane (after the sum).
 delta: In(W_BITS - 1), the step's delta (0 .. W_MAX).
 step_column: Out(N * W_BITS), the operand of every lane: -delta where S_ij >= 0, else +delta.
@@ -72,7 +73,7 @@ class QuantizeColumn(wiring.Component):
         self.config = config
         n, wb = config.neurons, config.weight_bits
         super().__init__({
-            "fields": In(n * config.acc_bits),
+            "negative": In(n), "nonzero": In(n),
             "capture": In(1), "delta": In(wb - 1), "step_column": Out(n * wb),
             "count": In(1), "clear": In(1), "select": In(n),
             "column_out": Out(config.chunks * config.lanes * wb),
@@ -80,19 +81,19 @@ class QuantizeColumn(wiring.Component):
 
     def elaborate(self, platform):
         cfg = self.config
-        n, a, wb = cfg.neurons, cfg.acc_bits, cfg.weight_bits
+        n, wb = cfg.neurons, cfg.weight_bits
         m = Module()
         delta = Signal(signed(wb))
         m.d.comb += delta.eq(self.delta)
         lanes, steps = [], []
         for i in range(n):
-            h = self.fields[i * a:(i + 1) * a]
+            h_neg, h_nonzero = self.negative[i], self.nonzero[i]
             neg = Signal(name=f"neg{i}")                  # S_ij < 0
             with m.If(self.capture):
-                m.d.sync += neg.eq(h[-1])
+                m.d.sync += neg.eq(h_neg)
             # what is left of |S| (h for S >= 0, -h else) is still >= 0
             left = Signal(name=f"left{i}")
-            m.d.comb += left.eq(Mux(neg, h[-1] | ~h.any(), ~h[-1]))
+            m.d.comb += left.eq(Mux(neg, h_neg | ~h_nonzero, ~h_neg))
             level = Signal(wb - 1, name=f"level{i}")      # counts up to W_MAX
             with m.If(self.clear):
                 m.d.sync += level.eq(0)
@@ -128,7 +129,10 @@ class QuantizedStoreRun:
         d.q_mu = Signal(range(cfg.store_patterns + 1))        # the pattern added now
         d.q_k = Signal(range(cfg.store_thresholds + 1))       # the step read now
         d.q_counts = Signal()                                 # the step applied last counts
-        m.d.comb += [d.quant.fields.eq(d.fa.fields), d.quant.select.eq(d.hebb_select),
+        A = cfg.acc_bits
+        m.d.comb += [d.quant.negative.eq(Cat(*(d.fa.fields[(i + 1) * A - 1]
+                                               for i in range(cfg.neurons)))),
+                     d.quant.nonzero.eq(d.fa.nonzero), d.quant.select.eq(d.hebb_select),
                      d.quant.delta.eq(d.q_step_rd.data[:WB - 1])]
 
     def _qstore_access(self, m, d, cmd):

@@ -80,11 +80,17 @@ def _narrow(m: Module, view, level: int, local, rest, path):
 
 
 class SelectRank(wiring.Component):
-    def __init__(self, neurons: int, tree_span: int = 0, walk_span: int = 0):
+    def __init__(self, neurons: int, tree_span: int = 0, walk_span: int = 0, *,
+                 walk: bool = True):
         check_int("neurons", neurons, 1, 1 << 16)
         check_int("tree_span", tree_span, 0, 16)
         check_int("walk_span", walk_span, 0, 16)
+        if not isinstance(walk, bool):
+            raise TypeError(f"walk must be a bool, not {walk!r}")
         self.neurons, self.tree_span, self.walk_span = neurons, tree_span, walk_span
+        #: Whether the walk is built (rejection_free order); without it only ``count`` is
+        #: (the engine's status.unstable) and ``index`` is 0.
+        self.walk = walk
         #: Cycles from flags held to a valid ``count``.
         self.tree_latency = tree_latency(neurons, tree_span)
         #: Cycles from a rank held (the tree settled) to a valid ``index``.
@@ -100,6 +106,8 @@ class SelectRank(wiring.Component):
         m = Module()
         levels = count_tree(m, self.flags, "cnt", self.tree_span)
         m.d.comb += self.count.eq(levels[-1][0])
+        if not self.walk:
+            return m
         depth = len(levels) - 1
         # Walk down. ``view`` holds, per level, the nodes under the node chosen at the last
         # register (first: the whole tree), ``local`` the bits chosen since then and ``path``
