@@ -68,7 +68,9 @@ class CobsEncoder(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.buf = buf = Memory(shape=8, depth=256, init=[])
+        # no_rw_check: bytes are written only in FILL and what is read there is never used
+        # (CODE reads address 0 again), so yosys need not emulate a read-first port
+        m.submodules.buf = buf = Memory(shape=8, depth=256, init=[], attrs={"no_rw_check": 1})
         wr = buf.write_port()
         # A synchronous read port, so the buffer maps onto a block RAM (an asynchronous one
         # becomes 2048 flip-flops and a 256:1 multiplexer on the iCE40). Its address runs one

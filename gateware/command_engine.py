@@ -115,7 +115,8 @@ class CommandEngine(wiring.Component):
     -------
     rx: In(stream of ``rx_queue.QueuedByte``)
         Frame bodies from the receive queue, one ``end`` beat per delimiter (``lost``: the
-        frame found the queue full, answered with ``Error.OVERFLOW``).
+        frame found the queue full, answered with ``Error.OVERFLOW``; ``crc_bad``: the queue's
+        CRC verdict, answered with ``Error.CRC``).
     stop_now: In(1)
         A STOP frame was just queued (the receive queue's ``stop``): until it is served, every
         run is stopped (the one going on and those the requests queued before it start) and a
@@ -182,7 +183,10 @@ class CommandEngine(wiring.Component):
         specs = {c: spec for c, spec in P.COMMANDS.items() if spec.target in built}
         hdr_bits = 8 * max(spec.header_size for spec in specs.values())
 
-        m.submodules.buf = buf = Memory(shape=8, depth=P.MAX_BODY, init=[])
+        # no_rw_check: what is read while a frame is written into the buffer (RECV) is never
+        # used (HDR_READ reads after CHECK), so yosys need not emulate a read-first port
+        m.submodules.buf = buf = Memory(shape=8, depth=P.MAX_BODY, init=[],
+                                        attrs={"no_rw_check": 1})
         wr = buf.write_port()
         rd = buf.read_port()
         rp = Signal(range(P.MAX_BODY + 1), init=P.REQUEST_HEADER)  # next body byte to read
@@ -195,7 +199,6 @@ class CommandEngine(wiring.Component):
         # -- reception -----------------------------------------------------------------------
         flen = Signal(range(P.MAX_BODY + 1))
         overflow = Signal()
-        crc_rx = Signal(16, init=P.CRC_INIT)
         seq = Signal(8)
         cmd = Signal(8)
         err = Signal(8)
@@ -431,12 +434,14 @@ class CommandEngine(wiring.Component):
                 m.d.comb += self.rx.ready.eq(1)
                 with m.If(self.rx.valid):
                     with m.If(self.rx.payload.end):
-                        m.d.sync += [flen.eq(0), overflow.eq(0), crc_rx.eq(P.CRC_INIT),
-                                     hdr_i.eq(0), in_trace.eq(0), first_probe.eq(1)]
+                        m.d.sync += [flen.eq(0), overflow.eq(0), hdr_i.eq(0), in_trace.eq(0),
+                                     first_probe.eq(1)]
                         with m.If(self.rx.payload.lost):
                             # not executed; the queue kept the frame's seq in the end beat
+                            # its cmd byte came if flen >= REQUEST_HEADER (2): a bit test
+                            assert P.REQUEST_HEADER == 2
                             m.d.sync += [seq.eq(self.rx.payload.data), err.eq(P.Error.OVERFLOW),
-                                         reply_cmd.eq(Mux(flen >= P.REQUEST_HEADER, cmd, 0))]
+                                         reply_cmd.eq(Mux(flen[1:].any(), cmd, 0))]
                             m.next = "HDR_SEQ"
                         with m.Elif(self.rx.payload.error
                                     | (flen < P.REQUEST_HEADER + P.CRC_BYTES)):
@@ -444,7 +449,7 @@ class CommandEngine(wiring.Component):
                         with m.Elif(overflow):
                             m.d.sync += [err.eq(P.Error.TOO_LONG), reply_cmd.eq(cmd)]
                             m.next = "HDR_SEQ"
-                        with m.Elif(crc_rx != 0):
+                        with m.Elif(self.rx.payload.crc_bad):    # the queue's verdict
                             m.d.sync += [err.eq(P.Error.CRC), reply_cmd.eq(cmd)]
                             m.next = "HDR_SEQ"
                         with m.Else():
@@ -456,8 +461,7 @@ class CommandEngine(wiring.Component):
                         with m.Else():
                             m.d.comb += [wr.addr.eq(flen), wr.data.eq(self.rx.payload.data),
                                          wr.en.eq(1)]
-                            m.d.sync += [flen.eq(flen + 1),
-                                         crc_rx.eq(crc16_next(crc_rx, self.rx.payload.data))]
+                            m.d.sync += flen.eq(flen + 1)
                             with m.If(flen == 0):
                                 m.d.sync += seq.eq(self.rx.payload.data)
                             with m.If(flen == 1):

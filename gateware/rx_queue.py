@@ -3,11 +3,13 @@ and a STOP frame is seen as it arrives.
 
 :class:`RxQueue` sits between the COBS decoder and the command engine. It takes every decoded
 byte at once (the decoder and the UART never wait) and queues it in a FIFO of
-``protocol.RX_QUEUE_DEPTH`` entries, one whole longest frame and its end beat: the host may send
-the next frame while the board serves one (``docs/protocol.md``, "Requests in flight").
+``protocol.RX_QUEUE_DEPTH`` entries (a power of two of block RAM and the FIFO's output
+register): the host may send the next frames while the board serves one, up to that many
+entries (``docs/protocol.md``, "Requests in flight").
 
 Beside the FIFO a frame watcher checks each frame as it passes (length, CRC and command byte):
-a well-formed STOP frame pulses ``stop`` at its delimiter, as it is queued. Until the command
+a well-formed STOP frame pulses ``stop`` at its delimiter, as it is queued. Its CRC verdict on
+every frame goes with the frame's end beat (``crc_bad``): the command engine computes none. Until the command
 engine serves it, in its turn, every run is stopped, even while the engine serves a request
 that holds the run (RECALL, RECALL_MANY, RUN_GRADED with WAIT).
 
@@ -22,18 +24,19 @@ from __future__ import annotations
 
 from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
-from amaranth.lib.fifo import SyncFIFOBuffered
+from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from hopfield_fpga import protocol as P
 from .cobs import DecodedByte
 from .crc import crc16_next
 
-__all__ = ["QueuedByte", "RxQueue"]
+__all__ = ["QueuedByte", "RxQueue", "RamFifo"]
 
-#: A queued beat: a body byte, or (end = 1) the end of a frame; on an end beat ``lost`` says
-#: bytes of the frame found the queue full, and ``data`` then holds the frame's seq.
-QueuedByte = data.StructLayout({"data": 8, "end": 1, "error": 1, "lost": 1})
+#: A queued beat: a body byte, or (end = 1) the end of a frame; on an end beat ``error`` is the
+#: COBS decoder's, ``crc_bad`` says the body's CRC does not check, and ``lost`` says bytes of
+#: the frame found the queue full (``data`` then holds the frame's seq).
+QueuedByte = data.StructLayout({"data": 8, "end": 1, "error": 1, "lost": 1, "crc_bad": 1})
 
 
 class RxQueue(wiring.Component):
@@ -49,17 +52,18 @@ class RxQueue(wiring.Component):
     """
 
     def __init__(self, depth: int = P.RX_QUEUE_DEPTH):
-        if not isinstance(depth, int) or depth < P.REQUEST_HEADER + P.CRC_BYTES + 2:
-            raise ValueError(f"depth must be an integer of at least "
-                             f"{P.REQUEST_HEADER + P.CRC_BYTES + 2} entries (a shortest frame, "
-                             f"its end beat and the entry kept for it), not {depth!r}")
+        least = P.REQUEST_HEADER + P.CRC_BYTES + 2
+        if not isinstance(depth, int) or depth < least or (depth - 1) & (depth - 2):
+            raise ValueError(f"depth must be a power of two plus one (the FIFO's output "
+                             f"register), at least {least} entries (a shortest frame, its end "
+                             f"beat and the entry kept for it), not {depth!r}")
         self.depth = depth
         super().__init__({"i": In(stream.Signature(DecodedByte)),
                           "o": Out(stream.Signature(QueuedByte)), "stop": Out(1)})
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.fifo = fifo = SyncFIFOBuffered(width=QueuedByte.size, depth=self.depth)
+        m.submodules.fifo = fifo = RamFifo(QueuedByte, self.depth - 1)
         beat = self.i.payload
         take = self.i.valid   # always ready: the decoder never waits for the queue
         m.d.comb += self.i.ready.eq(1)
@@ -75,7 +79,7 @@ class RxQueue(wiring.Component):
         is_stop = ~beat.error & (count == stop_size) & (crc == 0) & cmd_stop
         with m.If(take & beat.end):
             # only a STOP that is queued whole counts: it will be served (and undo this)
-            m.d.comb += self.stop.eq(is_stop & ~dropping & fifo.w_rdy)
+            m.d.comb += self.stop.eq(is_stop & ~dropping & fifo.w.ready)
             m.d.sync += [count.eq(0), crc.eq(P.CRC_INIT)]
         with m.Elif(take):
             m.d.sync += crc.eq(crc16_next(crc, beat.data))
@@ -90,29 +94,83 @@ class RxQueue(wiring.Component):
         owed = Signal()        # a lost frame's end beat found no room: it goes in later
         lost_seq = Signal(8)   # seq of the first frame lost since the last lost end beat
         entry = Signal(QueuedByte)
-        m.d.comb += [fifo.w_data.eq(entry), entry.data.eq(beat.data), entry.end.eq(beat.end),
-                     entry.error.eq(beat.error)]
+        m.d.comb += [fifo.w.payload.eq(entry), entry.data.eq(beat.data),
+                     entry.end.eq(beat.end), entry.error.eq(beat.error),
+                     entry.crc_bad.eq(crc != 0)]
         with m.If(take & beat.end):
-            m.d.comb += [fifo.w_en.eq(1), entry.lost.eq(dropping)]
+            m.d.comb += [fifo.w.valid.eq(1), entry.lost.eq(dropping)]
             with m.If(dropping):
                 m.d.comb += entry.data.eq(lost_seq)
-            with m.If(fifo.w_rdy):
+            with m.If(fifo.w.ready):
                 m.d.sync += [dropping.eq(0), owed.eq(0)]
             with m.Elif(dropping):
                 m.d.sync += owed.eq(1)
         with m.Elif(take):
-            room = fifo.w_level < self.depth - 1
-            with m.If(~dropping & room):
-                m.d.comb += fifo.w_en.eq(1)
+            with m.If(~dropping & fifo.room2):
+                m.d.comb += fifo.w.valid.eq(1)
             with m.Elif(~dropping):
                 # the first byte lost: remember whose frame it was
                 m.d.sync += [dropping.eq(1), lost_seq.eq(Mux(count == 0, beat.data, seq))]
-        with m.Elif(owed & fifo.w_rdy):
+        with m.Elif(owed & fifo.w.ready):
             # the owed end beat, as soon as there is room; a frame begun meanwhile is lost too
-            m.d.comb += [fifo.w_en.eq(1), entry.end.eq(1), entry.lost.eq(1),
+            m.d.comb += [fifo.w.valid.eq(1), entry.end.eq(1), entry.lost.eq(1),
                          entry.data.eq(lost_seq)]
             m.d.sync += [owed.eq(0), dropping.eq(count != 0), lost_seq.eq(seq)]
 
-        m.d.comb += [self.o.payload.eq(fifo.r_data), self.o.valid.eq(fifo.r_rdy),
-                     fifo.r_en.eq(self.o.ready)]
+        wiring.connect(m, fifo.r, wiring.flipped(self.o))
+        return m
+
+
+class RamFifo(wiring.Component):
+    """A FIFO of ``depth`` (a power of two) entries of ``shape`` in block RAM, and an output
+    register: ``lib.fifo.SyncFIFOBuffered(depth=depth + 1)``'s behaviour, for less logic.
+
+    Its pointers wrap for free, and the RAM is marked ``no_rw_check``: the FIFO never reads the
+    entry being written (an entry is read only once written), so yosys need not emulate a
+    read-first port (a write-data and address register and a comparator, ~30 iCE40 LCs).
+
+    Members
+    -------
+    w: In(stream of ``shape``)
+        Entries in; ready while the RAM has a free entry.
+    r: Out(stream of ``shape``)
+        The entries in order, from the output register.
+    room2: Out(1)
+        The RAM has at least two free entries.
+    """
+
+    def __init__(self, shape, depth: int):
+        if not isinstance(depth, int) or depth < 2 or depth & (depth - 1):
+            raise ValueError(f"depth must be a power of two of at least 2, not {depth!r}")
+        self.shape = shape
+        self.depth = depth
+        super().__init__({"w": In(stream.Signature(shape)), "r": Out(stream.Signature(shape)),
+                          "room2": Out(1)})
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.storage = ram = Memory(shape=self.shape, depth=self.depth, init=[],
+                                            attrs={"no_rw_check": 1})
+        wr = ram.write_port()
+        rd = ram.read_port()
+        produce = Signal(range(self.depth))
+        consume = Signal(range(self.depth))
+        level = Signal(range(self.depth + 1))      # entries in the RAM
+        m.d.comb += [self.w.ready.eq(level != self.depth),
+                     self.room2.eq(level < self.depth - 1)]
+        write = self.w.valid & self.w.ready
+        # fetch into the output register when it is empty or being emptied
+        fetch = (level != 0) & (~self.r.valid | self.r.ready)
+        m.d.comb += [wr.addr.eq(produce), wr.data.eq(self.w.payload), wr.en.eq(write),
+                     rd.addr.eq(consume), rd.en.eq(fetch), self.r.payload.eq(rd.data)]
+        with m.If(write):
+            m.d.sync += produce.eq(produce + 1)
+        with m.If(fetch):
+            m.d.sync += [consume.eq(consume + 1), self.r.valid.eq(1)]
+        with m.Elif(self.r.ready):
+            m.d.sync += self.r.valid.eq(0)
+        with m.If(write & ~fetch):
+            m.d.sync += level.eq(level + 1)
+        with m.Elif(fetch & ~write):
+            m.d.sync += level.eq(level - 1)
         return m
