@@ -51,6 +51,7 @@ from hopfield_fpga import protocol as P
 from hopfield_fpga.protocol import LinkGeometry
 from hopfield_fpga.config import BETA_SCHEDULE_DEPTH, Feature, NetworkConfig
 from hopfield_fpga.numerics import GRADED_SEGMENTS
+from .block_ram import NO_RW_CHECK, collision_free_read
 from .cobs import BodyByte
 from .crc import crc16_next
 from .engine_ports import AccessOp, EnginePorts, RunOrder, engine_signature
@@ -183,18 +184,16 @@ class CommandEngine(wiring.Component):
         specs = {c: spec for c, spec in P.COMMANDS.items() if spec.target in built}
         hdr_bits = 8 * max(spec.header_size for spec in specs.values())
 
-        # no_rw_check: what is read while a frame is written into the buffer (RECV) is never
-        # used (HDR_READ reads after CHECK), so yosys need not emulate a read-first port
-        m.submodules.buf = buf = Memory(shape=8, depth=P.MAX_BODY, init=[],
-                                        attrs={"no_rw_check": 1})
+        # what is read while a frame is written into the buffer (RECV) is never used (HDR_READ
+        # reads after CHECK): a collision-free read port
+        m.submodules.buf = buf = Memory(shape=8, depth=P.MAX_BODY, init=[], attrs=NO_RW_CHECK)
         wr = buf.write_port()
-        rd = buf.read_port()
+        rd, byte = collision_free_read(m, buf, name="byte")
         rp = Signal(range(P.MAX_BODY + 1), init=P.REQUEST_HEADER)  # next body byte to read
-        advance = Signal()                                          # rd.data consumed now
+        advance = Signal()                                          # byte consumed now
         m.d.comb += rd.addr.eq(Mux(advance, rp + 1, rp))
         with m.If(advance):
             m.d.sync += rp.eq(rp + 1)
-        byte = rd.data
 
         # -- reception -----------------------------------------------------------------------
         flen = Signal(range(P.MAX_BODY + 1))

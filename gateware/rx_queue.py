@@ -28,6 +28,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from hopfield_fpga import protocol as P
+from .block_ram import NO_RW_CHECK, collision_free_read
 from .cobs import DecodedByte
 from .crc import crc16_next
 
@@ -125,9 +126,8 @@ class RamFifo(wiring.Component):
     """A FIFO of ``depth`` (a power of two) entries of ``shape`` in block RAM, and an output
     register: ``lib.fifo.SyncFIFOBuffered(depth=depth + 1)``'s behaviour, for less logic.
 
-    Its pointers wrap for free, and the RAM is marked ``no_rw_check``: the FIFO never reads the
-    entry being written (an entry is read only once written), so yosys need not emulate a
-    read-first port (a write-data and address register and a comparator, ~30 iCE40 LCs).
+    Its pointers wrap for free, and it never reads the entry being written (an entry is read
+    only once written), so its read port is ``block_ram.collision_free_read``.
 
     Members
     -------
@@ -150,9 +150,8 @@ class RamFifo(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         m.submodules.storage = ram = Memory(shape=self.shape, depth=self.depth, init=[],
-                                            attrs={"no_rw_check": 1})
+                                            attrs=NO_RW_CHECK)
         wr = ram.write_port()
-        rd = ram.read_port()
         produce = Signal(range(self.depth))
         consume = Signal(range(self.depth))
         level = Signal(range(self.depth + 1))      # entries in the RAM
@@ -161,8 +160,9 @@ class RamFifo(wiring.Component):
         write = self.w.valid & self.w.ready
         # fetch into the output register when it is empty or being emptied
         fetch = (level != 0) & (~self.r.valid | self.r.ready)
+        rd, out = collision_free_read(m, ram, name="out", en=fetch)
         m.d.comb += [wr.addr.eq(produce), wr.data.eq(self.w.payload), wr.en.eq(write),
-                     rd.addr.eq(consume), rd.en.eq(fetch), self.r.payload.eq(rd.data)]
+                     rd.addr.eq(consume), self.r.payload.eq(out)]
         with m.If(write):
             m.d.sync += produce.eq(produce + 1)
         with m.If(fetch):
