@@ -52,12 +52,16 @@ class RxQueue(wiring.Component):
         (at its delimiter).
     """
 
-    def __init__(self, depth: int = P.RX_QUEUE_DEPTH):
+    def __new__(cls, depth: int = P.RX_QUEUE_DEPTH):
+        # refused before Elaboratable.__new__ registers the object (no UnusedElaboratable)
         least = P.REQUEST_HEADER + P.CRC_BYTES + 2
         if not isinstance(depth, int) or depth < least or (depth - 1) & (depth - 2):
             raise ValueError(f"depth must be a power of two plus one (the FIFO's output "
                              f"register), at least {least} entries (a shortest frame, its end "
                              f"beat and the entry kept for it), not {depth!r}")
+        return super().__new__(cls, src_loc_at=1)
+
+    def __init__(self, depth: int = P.RX_QUEUE_DEPTH):
         self.depth = depth
         super().__init__({"i": In(stream.Signature(DecodedByte)),
                           "o": Out(stream.Signature(QueuedByte)), "stop": Out(1)})
@@ -139,9 +143,13 @@ class RamFifo(wiring.Component):
         The RAM has at least two free entries.
     """
 
-    def __init__(self, shape, depth: int):
+    def __new__(cls, shape, depth: int):
+        # refused before Elaboratable.__new__ registers the object (no UnusedElaboratable)
         if not isinstance(depth, int) or depth < 2 or depth & (depth - 1):
             raise ValueError(f"depth must be a power of two of at least 2, not {depth!r}")
+        return super().__new__(cls, src_loc_at=1)
+
+    def __init__(self, shape, depth: int):
         self.shape = shape
         self.depth = depth
         super().__init__({"w": In(stream.Signature(shape)), "r": Out(stream.Signature(shape)),
