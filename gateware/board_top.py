@@ -1,10 +1,11 @@
-"""The board-independent top: UART, COBS framing, command engine and binary engine (the design
-``config.engine`` names: `BinaryEngine` or the column-parallel `ColumnEngine`; and the
-graded engine beside it when the configuration has ``Feature.GRADED``; the graded engine alone
-when it has no update orders).
+"""The board-independent top: UART, COBS framing, receive queue, command engine and binary
+engine (the design ``config.engine`` names: `BinaryEngine` or the column-parallel
+`ColumnEngine`; and the graded engine beside it when the configuration has ``Feature.GRADED``;
+the graded engine alone when it has no update orders).
 
 ``BoardTop(config, clk_freq, baud)`` has the pins ``rx`` (In), ``tx`` (Out) and ``led`` (Out:
-lit while the link is busy: a frame being received or served, or a run going on). The board
+lit while the board has work that needs nothing more from the host: a request served or
+waiting whole in the receive queue, or a run going on). The board
 tops in ``hw/`` wrap it. With ``uart=False`` the UART is left out and the raw byte streams are
 ports instead (``rx_bytes`` In, ``tx_bytes`` Out): the simulated board feeds bytes that way,
 one per cycle, which is the same byte sequence the UART would deliver, only faster.
@@ -21,6 +22,7 @@ from .binary_engine import BinaryEngine
 from .engine.column_engine import ColumnEngine
 from .cobs import CobsDecoder, CobsEncoder
 from .command_engine import CommandEngine
+from .rx_queue import RxQueue
 from .graded_engine import GradedEngine
 from .uart import UartRx, UartTx, uart_timing
 
@@ -57,8 +59,11 @@ class BoardTop(wiring.Component):
         m = Module()
         m.submodules.decoder = dec = CobsDecoder()
         m.submodules.encoder = enc = CobsEncoder()
+        m.submodules.rx_queue = queue = RxQueue()
         m.submodules.command = cmd = CommandEngine(self.config, self.clk_freq, self.baud)
-        connect(m, dec.o, cmd.rx)
+        connect(m, dec.o, queue.i)
+        connect(m, queue.o, cmd.rx)
+        m.d.comb += cmd.stop_now.eq(queue.stop)
         connect(m, cmd.tx, enc.i)
         if self.config.has_binary:
             m.submodules.engine = eng = BINARY_ENGINES[self.config.engine](self.config)
@@ -76,5 +81,9 @@ class BoardTop(wiring.Component):
         else:
             connect(m, wiring.flipped(self.rx_bytes), dec.i)
             connect(m, enc.o, wiring.flipped(self.tx_bytes))
-        m.d.comb += [self.led.eq(cmd.active), self.active.eq(cmd.active)]
+        # work that needs nothing more from the host: bytes queued are work (the command engine
+        # takes them at once unless it serves a request); a frame cut short, taken into the
+        # command engine's buffer, waits for the host
+        active = cmd.active | queue.o.valid
+        m.d.comb += [self.led.eq(active), self.active.eq(active)]
         return m

@@ -16,6 +16,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from hopfield_fpga.protocol import DELIMITER
+from .block_ram import NO_RW_CHECK, collision_free_read
 
 __all__ = ["DecodedByte", "BodyByte", "CobsDecoder", "CobsEncoder"]
 
@@ -68,12 +69,14 @@ class CobsEncoder(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.buf = buf = Memory(shape=8, depth=256, init=[])
+        m.submodules.buf = buf = Memory(shape=8, depth=256, init=[], attrs=NO_RW_CHECK)
         wr = buf.write_port()
         # A synchronous read port, so the buffer maps onto a block RAM (an asynchronous one
         # becomes 2048 flip-flops and a 256:1 multiplexer on the iCE40). Its address runs one
         # byte ahead: `sent + 1` in the cycle a byte goes out, 0 while the code byte does.
-        rd = buf.read_port()
+        # Bytes are written only in FILL, and what is read there is never used (CODE reads
+        # address 0 again): a collision-free read port.
+        rd, rd_data = collision_free_read(m, buf, name="rd_data")
         count = Signal(range(256))      # bytes buffered in the block
         sent = Signal(range(256))
         last = Signal()                 # the block ends the frame
@@ -108,7 +111,7 @@ class CobsEncoder(wiring.Component):
                     with m.Else():
                         m.next = "FILL"
                 with m.Else():
-                    m.d.comb += [self.o.valid.eq(1), self.o.payload.eq(rd.data)]
+                    m.d.comb += [self.o.valid.eq(1), self.o.payload.eq(rd_data)]
                     with m.If(self.o.ready):
                         m.d.sync += sent.eq(sent + 1)
             with m.State("DELIM"):

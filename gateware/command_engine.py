@@ -12,11 +12,14 @@ frame costs at most that frame.
 Payload bytes become engine access words as they are read from the buffer (``word_bytes``
 bytes per word, least significant first; states go through ``gateware/state_bits.py``, packed
 bits <-> K-bit chunks); read replies are turned back into bytes as they stream to the
-encoder, the CRC being computed on the fly. One request is served at a time:
-while it is served the receiver is held back (``rx.ready`` low), so a host waits for each
-reply. A RUN returns at once; while it runs, only the commands of ``protocol.READ_COMMANDS``
-are served and every other one gets ``Error.BUSY``. RECALL and RECALL_MANY wait for their runs
-(forwarding trace events as TRACE frames) and reply at the end.
+encoder, the CRC being computed on the fly. One request is served at a time, in order of
+arrival; the frames that arrive meanwhile wait in the receive queue (``gateware/rx_queue.py``),
+which also reports a STOP frame as it arrives (``stop_now``). A RUN returns at once; while it
+runs, only the commands of ``protocol.READ_COMMANDS`` are served and every other one gets
+``Error.BUSY``. RECALL and RECALL_MANY wait for their runs (forwarding trace events as TRACE
+frames) and reply at the end. From the moment a STOP frame is queued until it is served, every
+run is stopped (the one going on, and those that the frames queued before the STOP start): a
+RECALL_MANY then replies with the probes done so far, the last one stopped.
 
 With ``Feature.GRADED`` the graded engine (``gateware/graded_ports.py``) is attached too: weight
 and bias writes go to both engines (reads come from the binary engine), the graded commands
@@ -48,11 +51,13 @@ from hopfield_fpga import protocol as P
 from hopfield_fpga.protocol import LinkGeometry
 from hopfield_fpga.config import BETA_SCHEDULE_DEPTH, Feature, NetworkConfig
 from hopfield_fpga.numerics import GRADED_SEGMENTS
-from .cobs import BodyByte, DecodedByte
+from .block_ram import NO_RW_CHECK, collision_free_read
+from .cobs import BodyByte
 from .crc import crc16_next
 from .engine_ports import AccessOp, EnginePorts, RunOrder, engine_signature
 from .fixed_point import times
 from .graded_ports import GradedAccessOp, GradedPorts, RunParams, graded_signature
+from .rx_queue import QueuedByte
 from .state_bits import BitsToChunks, ChunksToBits
 
 __all__ = ["CommandEngine", "NextStep", "Verdict"]
@@ -109,8 +114,14 @@ class CommandEngine(wiring.Component):
 
     Members
     -------
-    rx: In(stream of ``cobs.DecodedByte``)
-        Frame bodies from the COBS decoder, one ``end`` beat per delimiter.
+    rx: In(stream of ``rx_queue.QueuedByte``)
+        Frame bodies from the receive queue, one ``end`` beat per delimiter (``lost``: the
+        frame found the queue full, answered with ``Error.OVERFLOW``; ``crc_bad``: the queue's
+        CRC verdict, answered with ``Error.CRC``).
+    stop_now: In(1)
+        A STOP frame was just queued (the receive queue's ``stop``): until it is served, every
+        run is stopped (the one going on and those the requests queued before it start) and a
+        RECALL_MANY ends after its probe in progress.
     tx: Out(stream of ``cobs.BodyByte``)
         Reply bodies (CRC included) to the COBS encoder, ``last`` on the final byte.
     engine: In(engine_signature(config))
@@ -118,7 +129,8 @@ class CommandEngine(wiring.Component):
     graded: In(graded_signature(config))
         The graded engine's ports, flipped (only with Feature.GRADED).
     active: Out(1)
-        High while a frame is being received or served, or a run goes on.
+        High while a request is served or a run goes on (not while a frame is received: the
+        board top adds the frames waiting in the receive queue).
     """
 
     def __init__(self, config: NetworkConfig, clk_freq: int, baud: int):
@@ -133,7 +145,8 @@ class CommandEngine(wiring.Component):
         self.geometry = LinkGeometry(config)
         self.ports = EnginePorts(config)
         members = {
-            "rx": In(stream.Signature(DecodedByte)),
+            "rx": In(stream.Signature(QueuedByte)),
+            "stop_now": In(1),
             "tx": Out(stream.Signature(BodyByte)),
             "active": Out(1),
         }
@@ -171,20 +184,20 @@ class CommandEngine(wiring.Component):
         specs = {c: spec for c, spec in P.COMMANDS.items() if spec.target in built}
         hdr_bits = 8 * max(spec.header_size for spec in specs.values())
 
-        m.submodules.buf = buf = Memory(shape=8, depth=P.MAX_BODY, init=[])
+        # what is read while a frame is written into the buffer (RECV) is never used (HDR_READ
+        # reads after CHECK): a collision-free read port
+        m.submodules.buf = buf = Memory(shape=8, depth=P.MAX_BODY, init=[], attrs=NO_RW_CHECK)
         wr = buf.write_port()
-        rd = buf.read_port()
+        rd, byte = collision_free_read(m, buf, name="byte")
         rp = Signal(range(P.MAX_BODY + 1), init=P.REQUEST_HEADER)  # next body byte to read
-        advance = Signal()                                          # rd.data consumed now
+        advance = Signal()                                          # byte consumed now
         m.d.comb += rd.addr.eq(Mux(advance, rp + 1, rp))
         with m.If(advance):
             m.d.sync += rp.eq(rp + 1)
-        byte = rd.data
 
         # -- reception -----------------------------------------------------------------------
         flen = Signal(range(P.MAX_BODY + 1))
         overflow = Signal()
-        crc_rx = Signal(16, init=P.CRC_INIT)
         seq = Signal(8)
         cmd = Signal(8)
         err = Signal(8)
@@ -225,19 +238,25 @@ class CommandEngine(wiring.Component):
         running = Signal()
         run_started = Signal()    # the cycle after a run transfer (busy not yet high)
         stop_req = Signal()
+        # a STOP frame arrived (the receive queue's stop_now) and is not served yet: every run
+        # started meanwhile is stopped, as if the STOP were served at once
+        # (one flag: a STOP that arrives while another waits acts in its turn only)
+        stops_pending = Signal()
+        halt = Signal()
+        m.d.comb += halt.eq(stop_req | stops_pending)
         started = eng.run.valid & eng.run.ready
         engine_busy = eng.status.busy
         if graded:
             # one run at a time on either engine: `running` covers both, STOP reaches both
             started = started | (gre.run.valid & gre.run.ready)
             engine_busy = engine_busy | gre.status.busy
-            m.d.comb += gre.stop.eq(stop_req)
+            m.d.comb += gre.stop.eq(halt)
         m.d.sync += run_started.eq(started)
         with m.If(started):
             m.d.sync += running.eq(1)
         with m.Elif(running & ~run_started & ~engine_busy):
             m.d.sync += [running.eq(0), stop_req.eq(0)]
-        m.d.comb += eng.stop.eq(stop_req)
+        m.d.comb += eng.stop.eq(halt)
 
         op = Signal(AccessOp)
         a_index = Signal(16)
@@ -407,22 +426,29 @@ class CommandEngine(wiring.Component):
                 unsupported = unsupported | run_trace
             return bad, unsupported
 
-        m.d.comb += self.active.eq(~self.rx.ready | (flen != 0) | running)
 
-        with m.FSM(name="cmd"):
+        stop_served = Signal()
+        with m.FSM(name="cmd") as fsm:
             with m.State("RECV"):
                 m.d.comb += self.rx.ready.eq(1)
                 with m.If(self.rx.valid):
                     with m.If(self.rx.payload.end):
-                        m.d.sync += [flen.eq(0), overflow.eq(0), crc_rx.eq(P.CRC_INIT),
-                                     hdr_i.eq(0), in_trace.eq(0), first_probe.eq(1)]
-                        with m.If(self.rx.payload.error
-                                  | (flen < P.REQUEST_HEADER + P.CRC_BYTES)):
+                        m.d.sync += [flen.eq(0), overflow.eq(0), hdr_i.eq(0), in_trace.eq(0),
+                                     first_probe.eq(1)]
+                        with m.If(self.rx.payload.lost):
+                            # not executed; the queue kept the frame's seq in the end beat
+                            # its cmd byte came if flen >= REQUEST_HEADER (2): a bit test
+                            assert P.REQUEST_HEADER == 2
+                            m.d.sync += [seq.eq(self.rx.payload.data), err.eq(P.Error.OVERFLOW),
+                                         reply_cmd.eq(Mux(flen[1:].any(), cmd, 0))]
+                            m.next = "HDR_SEQ"
+                        with m.Elif(self.rx.payload.error
+                                    | (flen < P.REQUEST_HEADER + P.CRC_BYTES)):
                             pass    # noise or a cut frame: nothing to answer
                         with m.Elif(overflow):
                             m.d.sync += [err.eq(P.Error.TOO_LONG), reply_cmd.eq(cmd)]
                             m.next = "HDR_SEQ"
-                        with m.Elif(crc_rx != 0):
+                        with m.Elif(self.rx.payload.crc_bad):    # the queue's verdict
                             m.d.sync += [err.eq(P.Error.CRC), reply_cmd.eq(cmd)]
                             m.next = "HDR_SEQ"
                         with m.Else():
@@ -434,8 +460,7 @@ class CommandEngine(wiring.Component):
                         with m.Else():
                             m.d.comb += [wr.addr.eq(flen), wr.data.eq(self.rx.payload.data),
                                          wr.en.eq(1)]
-                            m.d.sync += [flen.eq(flen + 1),
-                                         crc_rx.eq(crc16_next(crc_rx, self.rx.payload.data))]
+                            m.d.sync += flen.eq(flen + 1)
                             with m.If(flen == 0):
                                 m.d.sync += seq.eq(self.rx.payload.data)
                             with m.If(flen == 1):
@@ -625,6 +650,7 @@ class CommandEngine(wiring.Component):
                                 m.next = "RUN"
                         with m.Case(NextStep.STOP):
                             m.d.sync += stop_req.eq(running)
+                            m.d.comb += stop_served.eq(1)
                             m.next = "HDR_SEQ"
                         if graded:
                             with m.Case(NextStep.GRADED_RUN):
@@ -771,7 +797,8 @@ class CommandEngine(wiring.Component):
                     if binary:
                         with m.If((cmd == Cmd.RECALL) | (cmd == Cmd.RECALL_MANY)):
                             m.d.sync += probes_left.eq(probes_left - 1)
-                            with m.If(probes_left != 1):
+                            # a STOP ends a RECALL_MANY after the probe in progress
+                            with m.If((probes_left != 1) & ~halt):
                                 m.d.sync += [op.eq(AccessOp.WRITE_STATE), a_chunk.eq(0),
                                              words_left.eq(C)]
                                 m.next = "WORD_IN"
@@ -832,6 +859,12 @@ class CommandEngine(wiring.Component):
                     with m.Else():
                         m.d.sync += [rp.eq(P.REQUEST_HEADER), flen.eq(0)]
                         m.next = "RECV"
+
+        with m.If(self.stop_now):
+            m.d.sync += stops_pending.eq(1)
+        with m.Elif(stop_served):
+            m.d.sync += stops_pending.eq(0)
+        m.d.comb += self.active.eq(~fsm.ongoing("RECV") | running)
         return m
 
     def _graded_validate(self, m: Module, cmd: Signal, index_range: SimpleNamespace,

@@ -16,11 +16,11 @@ transmitter sends characters back to back (the next start bit follows the stop b
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Signal
+from amaranth.hdl import Const, Module, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from hopfield_fpga.baud import FRACTION_BITS, MAX_CYCLES_PER_BIT, UartTiming, uart_timing
+from hopfield_fpga.baud import FRACTION_BITS, UartTiming, uart_timing
 
 __all__ = ["UartTiming", "uart_timing", "UartRx", "UartTx"]
 
@@ -37,16 +37,28 @@ class _BitTimer:
     def __init__(self, m: Module, timing: UartTiming):
         self.m = m
         self.period = timing.period
-        self.count = Signal(range(MAX_CYCLES_PER_BIT + 1))
-        self.frac = Signal(FRACTION_BITS)
+        self.half = timing.half
+        one = 2**FRACTION_BITS
+        # sized for this timing: a count is at most the period's ceiling less one
+        self.count = Signal(range(-(-timing.period // one) + 1))
+        # a whole number of cycles a bit and a half carries no fraction: no register for it
+        self.fractional = bool(timing.period % one or timing.half % one)
+        self.frac = Signal(FRACTION_BITS) if self.fractional else Const(0, FRACTION_BITS)
         self.done = self.count == 0
 
-    def load(self, delay: int | Signal | None = None):
-        """Expire ``delay`` (1/2**FRACTION_BITS cycles, carried fraction added; default one
-        period) from now: ``done`` is high in the cycle it ends."""
-        total = self.frac + (self.period if delay is None else delay)
-        self.m.d.sync += [self.count.eq((total >> FRACTION_BITS) - 1),
-                          self.frac.eq(total[:FRACTION_BITS])]
+    def load(self):
+        """Expire one period (carried fraction added) from now: ``done`` is high in the cycle
+        it ends."""
+        total = self.frac + self.period
+        self.m.d.sync += self.count.eq((total >> FRACTION_BITS) - 1)
+        if self.fractional:
+            self.m.d.sync += self.frac.eq(total[:FRACTION_BITS])
+
+    def load_half(self):
+        """Expire half a period from now, the carried fraction dropped (a start bit's edge)."""
+        self.m.d.sync += self.count.eq((self.half >> FRACTION_BITS) - 1)
+        if self.fractional:
+            self.m.d.sync += self.frac.eq(self.half % 2**FRACTION_BITS)
 
     def tick(self):
         with self.m.If(~self.done):
@@ -85,8 +97,7 @@ class UartRx(wiring.Component):
             with m.State("IDLE"):
                 with m.If(~line):
                     # the middle of the start bit: half a period from the edge, no carry
-                    m.d.sync += [timer.count.eq((self.timing.half >> FRACTION_BITS) - 1),
-                                 timer.frac.eq(self.timing.half % 2**FRACTION_BITS)]
+                    timer.load_half()
                     m.next = "START"
             with m.State("START"):
                 timer.tick()

@@ -36,6 +36,7 @@ from .numerics import GRADED_SLOPE_BITS, GRADED_V_BITS, GRADED_X_BITS
 
 __all__ = [
     "PROTOCOL_VERSION", "DELIMITER", "CRC_POLY", "CRC_INIT", "MAX_PAYLOAD", "MAX_BODY",
+    "RX_QUEUE_DEPTH", "MAX_QUEUED_PAYLOAD",
     "REQUEST_HEADER", "REPLY_HEADER", "CRC_BYTES", "Command", "Error", "IDENTIFY_REPLY",
     "WEIGHT_RANGE", "CHUNK_RANGE", "COUNT", "BETA_RANGE", "RUN_PARAMS",
     "STATUS", "TRACE_EVENT", "RunFlags", "StatusFlags", "crc16", "cobs_encode", "cobs_decode",
@@ -54,7 +55,9 @@ __all__ = [
 #: 2: states, patterns and probes are packed bits (1 sent them in K-lane words); a host
 #: refuses a board of another version at IDENTIFY. 3: the configuration names the engine design.
 #: 4: the stop reason takes 3 bits of STATUS's flags (cycle2), fields valid moves to bit 5.
-#: 5: the configuration carries store_patterns; the quantized store's commands (§14).
+#: 5: the configuration carries store_patterns (the quantized store's commands, §14); a
+#: receive queue: STOP reaches held runs (a stopped RECALL_MANY replies with the probes done),
+#: Error.OVERFLOW.
 PROTOCOL_VERSION = 5
 DELIMITER = 0x00
 #: CRC-16/CCITT-FALSE (x^16 + x^12 + x^5 + 1).
@@ -67,6 +70,16 @@ REQUEST_HEADER = 2   # seq, cmd
 REPLY_HEADER = 3     # seq, cmd, error
 #: Largest body (header, payload, CRC) the board buffers; longer frames get Error.TOO_LONG.
 MAX_BODY = REPLY_HEADER + MAX_PAYLOAD + CRC_BYTES
+#: Entries of the board's receive queue (``gateware/rx_queue.py``), where the next frames wait
+#: while one is served; the host keeps the bytes it has in flight (bodies plus one per frame)
+#: within it. A power of two of block RAM (the largest below a longest body: 1024 x 12 bits is
+#: three iCE40 EBRs, no read multiplexer, pointers that wrap for free) and the output register
+#: of ``lib.fifo.SyncFIFOBuffered``. A longest body does not fit: such a frame is sent only when
+#: nothing waits ahead of it (the board takes it straight into its frame buffer).
+RX_QUEUE_DEPTH = (1 << (MAX_BODY.bit_length() - 1)) + 1
+#: The longest request payload that waits whole in the receive queue (its body, end beat and a
+#: resync delimiter's end beat): the payload limit of requests streamed back to back.
+MAX_QUEUED_PAYLOAD = RX_QUEUE_DEPTH - REQUEST_HEADER - CRC_BYTES - 2
 
 
 class Command(enum.IntEnum):
@@ -116,6 +129,7 @@ class Error(enum.IntEnum):
     ARGUMENT = 6         # a field value is not valid (order not built in, beta_len, ...)
     TOO_LONG = 7         # the frame is longer than MAX_BODY
     UNSUPPORTED = 8      # the feature is not built into this board
+    OVERFLOW = 9         # the frame arrived while the receive queue was full: not executed
 
 
 #: version, NetworkConfig.encode(), clock Hz, baud, MAX_PAYLOAD of the board.
@@ -532,7 +546,8 @@ class LinkGeometry:
             "state": 8 * MAX_PAYLOAD // k,      # chunks (packed bits)
         }
         self.max_write = {
-            "weights": (MAX_PAYLOAD - WEIGHT_RANGE.size) // self.weight_word,
+            # weights stream back to back (Link.stream): each frame waits whole in the queue
+            "weights": (MAX_QUEUED_PAYLOAD - WEIGHT_RANGE.size) // self.weight_word,
             "bias": (MAX_PAYLOAD - CHUNK_RANGE.size) // self.bias_word,
             "state": 8 * (MAX_PAYLOAD - CHUNK_RANGE.size) // k,
         }

@@ -35,7 +35,7 @@ from hopfield_fpga.hw.boards import BOARDS, get_board
 __all__ = ["RecordingPort", "LinkRow", "DEFAULT_BAUDS", "DEFAULT_BOARDS", "run_link_bench",
            "format_table", "BITS_PER_BYTE", "operations", "count_bytes", "measure",
            "state_transfer_rows", "BoardRecallRow", "board_recall_rows", "BOARD_PROBES",
-           "format_board_table"]
+           "format_board_table", "inflight_rows", "ROUND_TRIP", "INFLIGHT_FRAMES"]
 
 #: UART 8N1: start bit, 8 data bits, stop bit.
 BITS_PER_BYTE = 10
@@ -51,6 +51,11 @@ DEFAULT_BATCH = 26
 BOARD_PROBES = 8
 RECALL_NOISE = 0.1
 RECALL_ORDER = "random"
+#: The in-flight rows' batched recall: this many full RECALL_MANY frames.
+INFLIGHT_FRAMES = 4
+#: The host's and the USB bridge's turnaround (seconds): a request that waits for a reply goes
+#: out this long after the reply came in (about 1 ms on common USB-UART bridges).
+ROUND_TRIP = 1e-3
 
 
 class RecordingPort:
@@ -420,6 +425,63 @@ def board_recall_rows(boards=None, *, probes: int = BOARD_PROBES, seed: int = 1,
         rows.append(BoardRecallRow(operation="recall_many before", baud=LEGACY_BAUD,
                                    wire_bits=before_bits, seconds=before_bits / LEGACY_BAUD,
                                    **base))
+    return rows
+
+
+def _timeline(frames: list[tuple[int, int, int]], engine_s: list[float], baud: int,
+              depth: int | None) -> float:
+    """Seconds from the first request to the last reply of a stream of requests: ``frames``
+    are (request wire bytes, reply wire bytes, receive queue entries) and ``engine_s`` the
+    board's time on each. The UART's two lines run at once; the board serves one frame at a
+    time. ``depth`` None: each request goes out :data:`ROUND_TRIP` after the previous reply;
+    else as the driver sends them (``Link.stream``): back to back while the requests not
+    answered, but for the oldest, take at most ``depth`` queue entries, then
+    :data:`ROUND_TRIP` after the reply that makes room."""
+    bit = BITS_PER_BYTE / baud
+    done: list[float] = []
+    host_free = board_free = 0.0
+    for k, (out, inn, cost) in enumerate(frames):
+        j = k          # the oldest request that may still be unanswered when k goes out
+        if depth is not None:
+            j = 0
+            while cost + sum(c for _, _, c in frames[j + 1:k]) > depth:
+                j += 1
+        ready = done[j - 1] + ROUND_TRIP if j > 0 else 0.0
+        host_free = max(host_free, ready) + out * bit
+        board_free = max(host_free, board_free) + engine_s[k] + inn * bit
+        done.append(board_free)
+    return done[-1]
+
+
+def inflight_rows(boards=None, *, seed: int = 1,
+                  engine_cycles: dict | None = None) -> list[BoardRecallRow]:
+    """Two rows per board (default configuration, clock and baud): a batched recall of
+    :data:`INFLIGHT_FRAMES` full RECALL_MANY frames, per probe, one request at a time and
+    with requests in flight (:func:`_timeline` on the driver's own frames, from a recording
+    port; the engine's time per probe from ``engine_cycles`` by board, else none)."""
+    boards = tuple(BOARDS) if boards is None else boards
+    rows = []
+    for name in boards:
+        spec = get_board(name)
+        cfg, clk, baud = spec.default_config, spec.sys_clk_freq, spec.baud
+        probes = INFLIGHT_FRAMES * LinkGeometry(cfg).max_recall_many
+        rng = np.random.default_rng(seed + cfg.neurons)
+        board, port = _open(cfg)
+        port.log.clear()
+        board.recall_many(rng.choice(np.array([-1, 1]), (probes, cfg.neurons)), max_sweeps=1)
+        frames = [(out, inn, len(payload) + P.REQUEST_HEADER + P.CRC_BYTES + 1)
+                  for out, inn, _, payload in port.log]
+        cycles = (engine_cycles or {}).get(name)
+        per_frame = probes / len(frames) * (0.0 if cycles is None else cycles / clk)
+        wire_bits = BITS_PER_BYTE * sum(o + i for o, i, _ in frames) / probes
+        for operation, depth in (("recall_many one at a time", None),
+                                 ("recall_many in flight", P.RX_QUEUE_DEPTH)):
+            seconds = _timeline(frames, [per_frame] * len(frames), baud, depth) / probes
+            rows.append(BoardRecallRow(
+                board=name, operation=operation, baud=baud, neurons=cfg.neurons,
+                lanes=cfg.lanes, clk_mhz=clk / 1e6, probes=probes,
+                payload_bits=2 * cfg.neurons + 8 * P.STATUS.size, wire_bits=wire_bits,
+                seconds=seconds, engine_cycles=cycles))
     return rows
 
 

@@ -355,8 +355,9 @@ class Board:
                     max_visits=None, beta=None, clamp=None, run_timeout: float | None = None,
                     progress=None) -> list[RunResult]:
         """Recall each probe (a P x N array) with the same parameters (``clamp``: the same
-        neurons held in every run, each at its own probe's value), several per round trip
-        (``run_timeout`` applies to each round trip)."""
+        neurons held in every run, each at its own probe's value), several per frame, the
+        frames in flight (``run_timeout`` applies to the wait for each reply). After
+        :meth:`stop` the list is shorter: it ends with the probe that was stopped."""
         spec = self._run_spec(order=order, seed=seed, max_sweeps=max_sweeps,
                               max_visits=max_visits, beta=beta, trace=False, clamp=clamp)
         probes = check_states(self.config, probes, "probes")

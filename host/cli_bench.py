@@ -92,7 +92,10 @@ def register_link(subparsers) -> None:
                     "board at its default configuration, clock and baud: a batched recall's "
                     "time per probe end to end (the driver's wire bits and the engine's RTL "
                     "cycles, simulated as `bench engine` does and checked against the golden "
-                    "model), the engine's alone, and the wire before packed states at 115200.")
+                    "model), the engine's alone, and the wire before packed states at 115200; "
+                    "and a batched recall of 4 full frames one request at a time against "
+                    "requests in flight (computed from the driver's frames, the engine's "
+                    "cycles and a 1 ms round trip).")
     p.add_argument("--lanes", type=positive_int, default=4, help="lanes K of the load/store "
                    "rows (default 4, the ULX3S-25F's default; the iCEBreaker's is 2)")
     p.add_argument("--bauds", type=positive_int, nargs="+", default=list(DEFAULT_BAUDS),
@@ -115,12 +118,14 @@ def register_link(subparsers) -> None:
 
 def _link(args) -> int:
     from .bench_link import (board_recall_rows, format_board_table, format_table,
-                             run_link_bench)
+                             inflight_rows, run_link_bench)
 
     def run():
+        recall = board_recall_rows(args.boards, probes=args.probes,
+                                   simulator=None if args.no_engine else args.simulator)
+        cycles = {r.board: r.engine_cycles for r in recall if r.operation == "engine"}
         return (run_link_bench(lanes=args.lanes, bauds=args.bauds, batch=args.batch),
-                board_recall_rows(args.boards, probes=args.probes,
-                                  simulator=None if args.no_engine else args.simulator))
+                recall + inflight_rows(args.boards, engine_cycles=cycles))
     return _report(run, lambda r: format_table(r[0]) + "\n\n" + format_board_table(r[1]),
                    args.json, records=lambda r: [row.to_dict() for rows in r for row in rows])
 

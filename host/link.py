@@ -18,12 +18,15 @@ GRADED_TRACE frames carrying the request's ``seq`` go to the request's ``on_trac
 
 A run that replies at once (RUN, RUN_GRADED without WAIT) keeps its trace frames routed to
 its handler until :meth:`end_run`; :meth:`stop` (from any thread) sets
-:attr:`stop_requested` and, when no request is under way, sends STOP itself. Ending runs on
-a deadline, a stop or Ctrl-C is the engines' business (``host/wire.py``).
+:attr:`stop_requested` and, when no request is under way, sends STOP itself.
+:meth:`request_run` serves the requests that reply when their run ends (RECALL,
+RECALL_MANY, RUN_GRADED with WAIT): it sends STOP during the run on a stop request, its
+``run_timeout`` or Ctrl-C, which the board's receive queue takes while it runs.
 """
 
 from __future__ import annotations
 
+import collections
 import threading
 import time
 
@@ -123,25 +126,36 @@ class Link:
         self._write(frame)
         return self._seq
 
+    @staticmethod
+    def _body(raw: bytes) -> bytes | None:
+        """A received frame's body if it can be a reply (CRC checked), else None (noise)."""
+        try:
+            body = P.decode_frame(raw)
+        except P.FrameError:
+            return None
+        return body if len(body) >= P.REPLY_HEADER else None
+
+    def _traced(self, body: bytes, mine: bool, on_trace) -> bool:
+        """Route ``body`` if it is a TRACE or GRADED_TRACE frame (``mine``: it carries the seq
+        of a request under way, for ``on_trace``; else maybe a run's that replied at once)."""
+        if body[1] not in (P.Command.TRACE, P.Command.GRADED_TRACE):
+            return False
+        if mine and on_trace is not None:
+            on_trace(body[3:])
+        elif self._run_trace is not None and body[0] == self._run_trace[0]:
+            self._run_trace[1](body[3:])
+        return True
+
     def _await(self, seq: int, cmd: int, deadline: float, on_trace) -> bytes | None:
         """The payload of the reply to (seq, cmd), or None at ``deadline``."""
         while True:
             raw = self._read_frame(deadline)
             if raw is None:
                 return None
-            try:
-                body = P.decode_frame(raw)
-            except P.FrameError:
-                continue
-            if len(body) < P.REPLY_HEADER:
+            body = self._body(raw)
+            if body is None or self._traced(body, body[0] == seq, on_trace):
                 continue
             rcmd, err, data = body[1], body[2], body[3:]
-            if rcmd in (P.Command.TRACE, P.Command.GRADED_TRACE):
-                if body[0] == seq and on_trace is not None:
-                    on_trace(data)
-                elif self._run_trace is not None and body[0] == self._run_trace[0]:
-                    self._run_trace[1](data)
-                continue
             if body[0] != seq:
                 continue    # a stale reply to an earlier attempt, or noise
             if rcmd != cmd:
@@ -184,6 +198,141 @@ class Link:
         raise BoardTimeout(f"{self.url}: no reply to {P.Command(cmd).name} within "
                            f"{limit:g} s ({attempts} attempt{'s' if attempts > 1 else ''}); "
                            f"is the board connected and at the right baud?")
+
+    def request_run(self, cmd: P.Command, payload: bytes, *, run_timeout: float,
+                    on_trace=None) -> tuple[bytes, str | None]:
+        """Send a request that replies when its run ends (RECALL, RECALL_MANY, RUN_GRADED with
+        WAIT), once, and return the reply's payload and why the driver ended the run (see
+        :meth:`stream`). Raises BoardTimeout when no reply comes."""
+        (data,), ended_by = self.stream(cmd, [payload], timeout=run_timeout, resend=False,
+                                        run=True, on_trace=on_trace)
+        if data is None:
+            raise BoardTimeout(f"{self.url}: no reply to {P.Command(cmd).name} within "
+                               f"{run_timeout:g} s")
+        return data, ended_by
+
+    def stream(self, cmd: P.Command, payloads: list[bytes], *, timeout: float | None = None,
+               resend: bool = True, run: bool = False,
+               on_trace=None, on_reply=None) -> tuple[list[bytes | None], str | None]:
+        """Send ``payloads`` as ``cmd`` requests back to back, as many at once as the board's
+        receive queue holds, and return their replies' payloads in order, with why the driver
+        ended the runs (``run=True``; else None).
+
+        In flight: the requests not answered yet, but for the oldest one (the board is serving
+        it, out of its queue), take at most ``protocol.RX_QUEUE_DEPTH`` queue entries (body
+        bytes, plus one per frame end). The board serves frames in order, so a reply to a
+        later request means that the earlier ones' replies were lost; the oldest one is lost
+        too when nothing came within ``timeout`` (default: the link's) of the last reply. A
+        lost request is sent again with a new seq if ``resend`` (at most ``retries`` more
+        times; then BoardTimeout), else its entry is None and no further request is sent
+        (theirs stay None too): the caller decides. CRC and OVERFLOW replies are not
+        trusted to name a request (their seq was not checked): they count as lost replies.
+        Another error reply raises ProtocolError. ``on_reply(i, payload)`` sees each reply.
+
+        ``run=True``: the requests reply when their runs end (RECALL, RECALL_MANY, RUN_GRADED
+        with WAIT); ``timeout`` is then the run timeout. When it passes, when :meth:`stop` is
+        called (from another thread) or on Ctrl-C (a second one raises at once), the driver
+        sends STOP and nothing more: the board stops every run of the requests in flight
+        (``docs/protocol.md``, "STOP during a run"), whose replies then come within the
+        link's ``timeout``. The reason is "timeout", "stop" or "interrupt". When nothing came
+        for the link's ``timeout``, an IDENTIFY is sent (once): the board answers it after the
+        runs in flight, so if its reply comes first, their replies were lost.
+        """
+        self._check_open()
+        for payload in payloads:
+            if len(payload) > P.MAX_PAYLOAD:
+                raise LinkError(f"payload of {len(payload)} bytes; at most {P.MAX_PAYLOAD}")
+        limit = self.timeout if timeout is None else timeout
+        replies: list[bytes | None] = [None] * len(payloads)
+        attempts = [0] * len(payloads)
+        todo = collections.deque(range(len(payloads)))
+        inflight: dict[int, tuple[int, int]] = {}      # seq -> (index, queue entries)
+        ended_by = stop_seq = ping_seq = None
+        halted = False          # a request that may not be sent again was lost: send no more
+        with self._lock:
+            mark = time.monotonic()                    # the last reply (or the first send)
+
+            def lost(i: int) -> None:
+                nonlocal halted
+                halted = halted or not resend
+                if resend and ended_by is None and attempts[i] <= self.retries:
+                    todo.appendleft(i)
+                elif resend:
+                    raise BoardTimeout(f"{self.url}: no reply to {P.Command(cmd).name} "
+                                       f"after {attempts[i]} attempts of {limit:g} s")
+
+            while inflight or (todo and ended_by is None and not halted):
+                while todo and ended_by is None and not halted:
+                    i = todo[0]
+                    # body (seq, cmd, payload, crc), its end, and a resync delimiter's end
+                    cost = 2 + len(payloads[i]) + P.CRC_BYTES + 1 + self._resync
+                    behind = sum(c for _, c in list(inflight.values())[1:])
+                    if inflight and behind + cost > P.RX_QUEUE_DEPTH:
+                        break
+                    todo.popleft()
+                    if not inflight:
+                        mark = time.monotonic()
+                    inflight[self._send(cmd, payloads[i])] = (i, cost)
+                    attempts[i] += 1
+                try:
+                    now = time.monotonic()
+                    if run and ended_by is None and self.stop_requested.is_set():
+                        ended_by = "stop"
+                    elif inflight and now >= mark + limit:
+                        if run and ended_by is None:
+                            ended_by = "timeout"
+                        else:
+                            seq = next(iter(inflight))
+                            self._resync = True
+                            lost(inflight.pop(seq)[0])
+                            mark = now
+                            continue
+                    if ended_by is not None and stop_seq is None:
+                        stop_seq = self._send(P.Command.STOP, b"")
+                        mark, limit = time.monotonic(), self.timeout
+                    elif (run and ping_seq is None and inflight
+                          and now >= mark + self.timeout):
+                        # a long run, or a lost reply? An IDENTIFY is answered after the runs
+                        # in flight: if its reply comes first, theirs were lost
+                        ping_seq = self._send(P.Command.IDENTIFY, b"")
+                    raw = self._read_frame(min(mark + limit, now + READ_SLICE))
+                except KeyboardInterrupt:
+                    if not run or ended_by == "interrupt":
+                        self._resync = True
+                        raise
+                    ended_by = "interrupt"
+                    continue
+                body = None if raw is None else self._body(raw)
+                if body is None or self._traced(body, body[0] in inflight, on_trace):
+                    continue
+                seq, rcmd, err, data = body[0], body[1], body[2], body[3:]
+                if (seq, rcmd) in ((stop_seq, P.Command.STOP), (ping_seq, P.Command.IDENTIFY)):
+                    # answered after the requests in flight: their replies were lost
+                    stop_seq = -1 if seq == stop_seq else stop_seq
+                    ping_seq = None
+                    for older in list(inflight):
+                        lost(inflight.pop(older)[0])
+                    mark = time.monotonic()
+                    continue
+                if seq not in inflight or rcmd != cmd or err in (P.Error.CRC,
+                                                                 P.Error.OVERFLOW):
+                    continue
+                if err != P.Error.OK:
+                    self._resync = True
+                    raise ProtocolError(cmd, err)
+                for older in list(inflight):           # answered in order: these were lost
+                    if older == seq:
+                        break
+                    lost(inflight.pop(older)[0])
+                i, _ = inflight.pop(seq)
+                replies[i] = data
+                mark = time.monotonic()
+                if on_reply is not None:
+                    on_reply(i, data)
+            if stop_seq is not None and stop_seq >= 0 and self._await(
+                    stop_seq, P.Command.STOP, time.monotonic() + self.timeout, None) is None:
+                self._resync = True
+        return replies, ended_by
 
     def end_run(self) -> None:
         """The run started with ``run_trace`` ended: its trace frames are no longer routed."""

@@ -19,7 +19,7 @@ Two ways of connecting the bytes (``uart=`` in the URL):
 The simulation only advances while there is work: bytes to deliver, the command engine busy, or
 reply bytes coming out. A read on a quiet board returns at once (nothing more can arrive), so a
 host timeout costs no wall time. A board holding the start of a frame that the host never ended
-(the last byte written was not the delimiter) waits for the host, as a real board does: it
+waits for the host, as a real board does: the board top's ``active`` leaves it out, so the board
 counts as quiet once nothing else goes on. A read returns at the port's timeout at the latest.
 
 URL query parameters (:func:`parse_sim_url`): ``neurons``, ``weight_bits``, ``bias_bits``,
@@ -111,8 +111,6 @@ class SimulatedBoard:
         self.outbox = bytearray()
         self.cycles = 0
         self._quiet = 0
-        #: The last byte written was not the delimiter: the board waits for the frame's end.
-        self.frame_open = False
         self.sim.add_testbench(self._bytes_bench if uart == "bytes" else self._bits_bench)
 
     # -- testbenches (run forever; the driver advances the simulation only when needed) ------
@@ -134,8 +132,7 @@ class SimulatedBoard:
                 self.inbox.popleft()
             if tx_valid:
                 self.outbox.append(tx_data)
-            working = active and not self.frame_open
-            self._quiet = 0 if (self.inbox or working or tx_valid) else self._quiet + 1
+            self._quiet = 0 if (self.inbox or active or tx_valid) else self._quiet + 1
 
     async def _bits_bench(self, ctx):
         top = self.top
@@ -168,8 +165,7 @@ class SimulatedBoard:
                             self.outbox.append(sum(b << i for i, b in enumerate(tx_bits[:8])))
                         tx_at = None
             tx_line_prev = line
-            busy = (self.inbox or rx_runs or rx_left or (active and not self.frame_open)
-                    or tx_at is not None)
+            busy = self.inbox or rx_runs or rx_left or active or tx_at is not None
             self._quiet = 0 if busy else self._quiet + 1
 
     # -- host side ------------------------------------------------------------------------------
@@ -177,7 +173,6 @@ class SimulatedBoard:
     def write(self, data: bytes) -> None:
         if data:
             self.inbox.extend(data)
-            self.frame_open = data[-1] != 0
             self._quiet = 0
 
     @property
@@ -267,7 +262,6 @@ class RtlBoard:
         self.outbox = bytearray()
         self.cycles = 0
         self.inbox = ()     # the pysim board's queue; here input waits in ``pending``
-        self.frame_open = False
         self._paused = False    # the last slice ended with the board still working
 
     @staticmethod
@@ -300,15 +294,12 @@ class RtlBoard:
     def write(self, data: bytes) -> None:
         if data:
             self.pending += data
-            self.frame_open = data[-1] != 0
 
     def _transact(self, deadline: float | None) -> None:
         """Send one batch (the next HARNESS_FIFO pending bytes, maybe none): one slice."""
         data = bytes(self.pending[:HARNESS_FIFO])
         del self.pending[:HARNESS_FIFO]
-        # mid-batch the frame is open when the batch does not end with the delimiter
-        open_frame = (data[-1] != 0) if (self.pending and data) else self.frame_open
-        line = f"{len(data)} {int(open_frame)} " + " ".join(f"{b:02x}" for b in data) + "\n"
+        line = f"{len(data)} " + " ".join(f"{b:02x}" for b in data) + "\n"
         try:
             self.proc.stdin.write(line.encode())
             self.proc.stdin.flush()

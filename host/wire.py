@@ -110,16 +110,17 @@ class WireBackend:
         words = b"".join(self._words(weights[:, j], cfg.weight_bits, geo.weight_word)
                          for j in range(cfg.neurons))
         per, total = geo.max_write["weights"], geo.weight_words
-        for start in range(0, total, per):
+        starts = range(0, total, per)
+        payloads = []
+        for start in starts:
             count = min(per, total - start)
             col, chunk = divmod(start, cfg.chunks)
-            self.link.request(P.Command.WRITE_WEIGHTS,
-                              _header(P.Command.WRITE_WEIGHTS, column=col, chunk=chunk,
-                                      count=count)
-                              + words[start * geo.weight_word:(start + count) * geo.weight_word],
-                              reply_size=0)
-            if progress:
-                progress(start + count, total)
+            payloads.append(_header(P.Command.WRITE_WEIGHTS, column=col, chunk=chunk,
+                                    count=count)
+                            + words[start * geo.weight_word:(start + count) * geo.weight_word])
+        # back to back (Link.stream): a write can be repeated, so a lost one is sent again
+        self.link.stream(P.Command.WRITE_WEIGHTS, payloads, on_reply=lambda i, _: progress(
+            min(starts[i] + per, total), total) if progress else None)
 
     def read_weights(self, progress=None) -> np.ndarray:
         cfg, geo = self.config, self.geometry
@@ -168,6 +169,8 @@ class WireBackend:
         self.link.request(P.Command.CLEAR, reply_size=0)
 
     def store(self, patterns: np.ndarray, progress=None) -> None:
+        """One STORE at a time, each sent once: STORE adds to the weights, so a STORE whose
+        reply was lost cannot be sent again (``BoardTimeout``; the weights are then unknown)."""
         blobs = [self._state_bytes(p) for p in patterns]
         per = self.geometry.max_store
         for start in range(0, len(blobs), per):
@@ -309,23 +312,19 @@ class WireBackend:
             visit, index, value, delta = P.TRACE_EVENT.unpack(data)
             events.append(FlipEvent(visit, index, 1 if value else -1, delta))
 
-        if spec.trace:
-            # the board forwards trace events only while it waits for the run's end itself
-            data = self._unstoppable(P.Command.RECALL, _header(P.Command.RECALL, **params)
-                                     + self._state_bytes(probe),
-                                     self.geometry.recall_result, run_timeout, on_trace)
-            return self._result(data, events)
-        # WRITE_STATE + RUN + status polls + READ_STATE rather than RECALL: a RECALL holds the
-        # board's receiver until its run ends, so it could not be stopped.
-        self.write_state(probe)
-        raw, ended_by = self._wait_run(P.Command.RUN, _header(P.Command.RUN, **params),
-                                       P.Command.READ_STATUS,
-                                       P.STATUS.size, run_timeout)
-        result = self._result(raw + self._read_state_bytes(), events)
-        return self._ended(ended_by, run_timeout, result)
+        # one RECALL: the board's receive queue takes a STOP while it runs
+        data, ended_by = self._held_run(P.Command.RECALL, _header(P.Command.RECALL, **params)
+                                        + self._state_bytes(probe), run_timeout,
+                                        on_trace if spec.trace else None)
+        if len(data) != self.geometry.recall_result:
+            raise LinkError(f"RECALL: reply of {len(data)} bytes, expected "
+                            f"{self.geometry.recall_result}")
+        return self._ended(ended_by, run_timeout, self._result(data, events))
 
     def recall_many(self, probes: np.ndarray, spec: RunSpec, run_timeout: float,
                     progress=None) -> list[RunResult]:
+        """The results of ``probes``; a stop ends the batch after the probe in progress (the
+        list is then shorter, its last result stopped)."""
         if spec.order is Order.SYNCHRONOUS:
             # The board keeps the cycle state of its last run only: one probe per run.
             results = []
@@ -333,22 +332,45 @@ class WireBackend:
                 results.append(self.recall(probe, spec, run_timeout))
                 if progress:
                     progress(i + 1, len(probes))
+                if results[-1].stop_reason == "stop":
+                    break
             return results
         params = self._run_params(spec)
         states = [self._state_bytes(p) for p in probes]
         per, size = self.geometry.max_recall_many, self.geometry.recall_result
-        results: list[RunResult] = []
-        for start in range(0, len(states), per):
-            group = states[start:start + per]
-            data = self._unstoppable(P.Command.RECALL_MANY,
-                                     _header(P.Command.RECALL_MANY, **params,
-                                             count=len(group)) + b"".join(group),
-                                     size * len(group), run_timeout)
-            results += [self._result(data[i * size:(i + 1) * size], None)
-                        for i in range(len(group))]
+        groups = [states[i:i + per] for i in range(0, len(states), per)]
+        # the batches go back to back (Link.stream): the next one waits in the board's receive
+        # queue while one runs; a lost reply is asked again (a recall can be repeated)
+        answered = [0]
+
+        def on_reply(i, data):
+            answered[0] += min(len(data) // size, len(groups[i]))
             if progress:
-                progress(len(results), len(states))
-        return results
+                progress(answered[0], len(states))
+
+        self.link.stop_requested.clear()
+        replies, ended_by = self.link.stream(
+            P.Command.RECALL_MANY, [_header(P.Command.RECALL_MANY, **params, count=len(g))
+                                    + b"".join(g) for g in groups],
+            timeout=run_timeout, run=True, on_reply=on_reply)
+        results: list[RunResult] = []
+        for group, data in zip(groups, replies):
+            if data is None:
+                raise BoardTimeout(f"{self.link.url}: no reply to RECALL_MANY within "
+                                   f"{run_timeout:g} s")
+            done = len(data) // size
+            if len(data) % size or not 1 <= done <= len(group):
+                raise LinkError(f"RECALL_MANY: reply of {len(data)} bytes for {len(group)} "
+                                f"probes of {size} bytes")
+            results += [self._result(data[i * size:(i + 1) * size], None)
+                        for i in range(done)]
+            if results[-1].stop_reason == "stop":
+                # stopped: the batches after this one were stopped too (or never sent)
+                return self._ended(ended_by, run_timeout, results)
+            if done < len(group):
+                raise LinkError(f"RECALL_MANY: {done} results for {len(group)} probes, and the "
+                                f"last one was not stopped")
+        return self._ended(ended_by, run_timeout, results)
 
     # -- the graded engine ------------------------------------------------------------------
 
@@ -398,18 +420,13 @@ class WireBackend:
         return graded_status_dict(self.link.request(P.Command.READ_GRADED_STATUS,
                                                     reply_size=P.GRADED_STATUS.size))
 
-    def _unstoppable(self, cmd, payload: bytes, reply_size: int, run_timeout: float,
-                     on_trace=None) -> bytes:
-        """A request whose run holds the receiver until it ends (RECALL_MANY, a traced
-        RUN_GRADED): it cannot be stopped; past ``run_timeout`` it raises RunTimeout while the
-        board finishes the run (bounded by its cap)."""
-        try:
-            return self.link.request(cmd, payload, reply_size=reply_size, on_trace=on_trace,
-                                     retry=False, timeout=run_timeout)
-        except BoardTimeout:
-            raise RunTimeout(f"{self.link.url}: no end of the {P.Command(cmd).name} run "
-                             f"within run_timeout = {run_timeout:g} s; this request cannot be "
-                             f"stopped, the board finishes it (at most its cap)") from None
+    def _held_run(self, cmd, payload: bytes, run_timeout: float,
+                  on_trace=None) -> tuple[bytes, str | None]:
+        """A request that replies when its run ends (RECALL, RECALL_MANY, a traced
+        RUN_GRADED): its reply and why the driver stopped it (:meth:`Link.request_run`)."""
+        self.link.stop_requested.clear()
+        return self.link.request_run(cmd, payload, run_timeout=run_timeout,
+                                     on_trace=on_trace)
 
     def run_graded(self, params, trace: bool, run_timeout: float):
         fields = dict(gain_m=params.gain_m, gain_e=params.gain_e, dt_m=params.dt_m,
@@ -420,13 +437,16 @@ class WireBackend:
                 P.Command.RUN_GRADED, _header(P.Command.RUN_GRADED, **fields, flags=0),
                 P.Command.READ_GRADED_STATUS, P.GRADED_STATUS.size, run_timeout)
             return self._ended(ended_by, run_timeout, graded_status_dict(raw)), None
-        # TRACE needs WAIT (the trace goes out before the reply): this run cannot be stopped
+        # TRACE needs WAIT (the trace goes out before the reply)
         events = []
         flags = int(P.GradedRunFlags.WAIT | P.GradedRunFlags.TRACE)
-        data = self._unstoppable(P.Command.RUN_GRADED,
-                                 _header(P.Command.RUN_GRADED, **fields, flags=flags),
-                                 P.GRADED_STATUS.size, run_timeout,
-                                 lambda d: events.append(P.GRADED_TRACE_EVENT.unpack(d)))
+        data, ended_by = self._held_run(P.Command.RUN_GRADED,
+                                        _header(P.Command.RUN_GRADED, **fields, flags=flags),
+                                        run_timeout,
+                                        lambda d: events.append(P.GRADED_TRACE_EVENT.unpack(d)))
+        if len(data) != P.GRADED_STATUS.size:
+            raise LinkError(f"RUN_GRADED: reply of {len(data)} bytes, expected "
+                            f"{P.GRADED_STATUS.size}")
         st = graded_status_dict(data)
         n = self.config.neurons
         if len(events) != st["steps"] * n:
@@ -439,4 +459,4 @@ class WireBackend:
                 raise LinkError(f"RUN_GRADED: trace records of step {t + 1} out of order")
             frames.append((np.array([r[2] for r in rec], dtype=np.int64),
                            np.array([r[3] for r in rec], dtype=np.int64)))
-        return st, frames
+        return self._ended(ended_by, run_timeout, (st, frames))

@@ -113,6 +113,99 @@ def test_busy_while_running_and_stop(board):
     assert np.array_equal(w, before[0]) and np.array_equal(b, before[1])
 
 
+def _read_bodies(board, count: int) -> list[bytes]:
+    """The bodies of the next ``count`` frames from a board that may be running."""
+    out = bytearray()
+    while out.count(0) < count:
+        out += board.port.read(1)
+    return [P.decode_frame(f) for f in bytes(out).split(b"\x00")[:count]]
+
+
+def _stop_reason(status: bytes) -> int:
+    return status[0] >> P.STOP_REASON_SHIFT & ((1 << P.STOP_REASON_BITS) - 1)
+
+
+def _oscillating(board):
+    """W[0,1] = 1, W[1,0] = -1: from an all-ones probe the run never converges (issue 14)."""
+    w = np.zeros((10, 10), np.int64)
+    w[0, 1], w[1, 0] = 1, -1
+    board.load_weights(w, np.zeros(10, np.int64))
+
+
+def test_stop_reaches_recall_many(board):
+    """A STOP sent while a RECALL_MANY runs (the receive queue takes it) stops the probe in
+    progress; the reply holds the probes done, the last one stopped, then STOP's own reply."""
+    _oscillating(board)
+    params = P.RUN_PARAMS.pack(0, 0, 1, 2**32 - 1, 1)
+    ones = P.pack_bits(np.ones(10, np.int64))
+    probes = 3
+    board.port.write(frame(40, P.Command.RECALL_MANY, params + P.COUNT.pack(probes)
+                           + ones * probes))
+    board.port.timeout, timeout = 0.1, board.port.timeout
+    try:
+        start = board.port.cycles
+        while board.port.cycles < start + 300:
+            assert board.port.read(1) == b""      # still running: nothing sent yet
+    finally:
+        board.port.timeout = timeout
+    board.port.write(frame(41, P.Command.STOP))
+    recall, stop = _read_bodies(board, 2)
+    assert stop == bytes([41, P.Command.STOP, P.Error.OK])
+    assert recall[:3] == bytes([40, P.Command.RECALL_MANY, P.Error.OK])
+    size = P.LinkGeometry(board.config).recall_result
+    assert len(recall) == 3 + size, "only the first probe's result"
+    status = P.STATUS.unpack(recall[3:3 + P.STATUS.size])
+    assert _stop_reason(recall[3:]) == P.StopReason.STOP and status[2] > 50, status
+    assert not board.status().busy
+
+
+@pytest.mark.slow
+def test_queue_overflow(board):
+    """Frames sent back to back queue behind a running RECALL_MANY and are served in order; a
+    frame that finds the queue full is answered OVERFLOW (with its seq and command) and not
+    executed, a STOP too."""
+    _oscillating(board)
+    before = snapshot(board)
+    params = P.RUN_PARAMS.pack(0, 0, 1, 450, 1)    # longer than the bytes take to arrive
+    ones = P.pack_bits(np.ones(10, np.int64))
+    recall = frame(50, P.Command.RECALL_MANY, params + P.COUNT.pack(1) + ones)
+    # a frame that fills the queue but for 3 entries (refused later: LENGTH), then a
+    # WRITE_BIAS of which only seq and cmd fit, then a STOP that finds the queue full (not
+    # executed either: OVERFLOW with its seq, its cmd byte lost)
+    filler = frame(51, P.Command.WRITE_WEIGHTS, bytes(P.RX_QUEUE_DEPTH - 1 - 3 - 4))
+    bias = frame(52, P.Command.WRITE_BIAS, P.CHUNK_RANGE.pack(0, 3) + bytes(6))
+    bodies = raw_exchange(board, recall + filler + bias + frame(53, P.Command.STOP))
+    assert [b[:3] for b in bodies] == [
+        bytes([50, P.Command.RECALL_MANY, P.Error.OK]),
+        bytes([51, P.Command.WRITE_WEIGHTS, P.Error.LENGTH]),
+        bytes([52, P.Command.WRITE_BIAS, P.Error.OVERFLOW]),
+        bytes([53, 0, P.Error.OVERFLOW])], bodies
+    size = P.LinkGeometry(board.config).recall_result
+    assert len(bodies[0]) == 3 + size and _stop_reason(bodies[0][3:]) == P.StopReason.CAP
+    w, b, _ = snapshot(board)
+    assert np.array_equal(w, before[0]) and np.array_equal(b, before[1])
+
+
+def test_stop_reaches_every_run_queued_before_it(board):
+    """RECALL_MANY, RECALL_MANY, STOP back to back: the STOP stops the first one's probe in
+    progress and the second one's first probe (before its first visit); both end there."""
+    _oscillating(board)
+    params = P.RUN_PARAMS.pack(0, 0, 1, 2**32 - 1, 1)
+    ones = P.pack_bits(np.ones(10, np.int64))
+    many = P.COUNT.pack(2) + ones * 2
+    bodies = raw_exchange(board, frame(60, P.Command.RECALL_MANY, params + many)
+                          + frame(61, P.Command.RECALL_MANY, params + many)
+                          + frame(62, P.Command.STOP))
+    size = P.LinkGeometry(board.config).recall_result
+    assert [b[:3] for b in bodies] == [bytes([60, P.Command.RECALL_MANY, P.Error.OK]),
+                                       bytes([61, P.Command.RECALL_MANY, P.Error.OK]),
+                                       bytes([62, P.Command.STOP, P.Error.OK])]
+    assert [len(b) for b in bodies[:2]] == [3 + size] * 2
+    assert [_stop_reason(b[3:]) for b in bodies[:2]] == [P.StopReason.STOP] * 2
+    # then runs go on as usual
+    assert board.recall(np.ones(10, np.int64), max_visits=7).stop_reason == "cap"
+
+
 def test_error_reply_raises_protocol_error(board):
     with pytest.raises(ProtocolError, match="ADDRESS"):
         board.request(P.Command.READ_BIAS, P.CHUNK_RANGE.pack(3, 1))

@@ -200,6 +200,17 @@ def test_run_timeout_and_stop_on_the_simulated_board(url):
         threading.Timer(0.5, board.stop).start()
         r = board.recall(probe, max_visits=2**32 - 1)
         assert r.stop_reason == "stop" and 0 < r.visits < 2**32 - 1
+        # recall_many and a traced recall hold the run too: the receive queue takes the STOP
+        threading.Timer(0.5, board.stop).start()
+        rs = board.recall_many(np.ones((3, 8), int), max_visits=2**32 - 1)
+        assert [x.stop_reason for x in rs] == ["stop"] and 0 < rs[0].visits < 2**32 - 1
+        with pytest.raises(RunTimeout) as info:
+            board.recall_many(np.ones((3, 8), int), max_visits=2**32 - 1, run_timeout=0.5)
+        assert [x.stop_reason for x in info.value.result] == ["stop"]
+        threading.Timer(0.5, board.stop).start()
+        r = board.recall(probe, max_visits=2**32 - 1, trace=True)
+        assert r.stop_reason == "stop" and len(r.trace) == r.flips > 0
+        assert not board.status().busy
         assert board.recall(probe, max_sweeps=3).stop_reason == "cap"   # the board still works
 
 
@@ -241,3 +252,36 @@ def test_ctrl_c_stops_the_boards_run(phase):
     done = subprocess.run([sys.executable, "-c", _CTRL_C.format(url=SIM_URLS[0], phase=phase)],
                           capture_output=True, text=True, timeout=300)
     assert done.stdout.strip() == "interrupted False stop", done.stdout + done.stderr
+
+
+@pytest.mark.slow
+def test_requests_in_flight_survive_lost_and_corrupted_frames():
+    """WRITE_WEIGHTS and RECALL_MANY frames go back to back (a few probes a frame here, so
+    that several are in flight); frames lost or corrupted either way are sent again (both can
+    be repeated), and the results are those of a clean link."""
+    from board_bytes import LossyPort
+    seed = 23
+    print(f"seed {seed}")
+    rng = np.random.default_rng(seed)
+    with Board.open("sim://?neurons=10&lanes=4&weight_bits=8", timeout=30) as clean:
+        port = LossyPort(clean.port, to_board={1: "drop", 3: "flip"},
+                         to_host={2: "drop", 4: "flip"})
+        lossy = Board(port, timeout=1.0, retries=3, url="lossy")
+        lossy._engine.geometry.max_write["weights"] = 6
+        lossy._engine.geometry.max_recall_many = 2
+        w = rng.integers(-128, 128, (10, 10))
+        lossy.load_weights(w)
+        assert np.array_equal(clean.read_weights(), w), f"seed {seed}"
+        loads = list(port.log)
+        # 4 RECALL_MANY frames: the second lost on the way, the last reply lost (an IDENTIFY
+        # sent after a silence of `timeout` finds it out), another reply corrupted
+        port.count = {"board": 0, "host": 0}
+        port.rules = {"board": {1: "drop"}, "host": {1: "flip", 2: "drop"}}
+        probes = rng.choice([-1, 1], (8, 10))
+        got = lossy.recall_many(probes, max_sweeps=4)
+        want = [clean.recall(p, max_sweeps=4) for p in probes]
+        assert [(r.state.tolist(), r.visits, r.stop_reason) for r in got] == \
+            [(r.state.tolist(), r.visits, r.stop_reason) for r in want], f"seed {seed}"
+        expected = {("board", "drop"), ("board", "flip"), ("host", "drop"), ("host", "flip")}
+        assert {(way, rule) for way, _, rule in loads} == expected, port.log
+        assert len(port.log) == len(loads) + 3, port.log

@@ -2,14 +2,14 @@
 //
 // Drives the board top built with uart=False (module board_top: rx_bytes / tx_bytes streams)
 // from standard input and reports to standard output, in text so that any byte value passes:
-//   in:  a decimal count n (at most DEPTH), a flag p, then n bytes in hex (whitespace separated)
+//   in:  a decimal count n (at most DEPTH), then n bytes in hex (whitespace separated)
 //   out: one line "%02x" per byte the board sent, then "Q <cycles>" once the board is quiet
 //        (every input byte taken, nothing going on, nothing sent for QUIET cycles), or
 //        "P <cycles>" after SLICE cycles with the board still working (the host sends the
 //        next batch, maybe empty, to go on; a run's progress between two status polls is
 //        one slice, and a STOP waits at most one slice).
-// p = 1 says the host left a frame unfinished: the board then waits for the host, so a board
-// whose only activity is that partial frame counts as quiet (it never wedges the host).
+// The board's `active` leaves out a frame the host left unfinished (it waits for the host, so
+// such a board counts as quiet: it never wedges the host).
 // The host splits longer writes into batches of DEPTH bytes. A count that cannot be read
 // (end of input) ends the simulation. Inputs change between
 // clock edges and ready/valid are sampled just before the rising edge, like a stream sink.
@@ -30,13 +30,13 @@ module simboard_harness;
                 .tx_bytes__payload(tx_payload), .tx_bytes__valid(tx_valid),
                 .tx_bytes__ready(tx_ready), .active(active), .led(led));
   reg [7:0] fifo [0:DEPTH-1];
-  integer code, n, p, i, b, quiet, hs_rx, hs_tx, act, spent;
+  integer code, n, i, b, quiet, hs_rx, hs_tx, act, spent;
   reg [7:0] txb;
   reg [63:0] cycles = 0;
   initial begin
     forever begin
-      code = $fscanf(32'h8000_0000, "%d %d", n, p);
-      if (code != 2) $finish;
+      code = $fscanf(32'h8000_0000, "%d", n);
+      if (code != 1) $finish;
       if (n > DEPTH) begin
         $display("E input of %0d bytes exceeds the harness FIFO (%0d)", n, DEPTH);
         $finish;
@@ -63,7 +63,7 @@ module simboard_harness;
         if (hs_rx) i = i + 1;
         if (hs_tx) $display("%02x", txb);
         spent = spent + 1;
-        quiet = (i >= n && (!act || p != 0) && !hs_tx) ? quiet + 1 : 0;
+        quiet = (i >= n && !act && !hs_tx) ? quiet + 1 : 0;
       end
       if (quiet >= QUIET) $display("Q %0d", cycles);
       else $display("P %0d", cycles);
