@@ -113,7 +113,8 @@ class RecordingPort:
             data = b"".join(status + payload[head + i * sb:head + (i + 1) * sb]
                             for i in range(count))
         elif cmd in (P.Command.WRITE_WEIGHTS, P.Command.WRITE_BIAS, P.Command.STORE,
-                     P.Command.WRITE_STATE, P.Command.CLEAR):
+                     P.Command.WRITE_STATE, P.Command.CLEAR,
+                     P.Command.WRITE_CLAMP):     # a column engine's board: the recall's mask
             data = b""
         else:
             raise NotImplementedError(f"RecordingPort does not answer {cmd.name}")

@@ -21,7 +21,7 @@ from amaranth_boards.icebreaker import ICEBreakerPlatform
 from amaranth_boards.ulx3s import ULX3S_25F_Platform, ULX3S_85F_Platform
 
 from hopfield_fpga.baud import FT231X, FT2232H, Bridge, fastest_baud
-from hopfield_fpga.config import Feature, NetworkConfig
+from hopfield_fpga.config import Feature, NetworkConfig, Order
 
 __all__ = ["Device", "Board", "BOARDS", "get_board"]
 
@@ -155,6 +155,11 @@ class Board:
 _ALL_BINARY = Feature.STOCHASTIC | Feature.HEBBIAN | Feature.TRACE
 #: Both engines: the ECP5 boards hold the graded engine beside the binary one.
 _BOTH = _ALL_BINARY | Feature.GRADED
+#: The column engine on the 85F device (docs/boards.md, "The column engine on the boards"):
+#: every order the column engine has, clamping and the quantized store of P_MAX = 0.1 N
+#: patterns, at the N whose routed build has room on the device.
+_COLUMN_85F = NetworkConfig(neurons=256, weight_bits=3, lanes=6, features=_ALL_BINARY,
+                            orders=tuple(Order), engine="column", store_patterns=26)
 
 BOARDS: dict[str, Board] = {b.name: b for b in [
     Board(
@@ -203,8 +208,12 @@ BOARDS: dict[str, Board] = {b.name: b for b in [
         title="LambdaConcept ECPIX-5 with LFE5UM5G-85F (ECP5)",
         platform_cls=ECPIX585Platform,
         device=ECP5_85F,
-        sys_clk_freq=25e6,     # as the ULX3S 85F: same device, same configurations
-        default_config=NetworkConfig(neurons=1024, weight_bits=3, lanes=6, features=_ALL_BINARY),
+        # The column engine's board (docs/boards.md): the 85F build of _COLUMN_85F placed at
+        # 24.3 MHz (nextpnr's estimate after placement, at the ULX3S's speed grade 6; this
+        # board's LFE5UM5G is speed grade 8, faster), less the margin the other boards keep.
+        # The ULX3S 85F keeps N = 1024 on the lanes engine.
+        sys_clk_freq=20e6,
+        default_config=_COLUMN_85F,
         graded_config=NetworkConfig(neurons=256, weight_bits=8, lanes=8, features=_BOTH),
         bridge=FT2232H,
     ),

@@ -8,7 +8,8 @@ weights without ``board=``, so no entry saturates; a board's default has its own
 chip with the Hebbian rule where the configuration has Feature.HEBBIAN, else
 the golden model's Hebbian weights are written through the weight port (outside the timed
 runs). Then probes made from
-pattern 0 with 10% and 30% of the bits flipped are recalled in every order. Each run is also
+pattern 0 with 10% and 30% of the bits flipped are recalled in every order the configuration
+builds (a column engine's may include the synchronous one). Each run is also
 checked against the golden model (state, visits, flips, 2E): a mismatch is an error, not a row.
 ``board=`` runs a board's default configuration (``hw/boards.py``), with its engine, at its
 clock instead.
@@ -71,7 +72,8 @@ class EngineKind:
 def _column_flip_cycles(config: NetworkConfig, order: str) -> int:
     """The column engine's cycles a flip at its default selector spans, with the shortest
     CHOOSE (docs/engine.md, "Pipelined selectors": sequential 3 + Ls, random 2 + one CHOOSE,
-    rejection_free 3 + Lt + Lw + one draw cycle)."""
+    rejection_free 3 + Lt + Lw + one draw cycle; synchronous 2 + Ls, without the 2 + Ls of
+    each step, "Clamped neurons and the synchronous order")."""
     from hopfield_fpga.gateware.engine import common
     from hopfield_fpga.gateware.engine.column_engine import DEFAULT_SPANS
     n = config.neurons
@@ -80,6 +82,8 @@ def _column_flip_cycles(config: NetworkConfig, order: str) -> int:
         return 3 + common.sequential_latency(n, seq)
     if order == "random":
         return 3
+    if order == "synchronous":      # SYNC_WALK's wait and issue, FLIP; the steps' own cycles apart
+        return 2 + common.sequential_latency(n, seq)
     return 4 + common.tree_latency(n, tree) + common.walk_latency(n, walk)
 
 
@@ -287,8 +291,8 @@ def run_engine_bench(sizes=DEFAULT_SIZES, *, lanes: int = 8, orders=None, noises
         configs = [config.with_(engine=engine) for config in configs]
     if not clock_hz > 0:
         raise ValueError(f"the clock must be a positive frequency in Hz, not {clock_hz!r}")
-    # the orders the gateware has (the synchronous one is golden and cpu:// only)
-    orders = [Order.parse(o) for o in (orders or NetworkConfig.orders)]
+    # None: every order the configuration builds (a column engine's may include synchronous)
+    orders = None if orders is None else [Order.parse(o) for o in orders]
     threads = cpu_engine._check_threads(threads)
     report = BenchReport([], [])
     for config in configs:
@@ -300,7 +304,7 @@ def run_engine_bench(sizes=DEFAULT_SIZES, *, lanes: int = 8, orders=None, noises
                                        config=config)
         probes = []
         for noise in noises:
-            for order in orders:
+            for order in (orders or config.orders):
                 probes.append({"noise": noise, "order": order.name.lower(),
                                "seed": int(rng.integers(1, 1 << 32)),
                                "state": [int(v) for v in _probe(patterns[0], noise, rng)],

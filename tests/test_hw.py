@@ -65,6 +65,26 @@ def test_issue_targets_are_the_defaults():
     assert get_board("ulx3s-85f").default_config.neurons >= 1024
 
 
+def test_ecpix5_default_is_the_routed_column_engine_build():
+    # docs/boards.md: the ECPIX-5 runs the column engine at N = 256, the configuration of the
+    # routed 85F build (its command line below), from its PLL; the ULX3S 85F, same device,
+    # keeps N = 1024 on the lanes engine.
+    from hopfield_fpga.host.cli_build import _config, _config_args
+    parser = argparse.ArgumentParser()
+    _config_args(parser)
+    built = _config(get_board("ulx3s-85f"), parser.parse_args(
+        "--engine column --neurons 256 --weight-bits 3 --lanes 6 --store-patterns 26 "
+        "--orders sequential,random,rejection_free,synchronous".split()))
+    ecpix5, ulx3s = get_board("ecpix5-85f"), get_board("ulx3s-85f")
+    assert ecpix5.default_config == built and ecpix5.device is ulx3s.device
+    assert ulx3s.default_config.engine == "lanes" and ulx3s.default_config.neurons >= 1024
+    # The PLL makes the clock exactly from the 100 MHz oscillator, and the UART serves the
+    # board's rate at it.
+    design = BoardDesign(ecpix5, ecpix5.default_config, core=_Loopback())
+    assert design.pll is not None and design.clk_freq == ecpix5.sys_clk_freq
+    assert ecpix5.to_dict()["default_config"]["engine"] == "column"
+
+
 def test_icebreaker_default_weights_fill_two_sprams_in_depth():
     p = check_fit(get_board("icebreaker"), get_board("icebreaker").default_config)
     # K = 2: 16 bits x 32768 words, two 16K-deep SPRAMs one above the other.
