@@ -14,7 +14,7 @@ from __future__ import annotations
 from amaranth.hdl import Module, Signal
 from amaranth.lib.memory import Memory
 
-__all__ = ["NO_RW_CHECK", "collision_free_read"]
+__all__ = ["NO_RW_CHECK", "CollisionFreeReadPort", "collision_free_read"]
 
 #: The attributes of a RAM read through :func:`collision_free_read`.
 NO_RW_CHECK = {"no_rw_check": 1}
@@ -32,3 +32,13 @@ def collision_free_read(m: Module, ram: Memory, *, name: str, en=1):
     with m.If(en):
         m.d.sync += data.eq(port.data)
     return port, data
+
+
+class CollisionFreeReadPort:
+    """:func:`collision_free_read` with the fields of a synchronous read port: ``addr``, ``en``
+    (1 unless driven) and ``data``, for code written against ``Memory.read_port()``."""
+
+    def __init__(self, m: Module, ram: Memory, *, name: str):
+        self.en = Signal(init=1, name=f"{name}_en")
+        port, self.data = collision_free_read(m, ram, name=f"{name}_data", en=self.en)
+        self.addr = port.addr

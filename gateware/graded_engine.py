@@ -42,6 +42,7 @@ from hopfield_fpga.numerics import (
     GRADED_EXP_BITS, GRADED_FACTOR_BITS, GRADED_LEAK_SHIFT_BITS, GRADED_SEGMENTS, GRADED_V_BITS,
     GRADED_V_FRAC, GRADED_X_BITS,
 )
+from .block_ram import NO_RW_CHECK, CollisionFreeReadPort
 from .fixed_point import round_shift, saturate, times
 from .graded_ports import (
     GradedAccessOp, GradedPorts, RunParams, StopReason, graded_signature,
@@ -89,18 +90,26 @@ class GradedEngine(wiring.Component):
         m = Module()
 
         m.submodules.sigmoid = sig = PWLSigmoid()
-        m.submodules.wmem = wmem = Memory(shape=unsigned(k_lanes * wb), depth=n * chunks, init=[])
-        m.submodules.bmem = bmem = Memory(shape=unsigned(k_lanes * bb), depth=chunks, init=[])
+        # W, b and the two v banks are never read where they are being written (the host writes
+        # W and b between runs; a step reads one v bank and writes the other), so their read
+        # ports need no read-first emulation (gateware/block_ram.py); u can be: N below the
+        # pipeline's depth reads u_i while u_i is written back
+        m.submodules.wmem = wmem = Memory(shape=unsigned(k_lanes * wb), depth=n * chunks, init=[],
+                                          attrs=NO_RW_CHECK)
+        m.submodules.bmem = bmem = Memory(shape=unsigned(k_lanes * bb), depth=chunks, init=[],
+                                          attrs=NO_RW_CHECK)
         m.submodules.umem = umem = Memory(shape=signed(u_bits), depth=n, init=[])
-        m.submodules.vmem0 = vmem0 = Memory(shape=signed(GRADED_V_BITS), depth=n, init=[])
-        m.submodules.vmem1 = vmem1 = Memory(shape=signed(GRADED_V_BITS), depth=n, init=[])
-        w_rd, w_wr = wmem.read_port(), wmem.write_port()
-        b_rd, b_wr = bmem.read_port(), bmem.write_port()
+        m.submodules.vmem0 = vmem0 = Memory(shape=signed(GRADED_V_BITS), depth=n, init=[],
+                                            attrs=NO_RW_CHECK)
+        m.submodules.vmem1 = vmem1 = Memory(shape=signed(GRADED_V_BITS), depth=n, init=[],
+                                            attrs=NO_RW_CHECK)
+        w_rd, w_wr = CollisionFreeReadPort(m, wmem, name="w_rd"), wmem.write_port()
+        b_rd, b_wr = CollisionFreeReadPort(m, bmem, name="b_rd"), bmem.write_port()
         # u is read twice: at issue (for the field minus leak) and again at stage 3 (for
         # u + du), which is cheaper than carrying u through the stages in registers
         u_rd, u3_rd, u_wr = umem.read_port(), umem.read_port(), umem.write_port()
-        v0_rd, v0_wr = vmem0.read_port(), vmem0.write_port()
-        v1_rd, v1_wr = vmem1.read_port(), vmem1.write_port()
+        v0_rd, v0_wr = CollisionFreeReadPort(m, vmem0, name="v0_rd"), vmem0.write_port()
+        v1_rd, v1_wr = CollisionFreeReadPort(m, vmem1, name="v1_rd"), vmem1.write_port()
 
         params = Signal(RunParams)
         ls = params.leak_shift
