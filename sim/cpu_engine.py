@@ -95,46 +95,10 @@ def _weight_dtype(config: NetworkConfig):
     return np.int8 if config.weight_bits <= np.iinfo(np.int8).bits else np.int16
 
 
-#: Side of the tiles :func:`_convert` walks W in: a tile and its mirror stay in the L1 cache.
-_TILE = 64
-
-
-@numba.njit(cache=True, nogil=True)
-def _convert(w, b, cols):
-    """cols = W transposed (in cols' narrow type); returns W's row sums, the network's bound
-    on |h| (max_i sum_j |W_ij| + |b_i|, §2) and whether W is symmetric. The transposed copy
-    goes by tiles (a tile of W stays in the cache while its column is gathered), the rest in
-    one pass over the rows, W against its transposed copy: twice as fast as numpy's separate
-    passes at N = 1024, the transposed ones missing the cache at every weight."""
-    n = w.shape[0]
-    for i0 in range(0, n, _TILE):
-        for j0 in range(0, n, _TILE):
-            for j in range(j0, min(n, j0 + _TILE)):
-                for i in range(i0, min(n, i0 + _TILE)):
-                    cols[j, i] = w[i, j]
-    rowsum = np.zeros(n, dtype=np.int64)
-    bound = 0
-    differ = 0
-    for i in range(n):
-        row, mirror = w[i], cols[i]
-        r = 0
-        a = abs(b[i])
-        for j in range(n):
-            r += row[j]
-            a += abs(row[j])
-            differ += row[j] != mirror[j]
-        rowsum[i] = r
-        bound = max(bound, a)
-    return rowsum, bound, differ == 0
-
-
-def _converted(w: np.ndarray, b: np.ndarray, config: NetworkConfig):
-    """The kernels' form of a checked network: (cols, diag, rowsum, field dtype, symmetric).
-    The field dtype is the narrowest signed type that holds every local field it can have."""
-    cols = np.empty(w.shape, dtype=_weight_dtype(config))
-    rowsum, bound, symmetric = _convert(w, b, cols)
-    dtype = np.int16 if bound <= np.iinfo(np.int16).max else np.int32
-    return cols, np.ascontiguousarray(np.diagonal(w)), rowsum, dtype, bool(symmetric)
+def _field_dtype(w: np.ndarray, b: np.ndarray):
+    """The narrowest signed type that holds every local field this network can have (§2)."""
+    bound = int((np.abs(w).sum(axis=1) + np.abs(b)).max(initial=0))
+    return np.int16 if bound <= np.iinfo(np.int16).max else np.int32
 
 
 def default_threads() -> int:
@@ -263,31 +227,15 @@ _BLOCK = 64
 
 
 @numba.njit(cache=True, nogil=True)
-def _count_range(s, h, free, lo, hi):
-    """The unstable unclamped neurons among lo..hi-1 (§3; §12: ``free`` is 1 for an unclamped
-    neuron and 0 for a clamped one, in h's type, or empty when no neuron is clamped), for a
-    range of at most _BLOCK neurons.
-
-    The sum is kept in h's own type (``one``): numba would widen it to int64. The unclamped
-    loop is kept apart: the mask's product in it costs it vectors. The indices are unsigned:
-    numba wraps a negative index, and with ``lo`` unknown LLVM could not rule one out, so it
-    loaded one neuron at a time (9x slower than this loop)."""
-    one = h.dtype.type(1)
-    c = one - one
-    if len(free) == 0:
-        for i in range(np.uint64(lo), np.uint64(hi)):
-            c = one * (c + (s[i] * h[i] < 0))
-    else:
-        for i in range(np.uint64(lo), np.uint64(hi)):
-            c = one * (c + (s[i] * h[i] * free[i] < 0))
-    return c
-
-
-@numba.njit(cache=True, nogil=True)
 def _count_unstable(s, h, free, blocks):
-    """|U| (§3, §12; ``free`` as in :func:`_count_range`), also per block of _BLOCK neurons
-    into ``blocks``. The loops are :func:`_count_range`'s, written out: with the block's bounds
-    known to be positive here LLVM makes this twice as fast as calling it."""
+    """|U| (§3; §12: unclamped neurons only, ``free`` is 1 for them and 0 for clamped ones,
+    in h's type, or empty when no neuron is clamped), also per block of _BLOCK neurons into
+    ``blocks``.
+
+    The block sums are kept in h's own type (``one``): numba would widen them to int64, and
+    LLVM then packs 4 neurons per vector instead of 16 (int16 fields). A block's count (at most
+    _BLOCK) fits every field type. The unclamped loop is kept apart: the mask's product in it
+    would cost it the narrow vectors (4x slower per recall in rejection_free order)."""
     n = len(s)
     one = h.dtype.type(1)
     total = 0
@@ -302,20 +250,6 @@ def _count_unstable(s, h, free, blocks):
         blocks[k] = c
         total += c
     return total
-
-
-@numba.njit(cache=True, nogil=True)
-def _first_unstable(s, h, free, lo, hi):
-    """The first unstable unclamped neuron among lo..hi-1, or -1: a block's count first (a
-    vector loop), one neuron at a time only inside the block that has one."""
-    while lo < hi:
-        end = min(hi, lo + _BLOCK)
-        if _count_range(s, h, free, lo, end):
-            for i in range(lo, end):
-                if s[i] * h[i] < 0 and (len(free) == 0 or free[i]):
-                    return i
-        lo = end
-    return -1
 
 
 @numba.njit(cache=True, nogil=True)
@@ -441,192 +375,114 @@ def _run_synchronous(cols, diag, b, s, h, free, cap, want_trace, symmetric, othe
 
 
 @numba.njit(cache=True, nogil=True)
-def _run_sequential(cols, diag, b, s, h, free, cap, want_trace, symmetric):
-    """A deterministic sequential run (§4, §7), as :func:`_run`. The visits between two flips
-    are stable neurons, so instead of one visit at a time the run scans for the next unstable
-    neuron (a block's count per vector loop) and counts the stable ones it passed as visits.
-    A scan that finds none in a whole sweep is the fixed point: the run ended at the last flip
-    (§7 checks for it before every visit, before the cap). Otherwise the cap ends the run if
-    it falls before the unstable neuron's visit."""
-    n = len(s)
-    mask = free[:0] if _all_free(free) else free     # the counts' fast loop when none is held
-    e2 = _energy2(b, s, h)
-    events = np.empty((16 if want_trace else 0, 4), dtype=np.int64)
-    visits = np.int64(0)
-    after_flip = np.int64(0)
-    flips = 0
-    pos = 0
-    while True:
-        j = _first_unstable(s, h, mask, pos, n)
-        if j < 0:
-            j = _first_unstable(s, h, mask, 0, pos)
-        if j < 0:
-            stop = _CONVERGED
-            visits = after_flip
-            break
-        stable = j - pos if j >= pos else j + n - pos
-        if visits + stable >= cap:
-            stop = _CAP
-            visits = max(visits, np.int64(cap))
-            break
-        visits += stable
-        new = 1 if h[j] > 0 else -1
-        d2 = _flip(cols, diag, b, s, h, j, new, symmetric)
-        if want_trace:
-            events = _record(events, flips, visits, j, new, d2)
-        e2 += d2
-        flips += 1
-        visits += 1
-        after_flip = visits
-        pos = j + 1 if j + 1 < n else 0
-    return visits, flips, e2, stop, stop == _CONVERGED, events[:flips]
-
-
-@numba.njit(cache=True, nogil=True)
-def _run_random(cols, diag, b, s, h, free, rng, cap, want_trace, symmetric):
-    """A deterministic random-order run (§5, §7), as :func:`_run`: every visit draws its
-    index (the generator's words are the spec's), one visit at a time.
-
-    §7 checks for a fixed point before every visit. Counting the unstable neurons after every
-    flip would double a flip's cost, so it is done lazily: the state changes only at flips, so
-    if it is a fixed point after the last flip, the run ended right there (visits = after_flip)
-    and every later visit finds a stable neuron. It is counted after n such visits in a row
-    and at the cap."""
-    n = len(s)
-    mask = free[:0] if _all_free(free) else free
-    e2 = _energy2(b, s, h)
-    events = np.empty((16 if want_trace else 0, 4), dtype=np.int64)
-    blocks = np.empty((n + _BLOCK - 1) // _BLOCK, dtype=np.int64)
-    visits = np.int64(0)
-    after_flip = np.int64(0)
-    flips = 0
-    stop = _CAP
-    if _count_unstable(s, h, mask, blocks) == 0:
-        stop = _CONVERGED
-    m = _bit_length(n - 1)
-    quiet = 0
-    while stop != _CONVERGED:
-        if visits >= cap:
-            if flips and _count_unstable(s, h, mask, blocks) == 0:
-                stop = _CONVERGED
-                visits = after_flip
-            break
-        while True:                                  # the index draw of §5, inlined
-            rng = xorshift32_c(rng)
-            j = rng >> (_WORD_BITS - m) if m else 0
-            if j < n:
-                break
-        if s[j] * h[j] * free[j] >= 0:               # stable, or clamped (§12)
-            visits += 1
-            quiet += 1
-            if quiet >= n:
-                quiet = 0
-                if _count_unstable(s, h, mask, blocks) == 0:
-                    stop = _CONVERGED
-                    visits = after_flip
-            continue
-        new = 1 if h[j] > 0 else -1
-        d2 = _flip(cols, diag, b, s, h, j, new, symmetric)
-        if want_trace:
-            events = _record(events, flips, visits, j, new, d2)
-        e2 += d2
-        flips += 1
-        visits += 1
-        after_flip = visits
-        quiet = 0
-    return visits, flips, e2, stop, stop == _CONVERGED, events[:flips]
-
-
-@numba.njit(cache=True, nogil=True)
-def _run_rejection_free(cols, diag, b, s, h, free, rng, cap, want_trace, symmetric):
-    """A rejection_free run (§5, §7), as :func:`_run`: every visit flips the k-th unstable
-    neuron, k drawn from |U|; the counts per block locate it."""
-    n = len(s)
-    mask = free[:0] if _all_free(free) else free
-    e2 = _energy2(b, s, h)
-    events = np.empty((16 if want_trace else 0, 4), dtype=np.int64)
-    blocks = np.empty((n + _BLOCK - 1) // _BLOCK, dtype=np.int64)
-    visits = np.int64(0)
-    flips = 0
-    stop = _CAP
-    n_unstable = _count_unstable(s, h, mask, blocks)
-    while True:
-        if n_unstable == 0:                          # §7: the fixed point before the cap
-            stop = _CONVERGED
-            break
-        if visits >= cap:
-            break
-        k, rng, _ = draw_index_c(rng, n_unstable)
-        j = _kth_unstable(s, h, mask, blocks, k)
-        new = 1 if h[j] > 0 else -1
-        d2 = _flip(cols, diag, b, s, h, j, new, symmetric)
-        if want_trace:
-            events = _record(events, flips, visits, j, new, d2)
-        e2 += d2
-        flips += 1
-        visits += 1
-        n_unstable = _count_unstable(s, h, mask, blocks)
-    return visits, flips, e2, stop, stop == _CONVERGED, events[:flips]
-
-
-@numba.njit(cache=True, nogil=True)
-def _run_glauber(cols, diag, b, s, h, free, order, rng, cap, schedule, want_trace,
-                 symmetric):
-    """A stochastic run (§8), as :func:`_run`: every visit draws its Glauber word (after the
-    index draw in random order) and sets the neuron to the drawn value, with the beta of its
-    sweep from ``schedule``; the cap ends it."""
-    n = len(s)
-    mask = free[:0] if _all_free(free) else free
-    e2 = _energy2(b, s, h)
-    events = np.empty((16 if want_trace else 0, 4), dtype=np.int64)
-    blocks = np.empty((n + _BLOCK - 1) // _BLOCK, dtype=np.int64)
-    visits = np.int64(0)
-    flips = 0
-    last = len(schedule) - 1
-    sweep = 0
-    pos = 0
-    while visits < cap:
-        if order == _SEQUENTIAL:
-            j = pos
-        else:
-            j, rng, _ = draw_index_c(rng, n)         # §5: the index draw first ...
-        rng = xorshift32_c(rng)                      # ... then the Glauber word
-        beta_fx = schedule[sweep if sweep < last else last]
-        new = 1 if (rng >> _GLAUBER_SHIFT) < glauber_threshold_c(beta_fx, h[j]) else -1
-        if new != s[j] and free[j]:                  # §12: the word is drawn anyway
-            d2 = _flip(cols, diag, b, s, h, j, new, symmetric)
-            if want_trace:
-                events = _record(events, flips, visits, j, new, d2)
-            e2 += d2
-            flips += 1
-        visits += 1
-        pos += 1
-        if pos == n:                                 # the sweep of §8's schedule
-            pos = 0
-            sweep += 1
-    converged = _count_unstable(s, h, mask, blocks) == 0
-    return visits, flips, e2, _CAP, converged, events[:flips]
-
-
-@numba.njit(cache=True, nogil=True)
 def _run(cols, diag, b, s, h, free, order, rng, cap, schedule, want_trace, symmetric, other):
     """One run from (s, h), in place. Returns (visits, flips, 2E, stop code, converged,
     events): events is a (flips x 4) array (visit, index, value, delta 2E) if ``want_trace``.
 
     ``schedule`` empty means deterministic neurons; ``rng`` is the loaded generator state;
     ``free`` is 0 for the clamped neurons (§12), 1 for the others; a synchronous run that ends
-    at a 2-cycle writes the cycle's other state into ``other``. One kernel per kind of run.
+    at a 2-cycle writes the cycle's other state into ``other``.
     """
     if order == _SYNCHRONOUS:
         return _run_synchronous(cols, diag, b, s, h, free, cap, want_trace, symmetric, other)
-    if len(schedule):
-        return _run_glauber(cols, diag, b, s, h, free, order, rng, cap, schedule, want_trace,
-                            symmetric)
-    if order == _REJECTION_FREE:
-        return _run_rejection_free(cols, diag, b, s, h, free, rng, cap, want_trace, symmetric)
-    if order == _SEQUENTIAL:
-        return _run_sequential(cols, diag, b, s, h, free, cap, want_trace, symmetric)
-    return _run_random(cols, diag, b, s, h, free, rng, cap, want_trace, symmetric)
+    n = len(s)
+    mask = free[:0] if _all_free(free) else free     # the counts' fast loop when none is held
+    e2 = _energy2(b, s, h)
+    events = np.empty((16 if want_trace else 0, 4), dtype=np.int64)
+    blocks = np.empty((n + _BLOCK - 1) // _BLOCK, dtype=np.int64)
+    visits = np.int64(0)
+    flips = 0
+    stop = 1                                         # cap, unless a fixed point ends the run
+    if len(schedule) == 0 and order == _REJECTION_FREE:
+        n_unstable = _count_unstable(s, h, mask, blocks)
+        while True:
+            if n_unstable == 0:                      # §7: the fixed point before the cap
+                stop = 0
+                break
+            if visits >= cap:
+                break
+            k, rng, _ = draw_index_c(rng, n_unstable)
+            j = _kth_unstable(s, h, mask, blocks, k)
+            new = 1 if h[j] > 0 else -1
+            d2 = _flip(cols, diag, b, s, h, j, new, symmetric)
+            if want_trace:
+                events = _record(events, flips, visits, j, new, d2)
+            e2 += d2
+            flips += 1
+            visits += 1
+            n_unstable = _count_unstable(s, h, mask, blocks)
+        converged = stop == 0
+    elif len(schedule) == 0:
+        # §7 checks for a fixed point before every visit. Counting the unstable neurons after
+        # every flip would double a flip's cost, so it is done lazily: the state changes only
+        # at flips, so if it is a fixed point after the last flip, the run ended right there
+        # (visits = after_flip) and every later visit finds a stable neuron. It is counted
+        # after n such visits in a row (always a fixed point in sequential order) and at the cap.
+        if _count_unstable(s, h, mask, blocks) == 0:
+            stop = 0
+        m = _bit_length(n - 1)
+        pos = 0
+        after_flip = np.int64(0)
+        quiet = 0
+        while stop != 0:
+            if visits >= cap:
+                if flips and _count_unstable(s, h, mask, blocks) == 0:
+                    stop = 0
+                    visits = after_flip
+                break
+            if order == _SEQUENTIAL:
+                j = pos
+                pos = pos + 1 if pos + 1 < n else 0
+            else:
+                while True:                          # the index draw of §5, inlined
+                    rng = xorshift32_c(rng)
+                    j = rng >> (_WORD_BITS - m) if m else 0
+                    if j < n:
+                        break
+            if s[j] * h[j] * free[j] >= 0:           # stable, or clamped (§12)
+                visits += 1
+                quiet += 1
+                if quiet >= n:
+                    quiet = 0
+                    if _count_unstable(s, h, mask, blocks) == 0:
+                        stop = 0
+                        visits = after_flip
+                continue
+            new = 1 if h[j] > 0 else -1
+            d2 = _flip(cols, diag, b, s, h, j, new, symmetric)
+            if want_trace:
+                events = _record(events, flips, visits, j, new, d2)
+            e2 += d2
+            flips += 1
+            visits += 1
+            after_flip = visits
+            quiet = 0
+        converged = stop == 0
+    else:
+        last = len(schedule) - 1
+        sweep = 0
+        pos = 0
+        while visits < cap:
+            if order == _SEQUENTIAL:
+                j = pos
+            else:
+                j, rng, _ = draw_index_c(rng, n)     # §5: the index draw first ...
+            rng = xorshift32_c(rng)                  # ... then the Glauber word
+            beta_fx = schedule[sweep if sweep < last else last]
+            new = 1 if (rng >> _GLAUBER_SHIFT) < glauber_threshold_c(beta_fx, h[j]) else -1
+            if new != s[j] and free[j]:              # §12: the word is drawn anyway
+                d2 = _flip(cols, diag, b, s, h, j, new, symmetric)
+                if want_trace:
+                    events = _record(events, flips, visits, j, new, d2)
+                e2 += d2
+                flips += 1
+            visits += 1
+            pos += 1
+            if pos == n:                             # the sweep of §8's schedule
+                pos = 0
+                sweep += 1
+        converged = _count_unstable(s, h, mask, blocks) == 0
+    return visits, flips, e2, stop, converged, events[:flips]
 
 
 @numba.njit(cache=True, nogil=True)
@@ -725,9 +581,12 @@ class PreparedNetwork:
     def __init__(self, weights, bias=None, config: NetworkConfig | None = None):
         w, b, config = golden._check_network(weights, bias, config)
         self.config = config
-        self.cols, self.diag, rowsum, self.field_dtype, self.symmetric = _converted(w, b, config)
+        self.cols = np.ascontiguousarray(w.T, dtype=_weight_dtype(config))
+        self.diag = np.ascontiguousarray(np.diagonal(w), dtype=np.int64)
         self.bias = b
-        self.rowsum = rowsum.astype(np.int32)
+        self.rowsum = w.sum(axis=1).astype(np.int32)
+        self.field_dtype = _field_dtype(w, b)
+        self.symmetric = bool(np.array_equal(w, w.T))
         n = config.neurons
         self._s = np.ones(n, dtype=self.field_dtype)
         self._h = (b + self.rowsum).astype(self.field_dtype)
@@ -852,21 +711,21 @@ def run_binary(weights, bias, state, *, order="sequential", seed: int = 1,
     """:func:`golden.run_binary`, compiled: the same arguments, checks and result."""
     w, b, config = golden._check_network(weights, bias, config)
     n = config.neurons
-    s = golden._check_state(state, n)
+    dtype = _field_dtype(w, b)
+    s = golden._check_state(state, n).astype(dtype)
     order, schedule, cap = golden.check_run_params(
         config, order=order, max_sweeps=max_sweeps, max_visits=max_visits, beta=beta,
         beta_fixed=beta_fixed, trace=trace)
-    held = golden.check_clamp(clamp, n)
+    free = _free(golden.check_clamp(clamp, n), dtype)
     rng = seed_state(seed)
-    cols, diag, _, dtype, symmetric = _converted(w, b, config)
-    s = s.astype(dtype)
-    free = _free(held, dtype)
+    cols = np.ascontiguousarray(w.T, dtype=_weight_dtype(config))
+    diag = np.ascontiguousarray(np.diagonal(w))
     h = np.empty(n, dtype=dtype)
     _fields(cols, b, s, h)
     other = np.empty(n, dtype=np.int8)
     visits, flips, e2, stop, converged, events = _run(
         cols, diag, b, s, h, free, int(order), rng, cap, _schedule_array(schedule), trace,
-        symmetric, other)
+        bool(np.array_equal(w, w.T)), other)
     return _result(n, s, visits, flips, e2, stop, converged, events if trace else None, other)
 
 

@@ -241,25 +241,6 @@ def test_prepared_network_keeps_results_exact_across_recalls():
         assert net.run(p, **kw) == golden.run_binary(w, None, p, config=cfg, **kw), i
 
 
-def test_conversion_equals_numpy():
-    """The one-pass conversion (transposed narrow copy by 64 x 64 tiles, row sums, field bound,
-    symmetry) against numpy, over tile edges, for int8 and int16 weights."""
-    for seed, (n, wbits) in enumerate(((1, 1), (63, 8), (130, 8), (130, 12), (200, 4))):
-        r = np.random.default_rng(seed)
-        cfg = NetworkConfig(neurons=n, weight_bits=wbits, lanes=1)
-        w = r.integers(cfg.weight_min, cfg.weight_max + 1, (n, n))
-        b = r.integers(cfg.bias_min, cfg.bias_max + 1, n)
-        for sym in (True, False):
-            m = np.triu(w) + np.triu(w, 1).T if sym else w
-            cols, diag, rowsum, dtype, symmetric = ce._converted(m, b, cfg)
-            bound = (np.abs(m).sum(axis=1) + np.abs(b)).max()
-            where = f"seed {seed}, N={n}, W_BITS={wbits}, symmetric {sym}"
-            assert cols.dtype == ce._weight_dtype(cfg) and np.array_equal(cols, m.T), where
-            assert np.array_equal(rowsum, m.sum(axis=1)) and np.array_equal(diag, np.diag(m))
-            assert dtype == (np.int16 if bound <= 32767 else np.int32), where
-            assert symmetric == bool(np.array_equal(m, m.T)), where
-
-
 # -- Hebbian storing, graded runs ---------------------------------------------------------------
 
 def test_store_hebbian_with_saturation():
