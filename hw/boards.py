@@ -208,9 +208,9 @@ BOARDS: dict[str, Board] = {b.name: b for b in [
         title="LambdaConcept ECPIX-5 with LFE5UM5G-85F (ECP5)",
         platform_cls=ECPIX585Platform,
         device=ECP5_85F,
-        # The column engine's board (docs/boards.md): the 85F build of _COLUMN_85F placed at
-        # 24.3 MHz (nextpnr's estimate after placement, at the ULX3S's speed grade 6; this
-        # board's LFE5UM5G is speed grade 8, faster), less the margin the other boards keep.
+        # The column engine's board (docs/boards.md): the 85F build of _COLUMN_85F routed at
+        # 31.3 MHz at the ULX3S's speed grade 6 (this board's LFE5UM5G is speed grade 8,
+        # faster); 20 MHz keeps a 36% margin until the ECPIX-5's own build confirms 25.
         # The ULX3S 85F keeps N = 1024 on the lanes engine.
         sys_clk_freq=20e6,
         default_config=_COLUMN_85F,
