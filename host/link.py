@@ -117,14 +117,20 @@ class Link:
                 # a simulated board that went quiet sends nothing more: no point in waiting
                 return None
 
-    def _send(self, cmd: int, payload: bytes) -> int:
+    def _next_seq(self) -> int:
         self._seq = (self._seq + 1) & 0xFF
-        frame = P.encode_frame(bytes([self._seq, cmd]) + payload)
+        return self._seq
+
+    def _send(self, cmd: int, payload: bytes, seq: int | None = None) -> int:
+        """Write one request; ``seq`` (from :meth:`_next_seq`) when the caller records it
+        before the write, so that a Ctrl-C during the write still finds it in flight."""
+        seq = self._next_seq() if seq is None else seq
+        frame = P.encode_frame(bytes([seq, cmd]) + payload)
         if self._resync:
             frame = bytes([P.DELIMITER]) + frame
             self._resync = False
         self._write(frame)
-        return self._seq
+        return seq
 
     @staticmethod
     def _body(raw: bytes) -> bytes | None:
@@ -207,6 +213,8 @@ class Link:
         (data,), ended_by = self.stream(cmd, [payload], timeout=run_timeout, resend=False,
                                         run=True, on_trace=on_trace)
         if data is None:
+            if ended_by == "interrupt":     # Ctrl-C before the request was written
+                raise KeyboardInterrupt
             raise BoardTimeout(f"{self.url}: no reply to {P.Command(cmd).name} within "
                                f"{run_timeout:g} s")
         return data, ended_by
@@ -262,19 +270,22 @@ class Link:
                                        f"after {attempts[i]} attempts of {limit:g} s")
 
             while inflight or (todo and ended_by is None and not halted):
-                while todo and ended_by is None and not halted:
-                    i = todo[0]
-                    # body (seq, cmd, payload, crc), its end, and a resync delimiter's end
-                    cost = 2 + len(payloads[i]) + P.CRC_BYTES + 1 + self._resync
-                    behind = sum(c for _, c in list(inflight.values())[1:])
-                    if inflight and behind + cost > P.RX_QUEUE_DEPTH:
-                        break
-                    todo.popleft()
-                    if not inflight:
-                        mark = time.monotonic()
-                    inflight[self._send(cmd, payloads[i])] = (i, cost)
-                    attempts[i] += 1
                 try:
+                    while todo and ended_by is None and not halted:
+                        i = todo[0]
+                        # body (seq, cmd, payload, crc), its end, and a resync delimiter's end
+                        cost = 2 + len(payloads[i]) + P.CRC_BYTES + 1 + self._resync
+                        behind = sum(c for _, c in list(inflight.values())[1:])
+                        if inflight and behind + cost > P.RX_QUEUE_DEPTH:
+                            break
+                        todo.popleft()
+                        if not inflight:
+                            mark = time.monotonic()
+                        # in flight before it is written: a Ctrl-C during the write must stop it
+                        seq = self._next_seq()
+                        inflight[seq] = (i, cost)
+                        attempts[i] += 1
+                        self._send(cmd, payloads[i], seq)
                     now = time.monotonic()
                     if run and ended_by is None and self.stop_requested.is_set():
                         ended_by = "stop"

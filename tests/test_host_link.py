@@ -221,10 +221,10 @@ from hopfield_fpga.host.board import Board
 from hopfield_fpga.host.link import Link
 faulthandler.dump_traceback_later(240, exit=True)   # a hang shows where, not just a timeout
 send = Link._send
-def interrupting_send(self, cmd, payload):
-    seq = send(self, cmd, payload)
-    if cmd == P.Command.RUN:
-        os.kill(os.getpid(), signal.SIGINT)         # Ctrl-C before the board's reply to RUN
+def interrupting_send(self, cmd, payload, *seq):
+    seq = send(self, cmd, payload, *seq)
+    if cmd == P.Command.RECALL:
+        os.kill(os.getpid(), signal.SIGINT)         # Ctrl-C before the board's reply
     return seq
 if {phase!r} == "sent":
     Link._send = interrupting_send
@@ -245,7 +245,7 @@ with Board.open({url!r}, timeout=30) as board:
 
 @pytest.mark.parametrize("phase", ["timer", "sent"])
 def test_ctrl_c_stops_the_boards_run(phase):
-    # "timer": Ctrl-C while the run goes on; "sent": between sending RUN and its reply, where
+    # "timer": Ctrl-C while the run goes on; "sent": between writing RECALL and its reply, where
     # the driver once let the KeyboardInterrupt out with the board still running
     import subprocess
     import sys
