@@ -136,9 +136,11 @@ def run_cocotb(component, *, toplevel: str, test_module: str, simulator: str,
     from amaranth.back import verilog
     text = verilog.convert(component, name=toplevel, emit_src=False)
     build_args = _VERILATOR_ARGS if simulator == "verilator" else _ICARUS_ARGS
-    # The key covers the compiler flags too, so a change of flags never reuses a stale build.
+    # The key covers the compiler flags too, so a change of flags never reuses a stale build,
+    # and the Python environment: a build's makefiles and dependency files name the paths of
+    # the cocotb and Verilator it was made with, and make fails once those are gone.
     flags = [*build_args, VERILATOR_MAKEFLAGS] if simulator == "verilator" else build_args
-    digest = hashlib.sha1("\0".join([text, *flags]).encode()).hexdigest()[:10]
+    digest = hashlib.sha1("\0".join([text, *flags, sys.prefix]).encode()).hexdigest()[:10]
     build_dir = BUILD_ROOT / f"{build_name or toplevel}-{digest}" / simulator
     with locked(build_dir):   # the results file is read before another worker may rewrite it
         return _build_and_test(text, toplevel=toplevel, test_module=test_module,

@@ -220,6 +220,9 @@ from hopfield_fpga import protocol as P
 from hopfield_fpga.host.board import Board
 from hopfield_fpga.host.link import Link
 faulthandler.dump_traceback_later(240, exit=True)   # a hang shows where, not just a timeout
+# a shell's background job (nohup make test &) starts with SIGINT ignored, which Python then
+# keeps: the Ctrl-C below would never arrive
+signal.signal(signal.SIGINT, signal.default_int_handler)
 send = Link._send
 def interrupting_send(self, cmd, payload, *seq):
     seq = send(self, cmd, payload, *seq)
