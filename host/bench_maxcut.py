@@ -10,6 +10,14 @@ found, and the time to 99% of that best cut (time per read / fraction of reads t
 it). The board's time is its exact RTL cycles at its clock; a board that reports no cycles
 (``cpu://``) has none ("n/a: no RTL cycles"). The CPU's is process time (one core: the
 annealer is single-threaded, and process time would add up threads anyway).
+
+``--board NAME`` runs the named board's default configuration (``hw/boards.py``) as a
+``sim://`` board in Verilator at that board's clock and baud: the real gateware, so its cycles
+are the board's. The instances then fit its N: the complete graph at N, the random one at
+min(800, N) nodes with G1's mean degree (6% of 799 pairs per node: 47.9) when N < 800. The
+board's rows also give the time its runs' requests and replies take on the wire at the
+board's baud (the RTL cycles leave out the round trips between the runs of a read), and the
+time to target with it added.
 """
 
 from __future__ import annotations
@@ -23,10 +31,11 @@ from .cli import fraction, positive_int, seed32
 from .maxcut import Graph, MaxcutRun, complete_pm1_graph, cut_values, maxcut_bqm, \
     random_pm1_graph, run_sampler, time_to_target
 
-__all__ = ["register_maxcut", "run_maxcut_bench", "format_table", "default_url"]
+__all__ = ["register_maxcut", "run_maxcut_bench", "format_table", "default_url",
+           "board_sim_url", "random_density"]
 
 RANDOM_N, DENSITY = 800, 0.06          # G1's shape
-QUICK = {"random_n": 100, "complete_n": 64, "sweeps": 100}
+QUICK = {"random_n": 100, "density": DENSITY, "complete_n": 64, "sweeps": 100}
 NO_CYCLES = "n/a: no RTL cycles"
 
 
@@ -35,6 +44,20 @@ def default_url() -> str:
     from hopfield_fpga.hw.boards import get_board
     cfg = get_board("ulx3s-85f").default_config
     return f"cpu://?neurons={cfg.neurons}&weight_bits={cfg.weight_bits}&lanes={cfg.lanes}"
+
+
+def board_sim_url(name: str, backend: str = "verilator") -> str:
+    """The ``sim://`` URL of board ``name``'s default configuration at its clock and baud."""
+    from hopfield_fpga.hw.boards import get_board
+    from .urls import board_url
+    board = get_board(name)
+    return board_url("sim", board.default_config, clk=round(board.sys_clk_freq),
+                     baud=board.baud, backend=backend)
+
+
+def random_density(nodes: int) -> float:
+    """G1's density at N = 800, else the density with G1's mean degree (0.06 * 799)."""
+    return DENSITY if nodes >= RANDOM_N else min(1.0, DENSITY * (RANDOM_N - 1) / (nodes - 1))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,6 +77,8 @@ class BenchRow:
     time_to_target_s: float | str
     time_basis: str
     wall_s: float
+    wire_s_per_read: float | None = None       # the board's requests and replies at its baud
+    time_to_target_with_wire_s: float | str | None = None
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -73,14 +98,19 @@ def _sa_run(graph: Graph, *, num_reads, num_sweeps, seed) -> tuple[MaxcutRun, tu
 
 
 def run_maxcut_bench(url: str, *, num_reads: int = 10, num_sweeps: int = 1000, seed: int = 1,
-                     random_n: int = RANDOM_N, density: float = DENSITY,
-                     complete_n: int | None = None, progress=None) -> list[BenchRow]:
-    """Both solvers on both instances; ``complete_n`` None means the board's N."""
+                     random_n: int | None = None, density: float | None = None,
+                     complete_n: int | None = None, progress=None,
+                     label: str | None = None) -> list[BenchRow]:
+    """Both solvers on both instances. ``random_n`` None is min(800, the board's N),
+    ``density`` None :func:`random_density`, ``complete_n`` None the board's N; ``label``
+    names the board in the rows (default: its URL)."""
     from .board import Board
     from .sampler import HopfieldSampler
     rows = []
     with Board.open(url) as board, HopfieldSampler(board=board) as sampler:
         n_board = board.config.neurons
+        random_n = min(RANDOM_N, n_board) if random_n is None else random_n
+        density = random_density(random_n) if density is None else density
         graphs = [random_pm1_graph(random_n, density, seed),
                   complete_pm1_graph(n_board if complete_n is None else complete_n, seed)]
         for graph in graphs:
@@ -88,70 +118,98 @@ def run_maxcut_bench(url: str, *, num_reads: int = 10, num_sweeps: int = 1000, s
                                              seed=seed)
             hw = run_sampler(sampler, graph, num_reads=num_reads, num_sweeps=num_sweeps,
                              seed=seed, beta_range=beta_range, progress=progress,
-                             solver=f"board {url}")
-            best = max(sa.best, hw.best)
-            target = 0.99 * best
-            for run, seconds, basis in ((hw, hw.board_s, "RTL cycles / clock"),
-                                        (sa, sa_cpu, "process time, 1 core")):
-                per_read = None if seconds is None else seconds / run.reads
-                ttt = time_to_target(run.cuts, per_read, target)
-                rows.append(BenchRow(
-                    instance=graph.name, nodes=graph.nodes, edges=graph.edges,
-                    solver=run.solver, reads=run.reads, sweeps=num_sweeps, best_cut=run.best,
-                    mean_cut=run.mean, best_ratio=run.best / best if best else 1.0,
-                    mean_ratio=run.mean / best if best else 1.0, target=target,
-                    seconds_per_read=NO_CYCLES if per_read is None else per_read,
-                    time_to_target_s=(NO_CYCLES if ttt is None else
-                                      ttt if math.isfinite(ttt) else "not reached"),
-                    time_basis=basis, wall_s=run.wall_s))
+                             solver=f"board {label or url}")
+            rows += _rows(graph, num_sweeps, (hw, sa), sa_cpu)
     return rows
+
+
+def _rows(graph: Graph, num_sweeps: int, runs: tuple[MaxcutRun, MaxcutRun],
+          sa_cpu: float) -> list[BenchRow]:
+    """The board's row and the CPU annealer's, against the best cut either found."""
+    hw, sa = runs
+    best = max(sa.best, hw.best)
+    target = 0.99 * best
+    rows = []
+    for run, seconds, basis in ((hw, hw.board_s, "RTL cycles / clock"),
+                                (sa, sa_cpu, "process time, 1 core")):
+        per_read = None if seconds is None else seconds / run.reads
+        ttt = time_to_target(run.cuts, per_read, target)
+        wire = None if run.wire_s is None else run.wire_s / run.reads
+        rows.append(BenchRow(
+            instance=graph.name, nodes=graph.nodes, edges=graph.edges,
+            solver=run.solver, reads=run.reads, sweeps=num_sweeps, best_cut=run.best,
+            mean_cut=run.mean, best_ratio=run.best / best if best else 1.0,
+            mean_ratio=run.mean / best if best else 1.0, target=target,
+            seconds_per_read=NO_CYCLES if per_read is None else per_read,
+            time_to_target_s=_time(ttt), time_basis=basis, wall_s=run.wall_s,
+            wire_s_per_read=wire,
+            time_to_target_with_wire_s=None if wire is None or per_read is None else
+            _time(time_to_target(run.cuts, per_read + wire, target))))
+    return rows
+
+
+def _time(ttt: float | None) -> float | str:
+    return NO_CYCLES if ttt is None else ttt if math.isfinite(ttt) else "not reached"
 
 
 def format_table(rows: list[BenchRow]) -> str:
     head = ("instance", "N", "edges", "solver", "reads x sweeps", "best", "mean", "best/top",
-            "mean/top", "s per read", "time to 99% of top", "host wall s")
+            "mean/top", "s per read", "time to 99% of top", "wire s per read",
+            "time to 99% with wire", "host wall s")
     lines = []
     for r in rows:
         ttt = r.time_to_target_s
         ttt = f"{ttt:.4g} s ({r.time_basis})" if isinstance(ttt, float) else ttt
-        per = r.seconds_per_read
-        per = f"{per:.4g}" if isinstance(per, float) else per
         lines.append((r.instance, str(r.nodes), str(r.edges), r.solver,
                       f"{r.reads} x {r.sweeps}", f"{r.best_cut:g}", f"{r.mean_cut:.1f}",
-                      f"{r.best_ratio:.4f}", f"{r.mean_ratio:.4f}", per, ttt,
+                      f"{r.best_ratio:.4f}", f"{r.mean_ratio:.4f}", _seconds(r.seconds_per_read),
+                      ttt, _seconds(r.wire_s_per_read), _seconds(r.time_to_target_with_wire_s),
                       f"{r.wall_s:.3g}"))
     widths = [max(len(h), *(len(ln[k]) for ln in lines)) for k, h in enumerate(head)]
     fmt = " | ".join(f"{{:<{w}}}" for w in widths)
     out = [fmt.format(*head), "-+-".join("-" * w for w in widths)]
     out += [fmt.format(*ln) for ln in lines]
     out.append("top = the best cut either solver found on the instance; time to target = time "
-               "per read / fraction of reads that reached 99% of top.")
+               "per read / fraction of reads that reached 99% of top; wire = the board's "
+               "requests and replies at its baud (none on cpu://).")
     return "\n".join(out)
+
+
+def _seconds(x) -> str:
+    return "-" if x is None else f"{x:.4g}" if isinstance(x, float) else x
 
 
 def register_maxcut(subparsers) -> None:
     p = subparsers.add_parser(
         "maxcut", help="the board's annealer vs dwave-samplers' SimulatedAnnealingSampler",
-        description="Max-cut on a random +-1 graph (N = 800, 6% density: G1's shape) and a "
-                    "complete +-1 graph (K2000's shape at the board's N), same reads, sweeps "
-                    "and beta range for both solvers; best and mean cut, ratios to the best "
-                    "either found, time to 99% of it (board: exact RTL cycles at its clock; "
-                    "CPU: process time on one core).")
-    p.add_argument("--url", default=None,
-                   help="the board (default: cpu:// in the ULX3S 85F default configuration, "
-                        "N = 1024 with 3-bit weights)")
+        description="Max-cut on a random +-1 graph (N = 800, 6% density: G1's shape; on a "
+                    "smaller board min(800, N) nodes with G1's mean degree) and a complete +-1 "
+                    "graph (K2000's shape at the board's N), same reads, sweeps and beta range "
+                    "for both solvers; best and mean cut, ratios to the best either found, time "
+                    "to 99% of it (board: exact RTL cycles at its clock, and with its wire time "
+                    "at its baud; CPU: process time on one core).")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--url", default=None,
+                       help="the board (default: cpu:// in the ULX3S 85F default "
+                            "configuration, N = 1024 with 3-bit weights)")
+    where.add_argument("--board", metavar="NAME", default=None,
+                       help="a board's default configuration, clock and baud (`hopfield boards` "
+                            "lists them) as a sim:// board in Verilator: exact RTL cycles")
     p.add_argument("--reads", type=positive_int, default=10, help="reads per solver (default 10)")
-    p.add_argument("--sweeps", type=positive_int, default=None, help="sweeps per read (default 1000)")
+    p.add_argument("--sweeps", type=positive_int, default=None,
+                   help="sweeps per read (default 1000)")
     p.add_argument("--seed", type=seed32, default=1, help="seed of the graphs and the solvers")
-    p.add_argument("--random-n", type=positive_int, default=None, help=f"N of the random graph "
-                   f"(default {RANDOM_N})")
-    p.add_argument("--density", type=fraction, default=DENSITY,
-                   help=f"edge density of the random graph (default {DENSITY})")
+    p.add_argument("--random-n", type=positive_int, default=None,
+                   help=f"N of the random graph (default min({RANDOM_N}, the board's N))")
+    p.add_argument("--density", type=fraction, default=None,
+                   help=f"edge density of the random graph (default {DENSITY} at N >= "
+                        f"{RANDOM_N}, else G1's mean degree)")
     p.add_argument("--complete-n", type=positive_int, default=None,
                    help="N of the complete graph (default: the board's N)")
     p.add_argument("--quick", action="store_true",
-                   help=f"small instances for a quick run: random N = {QUICK['random_n']}, "
-                        f"complete N = {QUICK['complete_n']}, {QUICK['sweeps']} sweeps")
+                   help=f"small instances for a quick run: random N = {QUICK['random_n']} at "
+                        f"{DENSITY}, complete N = {QUICK['complete_n']}, {QUICK['sweeps']} "
+                        f"sweeps")
     p.add_argument("--json", action="store_true", help="one JSON object per row")
     p.set_defaults(func=_maxcut)
 
@@ -162,13 +220,14 @@ def _maxcut(args) -> int:
     from .errors import BoardError
     quick = QUICK if args.quick else {}
     try:
+        url = board_sim_url(args.board) if args.board else args.url or default_url()
         rows = run_maxcut_bench(
-            args.url or default_url(), num_reads=args.reads,
-            num_sweeps=args.sweeps or quick.get("sweeps", 1000),
-            seed=args.seed, random_n=args.random_n or quick.get("random_n", RANDOM_N),
-            density=args.density,
+            url, num_reads=args.reads, num_sweeps=args.sweeps or quick.get("sweeps", 1000),
+            seed=args.seed, random_n=args.random_n or quick.get("random_n"),
+            density=args.density if args.density is not None else quick.get("density"),
             complete_n=args.complete_n or quick.get("complete_n"),
-            progress=progress("board reads", not args.json))
+            progress=progress("board reads", not args.json),
+            label=args.board and f"{args.board} (sim:// Verilator)")
     except (ValueError, BoardError) as exc:
         raise CLIError(str(exc)) from None
     if args.json:

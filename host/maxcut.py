@@ -123,6 +123,7 @@ class MaxcutRun:
     sweeps: int
     wall_s: float
     board_s: float | None = None        # at the board's clock, from its RTL cycles
+    wire_s: float | None = None         # the reads' bytes on the link at the board's baud
     trajectory: dict | None = None      # {"sweeps": [...], "cuts": reads x points}
 
     @property
@@ -140,7 +141,7 @@ class MaxcutRun:
     def to_dict(self, target: float | None = None) -> dict:
         d = {"solver": self.solver, "graph": self.graph, "reads": self.reads,
              "sweeps": self.sweeps, "best_cut": self.best, "mean_cut": self.mean,
-             "wall_s": self.wall_s, "board_s": self.board_s}
+             "wall_s": self.wall_s, "board_s": self.board_s, "wire_s": self.wire_s}
         if target is not None:
             d["target"] = target
             d["time_to_target_board_s"] = _finite(time_to_target(
@@ -168,4 +169,5 @@ def run_sampler(sampler, graph: Graph, *, num_reads: int, num_sweeps: int, seed:
         traj = {"sweeps": t["sweeps"],
                 "cuts": ((graph.w.sum() - np.asarray(t["energies"])) / 2).tolist()}
     return MaxcutRun(solver, graph.name, cut_values(graph, samples), num_sweeps,
-                     ss.info["wall_time_s"], ss.info["board_time_s"], traj)
+                     ss.info["wall_time_s"], board_s=ss.info["board_time_s"],
+                     wire_s=ss.info["wire_time_s"], trajectory=traj)

@@ -22,7 +22,10 @@ few sweeps), so the reads would not be independent samples.
 Energies in the returned SampleSet are recomputed from the samples with the BQM itself
 (exact in its own units, whatever the quantization). ``info`` holds the mapping (scale,
 exactness, worst relative error), the schedule, and the board's counts: flips, RTL cycles and
-the time they take at the board's clock (None when the board reports no cycles).
+the time they take at the board's clock (None when the board reports no cycles), and the bytes
+the reads and the weight load put on the wire with their time at the board's baud (None on a
+board without a link, such as ``cpu://``): the RTL cycles leave out the round trips between
+the runs of a read, which a real board pays.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ import time
 import dimod
 import numpy as np
 
+from hopfield_fpga.baud import CHARACTER_BITS
 from hopfield_fpga.config import BETA_SCHEDULE_DEPTH
 from hopfield_fpga.numerics import BETA_BITS, BETA_FRAC
 from .ising_map import IsingMapping, default_beta_range, map_ising
@@ -142,7 +146,9 @@ class HopfieldSampler(dimod.Sampler):
                                                     info={"beta_schedule": betas.tolist()})
         board = self.board
         mapping = map_ising(bqm, board.config, quantize=quantize)
+        wire = _WireCount(board)
         self._load(mapping)
+        load_bytes = wire.take()
         runs = [slice(k, k + BETA_SCHEDULE_DEPTH) for k in range(0, len(betas),
                                                                    BETA_SCHEDULE_DEPTH)]
         fixed = board_betas(betas, mapping.scale)
@@ -175,6 +181,7 @@ class HopfieldSampler(dimod.Sampler):
         wall = time.perf_counter() - start
         info = self._info(mapping, betas, fixed, flips, cycles if has_cycles else None, wall,
                           len(plan))
+        info.update(wire.info(load_bytes, wire.take()))
         samples = states[:, :n]
         if path is not None:
             ends = [min(p.stop, len(betas)) for p in runs]
@@ -236,6 +243,33 @@ class HopfieldSampler(dimod.Sampler):
             board_time_s=None if cycles is None else float(cycles.sum()) / clk,
             wall_time_s=wall)
         return info
+
+
+class _WireCount:
+    """Bytes a board's link wrote and read since the last :meth:`take` (both ways: one request
+    is in flight at a time, so a request and its reply do not overlap on the wire)."""
+
+    def __init__(self, board):
+        self.link = getattr(board, "link", None)
+        self.baud = board.info().baud
+        self._last = self._total()
+
+    def _total(self) -> int | None:
+        return None if self.link is None else self.link.bytes_out + self.link.bytes_in
+
+    def take(self) -> int | None:
+        total = self._total()
+        if total is None:
+            return None
+        since, self._last = total - self._last, total
+        return since
+
+    def info(self, load_bytes: int | None, read_bytes: int | None) -> dict:
+        def seconds(n):
+            return None if n is None or not self.baud else n * CHARACTER_BITS / self.baud
+        return {"baud": self.baud or None, "load_wire_bytes": load_bytes,
+                "load_wire_time_s": seconds(load_bytes), "wire_bytes": read_bytes,
+                "wire_time_s": seconds(read_bytes)}
 
 
 def _positive(name: str, value) -> int:

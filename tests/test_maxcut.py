@@ -111,16 +111,25 @@ def test_cli_on_sim_board_reports_board_time(capsys):
 
 
 class CountingBoard(CpuBoard):
-    """cpu:// runs with a made-up clock and cycle count (12 MHz, 3 cycles per visit), to check
-    the board-time path."""
+    """cpu:// runs with a made-up clock, cycle count and link (12 MHz, 3 cycles per visit,
+    1 Mbaud, 100 bytes per run), to check the board-time and wire-time paths."""
+
+    BYTES_PER_RUN, BAUD = 100, 1_000_000
+
+    def __init__(self, config):
+        import types
+        super().__init__(config)
+        self.link = types.SimpleNamespace(bytes_out=0, bytes_in=0)
 
     def info(self):
         import dataclasses
-        return dataclasses.replace(self.board.info(), clk_freq=12_000_000)
+        return dataclasses.replace(self.board.info(), clk_freq=12_000_000, baud=self.BAUD)
 
     def recall(self, probe, **kw):
         import dataclasses
         res = self.board.recall(probe, **kw)
+        self.link.bytes_out += self.BYTES_PER_RUN // 2
+        self.link.bytes_in += self.BYTES_PER_RUN // 2
         return dataclasses.replace(res, cycles=3 * res.visits)
 
 
@@ -129,7 +138,7 @@ def test_bench_maxcut_rows(monkeypatch, board_cls):
     from hopfield_fpga.host.bench_maxcut import NO_CYCLES, format_table, run_maxcut_bench
     monkeypatch.setattr(board_module.Board, "open",
                         classmethod(lambda cls, url, **kw: board_cls.of(16, weight_bits=3)))
-    rows = run_maxcut_bench("fake://", num_reads=3, num_sweeps=40, random_n=12,
+    rows = run_maxcut_bench("fake://", num_reads=3, num_sweeps=70, random_n=12,
                             complete_n=None)
     assert [(r.instance.split("-")[0], r.solver.split()[0]) for r in rows] == [
         ("random12", "board"), ("random12", "dwave-samplers"),
@@ -138,12 +147,37 @@ def test_bench_maxcut_rows(monkeypatch, board_cls):
         top = max(a.best_cut, b.best_cut)
         assert max(a.best_ratio, b.best_ratio) == 1.0 and a.target == b.target == 0.99 * top
         for r in (a, b):
-            assert r.mean_ratio <= r.best_ratio <= 1.0 and r.reads == 3 and r.sweeps == 40
+            assert r.mean_ratio <= r.best_ratio <= 1.0 and r.reads == 3 and r.sweeps == 70
+        assert b.wire_s_per_read is None and b.time_to_target_with_wire_s is None  # the CPU's
     board_ttt = rows[0].time_to_target_s
     if board_cls is CpuBoard:
         assert board_ttt == NO_CYCLES and NO_CYCLES in format_table(rows)
-    else:   # 3 cycles per visit, 40 sweeps of 16 neurons per read, at 12 MHz
-        per_read = 3 * 40 * 16 / 12e6
+        assert rows[0].wire_s_per_read is None      # cpu:// has no link
+    else:   # 3 cycles per visit, 70 sweeps of 16 neurons per read, at 12 MHz
+        per_read = 3 * 70 * 16 / 12e6
         assert rows[0].seconds_per_read == pytest.approx(per_read)
         assert board_ttt in (rows[0].seconds_per_read * 3 / k for k in (1, 2, 3))
+        # two runs a read (64 + 6 sweeps) of 100 bytes, 10 bits a byte at 1 Mbaud
+        wire = 2 * CountingBoard.BYTES_PER_RUN * 10 / CountingBoard.BAUD
+        assert rows[0].wire_s_per_read == pytest.approx(wire)
+        assert rows[0].time_to_target_with_wire_s == pytest.approx(
+            board_ttt * (per_read + wire) / per_read)
     assert isinstance(rows[1].time_to_target_s, float)      # the CPU always has a time
+
+
+def test_bench_board_url_and_instances():
+    """--board NAME: the board's default configuration at its clock and baud, in Verilator;
+    a random graph smaller than G1 keeps G1's mean degree."""
+    from hopfield_fpga.host.bench_maxcut import board_sim_url, random_density
+    from hopfield_fpga.host.urls import parse_sim_url
+    from hopfield_fpga.hw.boards import BOARDS
+    for board in BOARDS.values():
+        got = parse_sim_url(board_sim_url(board.name))
+        assert got["config"] == board.default_config, board.name
+        assert (got["clk"], got["baud"], got["backend"]) == (board.sys_clk_freq, board.baud,
+                                                             "verilator")
+    assert random_density(800) == random_density(1000) == 0.06
+    assert random_density(256) * 255 == pytest.approx(0.06 * 799)
+    assert random_density(20) == 1.0
+    with pytest.raises(ValueError, match="Unknown board 'nope'"):
+        board_sim_url("nope")

@@ -17,6 +17,7 @@ import pytest
 from cpu_board import CpuBoard
 
 from hopfield_fpga.config import Feature, NetworkConfig
+from hopfield_fpga.protocol import LinkGeometry
 from hopfield_fpga.host.ising_map import default_beta_range, map_ising
 from hopfield_fpga.host.sampler import HopfieldSampler, board_betas
 from hopfield_fpga.sim import golden
@@ -187,22 +188,44 @@ def test_bad_parameters():
             s.sample(bqm, **kw)
 
 
+#: The column engine (one stochastic visit a cycle; the ECPIX-5's default design) at a small N,
+#: in the random order, which draws its index words on the board.
+COLUMN_URL = "sim://?neurons=8&lanes=4&weight_bits=3&engine=column&features=stochastic"
+
+
 @pytest.mark.slow
-def test_sim_board_gives_the_golden_samples():
-    """The simulated gateware and the golden stand-in return the same samples, and the board
-    reports its RTL cycles and their time at its clock."""
+@pytest.mark.parametrize("url, order, sweeps", [(SIM_URL, "sequential", 8),
+                                                (COLUMN_URL, "random", 70)],
+                         ids=["lanes", "column"])
+def test_sim_board_gives_the_golden_samples(url, order, sweeps):
+    """The simulated gateware (either engine design) and cpu:// return the same samples, and
+    the board reports its RTL cycles and their time at its clock, and its bytes on the wire
+    and their time at its baud."""
     bqm = dimod.BQM({0: 1}, {(0, 1): -1, (1, 2): 1, (0, 2): 2}, 0.5, "SPIN")
-    kw = dict(num_reads=2, num_sweeps=8, seed=11, greedy_finish=True)
-    with HopfieldSampler(SIM_URL) as sim:
+    kw = dict(num_reads=2, num_sweeps=sweeps, seed=11, greedy_finish=True, order=order)
+    with HopfieldSampler(url) as sim:
         dimod.testing.assert_sampler_api(sim)
         got = sim.sample(bqm, **kw)
         cfg = sim.board.config
+    print(url, cfg.describe())
     want = HopfieldSampler(board=CpuBoard(cfg)).sample(bqm, **kw)
     assert np.array_equal(got.record.sample, want.record.sample)
     assert np.array_equal(got.record.flips, want.record.flips)
     dimod.testing.assert_sampleset_energies(got, bqm)
-    assert got.info["cycles"] == int(got.record.cycles.sum()) > 0
-    assert got.info["board_time_s"] == pytest.approx(got.info["cycles"] / 12e6)
+    info = got.info
+    parts = -(-sweeps // 64)                        # runs of at most 64 sweeps
+    assert info["runs_per_read"] == parts + 1       # then the greedy finish
+    assert info["cycles"] == int(got.record.cycles.sum()) > 0
+    assert info["board_time_s"] == pytest.approx(info["cycles"] / 12e6)
+    # per read: a RECALL per run (a probe out, status and state back) and a WRITE_BETA per
+    # anneal run (2 bytes an entry); each request and its reply add headers, CRCs and framing
+    geo = LinkGeometry(cfg)
+    requests = 2 * parts + 1
+    payload = 2 * ((parts + 1) * (geo.state_bytes + geo.recall_result) + 2 * sweeps)
+    assert payload < info["wire_bytes"] <= payload + 2 * requests * 2 * 20, info["wire_bytes"]
+    assert info["wire_time_s"] == pytest.approx(info["wire_bytes"] * 10 / info["baud"])
+    assert info["load_wire_bytes"] > 0
+    assert want.info["wire_bytes"] is None and want.info["wire_time_s"] is None   # no link
 
 
 @pytest.mark.slow
