@@ -181,3 +181,23 @@ def test_bench_board_url_and_instances():
     assert random_density(20) == 1.0
     with pytest.raises(ValueError, match="Unknown board 'nope'"):
         board_sim_url("nope")
+
+
+def test_bench_cli_board(monkeypatch, capsys):
+    """`hopfield bench maxcut --board NAME` opens that board's sim:// URL and labels its rows."""
+    from hopfield_fpga.host.bench_maxcut import board_sim_url
+    opened = []
+
+    def fake_open(cls, url, **kw):
+        opened.append(url)
+        return CountingBoard.of(16, weight_bits=3)
+    monkeypatch.setattr(board_module.Board, "open", classmethod(fake_open))
+    assert main(["bench", "maxcut", "--board", "ecpix5-85f", "--reads", "2", "--sweeps", "10",
+                 "--random-n", "12", "--json"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert opened == [board_sim_url("ecpix5-85f")]
+    assert [r["solver"] for r in rows[::2]] == ["board ecpix5-85f (sim:// Verilator)"] * 2
+    assert rows[0]["wire_s_per_read"] == pytest.approx(100 * 10 / 1e6)   # one run a read
+    with pytest.raises(SystemExit):
+        main(["bench", "maxcut", "--board", "ecpix5-85f", "--url", "cpu://"])
+    assert "not allowed with" in capsys.readouterr().err

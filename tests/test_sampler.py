@@ -239,3 +239,15 @@ def test_decimal_coefficients_are_exact():
     m = map_ising(bqm, CFG8)
     assert m.exact and m.scale == pytest.approx(10)
     assert m.weights[0, 1] == 1 and m.weights[1, 2] == -12 and m.bias[0] == -3
+
+
+@pytest.mark.slow
+def test_readme_dimod_example_runs(capsys):
+    """The README's dimod example, as written there, prints the ground-state energy."""
+    from pathlib import Path
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    blocks = [b.split("```", 1)[0] for b in readme.split("```python\n")[1:]]
+    example = [b for b in blocks if "HopfieldSampler" in b]
+    assert len(example) == 1, "the README has one dimod example"
+    exec(compile(example[0], "README.md", "exec"), {})
+    assert capsys.readouterr().out.split() == ["-3.0"]
