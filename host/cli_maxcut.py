@@ -3,7 +3,8 @@
 Thin layer over :class:`hopfield_fpga.host.sampler.HopfieldSampler` and
 ``hopfield_fpga.host.maxcut``. The time to target is the board's: its exact RTL cycles at its
 clock (a board that reports no cycles, such as ``cpu://``, gets none); the host's wall time,
-link included, is printed beside it.
+link included, is printed beside it, and the time the reads' requests and replies take on the
+wire at the board's baud.
 """
 
 from __future__ import annotations
@@ -73,6 +74,9 @@ def _maxcut(args) -> int:
     print(f"time to target {target:g}: "
           + ("n/a (no RTL cycles from this board)" if board_ttt is None else _seconds(board_ttt))
           + f" at the board's clock; {_seconds(row['time_to_target_wall_s'])} host wall time")
+    if run.wire_s is not None:
+        print(f"link: {_seconds(run.wire_s / run.reads)} a read on the wire at the board's baud "
+              f"(between its runs; not in the board's time)")
     return 0
 
 

@@ -108,6 +108,10 @@ def test_cli_on_sim_board_reports_board_time(capsys):
                  "--sweeps", "6", "--json"]) == 0
     row = json.loads(capsys.readouterr().out)
     assert row["board_s"] > 0 and row["time_to_target_board_s"] is not None
+    assert row["wire_s"] > 0                # the runs' requests and replies at the baud
+    assert main(["maxcut", str(FIXTURES / "complete12.txt"), "--url", url, "--reads", "1",
+                 "--sweeps", "2"]) == 0
+    assert "a read on the wire" in capsys.readouterr().out
 
 
 class CountingBoard(CpuBoard):
