@@ -109,9 +109,6 @@ def test_cli_on_sim_board_reports_board_time(capsys):
     row = json.loads(capsys.readouterr().out)
     assert row["board_s"] > 0 and row["time_to_target_board_s"] is not None
     assert row["wire_s"] > 0                # the runs' requests and replies at the baud
-    assert main(["maxcut", str(FIXTURES / "complete12.txt"), "--url", url, "--reads", "1",
-                 "--sweeps", "2"]) == 0
-    assert "a read on the wire" in capsys.readouterr().out
 
 
 class CountingBoard(CpuBoard):
@@ -205,3 +202,13 @@ def test_bench_cli_board(monkeypatch, capsys):
     with pytest.raises(SystemExit):
         main(["bench", "maxcut", "--board", "ecpix5-85f", "--url", "cpu://"])
     assert "not allowed with" in capsys.readouterr().err
+
+
+def test_cli_prints_wire_time(monkeypatch, capsys):
+    """A board with a link: `hopfield maxcut` prints its reads' time on the wire."""
+    monkeypatch.setattr(board_module.Board, "open",
+                        classmethod(lambda cls, url, **kw: CountingBoard.of(16)))
+    assert main(["maxcut", str(FIXTURES / "complete12.txt"), "--reads", "2",
+                 "--sweeps", "10"]) == 0
+    # one run of 100 bytes a read, 10 bits a byte at 1 Mbaud
+    assert "link: 0.001 s a read on the wire" in capsys.readouterr().out
