@@ -197,6 +197,11 @@ class ColumnEngine(GlauberRun, QuantizedStoreRun, wiring.Component):
             d.sync.eq(d.order == RunOrder.SYNCHRONOUS
                       if Order.SYNCHRONOUS in cfg.orders else 0),
             ws.read_addr.eq(d.w_addr), ws.read_en.eq(d.w_en),
+            # W_jj of the last flip, in the cycle after its FLIP, through the weight store's
+            # chunk pick (READ_WEIGHTS' own, which sets its chunk in READ_W): the read port
+            # still holds column j (nothing reads the weights in FLIP)
+            ws.chunk.eq(d.j_chunk),
+            eu.diag.eq(ws.chunk_data.word_select(d.j_lane, WB).as_signed()),
             d.b_rd.addr.eq(d.b_addr), d.b_rd.en.eq(1),
             d.ws_new.eq(d.cmd.data[:K] & d.chunk_mask),
             d.s_chunk_at.eq(d.cmd.chunk),                  # the refresh sets its own
@@ -610,15 +615,13 @@ class ColumnEngine(GlauberRun, QuantizedStoreRun, wiring.Component):
                     self._choose(m, d, None, 1)
         with m.State("FLIP"):
             # Column j and the bias chunk of j arrive: every lane adds 2 s_j' W_ij, and the
-            # energy unit takes the column with h_j + b_j + 2 W_jj s_j' (h_j before the add).
+            # energy unit takes the column with h_j + b_j (h_j before the add); W_jj follows
+            # in the next cycle (``eu.diag``, set in elaborate).
             h_j = d.pick.h                                  # pick_j = j
             b_j = d.b_rd.data.word_select(d.j_lane, BB).as_signed()
-            # W_jj through the weight store's chunk pick (READ_WEIGHTS' own): no N:1 pick
-            w_jj = d.ws.chunk_data.word_select(d.j_lane, WB).as_signed()
-            m.d.comb += [d.ws.chunk.eq(d.j_chunk),
-                         fa.op.eq(FieldOp.FLIP), fa.sign.eq(d.snew), fa.index.eq(d.j),
+            m.d.comb += [fa.op.eq(FieldOp.FLIP), fa.sign.eq(d.snew), fa.index.eq(d.j),
                          d.restart.eq(1), d.eu.push.eq(1), d.eu.sign.eq(d.snew),
-                         d.eu.term.eq(h_j + b_j + Mux(d.snew, w_jj << 1, -(w_jj << 1)))]
+                         d.eu.term.eq(h_j + b_j)]
             with m.If(~d.counting):
                 m.next = "WS_NEXT"
             with m.Elif(d.trace_en):
