@@ -196,10 +196,16 @@ class ColumnEngine(GlauberRun, QuantizedStoreRun, wiring.Component):
             # (a constant 0 without the order: no walk multiplexer before the selector)
             d.sync.eq(d.order == RunOrder.SYNCHRONOUS
                       if Order.SYNCHRONOUS in cfg.orders else 0),
+            # The memories read the candidate's column and bias chunk in every cycle, whether
+            # or not the state decides to flip it (their addresses and the weights' read
+            # enable do not wait for the decision, which was on the routed critical path);
+            # only the Hebbian store holds the read port (and READ_WEIGHTS, the refresh and
+            # FLIP, which reads column j again for W_jj, set their own address).
+            d.w_addr.eq(d.choose_j), d.w_en.eq(1), d.b_addr.eq(d.choose_chunk),
             ws.read_addr.eq(d.w_addr), ws.read_en.eq(d.w_en),
             # W_jj of the last flip, in the cycle after its FLIP, through the weight store's
-            # chunk pick (READ_WEIGHTS' own, which sets its chunk in READ_W): the read port
-            # still holds column j (nothing reads the weights in FLIP)
+            # chunk pick (READ_WEIGHTS' own, which sets its chunk in READ_W): FLIP reads
+            # column j again
             ws.chunk.eq(d.j_chunk),
             eu.diag.eq(ws.chunk_data.word_select(d.j_lane, WB).as_signed()),
             d.b_rd.addr.eq(d.b_addr), d.b_rd.en.eq(1),
@@ -286,8 +292,7 @@ class ColumnEngine(GlauberRun, QuantizedStoreRun, wiring.Component):
 
     def _choose(self, m, d, new, count):
         """Issue the flip of ``choose_j`` (``_candidate``) to ``new`` (None: -s_j, a
-        deterministic flip): its column and bias chunk are read now."""
-        m.d.comb += [d.w_addr.eq(d.choose_j), d.w_en.eq(1), d.b_addr.eq(d.choose_chunk)]
+        deterministic flip): its column and bias chunk are read now (as in every cycle)."""
         m.d.sync += [d.j.eq(d.choose_j), d.pick_j.eq(d.choose_j),
                      d.snew.eq(d.choose_new if new is None else new),
                      d.counting.eq(count), d.j_chunk.eq(d.choose_chunk),
@@ -382,7 +387,7 @@ class ColumnEngine(GlauberRun, QuantizedStoreRun, wiring.Component):
                     m.d.sync += [regs.dirty.eq(1), regs.busy.eq(0)]
                     m.next = "IDLE"
                 with m.Case(AccessOp.READ_WEIGHTS):
-                    m.d.comb += [d.w_addr.eq(cmd.index), d.w_en.eq(1)]
+                    m.d.comb += d.w_addr.eq(cmd.index)
                     m.next = "READ_W"
                 with m.Case(AccessOp.WRITE_BIAS):
                     lanes = Cat(*(Mux(d.chunk_mask[l], cmd.data[l * BB:(l + 1) * BB], 0)
@@ -504,7 +509,7 @@ class ColumnEngine(GlauberRun, QuantizedStoreRun, wiring.Component):
                 m.next = "R_COLS"
         with m.State("R_COLS"):
             # Cycle t reads column t; cycle t + 1 adds it with the sign s_t.
-            m.d.comb += [d.w_addr.eq(d.loop), d.w_en.eq(1)]
+            m.d.comb += d.w_addr.eq(d.loop)
             m.d.sync += d.loop.eq(d.loop + 1)
             with m.If(d.loop != 0):
                 # s_prev from the chunk pick: (r_chunk, r_lane) follow prev
@@ -619,7 +624,8 @@ class ColumnEngine(GlauberRun, QuantizedStoreRun, wiring.Component):
             # in the next cycle (``eu.diag``, set in elaborate).
             h_j = d.pick.h                                  # pick_j = j
             b_j = d.b_rd.data.word_select(d.j_lane, BB).as_signed()
-            m.d.comb += [fa.op.eq(FieldOp.FLIP), fa.sign.eq(d.snew), fa.index.eq(d.j),
+            m.d.comb += [d.w_addr.eq(d.j),                 # column j again, for W_jj
+                         fa.op.eq(FieldOp.FLIP), fa.sign.eq(d.snew), fa.index.eq(d.j),
                          d.restart.eq(1), d.eu.push.eq(1), d.eu.sign.eq(d.snew),
                          d.eu.term.eq(h_j + b_j)]
             with m.If(~d.counting):
