@@ -4,7 +4,7 @@
 nextpnr's Fmax of the wrapper is then the block's own register-to-register delay, as it will
 be inside the engine (whose inputs come from registers or block RAM). ``python -m
 hopfield_fpga.hw.engine_blocks BLOCK OUT.il`` writes the RTLIL of one wrapped block for the
-default configuration of the ULX3S-85F (N = 1024, W_BITS = 3, K = 6), ``--neurons`` another
+default configuration of the ULX3S-85F (N = 1024, W_BITS = 3, K = 6), ``--board`` another board's default (``ecpix5-85f``: the column engine), ``--neurons`` another
 N and ``--spans S,T,W`` other selector stages (default: the engine's ``DEFAULT_SPANS``);
 docs/engine.md, "Column-parallel engine (in progress)" and "Pipelined selectors", gives the
 yosys and nextpnr commands and the numbers.
@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 
 from amaranth.back import rtlil
-from amaranth.hdl import Module, Shape, Value
+from amaranth.hdl import Module, Value
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -36,17 +36,20 @@ MEASURED_WORDS = 4
 
 
 def registered(block: wiring.Component) -> wiring.Component:
-    """``block`` with a register on every port (same flat port names and widths)."""
-    members = {name: (In if member.flow == wiring.In else Out)(Shape.cast(member.shape).width)
-               for (name,), member in block.signature.members.flatten()}
+    """``block`` with a register on every port (same flat port names and widths; a port of a
+    nested signature, like the engine's streams, is named by its path joined with ``__``)."""
+    ports = {"__".join(map(str, path)): (member.flow, Value.cast(value))
+             for path, member, value in block.signature.flatten(block)}
+    members = {name: (In if flow == wiring.In else Out)(len(value))
+               for name, (flow, value) in ports.items()}
 
     class Registered(wiring.Component):
         def elaborate(self, platform):
             m = Module()
             m.submodules.block = block
-            for name, member in members.items():
-                inner, outer = Value.cast(getattr(block, name)), getattr(self, name)
-                if member.flow == wiring.In:
+            for name, (flow, inner) in ports.items():
+                outer = getattr(self, name)
+                if flow == wiring.In:
                     m.d.sync += inner.eq(outer)
                 else:
                     m.d.sync += outer.eq(inner)
@@ -55,8 +58,8 @@ def registered(block: wiring.Component) -> wiring.Component:
     return Registered(members)
 
 
-def _config():
-    return BOARDS["ulx3s-85f"].default_config
+def _config(board: str = "ulx3s-85f"):
+    return BOARDS[board].default_config
 
 
 #: Each block from (configuration, selector spans: sequential, rank tree, rank walk).
@@ -81,8 +84,14 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("block", choices=sorted(BLOCKS))
     parser.add_argument("output", help="RTLIL file to write")
+    parser.add_argument("--board", default="ulx3s-85f", choices=sorted(BOARDS),
+                        help="whose default configuration (default %(default)s; ecpix5-85f "
+                             "is the column engine's)")
     parser.add_argument("--neurons", type=int, default=None,
-                        help="N (default: the ULX3S-85F default configuration's)")
+                        help="N (default: the board's default configuration's)")
+    parser.add_argument("--registered", action="store_true",
+                        help="register the ports of the blocks otherwise written as they are "
+                             "(column_engine): nextpnr's Fmax of the block alone")
     parser.add_argument("--bias-bits", type=int, default=None,
                         help="B_BITS (a smaller N with a wider bias keeps the lanes' ACC_BITS)")
     parser.add_argument("--store-patterns", type=int, default=None,
@@ -99,7 +108,7 @@ def main(argv=None):
             raise ValueError
     except ValueError:
         parser.error(f"--spans must be three integers >= 0 like 3,3,2, not {args.spans!r}")
-    config = _config()
+    config = _config(args.board)
     if args.neurons is not None:
         config = config.with_(neurons=args.neurons, lanes=min(config.lanes, args.neurons))
     if args.bias_bits is not None:
@@ -110,7 +119,7 @@ def main(argv=None):
           f"B_BITS = {config.bias_bits}, ACC_BITS = {config.acc_bits}, K = {config.lanes}, "
           f"store_patterns = {config.store_patterns}, spans = {','.join(map(str, spans))}")
     block = BLOCKS[args.block](config, spans)
-    top = block if args.block in UNWRAPPED else registered(block)
+    top = block if args.block in UNWRAPPED and not args.registered else registered(block)
     with open(args.output, "w") as f:
         f.write(rtlil.convert(top, name="top"))
 

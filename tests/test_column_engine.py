@@ -17,7 +17,7 @@ from amaranth.sim import Simulator
 from hopfield_fpga import numerics
 from hopfield_fpga.config import Feature, NetworkConfig, Order
 from hopfield_fpga.gateware.engine.column_engine import DEFAULT_WORDS, ColumnEngine
-from hopfield_fpga.gateware.engine.column_sum import column_sum_latency
+from hopfield_fpga.gateware.engine.energy_unit import energy_latency
 from hopfield_fpga.gateware.engine.glauber_unit import GlauberUnit
 from hopfield_fpga.gateware.engine_ports import AccessOp, StopReason
 from hopfield_fpga.sim import golden
@@ -227,7 +227,7 @@ def _long_synchronous(config, case):
 
 @pytest.mark.parametrize("config", CONFIGS[1:], ids=lambda c: f"N{c.neurons}K{c.lanes}")
 def test_column_engine_cycle_accounting(config):
-    latency = column_sum_latency(config)
+    latency = energy_latency(config)
 
     async def body(driver, dut):
         for seed in range(24):
@@ -346,7 +346,7 @@ def test_column_engine_stochastic_and_store_cycles(config):
     """status.cycles of stochastic runs and the busy time of a Hebbian store, exactly as
     docs/engine.md accounts them; a stopped stochastic run equals golden's run of the visits
     it made; a stochastic rejection_free run is refused (STOP)."""
-    latency = column_sum_latency(config)
+    latency = energy_latency(config)
 
     async def body(driver, dut):
         for seed in range(12):

@@ -426,8 +426,9 @@ def test_column_sum(config, per_stage):
                                     NetworkConfig(neurons=20, lanes=4, weight_bits=4)],
                          ids=lambda c: f"N{c.neurons}W{c.weight_bits}")
 def test_energy_unit(config):
-    """Back-to-back flips: each delta = -2 s' (term + c_j) arrives L cycles after its column
-    and is added to 2E; a refresh's columns and bias sums give -sum s_j c_j - 2 sum s_i b_i."""
+    """Back-to-back flips: each delta = -2 s' (term + 2 W_jj s' + c_j), W_jj given the cycle
+    after the column (any value otherwise), arrives ``latency`` = max(L, 3) cycles after its
+    column and is added to 2E; a refresh's columns and bias sums give -sum s_j c_j - 2 sum s_i b_i."""
     n, wb = config.neurons, config.weight_bits
     seed = 8000 + n
     rng = np.random.default_rng(seed)
@@ -470,14 +471,17 @@ def test_energy_unit(config):
             assert ctx.get(dut.energy2) == e2, where
             # flips, one per cycle, with random gaps
             pushes = []
+            diag = 0                                 # W_jj of the previous cycle's push
             for t in range(30):
+                ctx.set(dut.diag, diag)
                 push = bool(rng.random() < 0.7)
                 col = rng.integers(config.weight_min, config.weight_max + 1, n)
                 st = rng.integers(0, 2, n)
                 sign = int(rng.integers(2))
                 term = int(rng.integers(-2 * bound, 2 * bound + 1))
                 c_j = int(col @ (2 * st - 1))
-                want = -2 * (2 * sign - 1) * (term + c_j)
+                w_jj = int(rng.integers(config.weight_min, config.weight_max + 1))
+                want = -2 * (2 * sign - 1) * (term + c_j + 2 * w_jj * (2 * sign - 1))
                 future = e2 + sum(p[1] for p in pushes) + want
                 push = push and abs(future) <= config.energy_bound   # as 2E always is
                 ctx.set(dut.column, _pack(col, wb))
@@ -487,6 +491,8 @@ def test_energy_unit(config):
                 ctx.set(dut.term, term)
                 if push:
                     pushes.append((t, want))
+                diag = w_jj if push else int(rng.integers(config.weight_min,
+                                                           config.weight_max + 1))
                 if ctx.get(dut.delta_valid):
                     t0, done = pushes.pop(0)
                     assert t - t0 == dut.latency, where
@@ -494,6 +500,7 @@ def test_energy_unit(config):
                     e2 += done
                 await ctx.tick()
             ctx.set(dut.push, 0)
+            ctx.set(dut.diag, diag)
             while ctx.get(dut.busy):
                 if ctx.get(dut.delta_valid):
                     e2 += pushes.pop(0)[1]

@@ -54,11 +54,10 @@ from amaranth.lib.memory import Memory
 
 from hopfield_fpga.config import (BETA_SCHEDULE_DEPTH, COUNTER_BITS, Feature, NetworkConfig,
                                   Order)
-from ..binary_engine import divmod_const
 from ..engine_ports import (AccessOp, EnginePorts, RunOrder, StopReason, check_engine_config,
                             engine_signature)
 from ..xorshift import load_state
-from .common import check_int, sequential_latency, tree_latency, walk_latency
+from .common import chunk_and_lane, check_int, sequential_latency, tree_latency, walk_latency
 from .energy_unit import EnergyUnit
 from .field_array import FieldArray, FieldOp
 from .glauber_run import GlauberRun
@@ -144,8 +143,8 @@ class ColumnEngine(GlauberRun, QuantizedStoreRun, wiring.Component):
             counting=Signal(),                             # a run's flip, not a state write's
             # the one N:1 pick of h_j (and s_j, the clamp bit) that the flip's energy term
             # and the Glauber visit share: ``pick_j`` is j in FLIP and the visit in E
-            # (GlauberRun), never both in one cycle; ``choose_j`` is the index of this
-            # cycle's _choose, whose -s_j one pick gives for every selector
+            # (GlauberRun), never both in one cycle; ``choose_j`` is the neuron this state
+            # would flip (``_candidate``), whose -s_j one pick gives for every selector
             pick_j=Signal(range(N)), choose_j=Signal(range(N)),
             # the one chunk pick of the states: the access's chunk, or the refresh's
             # (R_BIAS: the bias chunk loaded; R_COLS: the chunk and lane of the column added)
@@ -178,7 +177,7 @@ class ColumnEngine(GlauberRun, QuantizedStoreRun, wiring.Component):
                                  held=d.held.bit_select(d.pick_j, 1))
         d.choose_new = ~fa.states.bit_select(d.choose_j, 1)
         d.s_chunk = d.states.word_select(d.s_chunk_at, K)
-        d.choose_chunk, d.choose_lane = divmod_const(d.choose_j, K, len(d.choose_j))
+        d.choose_chunk, d.choose_lane = chunk_and_lane(d.choose_j, K, N)
         self._build_selectors(m, d)
         if stoch:
             self._glauber_build(m, d)
@@ -197,7 +196,18 @@ class ColumnEngine(GlauberRun, QuantizedStoreRun, wiring.Component):
             # (a constant 0 without the order: no walk multiplexer before the selector)
             d.sync.eq(d.order == RunOrder.SYNCHRONOUS
                       if Order.SYNCHRONOUS in cfg.orders else 0),
+            # The memories read the candidate's column and bias chunk in every cycle, whether
+            # or not the state decides to flip it (their addresses and the weights' read
+            # enable do not wait for the decision, which was on the routed critical path);
+            # only the Hebbian store holds the read port (and READ_WEIGHTS, the refresh and
+            # FLIP, which reads column j again for W_jj, set their own address).
+            d.w_addr.eq(d.choose_j), d.w_en.eq(1), d.b_addr.eq(d.choose_chunk),
             ws.read_addr.eq(d.w_addr), ws.read_en.eq(d.w_en),
+            # W_jj of the last flip, in the cycle after its FLIP, through the weight store's
+            # chunk pick (READ_WEIGHTS' own, which sets its chunk in READ_W): FLIP reads
+            # column j again
+            ws.chunk.eq(d.j_chunk),
+            eu.diag.eq(ws.chunk_data.word_select(d.j_lane, WB).as_signed()),
             d.b_rd.addr.eq(d.b_addr), d.b_rd.en.eq(1),
             d.ws_new.eq(d.cmd.data[:K] & d.chunk_mask),
             d.s_chunk_at.eq(d.cmd.chunk),                  # the refresh sets its own
@@ -273,11 +283,16 @@ class ColumnEngine(GlauberRun, QuantizedStoreRun, wiring.Component):
         with m.If(d.stochastic):                    # stochastic visits read no flags
             m.d.comb += d.need.eq(0)
 
-    def _choose(self, m, d, index, new, count):
-        """Issue the flip of ``index`` to ``new`` (None: -s_index, a deterministic flip): its
-        column and bias chunk are read now."""
-        m.d.comb += [d.choose_j.eq(index), d.w_addr.eq(d.choose_j), d.w_en.eq(1),
-                     d.b_addr.eq(d.choose_chunk)]
+    def _candidate(self, m, d, index):
+        """The neuron this state flips if it decides to (``choose_j``), set for the whole
+        state whatever the decision: its chunk, lane and -s_j (a table lookup and an N:1
+        pick) then start from the selectors' registers, not from the decision's logic
+        (the flags' OR, the cap compares), which was the routed critical path."""
+        m.d.comb += d.choose_j.eq(index)
+
+    def _choose(self, m, d, new, count):
+        """Issue the flip of ``choose_j`` (``_candidate``) to ``new`` (None: -s_j, a
+        deterministic flip): its column and bias chunk are read now (as in every cycle)."""
         m.d.sync += [d.j.eq(d.choose_j), d.pick_j.eq(d.choose_j),
                      d.snew.eq(d.choose_new if new is None else new),
                      d.counting.eq(count), d.j_chunk.eq(d.choose_chunk),
@@ -372,7 +387,7 @@ class ColumnEngine(GlauberRun, QuantizedStoreRun, wiring.Component):
                     m.d.sync += [regs.dirty.eq(1), regs.busy.eq(0)]
                     m.next = "IDLE"
                 with m.Case(AccessOp.READ_WEIGHTS):
-                    m.d.comb += [d.w_addr.eq(cmd.index), d.w_en.eq(1)]
+                    m.d.comb += d.w_addr.eq(cmd.index)
                     m.next = "READ_W"
                 with m.Case(AccessOp.WRITE_BIAS):
                     lanes = Cat(*(Mux(d.chunk_mask[l], cmd.data[l * BB:(l + 1) * BB], 0)
@@ -457,13 +472,14 @@ class ColumnEngine(GlauberRun, QuantizedStoreRun, wiring.Component):
             for l in reversed(range(K)):
                 with m.If(d.pend[l]):
                     m.d.comb += low.eq(l)
+            self._candidate(m, d, cmd.chunk * K + low)
             with m.If(d.pend == 0):
                 with m.If(~d.eu.busy):
                     m.d.sync += regs.busy.eq(0)
                     m.next = "IDLE"
             with m.Else():
                 m.d.sync += d.pend.eq(d.pend & ~(1 << low)[:K])
-                self._choose(m, d, cmd.chunk * K + low, d.ws_new.bit_select(low, 1), 0)
+                self._choose(m, d, d.ws_new.bit_select(low, 1), 0)
 
     def _refresh(self, m, d):
         """h = b chunk by chunk (and sum_i s_i b_i), then every column added with its sign s_j
@@ -493,7 +509,7 @@ class ColumnEngine(GlauberRun, QuantizedStoreRun, wiring.Component):
                 m.next = "R_COLS"
         with m.State("R_COLS"):
             # Cycle t reads column t; cycle t + 1 adds it with the sign s_t.
-            m.d.comb += [d.w_addr.eq(d.loop), d.w_en.eq(1)]
+            m.d.comb += d.w_addr.eq(d.loop)
             m.d.sync += d.loop.eq(d.loop + 1)
             with m.If(d.loop != 0):
                 # s_prev from the chunk pick: (r_chunk, r_lane) follow prev
@@ -524,6 +540,13 @@ class ColumnEngine(GlauberRun, QuantizedStoreRun, wiring.Component):
         seq, rand, rank, draw = d.sel_seq, d.sel_rand, d.sel_rank, d.draw_rank
 
         with m.State("CHOOSE"):
+            with m.Switch(d.order):                         # the candidate of each order
+                if seq is not None:
+                    with m.Case(RunOrder.SEQUENTIAL):
+                        self._candidate(m, d, seq.index)
+                if rand is not None:
+                    with m.Case(RunOrder.RANDOM):
+                        self._candidate(m, d, rand.index)
             cap_left = Signal(COUNTER_BITS)
             m.d.comb += cap_left.eq(d.max_visits - regs.visits)
             with m.If(d.age < d.need):
@@ -550,7 +573,7 @@ class ColumnEngine(GlauberRun, QuantizedStoreRun, wiring.Component):
                                 m.d.sync += regs.visits.eq(d.max_visits)
                             with m.Else():
                                 self._advance(m, d, seq.skip)
-                                self._choose(m, d, seq.index, None, 1)
+                                self._choose(m, d, None, 1)
                     if rand is not None:
                         with m.Case(RunOrder.RANDOM):
                             m.d.comb += d.window.consume.eq(rand.used)
@@ -559,7 +582,7 @@ class ColumnEngine(GlauberRun, QuantizedStoreRun, wiring.Component):
                             with m.Else():
                                 self._advance(m, d, rand.stable)
                                 with m.If(rand.found):
-                                    self._choose(m, d, rand.index, None, 1)
+                                    self._choose(m, d, None, 1)
                     if rank.walk:
                         with m.Case(RunOrder.REJECTION_FREE):
                             # k goes to the rank walk, which descends the settled tree.
@@ -580,10 +603,12 @@ class ColumnEngine(GlauberRun, QuantizedStoreRun, wiring.Component):
                             m.next = "SYNC_WALK"
         if rank.walk:
             with m.State("RANK_WALK"):
+                self._candidate(m, d, rank.index)
                 with m.If(d.age >= self.timing.walk):
-                    self._choose(m, d, rank.index, None, 1)
+                    self._choose(m, d, None, 1)
         if RunOrder.SYNCHRONOUS in d.orders:
             with m.State("SYNC_WALK"):
+                self._candidate(m, d, seq.index)
                 # The next pending neuron at or after pos flips (its new value is -s_j: no
                 # flip of this step changed s_j); none left ends the step, N visits in all.
                 with m.If(d.age < self.timing.sequential):
@@ -592,18 +617,17 @@ class ColumnEngine(GlauberRun, QuantizedStoreRun, wiring.Component):
                     m.d.sync += regs.visits.eq(regs.visits + cfg.neurons)
                     m.next = "CHOOSE"
                 with m.Else():
-                    self._choose(m, d, seq.index, None, 1)
+                    self._choose(m, d, None, 1)
         with m.State("FLIP"):
             # Column j and the bias chunk of j arrive: every lane adds 2 s_j' W_ij, and the
-            # energy unit takes the column with h_j + b_j + 2 W_jj s_j' (h_j before the add).
+            # energy unit takes the column with h_j + b_j (h_j before the add); W_jj follows
+            # in the next cycle (``eu.diag``, set in elaborate).
             h_j = d.pick.h                                  # pick_j = j
             b_j = d.b_rd.data.word_select(d.j_lane, BB).as_signed()
-            # W_jj through the weight store's chunk pick (READ_WEIGHTS' own): no N:1 pick
-            w_jj = d.ws.chunk_data.word_select(d.j_lane, WB).as_signed()
-            m.d.comb += [d.ws.chunk.eq(d.j_chunk),
+            m.d.comb += [d.w_addr.eq(d.j),                 # column j again, for W_jj
                          fa.op.eq(FieldOp.FLIP), fa.sign.eq(d.snew), fa.index.eq(d.j),
                          d.restart.eq(1), d.eu.push.eq(1), d.eu.sign.eq(d.snew),
-                         d.eu.term.eq(h_j + b_j + Mux(d.snew, w_jj << 1, -(w_jj << 1)))]
+                         d.eu.term.eq(h_j + b_j)]
             with m.If(~d.counting):
                 m.next = "WS_NEXT"
             with m.Elif(d.trace_en):

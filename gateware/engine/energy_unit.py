@@ -1,10 +1,15 @@
 """The exact 2E of the column-parallel engine (``docs/numerics.md`` §6).
 
 A flip of j changes 2E by delta(2E) = -2 s_j' (h_j + c_j + b_j + 2 W_jj s_j'). The engine
-gives ``term`` = h_j + b_j + 2 W_jj s_j' and s_j' in the cycle the column j arrives;
-:class:`~.column_sum.ColumnSum` sums the column against the old states, and ``term`` and the
-sign travel beside it in a delay line of the same latency L, so flips follow each other
-without waiting for their energy. The refresh computes 2E from scratch as
+gives ``term`` = h_j + b_j and s_j' in the cycle the column j arrives, and W_jj (``diag``)
+one cycle later, picked from the column that the weight store's read port still holds: the
+block RAM's output (5.6 ns clock-to-out on the ECP5 -6), the chunk pick and two adders in one
+cycle were the routed critical path. :class:`~.column_sum.ColumnSum` sums the column against
+the old states; ``term``, the sign and then W_jj travel beside it in a delay line, so flips
+follow each other without waiting for their energy. The delay line has
+``latency`` = max(L, 3) stages (L the column sum's): W_jj is registered in the cycle after
+the push and added to the term in the next, and a column sum faster than that is delayed to
+match. The refresh computes 2E from scratch as
 -sum_j s_j c_j - 2 sum_i s_i b_i: its columns go through the same sum (``refresh`` set,
 ``sign`` = s_j), the engine adds the bias part chunk by chunk (``bias_add``), and
 ``finish_refresh`` sets 2E once the unit is idle.
@@ -13,16 +18,16 @@ Members
 -------
 column: In(N * W_BITS), states: In(N): the column read this cycle and the states before it.
 push: In(1), the column enters the sum; refresh: In(1), as a refresh column; sign: In(1),
-    s_j' (flip) or s_j (refresh); term: In(signed(ACC_BITS + 2)), the flip's
-    h_j + b_j + 2 W_jj s_j'.
+    s_j' (flip) or s_j (refresh); term: In(signed(ACC_BITS + 2)), the flip's h_j + b_j.
+diag: In(signed(W_BITS)), the flip's W_jj, in the cycle after its push.
 bias_add: In(1), bias_sum: In(signed): a refresh chunk's sum_i s_i b_i.
 clear: In(1), 2E and the refresh sums <- 0 (a refresh's start, or the CLEAR access).
 finish_refresh: In(1), 2E <- -sum_j s_j c_j - 2 sum_i s_i b_i (only when not busy).
 energy2: Out(signed(ENERGY_BITS)), 2E.
-delta: Out(signed(ACC_BITS + 3)), delta_valid: Out(1): a flip's delta(2E), L cycles after
-    its push (added to 2E at the end of that cycle).
+delta: Out(signed(ACC_BITS + 3)), delta_valid: Out(1): a flip's delta(2E), ``latency``
+    cycles after its push (added to 2E at the end of that cycle).
 busy: Out(1), a column is still in the sum.
-latency: L (attribute).
+latency: max(L, DIAG_STAGES) (attribute; :func:`energy_latency`).
 """
 
 from __future__ import annotations
@@ -32,9 +37,18 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from hopfield_fpga.config import NetworkConfig
-from .column_sum import ColumnSum
+from .column_sum import ColumnSum, column_sum_latency
 
-__all__ = ["EnergyUnit"]
+__all__ = ["EnergyUnit", "energy_latency", "DIAG_STAGES"]
+
+#: Delay-line stages up to the one that has added W_jj: the pick is registered in the cycle
+#: after the push (stage 1), and added into stage 2.
+DIAG_STAGES = 3
+
+
+def energy_latency(config: NetworkConfig) -> int:
+    """Cycles from a flip's push to its delta(2E): the column sum's L, at least DIAG_STAGES."""
+    return max(column_sum_latency(config), DIAG_STAGES)
 
 
 class EnergyUnit(wiring.Component):
@@ -43,13 +57,13 @@ class EnergyUnit(wiring.Component):
             raise TypeError(f"config must be a NetworkConfig, not {config!r}")
         self.config = config
         self._sum = ColumnSum(config)
-        self.latency = self._sum.latency
+        self.latency = energy_latency(config)
         a, wide = config.acc_bits, config.energy_bits + 2
         super().__init__({
             "column": In(config.neurons * config.weight_bits),
             "states": In(config.neurons),
             "push": In(1), "refresh": In(1), "sign": In(1),
-            "term": In(signed(a + 2)),
+            "term": In(signed(a + 2)), "diag": In(signed(config.weight_bits)),
             "bias_add": In(1), "bias_sum": In(signed(wide)),
             "clear": In(1), "finish_refresh": In(1),
             "energy2": Out(signed(config.energy_bits)),
@@ -67,11 +81,22 @@ class EnergyUnit(wiring.Component):
                    Signal(name=f"refresh{d}"), Signal(name=f"valid{d}"))
                   for d in range(self.latency)]
         prev = (self.term, self.sign, self.refresh, self.push)
-        for stage in stages:
-            m.d.sync += [dst.eq(src) for dst, src in zip(stage, prev)]
+        diag = Signal(signed(cfg.weight_bits + 2))        # 2 W_jj s_j', stage 1
+        for k, stage in enumerate(stages):
+            src = prev
+            if k == 2:                                      # the term takes W_jj
+                src = (prev[0] + diag,) + prev[1:]
+            m.d.sync += [dst.eq(v) for dst, v in zip(stage, src)]
             prev = stage
+        w2 = self.diag << 1
+        m.d.sync += diag.eq(Mux(stages[0][1], w2, -w2))
         term, sign, refresh, valid = stages[-1]
+        # the column sum, delayed to the delay line's length when it is shorter
         c_j = cs.total
+        for k in range(self.latency - self._sum.latency):
+            c_d = Signal.like(cs.total, name=f"c_j{k}")
+            m.d.sync += c_d.eq(c_j)
+            c_j = c_d
         m.d.comb += [self.delta.eq(Mux(sign, -((term + c_j) << 1), (term + c_j) << 1)),
                      self.delta_valid.eq(valid & ~refresh),
                      self.busy.eq(Cat(*(s[3] for s in stages)).any())]

@@ -118,6 +118,7 @@ class GlauberRun:
         with m.State("GLAUBER"):
             # D: the oldest visit in flight is decided.
             j_d, valid_d = g.j[-1], g.valid[-1]
+            self._candidate(m, d, j_d)
             flip = Signal()
             # A held neuron's visit (§12) drew its words like any other and never writes.
             m.d.comb += flip.eq(valid_d & (gu.up != g.s[-1]) & ~g.held[-1])
@@ -134,7 +135,7 @@ class GlauberRun:
                     m.d.sync += g.beta_idx.eq(d.beta_idx + 1)
                 with m.Else():
                     m.d.sync += g.beta_idx.eq(d.beta_idx)
-                self._choose(m, d, j_d, gu.up, 1)
+                self._choose(m, d, gu.up, 1)
             with m.Else():
                 with m.If(valid_d):
                     self._advance(m, d, 1)
