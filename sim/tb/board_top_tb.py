@@ -89,9 +89,12 @@ class UartLink:
         return None
 
     async def request(self, cmd: int, payload: bytes = b"", *, expect_error=P.Error.OK,
-                      traces: list | None = None, timeout_cycles: int | None = None) -> bytes:
-        """Send one request and return the reply payload; TRACE payloads go to ``traces``."""
-        self.seq = self.seq % 255 + 1
+                      traces: list | None = None, timeout_cycles: int | None = None,
+                      again: bool = False) -> bytes:
+        """Send one request and return the reply payload; TRACE payloads go to ``traces``.
+        ``again``: with the previous request's seq (a repeat, as the driver sends a STORE)."""
+        if not again:
+            self.seq = self.seq % 255 + 1
         await self.send_bytes(P.encode_frame(bytes([self.seq, cmd]) + payload))
         timeout = timeout_cycles or REPLY_TIMEOUT_BYTES * 10 * self.divisor
         while True:
@@ -231,11 +234,23 @@ async def store_recall_and_garbage(dut):
     n = cfg.neurons
     await link.request(P.Command.CLEAR)
     patterns = rng.choice([-1, 1], (3, n))
-    await link.request(P.Command.STORE, P.COUNT.pack(len(patterns))
-                       + b"".join(link.state_bytes(p) for p in patterns))
+
+    def store(pats, flags):
+        return P.STORE_PARAMS.pack(len(pats), flags) + b"".join(map(link.state_bytes, pats))
+
+    # a chain of two STOREs (protocol.Repeat): the first one repeated (same seq: answered OK,
+    # applied once), one out of order (SEQUENCE, not applied), then the second one
+    first = store(patterns[:2], P.StoreFlags.FIRST)
+    await link.request(P.Command.STORE, first)
+    await link.request(P.Command.STORE, first, again=True)
+    link.seq += 1
+    await link.request(P.Command.STORE, store(patterns[2:], 0), expect_error=P.Error.SEQUENCE)
+    link.seq -= 2
+    await link.request(P.Command.STORE, store(patterns[2:], 0))
     w = golden.store_hebbian(np.zeros((n, n), dtype=np.int64), patterns, config=cfg)
     got = await link.read_weights()
-    assert np.array_equal(got, w), f"seed {seed}: stored weights differ from golden"
+    assert np.array_equal(got, w), f"seed {seed}: stored weights differ from golden (each " \
+        f"pattern applied once)"
 
     # Garbage without a delimiter, then a frame with one flipped bit: the board either drops it
     # or answers with a CRC error; either way the next good frame is answered.
