@@ -272,6 +272,8 @@ class Link:
 
             def lost(i: int) -> None:
                 nonlocal halted
+                if replies[i] is not None:      # a chain's, confirmed by a later reply
+                    return
                 halted = halted or not resend
                 if resend and ended_by is None and attempts[i] <= self.retries:
                     todo.appendleft(i)
@@ -358,21 +360,24 @@ class Link:
                 if err != P.Error.OK:
                     self._resync = True
                     raise ProtocolError(cmd, err)
+                done = inflight[seq][0]
                 for older in list(inflight):           # answered in order: these were lost
                     if older == seq:
                         break
                     i, _ = inflight.pop(older)
-                    if chain:       # applied, since this later one of the chain was
+                    if not (chain and i < done):       # (else applied: confirmed below)
+                        lost(i)
+                inflight.pop(seq)
+                # a chain is applied in its order: this reply confirms the ones before it too
+                confirmed = range(done + 1) if chain else (done,)
+                for i in confirmed:
+                    if replies[i] is None:
                         replies[i] = data
+                        if i in todo:
+                            todo.remove(i)
                         if on_reply is not None:
                             on_reply(i, data)
-                    else:
-                        lost(i)
-                i, _ = inflight.pop(seq)
-                replies[i] = data
                 mark = time.monotonic()
-                if on_reply is not None:
-                    on_reply(i, data)
             if stop_seq is not None and stop_seq >= 0 and self._await(
                     stop_seq, P.Command.STOP, time.monotonic() + self.timeout, None) is None:
                 self._resync = True
