@@ -112,6 +112,9 @@ class RecordingPort:
             status = P.STATUS.pack(int(P.StatusFlags.CONVERGED), 0, 0, 0, 0, 0, 0)
             data = b"".join(status + payload[head + i * sb:head + (i + 1) * sb]
                             for i in range(count))
+        elif cmd is P.Command.RECALL:
+            data = P.STATUS.pack(int(P.StatusFlags.CONVERGED), 0, 0, 0, 0, 0, 0) + payload[
+                P.RUN_PARAMS.size:]
         elif cmd in (P.Command.WRITE_WEIGHTS, P.Command.WRITE_BIAS, P.Command.STORE,
                      P.Command.WRITE_STATE, P.Command.CLEAR,
                      P.Command.WRITE_CLAMP):     # a column engine's board: the recall's mask
@@ -196,9 +199,16 @@ class LinkRow:
 
 
 def _open(config: NetworkConfig):
+    """A Board on a recording port, as after its first run: a column engine's board has then
+    got the clamp mask (all free) that the driver sends once a link, with the first run
+    (``docs/protocol.md``, WRITE_CLAMP): the rows count what every later batch costs."""
     from .board import Board
     port = RecordingPort(config, clk_freq=12_000_000, baud=115_200)
-    return Board(port, url="recording"), port
+    board = Board(port, url="recording")
+    if config.engine == "column":
+        board.recall(np.ones(config.neurons, dtype=np.int8), max_sweeps=1)
+    port.log.clear()
+    return board, port
 
 
 def operations(config: NetworkConfig, *, batch: int = DEFAULT_BATCH,
@@ -226,9 +236,12 @@ def count_bytes(board, operation) -> tuple[int, int]:
 
 
 def measure(config: NetworkConfig, *, batch: int = DEFAULT_BATCH,
-            patterns: int = STORED_PATTERNS, seed: int = 1) -> dict[str, LinkRow]:
-    """The three operations' bytes (no times) for ``config``, from the driver's frames."""
-    ops = operations(config, batch=batch, patterns=patterns, seed=seed)
+            patterns: int = STORED_PATTERNS, seed: int = 1,
+            names=("load", "store", "recall_many")) -> dict[str, LinkRow]:
+    """The bytes (no times) of the operations ``names`` for ``config``, from the driver's
+    frames."""
+    ops = {name: op for name, op in operations(config, batch=batch, patterns=patterns,
+                                               seed=seed).items() if name in names}
     geo = LinkGeometry(config)
     n, c, k = config.neurons, config.chunks, config.lanes
     data = {"load": geo.weight_words * geo.weight_word + c * geo.bias_word,
@@ -244,7 +257,6 @@ def measure(config: NetworkConfig, *, batch: int = DEFAULT_BATCH,
     rows = {}
     for name, op in ops.items():
         board, port = _open(config)
-        port.log.clear()    # leave out the identify exchange of the open
         out, inn = count_bytes(board, op)
         # The driver's own counters must agree with the frames the port saw.
         if (out, inn) != (sum(e[0] for e in port.log), sum(e[1] for e in port.log)):
@@ -261,7 +273,8 @@ def state_transfer_rows(config: NetworkConfig, *, batch: int = DEFAULT_BATCH,
     """The state and probe transfers of :func:`measure` (bytes only): the store, and the two
     directions of the batched recall on their own, the probes (N bits each, host to board) and
     the results (N bits and a STATUS each, board to host)."""
-    rows = measure(config, batch=batch, patterns=patterns, seed=seed)
+    rows = measure(config, batch=batch, patterns=patterns, seed=seed,
+                   names=("store", "recall_many"))
     rec, n = rows["recall_many"], config.neurons
     return [rows["store"],
             dataclasses.replace(rec, operation="recall_many probes", wire_in=0,
@@ -378,7 +391,6 @@ def _recall_workload(config: NetworkConfig, probes: int, seed: int, simulator: s
                        for i in range(probes)])
     run = dict(order=RECALL_ORDER, seed=int(rng.integers(1, 2**32)), max_visits=200 * n)
     board, port = _open(config)
-    port.log.clear()
     out, inn = count_bytes(board, lambda b: b.recall_many(states, **run))
     if simulator is None:
         return out + inn, None
@@ -467,7 +479,6 @@ def inflight_rows(boards=None, *, seed: int = 1,
         probes = INFLIGHT_FRAMES * LinkGeometry(cfg).max_recall_many
         rng = np.random.default_rng(seed + cfg.neurons)
         board, port = _open(cfg)
-        port.log.clear()
         board.recall_many(rng.choice(np.array([-1, 1]), (probes, cfg.neurons)), max_sweeps=1)
         frames = [(out, inn, len(payload) + P.REQUEST_HEADER + P.CRC_BYTES + 1)
                   for out, inn, _, payload in port.log]
