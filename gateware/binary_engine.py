@@ -53,7 +53,8 @@ from .unstable_set import AdderTree, RankSelect, popcount
 from .xorshift import load_state, xorshift32_next
 
 __all__ = ["BinaryEngine", "divmod_const", "LOCATE_MAX_CHUNKS", "search_cycles",
-           "FAST_MAX_CHUNKS", "FAST_MAX_LANES", "chained_flips", "DRAW_LOOKAHEAD", "tree_levels"]
+           "FAST_MAX_CHUNKS", "FAST_MAX_LANES", "chained_flips", "DRAW_LOOKAHEAD",
+           "tree_levels"]
 
 # The parallel locate (the chunk of the k-th unstable neuron found by C - 1 compares in one
 # cycle instead of a binary search of ceil(log2 C) cycles) keeps the chunks' prefix counts in

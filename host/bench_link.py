@@ -14,9 +14,10 @@ so an operation takes the sum over its requests of (request bytes + reply bytes)
 (8N1: a start and a stop bit per byte) / baud plus the engine's cycles / clock. Engine cycles
 are those of the board's engine design (``gateware/engine_cycles.py``, the cycle tables of
 ``docs/engine.md``): access writes, the Hebbian store of each pattern, and the refresh that the
-first run after a weight or bias write pays (reported, not in the time). Not counted: the command engine's own cycles
-(CRC check, buffer reads), the host's and the USB bridge's turnaround per request (about 1 ms
-per round trip on common USB-UART bridges), so the times are lower bounds.
+first run after a weight or bias write pays (reported, not in the time). Not counted: the
+command engine's own cycles (CRC check, buffer reads), the host's and the USB bridge's
+turnaround per request (about 1 ms per round trip on common USB-UART bridges), so the times
+are lower bounds.
 """
 
 from __future__ import annotations

@@ -14,8 +14,8 @@ deadline whatever the port does (silent, or sending bytes that never form a repl
 A request that fails sends its next attempt with a new ``seq`` behind a delimiter (so the board
 resynchronizes after garbage); a late reply to an old ``seq`` is ignored. STORE
 (``protocol.Repeat.DEDUPED``) is the exception: :meth:`stream` numbers a chain of them
-consecutively and sends a lost one again with its own ``seq``, which the board applies once. TRACE and
-GRADED_TRACE frames carrying the request's ``seq`` go to the request's ``on_trace``.
+consecutively and sends a lost one again with its own ``seq``, which the board applies once.
+TRACE and GRADED_TRACE frames carrying the request's ``seq`` go to the request's ``on_trace``.
 
 A run that replies at once (RUN, RUN_GRADED without WAIT) keeps its trace frames routed to
 its handler until :meth:`end_run`; :meth:`stop` (from any thread) sets
