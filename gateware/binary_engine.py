@@ -53,7 +53,8 @@ from .unstable_set import AdderTree, RankSelect, popcount
 from .xorshift import load_state, xorshift32_next
 
 __all__ = ["BinaryEngine", "divmod_const", "LOCATE_MAX_CHUNKS", "search_cycles",
-           "FAST_MAX_CHUNKS", "FAST_MAX_LANES", "chained_flips", "DRAW_LOOKAHEAD"]
+           "FAST_MAX_CHUNKS", "FAST_MAX_LANES", "chained_flips", "DRAW_LOOKAHEAD",
+           "tree_levels"]
 
 # The parallel locate (the chunk of the k-th unstable neuron found by C - 1 compares in one
 # cycle instead of a binary search of ceil(log2 C) cycles) keeps the chunks' prefix counts in
@@ -82,6 +83,13 @@ def search_cycles(config: NetworkConfig) -> int:
 FAST_MAX_CHUNKS = 24
 FAST_MAX_LANES = 8
 DRAW_LOOKAHEAD = 3
+
+
+def tree_levels(config: NetworkConfig) -> int:
+    """Adder levels per register stage of the engine's adder tree over the K lanes: three with
+    chained flips (K <= 8 is at most three levels: a one-cycle tree keeps 2E's schedule
+    short), else two."""
+    return 3 if chained_flips(config) else 2
 
 
 def chained_flips(config: NetworkConfig) -> bool:
@@ -178,7 +186,7 @@ class BinaryEngine(wiring.Component):
         chain = chained_flips(cfg)
         # Chained flips finish 2E on a schedule that a one-cycle tree keeps short (K <= 8 is
         # at most three adder levels).
-        m.submodules.tree = tree = AdderTree(K, term_bits, per_stage=3 if chain else 2)
+        m.submodules.tree = tree = AdderTree(K, term_bits, per_stage=tree_levels(cfg))
         early = tree.latency <= search_cycles(cfg) + 1 and not chain
         s_wr = smem.write_port()
         s_rda = smem.read_port(

@@ -21,6 +21,11 @@ frames) and reply at the end. From the moment a STOP frame is queued until it is
 run is stopped (the one going on, and those that the frames queued before the STOP start): a
 RECALL_MANY then replies with the probes done so far, the last one stopped.
 
+STORE (the only ``protocol.Repeat.DEDUPED`` command) is applied once per seq of its chain: the
+engine keeps the seq of the last STORE applied and whether its chain is open, answers a repeat
+of it with OK without applying it again, and refuses a STORE out of its chain's order with
+``Error.SEQUENCE`` (``protocol.chain_verdict``); any other well-formed request closes the chain.
+
 With ``Feature.GRADED`` the graded engine (``gateware/graded_ports.py``) is attached too: weight
 and bias writes go to both engines (reads come from the binary engine), the graded commands
 (``protocol.GRADED_COMMANDS``) drive it, and RUN_GRADED either replies at once or, with the WAIT
@@ -82,6 +87,7 @@ Verdict = data.StructLayout({
     "range_bad": 1,       # -> Error.ADDRESS
     "unsupported": 1,     # -> Error.UNSUPPORTED
     "arg_bad": 1,         # -> Error.ARGUMENT
+    "order_bad": 1,       # -> Error.SEQUENCE (a STORE out of its chain's order)
     "next": NextStep,
 })
 
@@ -202,6 +208,14 @@ class CommandEngine(wiring.Component):
         cmd = Signal(8)
         err = Signal(8)
         reply_cmd = Signal(8)
+        # STORE chains (protocol.Repeat): the seq of the last STORE applied and whether its
+        # chain is still open; only a board that serves STORE keeps them
+        dedupe = binary and cfg.has(Feature.HEBBIAN)
+        if dedupe:
+            last_store = Signal(8)
+            chained = Signal()
+            ahead = Signal(8)      # seq - last_store, mod 256
+            m.d.comb += ahead.eq(seq - last_store)
 
         # -- header fields -------------------------------------------------------------------
         hdr = Signal(hdr_bits)
@@ -473,9 +487,18 @@ class CommandEngine(wiring.Component):
                     known = known | (cmd == int(c))
                     if spec.while_busy:
                         reads = reads | (cmd == int(c))
+                if dedupe:
+                    # any other well-formed request closes the chain
+                    with m.If(cmd != Cmd.STORE):
+                        m.d.sync += chained.eq(0)
                 with m.If(~known):
                     m.d.sync += err.eq(P.Error.UNKNOWN_COMMAND)
                     m.next = "HDR_SEQ"
+                if dedupe:
+                    with m.Elif((cmd == Cmd.STORE) & chained & (ahead == 0)):
+                        # a repeat of the STORE applied last: answered as then, not applied
+                        m.d.sync += err.eq(P.Error.OK)
+                        m.next = "HDR_SEQ"
                 with m.Elif(running & ~reads):
                     m.d.sync += err.eq(P.Error.BUSY)
                     m.next = "HDR_SEQ"
@@ -508,6 +531,7 @@ class CommandEngine(wiring.Component):
                 verdict = Signal(Verdict)
                 length_bad, range_bad = verdict.length_bad, verdict.range_bad
                 arg_bad, unsupported, nxt = verdict.arg_bad, verdict.unsupported, verdict.next
+                order_bad = verdict.order_bad
                 with m.Switch(cmd):
                     with m.Case(Cmd.WRITE_WEIGHTS, Cmd.READ_WEIGHTS):
                         write = cmd == Cmd.WRITE_WEIGHTS
@@ -590,8 +614,18 @@ class CommandEngine(wiring.Component):
                         with m.Case(Cmd.STORE):
                             m.d.comb += [length_bad.eq(
                                              payload_len != times(store.count, geo.state_bytes)),
-                                         unsupported.eq(0 if cfg.has(Feature.HEBBIAN) else 1),
+                                         unsupported.eq(0 if dedupe else 1),
                                          nxt.eq(NextStep.WRITE_WORDS)]
+                            if dedupe:
+                                # protocol.chain_verdict (the repeat was answered in CHECK)
+                                begins = _flag(store.flags, P.StoreFlags.FIRST)
+                                in_window = (ahead != 0) & ~ahead[-1]
+                                assert P.CHAIN_WINDOW == 1 << 7
+                                known_flags = int(P.StoreFlags.FIRST)
+                                m.d.comb += [
+                                    arg_bad.eq((store.flags & (0xFF ^ known_flags)) != 0),
+                                    order_bad.eq(Mux(begins, chained & ~in_window,
+                                                     ~chained | (ahead != 1)))]
                             m.d.sync += [op.eq(AccessOp.STORE_PATTERN),
                                          words_left.eq(times(store.count, C)), packed.eq(1)]
                         with m.Case(Cmd.WRITE_BETA):
@@ -637,7 +671,13 @@ class CommandEngine(wiring.Component):
                 with m.Elif(arg_bad):
                     m.d.sync += err.eq(P.Error.ARGUMENT)
                     m.next = "HDR_SEQ"
+                with m.Elif(order_bad):
+                    m.d.sync += err.eq(P.Error.SEQUENCE)
+                    m.next = "HDR_SEQ"
                 with m.Else():
+                    if dedupe:
+                        with m.If(cmd == Cmd.STORE):    # applied: the chain's last
+                            m.d.sync += [last_store.eq(seq), chained.eq(1)]
                     with m.Switch(nxt):
                         with m.Case(NextStep.REPLY, NextStep.READ_WORDS):
                             m.next = "HDR_SEQ"
@@ -939,8 +979,8 @@ class CommandEngine(wiring.Component):
         cfg, geo, C = self.config, self.geometry, self.config.chunks
         for c in (Cmd.WRITE_PATTERNS, Cmd.WRITE_THRESHOLDS):
             assert P.COMMANDS[c].field_slices() == P.COMMANDS[Cmd.READ_U].field_slices(), c
-        assert P.COMMANDS[Cmd.STORE_QUANTIZED].field_slices() == \
-            P.COMMANDS[Cmd.STORE].field_slices()
+        assert P.COMMANDS[Cmd.STORE_QUANTIZED].field_slices().items() <= \
+            P.COMMANDS[Cmd.STORE].field_slices().items()
         unsupported = 0 if cfg.store_patterns else 1
         first, count = index_range.first, index_range.count
         # (command, access, bytes of an item, words an item, entries); patterns are states

@@ -96,6 +96,11 @@ class AdderTree(wiring.Component):
     valid_out, first_out: Out(1).
     """
 
+    @staticmethod
+    def latency_of(n: int, per_stage: int) -> int:
+        """The latency of a tree over ``n`` inputs with ``per_stage`` levels a register."""
+        return -(-max(1, (n - 1).bit_length()) // per_stage)
+
     def __init__(self, n: int, width: int, *, per_stage: int = 2):
         if not isinstance(n, int) or n < 1:
             raise ValueError(f"n must be a positive integer, not {n!r}")
@@ -103,7 +108,7 @@ class AdderTree(wiring.Component):
             raise ValueError(f"per_stage must be a positive integer, not {per_stage!r}")
         self.n, self.width, self.per_stage = n, width, per_stage
         self.levels = max(1, (n - 1).bit_length())
-        self.latency = -(-self.levels // per_stage)
+        self.latency = self.latency_of(n, per_stage)
         self.out_width = width + (n - 1).bit_length()
         super().__init__({
             "inputs": In(signed(width)).array(n),

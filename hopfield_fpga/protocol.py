@@ -36,7 +36,8 @@ from .numerics import GRADED_SLOPE_BITS, GRADED_V_BITS, GRADED_X_BITS
 
 __all__ = [
     "PROTOCOL_VERSION", "DELIMITER", "CRC_POLY", "CRC_INIT", "MAX_PAYLOAD", "MAX_BODY",
-    "RX_QUEUE_DEPTH", "MAX_QUEUED_PAYLOAD",
+    "RX_QUEUE_DEPTH", "MAX_QUEUED_PAYLOAD", "STORE_PARAMS", "StoreFlags", "Repeat",
+    "DEDUPED_COMMANDS", "CHAIN_WINDOW", "chain_verdict",
     "REQUEST_HEADER", "REPLY_HEADER", "CRC_BYTES", "Command", "Error", "IDENTIFY_REPLY",
     "WEIGHT_RANGE", "CHUNK_RANGE", "COUNT", "BETA_RANGE", "RUN_PARAMS",
     "STATUS", "TRACE_EVENT", "RunFlags", "StatusFlags", "crc16", "cobs_encode", "cobs_decode",
@@ -57,8 +58,9 @@ __all__ = [
 #: 4: the stop reason takes 3 bits of STATUS's flags (cycle2), fields valid moves to bit 5.
 #: 5: the configuration carries store_patterns (the quantized store's commands, §14); a
 #: receive queue: STOP reaches held runs (a stopped RECALL_MANY replies with the probes done),
-#: Error.OVERFLOW.
-PROTOCOL_VERSION = 5
+#: Error.OVERFLOW. 6: STORE carries StoreFlags and is applied once per seq (a chain of STOREs
+#: in flight, Error.SEQUENCE; "Requests in flight" in docs/protocol.md).
+PROTOCOL_VERSION = 6
 DELIMITER = 0x00
 #: CRC-16/CCITT-FALSE (x^16 + x^12 + x^5 + 1).
 CRC_POLY = 0x1021
@@ -130,6 +132,7 @@ class Error(enum.IntEnum):
     TOO_LONG = 7         # the frame is longer than MAX_BODY
     UNSUPPORTED = 8      # the feature is not built into this board
     OVERFLOW = 9         # the frame arrived while the receive queue was full: not executed
+    SEQUENCE = 10        # a STORE that does not follow the last one applied: not executed
 
 
 #: version, NetworkConfig.encode(), clock Hz, baud, MAX_PAYLOAD of the board.
@@ -139,8 +142,10 @@ IDENTIFY_REPLY = struct.Struct(f"<B{NetworkConfig.WIRE_SIZE}sIIH")
 WEIGHT_RANGE = struct.Struct("<HHH")
 #: first chunk and number of bias or state words.
 CHUNK_RANGE = struct.Struct("<HH")
-#: a number of patterns (STORE) or probes (RECALL_MANY).
+#: a number of patterns (STORE_QUANTIZED) or probes (RECALL_MANY).
 COUNT = struct.Struct("<H")
+#: STORE's header: the number of patterns and StoreFlags.
+STORE_PARAMS = struct.Struct("<HB")
 #: first beta schedule entry and number of entries.
 BETA_RANGE = struct.Struct("<BB")
 #: order, RunFlags, seed (the generator state numerics.seed_state(seed)), max_visits, beta_len.
@@ -168,6 +173,11 @@ V_WORD_BYTES = (GRADED_V_BITS + 7) // 8
 class GradedRunFlags(enum.IntFlag):
     TRACE = 1 << 0    # send a GRADED_TRACE frame per neuron and step (needs WAIT)
     WAIT = 1 << 1     # reply at the end of the run with GRADED_STATUS (else at once)
+
+
+class StoreFlags(enum.IntFlag):
+    """STORE's flags: FIRST begins a chain of STOREs (see :class:`Repeat`)."""
+    FIRST = 1 << 0
 
 
 class RunFlags(enum.IntFlag):
@@ -228,17 +238,53 @@ class WordKind(enum.Enum):
     THRESHOLD = "threshold"  # u16 thresholds of the quantized store (§14)
 
 
+class Repeat(enum.Enum):
+    """What the driver may do when a request's reply is lost (``host/link.py``).
+
+    DEDUPED requests (STORE: it adds to the weights, and the saturating sums depend on the
+    order) form *chains*: the board keeps the seq of the last one it applied (``last``) and
+    whether a chain is open (``chained``; any other well-formed request closes it). A request
+    whose seq is ``last`` (chain open) is a repeat: answered OK, not applied again. A request
+    that begins a chain (StoreFlags.FIRST) is applied when no chain is open or its seq is ahead
+    of ``last`` (1 to 127 after it, mod 256); any other is applied only with seq ``last`` + 1.
+    The rest are refused with Error.SEQUENCE (not applied). So a chain is applied in seq
+    order, each request once; the driver numbers a chain's requests consecutively, sends a
+    lost one again with its own seq, and keeps fewer than :data:`CHAIN_WINDOW` in flight."""
+    SAFE = "safe"          # idempotent: sent again with a new seq
+    DEDUPED = "deduped"    # sent again with the same seq: the board applies it once
+    ONCE = "once"          # sent once (runs: RUN, RUN_GRADED)
+
+
+#: Seqs of a chain ahead of ``last`` that a chain's first request may take (Repeat); more
+#: than the requests of a chain that can be in flight (the receive queue's entries by the
+#: shortest STORE frame), so a repeat is never taken for a new request.
+CHAIN_WINDOW = 128
+
+
+def chain_verdict(chained: bool, last: int, seq: int, first: bool) -> str:
+    """The board's decision on a DEDUPED request (:class:`Repeat`): "repeat", "apply" or
+    "refuse" (Error.SEQUENCE); the gateware's and the tests' reference."""
+    ahead = (seq - last) % 256
+    if chained and ahead == 0:
+        return "repeat"
+    if first:
+        return "apply" if not chained or 0 < ahead < CHAIN_WINDOW else "refuse"
+    return "apply" if chained and ahead == 1 else "refuse"
+
+
 @dataclasses.dataclass(frozen=True)
 class CommandSpec:
     """One request: its header (a ``struct`` layout and the names of its fields), the words
-    after it or in its reply, what serves it and whether it is served while a run goes on
-    (every other command then gets Error.BUSY)."""
+    after it or in its reply, what serves it, whether it is served while a run goes on
+    (every other command then gets Error.BUSY) and whether it may be sent again
+    (:class:`Repeat`)."""
     command: Command
     header: struct.Struct | None
     fields: tuple[str, ...]
     words: WordKind
     target: Target
     while_busy: bool = False
+    repeat: Repeat = Repeat.SAFE
 
     def __post_init__(self):
         n = 0 if self.header is None else len(field_layout(self.header))
@@ -270,8 +316,8 @@ _RUN_FIELDS = ("order", "flags", "seed", "max_visits", "beta_len")
 RECALL_MANY_PARAMS = struct.Struct(RUN_PARAMS.format + COUNT.format[1:])
 
 
-def _spec(command, header, fields, words, target, while_busy=False):
-    return command, CommandSpec(command, header, fields, words, target, while_busy)
+def _spec(command, header, fields, words, target, while_busy=False, repeat=Repeat.SAFE):
+    return command, CommandSpec(command, header, fields, words, target, while_busy, repeat)
 
 
 #: The requests a board decodes (TRACE and GRADED_TRACE only go from the board to the host).
@@ -285,10 +331,13 @@ COMMANDS: dict[Command, CommandSpec] = dict([
     _spec(Command.READ_BIAS, CHUNK_RANGE, ("chunk", "count"), WordKind.BIAS, Target.ANY),
     _spec(Command.WRITE_STATE, CHUNK_RANGE, ("chunk", "count"), WordKind.STATE, Target.BINARY),
     _spec(Command.READ_STATE, CHUNK_RANGE, ("chunk", "count"), WordKind.STATE, Target.BINARY),
-    _spec(Command.STORE, COUNT, ("count",), WordKind.STATE, Target.BINARY),
+    # adds to the weights (saturating: the order matters): applied once per chain seq
+    _spec(Command.STORE, STORE_PARAMS, ("count", "flags"), WordKind.STATE, Target.BINARY,
+          repeat=Repeat.DEDUPED),
     _spec(Command.CLEAR, None, (), WordKind.NONE, Target.BINARY),
     _spec(Command.WRITE_BETA, BETA_RANGE, ("first", "count"), WordKind.BETA, Target.BINARY),
-    _spec(Command.RUN, RUN_PARAMS, _RUN_FIELDS, WordKind.NONE, Target.BINARY),
+    _spec(Command.RUN, RUN_PARAMS, _RUN_FIELDS, WordKind.NONE, Target.BINARY,
+          repeat=Repeat.ONCE),
     _spec(Command.STOP, None, (), WordKind.NONE, Target.LINK, while_busy=True),
     _spec(Command.READ_STATUS, None, (), WordKind.NONE, Target.BINARY, while_busy=True),
     _spec(Command.RECALL, RUN_PARAMS, _RUN_FIELDS, WordKind.STATE, Target.BINARY),
@@ -318,7 +367,7 @@ COMMANDS: dict[Command, CommandSpec] = dict([
     _spec(Command.READ_TABLE, INDEX_RANGE, ("first", "count"), WordKind.TABLE, Target.GRADED),
     _spec(Command.RUN_GRADED, GRADED_RUN_PARAMS,
           ("gain_m", "gain_e", "dt_m", "dt_e", "leak_shift", "flags", "eps", "max_steps"),
-          WordKind.NONE, Target.GRADED),
+          WordKind.NONE, Target.GRADED, repeat=Repeat.ONCE),
     _spec(Command.READ_GRADED_STATUS, None, (), WordKind.NONE, Target.GRADED, while_busy=True),
 ])
 
@@ -329,6 +378,12 @@ GRADED_COMMANDS = frozenset(c for c, s in COMMANDS.items() if s.target is Target
 BINARY_COMMANDS = frozenset(c for c, s in COMMANDS.items() if s.target is Target.BINARY)
 #: Commands a board answers while a run is going on; every other one gets Error.BUSY.
 READ_COMMANDS = frozenset(c for c, s in COMMANDS.items() if s.while_busy)
+#: Commands the board applies once per chain seq (Repeat.DEDUPED).
+DEDUPED_COMMANDS = frozenset(c for c, s in COMMANDS.items() if s.repeat is Repeat.DEDUPED)
+# A chain's requests in flight (each a header, a CRC, its own header and a state byte at least,
+# and a queue entry for its end) stay below the window of ``chain_verdict``.
+assert all(RX_QUEUE_DEPTH // (REQUEST_HEADER + COMMANDS[c].header_size + 1 + CRC_BYTES + 1)
+           < CHAIN_WINDOW for c in DEDUPED_COMMANDS)
 
 
 def word_bytes(bits: int) -> int:
@@ -551,7 +606,8 @@ class LinkGeometry:
             "bias": (MAX_PAYLOAD - CHUNK_RANGE.size) // self.bias_word,
             "state": 8 * (MAX_PAYLOAD - CHUNK_RANGE.size) // k,
         }
-        self.max_store = (MAX_PAYLOAD - COUNT.size) // self.state_bytes
+        # STOREs go in flight (Link.stream): each frame waits whole in the receive queue
+        self.max_store = (MAX_QUEUED_PAYLOAD - STORE_PARAMS.size) // self.state_bytes
         self.max_write["patterns"] = (MAX_PAYLOAD - INDEX_RANGE.size) // self.state_bytes
         self.max_write["thresholds"] = (MAX_PAYLOAD - INDEX_RANGE.size) // self.threshold_word
         self.recall_result = STATUS.size + self.state_bytes

@@ -12,23 +12,24 @@ Times are computed, not measured: each request is sent, buffered whole by the co
 (``gateware/command_engine.py``), executed, and answered before the driver sends the next one,
 so an operation takes the sum over its requests of (request bytes + reply bytes) * 10 bit times
 (8N1: a start and a stop bit per byte) / baud plus the engine's cycles / clock. Engine cycles
-come from the table of ``docs/engine.md``: an access write is 2 cycles per word, a Hebbian store
-of one pattern C accesses of 2 cycles + 2 N C, and the refresh that the first run after a
-weight or bias write pays is N C + 2C + 3L + 9. Not counted: the command engine's own cycles
-(CRC check, buffer reads), the host's and the USB bridge's turnaround per request (about 1 ms
-per round trip on common USB-UART bridges), so the times are lower bounds.
+are those of the board's engine design (``gateware/engine_cycles.py``, the cycle tables of
+``docs/engine.md``): access writes, the Hebbian store of each pattern, and the refresh that the
+first run after a weight or bias write pays (reported, not in the time). Not counted: the
+command engine's own cycles (CRC check, buffer reads), the host's and the USB bridge's
+turnaround per request (about 1 ms per round trip on common USB-UART bridges), so the times
+are lower bounds.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
 
 import numpy as np
 
 from hopfield_fpga import protocol as P
 from hopfield_fpga.baud import LEGACY_BAUD, uart_timing
 from hopfield_fpga.config import Feature, NetworkConfig
+from hopfield_fpga.gateware.engine_cycles import access_write_cycles, refresh_cycles, store_cycles
 from hopfield_fpga.protocol import LinkGeometry
 from hopfield_fpga.hw.boards import BOARDS, get_board
 
@@ -40,8 +41,8 @@ __all__ = ["RecordingPort", "LinkRow", "DEFAULT_BAUDS", "DEFAULT_BOARDS", "run_l
 #: UART 8N1: start bit, 8 data bits, stop bit.
 BITS_PER_BYTE = 10
 DEFAULT_BAUDS = (115_200, 1_000_000, 3_000_000)
-#: Boards whose sys clock the times are computed at (both default to N=256, 8-bit weights).
-DEFAULT_BOARDS = ("icebreaker", "ulx3s-25f")
+#: Boards whose sys clock and engine design the load and store times are computed with.
+DEFAULT_BOARDS = ("icebreaker", "ulx3s-25f", "ecpix5-85f")
 NEURONS = 256
 WEIGHT_BITS = 8
 STORED_PATTERNS = 26
@@ -112,6 +113,9 @@ class RecordingPort:
             status = P.STATUS.pack(int(P.StatusFlags.CONVERGED), 0, 0, 0, 0, 0, 0)
             data = b"".join(status + payload[head + i * sb:head + (i + 1) * sb]
                             for i in range(count))
+        elif cmd is P.Command.RECALL:
+            data = P.STATUS.pack(int(P.StatusFlags.CONVERGED), 0, 0, 0, 0, 0, 0) + payload[
+                P.RUN_PARAMS.size:]
         elif cmd in (P.Command.WRITE_WEIGHTS, P.Command.WRITE_BIAS, P.Command.STORE,
                      P.Command.WRITE_STATE, P.Command.CLEAR,
                      P.Command.WRITE_CLAMP):     # a column engine's board: the recall's mask
@@ -124,16 +128,6 @@ class RecordingPort:
 
     def close(self) -> None:
         pass
-
-
-def _refresh_cycles(cfg: NetworkConfig) -> int:
-    """The refresh the first run after a weight write pays (docs/engine.md, cycle table)."""
-    n, c, k = cfg.neurons, cfg.chunks, cfg.lanes
-    lat = max(1, math.ceil(math.ceil(math.log2(k)) / 2)) if k > 1 else 1
-    cycles = n * c + 2 * c + 3 * lat + 9
-    if c < 3:
-        cycles += (n - 1) * (lat + 3)
-    return cycles
 
 
 @dataclasses.dataclass
@@ -206,9 +200,16 @@ class LinkRow:
 
 
 def _open(config: NetworkConfig):
+    """A Board on a recording port, as after its first run: a column engine's board has then
+    got the clamp mask (all free) that the driver sends once a link, with the first run
+    (``docs/protocol.md``, WRITE_CLAMP): the rows count what every later batch costs."""
     from .board import Board
     port = RecordingPort(config, clk_freq=12_000_000, baud=115_200)
-    return Board(port, url="recording"), port
+    board = Board(port, url="recording")
+    if config.engine == "column":
+        board.recall(np.ones(config.neurons, dtype=np.int8), max_sweeps=1)
+    port.log.clear()
+    return board, port
 
 
 def operations(config: NetworkConfig, *, batch: int = DEFAULT_BATCH,
@@ -236,9 +237,12 @@ def count_bytes(board, operation) -> tuple[int, int]:
 
 
 def measure(config: NetworkConfig, *, batch: int = DEFAULT_BATCH,
-            patterns: int = STORED_PATTERNS, seed: int = 1) -> dict[str, LinkRow]:
-    """The three operations' bytes (no times) for ``config``, from the driver's frames."""
-    ops = operations(config, batch=batch, patterns=patterns, seed=seed)
+            patterns: int = STORED_PATTERNS, seed: int = 1,
+            names=("load", "store", "recall_many")) -> dict[str, LinkRow]:
+    """The bytes (no times) of the operations ``names`` for ``config``, from the driver's
+    frames."""
+    ops = {name: op for name, op in operations(config, batch=batch, patterns=patterns,
+                                               seed=seed).items() if name in names}
     geo = LinkGeometry(config)
     n, c, k = config.neurons, config.chunks, config.lanes
     data = {"load": geo.weight_words * geo.weight_word + c * geo.bias_word,
@@ -248,13 +252,12 @@ def measure(config: NetworkConfig, *, batch: int = DEFAULT_BATCH,
     payload = {"load": n * n * config.weight_bits + n * config.bias_bits,
                "store": patterns * n,
                "recall_many": batch * (2 * n + status_bits)}
-    cycles = {"load": 2 * (geo.weight_words + c),           # access writes
-              "store": patterns * (2 * c + 2 * n * c),      # Hebbian store
+    cycles = {"load": access_write_cycles(config) * (geo.weight_words + c),
+              "store": patterns * store_cycles(config),
               "recall_many": None}                          # depends on the probes
     rows = {}
     for name, op in ops.items():
         board, port = _open(config)
-        port.log.clear()    # leave out the identify exchange of the open
         out, inn = count_bytes(board, op)
         # The driver's own counters must agree with the frames the port saw.
         if (out, inn) != (sum(e[0] for e in port.log), sum(e[1] for e in port.log)):
@@ -262,7 +265,7 @@ def measure(config: NetworkConfig, *, batch: int = DEFAULT_BATCH,
         rows[name] = LinkRow(name, n, k, config.weight_bits, len(port.log), data[name],
                              payload[name], out, inn, engine_cycles=cycles[name],
                              refresh_cycles=None if name == "recall_many"
-                             else _refresh_cycles(config))
+                             else refresh_cycles(config))
     return rows
 
 
@@ -271,7 +274,8 @@ def state_transfer_rows(config: NetworkConfig, *, batch: int = DEFAULT_BATCH,
     """The state and probe transfers of :func:`measure` (bytes only): the store, and the two
     directions of the batched recall on their own, the probes (N bits each, host to board) and
     the results (N bits and a STATUS each, board to host)."""
-    rows = measure(config, batch=batch, patterns=patterns, seed=seed)
+    rows = measure(config, batch=batch, patterns=patterns, seed=seed,
+                   names=("store", "recall_many"))
     rec, n = rows["recall_many"], config.neurons
     return [rows["store"],
             dataclasses.replace(rec, operation="recall_many probes", wire_in=0,
@@ -285,7 +289,8 @@ def state_transfer_rows(config: NetworkConfig, *, batch: int = DEFAULT_BATCH,
 def run_link_bench(*, lanes: int = 4, bauds=DEFAULT_BAUDS, boards=DEFAULT_BOARDS,
                    batch: int = DEFAULT_BATCH, seed: int = 1) -> list[LinkRow]:
     """Rows for N=256, 8-bit weights, ``lanes`` lanes: load and store at every (board, baud),
-    batched recall (bytes only: its run time depends on the probes) once."""
+    with the engine cycles of the board's engine design (its default configuration's), and
+    the batched recall (bytes only: its run time depends on the probes) once."""
     config = NetworkConfig(neurons=NEURONS, weight_bits=WEIGHT_BITS, lanes=lanes,
                            features=Feature.HEBBIAN)
     for baud in bauds:
@@ -293,13 +298,21 @@ def run_link_bench(*, lanes: int = 4, bauds=DEFAULT_BAUDS, boards=DEFAULT_BOARDS
             raise ValueError(f"baud must be a positive integer, not {baud!r}")
         for name in boards:      # a rate the board's UART cannot make is no row
             uart_timing(round(get_board(name).sys_clk_freq), baud)
-    clocks = [(name, get_board(name).sys_clk_freq / 1e6) for name in boards]
-    base = measure(config, batch=batch, seed=seed)
-    rows = [base["recall_many"]]
+    measured = {}
+    for name in boards:
+        engine = get_board(name).default_config.engine
+        if engine not in measured:
+            measured[engine] = measure(dataclasses.replace(config, engine=engine), batch=batch,
+                                       seed=seed)
+    rows = [measured[config.engine]["recall_many"] if config.engine in measured
+            else measure(config, batch=batch, seed=seed)["recall_many"]]
     for op in ("load", "store"):
-        for name, mhz in clocks:
+        for name in boards:
+            spec = get_board(name)
             for baud in bauds:
-                rows.append(dataclasses.replace(base[op], board=name, clk_mhz=mhz, baud=baud))
+                rows.append(dataclasses.replace(measured[spec.default_config.engine][op],
+                                                board=name, clk_mhz=spec.sys_clk_freq / 1e6,
+                                                baud=baud))
     return rows
 
 
@@ -379,7 +392,6 @@ def _recall_workload(config: NetworkConfig, probes: int, seed: int, simulator: s
                        for i in range(probes)])
     run = dict(order=RECALL_ORDER, seed=int(rng.integers(1, 2**32)), max_visits=200 * n)
     board, port = _open(config)
-    port.log.clear()
     out, inn = count_bytes(board, lambda b: b.recall_many(states, **run))
     if simulator is None:
         return out + inn, None
@@ -468,7 +480,6 @@ def inflight_rows(boards=None, *, seed: int = 1,
         probes = INFLIGHT_FRAMES * LinkGeometry(cfg).max_recall_many
         rng = np.random.default_rng(seed + cfg.neurons)
         board, port = _open(cfg)
-        port.log.clear()
         board.recall_many(rng.choice(np.array([-1, 1]), (probes, cfg.neurons)), max_sweeps=1)
         frames = [(out, inn, len(payload) + P.REQUEST_HEADER + P.CRC_BYTES + 1)
                   for out, inn, _, payload in port.log]

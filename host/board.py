@@ -23,9 +23,9 @@ BadInput / BadInputType for a value that is not valid at all); for weights with
 ``quantize=True`` finite values are scaled and rounded with a warning. Nothing wraps.
 
 Deadlines: every request ends within ``timeout * (retries + 1)`` plus a fraction of a second,
-whatever the port does; STORE and runs are sent once. A run that does not end within
-``run_timeout`` is stopped and raises RunTimeout; :meth:`Board.stop` (from another thread) and
-Ctrl-C stop a run too.
+whatever the port does; runs are sent once (a STORE goes again: the board applies it once).
+A run that does not end within ``run_timeout`` is stopped and raises RunTimeout;
+:meth:`Board.stop` (from another thread) and Ctrl-C stop a run too.
 
 Default cap: a deterministic run with neither ``max_sweeps`` nor ``max_visits`` ends after
 :data:`DEFAULT_MAX_SWEEPS` sweeps (N visits each) with stop reason ``"cap"``, since

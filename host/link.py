@@ -6,15 +6,16 @@ deadline whatever the port does (silent, or sending bytes that never form a repl
 
 - each attempt lasts at most ``timeout`` seconds (``run_timeout`` for a run) counted from the
   moment it was sent, not from the last byte received;
-- a request is sent at most ``retries + 1`` times (once for STORE and runs, which are not
-  idempotent), so a request ends within ``timeout * (retries + 1)`` plus one port read
-  (at most :data:`READ_SLICE` seconds);
+- a request is sent at most ``retries + 1`` times (runs once), so a request ends within
+  ``timeout * (retries + 1)`` plus one port read (at most :data:`READ_SLICE` seconds);
 - received bytes wait in a buffer of at most :data:`RX_LIMIT` bytes; a longer run of bytes
   without a delimiter cannot be a reply and is dropped.
 
 A request that fails sends its next attempt with a new ``seq`` behind a delimiter (so the board
-resynchronizes after garbage); a late reply to an old ``seq`` is ignored. TRACE and
-GRADED_TRACE frames carrying the request's ``seq`` go to the request's ``on_trace``.
+resynchronizes after garbage); a late reply to an old ``seq`` is ignored. STORE
+(``protocol.Repeat.DEDUPED``) is the exception: :meth:`stream` numbers a chain of them
+consecutively and sends a lost one again with its own ``seq``, which the board applies once.
+TRACE and GRADED_TRACE frames carrying the request's ``seq`` go to the request's ``on_trace``.
 
 A run that replies at once (RUN, RUN_GRADED without WAIT) keeps its trace frames routed to
 its handler until :meth:`end_run`; :meth:`stop` (from any thread) sets
@@ -226,6 +227,13 @@ class Link:
         receive queue holds, and return their replies' payloads in order, with why the driver
         ended the runs (``run=True``; else None).
 
+        A DEDUPED command (``protocol.Repeat``: STORE) is a chain: the caller's first payload
+        begins it (StoreFlags.FIRST), the others follow it, and they get consecutive seqs; a
+        lost one is sent again with its own seq, in the chain's order, and the board applies
+        each once. An OK reply then also confirms the earlier ones (the board applies a chain
+        in order), and an Error.SEQUENCE reply (refused: an earlier one is missing) counts as
+        lost, as do the unanswered ones before it.
+
         In flight: the requests not answered yet, but for the oldest one (the board is serving
         it, out of its queue), take at most ``protocol.RX_QUEUE_DEPTH`` queue entries (body
         bytes, plus one per frame end). The board serves frames in order, so a reply to a
@@ -251,6 +259,8 @@ class Link:
             if len(payload) > P.MAX_PAYLOAD:
                 raise LinkError(f"payload of {len(payload)} bytes; at most {P.MAX_PAYLOAD}")
         limit = self.timeout if timeout is None else timeout
+        chain = P.COMMANDS[cmd].repeat is P.Repeat.DEDUPED
+        base = self._seq + 1          # a chain's payload i has seq base + i (mod 256)
         replies: list[bytes | None] = [None] * len(payloads)
         attempts = [0] * len(payloads)
         todo = collections.deque(range(len(payloads)))
@@ -262,9 +272,15 @@ class Link:
 
             def lost(i: int) -> None:
                 nonlocal halted
+                if replies[i] is not None:      # a chain's, confirmed by a later reply
+                    return
                 halted = halted or not resend
                 if resend and ended_by is None and attempts[i] <= self.retries:
                     todo.appendleft(i)
+                    if chain:           # a chain goes again in its order
+                        order = sorted(todo)
+                        todo.clear()
+                        todo.extend(order)
                 elif resend:
                     raise BoardTimeout(f"{self.url}: no reply to {P.Command(cmd).name} "
                                        f"after {attempts[i]} attempts of {limit:g} s")
@@ -282,7 +298,12 @@ class Link:
                         if not inflight:
                             mark = time.monotonic()
                         # in flight before it is written: a Ctrl-C during the write must stop it
-                        seq = self._next_seq()
+                        if chain:
+                            seq = (base + i) & 0xFF
+                            if attempts[i] == 0:
+                                self._seq = seq
+                        else:
+                            seq = self._next_seq()
                         inflight[seq] = (i, cost)
                         attempts[i] += 1
                         self._send(cmd, payloads[i], seq)
@@ -328,18 +349,35 @@ class Link:
                 if seq not in inflight or rcmd != cmd or err in (P.Error.CRC,
                                                                  P.Error.OVERFLOW):
                     continue
+                if chain and err == P.Error.SEQUENCE:
+                    # not applied, nor (maybe) the unanswered ones before it: again, in order
+                    for older in list(inflight):
+                        lost(inflight.pop(older)[0])
+                        if older == seq:
+                            break
+                    mark = time.monotonic()
+                    continue
                 if err != P.Error.OK:
                     self._resync = True
                     raise ProtocolError(cmd, err)
+                done = inflight[seq][0]
                 for older in list(inflight):           # answered in order: these were lost
                     if older == seq:
                         break
-                    lost(inflight.pop(older)[0])
-                i, _ = inflight.pop(seq)
-                replies[i] = data
+                    i, _ = inflight.pop(older)
+                    if not (chain and i < done):       # (else applied: confirmed below)
+                        lost(i)
+                inflight.pop(seq)
+                # a chain is applied in its order: this reply confirms the ones before it too
+                confirmed = range(done + 1) if chain else (done,)
+                for i in confirmed:
+                    if replies[i] is None:
+                        replies[i] = data
+                        if i in todo:
+                            todo.remove(i)
+                        if on_reply is not None:
+                            on_reply(i, data)
                 mark = time.monotonic()
-                if on_reply is not None:
-                    on_reply(i, data)
             if stop_seq is not None and stop_seq >= 0 and self._await(
                     stop_seq, P.Command.STOP, time.monotonic() + self.timeout, None) is None:
                 self._resync = True

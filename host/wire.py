@@ -169,17 +169,16 @@ class WireBackend:
         self.link.request(P.Command.CLEAR, reply_size=0)
 
     def store(self, patterns: np.ndarray, progress=None) -> None:
-        """One STORE at a time, each sent once: STORE adds to the weights, so a STORE whose
-        reply was lost cannot be sent again (``BoardTimeout``; the weights are then unknown)."""
+        """The STOREs back to back (``Link.stream``) as one chain (``protocol.Repeat``): the
+        board applies each once and in order, so a lost one is sent again."""
         blobs = [self._state_bytes(p) for p in patterns]
         per = self.geometry.max_store
-        for start in range(0, len(blobs), per):
-            group = blobs[start:start + per]
-            self.link.request(P.Command.STORE, _header(P.Command.STORE, count=len(group))
-                              + b"".join(group),
-                              reply_size=0, retry=False)
-            if progress:
-                progress(start + len(group), len(blobs))
+        starts = range(0, len(blobs), per)
+        payloads = [_header(P.Command.STORE, count=len(blobs[s:s + per]),
+                            flags=int(P.StoreFlags.FIRST) if s == 0 else 0)
+                    + b"".join(blobs[s:s + per]) for s in starts]
+        self.link.stream(P.Command.STORE, payloads, on_reply=lambda i, _: progress(
+            min(starts[i] + per, len(blobs)), len(blobs)) if progress else None)
 
     def store_quantized(self, patterns: np.ndarray, scale: float | None) -> None:
         """The quantized store (§14) on chip: the patterns into the board's buffer

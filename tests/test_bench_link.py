@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 
@@ -11,6 +12,7 @@ from hopfield_fpga import protocol as P
 from hopfield_fpga.config import Feature, NetworkConfig
 from hopfield_fpga.protocol import LinkGeometry
 from hopfield_fpga.host import cli
+from hopfield_fpga.gateware.engine_cycles import refresh_cycles
 from hopfield_fpga.host.bench_link import BITS_PER_BYTE, DEFAULT_BAUDS, DEFAULT_BOARDS
 from hopfield_fpga.hw.boards import BOARDS, get_board
 
@@ -65,13 +67,17 @@ def test_ratio_and_consistency(capsys, lanes):
     assert body <= r["wire_out"] <= body + r["requests"] * (2 + math.ceil(P.MAX_BODY / 254))
     empty_reply = P.REPLY_HEADER + P.CRC_BYTES
     assert r["wire_in"] == r["requests"] * (empty_reply + 2)   # COBS code byte + delimiter
-    assert r["engine_cycles"] == 2 * (n * c + c)
+    for r in load:      # an access write is 2 cycles in both engine designs
+        assert r["engine_cycles"] == 2 * (n * c + c)
 
     # Store of 26 patterns on chip.
     r = by_op["store"][0]
     assert r["data_bytes"] == 26 * geo.state_bytes
     assert r["requests"] == math.ceil(26 / geo.max_store)
-    assert r["engine_cycles"] == 26 * (2 * c + 2 * n * c)
+    for r in by_op["store"]:    # the board's engine design: 2NC (lanes) or N + 1 (column)
+        engine = get_board(r["board"]).default_config.engine
+        assert r["engine_cycles"] == 26 * (2 * c + (2 * n * c if engine == "lanes" else n + 1))
+        assert r["refresh_cycles"] == refresh_cycles(dataclasses.replace(cfg, engine=engine))
 
     # Batched recall: probes out, STATUS + state back.
     (r,) = by_op["recall_many"]
@@ -160,3 +166,20 @@ def test_recording_port_matches_the_simulated_board():
     assert rows["load"].requests == 3
     for name, (out, inn) in real.items():
         assert (rows[name].wire_out, rows[name].wire_in) == (out, inn), (url, name)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("query", ["neurons=10&lanes=4", "neurons=8&lanes=8",
+                                   "neurons=10&lanes=4&engine=column"],
+                         ids=["lanes-chained", "lanes-one-chunk", "column"])
+def test_refresh_cycles_are_the_boards(query):
+    """The refresh the bench charges (gateware/engine_cycles.py) is the one the simulated
+    board's engine reports in its STATUS, for both engine designs."""
+    import numpy as np
+    from hopfield_fpga.host.board import Board
+    rng = np.random.default_rng(7)
+    with Board.open(f"sim://?{query}&weight_bits=4", timeout=600) as board:
+        n = board.config.neurons
+        board.load_weights(rng.integers(-8, 8, (n, n)))
+        board.recall(rng.choice([-1, 1], n), max_visits=1)
+        assert board.status().refresh_cycles == refresh_cycles(board.config), query

@@ -1,12 +1,15 @@
 """The board top's Verilog through its UART pins on Icarus Verilog and Verilator.
 
 A bit-level UART on ``rx``/``tx`` carries real protocol frames (``sim/tb/board_top_tb.py``):
-identify, weight load and read-back, on-chip store, traced recalls equal to the golden model
-bit for bit, and garbage and corrupted frames that must not block the next good frame. A
-small network keeps each run short; the UART runs at two boards' default rates and clocks
-(fractional bit periods: 8 1/3 cycles on Icarus, 4 1/6 on Verilator). Each simulator runs one
-design of the binary engine (``config.ENGINES``): the K-lane engine on Icarus, the column
-engine (the ULX3S-25F's default) on Verilator.
+identify, weight load and read-back, on-chip store (a STORE repeated and one out of its
+chain's order), traced recalls equal to the golden model bit for bit, garbage and corrupted
+frames that must not block the next good frame, and frames sent 2% slow and 2% fast (the
+receiver's margin). A small network keeps each run short; the UART runs at two boards'
+default rates and clocks: the ULX3S 85F's 3 Mbaud at 25 MHz on Icarus (a fractional bit
+period of 8 1/3 cycles), the iCEBreaker's 3 Mbaud at 12 MHz on Verilator (4 cycles, the
+fewest of any board). Each simulator runs one design of the binary engine
+(``config.ENGINES``): the K-lane engine on Icarus, the column engine (the ECPIX-5's) on
+Verilator.
 """
 
 from __future__ import annotations
@@ -22,8 +25,8 @@ CONFIG = NetworkConfig(neurons=10, lanes=4, weight_bits=4)
 #: The configuration each simulator runs: the same network on either engine.
 CONFIG_OF = {"icarus": CONFIG, "verilator": CONFIG.with_(engine="column")}
 #: The board whose default clock and baud each simulator runs: ULX3S 85F, 3 Mbaud at 25 MHz;
-#: ECPIX-5, 6 Mbaud at 25 MHz.
-BOARD_OF = {"icarus": "ulx3s-85f", "verilator": "ecpix5-85f"}
+#: iCEBreaker, 3 Mbaud at 12 MHz.
+BOARD_OF = {"icarus": "ulx3s-85f", "verilator": "icebreaker"}
 SEED = 11
 
 

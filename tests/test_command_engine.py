@@ -12,6 +12,7 @@ import pytest
 from hopfield_fpga import protocol as P
 from hopfield_fpga.host.board import Board
 from hopfield_fpga.host.errors import ProtocolError
+from hopfield_fpga.sim import golden
 
 from board_bytes import one_reply, raw_exchange
 
@@ -204,6 +205,43 @@ def test_stop_reaches_every_run_queued_before_it(board):
     assert [_stop_reason(b[3:]) for b in bodies[:2]] == [P.StopReason.STOP] * 2
     # then runs go on as usual
     assert board.recall(np.ones(10, np.int64), max_visits=7).stop_reason == "cap"
+
+
+@pytest.mark.slow
+def test_store_chains_apply_each_store_once_in_order(board):
+    """STOREs are applied once per seq of their chain (protocol.Repeat): random STORE frames
+    (beginning a chain or following one; repeats, seqs ahead, behind or far off) and other
+    requests (which close the chain) get the replies of protocol.chain_verdict, and the weights
+    are golden's saturating store of the patterns applied, in that order."""
+    seed = 31
+    print(f"seed {seed}")
+    rng = np.random.default_rng(seed)
+    cfg = board.config
+    want = rng.integers(cfg.weight_min, cfg.weight_max + 1, (10, 10))
+    board.load_weights(want)       # weights at the limits: the order of the stores shows
+    chained, last, seen = False, 0, set()
+    for step in range(22):
+        if rng.random() < 0.12:
+            # another request closes the chain
+            assert np.array_equal(board.read_weights(), want), f"seed {seed} step {step}"
+            chained = False
+            continue
+        seq = (last + int(rng.choice([0, 1, 1, 1, 2, -1, 100, 200]))) % 256
+        first = bool(rng.random() < 0.3)
+        verdict = P.chain_verdict(chained, last, seq, first)
+        seen.add((verdict, first))
+        p = rng.choice([-1, 1], 10)
+        body = raw_exchange(board, frame(seq, P.Command.STORE, P.STORE_PARAMS.pack(
+            1, P.StoreFlags.FIRST if first else 0) + P.pack_bits((p > 0).astype(np.int64))))
+        err = P.Error.SEQUENCE if verdict == "refuse" else P.Error.OK
+        assert body == [bytes([seq, P.Command.STORE, err])], f"seed {seed} step {step}: " \
+            f"seq {seq} first {first} after {last} (chain open: {chained}): {body}"
+        if verdict == "apply":
+            want = golden.store_hebbian(want, p, config=cfg)
+            chained, last = True, seq
+    assert np.array_equal(board.read_weights(), want), f"seed {seed}"
+    assert {v for v, _ in seen} == {"repeat", "apply", "refuse"}, seen
+    assert {("apply", True), ("apply", False)} <= seen, seen
 
 
 def test_error_reply_raises_protocol_error(board):

@@ -27,6 +27,7 @@ from hopfield_fpga.host.board import PROBE_TIMEOUT, Board
 from hopfield_fpga.host.errors import (BoardClosed, BoardError, BoardTimeout, BoardURLError,
                                        LinkError, RunTimeout)
 from hopfield_fpga.host.link import RX_LIMIT
+from hopfield_fpga.sim import golden
 from hopfield_fpga.sim.rtl_runner import require_simulator
 
 TIMEOUT, RETRIES = 0.3, 2
@@ -288,3 +289,36 @@ def test_requests_in_flight_survive_lost_and_corrupted_frames():
         expected = {("board", "drop"), ("board", "flip"), ("host", "drop"), ("host", "flip")}
         assert {(way, rule) for way, _, rule in loads} == expected, port.log
         assert len(port.log) == len(loads) + 3, port.log
+
+
+@pytest.mark.parametrize("url", [*SIM_URLS, pytest.param(
+    "sim://?neurons=8&lanes=4&weight_bits=4&backend=verilator", marks=pytest.mark.slow)],
+                         ids=["amaranth", "icarus", "verilator"])
+def test_store_in_flight_applies_each_pattern_once(url):
+    """STORE frames go back to back as one chain (protocol.Repeat), a pattern a frame here;
+    STOREs lost or corrupted on the way are sent again, as are those the board refused behind
+    them (SEQUENCE), and a STORE whose reply was lost is sent again with its seq and not
+    applied twice: the weights are golden's saturating store of every pattern once, in order."""
+    for simulator in ("icarus", "verilator"):
+        if simulator in url:
+            require_simulator(simulator)
+    from board_bytes import LossyPort
+    seed = 41
+    print(f"seed {seed}")
+    rng = np.random.default_rng(seed)
+    with Board.open(url, timeout=30) as clean:
+        cfg = clean.config
+        w = rng.integers(cfg.weight_min, cfg.weight_max + 1, (8, 8))   # at the limits
+        clean.load_weights(w)
+        port = LossyPort(clean.port, to_board={}, to_host={})
+        lossy = Board(port, timeout=1.0, retries=3, url="lossy")
+        lossy._engine.geometry.max_store = 1
+        # to the board: the second STORE lost, the fourth corrupted; to the host: the first
+        # reply lost, the third corrupted, the sixth lost
+        port.count = {"board": 0, "host": 0}
+        port.rules = {"board": {1: "drop", 3: "flip"}, "host": {0: "drop", 2: "flip", 5: "drop"}}
+        patterns = rng.choice([-1, 1], (7, 8))
+        lossy.store(patterns)
+        assert len(port.log) == 5, port.log
+        want = golden.store_hebbian(w, patterns, config=cfg)
+        assert np.array_equal(clean.read_weights(), want), f"seed {seed}"

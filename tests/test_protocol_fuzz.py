@@ -105,7 +105,8 @@ def malformed_request(draw) -> tuple[int, bytes, int]:
     if kind == "clear":        # CLEAR takes no payload
         return P.Command.CLEAR, draw(st.binary(min_size=1, max_size=4)), P.Error.LENGTH
     if kind == "store":        # 2 patterns announced, 1 sent
-        return P.Command.STORE, P.COUNT.pack(2) + bytes(3), P.Error.LENGTH
+        return P.Command.STORE, P.STORE_PARAMS.pack(2, P.StoreFlags.FIRST) + bytes(3), \
+            P.Error.LENGTH
     if kind == "run_order":    # order 3 does not exist
         return P.Command.RUN, P.RUN_PARAMS.pack(3, 0, 1, 10, 1), P.Error.ARGUMENT
     return P.Command.RUN, P.RUN_PARAMS.pack(0, 0, 1, 10, 1)[:-1], P.Error.LENGTH

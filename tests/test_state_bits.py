@@ -11,6 +11,7 @@ from hopfield_fpga import protocol as P
 from hopfield_fpga.config import Feature, NetworkConfig
 from hopfield_fpga.gateware.state_bits import BitsToChunks, ChunksToBits
 from hopfield_fpga.host.bench_link import state_transfer_rows
+from hopfield_fpga.hw.boards import BOARDS
 
 #: (N, K): K dividing N or not, N a multiple of 8 or not, fewer packed bytes than C words
 #: (N = 7, K = 6: ceil(N/8) = 1 byte for 2 chunks), K past a byte.
@@ -126,12 +127,17 @@ def test_gateware_blocks_match_pack_bits(n, k, seed, rng):
         assert back == data, f"seed {seed}: N={n} K={k} range from {first}: bytes {back!r}"
 
 
-@pytest.mark.parametrize("lanes", [1, 2, 3, 6, 8])
-def test_state_and_probe_transfers_cost_at_most_1_35_wire_bits_per_bit(lanes):
+@pytest.mark.parametrize("config", [
+    *(NetworkConfig(neurons=256, weight_bits=8, lanes=k, features=Feature.HEBBIAN)
+      for k in range(1, 9)),
+    *dict.fromkeys(b.default_config for b in BOARDS.values())],
+    ids=lambda c: f"N{c.neurons}K{c.lanes}{c.engine}")
+def test_state_and_probe_transfers_cost_at_most_1_35_wire_bits_per_bit(config):
     """The driver's own frames (a recording port, as ``hopfield bench link``): storing 26
-    patterns, the probes and the results of a batched recall of 26, N = 256, at K = 1 .. 8.
+    patterns, the probes and the results of a batched recall of 26, N = 256 at K = 1 .. 8, and
+    every board's default configuration (both engine designs, N = 256 and 1024).
     (A lone state, 32 bytes here, pays the frame's 10 or so bytes: not a bulk transfer.)"""
-    cfg = NetworkConfig(neurons=256, weight_bits=8, lanes=lanes, features=Feature.HEBBIAN)
+    cfg, lanes = config, config.lanes
     rows = state_transfer_rows(cfg)
     assert [r.operation for r in rows] == ["store", "recall_many probes", "recall_many results"]
     for r in rows:

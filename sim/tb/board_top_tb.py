@@ -22,7 +22,7 @@ from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, RisingEdge
 
 from hopfield_fpga import protocol as P
-from hopfield_fpga.baud import line_runs, sample_points
+from hopfield_fpga.baud import BAUD_TOLERANCE, line_runs, sample_points
 from hopfield_fpga.config import NetworkConfig, Order
 from hopfield_fpga.numerics import seed_state
 from hopfield_fpga.sim import golden
@@ -48,6 +48,8 @@ class UartLink:
         self.bias_word = P.word_bytes(self.k * config.bias_bits)
         self.raw = bytearray()          # bytes seen on tx, not yet split into frames
         self.seq = 0
+        #: The host's baud error when it sends (its bit period is 1 / (1 + error) nominal).
+        self.rate_error = 0.0
         dut.rx.value = 1
         cocotb.start_soon(self._monitor())
 
@@ -73,7 +75,7 @@ class UartLink:
             self.raw.append(byte)
 
     async def send_bytes(self, data: bytes):
-        for level, cycles in line_runs(data, self.cycles_per_bit):
+        for level, cycles in line_runs(data, self.cycles_per_bit / (1 + self.rate_error)):
             self.dut.rx.value = level
             await ClockCycles(self.dut.clk, cycles)
 
@@ -89,9 +91,12 @@ class UartLink:
         return None
 
     async def request(self, cmd: int, payload: bytes = b"", *, expect_error=P.Error.OK,
-                      traces: list | None = None, timeout_cycles: int | None = None) -> bytes:
-        """Send one request and return the reply payload; TRACE payloads go to ``traces``."""
-        self.seq = self.seq % 255 + 1
+                      traces: list | None = None, timeout_cycles: int | None = None,
+                      again: bool = False) -> bytes:
+        """Send one request and return the reply payload; TRACE payloads go to ``traces``.
+        ``again``: with the previous request's seq (a repeat, as the driver sends a STORE)."""
+        if not again:
+            self.seq = self.seq % 255 + 1
         await self.send_bytes(P.encode_frame(bytes([self.seq, cmd]) + payload))
         timeout = timeout_cycles or REPLY_TIMEOUT_BYTES * 10 * self.divisor
         while True:
@@ -231,11 +236,23 @@ async def store_recall_and_garbage(dut):
     n = cfg.neurons
     await link.request(P.Command.CLEAR)
     patterns = rng.choice([-1, 1], (3, n))
-    await link.request(P.Command.STORE, P.COUNT.pack(len(patterns))
-                       + b"".join(link.state_bytes(p) for p in patterns))
+
+    def store(pats, flags):
+        return P.STORE_PARAMS.pack(len(pats), flags) + b"".join(map(link.state_bytes, pats))
+
+    # a chain of two STOREs (protocol.Repeat): the first one repeated (same seq: answered OK,
+    # applied once), one out of order (SEQUENCE, not applied), then the second one
+    first = store(patterns[:2], P.StoreFlags.FIRST)
+    await link.request(P.Command.STORE, first)
+    await link.request(P.Command.STORE, first, again=True)
+    link.seq += 1
+    await link.request(P.Command.STORE, store(patterns[2:], 0), expect_error=P.Error.SEQUENCE)
+    link.seq -= 2
+    await link.request(P.Command.STORE, store(patterns[2:], 0))
     w = golden.store_hebbian(np.zeros((n, n), dtype=np.int64), patterns, config=cfg)
     got = await link.read_weights()
-    assert np.array_equal(got, w), f"seed {seed}: stored weights differ from golden"
+    assert np.array_equal(got, w), f"seed {seed}: stored weights differ from golden (each " \
+        f"pattern applied once)"
 
     # Garbage without a delimiter, then a frame with one flipped bit: the board either drops it
     # or answers with a CRC error; either way the next good frame is answered.
@@ -259,3 +276,23 @@ async def store_recall_and_garbage(dut):
     _check_run(seed, "recall after store", status, state, events, want)
     dut._log.info(f"recall after store: {want.visits} visits, {len(events)} flips, "
                   f"2E {want.energy2}: equal to golden")
+
+
+@cocotb.test()
+async def receiver_margin(dut):
+    """The board's receiver takes frames sent back to back by a host whose baud is off by
+    +-BAUD_TOLERANCE (2%): random bias words written at each rate read back equal (at the
+    nominal rate; the monitor samples the board's bits at their middle)."""
+    params, cfg, link = await _start(dut)
+    seed = params["seed"]
+    rng = np.random.default_rng(seed + 2)
+    for error in (-BAUD_TOLERANCE, +BAUD_TOLERANCE):
+        bias = rng.integers(cfg.bias_min, cfg.bias_max + 1, cfg.neurons)
+        link.rate_error = error
+        await link.request(P.Command.WRITE_BIAS, P.CHUNK_RANGE.pack(0, cfg.chunks)
+                           + link.pack(bias, cfg.bias_bits, link.bias_word))
+        link.rate_error = 0.0
+        data = await link.request(P.Command.READ_BIAS, P.CHUNK_RANGE.pack(0, cfg.chunks))
+        got = link.unpack(data, cfg.bias_bits, link.bias_word)[:cfg.neurons]
+        assert got == bias.tolist(), \
+            f"seed {seed}: host baud {error:+.0%}: bias read back {got}, sent {bias.tolist()}"
