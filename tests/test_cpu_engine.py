@@ -404,7 +404,9 @@ def test_bench_cpu_measurements_check_against_golden():
     for threads in (1, 2):
         t = be.cpu_time_per_recall(net, probes[0], threads=threads, repeats=2, expect=want,
                                    **run)
-        assert 0 < t < 0.01
+        # a sanity bound, not a timing test: on several threads it is wall time, which on a
+        # loaded shared machine includes whole scheduler slices held by other processes
+        assert 0 < t < 0.1
     wrong = dataclass_without_trace(want)
     object.__setattr__(wrong, "flips", want.flips + 1)
     with pytest.raises(AssertionError, match="differs from the golden model"):
