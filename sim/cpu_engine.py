@@ -198,9 +198,10 @@ def _fields(cols, b, s, h):
 
 
 @numba.njit(cache=True, nogil=True)
-def _load_probe(cols, rowsum, b, s, h, probe):
+def _load_probe(cols, rowsum, b, s, h, probe, work):
     """Make (s, h) the probe and its fields, starting from whichever known state is closest:
-    the resident (s, h), all +1 (h = rowsum + b) or all -1 (h = b - rowsum). Exact (§3)."""
+    the resident (s, h), all +1 (h = rowsum + b) or all -1 (h = b - rowsum). Exact (§3).
+    ``work`` is scratch (:func:`_scratch`)."""
     n = len(b)
     differ = 0
     plus = 0
@@ -212,13 +213,33 @@ def _load_probe(cols, rowsum, b, s, h, probe):
         for i in range(n):
             s[i] = base
             h[i] = b[i] + base * rowsum[i]
+    # The changed columns four per pass over h: a quarter of h's loads and stores. The sums
+    # are taken in h's type T: they may wrap on the way, but the result (a field) fits T, and
+    # wrapping sums are exact modulo 2**bits.
+    T = h.dtype.type
+    changed = work                               # its first n entries
+    m = 0
     for j in range(n):
         if probe[j] != s[j]:
-            step = 2 * s.dtype.type(probe[j])
-            col = cols[j]
-            for i in range(n):
-                h[i] += step * col[i]
-            s[j] = probe[j]
+            changed[m] = j
+            m += 1
+    k = 0
+    while k + 4 <= m:
+        j0, j1, j2, j3 = changed[k], changed[k + 1], changed[k + 2], changed[k + 3]
+        c0, c1, c2, c3 = cols[j0], cols[j1], cols[j2], cols[j3]
+        t0, t1 = T(2 * probe[j0]), T(2 * probe[j1])
+        t2, t3 = T(2 * probe[j2]), T(2 * probe[j3])
+        for i in range(n):
+            h[i] = T(h[i] + T(t0 * c0[i]) + T(t1 * c1[i]) + T(t2 * c2[i]) + T(t3 * c3[i]))
+        k += 4
+    for t in range(k, m):
+        j = changed[t]
+        step = T(2 * probe[j])
+        col = cols[j]
+        for i in range(n):
+            h[i] = T(h[i] + T(step * col[i]))
+    for t in range(m):
+        s[changed[t]] = probe[changed[t]]
 
 
 #: Neurons per block of the unstable counts (rejection_free locates the k-th unstable neuron
@@ -227,29 +248,71 @@ _BLOCK = 64
 
 
 @numba.njit(cache=True, nogil=True)
+def _scratch_size(n):
+    """Entries of the kernels' scratch: the changed bits of a probe (n), then the unstable
+    counts per block of _BLOCK neurons."""
+    return n + (n + _BLOCK - 1) // _BLOCK
+
+
+def _scratch(n: int) -> np.ndarray:
+    return np.empty(_scratch_size(n), dtype=np.int64)
+
+
+def _events(trace: bool) -> np.ndarray:
+    """The flip trace's first buffer (it doubles when full); empty without a trace."""
+    return np.empty((16 if trace else 0, 4), dtype=np.int64)
+
+
+@numba.njit(cache=True, nogil=True)
 def _count_unstable(s, h, free, blocks):
     """|U| (§3; §12: unclamped neurons only, ``free`` is 1 for them and 0 for clamped ones,
     in h's type, or empty when no neuron is clamped), also per block of _BLOCK neurons into
     ``blocks``.
 
-    The block sums are kept in h's own type (``one``): numba would widen them to int64, and
-    LLVM then packs 4 neurons per vector instead of 16 (int16 fields). A block's count (at most
-    _BLOCK) fits every field type. The unclamped loop is kept apart: the mask's product in it
-    would cost it the narrow vectors (4x slower per recall in rejection_free order)."""
+    Every product and block sum is truncated to h's own type T (s is +1/-1, clamped neurons
+    give 0, and a block's count is at most _BLOCK: each fits T exactly). numba types integer
+    arithmetic as int64; left there, the sign test needs 64-bit products, which AVX2 has no
+    vector multiply for, and the loop runs 4x slower. The indices are unsigned: numba wraps a
+    negative index, and with a block's start unknown LLVM could not rule one out. The
+    unclamped loop is kept apart: the mask's product costs it vectors."""
     n = len(s)
-    one = h.dtype.type(1)
+    T = h.dtype.type
     total = 0
     for k in range(len(blocks)):
-        c = one - one
+        lo, hi = np.uint64(k * _BLOCK), np.uint64(min(n, (k + 1) * _BLOCK))
+        c = T(0)
         if len(free) == 0:
-            for i in range(k * _BLOCK, min(n, (k + 1) * _BLOCK)):
-                c = one * (c + (s[i] * h[i] < 0))
+            for i in range(lo, hi):
+                c = T(c + (T(s[i] * h[i]) < 0))
         else:
-            for i in range(k * _BLOCK, min(n, (k + 1) * _BLOCK)):
-                c = one * (c + (s[i] * h[i] * free[i] < 0))
+            for i in range(lo, hi):
+                c = T(c + (T(s[i] * h[i] * free[i]) < 0))
         blocks[k] = c
         total += c
     return total
+
+
+@numba.njit(cache=True, nogil=True)
+def _first_unstable(s, h, free, lo, hi):
+    """The first unstable unclamped neuron among lo..hi-1, or -1 (``free`` as in
+    :func:`_count_unstable`): a vector loop tells whether a block of _BLOCK neurons has one,
+    and only that block is searched one neuron at a time."""
+    T = h.dtype.type
+    while lo < hi:
+        end = min(hi, lo + _BLOCK)
+        c = T(0)
+        if len(free) == 0:
+            for i in range(np.uint64(lo), np.uint64(end)):
+                c = T(c + (T(s[i] * h[i]) < 0))
+        else:
+            for i in range(np.uint64(lo), np.uint64(end)):
+                c = T(c + (T(s[i] * h[i] * free[i]) < 0))
+        if c:
+            for i in range(lo, end):
+                if s[i] * h[i] < 0 and (len(free) == 0 or free[i]):
+                    return i
+        lo = end
+    return -1
 
 
 @numba.njit(cache=True, nogil=True)
@@ -301,17 +364,23 @@ def _flip(cols, diag, b, s, h, j, new, symmetric):
 
 @numba.njit(cache=True, nogil=True)
 def _energy2(b, s, h):
+    """2E = -sum_i s_i (h_i + b_i) (§6); s is +1/-1, so a select, not a 64-bit product (which
+    AVX2 cannot vectorize)."""
     e2 = np.int64(0)
     for i in range(len(s)):
-        e2 -= np.int64(s[i]) * (np.int64(h[i]) + b[i])
+        v = np.int64(h[i]) + b[i]
+        e2 += -v if s[i] > 0 else v
     return e2
 
 
 @numba.njit(cache=True, nogil=True)
 def _record(events, flips, visits, j, new, d2):
     if flips == len(events):
+        # A plain copy loop: numba's 2-D slice assignment compiled for seconds (per caller).
         bigger = np.empty((2 * len(events), 4), dtype=np.int64)
-        bigger[:len(events)] = events
+        for r in range(len(events)):
+            for c in range(4):
+                bigger[r, c] = events[r, c]
         events = bigger
     events[flips, 0] = visits
     events[flips, 1] = j
@@ -321,7 +390,7 @@ def _record(events, flips, visits, j, new, d2):
 
 
 @numba.njit(cache=True, nogil=True)
-def _run_synchronous(cols, diag, b, s, h, free, cap, want_trace, symmetric, other):
+def _run_synchronous(cols, diag, b, s, h, free, cap, want_trace, symmetric, other, events):
     """A synchronous run (§13), as :func:`_run`: before each step a fixed point ends it, then a
     2-cycle (the state equals the one two steps back; its other state goes to ``other``), then
     the cap (a step of N visits must fit). A step flips every unclamped unstable neuron, decided
@@ -329,12 +398,11 @@ def _run_synchronous(cols, diag, b, s, h, free, cap, want_trace, symmetric, othe
     §6 on the partly updated state)."""
     n = len(s)
     e2 = _energy2(b, s, h)
-    events = np.empty((16 if want_trace else 0, 4), dtype=np.int64)
     changing = np.empty(n, dtype=np.int64)
     back1 = s.copy()                                 # s(t-1) and s(t-2), valid from step 1, 2
     back2 = s.copy()
     visits = np.int64(0)
-    flips = 0
+    flips = np.int64(0)                              # never a literal: one _record
     steps = 0
     while True:
         m = 0
@@ -375,23 +443,47 @@ def _run_synchronous(cols, diag, b, s, h, free, cap, want_trace, symmetric, othe
 
 
 @numba.njit(cache=True, nogil=True)
-def _run(cols, diag, b, s, h, free, order, rng, cap, schedule, want_trace, symmetric, other):
+def _random_visits(s, h, free, rng, m, visits, cap, quiet):
+    """Random-order visits (§5: the index draw, ``m`` bits a word) from visit ``visits`` on,
+    while ``visits`` < ``cap`` and fewer than N in a row (``quiet`` so far) found a stable
+    neuron: returns (the unstable unclamped neuron drawn, or -1 when the cap or N stable
+    visits in a row came first; the generator state; visits; quiet). A small loop of its own:
+    inside the whole run LLVM made it 3-4x slower."""
+    n = len(s)
+    while visits < cap and quiet < n:
+        while True:
+            rng = xorshift32_c(rng)
+            j = rng >> (_WORD_BITS - m) if m else 0
+            if j < n:
+                break
+        if s[j] * h[j] * free[j] < 0:
+            return j, rng, visits, quiet
+        visits += 1
+        quiet += 1
+    return -1, rng, visits, quiet
+
+
+@numba.njit(cache=True, nogil=True)
+def _run(cols, diag, b, s, h, free, order, rng, cap, schedule, want_trace, symmetric, other,
+         work, events):
     """One run from (s, h), in place. Returns (visits, flips, 2E, stop code, converged,
     events): events is a (flips x 4) array (visit, index, value, delta 2E) if ``want_trace``.
 
     ``schedule`` empty means deterministic neurons; ``rng`` is the loaded generator state;
     ``free`` is 0 for the clamped neurons (§12), 1 for the others; a synchronous run that ends
-    at a 2-cycle writes the cycle's other state into ``other``.
+    at a 2-cycle writes the cycle's other state into ``other``. ``work`` is scratch
+    (:func:`_scratch`), ``events`` the trace's first buffer (:func:`_events`); both made by the
+    caller, once per batch: allocations cost as much as a short recall.
     """
     if order == _SYNCHRONOUS:
-        return _run_synchronous(cols, diag, b, s, h, free, cap, want_trace, symmetric, other)
+        return _run_synchronous(cols, diag, b, s, h, free, cap, want_trace, symmetric, other,
+                                events)
     n = len(s)
     mask = free[:0] if _all_free(free) else free     # the counts' fast loop when none is held
     e2 = _energy2(b, s, h)
-    events = np.empty((16 if want_trace else 0, 4), dtype=np.int64)
-    blocks = np.empty((n + _BLOCK - 1) // _BLOCK, dtype=np.int64)
+    blocks = work[n:]
     visits = np.int64(0)
-    flips = 0
+    flips = np.int64(0)                              # never a literal: one _record
     stop = 1                                         # cap, unless a fixed point ends the run
     if len(schedule) == 0 and order == _REJECTION_FREE:
         n_unstable = _count_unstable(s, h, mask, blocks)
@@ -414,40 +506,48 @@ def _run(cols, diag, b, s, h, free, order, rng, cap, schedule, want_trace, symme
         converged = stop == 0
     elif len(schedule) == 0:
         # §7 checks for a fixed point before every visit. Counting the unstable neurons after
-        # every flip would double a flip's cost, so it is done lazily: the state changes only
-        # at flips, so if it is a fixed point after the last flip, the run ended right there
-        # (visits = after_flip) and every later visit finds a stable neuron. It is counted
-        # after n such visits in a row (always a fixed point in sequential order) and at the cap.
+        # every flip would double a flip's cost; the state changes only at flips, so if it is
+        # a fixed point after the last flip, the run ended right there (visits = after_flip)
+        # and every later visit finds a stable neuron.
+        # - Sequential order (§4): the visits between two flips are stable neurons, so the run
+        #   scans for the next unstable one (a block per vector loop) and counts the stable ones
+        #   it passed as visits. A scan that finds none in a whole sweep is the fixed point.
+        #   Otherwise the cap ends the run if it falls before that neuron's visit.
+        # - Random order (§5): every visit draws its index; the unstable neurons are counted
+        #   after n stable visits in a row and at the cap.
         if _count_unstable(s, h, mask, blocks) == 0:
             stop = 0
         m = _bit_length(n - 1)
-        pos = 0
         after_flip = np.int64(0)
         quiet = 0
+        pos = 0
         while stop != 0:
-            if visits >= cap:
-                if flips and _count_unstable(s, h, mask, blocks) == 0:
+            if order == _SEQUENTIAL:
+                j = _first_unstable(s, h, mask, pos, n)
+                if j < 0:
+                    j = _first_unstable(s, h, mask, np.int64(0), pos)   # not a literal 0
+                if j < 0:
                     stop = 0
                     visits = after_flip
-                break
-            if order == _SEQUENTIAL:
-                j = pos
-                pos = pos + 1 if pos + 1 < n else 0
+                    break
+                stable = j - pos if j >= pos else j + n - pos
+                if visits + stable >= cap:
+                    visits = np.int64(cap)
+                    break
+                visits += stable
             else:
-                while True:                          # the index draw of §5, inlined
-                    rng = xorshift32_c(rng)
-                    j = rng >> (_WORD_BITS - m) if m else 0
-                    if j < n:
-                        break
-            if s[j] * h[j] * free[j] >= 0:           # stable, or clamped (§12)
-                visits += 1
-                quiet += 1
-                if quiet >= n:
+                j, rng, visits, quiet = _random_visits(s, h, free, rng, m, visits, cap, quiet)
+                if j < 0 and visits >= cap:
+                    if flips and _count_unstable(s, h, mask, blocks) == 0:
+                        stop = 0
+                        visits = after_flip
+                    break
+                if j < 0:                            # n stable visits in a row
                     quiet = 0
                     if _count_unstable(s, h, mask, blocks) == 0:
                         stop = 0
                         visits = after_flip
-                continue
+                    continue
             new = 1 if h[j] > 0 else -1
             d2 = _flip(cols, diag, b, s, h, j, new, symmetric)
             if want_trace:
@@ -457,6 +557,7 @@ def _run(cols, diag, b, s, h, free, order, rng, cap, schedule, want_trace, symme
             visits += 1
             after_flip = visits
             quiet = 0
+            pos = j + 1 if j + 1 < n else 0
         converged = stop == 0
     else:
         last = len(schedule) - 1
@@ -487,17 +588,22 @@ def _run(cols, diag, b, s, h, free, order, rng, cap, schedule, want_trace, symme
 
 @numba.njit(cache=True, nogil=True)
 def _run_block(cols, diag, rowsum, b, symmetric, probes, rngs, free, order, cap, schedule,
-               states, others, counts, s, h, lo, hi):
+               states, others, counts, s, h, lo, hi, no_trace):
     """Probes lo..hi-1 one after the other on one resident (s, h) (this thread's own arrays,
-    their contents overwritten): the work of one thread."""
+    their contents overwritten): the work of one thread. ``no_trace`` is False, passed in so
+    that :func:`_run` is called with a bool, not the literal False (numba would compile a
+    second copy of it for the literal)."""
     n = len(b)
     for i in range(n):
         s[i] = 1
         h[i] = b[i] + rowsum[i]
+    work = np.empty(_scratch_size(n), dtype=np.int64)
+    events = np.empty((0, 4), dtype=np.int64)
     for p in range(lo, hi):
-        _load_probe(cols, rowsum, b, s, h, probes[p])
+        _load_probe(cols, rowsum, b, s, h, probes[p], work)
         visits, flips, e2, stop, converged, _ = _run(cols, diag, b, s, h, free, order, rngs[p],
-                                                     cap, schedule, False, symmetric, others[p])
+                                                     cap, schedule, no_trace, symmetric, others[p],
+                                                     work, events)
         for i in range(n):
             states[p, i] = s[i]
         counts[p, 0] = visits
@@ -509,31 +615,35 @@ def _run_block(cols, diag, rowsum, b, symmetric, probes, rngs, free, order, cap,
 
 # -- the public API ------------------------------------------------------------------------------
 
-#: RunResult's fields and their defaults, for :func:`_result`.
-_RESULT_DEFAULTS = {f.name: f.default for f in dataclasses.fields(RunResult)}
+#: RunResult's fields and their defaults, for :func:`_result` (an untraced run with no clock).
+_RESULT_BASE = {**{f.name: f.default for f in dataclasses.fields(RunResult)},
+                "trace": None, "cycles": None}
 
 
 def _result(n: int, state: np.ndarray, visits, flips, e2, stop, converged,
             events=None, other=None) -> RunResult:
     """A :class:`~golden.RunResult` built without its ``__post_init__`` check (which costs
-    more than a whole recall): the kernel's state is +1/-1 by construction. ``state`` must not
-    be written afterwards (it is kept read-only, as the checked constructor keeps it);
-    ``other`` is the 2-cycle's other state, used when ``stop`` is the cycle2 code."""
-    trace = None if events is None else tuple(
-        FlipEvent(int(v), int(i), int(x), int(d)) for v, i, x, d in events)
-    state = state if state.dtype == np.int8 and not state.flags.writeable \
-        else np.array(state, dtype=np.int8)
-    state.setflags(write=False)
-    values = dict(_RESULT_DEFAULTS, state=state, converged=bool(converged), visits=int(visits),
-                  flips=int(flips), sweeps=-(-int(visits) // n), energy2=int(e2), trace=trace,
-                  cycles=None, stop_reason=_STOP_CODES[int(stop)])
+    more than a whole recall): the kernel's state is +1/-1 by construction. ``state`` must be
+    a read-only int8 array that nothing writes afterwards (as the checked constructor keeps
+    it); ``visits`` ... ``converged`` Python numbers; ``other`` is the 2-cycle's other state,
+    used when ``stop`` is the cycle2 code."""
+    values = _RESULT_BASE.copy()
+    values.update(state=state, converged=converged, visits=visits, flips=flips,
+                  sweeps=-(-visits // n), energy2=e2, stop_reason=_STOP_CODES[stop])
+    if events is not None:
+        values["trace"] = tuple(FlipEvent(v, i, x, d) for v, i, x, d in events.tolist())
     if stop == _CYCLE2:
-        other = np.array(other, dtype=np.int8)
-        other.setflags(write=False)
-        values["cycle_state"] = other
+        values["cycle_state"] = _frozen(other)
     result = object.__new__(RunResult)
     result.__dict__.update(values)                   # frozen: no __setattr__ per field
     return result
+
+
+def _frozen(values: np.ndarray) -> np.ndarray:
+    """A read-only int8 copy."""
+    out = np.array(values, dtype=np.int8)
+    out.setflags(write=False)
+    return out
 
 
 def _schedule_array(schedule) -> np.ndarray:
@@ -559,10 +669,10 @@ class BatchResult:
     def results(self) -> list[RunResult]:
         """One :class:`~golden.RunResult` per probe."""
         n = self.states.shape[1]
-        states = self.states.copy()
-        states.setflags(write=False)              # the results' states are read-only views
+        states = _frozen(self.states)                # the results' states are read-only views
+        others = self.cycle_states
         return [_result(n, states[p], visits, flips, e2, stop, converged,
-                        other=self.cycle_states[p])
+                        other=others[p] if stop == _CYCLE2 else None)
                 for p, (visits, flips, e2, stop, converged) in enumerate(zip(
                     self.visits.tolist(), self.flips.tolist(), self.energy2.tolist(),
                     self.stop_reason.tolist(), self.converged.tolist()))]
@@ -607,14 +717,15 @@ class PreparedNetwork:
             order=order, max_sweeps=max_sweeps, max_visits=max_visits, beta=beta,
             beta_fixed=beta_fixed, trace=trace, clamp=clamp))
         rng = seed_state(seed)
+        work = _scratch(n)
         _load_probe(self.cols, self.rowsum, self.bias, self._s, self._h,
-                    probe.astype(self.field_dtype))
+                    probe.astype(self.field_dtype), work)
         other = np.empty(n, dtype=np.int8)
         visits, flips, e2, stop, converged, events = _run(
             self.cols, self.diag, self.bias, self._s, self._h, free, order, rng, cap, schedule,
-            trace, self.symmetric, other)
-        return _result(n, self._s, visits, flips, e2, stop, converged,
-                       events if trace else None, other)
+            trace, self.symmetric, other, work, _events(trace))
+        return _result(n, _frozen(self._s), int(visits), int(flips), int(e2), int(stop),
+                       bool(converged), events if trace else None, other)
 
     def _check_states(self, states) -> np.ndarray:
         n = self.config.neurons
@@ -670,7 +781,7 @@ class PreparedNetwork:
 
         def work(lo, hi):
             s = np.empty(n, dtype=self.field_dtype)
-            _run_block(*args, s, np.empty_like(s), lo, hi)
+            _run_block(*args, s, np.empty_like(s), lo, hi, False)
         if blocks <= 1:
             work(0, count)
         else:
@@ -725,8 +836,9 @@ def run_binary(weights, bias, state, *, order="sequential", seed: int = 1,
     other = np.empty(n, dtype=np.int8)
     visits, flips, e2, stop, converged, events = _run(
         cols, diag, b, s, h, free, int(order), rng, cap, _schedule_array(schedule), trace,
-        bool(np.array_equal(w, w.T)), other)
-    return _result(n, s, visits, flips, e2, stop, converged, events if trace else None, other)
+        bool(np.array_equal(w, w.T)), other, _scratch(n), _events(trace))
+    return _result(n, _frozen(s), int(visits), int(flips), int(e2), int(stop), bool(converged),
+                   events if trace else None, other)
 
 
 def run_binary_many(weights, bias, states, *, seeds=None, order="sequential", seed: int = 1,

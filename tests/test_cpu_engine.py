@@ -22,7 +22,7 @@ from hopfield_fpga.sim import cpu_engine as ce
 from hopfield_fpga.sim import golden, graded
 
 ORDERS = ("sequential", "random", "rejection_free", "synchronous")
-SIZES = (1, 2, 3, 5, 7, 8, 13, 16, 31, 64, 65, 100)
+SIZES = (1, 2, 3, 5, 7, 8, 13, 16, 31, 63, 64, 65, 100)
 U32 = st.integers(0, 2**32 - 1)
 
 
@@ -179,6 +179,22 @@ def test_many_refuses_bad_probes_and_seeds():
         ce.run_binary_many(w, None, [[1, 1, 1], [1, -1, 1]], seeds=[3])
     with pytest.raises(ValueError, match="threads"):
         ce.run_binary_many(w, None, [[1, 1, 1]], threads=0)
+
+
+def test_board_recall_many_checks_the_batch_at_once_and_names_a_bad_probe():
+    """cpu://'s recall_many validates the whole batch in one step; a bad row still gets the
+    per-probe error that names it."""
+    from hopfield_fpga.host.board import Board
+    from hopfield_fpga.host.errors import BadInputType, ConfigMismatch
+    with Board.open("cpu://?neurons=3&weight_bits=4") as board:
+        board.load_weights(np.array([[0, 1, -2], [1, 0, 3], [-2, 3, 0]]))
+        probes = np.array([[1, 1, 1], [1, -1, -1], [-1, 1, 1]], dtype=np.int16)
+        got = board.recall_many(probes)
+        assert got == [golden.run_binary(board.read_weights(), None, p) for p in probes]
+        with pytest.raises(ConfigMismatch, match=r"probe 1: state\[2\] = 0"):
+            board.recall_many([[1, 1, 1], [1, -1, 0]])
+        with pytest.raises(BadInputType, match="probe 0: state is a bool array"):
+            board.recall_many(np.ones((2, 3), dtype=bool))
 
 
 # -- many probes, threads, the prepared network -------------------------------------------------
@@ -388,7 +404,9 @@ def test_bench_cpu_measurements_check_against_golden():
     for threads in (1, 2):
         t = be.cpu_time_per_recall(net, probes[0], threads=threads, repeats=2, expect=want,
                                    **run)
-        assert 0 < t < 0.01
+        # a sanity bound, not a timing test: on several threads it is wall time, which on a
+        # loaded shared machine includes whole scheduler slices held by other processes
+        assert 0 < t < 0.1
     wrong = dataclass_without_trace(want)
     object.__setattr__(wrong, "flips", want.flips + 1)
     with pytest.raises(AssertionError, match="differs from the golden model"):
