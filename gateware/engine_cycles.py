@@ -4,7 +4,7 @@ that the first run after a weight or bias write pays.
 
 These are the cycle tables of ``docs/engine.md`` ("Cycle accounting" of each design) as
 functions, with the latencies taken from the blocks the engines are built with (the K-lane
-engine's adder tree, the column engine's column sum), so that ``hopfield bench link`` does not
+engine's adder tree, the column engine's energy unit), so that ``hopfield bench link`` does not
 keep a copy of its own. ``tests/test_bench_link.py`` checks the refresh against the
 ``refresh_cycles`` the simulated boards report, for both designs.
 """
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from hopfield_fpga.config import NetworkConfig
 from .binary_engine import tree_levels
-from .engine.column_sum import column_sum_latency
+from .engine.energy_unit import energy_latency
 from .unstable_set import AdderTree
 
 __all__ = ["access_write_cycles", "store_cycles", "refresh_cycles"]
@@ -43,7 +43,7 @@ def refresh_cycles(config: NetworkConfig) -> int:
     write (or a store) pays (``status.refresh_cycles``)."""
     n, c = config.neurons, config.chunks
     if config.engine == "column":
-        return c + n + column_sum_latency(config) + 3
+        return c + n + energy_latency(config) + 3      # L: the energy unit's, 2E's last term
     lat = _lanes_latency(config)
     # with fewer than 3 chunks the column passes drain between columns
     return n * c + 2 * c + 3 * lat + 9 + ((n - 1) * (lat + 3) if c < 3 else 0)

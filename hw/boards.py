@@ -208,11 +208,12 @@ BOARDS: dict[str, Board] = {b.name: b for b in [
         title="LambdaConcept ECPIX-5 with LFE5UM5G-85F (ECP5)",
         platform_cls=ECPIX585Platform,
         device=ECP5_85F,
-        # The column engine's board (docs/boards.md): the 85F build of _COLUMN_85F routed at
-        # 31.3 MHz at the ULX3S's speed grade 6 (this board's LFE5UM5G is speed grade 8,
-        # faster); 20 MHz keeps a 36% margin until the ECPIX-5's own build confirms 25.
+        # The column engine's board (docs/boards.md): its own build of _COLUMN_85F routed at
+        # 41.7 MHz (speed grade 8; 31.3 MHz on the ULX3S's grade 6), and the engine has since
+        # lost that build's critical path (docs/engine.md, "The clock"). 30 MHz keeps a 28%
+        # margin and gives the FT2232H's 6 Mbaud at 5 cycles a bit.
         # The ULX3S 85F keeps N = 1024 on the lanes engine.
-        sys_clk_freq=20e6,
+        sys_clk_freq=30e6,
         default_config=_COLUMN_85F,
         graded_config=NetworkConfig(neurons=256, weight_bits=8, lanes=8, features=_BOTH),
         bridge=FT2232H,
