@@ -27,19 +27,17 @@ import dataclasses
 import numpy as np
 
 from hopfield_fpga import protocol as P
-from hopfield_fpga.baud import LEGACY_BAUD, uart_timing
+from hopfield_fpga.baud import CHARACTER_BITS, LEGACY_BAUD, uart_timing
 from hopfield_fpga.config import Feature, NetworkConfig
 from hopfield_fpga.gateware.engine_cycles import access_write_cycles, refresh_cycles, store_cycles
 from hopfield_fpga.protocol import LinkGeometry
 from hopfield_fpga.hw.boards import BOARDS, get_board
 
 __all__ = ["RecordingPort", "LinkRow", "DEFAULT_BAUDS", "DEFAULT_BOARDS", "run_link_bench",
-           "format_table", "BITS_PER_BYTE", "operations", "count_bytes", "measure",
+           "format_table", "operations", "count_bytes", "measure",
            "state_transfer_rows", "BoardRecallRow", "board_recall_rows", "BOARD_PROBES",
            "format_board_table", "inflight_rows", "ROUND_TRIP", "INFLIGHT_FRAMES"]
 
-#: UART 8N1: start bit, 8 data bits, stop bit.
-BITS_PER_BYTE = 10
 DEFAULT_BAUDS = (115_200, 1_000_000, 3_000_000)
 #: Boards whose sys clock and engine design the load and store times are computed with.
 DEFAULT_BOARDS = ("icebreaker", "ulx3s-25f", "ecpix5-85f")
@@ -159,7 +157,7 @@ class LinkRow:
 
     @property
     def bit_times(self) -> int:
-        return BITS_PER_BYTE * self.wire_bytes
+        return CHARACTER_BITS * self.wire_bytes
 
     @property
     def wire_bits(self) -> int:
@@ -423,8 +421,8 @@ def board_recall_rows(boards=None, *, probes: int = BOARD_PROBES, seed: int = 1,
         wire_bytes, cycles = work[cfg]
         base = dict(board=name, neurons=cfg.neurons, lanes=cfg.lanes, clk_mhz=clk / 1e6,
                     probes=probes, payload_bits=2 * cfg.neurons + 8 * P.STATUS.size)
-        wire_bits = BITS_PER_BYTE * wire_bytes / probes
-        before_bits = BITS_PER_BYTE * _unpacked_recall_bytes(cfg, probes) / probes
+        wire_bits = CHARACTER_BITS * wire_bytes / probes
+        before_bits = CHARACTER_BITS * _unpacked_recall_bytes(cfg, probes) / probes
         engine_cycles = None if cycles is None else sum(cycles) / len(cycles)
         engine_s = 0.0 if cycles is None else engine_cycles / clk
         rows.append(BoardRecallRow(operation="recall_many", baud=baud, wire_bits=wire_bits,
@@ -450,7 +448,7 @@ def _timeline(frames: list[tuple[int, int, int]], engine_s: list[float], baud: i
     else as the driver sends them (``Link.stream``): back to back while the requests not
     answered, but for the oldest, take at most ``depth`` queue entries, then
     :data:`ROUND_TRIP` after the reply that makes room."""
-    bit = BITS_PER_BYTE / baud
+    bit = CHARACTER_BITS / baud
     done: list[float] = []
     host_free = board_free = 0.0
     for k, (out, inn, cost) in enumerate(frames):
@@ -485,7 +483,7 @@ def inflight_rows(boards=None, *, seed: int = 1,
                   for out, inn, _, payload in port.log]
         cycles = (engine_cycles or {}).get(name)
         per_frame = probes / len(frames) * (0.0 if cycles is None else cycles / clk)
-        wire_bits = BITS_PER_BYTE * sum(o + i for o, i, _ in frames) / probes
+        wire_bits = CHARACTER_BITS * sum(o + i for o, i, _ in frames) / probes
         for operation, depth in (("recall_many one at a time", None),
                                  ("recall_many in flight", P.RX_QUEUE_DEPTH)):
             seconds = _timeline(frames, [per_frame] * len(frames), baud, depth) / probes

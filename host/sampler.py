@@ -250,7 +250,7 @@ class _WireCount:
     is in flight at a time, so a request and its reply do not overlap on the wire)."""
 
     def __init__(self, board):
-        self.link = getattr(board, "link", None)
+        self.link = board.link            # None on cpu://
         self.baud = board.info().baud
         self._last = self._total()
 

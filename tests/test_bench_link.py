@@ -13,7 +13,8 @@ from hopfield_fpga.config import Feature, NetworkConfig
 from hopfield_fpga.protocol import LinkGeometry
 from hopfield_fpga.host import cli
 from hopfield_fpga.gateware.engine_cycles import refresh_cycles
-from hopfield_fpga.host.bench_link import BITS_PER_BYTE, DEFAULT_BAUDS, DEFAULT_BOARDS
+from hopfield_fpga.baud import CHARACTER_BITS
+from hopfield_fpga.host.bench_link import DEFAULT_BAUDS, DEFAULT_BOARDS
 from hopfield_fpga.hw.boards import BOARDS, get_board
 
 TARGET = 1.05
@@ -46,9 +47,9 @@ def test_ratio_and_consistency(capsys, lanes):
         by_op.setdefault(r["operation"], []).append(r)
         assert (r["neurons"], r["lanes"], r["weight_bits"]) == (256, lanes, 8)
         assert r["wire_bytes"] == r["wire_out"] + r["wire_in"]
-        assert r["bit_times"] == BITS_PER_BYTE * r["wire_bytes"]
+        assert r["bit_times"] == CHARACTER_BITS * r["wire_bytes"]
         assert r["bytes_ratio"] == pytest.approx(r["wire_bytes"] / r["data_bytes"])
-        assert r["line_ratio"] == pytest.approx(r["bytes_ratio"] * BITS_PER_BYTE / 8)
+        assert r["line_ratio"] == pytest.approx(r["bytes_ratio"] * CHARACTER_BITS / 8)
     assert set(by_op) == {"load", "store", "recall_many"}
     for op in ("load", "recall_many"):
         for r in by_op[op]:
