@@ -31,6 +31,7 @@ from hopfield_fpga.baud import CHARACTER_BITS, LEGACY_BAUD, uart_timing
 from hopfield_fpga.config import Feature, NetworkConfig
 from hopfield_fpga.gateware.engine_cycles import access_write_cycles, refresh_cycles, store_cycles
 from hopfield_fpga.protocol import LinkGeometry
+from hopfield_fpga.text_table import right_aligned
 from hopfield_fpga.hw.boards import BOARDS, get_board
 
 __all__ = ["RecordingPort", "LinkRow", "DEFAULT_BAUDS", "DEFAULT_BOARDS", "run_link_bench",
@@ -321,16 +322,14 @@ def format_table(rows: list[LinkRow]) -> str:
     def f(v, spec):
         return "-" if v is None else format(v, spec)
 
-    lines = [head]
+    lines = []
     for r in rows:
         lines.append((r.operation, str(r.neurons), str(r.lanes), str(r.requests),
                       str(r.data_bytes), str(r.wire_out), str(r.wire_in),
                       f"{r.bytes_ratio:.4f}", f"{r.line_ratio:.4f}", r.board or "-",
                       f(r.clk_mhz, "g"), f(r.baud, "d"), f(r.wire_ms, ".1f"),
                       f(r.engine_ms, ".2f"), f(r.time_ms, ".1f")))
-    widths = [max(len(line[i]) for line in lines) for i in range(len(head))]
-    return "\n".join("  ".join(cell.rjust(w) for cell, w in zip(line, widths))
-                     for line in lines)
+    return right_aligned(head, lines)
 
 
 # -- a batched recall on each board at its default baud -----------------------------------------
@@ -393,9 +392,11 @@ def _recall_workload(config: NetworkConfig, probes: int, seed: int, simulator: s
     out, inn = count_bytes(board, lambda b: b.recall_many(states, **run))
     if simulator is None:
         return out + inn, None
-    got = bench_engine._rtl_runs(config, patterns, [
-        {"noise": RECALL_NOISE, "state": [int(v) for v in s], **run} for s in states], simulator)
-    weights = golden.store_hebbian(np.zeros((n, n), dtype=np.int64), patterns, config=config)
+    # the weights a user would store (bench_engine.bench_weights: quantized at W_BITS = 3)
+    store, weights = bench_engine.bench_weights(config, patterns)
+    got = bench_engine._rtl_runs(config, patterns if store == "hebbian" else None, [
+        {"noise": RECALL_NOISE, "state": [int(v) for v in s], **run} for s in states],
+        simulator, weights=weights)
     for i, (state, rtl) in enumerate(zip(states, got)):
         want = golden.run_binary(weights, None, state, config=config, **run)
         bench_engine._check_rtl(want, rtl, f"N={n} K={config.lanes} probe {i} (seed {seed})")
@@ -502,11 +503,9 @@ def format_board_table(rows: list[BoardRecallRow]) -> str:
     def f(v, spec):
         return "-" if v is None else format(v, spec)
 
-    lines = [head] + [(r.board, r.operation, str(r.neurons), str(r.lanes), f"{r.clk_mhz:g}",
+    lines = [(r.board, r.operation, str(r.neurons), str(r.lanes), f"{r.clk_mhz:g}",
                        f(r.baud, "d"), str(r.payload_bits), f(r.wire_bits, ".0f"),
                        f(None if r.seconds is None else 1e3 * r.seconds, ".3f"),
                        f(r.engine_cycles, ".0f"), f(r.wire_vs_before, ".1f"))
                       for r in rows]
-    widths = [max(len(line[i]) for line in lines) for i in range(len(head))]
-    return "\n".join("  ".join(cell.rjust(w) for cell, w in zip(line, widths))
-                     for line in lines)
+    return right_aligned(head, lines)

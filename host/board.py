@@ -48,6 +48,7 @@ The others refuse them with MissingEngineFeature.
 from __future__ import annotations
 
 import dataclasses
+import warnings
 
 import numpy as np
 import serial
@@ -311,6 +312,17 @@ class Board:
                            f"quantized=True, or no scale")
         patterns = check_states(self.config, patterns, "patterns")
         if not quantized:
+            cfg = self.config
+            if len(patterns) > cfg.weight_max:
+                # each p_i p_j step saturates at +-W_MAX: past W_MAX patterns the weights
+                # keep little of them (at W_BITS = 3 and P = 0.1 N a 10% probe no longer
+                # recalls its pattern: docs/engine.md, "The benchmark's weights")
+                warnings.warn(
+                    f"storing {len(patterns)} patterns with the saturating rule, whose "
+                    f"{cfg.weight_bits}-bit weights clip at +-{cfg.weight_max}: store them "
+                    f"with quantized=True (the quantized store, where the board has it) or "
+                    f"load_weights(golden.store_hebbian_quantized(patterns, config=board."
+                    f"config)) to keep their full Hebbian sum", stacklevel=2)
             self._engine.store(patterns, progress)
             return
         require_extra(self._engine.extras, "the quantized store", self.url)

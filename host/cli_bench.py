@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 
+from .bench_bound import register_bound
 from .bench_capacity import register_capacity
 from .bench_maxcut import register_maxcut
 from .cli import CLIError, positive_int
@@ -131,7 +132,7 @@ def _link(args) -> int:
 
 
 #: The benchmarks under ``hopfield bench``.
-BENCHES = [register_engine, register_link, register_maxcut, register_capacity]
+BENCHES = [register_engine, register_link, register_maxcut, register_capacity, register_bound]
 
 
 def register(subparsers) -> None:

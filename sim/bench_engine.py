@@ -40,10 +40,11 @@ from typing import Callable
 import numpy as np
 
 from hopfield_fpga.config import Feature, NetworkConfig, Order
+from hopfield_fpga.text_table import right_aligned
 from . import cpu_engine, golden
 
 __all__ = ["ENGINES", "BenchRow", "TargetCheck", "BenchReport", "run_engine_bench", "cpu_time_per_recall",
-           "many_check", "DEFAULT_SIZES", "QUICK_SIZES", "NOISES", "DEFAULT_CLOCK_BOARD"]
+           "many_check", "Workload", "bench_workload", "bench_weights", "DEFAULT_SIZES", "QUICK_SIZES", "NOISES", "DEFAULT_CLOCK_BOARD"]
 
 DEFAULT_SIZES = (64, 256, 1024)
 QUICK_SIZES = (64,)
@@ -159,6 +160,51 @@ def bench_config(neurons: int, lanes: int) -> NetworkConfig:
     return NetworkConfig(neurons=neurons, weight_bits=WEIGHT_BITS, lanes=lanes)
 
 
+@dataclasses.dataclass
+class Workload:
+    """The benchmark's recalls for one configuration (:func:`bench_workload`)."""
+    patterns: np.ndarray             # P x N, +1/-1
+    weights: np.ndarray              # N x N, what the recalls run on
+    store: str                       # "hebbian" (the on-chip rule, §9) or "quantized" (§14)
+    probes: list[dict]               # run arguments and ``state``, one per (noise, order)
+    rng: np.random.Generator         # where the probes left it (the recall_many check's)
+
+
+def bench_weights(config: NetworkConfig, patterns) -> tuple[str, np.ndarray]:
+    """("hebbian", the saturating on-chip rule's weights) where that rule is exact (P <= W_MAX:
+    no sum reaches the clip), else ("quantized", the quantized store's, §14)."""
+    n = config.neurons
+    if len(patterns) <= config.weight_max or config.weight_bits < 2:
+        return "hebbian", golden.store_hebbian(np.zeros((n, n), dtype=np.int64), patterns,
+                                               config=config)
+    return "quantized", golden.store_hebbian_quantized(patterns, config=config)
+
+
+def bench_workload(config: NetworkConfig, *, noises=NOISES, orders=None,
+                   seed: int = 1) -> Workload:
+    """P = round(0.1 N) random patterns, their Hebbian weights, and one probe of pattern 0 per
+    (noise, order) (``orders`` None: every order the configuration builds).
+
+    The weights are those a user of the board would store: the saturating on-chip rule (§9)
+    where it is exact (P <= W_MAX: no sum reaches the clip), else the quantized store (§14,
+    ``golden.store_hebbian_quantized``; on chip where the board has one, else computed on the
+    host and loaded), since at W_BITS = 3 and P = 26 the saturating rule leaves weights from
+    which a 10% probe no longer recalls its pattern (overlap 0.04 instead of 1):
+    :func:`bench_weights`."""
+    n = config.neurons
+    rng = np.random.default_rng(seed + n)
+    patterns = rng.choice([-1, 1], (max(1, round(0.1 * n)), n))
+    store, weights = bench_weights(config, patterns)
+    probes = []
+    for noise in noises:
+        for order in (orders or config.orders):
+            probes.append({"noise": noise, "order": order.name.lower(),
+                           "seed": int(rng.integers(1, 1 << 32)),
+                           "state": [int(v) for v in _probe(patterns[0], noise, rng)],
+                           "max_visits": 200 * n})
+    return Workload(patterns, weights, store, probes, rng)
+
+
 def _probe(pattern: np.ndarray, noise: float, rng: np.random.Generator) -> np.ndarray:
     n = len(pattern)
     flip = rng.permutation(n)[:round(noise * n)]
@@ -237,13 +283,15 @@ def many_check(weights, config: NetworkConfig, patterns, *, noise: float, order:
 
 def _rtl_runs(config: NetworkConfig, patterns, probes, simulator: str,
               weights=None) -> list[dict]:
-    """Store ``patterns`` (on chip if the configuration has Feature.HEBBIAN, else by writing
-    ``weights``, which it then needs) and run every probe on the simulated RTL of the engine
-    ``config.engine`` names; one dict per run."""
+    """Store ``patterns`` on chip (if given and the configuration has Feature.HEBBIAN; else
+    write ``weights``, which it then needs) and run every probe on the simulated RTL of the
+    engine ``config.engine`` names; one dict per run."""
     from .rtl_runner import run_cocotb
-    if not config.has(Feature.HEBBIAN) and weights is None:
-        raise ValueError(f"{config.describe()} has no on-chip Hebbian store: the "
-                         f"benchmark needs the weights to write")
+    on_chip = patterns is not None and config.has(Feature.HEBBIAN)
+    if not on_chip and weights is None:
+        raise ValueError(f"{config.describe()}: no patterns to store on chip (none given, "
+                         f"or no on-chip Hebbian store), so the benchmark needs the weights "
+                         f"to write")
     engine = config.engine
     design = ENGINES[engine].build(config)
     with tempfile.TemporaryDirectory() as tmp:
@@ -251,7 +299,7 @@ def _rtl_runs(config: NetworkConfig, patterns, probes, simulator: str,
         # The inputs go through a file: the environment cannot hold N = 1024 patterns.
         inp = Path(tmp) / "input.json"
         data = {"probes": probes}
-        if config.has(Feature.HEBBIAN):
+        if on_chip:
             data["patterns"] = [[int(v) for v in pat] for pat in patterns]
         else:
             data["weights"] = np.asarray(weights).tolist()
@@ -303,19 +351,11 @@ def run_engine_bench(sizes=DEFAULT_SIZES, *, lanes: int = 8, orders=None, noises
     report = BenchReport([], [])
     for config in configs:
         n = config.neurons
-        rng = np.random.default_rng(seed + n)
-        p = max(1, round(0.1 * n))
-        patterns = rng.choice([-1, 1], (p, n))
-        weights = golden.store_hebbian(np.zeros((n, n), dtype=np.int64), patterns,
-                                       config=config)
-        probes = []
-        for noise in noises:
-            for order in (orders or config.orders):
-                probes.append({"noise": noise, "order": order.name.lower(),
-                               "seed": int(rng.integers(1, 1 << 32)),
-                               "state": [int(v) for v in _probe(patterns[0], noise, rng)],
-                               "max_visits": 200 * n})
-        results = _rtl_runs(config, patterns, probes, simulator, weights=weights)
+        work = bench_workload(config, noises=noises, orders=orders, seed=seed)
+        patterns, weights, probes, rng = work.patterns, work.weights, work.probes, work.rng
+        p = len(patterns)
+        results = _rtl_runs(config, patterns if work.store == "hebbian" else None, probes,
+                            simulator, weights=weights)
         net = cpu_engine.PreparedNetwork(weights, None, config)
         for probe, got in zip(probes, results):
             run = dict(order=probe["order"], seed=probe["seed"], max_visits=probe["max_visits"])
@@ -354,13 +394,6 @@ def run_engine_bench(sizes=DEFAULT_SIZES, *, lanes: int = 8, orders=None, noises
     return report
 
 
-def _table(head, lines) -> str:
-    lines = [tuple(head)] + lines
-    widths = [max(len(line[i]) for line in lines) for i in range(len(head))]
-    return "\n".join("  ".join(cell.rjust(w) for cell, w in zip(line, widths))
-                     for line in lines)
-
-
 def format_table(report: BenchReport) -> str:
     rows = report.rows
     clocks = sorted({r.clock_hz for r in rows})
@@ -378,10 +411,9 @@ def format_table(report: BenchReport) -> str:
               "-" if r.ratio is None else f"{r.ratio:.3f}", f"{r.fpga_us:.2f}",
               f"{r.cpu_us:.2f}", f"{r.cpu_all_us:.2f}", f"{r.speedup_vs_cpu:.3f}",
               f"{r.speedup_vs_cpu_all:.3f}") for r in rows]
-    targets = _table(("target check", "N", "noise", "order", "golden_us", "cpu_us", "ratio",
-                      "target"),
-                     [(t.check, str(t.neurons), f"{t.noise:.0%}", t.order,
-                       f"{t.baseline_us:.1f}", f"{t.cpu_us:.2f}", f"{t.ratio:.1f}",
-                       f">= {t.target:g}") for t in report.targets])
-    return f"{title}\n{_table(head, lines)}\n\nIssue 12 targets (the golden model is the " \
+    targets = right_aligned(
+        ("target check", "N", "noise", "order", "golden_us", "cpu_us", "ratio", "target"),
+        [(t.check, str(t.neurons), f"{t.noise:.0%}", t.order, f"{t.baseline_us:.1f}",
+          f"{t.cpu_us:.2f}", f"{t.ratio:.1f}", f">= {t.target:g}") for t in report.targets])
+    return f"{title}\n{right_aligned(head, lines)}\n\nIssue 12 targets (the golden model is the " \
            f"spec, timed only here):\n{targets}"

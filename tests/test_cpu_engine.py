@@ -465,6 +465,6 @@ def test_bench_simulates_the_engine_the_configuration_names(monkeypatch):
     assert seen == [board, board.with_(engine="column"), be.bench_config(16, 4)]
     assert seen[2].engine == "lanes"
     monkeypatch.undo()
-    with pytest.raises(ValueError, match="no on-chip Hebbian store"):
+    with pytest.raises(ValueError, match="needs the weights to write"):
         be._rtl_runs(be.bench_config(8, 4).with_(features=Feature.TRACE), [[1] * 8], [],
                      "icarus")
