@@ -11,10 +11,11 @@ same cycle accounting (``status.cycles``).
 Weights are written (WRITE_WEIGHTS, CLEAR, the Hebbian STORE_PATTERN and the quantized
 store) through replica 0 only, while replica 1 is idle: replica 0's port owns the store's
 write path (the block RAMs' port B, which replica 1 reads through otherwise), and replica
-1's write members are not connected. The caller (the command engine, docs/engine.md,
-"Replicas") keeps to this rule; a write through replica 1 changes nothing. After a write,
-replica 1's fields are stale (``status.fields_valid`` low) and its next run refreshes them,
-as after a write of its own. Biases, states, clamp masks, beta schedules and runs are per
+1's writes are not performed. The caller (the command engine, docs/engine.md, "Replicas")
+keeps to this rule; a weight write through replica 1 only marks its fields stale (a CLEAR
+through it clears its biases, not the weights). After a write through replica 0, replica 1's
+fields are stale (``status.fields_valid`` low) and its next run refreshes them, as after a
+write of its own. Biases, states, clamp masks, beta schedules and runs are per
 replica.
 
 Members

@@ -23,15 +23,15 @@ once and each block RAM port serves one replica: block RAM port A is port 0's re
 block RAM port B is port 1's reads, or port 0's write while port 0 writes (the write's
 address replaces port 1's read address: one address signal drives the write and the read,
 so synthesis makes them one read-write port). Weights are written through port 0 only, and
-only while port 1's user is idle (its reads then return other columns); port 1's write
-members are not used. ``stale`` tells port 1's user that the weights changed (its fields must
-be refreshed). Port 0 keeps both of its addresses, so the engine behind it reads and writes
+only while port 1's user is idle (its reads then return other columns). ``stale`` tells port
+1's user that the weights changed (its fields must be refreshed); port 1's own writes are not
+performed and only raise its ``stale``. Port 0 keeps both of its addresses, so the engine behind it reads and writes
 in the same cycle exactly as with one port.
 """
 
 from __future__ import annotations
 
-from amaranth.hdl import Const, Module, Mux, Signal
+from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -118,12 +118,12 @@ class WeightStore(wiring.Component):
         wr = mem.write_port(granularity=word)
         # The last chunk's lanes beyond N are stored as 0.
         valid_last = (n - (c - 1) * k) * wb
-        data = Signal(word)
-        m.d.comb += data.eq(Mux(writer.write_chunk == c - 1,
-                                writer.write_data[:valid_last], writer.write_data))
+        chunk_in = Signal(word)
+        m.d.comb += chunk_in.eq(Mux(writer.write_chunk == c - 1,
+                                    writer.write_data[:valid_last], writer.write_data))
         writing = Signal()
         m.d.comb += [writing.eq(writer.write_en | writer.write_column),
-                     wr.data.eq(Mux(writer.write_column, writer.column_in, data.replicate(c))),
+                     wr.data.eq(Mux(writer.write_column, writer.column_in, chunk_in.replicate(c))),
                      wr.en.eq(Mux(writer.write_column, (1 << c) - 1,
                                   Mux(writer.write_en, 1 << writer.write_chunk, 0)))]
         addrs = [port.read_addr for port in self.ports]
@@ -132,10 +132,14 @@ class WeightStore(wiring.Component):
         else:
             # Block RAM port B: one address for port 1's read and port 0's write.
             shared = Signal(range(n))
-            m.d.comb += [shared.eq(Mux(writing, writer.write_addr, self.ports[1].read_addr)),
-                         wr.addr.eq(shared), self.ports[1].stale.eq(writing)]
+            other = self.ports[1]
+            # Port 1's own writes are not performed: they only mark its fields stale (a
+            # CLEAR through it then refreshes them from the weights, which it did not clear).
+            m.d.comb += [shared.eq(Mux(writing, writer.write_addr, other.read_addr)),
+                         wr.addr.eq(shared),
+                         other.stale.eq(writing | other.write_en | other.write_column)]
             addrs[1] = shared
-        m.d.comb += self.ports[0].stale.eq(Const(0))
+        m.d.comb += writer.stale.eq(0)                     # no one else writes
         for r, (port, addr) in enumerate(zip(self.ports, addrs)):
             if self.read_ports == 1:
                 rd = mem.read_port()
