@@ -1,3 +1,4 @@
+# amaranth: UnusedElaboratable=no
 """Replicas (``gateware/engine/replicas.py``): two column engines sharing one two-port
 weight store, in Amaranth's simulator. The store's two ports against a model; then both
 replicas running at the same time on different probes, orders and seeds (deterministic and
@@ -229,3 +230,12 @@ def test_replicas_match_golden_and_lone_engine():
                   for i in range(len(pairs)))
     print(f"{both[0]} cycles with both runs advancing, {shorter} in the shorter runs")
     assert both[0] >= shorter, "the replicas did not run at the same time"
+
+
+def test_replicas_refuse_bad_parameters():
+    with pytest.raises(ValueError, match="replicas must be 1 or 2 .* not 3"):
+        ColumnReplicas(CONFIG, 3)
+    with pytest.raises(ValueError, match="read_ports must be 1 or 2 .* not 0"):
+        WeightStore(CONFIG, read_ports=0)
+    with pytest.raises(TypeError, match="config must be a NetworkConfig, not 12"):
+        ColumnReplicas(12)
