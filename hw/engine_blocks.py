@@ -23,6 +23,7 @@ from hopfield_fpga.gateware.engine.column_engine import DEFAULT_SPANS, ColumnEng
 from hopfield_fpga.gateware.engine.field_array import FieldArray
 from hopfield_fpga.gateware.engine.glauber_unit import GlauberUnit
 from hopfield_fpga.gateware.engine.hebbian_column import HebbianColumn
+from hopfield_fpga.gateware.engine.replicas import ColumnReplicas
 from hopfield_fpga.gateware.engine.select_random import DrawWords, SelectRandom, WordWindow
 from hopfield_fpga.gateware.engine.select_rejection_free import SelectRank
 from hopfield_fpga.gateware.engine.select_sequential import SelectSequential
@@ -71,13 +72,16 @@ BLOCKS = {
     "draw_words": lambda c, spans: DrawWords(c.neurons, MEASURED_WORDS),
     "word_window": lambda c, spans: WordWindow(MEASURED_WORDS),
     "weight_store": lambda c, spans: WeightStore(c),
+    # Two replicas' store (gateware/engine/replicas.py; docs/engine.md, "Replicas").
+    "weight_store_replicas": lambda c, spans: WeightStore(c, read_ports=2),
+    "column_replicas": lambda c, spans: ColumnReplicas(c.with_(engine="column"), spans=spans),
     "glauber_unit": lambda c, spans: GlauberUnit(c),
     "hebbian_column": lambda c, spans: HebbianColumn(c),
     # The whole engine, for yosys' per-block split (synth_ecp5 -noflatten; docs/engine.md).
     "column_engine": lambda c, spans: ColumnEngine(c.with_(engine="column"), spans=spans),
 }
 #: Blocks written as they are: their ports are registered inside, or are a memory's.
-UNWRAPPED = ("weight_store", "column_engine")
+UNWRAPPED = ("weight_store", "weight_store_replicas", "column_engine", "column_replicas")
 
 
 def main(argv=None):

@@ -336,8 +336,9 @@ def test_weight_store(config):
     n, k, c, wb = config.neurons, config.lanes, config.chunks, config.weight_bits
     seed = 6000 + n
     rng = np.random.default_rng(seed)
-    dut = WeightStore(config)
-    sim = Simulator(dut)
+    store = WeightStore(config)
+    dut = store.ports[0]
+    sim = Simulator(store)
     sim.add_clock(1e-6)
 
     async def bench(ctx):

@@ -20,5 +20,6 @@ model (``tests/test_engine_blocks.py``):
 into a single-replica engine with ``BinaryEngine``'s signature and features, and the clamp
 mask and synchronous order of ``docs/numerics.md`` §12-§13 (``tests/test_column_engine.py``,
 ``tests/test_column_engine_cocotb.py``). ``BoardTop`` builds it for a configuration with
-``engine="column"`` (``sim://...&engine=column``).
+``engine="column"`` (``sim://...&engine=column``). :mod:`.replicas` builds two of them on one
+weight store with a port each (``tests/test_replicas.py``).
 """

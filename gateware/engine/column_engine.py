@@ -51,6 +51,7 @@ from types import SimpleNamespace
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import Out
 
 from hopfield_fpga.config import (BETA_SCHEDULE_DEPTH, COUNTER_BITS, Feature, NetworkConfig,
                                   Order)
@@ -67,7 +68,7 @@ from .run_status import StatusRegisters
 from .select_random import DrawWords, SelectRandom, WordWindow
 from .select_rejection_free import SelectRank
 from .select_sequential import SelectSequential
-from .weight_store import WeightStore
+from .weight_store import WeightPort, WeightStore
 
 __all__ = ["ColumnEngine", "DEFAULT_WORDS", "DEFAULT_SPANS", "SelectTiming"]
 
@@ -107,24 +108,37 @@ class SelectTiming:
 class ColumnEngine(GlauberRun, QuantizedStoreRun, wiring.Component):
     """Binary Hopfield neurons, column-parallel (see the module docstring).
 
-    Members: see :func:`~hopfield_fpga.gateware.engine_ports.engine_signature`.
+    Members: see :func:`~hopfield_fpga.gateware.engine_ports.engine_signature`; with
+    ``shared_store`` (a replica of :class:`~.replicas.ColumnReplicas`) also ``weights``:
+    Out(:class:`~.weight_store.WeightPort`), the engine's port of a store outside it (whose
+    ``stale`` marks the fields stale), instead of a store of its own.
     """
 
     def __init__(self, config: NetworkConfig, *, words: int = DEFAULT_WORDS,
-                 spans=DEFAULT_SPANS):
+                 spans=DEFAULT_SPANS, shared_store: bool = False):
         check_engine_config(config, synchronous=True)
         check_int("words", words, 1, 64)
         self.config, self.words = config, words
         self.timing = SelectTiming(config.neurons, spans)
         self.ports = EnginePorts(config)
         self.energy = EnergyUnit(config)
-        super().__init__(engine_signature(config))
+        # A replica (:class:`~.replicas.ColumnReplicas`) reaches a shared store through its
+        # ``weights`` port; otherwise the engine owns its store.
+        self.shared_store = bool(shared_store)
+        members = dict(engine_signature(config).members)
+        if self.shared_store:
+            members["weights"] = Out(WeightPort(config))
+        super().__init__(members)
 
     def elaborate(self, platform):
         cfg, P = self.config, self.ports
         N, K, C, WB = cfg.neurons, cfg.lanes, cfg.chunks, cfg.weight_bits
         m = Module()
-        m.submodules.weights = ws = WeightStore(cfg)
+        if self.shared_store:
+            ws = self.weights
+        else:
+            m.submodules.weights = store = WeightStore(cfg)
+            ws = store.ports[0]
         m.submodules.fields = fa = FieldArray(cfg)
         m.submodules.energy = eu = self.energy
         m.submodules.biases = bmem = Memory(shape=K * cfg.bias_bits, depth=C, init=[])
@@ -232,6 +246,10 @@ class ColumnEngine(GlauberRun, QuantizedStoreRun, wiring.Component):
                 self._store_pattern(m, d)
             if cfg.store_patterns:
                 self._qstore_states(m, d)
+        if self.shared_store:
+            # The weights changed through another replica (idle then): the fields are stale.
+            with m.If(ws.stale):
+                m.d.sync += regs.dirty.eq(1)
         return m
 
     def _build_selectors(self, m, d):

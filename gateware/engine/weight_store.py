@@ -1,4 +1,5 @@
-"""The weight store: one whole column of W per read, K-lane words for the host.
+"""The weight store: one whole column of W per read, K-lane words for the host, one read
+port per replica (one or two) on the same memory.
 
 Word j of the memory is column j of W: W_ij of neuron i at bits [i W, (i+1) W), chunk c
 (neurons cK .. cK+K-1, the host's access word, ``engine_ports``) at bits [c K W, (c+1) K W).
@@ -8,21 +9,24 @@ side: on the ECP5 85F default (N = 1024, W_BITS = 3, K = 6) a chunk is 18 bits, 
 DP16KD port, so each of the C = 171 blocks holds one chunk of every column and its write
 enable is the chunk's (docs/engine.md, "Column-parallel engine").
 
-The read port is synchronous (one cycle from ``read_addr`` to ``column``) and enabled by
-``read_en``, which keeps its data while low. ``chunk_data`` selects one chunk of the column
-last read, for the host's READ_WEIGHTS. Lanes beyond N in the last chunk are written as 0, so
-they read as 0.
+Each user (an engine, a replica) has a :class:`WeightPort`: its reads are synchronous (one
+cycle from ``read_addr`` to ``column``), enabled by ``read_en``, which keeps the data while
+low; ``chunk_data`` selects one chunk of the column last read, for the host's READ_WEIGHTS.
+Lanes beyond N in the last chunk are written as 0, so they read as 0.
 
-Members
--------
-read_addr: In(range(N)), column j to read; read_en: In(1).
-column: Out(C * K * W_BITS), the column read (the cycle after read_en).
-chunk: In(range(C)); chunk_data: Out(K * W_BITS), chunk ``chunk`` of ``column``.
-write_addr: In(range(N)), write_chunk: In(range(C)), write_data: In(K * W_BITS),
-write_en: In(1): W_ij <- the lanes of write_data for the neurons i of chunk write_chunk.
-write_column: In(1), column_in: In(C * K * W_BITS): the whole column write_addr <- column_in
-(instead of the chunk write): the clear (zeros) and the Hebbian store (the updated column,
-:class:`~.hebbian_column.HebbianColumn`); lanes beyond N must be 0.
+With one port (``read_ports=1``, an engine that owns its store) the memory has a read port
+and a write port, each with its own address: the block RAMs' two ports, one reading, one
+writing, so a Hebbian store can read column t while it writes column t - 1.
+
+With two ports (``read_ports=2``, :class:`~.replicas.ColumnReplicas`) the weights are stored
+once and each block RAM port serves one replica: block RAM port A is port 0's reads alone;
+block RAM port B is port 1's reads, or port 0's write while port 0 writes (the write's
+address replaces port 1's read address: one address signal drives the write and the read,
+so synthesis makes them one read-write port). Weights are written through port 0 only, and
+only while port 1's user is idle (its reads then return other columns). ``stale`` tells port
+1's user that the weights changed (its fields must be refreshed); port 1's own writes are not
+performed and only raise its ``stale``. Port 0 keeps both of its addresses, so the engine behind it reads and writes
+in the same cycle exactly as with one port.
 """
 
 from __future__ import annotations
@@ -34,10 +38,26 @@ from amaranth.lib.wiring import In, Out
 
 from hopfield_fpga.config import NetworkConfig
 
-__all__ = ["WeightStore"]
+__all__ = ["WeightPort", "WeightStore"]
 
 
-class WeightStore(wiring.Component):
+class WeightPort(wiring.Signature):
+    """One user's port of the weight store, seen from the user (an engine drives the
+    addresses and reads ``column``).
+
+    Members
+    -------
+    read_addr: Out(range(N)), column j to read; read_en: Out(1).
+    column: In(C * K * W_BITS), the column read (the cycle after read_en).
+    chunk: Out(range(C)); chunk_data: In(K * W_BITS), chunk ``chunk`` of ``column``.
+    write_addr: Out(range(N)), write_chunk: Out(range(C)), write_data: Out(K * W_BITS),
+    write_en: Out(1): W_ij <- the lanes of write_data for the neurons i of chunk write_chunk.
+    write_column: Out(1), column_in: Out(C * K * W_BITS): the whole column write_addr <-
+    column_in (instead of the chunk write): the clear (zeros) and the Hebbian store (the
+    updated column, :class:`~.hebbian_column.HebbianColumn`); lanes beyond N must be 0.
+    stale: In(1), high in a cycle the weights are written through another port.
+    """
+
     def __init__(self, config: NetworkConfig):
         if not isinstance(config, NetworkConfig):
             raise TypeError(f"config must be a NetworkConfig, not {config!r}")
@@ -45,37 +65,95 @@ class WeightStore(wiring.Component):
         n, c = config.neurons, config.chunks
         word = config.lanes * config.weight_bits
         super().__init__({
-            "read_addr": In(range(n)),
-            "read_en": In(1),
-            "column": Out(c * word),
-            "chunk": In(range(c)),
-            "chunk_data": Out(word),
-            "write_addr": In(range(n)),
-            "write_chunk": In(range(c)),
-            "write_data": In(word),
-            "write_en": In(1),
-            "write_column": In(1),
-            "column_in": In(c * word),
+            "read_addr": Out(range(n)),
+            "read_en": Out(1),
+            "column": In(c * word),
+            "chunk": Out(range(c)),
+            "chunk_data": In(word),
+            "write_addr": Out(range(n)),
+            "write_chunk": Out(range(c)),
+            "write_data": Out(word),
+            "write_en": Out(1),
+            "write_column": Out(1),
+            "column_in": Out(c * word),
+            "stale": In(1),
         })
+
+    def __eq__(self, other):
+        return type(other) is WeightPort and other.config == self.config
+
+    def __repr__(self):
+        return f"WeightPort({self.config!r})"
+
+
+class WeightStore(wiring.Component):
+    """The weights, one column a word (see the module docstring).
+
+    Members
+    -------
+    ports: In(WeightPort(config)).array(read_ports), port r for user r; writes through
+    port 0 only.
+    """
+
+    def __init__(self, config: NetworkConfig, read_ports: int = 1):
+        if read_ports not in (1, 2):
+            raise ValueError(f"read_ports must be 1 or 2 (a block RAM has two ports), "
+                             f"not {read_ports!r}")
+        self.config, self.read_ports = config, read_ports
+        super().__init__({"ports": In(WeightPort(config)).array(read_ports)})
 
     def elaborate(self, platform):
         cfg = self.config
         n, k, c, wb = cfg.neurons, cfg.lanes, cfg.chunks, cfg.weight_bits
         word = k * wb
         m = Module()
-        m.submodules.memory = mem = Memory(shape=c * word, depth=n, init=[])
-        rd = mem.read_port()
+        # Two users: a read and a write of one address in one cycle are never used (the
+        # engines read the next column while they write, and port 1's user is idle while
+        # port 0 writes). Saying so lets yosys map port 1's read and the write to one
+        # block RAM port; without it, it keeps the other port's read-old-data ordering by
+        # duplicating the memory (docs/engine.md, "Replicas").
+        attrs = {} if self.read_ports == 1 else {"no_rw_check": 1}
+        m.submodules.memory = mem = Memory(shape=c * word, depth=n, init=[], attrs=attrs)
+        writer = self.ports[0]
         wr = mem.write_port(granularity=word)
-        m.d.comb += [rd.addr.eq(self.read_addr), rd.en.eq(self.read_en),
-                     self.column.eq(rd.data),
-                     self.chunk_data.eq(rd.data.word_select(self.chunk, word))]
         # The last chunk's lanes beyond N are stored as 0.
         valid_last = (n - (c - 1) * k) * wb
-        data = Signal(word)
-        m.d.comb += data.eq(Mux(self.write_chunk == c - 1,
-                                self.write_data[:valid_last], self.write_data))
-        m.d.comb += [wr.addr.eq(self.write_addr),
-                     wr.data.eq(Mux(self.write_column, self.column_in, data.replicate(c))),
-                     wr.en.eq(Mux(self.write_column, (1 << c) - 1,
-                                  Mux(self.write_en, 1 << self.write_chunk, 0)))]
+        chunk_in = Signal(word)
+        m.d.comb += chunk_in.eq(Mux(writer.write_chunk == c - 1,
+                                    writer.write_data[:valid_last], writer.write_data))
+        writing = Signal()
+        m.d.comb += [writing.eq(writer.write_en | writer.write_column),
+                     wr.data.eq(Mux(writer.write_column, writer.column_in, chunk_in.replicate(c))),
+                     wr.en.eq(Mux(writer.write_column, (1 << c) - 1,
+                                  Mux(writer.write_en, 1 << writer.write_chunk, 0)))]
+        addrs = [port.read_addr for port in self.ports]
+        if self.read_ports == 1:
+            m.d.comb += wr.addr.eq(writer.write_addr)
+        else:
+            # Block RAM port B: one address for port 1's read and port 0's write.
+            shared = Signal(range(n))
+            other = self.ports[1]
+            # Port 1's own writes are not performed: they only mark its fields stale (a
+            # CLEAR through it then refreshes them from the weights, which it did not clear).
+            m.d.comb += [shared.eq(Mux(writing, writer.write_addr, other.read_addr)),
+                         wr.addr.eq(shared),
+                         other.stale.eq(writing | other.write_en | other.write_column)]
+            addrs[1] = shared
+        m.d.comb += writer.stale.eq(0)                     # no one else writes
+        for r, (port, addr) in enumerate(zip(self.ports, addrs)):
+            if self.read_ports == 1:
+                rd = mem.read_port()
+                m.d.comb += [rd.addr.eq(addr), rd.en.eq(port.read_en)]
+                data = rd.data
+            else:
+                # The same synchronous read, written as an asynchronous read and its data
+                # register: yosys then merges the register into the port and only then
+                # reads ``no_rw_check``.
+                rd = mem.read_port(domain="comb")
+                data = Signal(c * word, name=f"data{r}")
+                m.d.comb += rd.addr.eq(addr)
+                with m.If(port.read_en):
+                    m.d.sync += data.eq(rd.data)
+            m.d.comb += [port.column.eq(data),
+                         port.chunk_data.eq(data.word_select(port.chunk, word))]
         return m
