@@ -335,6 +335,11 @@ def _first_unstable(s, h, free, lo, hi):
     return -1
 
 
+#: :func:`_first_unstable` called, not inlined, where a scan wraps to the sweep's start (once
+#: a sweep): a second inlined copy in the run loop cost ~4 s of cold compile (_INLINE).
+_first_unstable_called = numba.njit(cache=True, nogil=True)(_first_unstable.py_func)
+
+
 @numba.njit(cache=True, nogil=True)
 def _all_free(free):
     for i in range(len(free)):
@@ -343,7 +348,7 @@ def _all_free(free):
     return True
 
 
-@numba.njit(cache=True, nogil=True, inline="always")   # see _INLINE
+@numba.njit(cache=True, nogil=True)
 def _kth_unstable(s, h, free, blocks, k):
     """The k-th unstable unclamped neuron in increasing index order (§4, §12), found block by
     block."""
@@ -387,8 +392,9 @@ def _flip(cols, diag, b, s, h, j, new, symmetric):
     return -2 * new * (hj + c_j + b[j] + 2 * np.int64(diag[j]) * new)
 
 
-#: :func:`_flip` called, not inlined, where the flip is not the whole cost (the synchronous
-#: and stochastic runs): each inlined copy costs compile time (_INLINE).
+#: :func:`_flip` called, not inlined, where the flip is not the whole cost (rejection_free's
+#: count and draw, the synchronous and stochastic runs): each inlined copy costs compile time
+#: (_INLINE).
 _flip_called = numba.njit(cache=True, nogil=True)(_flip.py_func)
 
 
@@ -534,7 +540,7 @@ def _run(cols, diag, b, s, h, free, order, rng, cap, schedule, want_trace, symme
             k, rng, _ = draw_index_c(rng, n_unstable)
             j = _kth_unstable(s, h, mask, blocks, k)
             new = 1 if h[j] > 0 else -1
-            d2 = _flip(cols, diag, b, s, h, j, new, symmetric)
+            d2 = _flip_called(cols, diag, b, s, h, j, new, symmetric)
             if want_trace:
                 events = _record(events, flips, visits, j, new, d2)
             e2 += d2
@@ -564,8 +570,8 @@ def _run(cols, diag, b, s, h, free, order, rng, cap, schedule, want_trace, symme
         while stop != 0:
             if order == _SEQUENTIAL:
                 j = _first_unstable(s, h, mask, pos, n)
-                if j < 0:
-                    j = _first_unstable(s, h, mask, np.int64(0), pos)   # not a literal 0
+                if j < 0:                            # the sweep's wrap: called, see below
+                    j = _first_unstable_called(s, h, mask, np.int64(0), pos)
                 if j < 0:
                     stop = 0
                     visits = after_flip
@@ -654,17 +660,15 @@ def _run_block(cols, diag, h_plus, h_minus, b, symmetric, probes, rngs, free, or
 
 
 @numba.njit(cache=True, nogil=True)
-def _spins_into(src, dst):
-    """Copy the rows of ``src`` (signed integers) into ``dst`` (the fields' type) while
-    checking that every entry is +1 or -1: the index of the first row that is not, or -1.
-    One compiled pass (numpy's check and conversion took four, as long as a short recall)."""
-    T = dst.dtype.type
-    for p in range(src.shape[0]):
-        bad = T(0)
-        for i in range(src.shape[1]):
-            v = src[p, i]
-            bad = T(bad | T((v != 1) & (v != -1)))
-            dst[p, i] = T(v)
+def _first_non_spin(rows):
+    """The index of the first row of ``rows`` (signed integers) with an entry that is not +1
+    or -1, or -1 if there is none: one compiled pass (numpy's check took three, as long as a
+    short recall)."""
+    for p in range(rows.shape[0]):
+        bad = np.int8(0)
+        for i in range(rows.shape[1]):
+            v = rows[p, i]
+            bad = np.int8(bad | np.int8((v != 1) & (v != -1)))
         if bad:
             return p
     return -1
@@ -792,9 +796,9 @@ class PreparedNetwork:
         n = self.config.neurons
         arr = np.asarray(states)
         if arr.ndim == 2 and arr.shape[1] == n and arr.dtype.kind == "i":
-            out = np.empty(arr.shape, dtype=self.field_dtype)
-            if _spins_into(np.ascontiguousarray(arr), out) < 0:
-                return out
+            arr = np.ascontiguousarray(arr)
+            if _first_non_spin(arr) < 0:
+                return arr.astype(self.field_dtype)
         if arr.ndim != 2:
             raise ValueError(f"states must be a P x {n} array of +1/-1, not shape {arr.shape}")
         for p, row in enumerate(arr):                # golden's error for the first bad probe
