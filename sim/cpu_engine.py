@@ -88,6 +88,8 @@ _CONVERGED, _CAP, _CYCLE2 = (_STOP_CODES.index(r) for r in ("converged", "cap", 
 _WIDEST = NetworkConfig(neurons=MAX_NEURONS, weight_bits=MAX_WEIGHT_BITS,
                         bias_bits=MAX_BIAS_BITS, lanes=1)
 assert _WIDEST.acc_bits <= np.iinfo(np.int32).bits, "local fields no longer fit int32"
+# Counts of neurons are taken in the fields' type, int16 at the narrowest (_load_probe).
+assert MAX_NEURONS <= np.iinfo(np.int16).max, "a count of neurons no longer fits int16"
 
 
 def _weight_dtype(config: NetworkConfig):
@@ -198,31 +200,35 @@ def _fields(cols, b, s, h):
 
 
 @numba.njit(cache=True, nogil=True)
-def _load_probe(cols, rowsum, b, s, h, probe, work):
+def _load_probe(cols, h_plus, h_minus, s, h, probe, work):
     """Make (s, h) the probe and its fields, starting from whichever known state is closest:
-    the resident (s, h), all +1 (h = rowsum + b) or all -1 (h = b - rowsum). Exact (§3).
-    ``work`` is scratch (:func:`_scratch`)."""
-    n = len(b)
-    differ = 0
-    plus = 0
+    the resident (s, h), all +1 (h = ``h_plus``) or all -1 (h = ``h_minus``), both in h's
+    type. Exact (§3). ``work`` is scratch (:func:`_scratch`)."""
+    n = len(s)
+    T = h.dtype.type
+    # The counts in T (n <= MAX_NEURONS fits it): in int64 or even int32, LLVM left this loop
+    # scalar, 8x slower.
+    differ = T(0)
+    plus = T(0)
     for i in range(n):
-        differ += probe[i] != s[i]
-        plus += probe[i] > 0
+        differ = T(differ + T(probe[i] != s[i]))
+        plus = T(plus + T(probe[i] > 0))
+    if differ == 0:
+        return
     if plus < differ or n - plus < differ:
         base = 1 if n - plus <= plus else -1        # the all-equal state with fewer changes
+        start = h_plus if base > 0 else h_minus
         for i in range(n):
             s[i] = base
-            h[i] = b[i] + base * rowsum[i]
+            h[i] = start[i]
     # The changed columns four per pass over h: a quarter of h's loads and stores. The sums
     # are taken in h's type T: they may wrap on the way, but the result (a field) fits T, and
     # wrapping sums are exact modulo 2**bits.
-    T = h.dtype.type
     changed = work                               # its first n entries
     m = 0
-    for j in range(n):
-        if probe[j] != s[j]:
-            changed[m] = j
-            m += 1
+    for j in range(n):                           # branch-free: a changed bit is unpredictable
+        changed[m] = j
+        m += probe[j] != s[j]
     k = 0
     while k + 4 <= m:
         j0, j1, j2, j3 = changed[k], changed[k + 1], changed[k + 2], changed[k + 3]
@@ -241,6 +247,13 @@ def _load_probe(cols, rowsum, b, s, h, probe, work):
     for t in range(m):
         s[changed[t]] = probe[changed[t]]
 
+
+# _INLINE: the steps of every flip are inlined into their callers (numba's own inliner, on
+# its IR): a call passes each array as seven values and counts references to it, which cost
+# as much as the flip's own 256-neuron update (measured: 38 ns a flip called, 20 inlined).
+
+#: Neurons that :func:`_first_unstable` tests one by one before it goes a block at a time.
+_NEAR = 8
 
 #: Neurons per block of the unstable counts (rejection_free locates the k-th unstable neuron
 #: through the blocks' counts, then inside one block).
@@ -292,12 +305,19 @@ def _count_unstable(s, h, free, blocks):
     return total
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, inline="always")   # see _INLINE
 def _first_unstable(s, h, free, lo, hi):
     """The first unstable unclamped neuron among lo..hi-1, or -1 (``free`` as in
     :func:`_count_unstable`): a vector loop tells whether a block of _BLOCK neurons has one,
-    and only that block is searched one neuron at a time."""
+    and only that block is searched one neuron at a time. The first few neurons are tested
+    one by one before: between two flips a sequential run passes N / (flips a sweep) stable
+    ones, about 8 in the benchmark's recalls, fewer than a block's vector loop costs."""
     T = h.dtype.type
+    near = min(hi, lo + _NEAR)
+    for i in range(lo, near):
+        if T(s[i] * h[i]) < 0 and (len(free) == 0 or free[i]):
+            return i
+    lo = near
     while lo < hi:
         end = min(hi, lo + _BLOCK)
         c = T(0)
@@ -313,6 +333,11 @@ def _first_unstable(s, h, free, lo, hi):
                     return i
         lo = end
     return -1
+
+
+#: :func:`_first_unstable` called, not inlined, where a scan wraps to the sweep's start (once
+#: a sweep): a second inlined copy in the run loop cost ~4 s of cold compile (_INLINE).
+_first_unstable_called = numba.njit(cache=True, nogil=True)(_first_unstable.py_func)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -331,15 +356,16 @@ def _kth_unstable(s, h, free, blocks, k):
     while k >= blocks[b]:
         k -= blocks[b]
         b += 1
+    T = h.dtype.type
     for i in range(b * _BLOCK, len(s)):
-        if s[i] * h[i] < 0 and (len(free) == 0 or free[i]):
+        if T(s[i] * h[i]) < 0 and (len(free) == 0 or free[i]):
             if k == 0:
                 return i
             k -= 1
     return -1
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, inline="always")   # see _INLINE
 def _flip(cols, diag, b, s, h, j, new, symmetric):
     """Flip neuron j to ``new`` (§3): update s and h, return the exact delta 2E (§6).
 
@@ -356,10 +382,20 @@ def _flip(cols, diag, b, s, h, j, new, symmetric):
             c += col[i] * s[i]               # column field of the old state
         c_j = np.int64(c)
     s[j] = new
-    step = 2 * s.dtype.type(new)
+    # In h's own type T: numba would compute h + step * col in int64, four numbers per AVX2
+    # vector instead of sixteen (the sums may wrap on the way; the fields fit T, see
+    # _load_probe).
+    T = h.dtype.type
+    step = T(2 * new)
     for i in range(n):
-        h[i] += step * col[i]
+        h[i] = T(h[i] + T(step * col[i]))
     return -2 * new * (hj + c_j + b[j] + 2 * np.int64(diag[j]) * new)
+
+
+#: :func:`_flip` called, not inlined, where the flip is not the whole cost (rejection_free's
+#: count and draw, the synchronous and stochastic runs): each inlined copy costs compile time
+#: (_INLINE).
+_flip_called = numba.njit(cache=True, nogil=True)(_flip.py_func)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -432,7 +468,7 @@ def _run_synchronous(cols, diag, b, s, h, free, cap, want_trace, symmetric, othe
         for t in range(m):
             j = changing[t]
             new = -1 if s[j] > 0 else 1
-            d2 = _flip(cols, diag, b, s, h, j, new, symmetric)
+            d2 = _flip_called(cols, diag, b, s, h, j, new, symmetric)
             if want_trace:
                 events = _record(events, flips, visits + j, j, new, d2)
             e2 += d2
@@ -450,17 +486,25 @@ def _random_visits(s, h, free, rng, m, visits, cap, quiet):
     visits in a row came first; the generator state; visits; quiet). A small loop of its own:
     inside the whole run LLVM made it 3-4x slower."""
     n = len(s)
-    while visits < cap and quiet < n:
+    # One limit instead of two tests a visit; the generator in 32-bit words (xorshift32 as is:
+    # in the int64 of xorshift32_c every left shift needs a mask, 8 dependent steps, not 6).
+    end = min(cap, visits + (n - quiet))
+    start = visits
+    x = np.uint32(rng)
+    shift = np.uint32(_WORD_BITS - m)
+    T = h.dtype.type
+    while visits < end:
         while True:
-            rng = xorshift32_c(rng)
-            j = rng >> (_WORD_BITS - m) if m else 0
+            x ^= np.uint32(x << np.uint32(_XS_A))
+            x ^= np.uint32(x >> np.uint32(_XS_B))
+            x ^= np.uint32(x << np.uint32(_XS_C))
+            j = np.int64(x >> shift) if m else np.int64(0)
             if j < n:
                 break
-        if s[j] * h[j] * free[j] < 0:
-            return j, rng, visits, quiet
+        if T(s[j] * h[j] * free[j]) < 0:
+            return j, np.int64(x), visits, quiet + (visits - start)
         visits += 1
-        quiet += 1
-    return -1, rng, visits, quiet
+    return -1, np.int64(x), visits, quiet + (visits - start)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -496,7 +540,7 @@ def _run(cols, diag, b, s, h, free, order, rng, cap, schedule, want_trace, symme
             k, rng, _ = draw_index_c(rng, n_unstable)
             j = _kth_unstable(s, h, mask, blocks, k)
             new = 1 if h[j] > 0 else -1
-            d2 = _flip(cols, diag, b, s, h, j, new, symmetric)
+            d2 = _flip_called(cols, diag, b, s, h, j, new, symmetric)
             if want_trace:
                 events = _record(events, flips, visits, j, new, d2)
             e2 += d2
@@ -515,7 +559,9 @@ def _run(cols, diag, b, s, h, free, order, rng, cap, schedule, want_trace, symme
         #   Otherwise the cap ends the run if it falls before that neuron's visit.
         # - Random order (§5): every visit draws its index; the unstable neurons are counted
         #   after n stable visits in a row and at the cap.
-        if _count_unstable(s, h, mask, blocks) == 0:
+        # A fixed point from the start: the sequential scan finds it in its first sweep; for
+        # random order the first unstable neuron tells (usually after a few, not n, tests).
+        if order != _SEQUENTIAL and _count_unstable(s, h, mask, blocks) == 0:
             stop = 0
         m = _bit_length(n - 1)
         after_flip = np.int64(0)
@@ -524,8 +570,8 @@ def _run(cols, diag, b, s, h, free, order, rng, cap, schedule, want_trace, symme
         while stop != 0:
             if order == _SEQUENTIAL:
                 j = _first_unstable(s, h, mask, pos, n)
-                if j < 0:
-                    j = _first_unstable(s, h, mask, np.int64(0), pos)   # not a literal 0
+                if j < 0:                            # the sweep's wrap: called, see below
+                    j = _first_unstable_called(s, h, mask, np.int64(0), pos)
                 if j < 0:
                     stop = 0
                     visits = after_flip
@@ -572,7 +618,7 @@ def _run(cols, diag, b, s, h, free, order, rng, cap, schedule, want_trace, symme
             beta_fx = schedule[sweep if sweep < last else last]
             new = 1 if (rng >> _GLAUBER_SHIFT) < glauber_threshold_c(beta_fx, h[j]) else -1
             if new != s[j] and free[j]:              # §12: the word is drawn anyway
-                d2 = _flip(cols, diag, b, s, h, j, new, symmetric)
+                d2 = _flip_called(cols, diag, b, s, h, j, new, symmetric)
                 if want_trace:
                     events = _record(events, flips, visits, j, new, d2)
                 e2 += d2
@@ -587,8 +633,8 @@ def _run(cols, diag, b, s, h, free, order, rng, cap, schedule, want_trace, symme
 
 
 @numba.njit(cache=True, nogil=True)
-def _run_block(cols, diag, rowsum, b, symmetric, probes, rngs, free, order, cap, schedule,
-               states, others, counts, s, h, lo, hi, no_trace):
+def _run_block(cols, diag, h_plus, h_minus, b, symmetric, probes, rngs, free, order, cap,
+               schedule, states, others, counts, s, h, lo, hi, no_trace):
     """Probes lo..hi-1 one after the other on one resident (s, h) (this thread's own arrays,
     their contents overwritten): the work of one thread. ``no_trace`` is False, passed in so
     that :func:`_run` is called with a bool, not the literal False (numba would compile a
@@ -596,11 +642,11 @@ def _run_block(cols, diag, rowsum, b, symmetric, probes, rngs, free, order, cap,
     n = len(b)
     for i in range(n):
         s[i] = 1
-        h[i] = b[i] + rowsum[i]
+        h[i] = h_plus[i]
     work = np.empty(_scratch_size(n), dtype=np.int64)
     events = np.empty((0, 4), dtype=np.int64)
     for p in range(lo, hi):
-        _load_probe(cols, rowsum, b, s, h, probes[p], work)
+        _load_probe(cols, h_plus, h_minus, s, h, probes[p], work)
         visits, flips, e2, stop, converged, _ = _run(cols, diag, b, s, h, free, order, rngs[p],
                                                      cap, schedule, no_trace, symmetric, others[p],
                                                      work, events)
@@ -613,12 +659,22 @@ def _run_block(cols, diag, rowsum, b, symmetric, probes, rngs, free, order, cap,
         counts[p, 4] = converged
 
 
+@numba.njit(cache=True, nogil=True)
+def _first_non_spin(rows):
+    """The index of the first row of ``rows`` (signed integers) with an entry that is not +1
+    or -1, or -1 if there is none: one compiled pass (numpy's check took three, as long as a
+    short recall)."""
+    for p in range(rows.shape[0]):
+        bad = np.int8(0)
+        for i in range(rows.shape[1]):
+            v = rows[p, i]
+            bad = np.int8(bad | np.int8((v != 1) & (v != -1)))
+        if bad:
+            return p
+    return -1
+
+
 # -- the public API ------------------------------------------------------------------------------
-
-#: RunResult's fields and their defaults, for :func:`_result` (an untraced run with no clock).
-_RESULT_BASE = {**{f.name: f.default for f in dataclasses.fields(RunResult)},
-                "trace": None, "cycles": None}
-
 
 def _result(n: int, state: np.ndarray, visits, flips, e2, stop, converged,
             events=None, other=None) -> RunResult:
@@ -626,17 +682,24 @@ def _result(n: int, state: np.ndarray, visits, flips, e2, stop, converged,
     more than a whole recall): the kernel's state is +1/-1 by construction. ``state`` must be
     a read-only int8 array that nothing writes afterwards (as the checked constructor keeps
     it); ``visits`` ... ``converged`` Python numbers; ``other`` is the 2-cycle's other state,
-    used when ``stop`` is the cycle2 code."""
-    values = _RESULT_BASE.copy()
-    values.update(state=state, converged=converged, visits=visits, flips=flips,
-                  sweeps=-(-visits // n), energy2=e2, stop_reason=_STOP_CODES[stop])
-    if events is not None:
-        values["trace"] = tuple(FlipEvent(v, i, x, d) for v, i, x, d in events.tolist())
-    if stop == _CYCLE2:
-        values["cycle_state"] = _frozen(other)
-    result = object.__new__(RunResult)
-    result.__dict__.update(values)                   # frozen: no __setattr__ per field
+    used when ``stop`` is the cycle2 code. The instance's dict is set whole (a frozen
+    dataclass has no cheaper way in): for a batch of short recalls this was the largest cost
+    after the kernel."""
+    result = _new(RunResult)
+    _set(result, "__dict__", {
+        "state": state, "converged": converged, "visits": visits, "flips": flips,
+        "sweeps": -(-visits // n), "energy2": e2,
+        "trace": None if events is None else tuple(
+            FlipEvent(v, i, x, d) for v, i, x, d in events.tolist()),
+        "cycles": None, "stop_reason": _STOP_CODES[stop],
+        "cycle_state": _frozen(other) if stop == _CYCLE2 else None})
     return result
+
+
+_new, _set = object.__new__, object.__setattr__
+# _result names every field of RunResult (and no other): checked here, once.
+assert list(_result(1, np.ones(1, np.int8), 0, 0, 0, 0, True).__dict__) == \
+    [f.name for f in dataclasses.fields(RunResult)], "RunResult's fields changed: see _result"
 
 
 def _frozen(values: np.ndarray) -> np.ndarray:
@@ -670,12 +733,11 @@ class BatchResult:
         """One :class:`~golden.RunResult` per probe."""
         n = self.states.shape[1]
         states = _frozen(self.states)                # the results' states are read-only views
-        others = self.cycle_states
-        return [_result(n, states[p], visits, flips, e2, stop, converged,
-                        other=others[p] if stop == _CYCLE2 else None)
-                for p, (visits, flips, e2, stop, converged) in enumerate(zip(
-                    self.visits.tolist(), self.flips.tolist(), self.energy2.tolist(),
-                    self.stop_reason.tolist(), self.converged.tolist()))]
+        return [_result(n, state, visits, flips, e2, stop, converged, None, other)
+                for state, other, visits, flips, e2, stop, converged in zip(
+                    states, self.cycle_states, self.visits.tolist(), self.flips.tolist(),
+                    self.energy2.tolist(), self.stop_reason.tolist(),
+                    self.converged.tolist())]
 
 
 class PreparedNetwork:
@@ -694,12 +756,15 @@ class PreparedNetwork:
         self.cols = np.ascontiguousarray(w.T, dtype=_weight_dtype(config))
         self.diag = np.ascontiguousarray(np.diagonal(w), dtype=np.int64)
         self.bias = b
-        self.rowsum = w.sum(axis=1).astype(np.int32)
+        rowsum = w.sum(axis=1)
         self.field_dtype = _field_dtype(w, b)
         self.symmetric = bool(np.array_equal(w, w.T))
         n = config.neurons
         self._s = np.ones(n, dtype=self.field_dtype)
-        self._h = (b + self.rowsum).astype(self.field_dtype)
+        # the fields of the all +1 and all -1 states, where a distant probe loads from
+        self.h_plus = (b + rowsum).astype(self.field_dtype)
+        self.h_minus = (b - rowsum).astype(self.field_dtype)
+        self._h = self.h_plus.copy()
 
     def _params(self, seed, kw):
         clamp = kw.pop("clamp")
@@ -718,7 +783,7 @@ class PreparedNetwork:
             beta_fixed=beta_fixed, trace=trace, clamp=clamp))
         rng = seed_state(seed)
         work = _scratch(n)
-        _load_probe(self.cols, self.rowsum, self.bias, self._s, self._h,
+        _load_probe(self.cols, self.h_plus, self.h_minus, self._s, self._h,
                     probe.astype(self.field_dtype), work)
         other = np.empty(n, dtype=np.int8)
         visits, flips, e2, stop, converged, events = _run(
@@ -730,9 +795,10 @@ class PreparedNetwork:
     def _check_states(self, states) -> np.ndarray:
         n = self.config.neurons
         arr = np.asarray(states)
-        if (arr.ndim == 2 and arr.shape[1] == n and np.issubdtype(arr.dtype, np.integer)
-                and arr.dtype != np.bool_ and np.all(np.abs(arr) == 1)):
-            return np.ascontiguousarray(arr, dtype=self.field_dtype)
+        if arr.ndim == 2 and arr.shape[1] == n and arr.dtype.kind == "i":
+            arr = np.ascontiguousarray(arr)
+            if _first_non_spin(arr) < 0:
+                return arr.astype(self.field_dtype)
         if arr.ndim != 2:
             raise ValueError(f"states must be a P x {n} array of +1/-1, not shape {arr.shape}")
         for p, row in enumerate(arr):                # golden's error for the first bad probe
@@ -775,8 +841,8 @@ class PreparedNetwork:
         states_out = np.empty((count, n), dtype=np.int8)
         others = np.zeros((count, n), dtype=np.int8)
         counts = np.empty((count, 5), dtype=np.int64)
-        args = (self.cols, self.diag, self.rowsum, self.bias, self.symmetric, probes, rngs, free,
-                order, cap, schedule, states_out, others, counts)
+        args = (self.cols, self.diag, self.h_plus, self.h_minus, self.bias, self.symmetric,
+                probes, rngs, free, order, cap, schedule, states_out, others, counts)
         blocks = min(threads, count)
 
         def work(lo, hi):

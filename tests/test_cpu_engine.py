@@ -257,6 +257,38 @@ def test_prepared_network_keeps_results_exact_across_recalls():
         assert net.run(p, **kw) == golden.run_binary(w, None, p, config=cfg, **kw), i
 
 
+@pytest.mark.parametrize("n", [1, 2, 63, 64, 65])
+def test_batch_fast_paths_match_golden(n):
+    """The batch's own paths: the compiled probe check and conversion (every signed dtype),
+    the probe load from the resident state or all +1 / all -1 (probes near and far), fields in
+    int16 and in int32 (weights at W_BITS = 16's limits overflow int16), every order,
+    clamped neurons."""
+    seed = 1000 + n
+    r = np.random.default_rng(seed)
+    for wbits, dtype in ((8, np.int8), (16, np.int64), (12, np.int16), (5, np.int32)):
+        cfg = NetworkConfig(neurons=n, weight_bits=wbits, bias_bits=8, lanes=1,
+                            orders=tuple(Order))
+        w = r.choice([cfg.weight_min, cfg.weight_max], (n, n)) if wbits == 16 else \
+            r.integers(cfg.weight_min, cfg.weight_max + 1, (n, n))
+        b = r.integers(cfg.bias_min, cfg.bias_max + 1, n)
+        base = r.choice([-1, 1], n)
+        probes = np.array([base * r.choice([-1, 1], n, p=[q, 1 - q])
+                           for q in (0, 0.05, 0.5, 1, 0.3, 0)] + [np.ones(n), -np.ones(n)],
+                          dtype=dtype)
+        net = ce.PreparedNetwork(w, b, cfg)
+        held = r.random(n) < 0.3
+        for i, order in enumerate(ORDERS):          # clamped in every other (order, width)
+            kw = dict(order=order, seed=int(r.integers(0, 2**32)), max_sweeps=8,
+                      clamp=held if (i + wbits) % 2 else None)
+            want = [golden.run_binary(w, b, p, config=cfg, **kw) for p in probes]
+            got = net.run_batch(probes, threads=1, **kw).results()
+            assert got == want, f"seed {seed}: N={n} W={wbits} {dtype.__name__} {kw}"
+        bad = probes.astype(np.int64)
+        bad[-1, n // 2] = 65537                      # +1 in int16: must not wrap into a spin
+        with pytest.raises(ValueError, match=f"probe {len(probes) - 1}: state"):
+            net.run_batch(bad)
+
+
 # -- Hebbian storing, graded runs ---------------------------------------------------------------
 
 def test_store_hebbian_with_saturation():
