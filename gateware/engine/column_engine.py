@@ -171,7 +171,8 @@ class ColumnEngine(GlauberRun, QuantizedStoreRun, wiring.Component):
             w_addr=Signal(range(N)), w_en=Signal(), b_addr=Signal(range(C)),
             # the access being executed
             cmd=Signal(P.access), reply_data=Signal(P.data_bits), pend=Signal(K),
-            ws_new=Signal(K), loop=Signal(range(N + 2)), after_refresh=Signal(),
+            ws_new=Signal(K), ws_base=Signal(range(C * K)),     # ws_base: the chunk's first
+            loop=Signal(range(N + 2)), after_refresh=Signal(),
             tr_delta=Signal(signed(P.delta_bits)),
             # §12: the clamp mask (bit 1 = held), padded to C chunks of K; the selectors see
             # the unstable flags of the free neurons only
@@ -431,7 +432,11 @@ class ColumnEngine(GlauberRun, QuantizedStoreRun, wiring.Component):
                         m.d.sync += regs.busy.eq(0)
                         m.next = "IDLE"
                     with m.Else():
-                        m.d.sync += d.pend.eq((d.ws_new ^ chunk_states) & d.chunk_mask)
+                        # the chunk's first neuron, registered for WS_NEXT's candidate
+                        # (chunk * K there was a DSP multiply on the routed critical path)
+                        base = sum(cmd.chunk << b for b in range(K.bit_length()) if K >> b & 1)
+                        m.d.sync += [d.pend.eq((d.ws_new ^ chunk_states) & d.chunk_mask),
+                                     d.ws_base.eq(base)]
                         m.next = "WS_NEXT"
                 with m.Case(AccessOp.READ_STATE):
                     m.d.sync += d.reply_data.eq(chunk_states)
@@ -497,7 +502,7 @@ class ColumnEngine(GlauberRun, QuantizedStoreRun, wiring.Component):
             for l in reversed(range(K)):
                 with m.If(d.pend[l]):
                     m.d.comb += low.eq(l)
-            self._candidate(m, d, cmd.chunk * K + low)
+            self._candidate(m, d, d.ws_base + low)
             with m.If(d.pend == 0):
                 with m.If(~d.eu.busy):
                     m.d.sync += regs.busy.eq(0)
