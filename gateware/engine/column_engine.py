@@ -171,7 +171,8 @@ class ColumnEngine(GlauberRun, QuantizedStoreRun, wiring.Component):
             w_addr=Signal(range(N)), w_en=Signal(), b_addr=Signal(range(C)),
             # the access being executed
             cmd=Signal(P.access), reply_data=Signal(P.data_bits), pend=Signal(K),
-            ws_new=Signal(K), ws_base=Signal(range(C * K)),     # ws_base: the chunk's first
+            # ws_base: the first neuron of a state write's chunk (WS_NEXT)
+            ws_new=Signal(K), ws_base=Signal(range(C * K)),
             loop=Signal(range(N + 2)), after_refresh=Signal(),
             tr_delta=Signal(signed(P.delta_bits)),
             # §12: the clamp mask (bit 1 = held), padded to C chunks of K; the selectors see
