@@ -33,8 +33,9 @@ state. It is built from the blocks of this package:
 
 A flip costs the selectors' wait, CHOOSE, then FLIP (the column arrives and every lane adds
 it); the energy follows ``EnergyUnit.latency`` (L) cycles later in a pipeline of its own, so
-untraced flips do not wait for it. The selectors are pipelined (registered flags, then
-register stages every few tree levels, ``DEFAULT_SPANS``); since a flip changes the flags
+untraced flips do not wait for it. The selectors are pipelined (register stages every few
+tree levels, ``DEFAULT_SPANS``; the sequential select and the rank count tree take the lanes'
+flags directly, the random select through a register); since a flip changes the flags
 they depend on, their latency is paid once per flip: CHOOSE waits until the selectors' inputs
 are old enough (the ``age`` counter, :class:`SelectTiming`). docs/engine.md, "Column-parallel
 engine (in progress)" and "Pipelined selectors", has the cycle accounting.
