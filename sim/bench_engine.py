@@ -74,20 +74,11 @@ class EngineKind:
 
 def _column_flip_cycles(config: NetworkConfig, order: str) -> int:
     """The column engine's cycles a flip at its default selector spans, with the shortest
-    CHOOSE (docs/engine.md, "Pipelined selectors": sequential 3 + Ls, random 2 + one CHOOSE,
-    rejection_free 3 + Lt + Lw + one draw cycle; synchronous 2 + Ls, without the 2 + Ls of
-    each step, "Clamped neurons and the synchronous order")."""
-    from hopfield_fpga.gateware.engine import common
-    from hopfield_fpga.gateware.engine.column_engine import DEFAULT_SPANS
-    n = config.neurons
-    seq, tree, walk = DEFAULT_SPANS
-    if order == "sequential":
-        return 3 + common.sequential_latency(n, seq)
-    if order == "random":
-        return 3
-    if order == "synchronous":      # SYNC_WALK's wait and issue, FLIP; the steps' own cycles apart
-        return 2 + common.sequential_latency(n, seq)
-    return 4 + common.tree_latency(n, tree) + common.walk_latency(n, walk)
+    CHOOSE (docs/engine.md, "Pipelined selectors": sequential 2 + Ls, random 2 + one CHOOSE,
+    rejection_free 2 + Lt + Lw + one draw cycle; synchronous 2 + Ls, without the 2 + Ls of
+    each step, "Clamped neurons and the synchronous order"): ``SelectTiming.flip_cycles``."""
+    from hopfield_fpga.gateware.engine.column_engine import SelectTiming
+    return SelectTiming(config.neurons).flip_cycles(order)
 
 
 #: One entry per design of ``config.ENGINES``: the lanes engine's column passes of C = ceil(N/K)

@@ -152,10 +152,10 @@ def _end_cycles(clock, restart, need, tail, energy, timing):
     """The last CHOOSE's cycles: the wait for ``age`` >= ``need`` (``restart``: the cycle
     whose restart made age 0 in the next), ``tail`` decisions that flip nothing (cap, random
     words without a hit), then the finish, not before the last untraced flip's 2E is final
-    (cycle ``energy``) and the count tree settled (age >= 1 + Lt); status.cycles counts up to
+    (cycle ``energy``) and the count tree settled (age >= Lt); status.cycles counts up to
     the finishing cycle included."""
     decide = max(clock, restart + 1 + need) + tail
-    return max(decide, energy, restart + 2 + timing.tree) + 1
+    return max(decide, energy, restart + 1 + timing.settle) + 1
 
 
 def _sync_cycles(config, want, trace, latency, timing):
@@ -183,13 +183,14 @@ def _sync_cycles(config, want, trace, latency, timing):
 def _expected_cycles(config, case, want, latency, timing):
     """docs/engine.md, "Column-parallel engine" and "Pipelined selectors": status.cycles of a
     run without trace stalls, on a timeline. CHOOSE decides once the selectors' inputs are
-    ``need`` cycles old (sequential 1 + Ls, random 1, rejection_free 1 + Lt); a flip costs
+    ``need`` cycles old (sequential Ls, random 1, rejection_free Lt); a flip costs
     its CHOOSE decisions (rejection_free: then RANK_WALK, Lw + 1 cycles) and FLIP (+ L + 1
     waiting for 2E and the handshake when traced); the run ends as ``_end_cycles`` says."""
     if case.order == "synchronous":
         return _sync_cycles(config, want, case.trace, latency, timing)
-    need = {"sequential": 1 + timing.sequential, "random": 1,
-            "rejection_free": 1 + timing.tree}[case.order]
+    need = {"sequential": timing.sequential, "random": 1,
+            "rejection_free": timing.tree}[case.order]
+    assert need == timing.choose[case.order]
     per_flip, tail = _choose_cycles(config, case, want)
     clock, restart, energy = 0, -1, 0               # the run's start restarts the age
     for decisions in per_flip:
@@ -313,12 +314,12 @@ def _stochastic_cycles(config, case, want, latency, timing):
     flip is followed by FLIP, L + 1 cycles for its event and CHOOSE. The final CHOOSE comes
     the cycle after the last decision (after an untraced flip: after FLIP and one GLAUBER
     cycle) and ends the run, not before the last untraced flip's 2E is final and the count
-    tree has settled (1 + Lt cycles after the run's start or the last FLIP)."""
+    tree has settled (Lt cycles after the run's start or the last FLIP)."""
     n, x = config.neurons, numerics.seed_state(case.run_seed)
     events = list(want.trace)
     depth = 1 + GlauberUnit.latency
     base, final, energy_ready = 0, 0, 0          # base: the cycle before the next issue
-    settled = 1 + timing.tree
+    settled = timing.settle
     for v in range(case.max_visits):
         if case.order == "random":
             _, x, used = numerics.draw_index(x, n)
@@ -331,7 +332,7 @@ def _stochastic_cycles(config, case, want, latency, timing):
         if events and events[0].visit == v:
             events.pop(0)
             # FLIP (decide + 1), or TRACE L + 1 cycles after it, restarts the age
-            settled = decide + 3 + timing.tree + (latency + 1 if case.trace else 0)
+            settled = decide + 2 + timing.settle + (latency + 1 if case.trace else 0)
             if case.trace:                       # FLIP, TRACE_WAIT, TRACE, then CHOOSE
                 base = final = decide + latency + 3
             else:                                # the next issue in FLIP

@@ -470,8 +470,8 @@ def test_bench_engines_and_their_cycle_bounds():
         if name == "column":
             timing = built.timing
     # the column engine's bound per flip from the latencies the built selectors have
-    want = {"sequential": 3 + timing.sequential, "random": 3,
-            "rejection_free": 4 + timing.tree + timing.walk}
+    want = {"sequential": 2 + timing.sequential, "random": 3,
+            "rejection_free": 3 + timing.tree + timing.walk}
     for order, per_flip in want.items():
         assert be.ENGINES["column"].bound(7, config, order) == 7 * per_flip
         assert be.ENGINES["lanes"].bound(7, config, order) == 7 * config.chunks

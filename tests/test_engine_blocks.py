@@ -145,8 +145,8 @@ async def _hold(ctx, cycles):
         await ctx.tick()
 
 
-# (N, span): combinational (span 0), a register after every level, every 2 or 3 levels.
-@pytest.mark.parametrize("n,span", [(1, 1), (2, 0), (7, 1), (64, 3), (100, 2)])
+# (N, span): combinational (span 0), a register after every level, every 2, 3 or 5 levels.
+@pytest.mark.parametrize("n,span", [(1, 1), (2, 0), (7, 1), (40, 5), (64, 3), (100, 2)])
 def test_select_sequential(n, span):
     """The first unstable neuron at or after pos (cyclically) and the stable visits skipped:
     the sequential loop of golden.run_binary; pipelined, valid exactly ``latency`` cycles

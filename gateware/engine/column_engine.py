@@ -33,8 +33,9 @@ state. It is built from the blocks of this package:
 
 A flip costs the selectors' wait, CHOOSE, then FLIP (the column arrives and every lane adds
 it); the energy follows ``EnergyUnit.latency`` (L) cycles later in a pipeline of its own, so
-untraced flips do not wait for it. The selectors are pipelined (registered flags, then
-register stages every few tree levels, ``DEFAULT_SPANS``); since a flip changes the flags
+untraced flips do not wait for it. The selectors are pipelined (register stages every few
+tree levels, ``DEFAULT_SPANS``; the sequential select and the rank count tree take the lanes'
+flags directly, the random select through a register); since a flip changes the flags
 they depend on, their latency is paid once per flip: CHOOSE waits until the selectors' inputs
 are old enough (the ``age`` counter, :class:`SelectTiming`). docs/engine.md, "Column-parallel
 engine (in progress)" and "Pipelined selectors", has the cycle accounting.
@@ -76,22 +77,27 @@ __all__ = ["ColumnEngine", "DEFAULT_WORDS", "DEFAULT_SPANS", "SelectTiming"]
 DEFAULT_WORDS = 4
 #: Levels per register stage of the selectors: (sequential encoders, rank count tree, rank
 #: walk); docs/engine.md, "Pipelined selectors", has the measurements behind them.
-DEFAULT_SPANS = (3, 3, 2)
+DEFAULT_SPANS = (5, 3, 2)
 
 
 class SelectTiming:
     """The selectors' latencies and the waits they impose (docs/engine.md, "Pipelined
     selectors"). ``age`` counts the cycles since the selectors' inputs last changed (0 in
     the cycle after a FLIP, a run's start, a traced flip's TRACE handshake (pos moves), a
-    synchronous snapshot or an accepted rank draw):
+    synchronous snapshot or an accepted rank draw). The sequential select and the rank
+    select's count tree read the lanes' flags directly (the flags of age 0); random order,
+    the synchronous snapshot and its convergence test read them through a register,
+    ``flags_r`` (age >= 1):
 
-    - ``sequential`` (Ls): the sequential select's latency; a sequential CHOOSE decides at
-      age >= 1 + Ls (the registered flags, then the select), SYNC_WALK at age >= Ls (its
-      flags are the snapshot register);
+    - ``sequential`` (Ls): the sequential select's latency; a sequential CHOOSE and
+      SYNC_WALK (its flags the snapshot register) decide at age >= Ls;
     - ``tree`` (Lt): the count tree's; rejection_free's draw, and the end of any run
-      (status.unstable must be settled), wait for age >= 1 + Lt;
+      (status.unstable must be settled), wait for age >= Lt (``settle``);
     - ``walk`` (Lw): the rank walk's; RANK_WALK issues the flip at age >= Lw;
     - random order and the synchronous snapshot read the registered flags: age >= 1.
+
+    ``choose[order]`` is the age a CHOOSE of that order waits for, :meth:`flip_cycles` a
+    flip's cycles with the shortest CHOOSE (the benchmark's bound).
     """
 
     def __init__(self, neurons: int, spans=DEFAULT_SPANS):
@@ -103,6 +109,19 @@ class SelectTiming:
         self.sequential = sequential_latency(neurons, seq_span)
         self.tree = tree_latency(neurons, tree_span)
         self.walk = walk_latency(neurons, walk_span)
+        self.settle = self.tree
+        self.choose = {"sequential": self.sequential, "random": 1,
+                       "rejection_free": self.tree, "synchronous": 1}
+
+    def flip_cycles(self, order: str) -> int:
+        """Cycles of an untraced flip with one CHOOSE (docs/engine.md, "Cycle accounting"):
+        FLIP, the wait, CHOOSE (rejection_free: then RANK_WALK's Lw and its issue; the
+        synchronous order: SYNC_WALK's Ls and its issue, without the steps' own cycles)."""
+        if order == "synchronous":
+            return 2 + self.sequential
+        if order == "rejection_free":
+            return 3 + self.tree + self.walk
+        return 2 + self.choose[order]
 
 
 class ColumnEngine(GlauberRun, QuantizedStoreRun, wiring.Component):
@@ -167,7 +186,9 @@ class ColumnEngine(GlauberRun, QuantizedStoreRun, wiring.Component):
             w_addr=Signal(range(N)), w_en=Signal(), b_addr=Signal(range(C)),
             # the access being executed
             cmd=Signal(P.access), reply_data=Signal(P.data_bits), pend=Signal(K),
-            ws_new=Signal(K), loop=Signal(range(N + 2)), after_refresh=Signal(),
+            # ws_base: the first neuron of a state write's chunk (WS_NEXT)
+            ws_new=Signal(K), ws_base=Signal(range(C * K)),
+            loop=Signal(range(N + 2)), after_refresh=Signal(),
             tr_delta=Signal(signed(P.delta_bits)),
             # §12: the clamp mask (bit 1 = held), padded to C chunks of K; the selectors see
             # the unstable flags of the free neurons only
@@ -175,7 +196,7 @@ class ColumnEngine(GlauberRun, QuantizedStoreRun, wiring.Component):
             # the selectors read the free flags through a register; ``age`` counts the cycles
             # since their inputs last changed (``restart``), ``need`` is what CHOOSE waits
             # for (SelectTiming); rank_k is the accepted draw the rank walk descends with
-            flags_r=Signal(N), age=Signal(range(self._max_age() + 1)), restart=Signal(),
+            flags_r=Signal(N), none_free=Signal(), age=Signal(range(self._max_age() + 1)), restart=Signal(),
             need=Signal(range(self._max_age() + 1)), rank_k=Signal(range(N)),
             # §13: the last synchronous step's pending set D(t-1), whether it equals D(t-2)
             # (then the state after it equals the one two steps back), whether a step was
@@ -265,12 +286,16 @@ class ColumnEngine(GlauberRun, QuantizedStoreRun, wiring.Component):
         m.submodules.sel_rank = d.sel_rank = rank = SelectRank(N, tree_span, walk_span,
                                                                walk=rank_free)
         d.n_unst = rank.count
-        m.d.comb += [rank.flags.eq(d.flags_r), rank.rank.eq(d.rank_k)]
+        # The count tree and the sequential select take the lanes' flags as they are (their
+        # first stage has the slack for the lane's flag logic): one cycle less a flip than
+        # through ``flags_r``.
+        m.d.comb += [rank.flags.eq(d.free_flags), rank.rank.eq(d.rank_k)]
         d.sel_seq = d.sel_rand = d.window = d.draw_rank = None
         if orders & {RunOrder.SEQUENTIAL, RunOrder.SYNCHRONOUS}:
             m.submodules.sel_seq = d.sel_seq = seq = SelectSequential(N, seq_span)
             # a synchronous step walks its pending set with the sequential selector
-            m.d.comb += [seq.flags.eq(Mux(d.sync, d.sync_last, d.flags_r)), seq.pos.eq(d.pos)]
+            m.d.comb += [seq.flags.eq(Mux(d.sync, d.sync_last, d.free_flags)),
+                         seq.pos.eq(d.pos)]
         if RunOrder.RANDOM in orders:
             m.submodules.sel_rand = d.sel_rand = rand = SelectRandom(N, self.words)
             m.submodules.window = d.window = window = WordWindow(self.words)
@@ -284,20 +309,23 @@ class ColumnEngine(GlauberRun, QuantizedStoreRun, wiring.Component):
 
     def _max_age(self):
         t = self.timing
-        return max(1 + t.sequential, 1 + t.tree, t.walk, 1)
+        return max(t.sequential, t.tree, t.walk, 1)
 
     def _select_age(self, m, d):
         """The registered flags, the age of the selectors' inputs and CHOOSE's wait."""
         t, top = self.timing, self._max_age()
+        # no free unstable neuron, from what the order's CHOOSE reads (settled at age >= need)
+        seq_found = d.sel_seq.found if d.sel_seq is not None else 0
         m.d.sync += [d.flags_r.eq(d.free_flags),
                      d.age.eq(Mux(d.restart, 0, Mux(d.age == top, top, d.age + 1)))]
         with m.Switch(d.order):
             with m.Case(RunOrder.SEQUENTIAL):
-                m.d.comb += d.need.eq(1 + t.sequential)
+                m.d.comb += [d.need.eq(t.choose["sequential"]), d.none_free.eq(~seq_found)]
             with m.Case(RunOrder.REJECTION_FREE):
-                m.d.comb += d.need.eq(1 + t.tree)
+                m.d.comb += [d.need.eq(t.choose["rejection_free"]),
+                             d.none_free.eq(d.n_unst == 0)]
             with m.Default():
-                m.d.comb += d.need.eq(1)
+                m.d.comb += [d.need.eq(1), d.none_free.eq(~d.flags_r.any())]
         with m.If(d.stochastic):                    # stochastic visits read no flags
             m.d.comb += d.need.eq(0)
 
@@ -346,7 +374,7 @@ class ColumnEngine(GlauberRun, QuantizedStoreRun, wiring.Component):
     def _finish(self, m, d, reason):
         """End the run with ``reason`` once the last flip's 2E is final and the count tree
         (status.unstable) has settled."""
-        with m.If(~d.eu.busy & (d.age >= 1 + self.timing.tree)):
+        with m.If(~d.eu.busy & (d.age >= self.timing.settle)):
             m.d.sync += [d.regs.stop_reason.eq(reason), d.regs.running.eq(0),
                          d.regs.busy.eq(0)]
             m.next = "IDLE"
@@ -424,7 +452,11 @@ class ColumnEngine(GlauberRun, QuantizedStoreRun, wiring.Component):
                         m.d.sync += regs.busy.eq(0)
                         m.next = "IDLE"
                     with m.Else():
-                        m.d.sync += d.pend.eq((d.ws_new ^ chunk_states) & d.chunk_mask)
+                        # the chunk's first neuron, registered for WS_NEXT's candidate
+                        # (chunk * K there was a DSP multiply on the routed critical path)
+                        base = sum(cmd.chunk << b for b in range(K.bit_length()) if K >> b & 1)
+                        m.d.sync += [d.pend.eq((d.ws_new ^ chunk_states) & d.chunk_mask),
+                                     d.ws_base.eq(base)]
                         m.next = "WS_NEXT"
                 with m.Case(AccessOp.READ_STATE):
                     m.d.sync += d.reply_data.eq(chunk_states)
@@ -490,7 +522,7 @@ class ColumnEngine(GlauberRun, QuantizedStoreRun, wiring.Component):
             for l in reversed(range(K)):
                 with m.If(d.pend[l]):
                     m.d.comb += low.eq(l)
-            self._candidate(m, d, cmd.chunk * K + low)
+            self._candidate(m, d, d.ws_base + low)
             with m.If(d.pend == 0):
                 with m.If(~d.eu.busy):
                     m.d.sync += regs.busy.eq(0)
@@ -570,7 +602,7 @@ class ColumnEngine(GlauberRun, QuantizedStoreRun, wiring.Component):
             with m.If(d.age < d.need):
                 pass                                        # the selectors settle
             # A stochastic run lasts exactly max_visits visits (§7).
-            with m.Elif(~d.stochastic & ~d.flags_r.any()):
+            with m.Elif(~d.stochastic & d.none_free):
                 self._finish(m, d, StopReason.CONVERGED)
             with m.Elif(d.sync & d.sync_repeat):             # §13: s(t) = s(t-2)
                 self._finish(m, d, StopReason.CYCLE2)
