@@ -16,8 +16,9 @@ clock instead.
 
 Per row: visits, flips, the run's RTL cycles, the engine's own cycle bound (:data:`ENGINES`:
 flips * ceil(N/K) for the lanes engine's column passes; for the column engine flips times
-its FLIP, selector wait and shortest CHOOSE, docs/engine.md "Pipelined selectors") and the ratio cycles / bound, a diagnostic; ``fpga_us`` = cycles at the clock (exact: the RTL's cycle count); the compiled
-CPU engine's time for the same recall (same weights, probe, seed, order), measured in the same
+its FLIP, selector wait and shortest CHOOSE, docs/engine.md "Pipelined selectors") and the
+ratio cycles / bound, a diagnostic; ``fpga_us`` = cycles at the clock (exact: the RTL's cycle
+count); the compiled CPU engine's time for the same recall (same weights, probe, seed, order), measured in the same
 run: ``cpu_us`` on one thread and ``cpu_all_us`` per recall with every core busy (median of
 repeats after a warm-up, each a batch of recalls of that probe through
 :meth:`~hopfield_fpga.sim.cpu_engine.PreparedNetwork.run_batch`); ``speedup_vs_cpu`` =
@@ -43,8 +44,9 @@ from hopfield_fpga.config import Feature, NetworkConfig, Order
 from hopfield_fpga.text_table import right_aligned
 from . import cpu_engine, golden
 
-__all__ = ["ENGINES", "BenchRow", "TargetCheck", "BenchReport", "run_engine_bench", "cpu_time_per_recall",
-           "many_check", "Workload", "bench_workload", "bench_weights", "DEFAULT_SIZES", "QUICK_SIZES", "NOISES", "DEFAULT_CLOCK_BOARD"]
+__all__ = ["ENGINES", "BenchRow", "TargetCheck", "BenchReport", "run_engine_bench",
+           "cpu_time_per_recall", "many_check", "Workload", "bench_workload", "bench_weights",
+           "DEFAULT_SIZES", "QUICK_SIZES", "NOISES", "DEFAULT_CLOCK_BOARD"]
 
 DEFAULT_SIZES = (64, 256, 1024)
 QUICK_SIZES = (64,)

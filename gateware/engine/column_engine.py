@@ -109,9 +109,13 @@ class SelectTiming:
         self.sequential = sequential_latency(neurons, seq_span)
         self.tree = tree_latency(neurons, tree_span)
         self.walk = walk_latency(neurons, walk_span)
-        self.settle = self.tree
         self.choose = {"sequential": self.sequential, "random": 1,
                        "rejection_free": self.tree, "synchronous": 1}
+
+    @property
+    def settle(self) -> int:
+        """The age a run's end waits for: status.unstable (the count tree) settled."""
+        return self.tree
 
     def flip_cycles(self, order: str) -> int:
         """Cycles of an untraced flip with one CHOOSE (docs/engine.md, "Cycle accounting"):
@@ -193,10 +197,14 @@ class ColumnEngine(GlauberRun, QuantizedStoreRun, wiring.Component):
             # §12: the clamp mask (bit 1 = held), padded to C chunks of K; the selectors see
             # the unstable flags of the free neurons only
             held=Signal(C * K), free_flags=Signal(N),
-            # the selectors read the free flags through a register; ``age`` counts the cycles
-            # since their inputs last changed (``restart``), ``need`` is what CHOOSE waits
-            # for (SelectTiming); rank_k is the accepted draw the rank walk descends with
-            flags_r=Signal(N), none_free=Signal(), age=Signal(range(self._max_age() + 1)), restart=Signal(),
+            # ``flags_r``: the free flags registered (random order and the synchronous
+            # snapshot read them; the sequential and rank selects read the lanes' own);
+            # ``none_free``: no free unstable neuron, from what the order's CHOOSE reads;
+            # ``age`` counts the cycles since the selectors' inputs last changed
+            # (``restart``), ``need`` is what CHOOSE waits for (SelectTiming); rank_k is the
+            # accepted draw the rank walk descends with
+            flags_r=Signal(N), none_free=Signal(), age=Signal(range(self._max_age() + 1)),
+            restart=Signal(),
             need=Signal(range(self._max_age() + 1)), rank_k=Signal(range(N)),
             # §13: the last synchronous step's pending set D(t-1), whether it equals D(t-2)
             # (then the state after it equals the one two steps back), whether a step was

@@ -25,8 +25,8 @@ address replaces port 1's read address: one address signal drives the write and 
 so synthesis makes them one read-write port). Weights are written through port 0 only, and
 only while port 1's user is idle (its reads then return other columns). ``stale`` tells port
 1's user that the weights changed (its fields must be refreshed); port 1's own writes are not
-performed and only raise its ``stale``. Port 0 keeps both of its addresses, so the engine behind it reads and writes
-in the same cycle exactly as with one port.
+performed and only raise its ``stale``. Port 0 keeps both of its addresses, so the engine
+behind it reads and writes in the same cycle exactly as with one port.
 """
 
 from __future__ import annotations
@@ -123,7 +123,8 @@ class WeightStore(wiring.Component):
                                     writer.write_data[:valid_last], writer.write_data))
         writing = Signal()
         m.d.comb += [writing.eq(writer.write_en | writer.write_column),
-                     wr.data.eq(Mux(writer.write_column, writer.column_in, chunk_in.replicate(c))),
+                     wr.data.eq(Mux(writer.write_column, writer.column_in,
+                                    chunk_in.replicate(c))),
                      wr.en.eq(Mux(writer.write_column, (1 << c) - 1,
                                   Mux(writer.write_en, 1 << writer.write_chunk, 0)))]
         addrs = [port.read_addr for port in self.ports]
