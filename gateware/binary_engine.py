@@ -548,10 +548,14 @@ class BinaryEngine(wiring.Component):
                 with m.If(p2_valid & (p2_c == c)):
                     m.d.sync += [flag_file[c].eq(p2_um), state_file[c].eq(p2_s)]
             m.d.comb += look.partial.eq(Mux(running, base2 + p2_xf, prefix_regs[C - 1]))
-            words = [xorshift32_next(Mux(running | refreshing, rng,
-                                         load_state(self.run.payload.seed)))]
-            for _ in range(DRAW_LOOKAHEAD - 1):
-                words.append(xorshift32_next(words[-1]))
+            # Each word a signal of its own: as an expression, every use of word i would copy
+            # the whole chain of steps before it (a tree, not a graph, in the netlist and the
+            # simulators; yosys merges the copies, the simulators do not).
+            words = [Signal(32, name=f"look_word{i}") for i in range(DRAW_LOOKAHEAD)]
+            m.d.comb += words[0].eq(xorshift32_next(Mux(running | refreshing, rng,
+                                                        load_state(self.run.payload.seed))))
+            for prev, word in zip(words, words[1:]):
+                m.d.comb += word.eq(xorshift32_next(prev))
             for i, w in enumerate(words):
                 m.d.comb += look.words[i].eq(w)
             for c in range(C - 1):
