@@ -258,130 +258,11 @@ class Link:
         for payload in payloads:
             if len(payload) > P.MAX_PAYLOAD:
                 raise LinkError(f"payload of {len(payload)} bytes; at most {P.MAX_PAYLOAD}")
-        limit = self.timeout if timeout is None else timeout
-        chain = P.COMMANDS[cmd].repeat is P.Repeat.DEDUPED
-        base = self._seq + 1          # a chain's payload i has seq base + i (mod 256)
-        replies: list[bytes | None] = [None] * len(payloads)
-        attempts = [0] * len(payloads)
-        todo = collections.deque(range(len(payloads)))
-        inflight: dict[int, tuple[int, int]] = {}      # seq -> (index, queue entries)
-        ended_by = stop_seq = ping_seq = None
-        halted = False          # a request that may not be sent again was lost: send no more
+        stream = _Stream(self, cmd, payloads, limit=self.timeout if timeout is None else timeout,
+                         resend=resend, run=run, on_trace=on_trace, on_reply=on_reply)
         with self._lock:
-            mark = time.monotonic()                    # the last reply (or the first send)
-
-            def lost(i: int) -> None:
-                nonlocal halted
-                if replies[i] is not None:      # a chain's, confirmed by a later reply
-                    return
-                halted = halted or not resend
-                if resend and ended_by is None and attempts[i] <= self.retries:
-                    todo.appendleft(i)
-                    if chain:           # a chain goes again in its order
-                        order = sorted(todo)
-                        todo.clear()
-                        todo.extend(order)
-                elif resend:
-                    raise BoardTimeout(f"{self.url}: no reply to {P.Command(cmd).name} "
-                                       f"after {attempts[i]} attempts of {limit:g} s")
-
-            while inflight or (todo and ended_by is None and not halted):
-                try:
-                    while todo and ended_by is None and not halted:
-                        i = todo[0]
-                        # body (seq, cmd, payload, crc), its end, and a resync delimiter's end
-                        cost = 2 + len(payloads[i]) + P.CRC_BYTES + 1 + self._resync
-                        behind = sum(c for _, c in list(inflight.values())[1:])
-                        if inflight and behind + cost > P.RX_QUEUE_DEPTH:
-                            break
-                        todo.popleft()
-                        if not inflight:
-                            mark = time.monotonic()
-                        # in flight before it is written: a Ctrl-C during the write must stop it
-                        if chain:
-                            seq = (base + i) & 0xFF
-                            if attempts[i] == 0:
-                                self._seq = seq
-                        else:
-                            seq = self._next_seq()
-                        inflight[seq] = (i, cost)
-                        attempts[i] += 1
-                        self._send(cmd, payloads[i], seq)
-                    now = time.monotonic()
-                    if run and ended_by is None and self.stop_requested.is_set():
-                        ended_by = "stop"
-                    elif inflight and now >= mark + limit:
-                        if run and ended_by is None:
-                            ended_by = "timeout"
-                        else:
-                            seq = next(iter(inflight))
-                            self._resync = True
-                            lost(inflight.pop(seq)[0])
-                            mark = now
-                            continue
-                    if ended_by is not None and stop_seq is None:
-                        stop_seq = self._send(P.Command.STOP, b"")
-                        mark, limit = time.monotonic(), self.timeout
-                    elif (run and ping_seq is None and inflight
-                          and now >= mark + self.timeout):
-                        # a long run, or a lost reply? An IDENTIFY is answered after the runs
-                        # in flight: if its reply comes first, theirs were lost
-                        ping_seq = self._send(P.Command.IDENTIFY, b"")
-                    raw = self._read_frame(min(mark + limit, now + READ_SLICE))
-                except KeyboardInterrupt:
-                    if not run or ended_by == "interrupt":
-                        self._resync = True
-                        raise
-                    ended_by = "interrupt"
-                    continue
-                body = None if raw is None else self._body(raw)
-                if body is None or self._traced(body, body[0] in inflight, on_trace):
-                    continue
-                seq, rcmd, err, data = body[0], body[1], body[2], body[3:]
-                if (seq, rcmd) in ((stop_seq, P.Command.STOP), (ping_seq, P.Command.IDENTIFY)):
-                    # answered after the requests in flight: their replies were lost
-                    stop_seq = -1 if seq == stop_seq else stop_seq
-                    ping_seq = None
-                    for older in list(inflight):
-                        lost(inflight.pop(older)[0])
-                    mark = time.monotonic()
-                    continue
-                if seq not in inflight or rcmd != cmd or err in (P.Error.CRC,
-                                                                 P.Error.OVERFLOW):
-                    continue
-                if chain and err == P.Error.SEQUENCE:
-                    # not applied, nor (maybe) the unanswered ones before it: again, in order
-                    for older in list(inflight):
-                        lost(inflight.pop(older)[0])
-                        if older == seq:
-                            break
-                    mark = time.monotonic()
-                    continue
-                if err != P.Error.OK:
-                    self._resync = True
-                    raise ProtocolError(cmd, err)
-                done = inflight[seq][0]
-                for older in list(inflight):           # answered in order: these were lost
-                    if older == seq:
-                        break
-                    i, _ = inflight.pop(older)
-                    if not (chain and i < done):       # (else applied: confirmed below)
-                        lost(i)
-                inflight.pop(seq)
-                # a chain is applied in its order: this reply confirms the ones before it too
-                confirmed = range(done + 1) if chain else (done,)
-                for i in confirmed:
-                    if replies[i] is None:
-                        replies[i] = data
-                        if i in todo:
-                            todo.remove(i)
-                        if on_reply is not None:
-                            on_reply(i, data)
-                mark = time.monotonic()
-            if stop_seq is not None and stop_seq >= 0 and self._await(
-                    stop_seq, P.Command.STOP, time.monotonic() + self.timeout, None) is None:
-                self._resync = True
-        return replies, ended_by
+            stream.run()
+        return stream.replies, stream.ended_by
 
     def end_run(self) -> None:
         """The run started with ``run_trace`` ended: its trace frames are no longer routed."""
@@ -400,3 +281,160 @@ class Link:
                     raise BoardTimeout(f"{self.url}: no reply to STOP within {self.timeout:g} s")
             finally:
                 self._lock.release()
+
+
+class _Stream:
+    """The state of one :meth:`Link.stream` call (its docstring has the rules), run under the
+    link's lock: the requests to send, those in flight, their replies and attempts."""
+
+    def __init__(self, link: Link, cmd: P.Command, payloads: list[bytes], *, limit: float,
+                 resend: bool, run: bool, on_trace, on_reply):
+        self.link, self.cmd, self.payloads = link, cmd, payloads
+        self.limit, self.resend, self.run_mode = limit, resend, run
+        self.on_trace, self.on_reply = on_trace, on_reply
+        self.chain = P.COMMANDS[cmd].repeat is P.Repeat.DEDUPED
+        self.base = link._seq + 1      # a chain's payload i has seq base + i (mod 256)
+        self.replies: list[bytes | None] = [None] * len(payloads)
+        self.attempts = [0] * len(payloads)
+        self.todo = collections.deque(range(len(payloads)))
+        self.inflight: dict[int, tuple[int, int]] = {}     # seq -> (index, queue entries)
+        self.ended_by: str | None = None
+        self.stop_seq: int | None = None
+        self.ping_seq: int | None = None
+        self.halted = False     # a request that may not be sent again was lost: send no more
+        self.mark = 0.0         # the last reply (or the first send)
+
+    def run(self) -> None:
+        link = self.link
+        self.mark = time.monotonic()
+        while self.inflight or self._may_send():
+            try:
+                self._send_what_fits()
+                if self._check_deadlines():
+                    continue
+                raw = link._read_frame(min(self.mark + self.limit, time.monotonic() + READ_SLICE))
+            except KeyboardInterrupt:
+                if not self.run_mode or self.ended_by == "interrupt":
+                    link._resync = True
+                    raise
+                self.ended_by = "interrupt"
+                continue
+            body = None if raw is None else link._body(raw)
+            if body is not None and not link._traced(body, body[0] in self.inflight,
+                                                     self.on_trace):
+                self._received(body)
+        if self.stop_seq is not None and self.stop_seq >= 0 and link._await(
+                self.stop_seq, P.Command.STOP, time.monotonic() + link.timeout, None) is None:
+            link._resync = True
+
+    def _may_send(self) -> bool:
+        return bool(self.todo) and self.ended_by is None and not self.halted
+
+    def _send_what_fits(self) -> None:
+        """Send the next requests while the board's receive queue holds them."""
+        link = self.link
+        while self._may_send():
+            i = self.todo[0]
+            # body (seq, cmd, payload, crc), its end, and a resync delimiter's end
+            cost = 2 + len(self.payloads[i]) + P.CRC_BYTES + 1 + link._resync
+            behind = sum(c for _, c in list(self.inflight.values())[1:])
+            if self.inflight and behind + cost > P.RX_QUEUE_DEPTH:
+                break
+            self.todo.popleft()
+            if not self.inflight:
+                self.mark = time.monotonic()
+            # in flight before it is written: a Ctrl-C during the write must stop it
+            if self.chain:
+                seq = (self.base + i) & 0xFF
+                if self.attempts[i] == 0:
+                    link._seq = seq
+            else:
+                seq = link._next_seq()
+            self.inflight[seq] = (i, cost)
+            self.attempts[i] += 1
+            link._send(self.cmd, self.payloads[i], seq)
+
+    def _check_deadlines(self) -> bool:
+        """Act on a stop request or a passed deadline; True when the oldest request in flight
+        was just declared lost (the caller sends again before reading)."""
+        link, now = self.link, time.monotonic()
+        if self.run_mode and self.ended_by is None and link.stop_requested.is_set():
+            self.ended_by = "stop"
+        elif self.inflight and now >= self.mark + self.limit:
+            if self.run_mode and self.ended_by is None:
+                self.ended_by = "timeout"
+            else:
+                seq = next(iter(self.inflight))
+                link._resync = True
+                self._lost(self.inflight.pop(seq)[0])
+                self.mark = now
+                return True
+        if self.ended_by is not None and self.stop_seq is None:
+            self.stop_seq = link._send(P.Command.STOP, b"")
+            self.mark, self.limit = time.monotonic(), link.timeout
+        elif (self.run_mode and self.ping_seq is None and self.inflight
+              and now >= self.mark + link.timeout):
+            # a long run, or a lost reply? An IDENTIFY is answered after the runs in flight:
+            # if its reply comes first, theirs were lost
+            self.ping_seq = link._send(P.Command.IDENTIFY, b"")
+        return False
+
+    def _lost(self, i: int) -> None:
+        """Request i got no reply: queue it again (in a chain's order), or end the stream."""
+        if self.replies[i] is not None:      # a chain's, confirmed by a later reply
+            return
+        self.halted = self.halted or not self.resend
+        if self.resend and self.ended_by is None and self.attempts[i] <= self.link.retries:
+            self.todo.appendleft(i)
+            if self.chain:                   # a chain goes again in its order
+                order = sorted(self.todo)
+                self.todo.clear()
+                self.todo.extend(order)
+        elif self.resend:
+            raise BoardTimeout(f"{self.link.url}: no reply to {P.Command(self.cmd).name} "
+                               f"after {self.attempts[i]} attempts of {self.limit:g} s")
+
+    def _lose_up_to(self, seq: int | None) -> None:
+        """The requests in flight before ``seq`` (all of them for None) lost their replies."""
+        for older in list(self.inflight):
+            if older == seq:
+                break
+            self._lost(self.inflight.pop(older)[0])
+
+    def _received(self, body: bytes) -> None:
+        seq, rcmd, err, data = body[0], body[1], body[2], body[3:]
+        if (seq, rcmd) in ((self.stop_seq, P.Command.STOP), (self.ping_seq, P.Command.IDENTIFY)):
+            # answered after the requests in flight: their replies were lost
+            self.stop_seq = -1 if seq == self.stop_seq else self.stop_seq
+            self.ping_seq = None
+            self._lose_up_to(None)
+            self.mark = time.monotonic()
+            return
+        if seq not in self.inflight or rcmd != self.cmd or err in (P.Error.CRC, P.Error.OVERFLOW):
+            return
+        if self.chain and err == P.Error.SEQUENCE:
+            # not applied, nor (maybe) the unanswered ones before it: again, in order
+            self._lose_up_to(seq)
+            self._lost(self.inflight.pop(seq)[0])
+            self.mark = time.monotonic()
+            return
+        if err != P.Error.OK:
+            self.link._resync = True
+            raise ProtocolError(self.cmd, err)
+        done = self.inflight[seq][0]
+        for older in list(self.inflight):           # answered in order: these were lost
+            if older == seq:
+                break
+            i, _ = self.inflight.pop(older)
+            if not (self.chain and i < done):       # (else applied: confirmed below)
+                self._lost(i)
+        self.inflight.pop(seq)
+        # a chain is applied in its order: this reply confirms the ones before it too
+        for i in (range(done + 1) if self.chain else (done,)):
+            if self.replies[i] is None:
+                self.replies[i] = data
+                if i in self.todo:
+                    self.todo.remove(i)
+                if self.on_reply is not None:
+                    self.on_reply(i, data)
+        self.mark = time.monotonic()
