@@ -19,7 +19,7 @@ conventions; read ``gateware/graded_ports.py`` for the contract). It owns its me
 A run first computes v = g(lambda u) for every neuron (the initial pass), then steps. A step
 visits the chunks of K neurons in turn: the K lanes multiply-accumulate the column words of the
 chunk against v_j for j = 0..N-1 (N cycles; one W_BITS x 16 signed multiply per lane, one DSP
-each). The K fields of a finished chunk move to holding registers, and while the lanes work on
+each; :class:`~.graded_mac.GradedMac`). The K fields of a finished chunk move to holding registers, and while the lanes work on
 the next chunk an issuer feeds the held neurons, one per cycle, into the update pipeline:
 field and leak; times dt; round; add and saturate u (and its change into max |du|); times
 gain and write u; round and saturate x; seven stages of sigmoid; write v (``PIPELINE_DEPTH`` =
@@ -44,6 +44,7 @@ from hopfield_fpga.numerics import (
 )
 from .block_ram import NO_RW_CHECK, CollisionFreeReadPort
 from .fixed_point import round_shift, saturate, times
+from .graded_mac import GradedMac
 from .graded_ports import (
     GradedAccessOp, GradedPorts, RunParams, StopReason, graded_signature,
 )
@@ -134,13 +135,8 @@ class GradedEngine(wiring.Component):
                 m.d.sync += stop_req.eq(1)
 
         # -- MAC: the K lanes accumulate the fields of one chunk --------------------------------
-        c_mac = Signal(range(chunks + 1))
-        j = Signal(range(n + 1))
-        waddr = Signal(range(n * chunks + chunks))
-        acc = [Signal(signed(a_bits), name=f"acc{l}") for l in range(k_lanes)]
-        mac_valid = Signal()
-        mac_go = Signal()        # pulse: start the chunks of a step
-        v_mac = Mux(bank, v1_rd.data, v0_rd.data)
+        m.submodules.mac = mac = GradedMac(cfg)
+        m.d.comb += [mac.w_data.eq(w_rd.data), mac.v.eq(Mux(bank, v1_rd.data, v0_rd.data))]
 
         # -- issue: the fields of the chunk being updated, held while its neurons are issued -----
         hold = [Signal(signed(a_bits), name=f"hold{l}") for l in range(k_lanes)]
@@ -277,8 +273,8 @@ class GradedEngine(wiring.Component):
 
         # default read addresses: the engine's; the access path overrides them while idle
         m.d.comb += [
-            w_rd.addr.eq(waddr), b_rd.addr.eq(c_mac), u_rd.addr.eq(iss_i),
-            v0_rd.addr.eq(j), v1_rd.addr.eq(j),
+            w_rd.addr.eq(mac.w_addr), b_rd.addr.eq(mac.chunk), u_rd.addr.eq(iss_i),
+            v0_rd.addr.eq(mac.v_addr), v1_rd.addr.eq(mac.v_addr),
             sig.read_addr.eq(acc_p.index[:TABLE_ADDR_BITS]),
         ]
 
@@ -363,42 +359,16 @@ class GradedEngine(wiring.Component):
                     m.next = "IDLE"
                 with m.Else():
                     m.d.sync += max_du.eq(0)
-                    m.d.comb += mac_go.eq(1)
+                    m.d.comb += mac.go.eq(1)
                     m.next = "PASS"
 
-        with m.FSM(name="mac"):
-            with m.State("IDLE"):
-                with m.If(mac_go):
-                    m.d.sync += c_mac.eq(0)
-                    m.next = "START"
-            with m.State("START"):
-                m.d.sync += [j.eq(0), waddr.eq(c_mac), mac_valid.eq(0)]
-                m.d.sync += [a.eq(0) for a in acc]
-                m.next = "RUN"
-            with m.State("RUN"):
-                with m.If(j < n):
-                    m.d.sync += [j.eq(j + 1), waddr.eq(waddr + chunks), mac_valid.eq(1)]
-                with m.Else():
-                    # the last product is accumulated on the cycle that leaves this state
-                    m.d.sync += mac_valid.eq(0)
-                    m.next = "HAND_OVER"
-            with m.State("HAND_OVER"):
-                # wait until the issuer has sent every neuron of the previous chunk
-                with m.If(~iss_active):
-                    m.d.sync += [h.eq(a) for h, a in zip(hold, acc)]
-                    m.d.sync += [hold_bias.eq(b_rd.data), iss_active.eq(1),
-                                 iss_i.eq(c_mac * k_lanes), iss_lane.eq(0),
-                                 iss_last.eq(Mux(c_mac == chunks - 1, n - 1,
-                                                 c_mac * k_lanes + k_lanes - 1)),
-                                 c_mac.eq(c_mac + 1)]
-                    with m.If(c_mac == chunks - 1):
-                        m.next = "IDLE"
-                    with m.Else():
-                        m.next = "START"
-
-        # the lanes accumulate one cycle after the MAC issued the addresses
-        with m.If(mac_valid):
-            for l in range(k_lanes):
-                w_l = w_rd.data[l * wb:(l + 1) * wb].as_signed()
-                m.d.sync += acc[l].eq(acc[l] + w_l * v_mac)
+        # the MAC hands a chunk's sums over once the issuer has sent the previous chunk
+        m.d.comb += mac.issuer_idle.eq(~iss_active)
+        with m.If(mac.hand_over):
+            c_mac = mac.chunk
+            m.d.sync += [h.eq(a) for h, a in zip(hold, mac.fields)]
+            m.d.sync += [hold_bias.eq(b_rd.data), iss_active.eq(1),
+                         iss_i.eq(c_mac * k_lanes), iss_lane.eq(0),
+                         iss_last.eq(Mux(c_mac == chunks - 1, n - 1,
+                                         c_mac * k_lanes + k_lanes - 1))]
         return m
