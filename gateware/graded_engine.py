@@ -19,12 +19,13 @@ conventions; read ``gateware/graded_ports.py`` for the contract). It owns its me
 A run first computes v = g(lambda u) for every neuron (the initial pass), then steps. A step
 visits the chunks of K neurons in turn: the K lanes multiply-accumulate the column words of the
 chunk against v_j for j = 0..N-1 (N cycles; one W_BITS x 16 signed multiply per lane, one DSP
-each; :class:`~.graded_mac.GradedMac`). The K fields of a finished chunk move to holding registers, and while the lanes work on
-the next chunk an issuer feeds the held neurons, one per cycle, into the update pipeline:
-field and leak; times dt; round; add and saturate u (and its change into max |du|); times
-gain and write u; round and saturate x; seven stages of sigmoid; write v (``PIPELINE_DEPTH`` =
-14 stages). Neurons leave the pipeline in index order. The trace's back-pressure
-stalls the pipeline, never the result. Cycles (``tests/test_graded_engine.py::test_cycle_count``
+each; :class:`~.graded_mac.GradedMac`). The K fields of a finished chunk move to holding
+registers, and while the lanes work on the next chunk an issuer feeds the held neurons, one per
+cycle, into the update pipeline: field and leak; times dt; round; add and saturate u (and its
+change into max |du|); times gain and write u; round and saturate x (these six stages are
+:class:`~.graded_update.GradedUpdate`); seven stages of sigmoid; write v (``PIPELINE_DEPTH`` =
+14 stages). Neurons leave the pipeline in index order. The trace's back-pressure stalls the
+pipeline, never the result. Cycles (``tests/test_graded_engine.py::test_cycle_count``
 holds the engine to them; T = the size of the last chunk, N - (C-1) K):
 
     initial pass   N + PIPELINE_DEPTH + 1
@@ -39,12 +40,12 @@ from amaranth.lib.memory import Memory
 
 from hopfield_fpga.config import COUNTER_BITS, Feature, NetworkConfig
 from hopfield_fpga.numerics import (
-    GRADED_EXP_BITS, GRADED_FACTOR_BITS, GRADED_LEAK_SHIFT_BITS, GRADED_SEGMENTS, GRADED_V_BITS,
-    GRADED_V_FRAC, GRADED_X_BITS,
+    GRADED_EXP_BITS, GRADED_LEAK_SHIFT_BITS, GRADED_SEGMENTS, GRADED_V_BITS, GRADED_V_FRAC,
 )
 from .block_ram import NO_RW_CHECK, CollisionFreeReadPort
-from .fixed_point import round_shift, saturate, times
+from .fixed_point import times
 from .graded_mac import GradedMac
+from .graded_update import GradedUpdate
 from .graded_ports import (
     GradedAccessOp, GradedPorts, RunParams, StopReason, graded_signature,
 )
@@ -113,7 +114,6 @@ class GradedEngine(wiring.Component):
         v1_rd, v1_wr = CollisionFreeReadPort(m, vmem1, name="v1_rd"), vmem1.write_port()
 
         params = Signal(RunParams)
-        ls = params.leak_shift
         du_shift = Signal(range(2 * (1 << GRADED_EXP_BITS) + (1 << GRADED_LEAK_SHIFT_BITS)))
         bank = Signal()          # the bank holding the current v (read by the MAC)
         init_pass = Signal()
@@ -164,53 +164,27 @@ class GradedEngine(wiring.Component):
                         hold[l] + hold_bias[l * bb:(l + 1) * bb].as_signed().shift_left(
                             GRADED_V_FRAC))
 
-        def stage(shape, name):
-            # only the valid bits need a reset
-            return Signal(shape, name=name, reset_less=not name.endswith("valid"))
-
-        s1 = dict(valid=stage(1, "s1_valid"), i=stage(range(n + 1), "s1_i"),
-                  f=stage(signed(a_bits), "s1_f"))
-        s2 = dict(valid=stage(1, "s2_valid"), i=stage(range(n + 1), "s2_i"),
-                  r=stage(signed(a_bits + 8), "s2_r"))
-        s3 = dict(valid=stage(1, "s3_valid"), i=stage(range(n + 1), "s3_i"),
-                  q=stage(signed(a_bits + 8 + GRADED_FACTOR_BITS + 1), "s3_q"))
-        s4 = dict(valid=stage(1, "s4_valid"), i=stage(range(n + 1), "s4_i"),
-                  du=stage(signed(len(s3["q"]) + 1), "s4_du"))
-        s5 = dict(valid=stage(1, "s5_valid"), i=stage(range(n + 1), "s5_i"),
-                  u=stage(signed(u_bits), "s5_u"), un=stage(signed(u_bits), "s5_un"))
-        s6 = dict(valid=stage(1, "s6_valid"), i=stage(range(n + 1), "s6_i"),
-                  un=stage(signed(u_bits), "s6_un"),
-                  p=stage(signed(u_bits + GRADED_FACTOR_BITS + 1), "s6_p"))
+        m.submodules.update = upd = GradedUpdate(cfg)
         issue_now = iss_active & advance
-        # the second read of u: addressed by the neuron in s3, its data arrives with it in s4
-        u4 = u3_rd.data
-        m.d.comb += [u3_rd.addr.eq(s3["i"]), u3_rd.en.eq(advance)]
-        with m.If(advance):
-            m.d.sync += [
-                s1["valid"].eq(issue_now), s1["i"].eq(iss_i), s1["f"].eq(field),
-                s2["valid"].eq(s1["valid"]), s2["i"].eq(s1["i"]),
-                s2["r"].eq((s1["f"] << ls) - u_rd.data),
-                s3["valid"].eq(s2["valid"]), s3["i"].eq(s2["i"]),
-                s3["q"].eq(params.dt_m * s2["r"]),
-                s4["valid"].eq(s3["valid"]), s4["i"].eq(s3["i"]),
-                s4["du"].eq(round_shift(s3["q"], du_shift)),
-                s5["valid"].eq(s4["valid"]), s5["i"].eq(s4["i"]), s5["u"].eq(u4),
-                s5["un"].eq(Mux(init_pass, u4, saturate(u4 + s4["du"], u_bits))),
-                s6["valid"].eq(s5["valid"]), s6["i"].eq(s5["i"]),
-                s6["un"].eq(s5["un"]), s6["p"].eq(params.gain_m * s5["un"]),
-                sig.x.eq(saturate(round_shift(s6["p"], params.gain_e), GRADED_X_BITS)),
-            ]
+        # the second read of u: addressed by the neuron in stage 3, its data arrives in stage 4
+        m.d.comb += [
+            upd.advance.eq(advance), upd.params.eq(params), upd.du_shift.eq(du_shift),
+            upd.init_pass.eq(init_pass), upd.issue.eq(issue_now), upd.issue_i.eq(iss_i),
+            upd.field.eq(field), upd.u_issue.eq(u_rd.data),
+            u3_rd.addr.eq(upd.s3_i), u3_rd.en.eq(advance), upd.u_again.eq(u3_rd.data),
+            sig.x.eq(upd.x),
+        ]
         # u is final at s5: its change goes into max_du there, and it is written at s6. Only
         # valid bits wait beside the sigmoid for v (1 cycle for x, LATENCY for v): every delay
         # bit is a logic cell of its own on the iCE40. Neurons leave the pipeline in index
         # order, so the output index is `written`.
-        delta = s5["un"] - s5["u"]
+        delta = upd.s5_un - upd.s5_u
         abs_delta = Mux(delta < 0, -delta, delta)
-        with m.If(s5["valid"] & advance & ~init_pass & (abs_delta > max_du)):
+        with m.If(upd.s5_valid & advance & ~init_pass & (abs_delta > max_du)):
             m.d.sync += max_du.eq(abs_delta)
-        with m.If(s6["valid"] & advance):
-            m.d.comb += [u_wr.addr.eq(s6["i"]), u_wr.data.eq(s6["un"]), u_wr.en.eq(~init_pass)]
-        o_valid = s6["valid"]
+        with m.If(upd.s6_valid & advance):
+            m.d.comb += [u_wr.addr.eq(upd.s6_i), u_wr.data.eq(upd.s6_un), u_wr.en.eq(~init_pass)]
+        o_valid = upd.s6_valid
         for d in range(1 + PWLSigmoid.LATENCY):
             v_d = Signal(name=f"d{d}_valid")
             with m.If(advance):
