@@ -155,12 +155,11 @@ class FieldArray(wiring.Component):
             s = Signal(name=f"s{i}")
             w = self.column[i * wb:(i + 1) * wb].as_signed()
             # FLIP: 4 W_ij + 2 [i = j]; ADD: 2 W_ij. Complemented for a negative sign at
-            # its own width and only then sign-extended: complemented after the extension,
-            # every copy of the sign bit was a LUT4 of its own (yosys does not merge them).
+            # its own width, then sign-extended (wires).
             operand = Signal(signed(wb + 2), name=f"w{i}")
             m.d.comb += operand.eq(Mux(flip, Cat(Const(0, 1), flips[i], w).as_signed(),
                                        Cat(Const(0, 1), w).as_signed()))
-            narrow = Signal(signed(wb + 2), name=f"xn{i}", attrs={"keep": 1})
+            narrow = Signal(signed(wb + 2), name=f"xn{i}")
             operand_c = Signal(signed(f), name=f"x{i}")     # sign-extended: wires only
             m.d.comb += [narrow.eq(operand ^ negate.replicate(wb + 2)), operand_c.eq(narrow)]
             # g + operand_c + negate as ONE adder: the low bits (negate + negate) carry
