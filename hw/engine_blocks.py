@@ -7,8 +7,8 @@ hopfield_fpga.hw.engine_blocks BLOCK OUT.il`` writes the RTLIL of one wrapped bl
 default configuration of the ULX3S-85F (N = 1024, W_BITS = 3, K = 6), ``--board`` another
 board's default (``ecpix5-85f``: the column engine), ``--neurons`` another N, ``--without
 hebbian`` and ``--orders sequential,rejection_free`` the configuration levers of
-docs/engine.md ("The column engine at N = 1024") and ``--spans S,T,W`` other selector stages
-(default: the engine's ``DEFAULT_SPANS``);
+docs/engine.md ("The column engine at N = 1024 on the 85F") and ``--spans S,T,W`` other
+selector stages (default: the engine's ``DEFAULT_SPANS``);
 docs/engine.md, "Column-parallel engine (in progress)" and "Pipelined selectors", gives the
 yosys and nextpnr commands and the numbers.
 """

@@ -40,18 +40,18 @@ COLUMN_LUTS_FIXED = 4613
 #: The estimate a neuron: the builds' figure less what the engine lost since, by the yosys
 #: counts of docs/engine.md: "Where the LUT4s a neuron go" (synth_ecp5 -noflatten of the
 #: ColumnEngine at N = 32 and 64: 139.5 LUT4s a neuron in the design those builds had, 120.2
-#: after) and "The column engine at N = 1024" (the same at N = 256 in the 85F's widths, LUT4s
-#: plus two a CCU2C: 35323 before the field lanes kept 2h + s and the weight store lost its
-#: read-first emulation, 34460 after, 3.4 a neuron fewer), until a board build measures it
-#: again.
+#: after) and "The column engine at N = 1024 on the 85F" (the same at N = 256 in its widths,
+#: LUT4s plus two a CCU2C: 35323 before the field lanes kept 2h + s and the weight store lost
+#: its read-first emulation, 34460 after, 3.4 a neuron fewer), until a board build measures
+#: it again.
 COLUMN_LUTS_PER_NEURON = round(COLUMN_LUTS_PER_NEURON_BUILT - (139.5 - 120.2)
                                - (35323 - 34460) / 256)
 #: Feature.HEBBIAN's share of a neuron, left out of the estimate without it: the Hebbian
 #: column (3072 LUT4s at N = 256, 768 at N = 64 in the engine: 12.0 a neuron) and the weight
 #: store's choice of its write data between the column and the host's chunk (without the
-#: feature only the clear writes whole columns, zeros: 441 against 262 LUT4s at N = 64,
-#: 2.8 a neuron; docs/engine.md, "The column engine at N = 1024").
-COLUMN_HEBBIAN_LUTS_PER_NEURON = 12.0 + 2.8
+#: feature only the clear writes whole columns, zeros: 1891 against 1149 LUT4s at N = 256,
+#: 2.9 a neuron; docs/engine.md, "The column engine at N = 1024 on the 85F").
+COLUMN_HEBBIAN_LUTS_PER_NEURON = 12.0 + 2.9
 #: Order.RANDOM's share, left out without it: the random select and its word window (2303
 #: LUT4s at N = 64, 3054 at N = 256: 3.9 a neuron and about 2050 whatever N).
 COLUMN_RANDOM_LUTS_PER_NEURON = 3.9
