@@ -15,8 +15,8 @@ from hopfield_fpga.config import Feature, NetworkConfig
 from hopfield_fpga.sim import golden
 from hopfield_fpga.gateware.engine.column_sum import ColumnSum
 from hopfield_fpga.gateware.engine.energy_unit import EnergyUnit
-from hopfield_fpga.gateware.engine.field_array import (FieldArray, FieldOp, decode_field,
-                                                       encode_field)
+from hopfield_fpga.gateware.engine.field_array import (FieldArray, FieldOp, FieldPick,
+                                                       decode_field, encode_field)
 from hopfield_fpga.gateware.engine.glauber_unit import GlauberUnit
 from hopfield_fpga.gateware.engine.hebbian_column import HebbianColumn
 from hopfield_fpga.gateware.engine.select_random import DrawWords, SelectRandom, WordWindow
@@ -162,6 +162,34 @@ def test_field_codec():
         assert (ctx.get(g), ctx.get(h_out)) == (2 * h + 2 * s - 1, h), case
 
     run_comb_cases(m, cases, check)
+
+
+def test_field_pick():
+    """FieldPick gives h_j (decoded from g_j), s_j and the clamp bit of j, for random lanes
+    with g = 2 h + s and every j."""
+    config = NetworkConfig(neurons=13, lanes=4, weight_bits=5)
+    n, f = config.neurons, config.acc_bits + 1
+    seed = 7013
+    rng = np.random.default_rng(seed)
+    dut = FieldPick(config)
+    bound = config.field_bound
+    cases = []
+    for _ in range(8):
+        h = rng.integers(-bound, bound + 1, n)
+        s = rng.integers(0, 2, n)
+        held = rng.integers(0, 2, n)
+        cases += [(h, s, held, j) for j in range(n)]
+
+    async def check(ctx, case):
+        h, s, held, j = case
+        ctx.set(dut.fields, _pack(2 * h + 2 * s - 1, f))
+        ctx.set(dut.states, _bits(s))
+        ctx.set(dut.held, _bits(held))
+        ctx.set(dut.index, j)
+        got = (ctx.get(dut.h), ctx.get(dut.s), ctx.get(dut.held_j))
+        assert got == (h[j], s[j], held[j]), f"seed {seed} j {j}"
+
+    run_comb_cases(dut, cases, check)
 
 
 # -- selectors ---------------------------------------------------------------------------------

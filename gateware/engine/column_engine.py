@@ -61,7 +61,7 @@ from ..engine_ports import (AccessOp, EnginePorts, RunOrder, StopReason, check_e
 from ..xorshift import load_state
 from .common import chunk_and_lane, check_int, sequential_latency, tree_latency, walk_latency
 from .energy_unit import EnergyUnit
-from .field_array import FieldArray, FieldOp, decode_field, encode_field
+from .field_array import FieldArray, FieldOp, FieldPick, encode_field
 from .glauber_run import GlauberRun
 from .hebbian_column import HebbianColumn
 from .quantized_store import QuantizedStoreRun
@@ -215,10 +215,10 @@ class ColumnEngine(GlauberRun, QuantizedStoreRun, wiring.Component):
             stochastic=Signal() if stoch else Const(0),
             beta_idx=Signal(range(BETA_SCHEDULE_DEPTH)),
             beta_last=Signal(range(BETA_SCHEDULE_DEPTH)))
-        s_j = fa.states.bit_select(d.pick_j, 1)
-        d.pick = SimpleNamespace(h=decode_field(fa.fields.word_select(d.pick_j, fa.field_bits),
-                                                s_j),
-                                 s=s_j, held=d.held.bit_select(d.pick_j, 1))
+        m.submodules.pick = pick = FieldPick(cfg)
+        m.d.comb += [pick.fields.eq(fa.fields), pick.states.eq(fa.states),
+                     pick.held.eq(d.held[:N]), pick.index.eq(d.pick_j)]
+        d.pick = SimpleNamespace(h=pick.h, s=pick.s, held=pick.held_j)
         d.choose_new = ~fa.states.bit_select(d.choose_j, 1)
         d.s_chunk = d.states.word_select(d.s_chunk_at, K)
         d.choose_chunk, d.choose_lane = chunk_and_lane(d.choose_j, K, N)

@@ -6,13 +6,14 @@ column by column after the lanes were loaded with the biases. The unstable flags
 s_i h_i < 0 (§3) are combinational outputs of the lane registers, so the selectors see the
 new set one cycle after the column arrives.
 
-A lane keeps g_i = 2 h_i + s_i (s_i as +-1; ACC_BITS + 1 flip-flops), not h_i: g_i is odd, never
-0, so the flag is g_i's sign bit against s_i (s h < 0 iff s g < 0: h = 0 gives g = s), one
-LUT4 with the clamp bit, where h_i's sign needed a zero test of ACC_BITS bits (about 5 LUT4s
-a lane). A flip of j adds s_j' (4 W_ij + 2 [i = j]) (lane j's own s_j turns from -s_j' to
-s_j': 2 s_j' more), the refresh's column 2 s_j W_ij. The adder is one bit wider, which on
-the ECP5's two-bit carry cells is free at the 85F's ACC_BITS = 14. :func:`decode_field` gives
-h from g and s (an increment, after the engine's one N:1 pick of h_j).
+A lane keeps g_i = 2 h_i + s_i (s_i as +-1; ACC_BITS + 1 flip-flops), not h_i: g_i is odd,
+never 0, so the flag is g_i's sign bit against s_i (s h < 0 iff s g < 0: h = 0 gives g = s),
+one LUT4 with the clamp bit, where h_i's sign needed a zero test of ACC_BITS bits (about 5
+LUT4s a lane). A flip of j adds s_j' (4 W_ij + 2 [i = j]) (lane j's own s_j turns from -s_j'
+to s_j': 2 s_j' more), the refresh's column 2 s_j W_ij. The adder is one bit wider, which on
+the ECP5's two-bit carry cells is free at the 85F's ACC_BITS = 14 (docs/engine.md, "The
+column engine at N = 1024 on the 85F", has the counts). :func:`decode_field` gives h from g
+and s (an increment, after the engine's one N:1 pick of h_j, :class:`FieldPick`).
 
 The lane has one adder whose operand (a shifted W_ij, complemented for a negative sign, the
 carry-in folded into the adder) costs one LUT per low bit, and one 2:1 input choice per
@@ -48,7 +49,7 @@ from amaranth.lib.wiring import In, Out
 
 from hopfield_fpga.config import NetworkConfig
 
-__all__ = ["FieldOp", "FieldArray", "one_hot", "encode_field", "decode_field"]
+__all__ = ["FieldOp", "FieldArray", "FieldPick", "one_hot", "encode_field", "decode_field"]
 
 
 class FieldOp(enum.Enum, shape=3):
@@ -181,4 +182,39 @@ class FieldArray(wiring.Component):
                          self.flags[i].eq((g[-1] ^ ~s) & ~self.held[i])]
             if cfg.store_patterns:
                 m.d.comb += self.nonzero[i].eq(g.any())
+        return m
+
+
+class FieldPick(wiring.Component):
+    """One lane's h_j, s_j and clamp bit at ``index``: the engine's one N:1 pick (a flip's
+    energy term and a stochastic visit share it). A block of its own so that yosys counts it
+    apart (``synth_ecp5 -noflatten``: an F-bit N:1 multiplexer, the largest part of the
+    engine's own logic that grows with N). Combinational.
+
+    Members
+    -------
+    fields: In(N * F), states: In(N), held: In(N): the field array's g, s and the clamp mask.
+    index: In(range(N)), j.
+    h: Out(signed(ACC_BITS)), h_j (:func:`decode_field` of g_j).
+    s: Out(1), s_j; held_j: Out(1), the clamp bit of j.
+    """
+
+    def __init__(self, config: NetworkConfig):
+        if not isinstance(config, NetworkConfig):
+            raise TypeError(f"config must be a NetworkConfig, not {config!r}")
+        self.config = config
+        self.field_bits = config.acc_bits + 1
+        n = config.neurons
+        super().__init__({
+            "fields": In(n * self.field_bits), "states": In(n), "held": In(n),
+            "index": In(range(n)),
+            "h": Out(signed(config.acc_bits)), "s": Out(1), "held_j": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        s_j = self.states.bit_select(self.index, 1)
+        m.d.comb += [self.s.eq(s_j), self.held_j.eq(self.held.bit_select(self.index, 1)),
+                     self.h.eq(decode_field(self.fields.word_select(self.index,
+                                                                    self.field_bits), s_j))]
         return m
