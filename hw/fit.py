@@ -46,16 +46,16 @@ COLUMN_LUTS_FIXED = 4613
 #: it again.
 COLUMN_LUTS_PER_NEURON = round(COLUMN_LUTS_PER_NEURON_BUILT - (139.5 - 120.2)
                                - (35323 - 34460) / 256)
-#: Feature.HEBBIAN's share of a neuron, left out of the estimate without it: the Hebbian
-#: column (3072 LUT4s at N = 256, 768 at N = 64 in the engine: 12.0 a neuron) and the weight
-#: store's choice of its write data between the column and the host's chunk (without the
-#: feature only the clear writes whole columns, zeros: 1891 against 1149 LUT4s at N = 256,
-#: 2.9 a neuron; docs/engine.md, "The column engine at N = 1024 on the 85F").
-COLUMN_HEBBIAN_LUTS_PER_NEURON = 12.0 + 2.9
-#: Order.RANDOM's share, left out without it: the random select and its word window (2303
-#: LUT4s at N = 64, 3054 at N = 256: 3.9 a neuron and about 2050 whatever N).
-COLUMN_RANDOM_LUTS_PER_NEURON = 3.9
-COLUMN_RANDOM_LUTS_FIXED = 2053
+#: Feature.HEBBIAN's and Order.RANDOM's shares, left out of the estimate without them: the
+#: slopes (LUT4s plus two a CCU2C, N = 64 to 256) of the ColumnEngine in the 85F's widths
+#: with every feature and the orders sequential, random and rejection_free (110.4 a neuron,
+#: 6195 fixed), without Feature.HEBBIAN (91.8, 5974: the Hebbian column, the weight store's
+#: choice of its write data, the pattern and column registers) and without the random order
+#: too (86.9, 3790: the random select, its word window and their control); docs/engine.md,
+#: "The column engine at N = 1024 on the 85F".
+COLUMN_HEBBIAN_LUTS_PER_NEURON = 18.6
+COLUMN_RANDOM_LUTS_PER_NEURON = 4.9
+COLUMN_RANDOM_LUTS_FIXED = 2184
 #: The quantized store's share of a neuron when it is built (``store_patterns`` > 0): the
 #: sign, level count and step of each lane, 540 LUT4 + 36 CCU2C (two LUT4s each) more at
 #: N = 32 (yosys synth_ecp5 -noflatten of the whole ColumnEngine, ``python -m
