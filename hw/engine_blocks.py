@@ -4,8 +4,11 @@
 nextpnr's Fmax of the wrapper is then the block's own register-to-register delay, as it will
 be inside the engine (whose inputs come from registers or block RAM). ``python -m
 hopfield_fpga.hw.engine_blocks BLOCK OUT.il`` writes the RTLIL of one wrapped block for the
-default configuration of the ULX3S-85F (N = 1024, W_BITS = 3, K = 6), ``--board`` another board's default (``ecpix5-85f``: the column engine), ``--neurons`` another
-N and ``--spans S,T,W`` other selector stages (default: the engine's ``DEFAULT_SPANS``);
+default configuration of the ULX3S-85F (N = 1024, W_BITS = 3, K = 6), ``--board`` another
+board's default (``ecpix5-85f``: the column engine), ``--neurons`` another N, ``--without
+hebbian`` and ``--orders sequential,rejection_free`` the configuration levers of
+docs/engine.md ("The column engine at N = 1024 on the 85F") and ``--spans S,T,W`` other
+selector stages (default: the engine's ``DEFAULT_SPANS``);
 docs/engine.md, "Column-parallel engine (in progress)" and "Pipelined selectors", gives the
 yosys and nextpnr commands and the numbers.
 """
@@ -20,7 +23,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from hopfield_fpga.gateware.engine.column_engine import DEFAULT_SPANS, ColumnEngine
-from hopfield_fpga.gateware.engine.field_array import FieldArray
+from hopfield_fpga.gateware.engine.field_array import FieldArray, FieldPick
 from hopfield_fpga.gateware.engine.glauber_unit import GlauberUnit
 from hopfield_fpga.gateware.engine.hebbian_column import HebbianColumn
 from hopfield_fpga.gateware.engine.replicas import ColumnReplicas
@@ -28,6 +31,7 @@ from hopfield_fpga.gateware.engine.select_random import DrawWords, SelectRandom,
 from hopfield_fpga.gateware.engine.select_rejection_free import SelectRank
 from hopfield_fpga.gateware.engine.select_sequential import SelectSequential
 from hopfield_fpga.gateware.engine.weight_store import WeightStore
+from hopfield_fpga.config import Feature, Order
 from .boards import BOARDS
 
 __all__ = ["registered", "BLOCKS", "UNWRAPPED", "main"]
@@ -66,6 +70,7 @@ def _config(board: str = "ulx3s-85f"):
 #: Each block from (configuration, selector spans: sequential, rank tree, rank walk).
 BLOCKS = {
     "field_array": lambda c, spans: FieldArray(c),
+    "field_pick": lambda c, spans: FieldPick(c),
     "select_sequential": lambda c, spans: SelectSequential(c.neurons, spans[0]),
     "select_rank": lambda c, spans: SelectRank(c.neurons, spans[1], spans[2]),
     "select_random": lambda c, spans: SelectRandom(c.neurons, MEASURED_WORDS),
@@ -101,6 +106,11 @@ def main(argv=None):
     parser.add_argument("--store-patterns", type=int, default=None,
                         help="the quantized store's pattern buffer (store_patterns; default: "
                              "the configuration's)")
+    parser.add_argument("--without", default="",
+                        help="features left out, comma-separated (e.g. hebbian)")
+    parser.add_argument("--orders", default=None,
+                        help="the update orders built, comma-separated (default: the "
+                             "configuration's)")
     parser.add_argument("--spans", default=",".join(map(str, DEFAULT_SPANS)),
                         help="levels per register stage of the sequential select, the rank "
                              "count tree and the rank walk (0: combinational; default "
@@ -113,6 +123,19 @@ def main(argv=None):
     except ValueError:
         parser.error(f"--spans must be three integers >= 0 like 3,3,2, not {args.spans!r}")
     config = _config(args.board)
+    try:
+        without = [Feature[name.strip().upper()] for name in args.without.split(",") if name]
+    except KeyError:
+        parser.error(f"--without takes feature names out of "
+                     f"{', '.join(f.name.lower() for f in Feature if f != Feature.ALL)}, "
+                     f"not {args.without!r}")
+    for feature in without:
+        config = config.with_(features=config.features & ~feature)
+    if args.orders is not None:
+        try:
+            config = config.with_(orders=tuple(Order.parse(o) for o in args.orders.split(",")))
+        except ValueError as e:
+            parser.error(f"--orders: {e}")
     if args.neurons is not None:
         config = config.with_(neurons=args.neurons, lanes=min(config.lanes, args.neurons))
     if args.bias_bits is not None:
@@ -121,7 +144,9 @@ def main(argv=None):
         config = config.with_(engine="column", store_patterns=args.store_patterns)
     print(f"{args.block}: N = {config.neurons}, W_BITS = {config.weight_bits}, "
           f"B_BITS = {config.bias_bits}, ACC_BITS = {config.acc_bits}, K = {config.lanes}, "
-          f"store_patterns = {config.store_patterns}, spans = {','.join(map(str, spans))}")
+          f"store_patterns = {config.store_patterns}, spans = {','.join(map(str, spans))}, "
+          f"features = {config.features!r}, orders = "
+          f"{','.join(o.name.lower() for o in config.orders)}")
     block = BLOCKS[args.block](config, spans)
     top = block if args.block in UNWRAPPED and not args.registered else registered(block)
     with open(args.output, "w") as f:

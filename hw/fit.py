@@ -22,13 +22,13 @@ from __future__ import annotations
 
 import dataclasses
 
-from hopfield_fpga.config import MAX_NEURONS, Feature, NetworkConfig
+from hopfield_fpga.config import MAX_NEURONS, Feature, NetworkConfig, Order
 from .boards import Board
 
 __all__ = ["FitError", "WeightPlacement", "check_fit", "weight_memory_shape",
            "weight_memories", "largest_fitting_neurons", "COLUMN_LUTS_PER_NEURON",
-           "COLUMN_LUTS_PER_NEURON_BUILT",
-           "column_logic_estimate"]
+           "COLUMN_LUTS_PER_NEURON_BUILT", "COLUMN_HEBBIAN_LUTS_PER_NEURON",
+           "COLUMN_RANDOM_LUTS_PER_NEURON", "column_logic_estimate"]
 
 #: The column engine's LUT4s (nextpnr's TRELLIS_COMB) in a whole board top, measured on two
 #: ULX3S-25F builds at W_BITS = 3, K = 6, every order and feature (docs/boards.md, "The column
@@ -38,13 +38,24 @@ __all__ = ["FitError", "WeightPlacement", "check_fit", "weight_memory_shape",
 COLUMN_LUTS_PER_NEURON_BUILT = 141
 COLUMN_LUTS_FIXED = 4613
 #: The estimate a neuron: the builds' figure less what the engine lost since, by the yosys
-#: count of docs/engine.md ("Where the LUT4s a neuron go": synth_ecp5 -noflatten of the
-#: ColumnEngine at N = 32 and 64, 139.5 a neuron in the design those builds had, 120.2 now),
-#: until a board build measures it again.
-COLUMN_LUTS_PER_NEURON = round(COLUMN_LUTS_PER_NEURON_BUILT - (139.5 - 120.2))
-#: The Hebbian column's share of a neuron (``hw/engine_blocks.py``, 7851 LUT4 at N = 1024,
-#: docs/engine.md), left out of the estimate without Feature.HEBBIAN.
-COLUMN_HEBBIAN_LUTS_PER_NEURON = 7.7
+#: counts of docs/engine.md: "Where the LUT4s a neuron go" (synth_ecp5 -noflatten of the
+#: ColumnEngine at N = 32 and 64: 139.5 LUT4s a neuron in the design those builds had, 120.2
+#: after) and "The column engine at N = 1024 on the 85F" (the same at N = 256 in its widths,
+#: LUT4s plus two a CCU2C: 35323 before the field lanes kept 2h + s and the weight store lost
+#: its read-first emulation, 34460 after, 3.4 a neuron fewer), until a board build measures
+#: it again.
+COLUMN_LUTS_PER_NEURON = round(COLUMN_LUTS_PER_NEURON_BUILT - (139.5 - 120.2)
+                               - (35323 - 34460) / 256)
+#: Feature.HEBBIAN's and Order.RANDOM's shares, left out of the estimate without them: the
+#: slopes (LUT4s plus two a CCU2C, N = 64 to 256) of the ColumnEngine in the 85F's widths
+#: with every feature and the orders sequential, random and rejection_free (110.4 a neuron,
+#: 6195 fixed), without Feature.HEBBIAN (91.8, 5974: the Hebbian column, the weight store's
+#: choice of its write data, the pattern and column registers) and without the random order
+#: too (86.9, 3790: the random select, its word window and their control); docs/engine.md,
+#: "The column engine at N = 1024 on the 85F".
+COLUMN_HEBBIAN_LUTS_PER_NEURON = 18.6
+COLUMN_RANDOM_LUTS_PER_NEURON = 4.9
+COLUMN_RANDOM_LUTS_FIXED = 2184
 #: The quantized store's share of a neuron when it is built (``store_patterns`` > 0): the
 #: sign, level count and step of each lane, 540 LUT4 + 36 CCU2C (two LUT4s each) more at
 #: N = 32 (yosys synth_ecp5 -noflatten of the whole ColumnEngine, ``python -m
@@ -90,12 +101,15 @@ def column_logic_estimate(config: NetworkConfig) -> int:
     configuration without it (the lanes engine's logic is not estimated)."""
     if config.engine != "column":
         return 0
-    per_neuron = COLUMN_LUTS_PER_NEURON
+    per_neuron, fixed = COLUMN_LUTS_PER_NEURON, COLUMN_LUTS_FIXED
     if not config.has(Feature.HEBBIAN):
         per_neuron -= COLUMN_HEBBIAN_LUTS_PER_NEURON
+    if Order.RANDOM not in config.orders:
+        per_neuron -= COLUMN_RANDOM_LUTS_PER_NEURON
+        fixed -= COLUMN_RANDOM_LUTS_FIXED
     if config.store_patterns:
         per_neuron += COLUMN_QSTORE_LUTS_PER_NEURON
-    return round(COLUMN_LUTS_FIXED + config.neurons * per_neuron)
+    return round(fixed + config.neurons * per_neuron)
 
 
 def weight_memories(config: NetworkConfig) -> int:

@@ -7,14 +7,16 @@ import random
 
 import numpy as np
 import pytest
+from amaranth.hdl import Module, Signal, signed
 from amaranth.sim import Simulator
 
 from hopfield_fpga import numerics
-from hopfield_fpga.config import NetworkConfig
+from hopfield_fpga.config import Feature, NetworkConfig
 from hopfield_fpga.sim import golden
 from hopfield_fpga.gateware.engine.column_sum import ColumnSum
 from hopfield_fpga.gateware.engine.energy_unit import EnergyUnit
-from hopfield_fpga.gateware.engine.field_array import FieldArray, FieldOp
+from hopfield_fpga.gateware.engine.field_array import (FieldArray, FieldOp, FieldPick,
+                                                       decode_field, encode_field)
 from hopfield_fpga.gateware.engine.glauber_unit import GlauberUnit
 from hopfield_fpga.gateware.engine.hebbian_column import HebbianColumn
 from hopfield_fpga.gateware.engine.select_random import DrawWords, SelectRandom, WordWindow
@@ -48,39 +50,49 @@ def _unpack(word, width, count, signed=True):
 FIELD_CONFIGS = [NetworkConfig(neurons=1, lanes=1, weight_bits=1, bias_bits=1),
                  NetworkConfig(neurons=13, lanes=4, weight_bits=5),
                  NetworkConfig(neurons=16, lanes=16, weight_bits=16, bias_bits=24),
-                 NetworkConfig(neurons=30, lanes=7, weight_bits=3)]
+                 NetworkConfig(neurons=30, lanes=7, weight_bits=3, engine="column",
+                               store_patterns=4)]
 
 
 @pytest.mark.parametrize("config", FIELD_CONFIGS, ids=lambda c: f"N{c.neurons}K{c.lanes}"
                          f"W{c.weight_bits}")
 def test_field_array_matches_model(config):
-    """Random op sequences (refresh-like loads and column adds, flips, state loads, clears)
-    against the numpy model; fields, states, flags and zero tests compared after every cycle.
-    The fields stay within the accumulator, as in the engine (h = W s + b always holds
-    there)."""
-    n, k, a, wb = config.neurons, config.lanes, config.acc_bits, config.weight_bits
+    """Random op sequences (refresh-like loads and column adds, flips, state loads, clears,
+    the quantized store's zeroing) against the numpy model; the lanes' g = 2 h + s, states,
+    flags (and with the quantized store the zero tests) compared after every cycle. The model
+    keeps h and g apart: where a state load left g stale (as in the engine, whose fields are
+    then refreshed), only g's own rule is checked; elsewhere g = 2 h + s and the flag is
+    s h < 0."""
+    n, k, f, wb = config.neurons, config.lanes, config.acc_bits + 1, config.weight_bits
     seed = 1000 + n
     rng = np.random.default_rng(seed)
     dut = FieldArray(config)
+    assert dut.field_bits == f
     sim = Simulator(dut)
     sim.add_clock(1e-6)
     bound = config.field_bound
+    ops = [FieldOp.HOLD, FieldOp.FLIP, FieldOp.ADD, FieldOp.LOAD_FIELDS, FieldOp.LOAD_STATES,
+           FieldOp.CLEAR, FieldOp.ZERO_FIELDS]
 
     async def bench(ctx):
         h = np.zeros(n, dtype=np.int64)
         s = np.zeros(n, dtype=np.int64)        # bits, 1 = +1
+        g = np.zeros(n, dtype=np.int64)        # the lanes' registers, before any op: 0
+        exact = np.zeros(n, dtype=bool)        # g = 2 h + s holds
         for step in range(400):
-            op = rng.choice([FieldOp.HOLD, FieldOp.FLIP, FieldOp.ADD, FieldOp.LOAD_FIELDS,
-                             FieldOp.LOAD_STATES, FieldOp.CLEAR], p=[.05, .4, .25, .15, .1, .05])
+            op = rng.choice(ops, p=[.05, .4, .22, .15, .1, .04, .04])
             col = rng.integers(config.weight_min, config.weight_max + 1, n)
-            sign = int(rng.integers(2))
             j = int(rng.integers(n))
+            # a flip changes s_j (the engine's contract); ADD's sign is any s_j
+            sign = 1 - int(s[j]) if op == FieldOp.FLIP else int(rng.integers(2))
+            pm = 2 * sign - 1
             c = int(rng.integers(config.chunks))
             lanes = np.arange(c * k, min(n, (c + 1) * k))
             new_h = rng.integers(-bound // 2, bound // 2 + 1, k)
             new_s = rng.integers(0, 2, k)
+            new_g = 2 * new_h + np.resize(2 * s[lanes] - 1, k)    # g = 2 h + s
             factor = 2 if op == FieldOp.FLIP else 1
-            step_h = h + (factor * (2 * sign - 1)) * col
+            step_h = h + factor * pm * col
             if op in (FieldOp.FLIP, FieldOp.ADD) and np.any(np.abs(step_h) > bound):
                 op = FieldOp.HOLD                  # the engine never leaves the bound
             ctx.set(dut.column, _pack(col, wb))
@@ -88,31 +100,96 @@ def test_field_array_matches_model(config):
             ctx.set(dut.sign, sign)
             ctx.set(dut.index, j)
             ctx.set(dut.chunk, c)
-            ctx.set(dut.fields_in, _pack(new_h, a))
+            ctx.set(dut.fields_in, _pack(new_g, f))
             ctx.set(dut.states_in, _bits(new_s))
             held = rng.random(n) < 0.2             # the clamp mask, new every cycle
             ctx.set(dut.held, _bits(held))
             await ctx.tick()
-            if op in (FieldOp.FLIP, FieldOp.ADD):
-                h = step_h
             if op == FieldOp.FLIP:
+                h = step_h
+                g = g + pm * 4 * col
+                g[j] += 2 * pm
                 s[j] = sign
+            elif op == FieldOp.ADD:
+                h = step_h
+                g = g + pm * 2 * col
             elif op == FieldOp.LOAD_FIELDS:
                 h[lanes] = new_h[:len(lanes)]
+                g[lanes] = new_g[:len(lanes)]
+                exact[lanes] = True
             elif op == FieldOp.LOAD_STATES:
+                changed = lanes[s[lanes] != new_s[:len(lanes)]]
                 s[lanes] = new_s[:len(lanes)]
+                exact[changed] = False
             elif op == FieldOp.CLEAR:
                 h[:] = 0
                 s[:] = 0
+                g[:] = -1
+                exact[:] = True
+            elif op == FieldOp.ZERO_FIELDS:
+                h[:] = 0
+                g[:] = 0
+                exact[:] = False
             where = f"seed {seed} step {step} op {op.name}"
-            assert _unpack(ctx.get(dut.fields), a, n) == list(h), where
+            got = np.array(_unpack(ctx.get(dut.fields), f, n))
+            assert list(got) == list(g), where
+            assert list(got[exact]) == list((2 * h + 2 * s - 1)[exact]), where
             assert ctx.get(dut.states) == _bits(s), where
-            flags = ((2 * s - 1) * h < 0) & ~held
-            assert ctx.get(dut.flags) == _bits(flags), where
-            assert ctx.get(dut.nonzero) == _bits(h != 0), where
+            flags = ctx.get(dut.flags)
+            assert flags == _bits(np.where(s == 1, g < 0, g >= 0) & ~held), where
+            want = ((2 * s - 1) * h < 0) & ~held
+            assert all((flags >> i & 1) == want[i] for i in np.flatnonzero(exact)), where
+            if config.store_patterns:
+                assert ctx.get(dut.nonzero) == _bits(g != 0), where
 
     sim.add_testbench(bench)
     sim.run()
+
+
+def test_field_codec():
+    """encode_field and decode_field (the engine's load of g = 2 b + s and its pick of h_j)
+    invert each other over every h whose g fits (5-bit h, 6-bit g) and both states."""
+    h_in, s_in = Signal(signed(5)), Signal()
+    g, h_out = Signal(signed(6)), Signal(signed(6))
+    m = Module()
+    m.d.comb += [g.eq(encode_field(h_in, s_in)), h_out.eq(decode_field(g, s_in))]
+    cases = [(h, s) for h in range(-15, 16) for s in (0, 1)]
+
+    async def check(ctx, case):
+        h, s = case
+        ctx.set(h_in, h)
+        ctx.set(s_in, s)
+        assert (ctx.get(g), ctx.get(h_out)) == (2 * h + 2 * s - 1, h), case
+
+    run_comb_cases(m, cases, check)
+
+
+def test_field_pick():
+    """FieldPick gives h_j (decoded from g_j), s_j and the clamp bit of j, for random lanes
+    with g = 2 h + s and every j."""
+    config = NetworkConfig(neurons=13, lanes=4, weight_bits=5)
+    n, f = config.neurons, config.acc_bits + 1
+    seed = 7013
+    rng = np.random.default_rng(seed)
+    dut = FieldPick(config)
+    bound = config.field_bound
+    cases = []
+    for _ in range(8):
+        h = rng.integers(-bound, bound + 1, n)
+        s = rng.integers(0, 2, n)
+        held = rng.integers(0, 2, n)
+        cases += [(h, s, held, j) for j in range(n)]
+
+    async def check(ctx, case):
+        h, s, held, j = case
+        ctx.set(dut.fields, _pack(2 * h + 2 * s - 1, f))
+        ctx.set(dut.states, _bits(s))
+        ctx.set(dut.held, _bits(held))
+        ctx.set(dut.index, j)
+        got = (ctx.get(dut.h), ctx.get(dut.s), ctx.get(dut.held_j))
+        assert got == (h[j], s[j], held[j]), f"seed {seed} j {j}"
+
+    run_comb_cases(dut, cases, check)
 
 
 # -- selectors ---------------------------------------------------------------------------------
@@ -328,11 +405,15 @@ def test_draw_words(max_n, words):
 
 @pytest.mark.parametrize("config", [NetworkConfig(neurons=1, lanes=1, weight_bits=2),
                                     NetworkConfig(neurons=13, lanes=4, weight_bits=5),
-                                    NetworkConfig(neurons=18, lanes=6, weight_bits=3)],
-                         ids=lambda c: f"N{c.neurons}K{c.lanes}W{c.weight_bits}")
+                                    NetworkConfig(neurons=18, lanes=6, weight_bits=3),
+                                    NetworkConfig(neurons=18, lanes=6, weight_bits=3,
+                                                  features=Feature.TRACE)],
+                         ids=lambda c: f"N{c.neurons}K{c.lanes}W{c.weight_bits}"
+                                       f"{'' if c.has(Feature.HEBBIAN) else '-nohebbian'}")
 def test_weight_store(config):
     """Chunk writes touch only their lanes; a read returns the whole column (lanes beyond N
-    as 0) and the selected chunk."""
+    as 0) and the selected chunk; a whole-column write writes column_in, or zeros (the
+    clear's) in a store built without Feature.HEBBIAN."""
     n, k, c, wb = config.neurons, config.lanes, config.chunks, config.weight_bits
     seed = 6000 + n
     rng = np.random.default_rng(seed)
@@ -354,7 +435,7 @@ def test_weight_store(config):
                 ctx.set(dut.write_column, 1)
                 await ctx.tick()
                 ctx.set(dut.write_column, 0)
-                w[:, j] = col
+                w[:, j] = col if config.has(Feature.HEBBIAN) else 0
             elif rng.random() < 0.5:
                 lanes = rng.integers(config.weight_min, config.weight_max + 1, k)
                 ctx.set(dut.write_addr, j)

@@ -61,7 +61,7 @@ from ..engine_ports import (AccessOp, EnginePorts, RunOrder, StopReason, check_e
 from ..xorshift import load_state
 from .common import chunk_and_lane, check_int, sequential_latency, tree_latency, walk_latency
 from .energy_unit import EnergyUnit
-from .field_array import FieldArray, FieldOp
+from .field_array import FieldArray, FieldOp, FieldPick, encode_field
 from .glauber_run import GlauberRun
 from .hebbian_column import HebbianColumn
 from .quantized_store import QuantizedStoreRun
@@ -215,9 +215,10 @@ class ColumnEngine(GlauberRun, QuantizedStoreRun, wiring.Component):
             stochastic=Signal() if stoch else Const(0),
             beta_idx=Signal(range(BETA_SCHEDULE_DEPTH)),
             beta_last=Signal(range(BETA_SCHEDULE_DEPTH)))
-        d.pick = SimpleNamespace(h=fa.fields.word_select(d.pick_j, cfg.acc_bits).as_signed(),
-                                 s=fa.states.bit_select(d.pick_j, 1),
-                                 held=d.held.bit_select(d.pick_j, 1))
+        m.submodules.pick = pick = FieldPick(cfg)
+        m.d.comb += [pick.fields.eq(fa.fields), pick.states.eq(fa.states),
+                     pick.held.eq(d.held[:N]), pick.index.eq(d.pick_j)]
+        d.pick = SimpleNamespace(h=pick.h, s=pick.s, held=pick.held_j)
         d.choose_new = ~fa.states.bit_select(d.choose_j, 1)
         d.s_chunk = d.states.word_select(d.s_chunk_at, K)
         d.choose_chunk, d.choose_lane = chunk_and_lane(d.choose_j, K, N)
@@ -556,11 +557,14 @@ class ColumnEngine(GlauberRun, QuantizedStoreRun, wiring.Component):
                 lanes = [d.b_rd.data[l * BB:(l + 1) * BB].as_signed() for l in range(K)]
                 wide = [Signal(signed(A), name=f"rb{l}") for l in range(K)]
                 m.d.comb += [w.eq(lane) for w, lane in zip(wide, lanes)]   # sign-extended
+                loads = [Signal(signed(fa.field_bits), name=f"rg{l}") for l in range(K)]
+                m.d.comb += [g.eq(encode_field(w, s_chunk[l]))              # g = 2 b + s
+                             for l, (g, w) in enumerate(zip(loads, wide))]
                 total = 0
                 for l, lane in enumerate(lanes):
                     total = total + Mux(s_chunk[l], lane, -lane)
                 m.d.comb += [fa.op.eq(FieldOp.LOAD_FIELDS), fa.chunk.eq(prev),
-                             fa.fields_in.eq(Cat(*wide)), eu.bias_add.eq(1),
+                             fa.fields_in.eq(Cat(*loads)), eu.bias_add.eq(1),
                              eu.bias_sum.eq(total)]
             with m.If(d.loop == C):
                 m.d.sync += [d.loop.eq(0), d.r_chunk.eq(0), d.r_lane.eq(0)]

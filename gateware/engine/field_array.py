@@ -6,39 +6,50 @@ column by column after the lanes were loaded with the biases. The unstable flags
 s_i h_i < 0 (§3) are combinational outputs of the lane registers, so the selectors see the
 new set one cycle after the column arrives.
 
-A lane is kept lean: h_i (ACC_BITS flip-flops), s_i (one), one adder whose operand
-(W_ij or 2 W_ij, complemented for a negative sign, the carry-in folded into the adder) costs
-one LUT per bit, and the flag (sign bit and an OR of the field's bits). Loading goes by
-chunks of K lanes (the host's and the bias memory's word), so no lane has more than a 2:1
-input choice.
+A lane keeps g_i = 2 h_i + s_i (s_i as +-1; ACC_BITS + 1 flip-flops), not h_i: g_i is odd,
+never 0, so the flag is g_i's sign bit against s_i (s h < 0 iff s g < 0: h = 0 gives g = s),
+one LUT4 with the clamp bit, where h_i's sign needed a zero test of ACC_BITS bits (about 5
+LUT4s a lane). A flip of j adds s_j' (4 W_ij + 2 [i = j]) (lane j's own s_j turns from -s_j'
+to s_j': 2 s_j' more), the refresh's column 2 s_j W_ij. The adder is one bit wider, which on
+the ECP5's two-bit carry cells is free at the 85F's ACC_BITS = 14 (docs/engine.md, "The
+column engine at N = 1024 on the 85F", has the counts). :func:`decode_field` gives h from g
+and s (an increment, after the engine's one N:1 pick of h_j, :class:`FieldPick`).
+
+The lane has one adder whose operand (a shifted W_ij, complemented for a negative sign, the
+carry-in folded into the adder) costs one LUT per low bit, and one 2:1 input choice per
+bit: the adder, or the value loaded (a chunk of K lanes of ``fields_in``, the host's and the
+bias memory's word; CLEAR and ZERO_FIELDS load a constant into every lane through the same
+choice).
 
 Members
 -------
 column: In(N * W_BITS), W_ij of lane i at bits [i W, (i+1) W) (the weight store's read data).
 op: In(:class:`FieldOp`), the operation of this cycle (applied at the clock edge).
 sign: In(1), the sign (1 = +1) of the column for FLIP and ADD: s_j' for FLIP, s_j for ADD.
-index: In(range(N)), j for FLIP (its state becomes ``sign``).
+index: In(range(N)), j for FLIP (its state becomes ``sign``; it must differ from s_j).
 chunk: In(range(C)), the chunk of LOAD_FIELDS and LOAD_STATES.
-fields_in: In(K * ACC_BITS), the h of the chunk's K lanes (lane l at bits [l A, (l+1) A)).
+fields_in: In(K * F), the g of the chunk's K lanes (lane l at bits [l F, (l+1) F),
+    F = ``field_bits`` = ACC_BITS + 1; :func:`encode_field`).
 states_in: In(K), the states of the chunk's K lanes (bit 1 = +1).
-fields: Out(N * ACC_BITS), every h_i, signed, lane i at bits [i A, (i+1) A).
+fields: Out(N * F), every g_i, signed, lane i at bits [i F, (i+1) F).
 states: Out(N), every s_i (1 = +1).
 held: In(N), the clamp mask (§12, bit 1 = held): a held neuron's flag is 0.
 flags: Out(N), the unstable flags s_i h_i < 0 of the free neurons, combinational from the
     registers (the mask in the flag's own LUT).
-nonzero: Out(N), h_i != 0 (the flags' zero test, which the quantized store's level count
-    shares).
+nonzero: Out(N), built only with the quantized store (``store_patterns`` > 0): g_i != 0.
+    After ZERO_FIELDS and ADDs a lane holds g = 2 S (no s in it): S's sign is g's sign bit
+    and S != 0 this test.
 """
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Module, Mux, Signal, signed
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import enum, wiring
 from amaranth.lib.wiring import In, Out
 
 from hopfield_fpga.config import NetworkConfig
 
-__all__ = ["FieldOp", "FieldArray", "unstable_flag", "one_hot"]
+__all__ = ["FieldOp", "FieldArray", "FieldPick", "one_hot", "encode_field", "decode_field"]
 
 
 class FieldOp(enum.Enum, shape=3):
@@ -49,21 +60,28 @@ class FieldOp(enum.Enum, shape=3):
     FLIP = 1
     #: h_i += sign W_ij for every lane (one column of the refresh, sign = s_j).
     ADD = 2
-    #: h_i <- fields_in for the K lanes of ``chunk`` (the refresh's h = b, or a restore).
+    #: g_i <- fields_in for the K lanes of ``chunk`` (the refresh's h = b).
     LOAD_FIELDS = 3
-    #: s_i <- states_in for the K lanes of ``chunk`` (a state write while h is stale).
+    #: s_i <- states_in for the K lanes of ``chunk`` (a state write while h is stale: g is
+    #: not changed).
     LOAD_STATES = 4
-    #: h_i <- 0 and s_i <- -1 for every lane.
+    #: h_i <- 0 and s_i <- -1 for every lane (g_i = -1).
     CLEAR = 5
-    #: h_i <- 0 for every lane, s_i kept (the quantized store's sum starts from it, §14).
+    #: g_i <- 0 for every lane, s_i kept (the quantized store's sum starts from it, §14;
+    #: ADDs then leave g = 2 S).
     ZERO_FIELDS = 6
 
 
-def unstable_flag(state, field, nonzero=None):
-    """s h < 0 of one lane (§3), spelled as sign bit and non-zero test (``nonzero``: the
-    field's, if already computed): ``> 0`` would be a subtraction's carry chain."""
-    negative = field[-1]
-    return Mux(state, negative, ~negative & (field.any() if nonzero is None else nonzero))
+def encode_field(h, s):
+    """g = 2 h + s of a lane (s: bit 1 = +1), as :data:`FieldOp.LOAD_FIELDS` takes it:
+    2 h + 1 = Cat(1, h) and 2 h - 1 = Cat(1, h - 1)."""
+    return Cat(Const(1, 1), Mux(s, h, h - 1))
+
+
+def decode_field(g, s):
+    """h of a lane from its g = 2 h + s and s (bit 1 = +1): g >> 1 is h for s = +1 and
+    h - 1 for s = -1."""
+    return g[1:].as_signed() + ~s
 
 
 def one_hot(m: Module, index, n: int, enable, name: str = "sel"):
@@ -90,58 +108,113 @@ class FieldArray(wiring.Component):
         if not isinstance(config, NetworkConfig):
             raise TypeError(f"config must be a NetworkConfig, not {config!r}")
         self.config = config
-        n, k, a = config.neurons, config.lanes, config.acc_bits
-        super().__init__({
+        #: F: a lane's g = 2 h + s, one bit wider than h.
+        self.field_bits = f = config.acc_bits + 1
+        n, k = config.neurons, config.lanes
+        members = {
             "column": In(n * config.weight_bits),
             "op": In(FieldOp),
             "sign": In(1),
             "index": In(range(n)),
             "chunk": In(range(config.chunks)),
-            "fields_in": In(k * a),
+            "fields_in": In(k * f),
             "states_in": In(k),
             "held": In(n),
-            "fields": Out(n * a),
+            "fields": Out(n * f),
             "states": Out(n),
             "flags": Out(n),
-            "nonzero": Out(n),
-        })
+        }
+        if config.store_patterns:
+            members["nonzero"] = Out(n)
+        super().__init__(members)
 
     def elaborate(self, platform):
         cfg = self.config
-        n, k, a, wb = cfg.neurons, cfg.lanes, cfg.acc_bits, cfg.weight_bits
+        n, k, f, wb = cfg.neurons, cfg.lanes, self.field_bits, cfg.weight_bits
         m = Module()
         flip = self.op == FieldOp.FLIP
+        update = flip | (self.op == FieldOp.ADD)
         negate = ~self.sign                      # subtract: add the complement, carry in 1
         flips = one_hot(m, self.index, n, flip, "flip")
+        # What a lane loads, decided once for lane l of every chunk: the chunk's word, or the
+        # constant of CLEAR (g = -1: h = 0, s = -1) or ZERO_FIELDS (g = 0) for all lanes.
+        clear = self.op == FieldOp.CLEAR
+        every = clear | (self.op == FieldOp.ZERO_FIELDS)
+        load_in = [Signal(signed(f), name=f"load{l}") for l in range(k)]
+        m.d.comb += [v.eq(Mux(every, clear.replicate(f), self.fields_in[l * f:(l + 1) * f]))
+                     for l, v in enumerate(load_in)]
+        takes, states_in = [], []                # per chunk: g and s load their chunk word
+        for c in range(cfg.chunks):
+            here = self.chunk == c
+            take, state = Signal(name=f"take{c}"), Signal(name=f"load_state{c}")
+            m.d.comb += [take.eq(every | ((self.op == FieldOp.LOAD_FIELDS) & here)),
+                         state.eq((self.op == FieldOp.LOAD_STATES) & here)]
+            takes.append(take)
+            states_in.append(state)
         for i in range(n):
-            h = Signal(signed(a), name=f"h{i}")
+            g = Signal(signed(f), name=f"g{i}")
             s = Signal(name=f"s{i}")
             w = self.column[i * wb:(i + 1) * wb].as_signed()
-            operand = Signal(signed(a), name=f"w{i}")       # sign-extended
-            m.d.comb += operand.eq(Mux(flip, w << 1, w))
-            operand_c = Signal(a, name=f"x{i}")
-            m.d.comb += operand_c.eq(operand ^ negate.replicate(a))
-            # h + operand_c + negate as ONE adder: the low bits (negate + negate) carry
+            # FLIP: 4 W_ij + 2 [i = j]; ADD: 2 W_ij. Complemented for a negative sign at
+            # its own width, then sign-extended (wires).
+            operand = Signal(signed(wb + 2), name=f"w{i}")
+            m.d.comb += operand.eq(Mux(flip, Cat(Const(0, 1), flips[i], w).as_signed(),
+                                       Cat(Const(0, 1), w).as_signed()))
+            narrow = Signal(signed(wb + 2), name=f"xn{i}")
+            operand_c = Signal(signed(f), name=f"x{i}")     # sign-extended: wires only
+            m.d.comb += [narrow.eq(operand ^ negate.replicate(wb + 2)), operand_c.eq(narrow)]
+            # g + operand_c + negate as ONE adder: the low bits (negate + negate) carry
             # ``negate`` into bit 1.
-            total = (Cat(negate, h) + Cat(negate, operand_c))[1:a + 1]
-            in_chunk = self.chunk == i // k
-            lane = i % k
-            with m.Switch(self.op):
-                with m.Case(FieldOp.FLIP, FieldOp.ADD):
-                    m.d.sync += h.eq(total)
-                with m.Case(FieldOp.LOAD_FIELDS):
-                    with m.If(in_chunk):
-                        m.d.sync += h.eq(self.fields_in[lane * a:(lane + 1) * a])
-                with m.Case(FieldOp.CLEAR):
-                    m.d.sync += [h.eq(0), s.eq(0)]
-                with m.Case(FieldOp.ZERO_FIELDS):
-                    m.d.sync += h.eq(0)
-            with m.If(flips[i]):
+            total = (Cat(negate, g) + Cat(negate, operand_c))[1:f + 1]
+            chunk, lane = divmod(i, k)
+            with m.If(takes[chunk]):
+                m.d.sync += g.eq(load_in[lane])
+            with m.Elif(update):
+                m.d.sync += g.eq(total)
+            with m.If(clear):
+                m.d.sync += s.eq(0)
+            with m.Elif(flips[i]):
                 m.d.sync += s.eq(self.sign)
-            with m.If((self.op == FieldOp.LOAD_STATES) & in_chunk):
+            with m.Elif(states_in[chunk]):
                 m.d.sync += s.eq(self.states_in[lane])
-            m.d.comb += [self.fields[i * a:(i + 1) * a].eq(h), self.states[i].eq(s),
-                         self.nonzero[i].eq(h.any()),
-                         self.flags[i].eq(unstable_flag(s, h, self.nonzero[i])
-                                          & ~self.held[i])]
+            # unstable: s = +1 and g < 0, or s = -1 and g > 0 (g is never 0)
+            m.d.comb += [self.fields[i * f:(i + 1) * f].eq(g), self.states[i].eq(s),
+                         self.flags[i].eq((g[-1] ^ ~s) & ~self.held[i])]
+            if cfg.store_patterns:
+                m.d.comb += self.nonzero[i].eq(g.any())
+        return m
+
+
+class FieldPick(wiring.Component):
+    """One lane's h_j, s_j and clamp bit at ``index``: the engine's one N:1 pick (a flip's
+    energy term and a stochastic visit share it). A block of its own so that yosys counts it
+    apart (``synth_ecp5 -noflatten``: an F-bit N:1 multiplexer, the largest part of the
+    engine's own logic that grows with N). Combinational.
+
+    Members
+    -------
+    fields: In(N * F), states: In(N), held: In(N): the field array's g, s and the clamp mask.
+    index: In(range(N)), j.
+    h: Out(signed(ACC_BITS)), h_j (:func:`decode_field` of g_j).
+    s: Out(1), s_j; held_j: Out(1), the clamp bit of j.
+    """
+
+    def __init__(self, config: NetworkConfig):
+        if not isinstance(config, NetworkConfig):
+            raise TypeError(f"config must be a NetworkConfig, not {config!r}")
+        self.config = config
+        self.field_bits = config.acc_bits + 1
+        n = config.neurons
+        super().__init__({
+            "fields": In(n * self.field_bits), "states": In(n), "held": In(n),
+            "index": In(range(n)),
+            "h": Out(signed(config.acc_bits)), "s": Out(1), "held_j": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        s_j = self.states.bit_select(self.index, 1)
+        m.d.comb += [self.s.eq(s_j), self.held_j.eq(self.held.bit_select(self.index, 1)),
+                     self.h.eq(decode_field(self.fields.word_select(self.index,
+                                                                    self.field_bits), s_j))]
         return m

@@ -129,8 +129,8 @@ class QuantizedStoreRun:
         d.q_mu = Signal(range(cfg.store_patterns + 1))        # the pattern added now
         d.q_k = Signal(range(cfg.store_thresholds + 1))       # the step read now
         d.q_counts = Signal()                                 # the step applied last counts
-        A = cfg.acc_bits
-        m.d.comb += [d.quant.negative.eq(Cat(*(d.fa.fields[(i + 1) * A - 1]
+        F = d.fa.field_bits                  # the lanes hold g = 2 S: S's sign is g's
+        m.d.comb += [d.quant.negative.eq(Cat(*(d.fa.fields[(i + 1) * F - 1]
                                                for i in range(cfg.neurons)))),
                      d.quant.nonzero.eq(d.fa.nonzero), d.quant.select.eq(d.hebb_select),
                      d.quant.delta.eq(d.q_step_rd.data[:WB - 1])]

@@ -36,7 +36,7 @@ from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from hopfield_fpga.config import NetworkConfig
+from hopfield_fpga.config import Feature, NetworkConfig
 
 __all__ = ["WeightPort", "WeightStore"]
 
@@ -55,6 +55,8 @@ class WeightPort(wiring.Signature):
     write_column: Out(1), column_in: Out(C * K * W_BITS): the whole column write_addr <-
     column_in (instead of the chunk write): the clear (zeros) and the Hebbian store (the
     updated column, :class:`~.hebbian_column.HebbianColumn`); lanes beyond N must be 0.
+    Without Feature.HEBBIAN (and so without the quantized store) column_in is not read: a
+    whole-column write writes zeros (the clear; no N W_BITS-bit choice before the memory).
     stale: In(1), high in a cycle the weights are written through another port.
     """
 
@@ -107,13 +109,15 @@ class WeightStore(wiring.Component):
         n, k, c, wb = cfg.neurons, cfg.lanes, cfg.chunks, cfg.weight_bits
         word = k * wb
         m = Module()
-        # Two users: a read and a write of one address in one cycle are never used (the
-        # engines read the next column while they write, and port 1's user is idle while
-        # port 0 writes). Saying so lets yosys map port 1's read and the write to one
-        # block RAM port; without it, it keeps the other port's read-old-data ordering by
-        # duplicating the memory (docs/engine.md, "Replicas").
-        attrs = {} if self.read_ports == 1 else {"no_rw_check": 1}
-        m.submodules.memory = mem = Memory(shape=c * word, depth=n, init=[], attrs=attrs)
+        # A read and a write of one address in one cycle are never used (the engines read
+        # the next column while they write, and port 1's user is idle while port 0
+        # writes). Saying so (``no_rw_check``) spares yosys the emulation of the read's
+        # old-data ordering: with one user, a register of the written column and a bypass
+        # multiplexer, about 7 LUT4s and 6 flip-flops a neuron (docs/engine.md, "Where the
+        # LUT4s a neuron go"); with two, it lets yosys map port 1's read and the write to
+        # one block RAM port instead of duplicating the memory ("Replicas").
+        m.submodules.memory = mem = Memory(shape=c * word, depth=n, init=[],
+                                           attrs={"no_rw_check": 1})
         writer = self.ports[0]
         wr = mem.write_port(granularity=word)
         # The last chunk's lanes beyond N are stored as 0.
@@ -122,9 +126,11 @@ class WeightStore(wiring.Component):
         m.d.comb += chunk_in.eq(Mux(writer.write_chunk == c - 1,
                                     writer.write_data[:valid_last], writer.write_data))
         writing = Signal()
-        m.d.comb += [writing.eq(writer.write_en | writer.write_column),
-                     wr.data.eq(Mux(writer.write_column, writer.column_in,
-                                    chunk_in.replicate(c))),
+        if cfg.has(Feature.HEBBIAN):
+            data = Mux(writer.write_column, writer.column_in, chunk_in.replicate(c))
+        else:                               # only the clear writes whole columns: zeros
+            data = Mux(writer.write_column, 0, chunk_in).replicate(c)
+        m.d.comb += [writing.eq(writer.write_en | writer.write_column), wr.data.eq(data),
                      wr.en.eq(Mux(writer.write_column, (1 << c) - 1,
                                   Mux(writer.write_en, 1 << writer.write_chunk, 0)))]
         addrs = [port.read_addr for port in self.ports]
@@ -142,19 +148,14 @@ class WeightStore(wiring.Component):
             addrs[1] = shared
         m.d.comb += writer.stale.eq(0)                     # no one else writes
         for r, (port, addr) in enumerate(zip(self.ports, addrs)):
-            if self.read_ports == 1:
-                rd = mem.read_port()
-                m.d.comb += [rd.addr.eq(addr), rd.en.eq(port.read_en)]
-                data = rd.data
-            else:
-                # The same synchronous read, written as an asynchronous read and its data
-                # register: yosys then merges the register into the port and only then
-                # reads ``no_rw_check``.
-                rd = mem.read_port(domain="comb")
-                data = Signal(c * word, name=f"data{r}")
-                m.d.comb += rd.addr.eq(addr)
-                with m.If(port.read_en):
-                    m.d.sync += data.eq(rd.data)
+            # A synchronous read, written as an asynchronous read and its data register:
+            # yosys then merges the register into the port and only then reads
+            # ``no_rw_check`` (of a synchronous read port it emulates the ordering anyway).
+            rd = mem.read_port(domain="comb")
+            data = Signal(c * word, name=f"data{r}")
+            m.d.comb += rd.addr.eq(addr)
+            with m.If(port.read_en):
+                m.d.sync += data.eq(rd.data)
             m.d.comb += [port.column.eq(data),
                          port.chunk_data.eq(data.word_select(port.chunk, word))]
         return m
