@@ -3,7 +3,7 @@ engine (the design ``config.engine`` names: `BinaryEngine` or the column-paralle
 `ColumnEngine`; and the graded engine beside it when the configuration has ``Feature.GRADED``;
 the graded engine alone when it has no update orders). With ``config.replicas`` = 2 the binary
 engine is `ColumnReplicas` (two chains on one weight store), which the command engine reaches
-through a `ReplicaDispatch`.
+through a `ReplicaDispatch` (`SelectedReplica`).
 
 ``BoardTop(config, clk_freq, baud)`` has the pins ``rx`` (In), ``tx`` (Out) and ``led`` (Out:
 lit while the board has work that needs nothing more from the host: a request served or
@@ -22,8 +22,7 @@ from amaranth.lib.wiring import In, Out, connect
 from hopfield_fpga.config import Feature, NetworkConfig
 from .binary_engine import BinaryEngine
 from .engine.column_engine import ColumnEngine
-from .engine.replicas import ColumnReplicas
-from .replica_dispatch import ReplicaDispatch
+from .engine.replicas import SelectedReplica
 from .cobs import CobsDecoder, CobsEncoder
 from .command_engine import CommandEngine
 from .rx_queue import RxQueue
@@ -70,12 +69,9 @@ class BoardTop(wiring.Component):
         m.d.comb += cmd.stop_now.eq(queue.stop)
         connect(m, cmd.tx, enc.i)
         if self.config.replicas > 1:
-            m.submodules.engine = replicas = ColumnReplicas(self.config, self.config.replicas)
-            m.submodules.dispatch = dispatch = ReplicaDispatch(self.config)
-            connect(m, cmd.engine, dispatch.front)
-            for inner, outer in zip(dispatch.replica, replicas.replica):
-                connect(m, inner, outer)
-            m.d.comb += [dispatch.select.eq(cmd.replica), cmd.replicas_busy.eq(dispatch.busy)]
+            m.submodules.engine = eng = SelectedReplica(self.config)
+            connect(m, cmd.engine, eng.engine)
+            m.d.comb += [eng.select.eq(cmd.replica), cmd.replicas_busy.eq(eng.busy)]
         elif self.config.has_binary:
             m.submodules.engine = eng = BINARY_ENGINES[self.config.engine](self.config)
             connect(m, cmd.engine, eng)

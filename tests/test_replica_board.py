@@ -11,8 +11,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from hopfield_fpga import protocol as P
 from hopfield_fpga.host.board import Board
 from hopfield_fpga.sim import golden
+
+from board_bytes import assert_silent, raw_exchange
 
 #: N = 12 at K = 5: three chunks, the last with 2 neurons; every order and feature.
 URL = ("sim://?neurons=12&lanes=5&weight_bits=3&engine=column&replicas=2"
@@ -88,3 +91,60 @@ def test_store_then_recall_many(board):
         _compare(seed, f"after store probe {i}", got,
                  golden.run_binary(weights, None, p, order="rejection_free", seed=9,
                                    config=cfg))
+
+
+def _oscillating(board):
+    """W[0,1] = 1, W[1,0] = -1: from an all-ones probe the run never converges (issue 14)."""
+    n = board.config.neurons
+    w = np.zeros((n, n), np.int64)
+    w[0, 1], w[1, 0] = 1, -1
+    board.load_weights(w, np.zeros(n, np.int64))
+
+
+def _recall_many_frame(board, seq, probes, max_visits):
+    ones = P.pack_bits(np.ones(board.config.neurons, np.int64))
+    return P.encode_frame(bytes([seq, P.Command.RECALL_MANY])
+                          + P.RUN_PARAMS.pack(0, 0, 1, max_visits, 1) + P.COUNT.pack(probes)
+                          + ones * probes)
+
+
+def _results(board, body):
+    size = P.LinkGeometry(board.config).recall_result
+    assert (len(body) - 3) % size == 0, len(body)
+    return [P.STATUS.unpack(body[i:i + P.STATUS.size])
+            for i in range(3, len(body), size)]
+
+
+def test_two_probes_run_at_once(board):
+    """The batch takes about half the engine cycles of its probes: the runs overlap (one
+    engine would take more than their sum)."""
+    _oscillating(board)
+    port = board.port
+    start = port.cycles
+    (body,) = raw_exchange(board, _recall_many_frame(board, 70, 4, 1200))
+    elapsed = port.cycles - start
+    results = _results(board, body)
+    assert len(results) == 4 and body[:3] == bytes([70, P.Command.RECALL_MANY, P.Error.OK])
+    engine = sum(r[4] for r in results)           # STATUS: flags, |U|, visits, flips, cycles
+    assert all(r[2] == 1200 for r in results), results
+    print(f"batch {elapsed} cycles, runs {engine} cycles")
+    assert elapsed < 0.8 * engine, (elapsed, engine)
+
+
+def test_stop_ends_the_probes_in_progress(board):
+    """A STOP during a RECALL_MANY stops both replicas' runs: the reply holds the two probes in
+    progress, both stopped, then STOP's reply; the probes not loaded are dropped."""
+    _oscillating(board)
+    board.port.write(_recall_many_frame(board, 80, 5, 2**32 - 1))
+    assert_silent(board, 400)      # still running: nothing sent yet
+    bodies = raw_exchange(board, P.encode_frame(bytes([81, P.Command.STOP])))
+    assert len(bodies) == 2 and bodies[1] == bytes([81, P.Command.STOP, P.Error.OK]), bodies
+    assert bodies[0][:3] == bytes([80, P.Command.RECALL_MANY, P.Error.OK])
+    results = _results(board, bodies[0])
+    assert len(results) == 2, "the two probes in progress"
+    for flags, *_ in results:
+        assert flags >> P.STOP_REASON_SHIFT & ((1 << P.STOP_REASON_BITS) - 1) \
+            == P.StopReason.STOP, results
+    assert not board.status().busy
+    got = board.recall(np.ones(board.config.neurons, np.int64), max_visits=7)
+    assert got.stop_reason == "cap" and got.visits == 7
