@@ -19,7 +19,8 @@ runs, only the commands of ``protocol.READ_COMMANDS`` are served and every other
 ``Error.BUSY``. RECALL and RECALL_MANY wait for their runs (forwarding trace events as TRACE
 frames) and reply at the end. From the moment a STOP frame is queued until it is served, every
 run is stopped (the one going on, and those that the frames queued before the STOP start): a
-RECALL_MANY then replies with the probes done so far, the last one stopped.
+RECALL_MANY then replies with the probes done so far, the last one stopped (with
+``config.replicas`` = 2, the last two were in progress and at least one of them stopped).
 
 STORE (the only ``protocol.Repeat.DEDUPED`` command) is applied once per seq of its chain: the
 engine keeps the seq of the last STORE applied and whether its chain is open, answers a repeat
@@ -140,9 +141,10 @@ class CommandEngine(wiring.Component):
     replica: Out(range(R)), replicas_busy: In(1)
         Only with ``config.replicas`` = R > 1: the replica that ``engine`` reaches (a
         :class:`~hopfield_fpga.gateware.replica_dispatch.ReplicaDispatch` in between), and
-        whether any replica is busy. RECALL_MANY keeps R probes running (see
-        :meth:`_recall_many_replicas`); every other request uses replica 0 (the dispatch
-        broadcasts the writes every replica needs).
+        whether any replica is busy. RECALL_MANY keeps R probes running (probe k on replica
+        k mod R, loaded while the others run, the results in probe order; docs/engine.md,
+        "Replicas (part 2)"); every other request uses replica 0 (the dispatch broadcasts
+        the writes every replica needs).
     """
 
     def __init__(self, config: NetworkConfig, clk_freq: int, baud: int):
