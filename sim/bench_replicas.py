@@ -60,18 +60,21 @@ def _batch_states(patterns, noise: float, probes: int, rng: np.random.Generator)
 
 
 def _cpu_per_recall(net, states, *, order, seed, max_visits, repeats: int) -> float:
-    """Seconds per recall of ``states`` on one thread (CPU time, median of ``repeats``)."""
+    """Seconds per recall of ``states`` on one thread: the median (CPU time) over ``repeats``
+    calls of one ``run_batch`` of the states repeated until a call lasts at least
+    ``MIN_BATCH_SECONDS`` (so the call's own overhead is spread, as
+    ``bench_engine.cpu_time_per_recall`` does)."""
     from .bench_engine import MIN_BATCH_SECONDS, _median_time
-    batch = np.asarray(states)
+    states = np.asarray(states)
 
     def run(times):
-        for _ in range(times):
-            net.run_batch(batch, order=order, seed=seed, max_visits=max_visits, threads=1)
-    run(1)                            # the first call may load the compiled code
+        net.run_batch(np.tile(states, (times, 1)), order=order, seed=seed,
+                      max_visits=max_visits, threads=1)
+    run(4)                            # the first call may load the compiled code
     t0 = time.process_time()
-    run(1)
-    times = max(1, int(MIN_BATCH_SECONDS / max(time.process_time() - t0, 1e-9)))
-    return _median_time(lambda: run(times), repeats) / (times * len(batch))
+    run(4)
+    times = max(4, int(4 * MIN_BATCH_SECONDS / max(time.process_time() - t0, 1e-9)))
+    return _median_time(lambda: run(times), repeats) / (times * len(states))
 
 
 def replica_rows(config: NetworkConfig, work, *, board: str | None, clock_hz: float,
