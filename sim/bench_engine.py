@@ -345,6 +345,9 @@ def run_engine_bench(sizes=DEFAULT_SIZES, *, lanes: int = 8, orders=None, noises
         clock_hz = clock_hz or get_board(DEFAULT_CLOCK_BOARD).sys_clk_freq
     if engine is not None:
         configs = [config.with_(engine=engine) for config in configs]
+    if replicas is not None:
+        for config in configs:    # refuses a count the engine cannot build before simulating
+            config.with_(replicas=replicas)
     if not clock_hz > 0:
         raise ValueError(f"the clock must be a positive frequency in Hz, not {clock_hz!r}")
     # None: every order the configuration builds (a column engine's may include synchronous)

@@ -47,3 +47,9 @@ def test_fit_counts_the_second_chain_and_port():
     fit.check_fit(board, big)
     with pytest.raises(fit.FitError, match="lanes in each of 2 replicas need about"):
         fit.check_fit(board, big.with_(replicas=2))
+
+
+def test_bench_refuses_replicas_on_the_lanes_engine_at_once():
+    from hopfield_fpga.sim.bench_engine import run_engine_bench
+    with pytest.raises(ValueError, match="replicas=2 needs engine='column'"):
+        run_engine_bench(board="ulx3s-85f", replicas=2)     # before any simulation
