@@ -1,7 +1,9 @@
 """The board-independent top: UART, COBS framing, receive queue, command engine and binary
 engine (the design ``config.engine`` names: `BinaryEngine` or the column-parallel
 `ColumnEngine`; and the graded engine beside it when the configuration has ``Feature.GRADED``;
-the graded engine alone when it has no update orders).
+the graded engine alone when it has no update orders). With ``config.replicas`` = 2 the binary
+engine is `ColumnReplicas` (two chains on one weight store), which the command engine reaches
+through a `ReplicaDispatch` (`SelectedReplica`).
 
 ``BoardTop(config, clk_freq, baud)`` has the pins ``rx`` (In), ``tx`` (Out) and ``led`` (Out:
 lit while the board has work that needs nothing more from the host: a request served or
@@ -20,6 +22,7 @@ from amaranth.lib.wiring import In, Out, connect
 from hopfield_fpga.config import Feature, NetworkConfig
 from .binary_engine import BinaryEngine
 from .engine.column_engine import ColumnEngine
+from .engine.replicas import SelectedReplica
 from .cobs import CobsDecoder, CobsEncoder
 from .command_engine import CommandEngine
 from .rx_queue import RxQueue
@@ -65,7 +68,11 @@ class BoardTop(wiring.Component):
         connect(m, queue.o, cmd.rx)
         m.d.comb += cmd.stop_now.eq(queue.stop)
         connect(m, cmd.tx, enc.i)
-        if self.config.has_binary:
+        if self.config.replicas > 1:
+            m.submodules.engine = eng = SelectedReplica(self.config)
+            connect(m, cmd.engine, eng.engine)
+            m.d.comb += [eng.select.eq(cmd.replica), cmd.replicas_busy.eq(eng.busy)]
+        elif self.config.has_binary:
             m.submodules.engine = eng = BINARY_ENGINES[self.config.engine](self.config)
             connect(m, cmd.engine, eng)
         if self.config.has(Feature.GRADED):

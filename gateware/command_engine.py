@@ -19,7 +19,8 @@ runs, only the commands of ``protocol.READ_COMMANDS`` are served and every other
 ``Error.BUSY``. RECALL and RECALL_MANY wait for their runs (forwarding trace events as TRACE
 frames) and reply at the end. From the moment a STOP frame is queued until it is served, every
 run is stopped (the one going on, and those that the frames queued before the STOP start): a
-RECALL_MANY then replies with the probes done so far, the last one stopped.
+RECALL_MANY then replies with the probes done so far, the last one stopped (with
+``config.replicas`` = 2, the last two were in progress and at least one of them stopped).
 
 STORE (the only ``protocol.Repeat.DEDUPED`` command) is applied once per seq of its chain: the
 engine keeps the seq of the last STORE applied and whether its chain is open, answers a repeat
@@ -137,6 +138,13 @@ class CommandEngine(wiring.Component):
     active: Out(1)
         High while a request is served or a run goes on (not while a frame is received: the
         board top adds the frames waiting in the receive queue).
+    replica: Out(range(R)), replicas_busy: In(1)
+        Only with ``config.replicas`` = R > 1: the replica that ``engine`` reaches (a
+        :class:`~hopfield_fpga.gateware.replica_dispatch.ReplicaDispatch` in between), and
+        whether any replica is busy. RECALL_MANY keeps R probes running (probe k on replica
+        k mod R, loaded while the others run, the results in probe order; docs/engine.md,
+        "Replicas (part 2)"); every other request uses replica 0 (the dispatch broadcasts
+        the writes every replica needs).
     """
 
     def __init__(self, config: NetworkConfig, clk_freq: int, baud: int):
@@ -158,6 +166,8 @@ class CommandEngine(wiring.Component):
         }
         if config.has_binary:
             members["engine"] = In(engine_signature(config))
+        if config.replicas > 1:
+            members.update({"replica": Out(range(config.replicas)), "replicas_busy": In(1)})
         if config.has(Feature.GRADED):
             self.graded_ports = GradedPorts(config)
             members["graded"] = In(graded_signature(config))
@@ -259,7 +269,9 @@ class CommandEngine(wiring.Component):
         halt = Signal()
         m.d.comb += halt.eq(stop_req | stops_pending)
         started = eng.run.valid & eng.run.ready
-        engine_busy = eng.status.busy
+        # with replicas, `eng` is the chosen one (its status too): a run goes on while any is busy
+        R = cfg.replicas
+        engine_busy = eng.status.busy if R == 1 else self.replicas_busy
         if graded:
             # one run at a time on either engine: `running` covers both, STOP reaches both
             started = started | (gre.run.valid & gre.run.ready)
@@ -281,8 +293,17 @@ class CommandEngine(wiring.Component):
         wmax = max(geo.weight_word, geo.bias_word, 2, *graded_words)
         word = Signal(8 * wmax)
         byte_i = Signal(range(wmax + 1))
-        probes_left = Signal(16)
+        probes_left = Signal(16)      # RECALL_MANY's results not sent yet
         first_probe = Signal()
+        if R > 1:
+            # RECALL_MANY keeps R probes running: probe k on replica k mod R, loaded while
+            # the others run, its result sent in probe order (docs/engine.md, "Replicas")
+            loads_left = Signal(16)           # probes not loaded yet
+            load_sel = Signal(range(R))       # the replica of the next probe loaded
+            reply_sel = Signal(range(R))      # the replica of the next result sent
+
+            def next_replica(sel):
+                return Mux(sel == R - 1, 0, sel + 1)
         # states are packed bits on the wire and K-bit chunks at the engine (state_bits.py)
         packed = Signal()      # the words of this request are state chunks
         if binary:
@@ -519,6 +540,8 @@ class CommandEngine(wiring.Component):
                 # Everything is decided here, before the first access: a bad frame changes nothing.
                 m.d.sync += [err.eq(P.Error.OK), byte_i.eq(0), a_index.eq(0), a_chunk.eq(0),
                              packed.eq(0)]
+                if R > 1:      # every request but RECALL_MANY's later probes: replica 0
+                    m.d.sync += [load_sel.eq(0), reply_sel.eq(0)]
                 if binary:
                     # a state range begins at its chunk, STORE and recalls at chunk 0
                     ranged = ((cmd == Cmd.WRITE_STATE) | (cmd == Cmd.READ_STATE)
@@ -659,6 +682,8 @@ class CommandEngine(wiring.Component):
                                 unsupported.eq(unsup), nxt.eq(NextStep.RECALL)]
                             m.d.sync += [op.eq(AccessOp.WRITE_STATE), words_left.eq(C),
                                          packed.eq(1), probes_left.eq(count)]
+                            if R > 1:
+                                m.d.sync += loads_left.eq(count)
                 with m.If(length_bad):
                     m.d.sync += err.eq(P.Error.LENGTH)
                     m.next = "HDR_SEQ"
@@ -756,15 +781,30 @@ class CommandEngine(wiring.Component):
                         m.next = "HDR_SEQ"
 
             # -- recall: run, forward the trace, then the results --------------------------
-            if binary:
+            if binary and R == 1:
                 offer("RECALL_RUN", eng.run, "RECALL_WAIT")
+            elif binary:
+                with m.State("RECALL_RUN"):
+                    m.d.comb += eng.run.valid.eq(1)
+                    with m.If(eng.run.ready):
+                        m.d.sync += [loads_left.eq(loads_left - 1),
+                                     load_sel.eq(next_replica(load_sel))]
+                        m.next = "RECALL_WAIT"
+                        # while fewer than R probes run, load the next one at once
+                        with m.If((loads_left + (R - 1) > probes_left) & (loads_left != 1)
+                                  & ~halt):
+                            m.d.sync += [a_chunk.eq(0), words_left.eq(C)]
+                            m.next = "WORD_IN"
+            if binary:
+                # the run of this result's replica ended (`running` is any replica's)
+                run_ended = (~running if R == 1 else ~eng.status.busy) & ~run_started
                 with m.State("RECALL_WAIT"):
                     with m.If(eng.trace.valid):
                         m.d.sync += [in_trace.eq(1), reply_cmd.eq(Cmd.TRACE),
                                      trace_ev.eq(trace_bytes)]
                         m.d.comb += eng.trace.ready.eq(1)
                         m.next = "HDR_SEQ"
-                    with m.Elif(~running & ~run_started):
+                    with m.Elif(run_ended):
                         m.d.sync += [out_i.eq(0), reply_cmd.eq(cmd)]
                         with m.If(first_probe):
                             m.next = "HDR_SEQ"
@@ -837,11 +877,17 @@ class CommandEngine(wiring.Component):
                     if binary:
                         with m.If((cmd == Cmd.RECALL) | (cmd == Cmd.RECALL_MANY)):
                             m.d.sync += probes_left.eq(probes_left - 1)
-                            # a STOP ends a RECALL_MANY after the probe in progress
-                            with m.If((probes_left != 1) & ~halt):
+                            # a STOP ends a RECALL_MANY after the probes in progress
+                            more = (probes_left != 1) if R == 1 else (loads_left != 0)
+                            if R > 1:
+                                m.d.sync += reply_sel.eq(next_replica(reply_sel))
+                            with m.If(more & ~halt):
                                 m.d.sync += [op.eq(AccessOp.WRITE_STATE), a_chunk.eq(0),
                                              words_left.eq(C)]
                                 m.next = "WORD_IN"
+                            if R > 1:
+                                with m.Elif(probes_left != loads_left + 1):   # still running
+                                    m.next = "RECALL_WAIT"
                 with m.Else():
                     if graded:
                         # a read goes to one engine (tgt is 0b01 or 0b10)
@@ -905,6 +951,10 @@ class CommandEngine(wiring.Component):
         with m.Elif(stop_served):
             m.d.sync += stops_pending.eq(0)
         m.d.comb += self.active.eq(~fsm.ongoing("RECV") | running)
+        if R > 1:
+            loading = fsm.ongoing("WORD_IN") | fsm.ongoing("WORD_ISSUE") \
+                | fsm.ongoing("RECALL_RUN")
+            m.d.comb += self.replica.eq(Mux(loading, load_sel, reply_sel))
         return m
 
     def _graded_validate(self, m: Module, cmd: Signal, index_range: SimpleNamespace,

@@ -16,7 +16,8 @@ import dataclasses
 import enum
 import struct
 
-__all__ = ["Order", "Feature", "BINARY_FEATURES", "ENGINES", "NetworkConfig", "MAX_NEURONS"]
+__all__ = ["Order", "Feature", "BINARY_FEATURES", "ENGINES", "NetworkConfig", "MAX_NEURONS",
+           "MAX_REPLICAS"]
 
 #: Largest N the gateware and the protocol support (addresses are 16 bits on the wire).
 MAX_NEURONS = 4096
@@ -28,6 +29,8 @@ MAX_LANES = 64
 COUNTER_BITS = 32
 #: Entries of the on-chip beta schedule (one per sweep; the last one holds).
 BETA_SCHEDULE_DEPTH = 64
+#: Most replicas of the column engine: one chain per port of a block RAM (docs/engine.md).
+MAX_REPLICAS = 2
 
 
 class Order(enum.IntEnum):
@@ -107,6 +110,10 @@ class NetworkConfig:
         P_MAX, the patterns the on-chip quantized Hebbian store (``docs/numerics.md`` §14) holds
         at once, 0 to N; 0 (the default) builds no such store. It needs ``engine="column"``,
         Feature.HEBBIAN and W_BITS >= 2.
+    replicas:
+        R, the independent chains of the binary engine that share its weight store (1 or
+        :data:`MAX_REPLICAS`; docs/engine.md, "Replicas"): RECALL_MANY runs R probes at once.
+        R = 2 needs ``engine="column"`` (one chain per port of the store's block RAMs).
     """
 
     neurons: int = 64
@@ -117,6 +124,7 @@ class NetworkConfig:
     features: Feature = Feature.STOCHASTIC | Feature.HEBBIAN | Feature.TRACE
     engine: str = "lanes"
     store_patterns: int = 0
+    replicas: int = 1
 
     def __post_init__(self):
         _check_int("neurons", self.neurons, 1, MAX_NEURONS)
@@ -148,6 +156,11 @@ class NetworkConfig:
             raise ValueError(f"engine={self.engine!r} designs the binary engine, which a "
                              f"configuration without update orders does not build")
         self._check_store_patterns()
+        _check_int("replicas", self.replicas, 1, MAX_REPLICAS)
+        if self.replicas > 1 and self.engine != "column":
+            raise ValueError(f"replicas={self.replicas} needs engine='column' (not "
+                             f"{self.engine!r}): only the column engine's weight store has a "
+                             f"port per replica; replicas=1 builds one chain")
 
     def _check_store_patterns(self) -> None:
         """The quantized store (§14): a pattern buffer of P_MAX <= N patterns in the column
@@ -258,6 +271,7 @@ class NetworkConfig:
             "features": [f.name.lower() for f in Feature if f is not Feature.ALL and self.features & f],
             "engine": self.engine,
             "store_patterns": self.store_patterns,
+            "replicas": self.replicas,
         }
 
     @classmethod
@@ -281,32 +295,34 @@ class NetworkConfig:
         return cls(**d)
 
     #: Byte form: N (u16), W_BITS, B_BITS, K, order mask, feature mask, engine (index into
-    #: ENGINES) (u8 each), store_patterns (u16); little-endian.
-    _WIRE = struct.Struct("<HBBBBBBH")
+    #: ENGINES) (u8 each), store_patterns (u16), replicas (u8); little-endian.
+    _WIRE = struct.Struct("<HBBBBBBHB")
     WIRE_SIZE = _WIRE.size
 
     def encode(self) -> bytes:
         order_mask = sum(1 << o for o in self.orders)
         return self._WIRE.pack(self.neurons, self.weight_bits, self.bias_bits, self.lanes,
                                order_mask, int(self.features), ENGINES.index(self.engine),
-                               self.store_patterns)
+                               self.store_patterns, self.replicas)
 
     @classmethod
     def decode(cls, data: bytes) -> "NetworkConfig":
         if len(data) != cls.WIRE_SIZE:
             raise ValueError(f"A configuration is {cls.WIRE_SIZE} bytes, not {len(data)}")
-        n, w, b, k, order_mask, features, engine, store_patterns = cls._WIRE.unpack(data)
+        n, w, b, k, order_mask, features, engine, store_patterns, replicas = \
+            cls._WIRE.unpack(data)
         if engine >= len(ENGINES):
             raise ValueError(f"Unknown engine number {engine}; known: "
                              f"{', '.join(f'{i} ({e})' for i, e in enumerate(ENGINES))}")
         orders = tuple(o for o in Order if order_mask >> o & 1)
         return cls(neurons=n, weight_bits=w, bias_bits=b, lanes=k, orders=orders,
                    features=Feature(features), engine=ENGINES[engine],
-                   store_patterns=store_patterns)
+                   store_patterns=store_patterns, replicas=replicas)
 
     def describe(self) -> str:
         return (f"N={self.neurons} W={self.weight_bits}b B={self.bias_bits}b K={self.lanes} "
                 f"acc={self.acc_bits}b orders={'/'.join(o.name.lower() for o in self.orders) or 'none'} "
                 f"features={'/'.join(self.to_dict()['features']) or 'none'} engine={self.engine}"
-                + (f" store_patterns={self.store_patterns}" if self.store_patterns else ""))
+                + (f" store_patterns={self.store_patterns}" if self.store_patterns else "")
+                + (f" replicas={self.replicas}" if self.replicas > 1 else ""))
 

@@ -59,8 +59,9 @@ __all__ = [
 #: 5: the configuration carries store_patterns (the quantized store's commands, §14); a
 #: receive queue: STOP reaches held runs (a stopped RECALL_MANY replies with the probes done),
 #: Error.OVERFLOW. 6: STORE carries StoreFlags and is applied once per seq (a chain of STOREs
-#: in flight, Error.SEQUENCE; "Requests in flight" in docs/protocol.md).
-PROTOCOL_VERSION = 6
+#: in flight, Error.SEQUENCE; "Requests in flight" in docs/protocol.md). 7: the configuration
+#: carries replicas (a board with R = 2 runs RECALL_MANY's probes two at a time).
+PROTOCOL_VERSION = 7
 DELIMITER = 0x00
 #: CRC-16/CCITT-FALSE (x^16 + x^12 + x^5 + 1).
 CRC_POLY = 0x1021

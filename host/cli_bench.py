@@ -51,6 +51,9 @@ def register_engine(subparsers) -> None:
                         "configuration's (a board's default names its own; without --board: "
                         "the K-lane engine). The FPGA times stay at the board's clock, which "
                         "was measured for the board's own engine")
+    p.add_argument("--replicas", type=positive_int, default=None,
+                   help="also serve recall_many batches on this many replicas of the column "
+                        "engine (default: the configuration's; 2 adds the `replicas` rows)")
     p.add_argument("--seed", type=int, default=1, help="seed of patterns and probes")
     p.add_argument("--json", action="store_true", help="one JSON object per row")
     p.set_defaults(func=_engine)
@@ -63,7 +66,7 @@ def _engine(args) -> int:
     return _report(lambda: run_engine_bench(sizes, lanes=args.lanes, simulator=args.simulator,
                                             seed=args.seed, board=args.board, clock_hz=clock,
                                             threads=args.threads, repeats=args.repeats,
-                                            engine=args.engine),
+                                            engine=args.engine, replicas=args.replicas),
                    format_table, args.json, records=lambda report: report.records())
 
 

@@ -7,7 +7,7 @@ bad key or value, and never a value the user did not pass.
 Parameters of both schemes: ``neurons``, ``weight_bits``, ``bias_bits``, ``lanes``, ``orders``
 (comma list; ``none``: no binary engine), ``features`` (comma list; ``none``: no feature),
 ``engine`` (``lanes`` or ``column``, the binary engine's design), ``store_patterns`` (P_MAX of the
-quantized store, engine=column).
+quantized store, engine=column), ``replicas`` (R chains on one weight store, engine=column).
 ``lanes`` defaults to min(8, neurons). ``sim://`` also takes ``clk`` (Hz), ``baud``, ``uart``
 (``bytes`` or ``bits``) and ``backend`` (``amaranth``, ``icarus``, ``verilator``).
 """
@@ -35,7 +35,7 @@ DEFAULT_BACKEND = "amaranth"
 DEFAULT_SIM_URL = "sim://?neurons=256&weight_bits=8&lanes=8"
 #: The NetworkConfig keys a URL may give.
 CONFIG_KEYS = ("neurons", "weight_bits", "bias_bits", "lanes", "orders", "features", "engine",
-               "store_patterns")
+               "store_patterns", "replicas")
 _SIM_KEYS = ("clk", "baud", "uart", "backend")
 _FORM = "{scheme}://?key=value&key=value (keys: {keys})"
 

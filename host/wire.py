@@ -322,8 +322,8 @@ class WireBackend:
 
     def recall_many(self, probes: np.ndarray, spec: RunSpec, run_timeout: float,
                     progress=None) -> list[RunResult]:
-        """The results of ``probes``; a stop ends the batch after the probe in progress (the
-        list is then shorter, its last result stopped)."""
+        """The results of ``probes``; a stop ends the batch after the probes in progress (one
+        per replica: the list is then shorter, one of its last ``replicas`` results stopped)."""
         if spec.order is Order.SYNCHRONOUS:
             # The board keeps the cycle state of its last run only: one probe per run.
             results = []
@@ -361,14 +361,16 @@ class WireBackend:
             if len(data) % size or not 1 <= done <= len(group):
                 raise LinkError(f"RECALL_MANY: reply of {len(data)} bytes for {len(group)} "
                                 f"probes of {size} bytes")
-            results += [self._result(data[i * size:(i + 1) * size], None)
-                        for i in range(done)]
-            if results[-1].stop_reason == "stop":
+            new = [self._result(data[i * size:(i + 1) * size], None) for i in range(done)]
+            results += new
+            # the probes in progress when a STOP came (one per replica) end the reply; one of
+            # them at least was stopped (the others may have ended first)
+            if any(r.stop_reason == "stop" for r in new[-self.config.replicas:]):
                 # stopped: the batches after this one were stopped too (or never sent)
                 return self._ended(ended_by, run_timeout, results)
             if done < len(group):
-                raise LinkError(f"RECALL_MANY: {done} results for {len(group)} probes, and the "
-                                f"last one was not stopped")
+                raise LinkError(f"RECALL_MANY: {done} results for {len(group)} probes, and "
+                                f"none of the last {self.config.replicas} was stopped")
         return self._ended(ended_by, run_timeout, results)
 
     # -- the graded engine ------------------------------------------------------------------

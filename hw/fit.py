@@ -23,12 +23,12 @@ from __future__ import annotations
 import dataclasses
 
 from hopfield_fpga.config import MAX_NEURONS, Feature, NetworkConfig, Order
-from .boards import Board
+from .boards import BlockRAM, Board
 
 __all__ = ["FitError", "WeightPlacement", "check_fit", "weight_memory_shape",
            "weight_memories", "largest_fitting_neurons", "COLUMN_LUTS_PER_NEURON",
            "COLUMN_LUTS_PER_NEURON_BUILT", "COLUMN_HEBBIAN_LUTS_PER_NEURON",
-           "COLUMN_RANDOM_LUTS_PER_NEURON", "column_logic_estimate"]
+           "COLUMN_RANDOM_LUTS_PER_NEURON", "column_logic_estimate", "replica_cost"]
 
 #: The column engine's LUT4s (nextpnr's TRELLIS_COMB) in a whole board top, measured on two
 #: ULX3S-25F builds at W_BITS = 3, K = 6, every order and feature (docs/boards.md, "The column
@@ -62,6 +62,11 @@ COLUMN_RANDOM_LUTS_FIXED = 2184
 #: hopfield_fpga.hw.engine_blocks column_engine X.il --neurons 32 --store-patterns 8``,
 #: docs/engine.md).
 COLUMN_QSTORE_LUTS_PER_NEURON = 19.1
+#: The weight store's LUT4s a neuron with one read port and what a second port adds (its
+#: chunk pick), from the yosys counts of docs/engine.md ("Replicas", ``weight_store`` and
+#: ``weight_store_replicas`` at N = 256: 2540 and 3275 LUT4).
+COLUMN_STORE_LUTS_PER_NEURON = 2540 / 256
+COLUMN_STORE_PORT_LUTS_PER_NEURON = (3275 - 2540) / 256
 
 
 class FitError(ValueError):
@@ -101,6 +106,12 @@ def column_logic_estimate(config: NetworkConfig) -> int:
     configuration without it (the lanes engine's logic is not estimated)."""
     if config.engine != "column":
         return 0
+    fixed, per_neuron = _column_logic_parts(config)
+    return round(fixed + config.neurons * per_neuron)
+
+
+def _column_logic_parts(config: NetworkConfig) -> tuple[int, float]:
+    """(fixed LUT4s, LUT4s a neuron) of a board top with the column engine."""
     per_neuron, fixed = COLUMN_LUTS_PER_NEURON, COLUMN_LUTS_FIXED
     if not config.has(Feature.HEBBIAN):
         per_neuron -= COLUMN_HEBBIAN_LUTS_PER_NEURON
@@ -109,7 +120,23 @@ def column_logic_estimate(config: NetworkConfig) -> int:
         fixed -= COLUMN_RANDOM_LUTS_FIXED
     if config.store_patterns:
         per_neuron += COLUMN_QSTORE_LUTS_PER_NEURON
-    return round(fixed + config.neurons * per_neuron)
+    per_neuron, _ = replica_cost(config, per_neuron)
+    return fixed, per_neuron
+
+
+def replica_cost(config: NetworkConfig, per_neuron: float, bram: BlockRAM | None = None):
+    """(LUT4s a neuron, block RAM kind) of ``config.replicas`` column engines on one weight
+    store (docs/engine.md, "Replicas"), from one engine's ``per_neuron`` and ``bram``: each
+    further replica costs the engine's neuron again less the store (which is built once) plus
+    the store's second port; and each replica reads through a port of its own, so a block
+    gives it at most half its widest shape (an ECP5 DP16KD: 18 of its 36 bits, true dual port)."""
+    extra = config.replicas - 1
+    if extra and bram is not None:
+        widest = max(w for w, _ in bram.shapes)
+        bram = dataclasses.replace(bram, shapes=tuple(
+            (w, d) for w, d in bram.shapes if w <= widest // config.replicas))
+    return per_neuron * config.replicas - extra * (
+        COLUMN_STORE_LUTS_PER_NEURON - COLUMN_STORE_PORT_LUTS_PER_NEURON), bram
 
 
 def weight_memories(config: NetworkConfig) -> int:
@@ -121,9 +148,11 @@ def _logic_problem(board: Board, config: NetworkConfig) -> str | None:
     luts = column_logic_estimate(config)
     if luts <= board.device.logic_cells:
         return None
-    return (f"the column engine's {config.neurons} lanes need about {luts} LUT4s "
-            f"({COLUMN_LUTS_FIXED} + about {(luts - COLUMN_LUTS_FIXED) / config.neurons:.0f} a "
-            f"neuron, measured), and the {board.device.name} has {board.device.logic_cells}")
+    chains = f" in each of {config.replicas} replicas" if config.replicas > 1 else ""
+    fixed, per_neuron = _column_logic_parts(config)
+    return (f"the column engine's {config.neurons} lanes{chains} need about {luts} LUT4s "
+            f"({fixed} + about {per_neuron:.0f} a neuron, measured), and the "
+            f"{board.device.name} has {board.device.logic_cells}")
 
 
 def _place(board: Board, config: NetworkConfig) -> tuple[WeightPlacement | None, list[str]]:
@@ -158,7 +187,8 @@ def _place_weights(board: Board,
         # A column a word, written a chunk at a time; the graded engine's copy (if any) has the
         # lanes engine's shape. SPRAM cannot take it: the Hebbian store reads one column and
         # writes another in the same cycle.
-        blocks = device.bram.blocks_for(width, depth, config.lanes * config.weight_bits)
+        _, bram = replica_cost(config, 0, device.bram)
+        blocks = bram.blocks_for(width, depth, config.lanes * config.weight_bits)
         if count > 1:
             blocks += device.bram.blocks_for(*weight_memory_shape(config.with_(engine="lanes")))
         if blocks <= device.bram.count:
@@ -195,7 +225,7 @@ def largest_fitting_neurons(board: Board, config: NetworkConfig, granularity: in
     engine's lanes) fit, or 0."""
     best = 0
     for n in range(granularity, MAX_NEURONS + 1, granularity):
-        if n < config.lanes:
+        if n < max(config.lanes, config.store_patterns):   # a valid configuration
             continue
         if _place(board, config.with_(neurons=n))[0] is None:
             break  # the weight memory and the lanes only grow with N

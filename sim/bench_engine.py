@@ -144,9 +144,11 @@ class TargetCheck:
 class BenchReport:
     rows: list[BenchRow]
     targets: list[TargetCheck]
+    replicas: list = dataclasses.field(default_factory=list)   # bench_replicas.ReplicaRow
 
     def records(self) -> list[dict]:
-        return [r.to_dict() for r in self.rows] + [t.to_dict() for t in self.targets]
+        return [r.to_dict() for r in self.rows + self.replicas] \
+            + [t.to_dict() for t in self.targets]
 
 
 def bench_config(neurons: int, lanes: int) -> NetworkConfig:
@@ -275,10 +277,13 @@ def many_check(weights, config: NetworkConfig, patterns, *, noise: float, order:
 
 
 def _rtl_runs(config: NetworkConfig, patterns, probes, simulator: str,
-              weights=None) -> list[dict]:
+              weights=None, *, design=None, tb: str = "bench_engine_tb",
+              items: str = "probes") -> list[dict]:
     """Store ``patterns`` on chip (if given and the configuration has Feature.HEBBIAN; else
     write ``weights``, which it then needs) and run every probe on the simulated RTL of the
-    engine ``config.engine`` names; one dict per run."""
+    engine ``config.engine`` names; one dict per run. (``design``, ``tb``, ``items``: another
+    design and testbench of ``sim/tb/`` given ``probes`` under that name, e.g.
+    ``sim/bench_replicas.py``'s batches.)"""
     from .rtl_runner import run_cocotb
     on_chip = patterns is not None and config.has(Feature.HEBBIAN)
     if not on_chip and weights is None:
@@ -286,20 +291,21 @@ def _rtl_runs(config: NetworkConfig, patterns, probes, simulator: str,
                          f"or no on-chip Hebbian store), so the benchmark needs the weights "
                          f"to write")
     engine = config.engine
-    design = ENGINES[engine].build(config)
+    design = design if design is not None else ENGINES[engine].build(config)
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "rows.json"
         # The inputs go through a file: the environment cannot hold N = 1024 patterns.
         inp = Path(tmp) / "input.json"
-        data = {"probes": probes}
+        data = {items: probes}
         if on_chip:
             data["patterns"] = [[int(v) for v in pat] for pat in patterns]
         else:
             data["weights"] = np.asarray(weights).tolist()
         inp.write_text(json.dumps(data))
-        name = f"bench_{engine}_n{config.neurons}k{config.lanes}w{config.weight_bits}"
+        name = f"bench_{engine}_n{config.neurons}k{config.lanes}w{config.weight_bits}" \
+            + (f"r{config.replicas}" if config.replicas > 1 else "")
         run_cocotb(design, toplevel=name, simulator=simulator,
-                   test_module="hopfield_fpga.sim.tb.bench_engine_tb", build_name=name,
+                   test_module=f"hopfield_fpga.sim.tb.{tb}", build_name=name,
                    params={"config": config.to_dict(), "input": str(inp), "out": str(out)})
         return json.loads(out.read_text())
 
@@ -315,7 +321,8 @@ def _check_rtl(want: golden.RunResult, got: dict, where: str) -> None:
 def run_engine_bench(sizes=DEFAULT_SIZES, *, lanes: int = 8, orders=None, noises=NOISES,
                      simulator: str = "verilator", seed: int = 1, board: str | None = None,
                      clock_hz: float | None = None, threads: int | None = None,
-                     repeats: int = 5, engine: str | None = None) -> BenchReport:
+                     repeats: int = 5, engine: str | None = None,
+                     replicas: int | None = None) -> BenchReport:
     """Run the benchmark: one :class:`BenchRow` per (N, noise, order) and the target checks.
 
     ``board`` (a name from ``hw/boards.py``) replaces ``sizes``/``lanes`` by that board's
@@ -323,6 +330,8 @@ def run_engine_bench(sizes=DEFAULT_SIZES, *, lanes: int = 8, orders=None, noises
     :data:`DEFAULT_CLOCK_BOARD`'s clock). ``threads`` is the "all cores" thread count.
     ``engine`` (a name of :data:`ENGINES`) replaces the configuration's engine; None keeps it
     (a board's default names its own; without ``board`` it is the K-lane engine).
+    ``replicas`` (None: the configuration's) > 1 adds the replica rows of
+    ``sim/bench_replicas.py`` (recall_many batches on that many replicas).
     """
     if engine is not None and engine not in ENGINES:
         raise ValueError(f"engine must be one of {', '.join(ENGINES)}, not {engine!r}")
@@ -336,6 +345,9 @@ def run_engine_bench(sizes=DEFAULT_SIZES, *, lanes: int = 8, orders=None, noises
         clock_hz = clock_hz or get_board(DEFAULT_CLOCK_BOARD).sys_clk_freq
     if engine is not None:
         configs = [config.with_(engine=engine) for config in configs]
+    if replicas is not None:
+        for config in configs:    # refuses a count the engine cannot build before simulating
+            config.with_(replicas=replicas)
     if not clock_hz > 0:
         raise ValueError(f"the clock must be a positive frequency in Hz, not {clock_hz!r}")
     # None: every order the configuration builds (a column engine's may include synchronous)
@@ -384,6 +396,12 @@ def run_engine_bench(sizes=DEFAULT_SIZES, *, lanes: int = 8, orders=None, noises
                 ratio=round(golden_s / cpu1, 1), target=500))
         report.targets.append(many_check(weights, config, patterns, noise=noises[0],
                                          order="sequential", seed=seed, rng=rng))
+        r = config.replicas if replicas is None else replicas
+        if r > 1:
+            from .bench_replicas import replica_rows
+            report.replicas += replica_rows(config.with_(replicas=r), work, board=board,
+                                            clock_hz=clock_hz, simulator=simulator,
+                                            repeats=repeats)
     return report
 
 
@@ -408,5 +426,8 @@ def format_table(report: BenchReport) -> str:
         ("target check", "N", "noise", "order", "golden_us", "cpu_us", "ratio", "target"),
         [(t.check, str(t.neurons), f"{t.noise:.0%}", t.order, f"{t.baseline_us:.1f}",
           f"{t.cpu_us:.2f}", f"{t.ratio:.1f}", f">= {t.target:g}") for t in report.targets])
-    return f"{title}\n{right_aligned(head, lines)}\n\nIssue 12 targets (the golden model is the " \
-           f"spec, timed only here):\n{targets}"
+    from .bench_replicas import format_replica_table
+    replicas = format_replica_table(report.replicas)
+    return f"{title}\n{right_aligned(head, lines)}\n\n" \
+           + (f"{replicas}\n\n" if replicas else "") \
+           + f"Issue 12 targets (the golden model is the spec, timed only here):\n{targets}"

@@ -23,6 +23,19 @@ def raw_exchange(board, data: bytes) -> list[bytes]:
     return [P.decode_frame(f) for f in bytes(out).split(b"\x00")[:-1]]
 
 
+def assert_silent(board, cycles: int) -> None:
+    """Simulate ``cycles`` clock cycles of a board that must send nothing meanwhile (a run
+    goes on)."""
+    port = board.port
+    port.timeout, timeout = 0.1, port.timeout
+    try:
+        start = port.cycles
+        while port.cycles < start + cycles:
+            assert port.read(1) == b"", "the board replied while its run should go on"
+    finally:
+        port.timeout = timeout
+
+
 def one_reply(board, data: bytes) -> bytes:
     """Send ``data`` (one frame) to a board that may be running (so never quiet) and return
     the body of the next frame it sends back."""

@@ -14,7 +14,7 @@ from hopfield_fpga.host.board import Board
 from hopfield_fpga.host.errors import ProtocolError
 from hopfield_fpga.sim import golden
 
-from board_bytes import one_reply, raw_exchange
+from board_bytes import assert_silent, one_reply, raw_exchange
 
 URL = "sim://?neurons=10&lanes=4&weight_bits=4"
 
@@ -142,13 +142,7 @@ def test_stop_reaches_recall_many(board):
     probes = 3
     board.port.write(frame(40, P.Command.RECALL_MANY, params + P.COUNT.pack(probes)
                            + ones * probes))
-    board.port.timeout, timeout = 0.1, board.port.timeout
-    try:
-        start = board.port.cycles
-        while board.port.cycles < start + 300:
-            assert board.port.read(1) == b""      # still running: nothing sent yet
-    finally:
-        board.port.timeout = timeout
+    assert_silent(board, 300)      # still running: nothing sent yet
     board.port.write(frame(41, P.Command.STOP))
     recall, stop = _read_bodies(board, 2)
     assert stop == bytes([41, P.Command.STOP, P.Error.OK])

@@ -23,20 +23,26 @@ Members
 replica: Out(engine_signature(config)).array(replicas): replica r's engine ports (access,
 reply, run, stop, status, trace), as
 :func:`~hopfield_fpga.gateware.engine_ports.engine_signature` describes them.
+
+`SelectedReplica(config)` is what a board builds (``config.replicas`` > 1): the replicas behind
+a :class:`~hopfield_fpga.gateware.replica_dispatch.ReplicaDispatch`, so one engine's ports
+(``engine``) reach the replica that ``select`` names, with the broadcasts and the weight
+rule of the dispatch, and ``busy`` says whether any replica is busy.
 """
 
 from __future__ import annotations
 
 from amaranth.hdl import Module
 from amaranth.lib import wiring
-from amaranth.lib.wiring import Out
+from amaranth.lib.wiring import In, Out
 
 from hopfield_fpga.config import NetworkConfig
 from ..engine_ports import engine_signature
+from ..replica_dispatch import ReplicaDispatch
 from .column_engine import DEFAULT_SPANS, DEFAULT_WORDS, ColumnEngine
 from .weight_store import WeightStore
 
-__all__ = ["ColumnReplicas"]
+__all__ = ["ColumnReplicas", "SelectedReplica"]
 
 
 class ColumnReplicas(wiring.Component):
@@ -57,16 +63,48 @@ class ColumnReplicas(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         m.submodules.weights = store = WeightStore(self.config, read_ports=self.replicas)
-        signature = engine_signature(self.config)
         for r, engine in enumerate(self.engines):
             m.submodules[f"replica{r}"] = engine
             wiring.connect(m, engine.weights, store.ports[r])
             # The replica's engine ports are this component's, member for member.
-            outer = signature.flatten(self.replica[r])
-            inner = signature.flatten(engine)
-            for (path, member, value), (_, _, engine_value) in zip(outer, inner):
-                if member.flow == wiring.In:
-                    m.d.comb += engine_value.eq(value)
-                else:
-                    m.d.comb += value.eq(engine_value)
+            _forward(m, engine_signature(self.config), self.replica[r], engine)
         return m
+
+
+class SelectedReplica(wiring.Component):
+    """``ColumnReplicas`` seen through a ``ReplicaDispatch`` (see the module docstring).
+
+    Members
+    -------
+    engine: Out(engine_signature(config)): a lone engine's ports, reaching replica ``select``.
+    select: In(range(config.replicas)). busy: Out(1): some replica is busy.
+    """
+
+    def __init__(self, config: NetworkConfig):
+        if not isinstance(config, NetworkConfig):
+            raise TypeError(f"config must be a NetworkConfig, not {config!r}")
+        self.config = config
+        self.replicas = ColumnReplicas(config, config.replicas)
+        self.dispatch = ReplicaDispatch(config)     # refuses config.replicas = 1
+        super().__init__({"engine": Out(engine_signature(config)),
+                          "select": In(range(config.replicas)), "busy": Out(1)})
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.replicas, m.submodules.dispatch = self.replicas, self.dispatch
+        for inner, outer in zip(self.dispatch.replica, self.replicas.replica):
+            wiring.connect(m, inner, outer)
+        _forward(m, engine_signature(self.config), self.engine, self.dispatch.front)
+        m.d.comb += [self.dispatch.select.eq(self.select), self.busy.eq(self.dispatch.busy)]
+        return m
+
+
+def _forward(m: Module, signature: wiring.Signature, outer, inner) -> None:
+    """Join ``outer`` (a port of this component) to ``inner`` (the same port of a
+    submodule), both of ``signature`` and the same direction, member for member."""
+    for (path, member, value), (_, _, inner_value) in zip(signature.flatten(outer),
+                                                          signature.flatten(inner)):
+        if member.flow == wiring.In:
+            m.d.comb += inner_value.eq(value)
+        else:
+            m.d.comb += value.eq(inner_value)

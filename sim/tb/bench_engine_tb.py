@@ -22,21 +22,33 @@ from hopfield_fpga.sim.tb.binary_engine_tb import start
 from hopfield_fpga.sim.tb.engine_driver import EngineDriver
 
 
-@cocotb.test()
-async def recall_runs(dut):
+def bench_params() -> tuple[dict, NetworkConfig]:
+    """The testbench's parameters, the input file's contents merged in, and the config."""
     params = tb_params()
     with open(params["input"]) as f:
         params.update(json.load(f))
-    config = NetworkConfig.from_dict(params["config"])
-    bus = await start(dut)
-    driver = EngineDriver(bus, config)
-    poll = max(16, config.chunks * 4)
+    return params, NetworkConfig.from_dict(params["config"])
+
+
+async def load_network(driver: EngineDriver, params: dict) -> int:
+    """Clear the engine, then write ``params["weights"]`` or store ``params["patterns"]`` on
+    chip; returns the status polling period used (cycles)."""
+    poll = max(16, driver.config.chunks * 4)
     await driver.clear()
     await driver.wait_idle(poll)
     if "weights" in params:
         await driver.write_weights(np.array(params["weights"]))
     for p in params.get("patterns", []):
         await driver.store_pattern(p, poll=poll)
+    return poll
+
+
+@cocotb.test()
+async def recall_runs(dut):
+    params, config = bench_params()
+    bus = await start(dut)
+    driver = EngineDriver(bus, config)
+    poll = await load_network(driver, params)
     rows = []
     for probe in params["probes"]:
         await driver.write_state(probe["state"], poll=poll)
