@@ -140,21 +140,25 @@ class CpuBackend:
         self._stop.clear()
         if self._runner is None:
             self._runner = _Runner()
-        box, done = self._runner.submit(fn)
-        waited = 0.0
-        while not done.wait(0.05):
-            waited += 0.05
-            stopped = self._stop.is_set()
-            if stopped or waited >= run_timeout:
-                # The thread goes on with the dropped run; the next call gets a new one.
-                self._runner.retire()
+        runner = self._runner
+        box, done = runner.submit(fn)
+        try:
+            waited = 0.0
+            while not done.wait(0.05):
+                waited += 0.05
+                if self._stop.is_set():
+                    raise RunStopped(f"{self.url}: the run was stopped; a CPU run keeps no "
+                                     f"partial state, so nothing changed")
+                if waited >= run_timeout:
+                    raise RunTimeout(f"{self.url}: the run did not end within run_timeout = "
+                                     f"{run_timeout:g} s; nothing changed")
+        except BaseException:
+            # Stopped, timed out or Ctrl-C: the thread goes on with the dropped run, and the
+            # next call gets a new one instead of waiting behind it.
+            runner.retire()
+            if self._runner is runner:
                 self._runner = None
-            if stopped:
-                raise RunStopped(f"{self.url}: the run was stopped; a CPU run keeps no "
-                                 f"partial state, so nothing changed")
-            if waited >= run_timeout:
-                raise RunTimeout(f"{self.url}: the run did not end within run_timeout = "
-                                 f"{run_timeout:g} s; nothing changed")
+            raise
         if "error" in box:
             raise box["error"]
         return box["value"]

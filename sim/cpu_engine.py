@@ -8,8 +8,8 @@ swapped for the other:
 - :func:`store_hebbian` = :func:`golden.store_hebbian` (§9, saturating) and
   :func:`store_hebbian_quantized` = :func:`golden.store_hebbian_quantized` (§14);
 - :func:`run_graded_fixed` = :func:`hopfield_fpga.sim.graded.run_graded_fixed` (§11);
-- :func:`run_binary_many` runs many probes on every core; each probe's result is that of
-  :func:`run_binary` on it, whatever the number of threads.
+- :func:`run_binary_many` runs many probes on the cores the batch pays for; each probe's
+  result is that of :func:`run_binary` on it, whatever the number of threads.
 
 Inputs go through the golden model's own checkers, so bad input gets the same error. The
 arithmetic follows ``docs/numerics.md`` exactly: the xorshift32 generator, the seed scrambling,
@@ -957,8 +957,8 @@ def run_binary_many(weights, bias, states, *, seeds=None, order="sequential", se
 
     ``seeds`` gives one seed per probe; None runs every probe with ``seed`` (as
     ``Board.recall_many`` does). Result p equals ``run_binary(weights, bias, states[p],
-    seed=seeds[p], ...)`` for any ``threads`` (default: every core). With ``trace`` the probes
-    run one after the other on one thread (each keeps its flip trace).
+    seed=seeds[p], ...)`` for any ``threads`` (default: the cores the batch pays for). With
+    ``trace`` the probes run one after the other on one thread (each keeps its flip trace).
     """
     net = PreparedNetwork(weights, bias, config)
     if trace:
