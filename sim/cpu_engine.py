@@ -8,8 +8,8 @@ swapped for the other:
 - :func:`store_hebbian` = :func:`golden.store_hebbian` (§9, saturating) and
   :func:`store_hebbian_quantized` = :func:`golden.store_hebbian_quantized` (§14);
 - :func:`run_graded_fixed` = :func:`hopfield_fpga.sim.graded.run_graded_fixed` (§11);
-- :func:`run_binary_many` runs many probes on every core; each probe's result is that of
-  :func:`run_binary` on it, whatever the number of threads.
+- :func:`run_binary_many` runs many probes on the cores the batch pays for; each probe's
+  result is that of :func:`run_binary` on it, whatever the number of threads.
 
 Inputs go through the golden model's own checkers, so bad input gets the same error. The
 arithmetic follows ``docs/numerics.md`` exactly: the xorshift32 generator, the seed scrambling,
@@ -348,20 +348,42 @@ def _all_free(free):
     return True
 
 
+#: Neurons per sub-block of :func:`_kth_unstable`: one AVX2 vector of int16 fields.
+_SUB = 16
+
+
 @numba.njit(cache=True, nogil=True)
 def _kth_unstable(s, h, free, blocks, k):
-    """The k-th unstable unclamped neuron in increasing index order (§4, §12), found block by
-    block."""
+    """The k-th unstable unclamped neuron in increasing index order (§4, §12): its block of
+    _BLOCK from the blocks' counts (:func:`_count_unstable`), its sub-block of _SUB from a
+    vector count of each, then one neuron at a time without a branch on the neuron's flag
+    (unstable neurons are unpredictable: a branch on each one mispredicts; k counts down, and
+    only its end is a taken branch)."""
     b = 0
     while k >= blocks[b]:
         k -= blocks[b]
         b += 1
     T = h.dtype.type
-    for i in range(b * _BLOCK, len(s)):
-        if T(s[i] * h[i]) < 0 and (len(free) == 0 or free[i]):
-            if k == 0:
+    lo = b * _BLOCK
+    if len(free):          # clamped neurons: one at a time (a test of free inside the vector
+        for i in range(lo, len(s)):          # loops below cost the unclamped search 20%)
+            k -= T(s[i] * h[i] * free[i]) < 0
+            if k < 0:
                 return i
-            k -= 1
+        return -1
+    hi = min(len(s), lo + _BLOCK)
+    while lo + _SUB <= hi:
+        c = T(0)
+        for t in range(_SUB):
+            c = T(c + (T(s[lo + t] * h[lo + t]) < 0))
+        if k < c:
+            break
+        k -= c
+        lo += _SUB
+    for i in range(lo, hi):
+        k -= T(s[i] * h[i]) < 0
+        if k < 0:
+            return i
     return -1
 
 
@@ -827,38 +849,57 @@ class PreparedNetwork:
 
     def run_batch(self, states, *, seeds=None, order="sequential", seed: int = 1,
                   max_sweeps=None, max_visits=None, beta=None, beta_fixed=None,
-                  clamp=None, threads: int | None = None) -> BatchResult:
+                  clamp=None, threads: int | None = None, checked: bool = False) -> BatchResult:
         """Untraced runs of every probe (a P x N array), split over ``threads`` threads
-        (default: every core); the arrays of :class:`BatchResult` do not depend on it.
-        ``clamp`` holds the same neurons in every run, each at its own probe's value."""
-        probes = self._check_states(states)
+        (default: the cores the batch pays for, :func:`_blocks`); the arrays of
+        :class:`BatchResult` do not depend on it. ``clamp`` holds the same neurons in every
+        run, each at its own probe's value. ``checked``: ``states`` is a P x N integer array
+        of +1/-1 already (``Board.recall_many`` checked it), not checked again."""
+        if checked:
+            probes = np.asarray(states, dtype=self.field_dtype)
+        else:
+            probes = self._check_states(states)
         order, schedule, cap, free = self._params(seed, dict(
             order=order, max_sweeps=max_sweeps, max_visits=max_visits, beta=beta,
             beta_fixed=beta_fixed, trace=False, clamp=clamp))
         rngs = self._seeds(seeds, seed, len(probes))
-        threads = _check_threads(threads)
         count, n = probes.shape
+        blocks = _blocks(threads, count, n)
         states_out = np.empty((count, n), dtype=np.int8)
         others = np.zeros((count, n), dtype=np.int8)
         counts = np.empty((count, 5), dtype=np.int64)
         args = (self.cols, self.diag, self.h_plus, self.h_minus, self.bias, self.symmetric,
                 probes, rngs, free, order, cap, schedule, states_out, others, counts)
-        blocks = min(threads, count)
 
         def work(lo, hi):
             s = np.empty(n, dtype=self.field_dtype)
             _run_block(*args, s, np.empty_like(s), lo, hi, False)
-        if blocks <= 1:
-            work(0, count)
-        else:
-            # Contiguous blocks, one per thread; the kernel releases the GIL. Every probe's
-            # result is exact whichever state its block's resident fields start from.
-            edges = [count * k // blocks for k in range(blocks + 1)]
-            pool = _pool(blocks)
-            for f in [pool.submit(work, lo, hi) for lo, hi in zip(edges, edges[1:])]:
-                f.result()
+        # Contiguous blocks, the first on this thread and one per worker thread for the
+        # others; the kernel releases the GIL. Every probe's result is exact whichever state
+        # its block's resident fields start from.
+        edges = [count * k // blocks for k in range(blocks + 1)]
+        others_done = [_pool(blocks - 1).submit(work, lo, hi)
+                       for lo, hi in zip(edges[1:], edges[2:])] if blocks > 1 else []
+        work(edges[0], edges[1])
+        for f in others_done:
+            f.result()
         return BatchResult(states_out, counts[:, 0], counts[:, 1], counts[:, 2],
                            counts[:, 4].astype(bool), counts[:, 3], others)
+
+
+#: Probes x neurons a batch gives each thread at least, when its caller leaves the thread count
+#: open: handing a block to a worker thread costs about as much as 10-20 recalls of 256 probe
+#: bits near a fixed point (tens of us, measured on the 2-core development machine), so a
+#: thread takes 32 probes at N = 256, 8 at N = 1024.
+_WORK_PER_THREAD = 8192
+
+
+def _blocks(threads, count: int, n: int) -> int:
+    """The blocks (threads) a batch of ``count`` probes of ``n`` neurons runs in: ``threads``
+    if given (at most one a probe), else every core the work pays for (_WORK_PER_THREAD)."""
+    if threads is None:
+        return max(1, min(default_threads(), count * n // _WORK_PER_THREAD))
+    return max(1, min(_check_threads(threads), count))
 
 
 def _free(held: np.ndarray, dtype) -> np.ndarray:
@@ -916,8 +957,8 @@ def run_binary_many(weights, bias, states, *, seeds=None, order="sequential", se
 
     ``seeds`` gives one seed per probe; None runs every probe with ``seed`` (as
     ``Board.recall_many`` does). Result p equals ``run_binary(weights, bias, states[p],
-    seed=seeds[p], ...)`` for any ``threads`` (default: every core). With ``trace`` the probes
-    run one after the other on one thread (each keeps its flip trace).
+    seed=seeds[p], ...)`` for any ``threads`` (default: the cores the batch pays for). With
+    ``trace`` the probes run one after the other on one thread (each keeps its flip trace).
     """
     net = PreparedNetwork(weights, bias, config)
     if trace:

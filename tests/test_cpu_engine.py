@@ -257,12 +257,13 @@ def test_prepared_network_keeps_results_exact_across_recalls():
         assert net.run(p, **kw) == golden.run_binary(w, None, p, config=cfg, **kw), i
 
 
-@pytest.mark.parametrize("n", [1, 2, 63, 64, 65])
+@pytest.mark.parametrize("n", [1, 2, 63, 64, 65, 100, 144])
 def test_batch_fast_paths_match_golden(n):
     """The batch's own paths: the compiled probe check and conversion (every signed dtype),
     the probe load from the resident state or all +1 / all -1 (probes near and far), fields in
     int16 and in int32 (weights at W_BITS = 16's limits overflow int16), every order,
-    clamped neurons."""
+    clamped neurons. N = 100 and 144 end in a partial block of 36 and 16 neurons, which the
+    rejection-free search goes through in sub-blocks of 16 and one neuron at a time."""
     seed = 1000 + n
     r = np.random.default_rng(seed)
     for wbits, dtype in ((8, np.int8), (16, np.int64), (12, np.int16), (5, np.int32)):
@@ -287,6 +288,29 @@ def test_batch_fast_paths_match_golden(n):
         bad[-1, n // 2] = 65537                      # +1 in int16: must not wrap into a spin
         with pytest.raises(ValueError, match=f"probe {len(probes) - 1}: state"):
             net.run_batch(bad)
+
+
+def test_batch_threads_by_work_and_checked_probes(monkeypatch):
+    """Without a thread count a batch runs in as many blocks as its work pays for (probes x N
+    per thread, at most the cores), the first on the calling thread; ``checked=True`` takes
+    probes the Board checked. Every result is golden's either way."""
+    monkeypatch.setattr(ce, "default_threads", lambda: 3)
+    per = ce._WORK_PER_THREAD
+    assert ce._blocks(None, 1, 256) == 1
+    assert ce._blocks(None, 2 * per // 256, 256) == 2
+    assert ce._blocks(None, 100 * per, 256) == 3
+    assert ce._blocks(5, 2, 256) == 2 and ce._blocks(1, 500, 256) == 1
+    seed = 21
+    w, cfg, probes, r = hebbian_network(256, 20, seed=seed)
+    probes = np.concatenate([probes, -probes, probes[:20]])      # 100 probes: 3 blocks
+    assert ce._blocks(None, len(probes), 256) == 3
+    net = ce.PreparedNetwork(w, None, cfg)
+    for order in ("sequential", "rejection_free"):
+        want = [golden.run_binary(w, None, p, order=order, seed=seed, config=cfg)
+                for p in probes]
+        assert net.run_batch(probes.astype(np.int8), order=order, seed=seed,
+                             checked=True).results() == want, f"seed {seed}: {order}"
+        assert net.run_batch(probes, order=order, seed=seed).results() == want, order
 
 
 # -- Hebbian storing, graded runs ---------------------------------------------------------------
