@@ -92,6 +92,7 @@ class _Runner:
                 box["error"] = exc
             done.set()
 
+
 class CpuBackend:
     """Both engine interfaces (``host/engines.py``) computed in memory (see the module doc)."""
 
@@ -154,10 +155,12 @@ class CpuBackend:
                                      f"{run_timeout:g} s; nothing changed")
         except BaseException:
             # Stopped, timed out or Ctrl-C: the thread goes on with the dropped run, and the
-            # next call gets a new one instead of waiting behind it.
+            # next call gets a new one instead of waiting behind it. The dropped run still
+            # updates its prepared network's resident state, so the next call prepares its own.
             runner.retire()
             if self._runner is runner:
                 self._runner = None
+            self._net = None
             raise
         if "error" in box:
             raise box["error"]

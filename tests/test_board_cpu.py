@@ -97,11 +97,12 @@ def test_cpu_default_cap_and_errors():
 def test_cpu_run_timeout_and_stop(monkeypatch):
     from hopfield_fpga.host import cpu_backend
     slow = threading.Event()
+    prepared = []
 
     class SlowEngine:
         class PreparedNetwork:
             def __init__(self, *args):
-                pass
+                prepared.append(self)
 
             def run(self, *args, **kwargs):
                 slow.wait(10)
@@ -115,6 +116,9 @@ def test_cpu_run_timeout_and_stop(monkeypatch):
         with pytest.raises(RunStopped):
             b.recall(np.ones(8, int))
         assert isinstance(RunStopped("x"), BoardError)
+        # the abandoned runs go on updating their networks' resident state: no later call
+        # shares a network with one of them
+        assert len(prepared) == 2, "the run after a timeout reused the abandoned run's network"
     slow.set()
 
 
