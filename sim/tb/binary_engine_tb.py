@@ -7,7 +7,11 @@ Started by ``tests/test_binary_engine_cocotb.py`` through
 - ``seeds``: [first, count] of the randomized cases (:func:`engine_driver.make_case`);
 - ``kinds``: optional list of case kinds cycled through (default: random kinds);
 - ``column``: optional, true for ColumnEngine: the cases carry a clamp mask (§12) and a 2-cycle's
-  other state (§13) is read back and checked.
+  other state (§13) is read back and checked;
+- ``replicas``: optional R > 1 for :class:`~hopfield_fpga.gateware.engine.replicas.SelectedReplica`
+  (its engine ports are prefixed ``engine__``): case i runs on replica i mod R (its ``select``
+  input), the weights written through replica 0 as the dispatch does, so every replica's
+  datapath and the stale fields after another replica's writes are checked.
 
 Drivers on the access and run streams, a monitor on the trace stream (with random
 back-pressure) and a scoreboard comparing every flip event, the final state, the converged
@@ -41,21 +45,22 @@ class CocotbBus:
     so a value read is the one the next rising edge sees.
     """
 
-    def __init__(self, dut):
+    def __init__(self, dut, prefix: str = ""):
         self.dut = dut
+        self.prefix = prefix        # of the engine's ports in a wrapper (SelectedReplica)
         self._settled = False
 
     async def set(self, name, value):
         if self._settled:  # no writes in the read-only phase: step just past it
             await Timer(1, unit="ps")
             self._settled = False
-        getattr(self.dut, name).value = int(value)
+        getattr(self.dut, self.prefix + name).value = int(value)
 
     async def get(self, name):
         if not self._settled:
             await ReadOnly()
             self._settled = True
-        return int(getattr(self.dut, name).value)
+        return int(getattr(self.dut, self.prefix + name).value)
 
     async def tick(self):
         await RisingEdge(self.dut.clk)
@@ -72,9 +77,12 @@ class CocotbBus:
 
 async def start(dut):
     cocotb.start_soon(Clock(dut.clk, PERIOD_NS, unit="ns").start())
-    bus = CocotbBus(dut)
+    replicas = tb_params().get("replicas", 1)
+    bus = CocotbBus(dut, "engine__" if replicas > 1 else "")
     for name in ("access__valid", "run__valid", "reply__ready", "trace__ready", "stop"):
         await bus.set(name, 0)
+    if replicas > 1:
+        dut.select.value = 0
     dut.rst.value = 1
     await ClockCycles(dut.clk, 2)
     await FallingEdge(dut.clk)
@@ -89,6 +97,7 @@ async def randomized_cases_match_golden(dut):
     first, count = params["seeds"]
     kinds = params.get("kinds")
     column = params.get("column", False)
+    replicas = params.get("replicas", 1)
     bus = await start(dut)
     driver = EngineDriver(bus, config, rng=random.Random(first))
     failures = []
@@ -96,6 +105,9 @@ async def randomized_cases_match_golden(dut):
         seed = first + i
         case = make_case(config, seed, kinds[i % len(kinds)] if kinds else None, clamp=column)
         _, want = expected(config, case)
+        if replicas > 1:          # between cases: no run goes on
+            await bus.tick()
+            dut.select.value = i % replicas
         status, events, state = await run_case(driver, case)
         cycle_state = None
         if column and status.stop_reason == StopReason.CYCLE2:
@@ -106,7 +118,8 @@ async def randomized_cases_match_golden(dut):
             failures.append(str(exc))
             dut._log.error(str(exc))
     dut._log.info(f"{count - len(failures)} of {count} cases match the golden model "
-                  f"({config.describe()})")
+                  f"({config.describe()}" + (f", cases on {replicas} replicas in turn)"
+                                              if replicas > 1 else ")"))
     assert not failures, f"{len(failures)} of {count} cases differ; first: {failures[0]}"
 
 
