@@ -229,20 +229,24 @@ def cpu_time_per_recall(net: cpu_engine.PreparedNetwork, probe, *, order: str, s
     """Seconds per recall of ``probe`` on ``net`` with ``threads`` threads: the median over
     ``repeats`` batches (after a warm-up batch that also sizes them) of batch time / recalls;
     CPU time on one thread, wall time on several (see :func:`_median_time`)."""
-    def batch(count):
-        return net.run_batch(np.repeat(np.asarray(probe)[None], count, axis=0), order=order,
-                             seed=seed, max_visits=max_visits, threads=threads)
+    def batch(probes):
+        return net.run_batch(probes, order=order, seed=seed, max_visits=max_visits,
+                             threads=threads)
+
+    def copies(count):           # the batch's input, made outside the timed calls
+        return np.repeat(np.asarray(probe)[None], count, axis=0)
     clock = time.process_time if threads == 1 else time.perf_counter
     count = 4 * threads
-    warm = batch(count)          # the first call may load the compiled code: not a measure
+    probes = copies(count)
+    warm = batch(probes)         # the first call may load the compiled code: not a measure
     t0 = clock()
-    batch(count)
+    batch(probes)
     took = clock() - t0
     if expect is not None and warm.results()[0] != expect:
         raise AssertionError(f"CPU engine differs from the golden model on N="
                              f"{len(probe)} {order}")
-    count = max(count, int(count * MIN_BATCH_SECONDS / max(took, 1e-9)))
-    return _median_time(lambda: batch(count), repeats, clock) / count
+    probes = copies(max(count, int(count * MIN_BATCH_SECONDS / max(took, 1e-9))))
+    return _median_time(lambda: batch(probes), repeats, clock) / len(probes)
 
 
 def many_check(weights, config: NetworkConfig, patterns, *, noise: float, order: str, seed: int,

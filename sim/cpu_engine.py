@@ -757,14 +757,17 @@ def _run_block(cols, diag, h_plus, h_minus, b, symmetric, probes, rngs, free, or
 
 
 @numba.njit(cache=True, nogil=True)
-def _first_non_spin(rows):
+def _first_non_spin(rows, out):
     """The index of the first row of ``rows`` (signed integers) with an entry that is not +1
-    or -1, or -1 if there is none: one compiled pass (numpy's check took three, as long as a
-    short recall)."""
+    or -1, or -1 if there is none; the rows before it are copied into ``out`` (the fields'
+    type): one compiled pass (numpy's check took three, as long as a short recall, and a
+    conversion after the check one more)."""
+    T = out.dtype.type
     for p in range(rows.shape[0]):
         bad = np.int8(0)
         for i in range(rows.shape[1]):
             v = rows[p, i]
+            out[p, i] = T(v)
             bad = np.int8(bad | np.int8((v != 1) & (v != -1)))
         if bad:
             return p
@@ -893,9 +896,9 @@ class PreparedNetwork:
         n = self.config.neurons
         arr = np.asarray(states)
         if arr.ndim == 2 and arr.shape[1] == n and arr.dtype.kind == "i":
-            arr = np.ascontiguousarray(arr)
-            if _first_non_spin(arr) < 0:
-                return arr.astype(self.field_dtype)
+            out = np.empty(arr.shape, dtype=self.field_dtype)
+            if _first_non_spin(np.ascontiguousarray(arr), out) < 0:
+                return out
         if arr.ndim != 2:
             raise ValueError(f"states must be a P x {n} array of +1/-1, not shape {arr.shape}")
         for p, row in enumerate(arr):                # golden's error for the first bad probe
