@@ -351,7 +351,7 @@ def _all_free(free):
 _SUB = 16
 
 
-@numba.njit(cache=True, nogil=True, inline="always")   # see _INLINE
+@numba.njit(cache=True, nogil=True)
 def _kth_unstable(s, h, free, blocks, k):
     """The k-th unstable unclamped neuron in increasing index order (§4, §12): its block of
     _BLOCK from the blocks' counts (:func:`_count_unstable`), its sub-block of _SUB from a
@@ -399,7 +399,7 @@ def _flip(cols, diag, b, s, h, j, new, symmetric):
     else:
         c = 0
         for i in range(n):
-            c += cols[j, i] * s[i]               # column field of the old state
+            c += cols[j, i] * s[i]           # column field of the old state
         c_j = np.int64(c)
     s[j] = new
     # In h's own type T: numba would compute h + step * col in int64, four numbers per AVX2
@@ -416,97 +416,6 @@ def _flip(cols, diag, b, s, h, j, new, symmetric):
 #: count and draw, the synchronous and stochastic runs): each inlined copy costs compile time
 #: (_INLINE).
 _flip_called = numba.njit(cache=True, nogil=True)(_flip.py_func)
-
-
-@numba.njit(cache=True, nogil=True)
-def _flip_count(cols, diag, b, s, h, free, blocks, j, new, symmetric):
-    """:func:`_flip` fused with :func:`_count_unstable`: flip neuron j to ``new`` and count
-    the unstable neurons per block in the same pass over h (a flip changes every field, so
-    every flag may change). Returns (delta 2E, |U|). A full block's loop has a constant trip
-    count (LLVM unrolls it into whole vectors: 25% less time a flip than a block's bounds
-    known only at run time)."""
-    n = len(s)
-    hj = np.int64(h[j])
-    if symmetric:
-        c_j = hj - b[j]                      # as in _flip
-    else:
-        c = 0
-        for i in range(n):
-            c += cols[j, i] * s[i]
-        c_j = np.int64(c)
-    s[j] = new
-    T = h.dtype.type
-    step = T(2 * new)
-    total = 0
-    for k in range(len(blocks)):
-        lo = k * _BLOCK
-        c = T(0)
-        if lo + _BLOCK <= n and len(free) == 0:
-            for t in range(_BLOCK):
-                i = lo + t
-                v = T(h[i] + T(step * cols[j, i]))
-                h[i] = v
-                c = T(c + (T(s[i] * v) < 0))
-        elif len(free) == 0:                 # the last block, when N is not a multiple
-            for i in range(lo, n):
-                v = T(h[i] + T(step * cols[j, i]))
-                h[i] = v
-                c = T(c + (T(s[i] * v) < 0))
-        else:
-            for i in range(lo, min(n, lo + _BLOCK)):
-                v = T(h[i] + T(step * cols[j, i]))
-                h[i] = v
-                c = T(c + (T(s[i] * v * free[i]) < 0))
-        blocks[k] = c
-        total += c
-    return -2 * new * (hj + c_j + b[j] + 2 * np.int64(diag[j]) * new), total
-
-
-@numba.njit(cache=True, nogil=True)
-def _run_rejection_free(cols, diag, b, s, h, free, rng, cap, want_trace, symmetric, blocks,
-                        events):
-    """A deterministic rejection-free run (§4, §7; ``free`` as in :func:`_count_unstable`),
-    as :func:`_run`: returns (visits, flips, the sum of the flips' delta 2E, stop code,
-    events). A flip updates the fields and counts the unstable neurons in one pass
-    (:func:`_flip_count`); the k-th search is inlined (called, it took 40 ns more a flip at
-    N = 256), the flip is not (with both inlined LLVM made the loop 1.8x slower than with
-    either called). The index draw (§5, :func:`draw_index_c`) in 32-bit words, with the bit
-    count of |U| - 1 kept up to date (|U| changes by a few a flip) instead of counted from
-    scratch per draw."""
-    n_unstable = _count_unstable(s, h, free, blocks)
-    x = np.uint32(rng)
-    m = 0                                    # bit_length(n_unstable - 1)
-    visits = np.int64(0)
-    flips = np.int64(0)                      # never a literal: one _record
-    d2_sum = np.int64(0)
-    stop = _CAP
-    while True:
-        if n_unstable == 0:                  # §7: the fixed point before the cap
-            stop = _CONVERGED
-            break
-        if visits >= cap:
-            break
-        while (1 << m) < n_unstable:
-            m += 1
-        while m > 0 and (1 << (m - 1)) >= n_unstable:
-            m -= 1
-        shift = np.uint32(_WORD_BITS - m)
-        while True:
-            x ^= np.uint32(x << np.uint32(_XS_A))
-            x ^= np.uint32(x >> np.uint32(_XS_B))
-            x ^= np.uint32(x << np.uint32(_XS_C))
-            k = np.int64(x >> shift) if m else np.int64(0)
-            if k < n_unstable:
-                break
-        j = _kth_unstable(s, h, free, blocks, k)
-        new = 1 if h[j] > 0 else -1
-        d2, n_unstable = _flip_count(cols, diag, b, s, h, free, blocks, j, new, symmetric)
-        if want_trace:
-            events = _record(events, flips, visits, j, new, d2)
-        d2_sum += d2
-        flips += 1
-        visits += 1
-    return visits, flips, d2_sum, stop, events
 
 
 @numba.njit(cache=True, nogil=True)
@@ -641,10 +550,24 @@ def _run(cols, diag, b, s, h, free, order, rng, cap, schedule, want_trace, symme
     flips = np.int64(0)                              # never a literal: one _record
     stop = 1                                         # cap, unless a fixed point ends the run
     if len(schedule) == 0 and order == _REJECTION_FREE:
-        visits, flips, d2, stop, events = _run_rejection_free(
-            cols, diag, b, s, h, mask, rng, cap, want_trace, symmetric, blocks, events)
-        e2 += d2
-        converged = stop == _CONVERGED
+        n_unstable = _count_unstable(s, h, mask, blocks)
+        while True:
+            if n_unstable == 0:                      # §7: the fixed point before the cap
+                stop = 0
+                break
+            if visits >= cap:
+                break
+            k, rng, _ = draw_index_c(rng, n_unstable)
+            j = _kth_unstable(s, h, mask, blocks, k)
+            new = 1 if h[j] > 0 else -1
+            d2 = _flip_called(cols, diag, b, s, h, j, new, symmetric)
+            if want_trace:
+                events = _record(events, flips, visits, j, new, d2)
+            e2 += d2
+            flips += 1
+            visits += 1
+            n_unstable = _count_unstable(s, h, mask, blocks)
+        converged = stop == 0
     elif len(schedule) == 0:
         # §7 checks for a fixed point before every visit. Counting the unstable neurons after
         # every flip would double a flip's cost; the state changes only at flips, so if it is
@@ -663,7 +586,7 @@ def _run(cols, diag, b, s, h, free, order, rng, cap, schedule, want_trace, symme
         m = _bit_length(n - 1)
         after_flip = np.int64(0)
         quiet = 0
-        pos = 0
+        pos = np.int64(0)                       # not a literal: one _first_unstable_called
         while stop != 0:
             if order == _SEQUENTIAL:
                 j = _first_unstable(s, h, mask, pos, n)
@@ -700,7 +623,7 @@ def _run(cols, diag, b, s, h, free, order, rng, cap, schedule, want_trace, symme
             visits += 1
             after_flip = visits
             quiet = 0
-            pos = j + 1 if j + 1 < n else 0
+            pos = j + 1 if j + 1 < n else np.int64(0)
         converged = stop == 0
     else:
         last = len(schedule) - 1

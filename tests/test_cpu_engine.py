@@ -245,6 +245,35 @@ def dataclass_without_trace(result: golden.RunResult) -> golden.RunResult:
     return dataclasses.replace(result, trace=None, cycles=None)
 
 
+@pytest.mark.parametrize("n", [1, 2, 63, 64, 65, 128, 129, 200])
+def test_rejection_free_and_called_flip_match_golden(n):
+    """The called flip (columns indexed in place) and the unstable counts per block around
+    N = 64's block edge (full blocks and a partial last one, clamped neurons and none), the
+    k-th search and the index draw as |U| rises and falls (asymmetric weights need no fixed
+    point), the cap, the trace, 2E from h (symmetric) and from the column (asymmetric); the
+    synchronous and stochastic runs, which call the same flip."""
+    seed = 2000 + n
+    r = np.random.default_rng(seed)
+    cfg = NetworkConfig(neurons=n, weight_bits=8, bias_bits=8, lanes=1, orders=tuple(Order),
+                        features=Feature.STOCHASTIC | Feature.TRACE)
+    for case in range(8):
+        w = r.integers(cfg.weight_min, cfg.weight_max + 1, (n, n))
+        if case % 2:
+            w = np.triu(w) + np.triu(w, 1).T
+        b = r.integers(cfg.bias_min, cfg.bias_max + 1, n)
+        s = r.choice([-1, 1], n)
+        kw = dict(order="rejection_free", seed=int(r.integers(0, 2**32)),
+                  trace=case % 3 == 0, max_visits=int(r.integers(1, 20 * n + 1)),
+                  clamp=(r.random(n) < 0.3) if case in (2, 3, 6) else None)
+        if case == 7:                               # the stochastic run's flip
+            kw.update(order="random", beta_fixed=[64, 512, 4095])
+        elif case == 6:                             # the synchronous run's flip
+            kw.update(order="synchronous")
+        want = golden.run_binary(w, b, s, config=cfg, **kw)
+        got = ce.run_binary(w, b, s, config=cfg, **kw)
+        assert got == want, f"seed {seed}, case {case}: N={n} {kw}"
+
+
 def test_prepared_network_keeps_results_exact_across_recalls():
     """The resident state carries over between recalls; every result must still be golden's."""
     w, cfg, probes, r = hebbian_network(130, 10, seed=3)
