@@ -8,6 +8,8 @@
   simulator, any other name an executable on ``PATH``.
 - ``small_config`` / ``small_graded_config`` / ``SMALL_SIM_URL``: the small boards most tests
   run on (seconds in Amaranth's simulator).
+- Hypothesis has no deadline: a test's time depends on the machine's load (two xdist workers,
+  CI neighbours), and a property is judged by its answers, never by its speed.
 - The tests marked ``slow`` run first (a stable sort: the order within each group is kept), so
   that the pytest-xdist workers end together instead of one finishing a long test alone.
 """
@@ -19,9 +21,13 @@ import zlib
 
 import numpy as np
 import pytest
+from hypothesis import settings
 
 from hopfield_fpga.config import Feature, NetworkConfig
 from hopfield_fpga.sim import rtl_runner
+
+settings.register_profile("hopfield", deadline=None)
+settings.load_profile("hopfield")
 
 #: A small simulated board (N = 16, 4 lanes of 4-bit weights) in Amaranth's simulator.
 SMALL_SIM_URL = "sim://?neurons=16&lanes=4&weight_bits=4"
