@@ -1,3 +1,4 @@
+# amaranth: UnusedElaboratable=no
 """Fast tests of the synthesis flow: board registry, fit check, PLL settings, report parsing
 (on nextpnr reports recorded from real builds in ``tests/fixtures/nextpnr``), toolchain
 discovery and the CLI's errors. Nothing here runs yosys or nextpnr (``test_synth.py`` does)."""
