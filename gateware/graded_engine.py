@@ -20,8 +20,9 @@ A run first computes v = g(lambda u) for every neuron (the initial pass), then s
 visits the chunks of K neurons in turn: the K lanes multiply-accumulate the column words of the
 chunk against v_j for j = 0..N-1 (N cycles; one W_BITS x 16 signed multiply per lane, one DSP
 each; :class:`~.graded_mac.GradedMac`). The K fields of a finished chunk move to holding
-registers, and while the lanes work on the next chunk an issuer feeds the held neurons, one per
-cycle, into the update pipeline: field and leak; times dt; round; add and saturate u (and its
+registers, and while the lanes work on the next chunk an issuer
+(:class:`~.graded_issue.GradedIssuer`) feeds the held neurons, one per cycle, into the update
+pipeline: field and leak; times dt; round; add and saturate u (and its
 change into max |du|); times gain and write u; round and saturate x (these six stages are
 :class:`~.graded_update.GradedUpdate`); seven stages of sigmoid; write v (``PIPELINE_DEPTH`` =
 14 stages). Neurons leave the pipeline in index order. The trace's back-pressure stalls the
@@ -40,10 +41,11 @@ from amaranth.lib.memory import Memory
 
 from hopfield_fpga.config import COUNTER_BITS, Feature, NetworkConfig
 from hopfield_fpga.numerics import (
-    GRADED_EXP_BITS, GRADED_LEAK_SHIFT_BITS, GRADED_SEGMENTS, GRADED_V_BITS, GRADED_V_FRAC,
+    GRADED_EXP_BITS, GRADED_LEAK_SHIFT_BITS, GRADED_SEGMENTS, GRADED_V_BITS,
 )
 from .block_ram import NO_RW_CHECK, CollisionFreeReadPort
 from .fixed_point import times
+from .graded_issue import GradedIssuer
 from .graded_mac import GradedMac
 from .graded_update import GradedUpdate
 from .graded_ports import (
@@ -88,7 +90,7 @@ class GradedEngine(wiring.Component):
         cfg, ports = self.config, self.ports
         n, k_lanes, chunks = cfg.neurons, cfg.lanes, cfg.chunks
         wb, bb = cfg.weight_bits, cfg.bias_bits
-        a_bits, u_bits = cfg.graded_acc_bits, cfg.graded_u_bits
+        u_bits = cfg.graded_u_bits
         m = Module()
 
         m.submodules.sigmoid = sig = PWLSigmoid()
@@ -138,15 +140,14 @@ class GradedEngine(wiring.Component):
         m.submodules.mac = mac = GradedMac(cfg)
         m.d.comb += [mac.w_data.eq(w_rd.data), mac.v.eq(Mux(bank, v1_rd.data, v0_rd.data))]
 
-        # -- issue: the fields of the chunk being updated, held while its neurons are issued -----
-        hold = [Signal(signed(a_bits), name=f"hold{l}") for l in range(k_lanes)]
-        hold_bias = Signal(k_lanes * bb)
-        iss_active = Signal()
-        iss_i = Signal(range(n + 1))
-        iss_lane = Signal(range(k_lanes + 1))
-        iss_last = Signal(range(n + 1))      # the last neuron to issue from the held chunk
+        # -- issue: the fields of a summed chunk, held while its neurons enter the pipeline ------
+        m.submodules.issuer = iss = GradedIssuer(cfg)
         written = Signal(range(n + 1))
         init_go = Signal()       # pulse: issue every neuron for the initial pass
+        m.d.comb += [iss.hand_over.eq(mac.hand_over), iss.chunk.eq(mac.chunk),
+                     iss.bias.eq(b_rd.data), iss.init_go.eq(init_go),
+                     mac.issuer_idle.eq(~iss.active)]
+        m.d.comb += [iss.fields[l].eq(mac.fields[l]) for l in range(k_lanes)]
 
         # -- the update pipeline (§11.4, §11.3): one neuron per cycle while it advances ----------
         out_valid = Signal()
@@ -154,23 +155,14 @@ class GradedEngine(wiring.Component):
         if not cfg.has(Feature.TRACE):
             trace_on = Const(0)
         advance = ~(out_valid & trace_on & ~self.trace.ready)
-        m.d.comb += [sig.en.eq(advance), u_rd.en.eq(advance)]
-
-        field = Signal(signed(a_bits))
-        with m.Switch(iss_lane):
-            for l in range(k_lanes):
-                with m.Case(l):
-                    m.d.comb += field.eq(
-                        hold[l] + hold_bias[l * bb:(l + 1) * bb].as_signed().shift_left(
-                            GRADED_V_FRAC))
+        m.d.comb += [sig.en.eq(advance), u_rd.en.eq(advance), iss.advance.eq(advance)]
 
         m.submodules.update = upd = GradedUpdate(cfg)
-        issue_now = iss_active & advance
         # the second read of u: addressed by the neuron in stage 3, its data arrives in stage 4
         m.d.comb += [
             upd.advance.eq(advance), upd.params.eq(params), upd.du_shift.eq(du_shift),
-            upd.init_pass.eq(init_pass), upd.issue.eq(issue_now), upd.issue_i.eq(iss_i),
-            upd.field.eq(field), upd.u_issue.eq(u_rd.data),
+            upd.init_pass.eq(init_pass), upd.issue.eq(iss.issue), upd.issue_i.eq(iss.i),
+            upd.field.eq(iss.field), upd.u_issue.eq(u_rd.data),
             u3_rd.addr.eq(upd.s3_i), u3_rd.en.eq(advance), upd.u_again.eq(u3_rd.data),
             sig.x.eq(upd.x),
         ]
@@ -211,14 +203,6 @@ class GradedEngine(wiring.Component):
             m.d.sync += written.eq(written + 1)
             m.d.comb += pass_done.eq(written == n - 1)
 
-        # the issuer hands neurons to the pipeline; the MAC refills it one chunk at a time
-        with m.If(issue_now):
-            m.d.sync += [iss_i.eq(iss_i + 1), iss_lane.eq(iss_lane + 1)]
-            with m.If(iss_i == iss_last):
-                m.d.sync += iss_active.eq(0)
-        with m.If(init_go):
-            m.d.sync += [iss_active.eq(1), iss_i.eq(0), iss_lane.eq(0), iss_last.eq(n - 1)]
-
         # -- access decoding ----------------------------------------------------------------------
         acc_p = self.access.payload
         op = acc_p.op
@@ -247,7 +231,7 @@ class GradedEngine(wiring.Component):
 
         # default read addresses: the engine's; the access path overrides them while idle
         m.d.comb += [
-            w_rd.addr.eq(mac.w_addr), b_rd.addr.eq(mac.chunk), u_rd.addr.eq(iss_i),
+            w_rd.addr.eq(mac.w_addr), b_rd.addr.eq(mac.chunk), u_rd.addr.eq(iss.i),
             v0_rd.addr.eq(mac.v_addr), v1_rd.addr.eq(mac.v_addr),
             sig.read_addr.eq(acc_p.index[:TABLE_ADDR_BITS]),
         ]
@@ -336,13 +320,4 @@ class GradedEngine(wiring.Component):
                     m.d.comb += mac.go.eq(1)
                     m.next = "PASS"
 
-        # the MAC hands a chunk's sums over once the issuer has sent the previous chunk
-        m.d.comb += mac.issuer_idle.eq(~iss_active)
-        with m.If(mac.hand_over):
-            c_mac = mac.chunk
-            m.d.sync += [h.eq(a) for h, a in zip(hold, mac.fields)]
-            m.d.sync += [hold_bias.eq(b_rd.data), iss_active.eq(1),
-                         iss_i.eq(c_mac * k_lanes), iss_lane.eq(0),
-                         iss_last.eq(Mux(c_mac == chunks - 1, n - 1,
-                                         c_mac * k_lanes + k_lanes - 1))]
         return m
