@@ -70,6 +70,13 @@ def test_recall_matches_golden(backend, n, k, w, seed, require_tool):
         for i, (p, got) in enumerate(zip(probes, many)):
             want = golden.run_binary(weights, bias, p, order="random", seed=7, config=cfg)
             _compare(seed, f"recall_many probe {i}", got, want)
+        # a seed per probe (RunFlags.PROBE_SEEDS), stochastic: the seeds matter
+        seeds = [int(s) for s in rng.integers(0, 2**32, len(probes))]
+        kw = dict(order="random", beta=[0.25, 1.0, 4.0], max_sweeps=3)
+        many = board.recall_many(probes, seed=seeds, **kw)
+        for i, (p, s, got) in enumerate(zip(probes, seeds, many)):
+            want = golden.run_binary(weights, bias, p, seed=s, config=cfg, **kw)
+            _compare(seed, f"recall_many probe {i} seed {s}", got, want)
 
 
 def test_on_chip_store_matches_golden():
