@@ -57,7 +57,7 @@ from amaranth.lib.wiring import In, Out
 
 from hopfield_fpga import protocol as P
 from hopfield_fpga.protocol import LinkGeometry
-from hopfield_fpga.config import BETA_SCHEDULE_DEPTH, Feature, NetworkConfig
+from hopfield_fpga.config import Feature, NetworkConfig
 from hopfield_fpga.numerics import GRADED_SEGMENTS
 from .block_ram import NO_RW_CHECK, collision_free_read
 from .cobs import BodyByte
@@ -466,7 +466,7 @@ class CommandEngine(wiring.Component):
                 ok = ok | (run.order == int(o))
             known_flags = int(P.RunFlags.STOCHASTIC | P.RunFlags.TRACE | P.RunFlags.PROBE_SEEDS)
             bad = (~ok | ((run.flags & (0xFF ^ known_flags)) != 0)
-                   | (run.beta_len > BETA_SCHEDULE_DEPTH)
+                   | (run.beta_len > cfg.beta_depth)
                    | (run_stochastic & (run.order == RunOrder.REJECTION_FREE.value))
                    | (run_stochastic & (run.order == RunOrder.SYNCHRONOUS.value)))
             unsupported = Const(0, 1)
@@ -672,7 +672,7 @@ class CommandEngine(wiring.Component):
                             m.d.comb += [length_bad.eq(
                                              payload_len != times(beta.count, geo.beta_word)),
                                          range_bad.eq(
-                                             beta.first + beta.count > BETA_SCHEDULE_DEPTH),
+                                             beta.first + beta.count > cfg.beta_depth),
                                          unsupported.eq(0 if cfg.has(Feature.STOCHASTIC) else 1),
                                          nxt.eq(NextStep.WRITE_WORDS)]
                             m.d.sync += [op.eq(AccessOp.WRITE_BETA), a_index.eq(beta.first),

@@ -61,7 +61,8 @@ __all__ = [
 #: Error.OVERFLOW. 6: STORE carries StoreFlags and is applied once per seq (a chain of STOREs
 #: in flight, Error.SEQUENCE; "Requests in flight" in docs/protocol.md). 7: the configuration
 #: carries replicas (a board with R = 2 runs RECALL_MANY's probes two at a time). 8: RECALL_MANY
-#: with RunFlags.PROBE_SEEDS takes a generator state per probe (PROBE_SEED before its state).
+#: with RunFlags.PROBE_SEEDS takes a generator state per probe (PROBE_SEED before its state);
+#: the configuration carries beta_depth, and BETA_RANGE and RUN_PARAMS' beta_len are u16.
 PROTOCOL_VERSION = 8
 #: The first version whose RECALL_MANY takes a seed per probe (RunFlags.PROBE_SEEDS).
 PROBE_SEEDS_VERSION = 8
@@ -151,10 +152,10 @@ CHUNK_RANGE = struct.Struct("<HH")
 COUNT = struct.Struct("<H")
 #: STORE's header: the number of patterns and StoreFlags.
 STORE_PARAMS = struct.Struct("<HB")
-#: first beta schedule entry and number of entries.
-BETA_RANGE = struct.Struct("<BB")
+#: first beta schedule entry and number of entries (below NetworkConfig.beta_depth).
+BETA_RANGE = struct.Struct("<HH")
 #: order, RunFlags, seed (the generator state numerics.seed_state(seed)), max_visits, beta_len.
-RUN_PARAMS = struct.Struct("<BBIIB")
+RUN_PARAMS = struct.Struct("<BBIIH")
 #: A probe's own generator state (numerics.seed_state of its seed) before its state in a
 #: RECALL_MANY with RunFlags.PROBE_SEEDS (the header's seed is then not used).
 PROBE_SEED = struct.Struct("<I")
@@ -627,6 +628,7 @@ class LinkGeometry:
             "weights": (MAX_QUEUED_PAYLOAD - WEIGHT_RANGE.size) // self.weight_word,
             "bias": (MAX_PAYLOAD - CHUNK_RANGE.size) // self.bias_word,
             "state": 8 * (MAX_PAYLOAD - CHUNK_RANGE.size) // k,
+            "beta": (MAX_PAYLOAD - BETA_RANGE.size) // self.beta_word,
         }
         # STOREs go in flight (Link.stream): each frame waits whole in the receive queue
         self.max_store = (MAX_QUEUED_PAYLOAD - STORE_PARAMS.size) // self.state_bytes

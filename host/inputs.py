@@ -161,7 +161,7 @@ def run_spec(config: NetworkConfig, *, order, seed, max_sweeps, max_visits, beta
                              f"in: {', '.join(x.name.lower() for x in cfg.orders)}")
     _check_seed("seed", seed)
     try:
-        schedule = golden._beta_schedule(beta, None)
+        schedule = golden._beta_schedule(beta, None, cfg.beta_depth)
         stochastic = schedule is not None
         if max_sweeps is None and max_visits is None and not stochastic:
             max_sweeps = min(DEFAULT_MAX_SWEEPS, golden.MAX_VISITS // cfg.neurons)

@@ -8,7 +8,7 @@ stochastic (Glauber) neurons of ``docs/numerics.md`` §8.
 
 The schedule: ``beta_range=(hot, cold)`` in the BQM's units becomes a geometric schedule with
 one entry per sweep, as dwave-samplers' annealer builds it (``beta_schedule`` gives the entries
-directly). The board holds at most ``BETA_SCHEDULE_DEPTH`` entries (sweep k uses entry
+directly). The board holds at most ``config.beta_depth`` entries (sweep k uses entry
 min(k, len - 1)), so a read is a chain of runs of at most that many sweeps, each continuing
 from the state the previous one ended in with the next part of the schedule: the whole schedule
 is applied, one entry per sweep, whatever ``num_sweeps`` is. Betas are divided by the scale c
@@ -45,7 +45,6 @@ import numpy as np
 
 from hopfield_fpga import protocol as P
 from hopfield_fpga.baud import CHARACTER_BITS
-from hopfield_fpga.config import BETA_SCHEDULE_DEPTH
 from hopfield_fpga.numerics import BETA_BITS, BETA_FRAC
 from .ising_map import IsingMapping, default_beta_range, map_ising
 
@@ -146,7 +145,7 @@ class HopfieldSampler(dimod.Sampler):
         cfg = self.board.config
         info = self.board.info()
         return {"num_variables": cfg.neurons, "weight_bits": cfg.weight_bits,
-                "bias_bits": cfg.bias_bits, "beta_schedule_depth": BETA_SCHEDULE_DEPTH,
+                "bias_bits": cfg.bias_bits, "beta_schedule_depth": cfg.beta_depth,
                 "orders": list(ORDERS), "clock_hz": info.clk_freq, "config": cfg.to_dict()}
 
     def sample(self, bqm, *, num_reads: int | None = None, num_sweeps: int | None = None,
@@ -181,8 +180,8 @@ class HopfieldSampler(dimod.Sampler):
         wire = _WireCount(board)
         self._load(mapping)
         load_bytes = wire.take()
-        runs = [slice(k, k + BETA_SCHEDULE_DEPTH) for k in range(0, len(betas),
-                                                                   BETA_SCHEDULE_DEPTH)]
+        depth = board.config.beta_depth
+        runs = [slice(k, k + depth) for k in range(0, len(betas), depth)]
         fixed = board_betas(betas, mapping.scale)
         n, cap = len(variables), board.config.neurons
         states = rng.choice(np.array([-1, 1], dtype=np.int8), size=(num_reads, cap))
@@ -190,7 +189,8 @@ class HopfieldSampler(dimod.Sampler):
         flips = np.zeros(num_reads, dtype=np.int64)
         cycles = np.zeros(num_reads, dtype=np.int64)
         path = np.zeros((num_reads, len(runs), n), dtype=np.int8) if trajectory else None
-        # The board runs of one read: the schedule in parts of at most 64 sweeps, each part
+        # The board runs of one read: the schedule in parts of at most beta_depth sweeps (64,
+        # or 1024 on the ECP5 boards: one run for 1000 sweeps), each part
         # continuing from the state the last one ended in, then the optional greedy finish.
         plan = [dict(order=order, max_sweeps=len(fixed[part]),
                      beta=[int(v) / _BETA_ONE for v in fixed[part]]) for part in runs]

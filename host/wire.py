@@ -222,11 +222,14 @@ class WireBackend:
         """The run's header fields (RUN, RECALL, RECALL_MANY); writes its clamp mask and beta
         schedule first."""
         self._write_clamp(spec)
-        if spec.schedule is not None:
-            self.link.request(P.Command.WRITE_BETA,
-                              _header(P.Command.WRITE_BETA, first=0, count=len(spec.schedule))
-                              + b"".join(v.to_bytes(2, "little") for v in spec.schedule),
-                              reply_size=0)
+        if spec.schedule is not None:      # as many WRITE_BETAs as the payload limit needs
+            per, size = self.geometry.max_write["beta"], self.geometry.beta_word
+            for first in range(0, len(spec.schedule), per):
+                part = spec.schedule[first:first + per]
+                self.link.request(P.Command.WRITE_BETA,
+                                  _header(P.Command.WRITE_BETA, first=first, count=len(part))
+                                  + b"".join(v.to_bytes(size, "little") for v in part),
+                                  reply_size=0)
         flags = ((P.RunFlags.STOCHASTIC if spec.schedule is not None else 0)
                  | (P.RunFlags.TRACE if spec.trace else 0))
         return dict(order=int(spec.order), flags=int(flags), seed=seed_state(spec.seed),
