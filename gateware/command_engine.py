@@ -65,8 +65,8 @@ from .crc import crc16_next
 from .engine_ports import AccessOp, EnginePorts, RunOrder, engine_signature
 from .fixed_point import times
 from .graded_ports import GradedAccessOp, GradedPorts, RunParams, graded_signature
-from .rx_queue import QueuedByte
 from .probe_seeds import ProbeSeeds
+from .rx_queue import QueuedByte
 from .state_bits import BitsToChunks, ChunksToBits
 
 __all__ = ["CommandEngine", "NextStep", "Verdict"]
