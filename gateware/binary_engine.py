@@ -19,7 +19,7 @@ Storage:
   prefetch). With 1 < C <= LOCATE_MAX_CHUNKS the prefix counts are also kept in registers
   for the one-cycle parallel locate of the rejection_free order (else: a binary search).
   The Hebbian pattern: C words of K bits. No per-neuron register, so no N:1 multiplexer.
-- beta schedule (16 x BETA_SCHEDULE_DEPTH), with the rest of the Glauber datapath (logistic,
+- beta schedule (16 x config.beta_depth), with the rest of the Glauber datapath (logistic,
   beta multiply) only with Feature.STOCHASTIC.
 
 The column pass is the one datapath: it streams the C words of a weight column with the h,
@@ -41,7 +41,7 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 
-from hopfield_fpga.config import BETA_SCHEDULE_DEPTH, COUNTER_BITS, Feature, NetworkConfig, Order
+from hopfield_fpga.config import COUNTER_BITS, Feature, NetworkConfig, Order
 from hopfield_fpga.numerics import BETA_BITS
 from .engine_ports import (AccessOp, EnginePorts, RunOrder, StopReason, check_engine_config,
                            engine_signature)
@@ -172,7 +172,7 @@ class BinaryEngine(wiring.Component):
         stoch = cfg.has(Feature.STOCHASTIC)
         if stoch:
             m.submodules.betas = betamem = Memory(shape=unsigned(BETA_BITS),
-                                                  depth=BETA_SCHEDULE_DEPTH, init=[])
+                                                  depth=cfg.beta_depth, init=[])
         w_rd, w_wr = wmem.read_port(), wmem.write_port()
         b_rd, b_wr = bmem.read_port(), bmem.write_port()
         h_rd, h_wr = hmem.read_port(), hmem.write_port()
@@ -222,10 +222,10 @@ class BinaryEngine(wiring.Component):
         stochastic = Signal(name="stochastic") if stoch else Const(0)
         trace_en = Signal()
         max_visits = Signal(COUNTER_BITS)
-        beta_last = Signal(range(BETA_SCHEDULE_DEPTH))
+        beta_last = Signal(range(cfg.beta_depth))
         rng = Signal(32)
         pos = Signal(range(max(2, N)))         # visit number mod N
-        beta_idx = Signal(range(BETA_SCHEDULE_DEPTH))
+        beta_idx = Signal(range(cfg.beta_depth))
         if stoch:
             m.d.comb += [beta_rd.addr.eq(beta_idx), beta_rd.en.eq(1)]
         rng_next = Signal(32)

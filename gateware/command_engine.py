@@ -21,6 +21,8 @@ frames) and reply at the end. From the moment a STOP frame is queued until it is
 run is stopped (the one going on, and those that the frames queued before the STOP start): a
 RECALL_MANY then replies with the probes done so far, the last one stopped (with
 ``config.replicas`` = 2, the last two were in progress and at least one of them stopped).
+With ``protocol.RunFlags.PROBE_SEEDS`` each RECALL_MANY probe brings its own seed before its
+state (``gateware/probe_seeds.py``), and its run gets that seed.
 
 STORE (the only ``protocol.Repeat.DEDUPED`` command) is applied once per seq of its chain: the
 engine keeps the seq of the last STORE applied and whether its chain is open, answers a repeat
@@ -55,7 +57,7 @@ from amaranth.lib.wiring import In, Out
 
 from hopfield_fpga import protocol as P
 from hopfield_fpga.protocol import LinkGeometry
-from hopfield_fpga.config import BETA_SCHEDULE_DEPTH, Feature, NetworkConfig
+from hopfield_fpga.config import Feature, NetworkConfig
 from hopfield_fpga.numerics import GRADED_SEGMENTS
 from .block_ram import NO_RW_CHECK, collision_free_read
 from .cobs import BodyByte
@@ -63,6 +65,7 @@ from .crc import crc16_next
 from .engine_ports import AccessOp, EnginePorts, RunOrder, engine_signature
 from .fixed_point import times
 from .graded_ports import GradedAccessOp, GradedPorts, RunParams, graded_signature
+from .probe_seeds import ProbeSeeds
 from .rx_queue import QueuedByte
 from .state_bits import BitsToChunks, ChunksToBits
 
@@ -253,6 +256,11 @@ class CommandEngine(wiring.Component):
             P.COMMANDS[Cmd.RECALL_MANY].field_slices().items()
         run_stochastic = _flag(run.flags, P.RunFlags.STOCHASTIC)
         run_trace = _flag(run.flags, P.RunFlags.TRACE)
+        if binary:
+            m.submodules.probe_seeds = probe_seeds = ProbeSeeds()
+            m.d.comb += [probe_seeds.flags.eq(run.flags), probe_seeds.header_seed.eq(run.seed),
+                         probe_seeds.many.eq(cmd == Cmd.RECALL_MANY),
+                         probe_seeds.byte.eq(byte)]
         g_trace = _flag(graded_run.flags, P.GradedRunFlags.TRACE)
         g_wait = _flag(graded_run.flags, P.GradedRunFlags.WAIT)
         payload_len = Signal(range(P.MAX_BODY + 1))
@@ -318,7 +326,7 @@ class CommandEngine(wiring.Component):
             eng.run.payload.order.as_value().eq(run.order),
             eng.run.payload.stochastic.eq(run_stochastic),
             eng.run.payload.trace.eq(run_trace),
-            eng.run.payload.seed.eq(run.seed),
+            eng.run.payload.seed.eq(probe_seeds.seed if binary else run.seed),
             eng.run.payload.max_visits.eq(run.max_visits),
             eng.run.payload.beta_len.eq(run.beta_len),
         ]
@@ -338,6 +346,13 @@ class CommandEngine(wiring.Component):
                 gr.leak_shift.eq(graded_run.leak_shift), gr.eps.eq(graded_run.eps),
                 gr.max_steps.eq(graded_run.max_steps), gr.trace.eq(g_trace),
             ]
+
+        def load_probe():
+            """Begin loading a recall's next probe (its seed first, with RunFlags.PROBE_SEEDS;
+            then its state chunks): the sync statements to add where it begins."""
+            if binary:
+                m.d.comb += probe_seeds.start.eq(1)
+            return [op.eq(AccessOp.WRITE_STATE), a_chunk.eq(0), words_left.eq(C)]
 
         def next_address():
             # Weights go chunk by chunk, then column by column; the others chunk by chunk.
@@ -449,9 +464,9 @@ class CommandEngine(wiring.Component):
             ok = Const(0, 1)
             for o in cfg.orders:
                 ok = ok | (run.order == int(o))
-            known_flags = int(P.RunFlags.STOCHASTIC | P.RunFlags.TRACE)
+            known_flags = int(P.RunFlags.STOCHASTIC | P.RunFlags.TRACE | P.RunFlags.PROBE_SEEDS)
             bad = (~ok | ((run.flags & (0xFF ^ known_flags)) != 0)
-                   | (run.beta_len > BETA_SCHEDULE_DEPTH)
+                   | (run.beta_len > cfg.beta_depth)
                    | (run_stochastic & (run.order == RunOrder.REJECTION_FREE.value))
                    | (run_stochastic & (run.order == RunOrder.SYNCHRONOUS.value)))
             unsupported = Const(0, 1)
@@ -543,6 +558,8 @@ class CommandEngine(wiring.Component):
                 if R > 1:      # every request but RECALL_MANY's later probes: replica 0
                     m.d.sync += [load_sel.eq(0), reply_sel.eq(0)]
                 if binary:
+                    # no seed bytes left from a refused request (a recall's load starts again)
+                    m.d.comb += probe_seeds.start.eq(1)
                     # a state range begins at its chunk, STORE and recalls at chunk 0
                     ranged = ((cmd == Cmd.WRITE_STATE) | (cmd == Cmd.READ_STATE)
                               | (cmd == Cmd.WRITE_CLAMP) | (cmd == Cmd.READ_CYCLE_STATE))
@@ -655,7 +672,7 @@ class CommandEngine(wiring.Component):
                             m.d.comb += [length_bad.eq(
                                              payload_len != times(beta.count, geo.beta_word)),
                                          range_bad.eq(
-                                             beta.first + beta.count > BETA_SCHEDULE_DEPTH),
+                                             beta.first + beta.count > cfg.beta_depth),
                                          unsupported.eq(0 if cfg.has(Feature.STOCHASTIC) else 1),
                                          nxt.eq(NextStep.WRITE_WORDS)]
                             m.d.sync += [op.eq(AccessOp.WRITE_BETA), a_index.eq(beta.first),
@@ -669,19 +686,25 @@ class CommandEngine(wiring.Component):
                                     words_left=words_left, word_bytes=wb), packed, word)
                         with m.Case(Cmd.RUN):
                             bad, unsup = valid_order()
-                            m.d.comb += [length_bad.eq(payload_len != 0), arg_bad.eq(bad),
+                            m.d.comb += [length_bad.eq(payload_len != 0),
+                                         arg_bad.eq(bad | probe_seeds.flag),
                                          unsupported.eq(unsup), nxt.eq(NextStep.RUN)]
                         with m.Case(Cmd.RECALL, Cmd.RECALL_MANY):
                             bad, unsup = valid_order()
                             many = cmd == Cmd.RECALL_MANY
                             count = Mux(many, recall_many.count, 1)
+                            # RunFlags.PROBE_SEEDS (RECALL_MANY only): a seed before each probe
+                            seeded = probe_seeds.flag & many
                             m.d.comb += [
-                                length_bad.eq(payload_len != times(count, geo.state_bytes)),
-                                range_bad.eq(many & (recall_many.count > geo.max_recall_many)),
-                                arg_bad.eq(bad | (many & run_trace)),
+                                length_bad.eq(payload_len != Mux(
+                                    seeded, times(count, geo.state_bytes + P.PROBE_SEED.size),
+                                    times(count, geo.state_bytes))),
+                                range_bad.eq(many & (recall_many.count > Mux(
+                                    seeded, geo.max_recall_many_seeded, geo.max_recall_many))),
+                                arg_bad.eq(bad | (many & run_trace)
+                                           | (~many & probe_seeds.flag)),
                                 unsupported.eq(unsup), nxt.eq(NextStep.RECALL)]
-                            m.d.sync += [op.eq(AccessOp.WRITE_STATE), words_left.eq(C),
-                                         packed.eq(1), probes_left.eq(count)]
+                            m.d.sync += [*load_probe(), packed.eq(1), probes_left.eq(count)]
                             if R > 1:
                                 m.d.sync += loads_left.eq(count)
                 with m.If(length_bad):
@@ -725,7 +748,12 @@ class CommandEngine(wiring.Component):
 
             # -- writes: bytes -> words -> accesses ----------------------------------------
             with m.State("WORD_IN"):
-                with m.If(words_left == 0):
+                first_in = m.If
+                if binary:
+                    with m.If(probe_seeds.loading):     # a probe's seed comes before its state
+                        m.d.comb += [advance.eq(1), probe_seeds.take.eq(1)]
+                    first_in = m.Elif
+                with first_in(words_left == 0):
                     m.next = "HDR_SEQ"
                     if binary:
                         with m.If((cmd == Cmd.RECALL) | (cmd == Cmd.RECALL_MANY)):
@@ -793,7 +821,7 @@ class CommandEngine(wiring.Component):
                         # while fewer than R probes run, load the next one at once
                         with m.If((loads_left + (R - 1) > probes_left) & (loads_left != 1)
                                   & ~halt):
-                            m.d.sync += [a_chunk.eq(0), words_left.eq(C)]
+                            m.d.sync += load_probe()
                             m.next = "WORD_IN"
             if binary:
                 # the run of this result's replica ended (`running` is any replica's)
@@ -882,8 +910,7 @@ class CommandEngine(wiring.Component):
                             if R > 1:
                                 m.d.sync += reply_sel.eq(next_replica(reply_sel))
                             with m.If(more & ~halt):
-                                m.d.sync += [op.eq(AccessOp.WRITE_STATE), a_chunk.eq(0),
-                                             words_left.eq(C)]
+                                m.d.sync += load_probe()
                                 m.next = "WORD_IN"
                             if R > 1:
                                 with m.Elif(probes_left != loads_left + 1):   # still running

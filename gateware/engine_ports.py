@@ -57,7 +57,7 @@ from amaranth.lib import data, enum, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from hopfield_fpga import protocol as P
-from hopfield_fpga.config import BETA_SCHEDULE_DEPTH, COUNTER_BITS, NetworkConfig, Order
+from hopfield_fpga.config import COUNTER_BITS, NetworkConfig, Order
 from hopfield_fpga.numerics import BETA_BITS
 
 __all__ = ["AccessOp", "StopReason", "RunOrder", "EnginePorts", "check_engine_config",
@@ -83,7 +83,7 @@ class AccessOp(enum.Enum, shape=4):
     #: Store pattern chunk c (§9). Chunks are collected until the chunk C-1 arrives; then the
     #: whole pattern is added to W with saturation (2 cycles per weight word). Makes h stale.
     STORE_PATTERN = 6
-    #: Write beta schedule entry ``index`` (0 .. BETA_SCHEDULE_DEPTH-1), Q8.8 in data.
+    #: Write beta schedule entry ``index`` (0 .. config.beta_depth - 1), Q8.8 in data.
     WRITE_BETA = 7
     #: Zero every weight, bias and local field and set every state to -1 (one cycle per
     #: weight word); the fields stay valid (h = 0, 2E = 0, no unstable neuron).
@@ -144,7 +144,8 @@ class EnginePorts:
     run: ``order`` (:class:`RunOrder`), ``stochastic``, ``trace``, ``seed`` (32 bits: the
         generator's initial state ``numerics.seed_state(user_seed)``, scrambled by the host,
         §5; loaded as it is, a 0 being replaced by XORSHIFT_ZERO_SEED),
-        ``max_visits`` (32 bits), ``beta_len`` (schedule entries used, 1..64; 0 means 1).
+        ``max_visits`` (32 bits), ``beta_len`` (schedule entries used, 1..beta_depth; 0
+        means 1).
     status: ``busy``, ``converged``, ``stop_reason`` (:class:`StopReason`), ``fields_valid``
         (h, unstable set and 2E are up to date), ``unstable`` (|U|), ``visits``, ``flips``,
         ``cycles`` (from the run's start to its end, the refresh excluded), ``refresh_cycles``
@@ -161,7 +162,7 @@ class EnginePorts:
         k = config.lanes
         self.index_bits = config.index_bits
         self.chunk_bits = _bits(config.chunks)
-        self.addr_bits = max(self.index_bits, _bits(BETA_SCHEDULE_DEPTH))
+        self.addr_bits = max(self.index_bits, _bits(config.beta_depth))
         self.data_bits = max(k * config.weight_bits, k * config.bias_bits, BETA_BITS)
         self.delta_bits = config.acc_bits + 3
         self.access = data.StructLayout({
@@ -177,7 +178,7 @@ class EnginePorts:
             "trace": unsigned(1),
             "seed": unsigned(32),
             "max_visits": unsigned(COUNTER_BITS),
-            "beta_len": unsigned(_bits(BETA_SCHEDULE_DEPTH + 1)),
+            "beta_len": unsigned(_bits(config.beta_depth + 1)),
         })
         self.status = data.StructLayout({
             "busy": unsigned(1),

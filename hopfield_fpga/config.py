@@ -17,7 +17,7 @@ import enum
 import struct
 
 __all__ = ["Order", "Feature", "BINARY_FEATURES", "ENGINES", "NetworkConfig", "MAX_NEURONS",
-           "MAX_REPLICAS"]
+           "MAX_REPLICAS", "BETA_SCHEDULE_DEPTH", "MAX_BETA_DEPTH"]
 
 #: Largest N the gateware and the protocol support (addresses are 16 bits on the wire).
 MAX_NEURONS = 4096
@@ -27,8 +27,11 @@ MAX_BIAS_BITS = 24
 MAX_LANES = 64
 #: The counters (visits, flips, cycles) are this wide; a run stops before they would wrap.
 COUNTER_BITS = 32
-#: Entries of the on-chip beta schedule (one per sweep; the last one holds).
+#: Entries of the on-chip beta schedule (one per sweep; the last one holds) by default
+#: (``NetworkConfig.beta_depth``), and the most a configuration may have (1024 x 16 bits:
+#: one ECP5 DP16KD; a 1000-sweep anneal is then one run).
 BETA_SCHEDULE_DEPTH = 64
+MAX_BETA_DEPTH = 1024
 #: Most replicas of the column engine: one chain per port of a block RAM (docs/engine.md).
 MAX_REPLICAS = 2
 
@@ -114,6 +117,9 @@ class NetworkConfig:
         R, the independent chains of the binary engine that share its weight store (1 or
         :data:`MAX_REPLICAS`; docs/engine.md, "Replicas"): RECALL_MANY runs R probes at once.
         R = 2 needs ``engine="column"`` (one chain per port of the store's block RAMs).
+    beta_depth:
+        Entries of the beta schedule memory (a power of two from :data:`BETA_SCHEDULE_DEPTH`
+        to :data:`MAX_BETA_DEPTH`): the longest schedule a run takes.
     """
 
     neurons: int = 64
@@ -125,6 +131,7 @@ class NetworkConfig:
     engine: str = "lanes"
     store_patterns: int = 0
     replicas: int = 1
+    beta_depth: int = BETA_SCHEDULE_DEPTH
 
     def __post_init__(self):
         _check_int("neurons", self.neurons, 1, MAX_NEURONS)
@@ -161,6 +168,10 @@ class NetworkConfig:
             raise ValueError(f"replicas={self.replicas} needs engine='column' (not "
                              f"{self.engine!r}): only the column engine's weight store has a "
                              f"port per replica; replicas=1 builds one chain")
+        _check_int("beta_depth", self.beta_depth, BETA_SCHEDULE_DEPTH, MAX_BETA_DEPTH)
+        if self.beta_depth & (self.beta_depth - 1):
+            raise ValueError(f"beta_depth must be a power of two from {BETA_SCHEDULE_DEPTH} to "
+                             f"{MAX_BETA_DEPTH}, not {self.beta_depth}")
 
     def _check_store_patterns(self) -> None:
         """The quantized store (§14): a pattern buffer of P_MAX <= N patterns in the column
@@ -272,6 +283,7 @@ class NetworkConfig:
             "engine": self.engine,
             "store_patterns": self.store_patterns,
             "replicas": self.replicas,
+            "beta_depth": self.beta_depth,
         }
 
     @classmethod
@@ -295,21 +307,21 @@ class NetworkConfig:
         return cls(**d)
 
     #: Byte form: N (u16), W_BITS, B_BITS, K, order mask, feature mask, engine (index into
-    #: ENGINES) (u8 each), store_patterns (u16), replicas (u8); little-endian.
-    _WIRE = struct.Struct("<HBBBBBBHB")
+    #: ENGINES) (u8 each), store_patterns (u16), replicas (u8), beta_depth (u16); little-endian.
+    _WIRE = struct.Struct("<HBBBBBBHBH")
     WIRE_SIZE = _WIRE.size
 
     def encode(self) -> bytes:
         order_mask = sum(1 << o for o in self.orders)
         return self._WIRE.pack(self.neurons, self.weight_bits, self.bias_bits, self.lanes,
                                order_mask, int(self.features), ENGINES.index(self.engine),
-                               self.store_patterns, self.replicas)
+                               self.store_patterns, self.replicas, self.beta_depth)
 
     @classmethod
     def decode(cls, data: bytes) -> "NetworkConfig":
         if len(data) != cls.WIRE_SIZE:
             raise ValueError(f"A configuration is {cls.WIRE_SIZE} bytes, not {len(data)}")
-        n, w, b, k, order_mask, features, engine, store_patterns, replicas = \
+        n, w, b, k, order_mask, features, engine, store_patterns, replicas, beta_depth = \
             cls._WIRE.unpack(data)
         if engine >= len(ENGINES):
             raise ValueError(f"Unknown engine number {engine}; known: "
@@ -317,12 +329,14 @@ class NetworkConfig:
         orders = tuple(o for o in Order if order_mask >> o & 1)
         return cls(neurons=n, weight_bits=w, bias_bits=b, lanes=k, orders=orders,
                    features=Feature(features), engine=ENGINES[engine],
-                   store_patterns=store_patterns, replicas=replicas)
+                   store_patterns=store_patterns, replicas=replicas, beta_depth=beta_depth)
 
     def describe(self) -> str:
         return (f"N={self.neurons} W={self.weight_bits}b B={self.bias_bits}b K={self.lanes} "
                 f"acc={self.acc_bits}b orders={'/'.join(o.name.lower() for o in self.orders) or 'none'} "
                 f"features={'/'.join(self.to_dict()['features']) or 'none'} engine={self.engine}"
                 + (f" store_patterns={self.store_patterns}" if self.store_patterns else "")
-                + (f" replicas={self.replicas}" if self.replicas > 1 else ""))
+                + (f" replicas={self.replicas}" if self.replicas > 1 else "")
+                + (f" beta_depth={self.beta_depth}" if self.beta_depth != BETA_SCHEDULE_DEPTH
+                   else ""))
 

@@ -35,7 +35,7 @@ from .config import NetworkConfig
 from .numerics import GRADED_SLOPE_BITS, GRADED_V_BITS, GRADED_X_BITS
 
 __all__ = [
-    "PROTOCOL_VERSION", "DELIMITER", "CRC_POLY", "CRC_INIT", "MAX_PAYLOAD", "MAX_BODY",
+    "PROTOCOL_VERSION", "PROBE_SEEDS_VERSION", "DELIMITER", "CRC_POLY", "CRC_INIT", "MAX_PAYLOAD", "MAX_BODY",
     "RX_QUEUE_DEPTH", "MAX_QUEUED_PAYLOAD", "STORE_PARAMS", "StoreFlags", "Repeat",
     "DEDUPED_COMMANDS", "CHAIN_WINDOW", "chain_verdict",
     "REQUEST_HEADER", "REPLY_HEADER", "CRC_BYTES", "Command", "Error", "IDENTIFY_REPLY",
@@ -45,7 +45,7 @@ __all__ = [
     "STOP_REASON_SHIFT", "STOP_REASON_BITS", "INDEX_RANGE", "GRADED_RUN_PARAMS", "GradedRunFlags",
     "GRADED_STATUS",
     "GRADED_TRACE_EVENT", "GRADED_COMMANDS", "BINARY_COMMANDS", "V_WORD_BYTES", "field_layout",
-    "RECALL_MANY_PARAMS", "Target", "WordKind", "CommandSpec", "COMMANDS",
+    "RECALL_MANY_PARAMS", "PROBE_SEED", "pack_probes", "Target", "WordKind", "CommandSpec", "COMMANDS",
     # link geometry, stop reasons and word packing (the section at the end of this module)
     "StopReason", "STOP_REASON_NAMES", "sign_extend", "pack_lanes", "unpack_lanes",
     "pack_words", "unpack_words", "SIGMOID_ENTRY_FIELDS", "SIGMOID_ENTRY_BITS",
@@ -60,8 +60,12 @@ __all__ = [
 #: receive queue: STOP reaches held runs (a stopped RECALL_MANY replies with the probes done),
 #: Error.OVERFLOW. 6: STORE carries StoreFlags and is applied once per seq (a chain of STOREs
 #: in flight, Error.SEQUENCE; "Requests in flight" in docs/protocol.md). 7: the configuration
-#: carries replicas (a board with R = 2 runs RECALL_MANY's probes two at a time).
-PROTOCOL_VERSION = 7
+#: carries replicas (a board with R = 2 runs RECALL_MANY's probes two at a time). 8: RECALL_MANY
+#: with RunFlags.PROBE_SEEDS takes a generator state per probe (PROBE_SEED before its state);
+#: the configuration carries beta_depth, and BETA_RANGE and RUN_PARAMS' beta_len are u16.
+PROTOCOL_VERSION = 8
+#: The first version whose RECALL_MANY takes a seed per probe (RunFlags.PROBE_SEEDS).
+PROBE_SEEDS_VERSION = 8
 DELIMITER = 0x00
 #: CRC-16/CCITT-FALSE (x^16 + x^12 + x^5 + 1).
 CRC_POLY = 0x1021
@@ -101,7 +105,8 @@ class Command(enum.IntEnum):
     STOP = 0x0C           # ends a run before its next visit
     READ_STATUS = 0x0D    # -> STATUS
     RECALL = 0x0E         # RUN_PARAMS + C state words -> STATUS + C state words (at the end)
-    RECALL_MANY = 0x0F    # RUN_PARAMS + COUNT + M * C state words -> M * (STATUS + C words)
+    RECALL_MANY = 0x0F    # RUN_PARAMS + COUNT + M * ([PROBE_SEED] + C state words)
+                          # -> M * (STATUS + C words)
     WRITE_CLAMP = 0x10    # CHUNK_RANGE + count clamp words (engine=column only, §12)
     READ_CYCLE_STATE = 0x11  # CHUNK_RANGE -> count state words (engine=column only, §13)
     WRITE_PATTERNS = 0x12    # INDEX_RANGE + count patterns of C state words (quantized store, §14)
@@ -147,10 +152,13 @@ CHUNK_RANGE = struct.Struct("<HH")
 COUNT = struct.Struct("<H")
 #: STORE's header: the number of patterns and StoreFlags.
 STORE_PARAMS = struct.Struct("<HB")
-#: first beta schedule entry and number of entries.
-BETA_RANGE = struct.Struct("<BB")
+#: first beta schedule entry and number of entries (below NetworkConfig.beta_depth).
+BETA_RANGE = struct.Struct("<HH")
 #: order, RunFlags, seed (the generator state numerics.seed_state(seed)), max_visits, beta_len.
-RUN_PARAMS = struct.Struct("<BBIIB")
+RUN_PARAMS = struct.Struct("<BBIIH")
+#: A probe's own generator state (numerics.seed_state of its seed) before its state in a
+#: RECALL_MANY with RunFlags.PROBE_SEEDS (the header's seed is then not used).
+PROBE_SEED = struct.Struct("<I")
 #: StatusFlags, |U|, visits, flips, cycles, refresh_cycles, 2E.
 STATUS = struct.Struct("<BHIIIIq")
 #: visit, neuron index, new value (1 = +1), delta 2E.
@@ -184,6 +192,9 @@ class StoreFlags(enum.IntFlag):
 class RunFlags(enum.IntFlag):
     STOCHASTIC = 1 << 0
     TRACE = 1 << 1
+    #: RECALL_MANY only (Error.ARGUMENT on RUN and RECALL): each probe carries its own seed
+    #: (PROBE_SEED before its state, :func:`pack_probes`)
+    PROBE_SEEDS = 1 << 2
 
 
 class StatusFlags(enum.IntFlag):
@@ -538,6 +549,17 @@ def pack_threshold_step(delta: int, counts: bool) -> int:
     return delta | (THRESHOLD_STEP_COUNTS if counts else 0)
 
 
+def pack_probes(states, seeds=None) -> bytes:
+    """RECALL_MANY's probes after its header: each probe's packed state (bytes), preceded by
+    its PROBE_SEED (a generator state, :func:`numerics.seed_state`) when ``seeds`` is given
+    (RunFlags.PROBE_SEEDS)."""
+    if seeds is None:
+        return b"".join(states)
+    if len(seeds) != len(states):
+        raise ValueError(f"{len(seeds)} probe seeds for {len(states)} probes")
+    return b"".join(PROBE_SEED.pack(s) + st for s, st in zip(seeds, states))
+
+
 def pack_bits(bits) -> bytes:
     """Packed bits on the wire: bit i at bit i % 8 of byte i // 8, ceil(len/8) bytes, the
     last byte's unused high bits 0. ``bits`` are 0/1 values (a state's neurons, +1 as 1)."""
@@ -606,6 +628,7 @@ class LinkGeometry:
             "weights": (MAX_QUEUED_PAYLOAD - WEIGHT_RANGE.size) // self.weight_word,
             "bias": (MAX_PAYLOAD - CHUNK_RANGE.size) // self.bias_word,
             "state": 8 * (MAX_PAYLOAD - CHUNK_RANGE.size) // k,
+            "beta": (MAX_PAYLOAD - BETA_RANGE.size) // self.beta_word,
         }
         # STOREs go in flight (Link.stream): each frame waits whole in the receive queue
         self.max_store = (MAX_QUEUED_PAYLOAD - STORE_PARAMS.size) // self.state_bytes
@@ -619,10 +642,13 @@ class LinkGeometry:
         for kind, w in (("u", self.u_word), ("v", self.v_word), ("table", self.table_word)):
             self.max_read[kind] = MAX_PAYLOAD // w
             self.max_write[kind] = (MAX_PAYLOAD - INDEX_RANGE.size) // w
-        self.max_recall_many = min(
+        #: Probes of a RECALL_MANY: its results fit a reply and its probes (with their
+        #: PROBE_SEEDs: max_recall_many_seeded) a request.
+        self.max_recall_many, self.max_recall_many_seeded = (min(
             MAX_PAYLOAD // self.recall_result,
-            (MAX_PAYLOAD - RUN_PARAMS.size - COUNT.size) // self.state_bytes)
-        if self.max_recall_many < 1 or self.max_store < 1:
+            (MAX_PAYLOAD - RECALL_MANY_PARAMS.size) // (self.state_bytes + extra))
+            for extra in (0, PROBE_SEED.size))
+        if self.max_recall_many_seeded < 1 or self.max_store < 1:
             raise ValueError(f"N={config.neurons} does not fit a {MAX_PAYLOAD}-byte payload "
                              f"for RECALL_MANY / STORE (a state is {self.state_bytes} bytes)")
 

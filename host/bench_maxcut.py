@@ -46,13 +46,17 @@ def default_url() -> str:
     return f"cpu://?neurons={cfg.neurons}&weight_bits={cfg.weight_bits}&lanes={cfg.lanes}"
 
 
-def board_sim_url(name: str, backend: str = "verilator") -> str:
-    """The ``sim://`` URL of board ``name``'s default configuration at its clock and baud."""
+def board_sim_url(name: str, backend: str = "verilator", replicas: int | None = None) -> str:
+    """The ``sim://`` URL of board ``name``'s default configuration at its clock and baud
+    (with ``replicas`` engines when given: the column engine's R)."""
     from hopfield_fpga.hw.boards import get_board
     from .urls import board_url
     board = get_board(name)
-    return board_url("sim", board.default_config, clk=round(board.sys_clk_freq),
-                     baud=board.baud, backend=backend)
+    config = board.default_config
+    if replicas is not None:
+        config = config.with_(replicas=replicas)
+    return board_url("sim", config, clk=round(board.sys_clk_freq), baud=board.baud,
+                     backend=backend)
 
 
 def random_density(nodes: int) -> float:
@@ -195,6 +199,10 @@ def register_maxcut(subparsers) -> None:
     where.add_argument("--board", metavar="NAME", default=None,
                        help="a board's default configuration, clock and baud (`hopfield boards` "
                             "lists them) as a sim:// board in Verilator: exact RTL cycles")
+    p.add_argument("--replicas", type=positive_int, default=None,
+                   help="with --board: its default configuration with this many replicas "
+                        "(column engine; the reads of each part of the schedule run R at a "
+                        "time, the board's time from the batch's cycles)")
     p.add_argument("--reads", type=positive_int, default=10, help="reads per solver (default 10)")
     p.add_argument("--sweeps", type=positive_int, default=None,
                    help="sweeps per read (default 1000)")
@@ -220,14 +228,18 @@ def _maxcut(args) -> int:
     from .errors import BoardError
     quick = QUICK if args.quick else {}
     try:
-        url = board_sim_url(args.board) if args.board else args.url or default_url()
+        if args.replicas is not None and not args.board:
+            raise ValueError("--replicas needs --board (the URL of --url says its replicas)")
+        url = board_sim_url(args.board, replicas=args.replicas) if args.board \
+            else args.url or default_url()
         rows = run_maxcut_bench(
             url, num_reads=args.reads, num_sweeps=args.sweeps or quick.get("sweeps", 1000),
             seed=args.seed, random_n=args.random_n or quick.get("random_n"),
             density=args.density if args.density is not None else quick.get("density"),
             complete_n=args.complete_n or quick.get("complete_n"),
             progress=progress("board reads", not args.json),
-            label=args.board and f"{args.board} (sim:// Verilator)")
+            label=args.board and f"{args.board}"
+                  f"{f' R={args.replicas}' if args.replicas else ''} (sim:// Verilator)")
     except (ValueError, BoardError) as exc:
         raise CLIError(str(exc)) from None
     if args.json:

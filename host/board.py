@@ -61,7 +61,7 @@ from hopfield_fpga.sim import golden, graded
 from hopfield_fpga.sim.golden import RunResult
 from .engines import RunSpec
 from .inputs import (DEFAULT_MAX_SWEEPS, check_matrix, check_state, check_states,
-                     positive_seconds, require_extra, run_spec)
+                     positive_seconds, probe_seeds, require_extra, run_spec)
 from .errors import (BadInput, BadInputType, BoardError, BoardTimeout, BoardURLError,
                      ConfigMismatch, LinkError, ProtocolError)
 from .link import READ_SLICE, Link
@@ -368,11 +368,17 @@ class Board:
                     progress=None) -> list[RunResult]:
         """Recall each probe (a P x N array) with the same parameters (``clamp``: the same
         neurons held in every run, each at its own probe's value), several per frame, the
-        frames in flight (``run_timeout`` applies to the wait for each reply). After
-        :meth:`stop` the list is shorter: it ends with the probe that was stopped."""
-        spec = self._run_spec(order=order, seed=seed, max_sweeps=max_sweeps,
-                              max_visits=max_visits, beta=beta, trace=False, clamp=clamp)
+        frames in flight (``run_timeout`` applies to the wait for each reply). ``seed`` is one
+        integer for every probe, or a sequence of one per probe (each result then equals the
+        probe's own recall with its seed; boards of protocol version 8 send them in one
+        RECALL_MANY, RunFlags.PROBE_SEEDS). After :meth:`stop` the list is shorter: it ends
+        with the probe that was stopped."""
         probes = check_states(self.config, probes, "probes")
+        one, seeds = probe_seeds(seed, len(probes))
+        spec = self._run_spec(order=order, seed=1 if one is None else one,
+                              max_sweeps=max_sweeps, max_visits=max_visits, beta=beta,
+                              trace=False, clamp=clamp)
+        spec = dataclasses.replace(spec, probe_seeds=seeds)
         return self._engine.recall_many(probes, spec,
                                         self._run_timeout(run_timeout), progress)
 

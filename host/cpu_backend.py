@@ -258,7 +258,8 @@ class CpuBackend:
     def recall_many(self, probes: np.ndarray, spec: RunSpec, run_timeout: float,
                     progress=None) -> list[RunResult]:
         net, kw = self._network(), self._keywords(spec)
-        results = self._call(lambda: net.run_batch(probes, checked=True, **kw).results(),
+        results = self._call(lambda: net.run_batch(probes, checked=True,
+                                                   seeds=spec.probe_seeds, **kw).results(),
                              run_timeout)
         if results:
             self.state = np.asarray(results[-1].state, dtype=np.int8).copy()

@@ -38,13 +38,15 @@ COLUMN_EXTRAS = frozenset({"clamping"})
 class RunSpec:
     """A validated binary run: ``cap`` visits at most (stochastic: exactly), ``schedule`` the
     Q8.8 beta entries (None: deterministic neurons), ``clamp`` the bool mask of held neurons
-    (None: none held)."""
+    (None: none held), ``probe_seeds`` one seed per probe of a recall_many (None: ``seed``
+    for every probe)."""
     order: Order
     seed: int
     cap: int
     schedule: tuple[int, ...] | None
     trace: bool
     clamp: np.ndarray | None = None
+    probe_seeds: tuple[int, ...] | None = None
 
 
 class BinaryEngineAPI(Protocol):

@@ -16,7 +16,7 @@ from .engines import COLUMN_EXTRAS, EXTRAS, RunSpec
 from .errors import BadInput, BadInputType, ConfigMismatch, MissingEngineFeature
 
 __all__ = ["DEFAULT_MAX_SWEEPS", "positive_seconds", "check_matrix", "check_state",
-           "check_states", "run_spec", "require_extra"]
+           "check_states", "run_spec", "require_extra", "probe_seeds"]
 
 #: Sweeps after which a deterministic run without max_sweeps / max_visits ends ("cap").
 DEFAULT_MAX_SWEEPS = 1000
@@ -109,6 +109,33 @@ def require_extra(extras: frozenset, name: str, where: str) -> None:
             f"{EXTRAS[name]}): the golden model, cpu://{column} have it")
 
 
+def _check_seed(name: str, seed) -> None:
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) \
+            or not 0 <= seed < 2**32:
+        raise BadInput(f"{name} must be an integer in [0, 2**32), not {seed!r}")
+
+
+def probe_seeds(seed, count: int) -> tuple[int | None, tuple[int, ...] | None]:
+    """A recall_many's ``seed``: one integer for every probe, or a sequence of ``count``
+    integers (one per probe); returns (the seed, None) or (None, the seeds)."""
+    if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
+        _check_seed("seed", seed)
+        return int(seed), None
+    if isinstance(seed, (str, bytes)) or not hasattr(seed, "__len__"):
+        raise BadInput(f"seed must be an integer in [0, 2**32) or a sequence of one per "
+                       f"probe, not {seed!r}")
+    seeds = list(np.asarray(seed).ravel()) if isinstance(seed, np.ndarray) else list(seed)
+    if isinstance(seed, np.ndarray) and seed.ndim != 1:
+        raise BadInput(f"seed: a sequence of one seed per probe, not an array of shape "
+                       f"{seed.shape}")
+    if len(seeds) != count:
+        raise BadInput(f"seed: {len(seeds)} seeds for {count} probes (give one per probe, "
+                       f"or one integer for all)")
+    for i, s in enumerate(seeds):
+        _check_seed(f"seed[{i}]", s)
+    return None, tuple(int(s) for s in seeds)
+
+
 def run_spec(config: NetworkConfig, *, order, seed, max_sweeps, max_visits, beta,
              trace, clamp=None, extras: frozenset = frozenset(), where: str = "?") -> RunSpec:
     """The validated parameters of a binary run (the default cap filled in); ``extras`` are
@@ -132,11 +159,9 @@ def run_spec(config: NetworkConfig, *, order, seed, max_sweeps, max_visits, beta
     if o is not Order.SYNCHRONOUS and o not in cfg.orders:   # synchronous: an engine extra
         raise ConfigMismatch(f"order {o.name.lower()} is not built into this board; built "
                              f"in: {', '.join(x.name.lower() for x in cfg.orders)}")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) \
-            or not 0 <= seed < 2**32:
-        raise BadInput(f"seed must be an integer in [0, 2**32), not {seed!r}")
+    _check_seed("seed", seed)
     try:
-        schedule = golden._beta_schedule(beta, None)
+        schedule = golden._beta_schedule(beta, None, cfg.beta_depth)
         stochastic = schedule is not None
         if max_sweeps is None and max_visits is None and not stochastic:
             max_sweeps = min(DEFAULT_MAX_SWEEPS, golden.MAX_VISITS // cfg.neurons)

@@ -8,21 +8,29 @@ stochastic (Glauber) neurons of ``docs/numerics.md`` §8.
 
 The schedule: ``beta_range=(hot, cold)`` in the BQM's units becomes a geometric schedule with
 one entry per sweep, as dwave-samplers' annealer builds it (``beta_schedule`` gives the entries
-directly). The board holds at most ``BETA_SCHEDULE_DEPTH`` entries (sweep k uses entry
+directly). The board holds at most ``config.beta_depth`` entries (sweep k uses entry
 min(k, len - 1)), so a read is a chain of runs of at most that many sweeps, each continuing
 from the state the previous one ended in with the next part of the schedule: the whole schedule
 is applied, one entry per sweep, whatever ``num_sweeps`` is. Betas are divided by the scale c
 and rounded to the board's Q8.8 (a positive beta never rounds to 0; one above the format's
 largest value is clamped, by which point integer fields make the rule deterministic anyway).
 
-Each run of a read gets its own seed: ``Board.recall_many`` runs several probes with one seed,
-and replicas that share their random words coalesce (at high temperature they meet within a
-few sweeps), so the reads would not be independent samples.
+Each run of a read gets its own seed (read r, part k: ``seeds[r, k]``, drawn from ``seed``):
+replicas that share their random words coalesce (at high temperature they meet within a few
+sweeps), so reads with one seed would not be independent samples. On a board that takes a seed
+per probe (protocol version 8, RunFlags.PROBE_SEEDS; cpu:// too) each part of the schedule runs
+all the reads at once, one ``Board.recall_many`` with a seed per read, so a board with
+replicas (``NetworkConfig.replicas``) anneals R reads at a time; the samples are the same as
+those of the reads run one after another (``batch=False``), which is the path of a board
+without ``recall_many``.
 
 Energies in the returned SampleSet are recomputed from the samples with the BQM itself
 (exact in its own units, whatever the quantization). ``info`` holds the mapping (scale,
-exactness, worst relative error), the schedule, and the board's counts: flips, RTL cycles and
-the time they take at the board's clock (None when the board reports no cycles), and the bytes
+exactness, worst relative error), the schedule, and the board's counts: flips, RTL cycles (the
+sum of the runs') and the board's time at its clock (None when the board reports no cycles):
+``batch_cycles`` / clock, where ``batch_cycles`` places the runs of each recall_many on the
+replicas as the command engine serves them (:func:`replica_batch_cycles`; the sum of the runs
+on a board with one engine, or when the reads run one after another), and the bytes
 the reads and the weight load put on the wire with their time at the board's baud (None on a
 board without a link, such as ``cpu://``): the RTL cycles leave out the round trips between
 the runs of a read, which a real board pays.
@@ -35,16 +43,36 @@ import time
 import dimod
 import numpy as np
 
+from hopfield_fpga import protocol as P
 from hopfield_fpga.baud import CHARACTER_BITS
-from hopfield_fpga.config import BETA_SCHEDULE_DEPTH
 from hopfield_fpga.numerics import BETA_BITS, BETA_FRAC
 from .ising_map import IsingMapping, default_beta_range, map_ising
 
-__all__ = ["HopfieldSampler"]
+__all__ = ["HopfieldSampler", "replica_batch_cycles"]
 
 _BETA_ONE = 1 << BETA_FRAC
 _BETA_MAX = (1 << BETA_BITS) - 1
 ORDERS = ("sequential", "random")
+
+
+def replica_batch_cycles(cycles, replicas: int, per_frame: int) -> int:
+    """Board cycles of a recall_many whose runs took ``cycles`` (exact RTL cycles, in probe
+    order) on a board with ``replicas`` engines and ``per_frame`` probes a RECALL_MANY frame,
+    served as the command engine does (docs/engine.md, "Replicas"): probe k runs on replica
+    k mod R once the result of probe k - R has been sent, results go out in probe order, and
+    a frame's first probe waits for the last result of the frame before. The loads and
+    reads between runs are left out, as in a sum of runs (which this is when R = 1)."""
+    if replicas < 1 or per_frame < 1:
+        raise ValueError(f"replicas and per_frame must be positive, not {replicas}, "
+                         f"{per_frame}")
+    now = 0                               # the last result sent so far
+    for first in range(0, len(cycles), per_frame):
+        sent: list[int] = []              # when each result of this frame was sent
+        for k, c in enumerate(cycles[first:first + per_frame]):
+            start = sent[k - replicas] if k >= replicas else now
+            sent.append(max(start + int(c), sent[-1] if sent else now))
+        now = sent[-1]
+    return now
 
 
 def board_betas(betas, scale: float) -> np.ndarray:
@@ -110,20 +138,21 @@ class HopfieldSampler(dimod.Sampler):
     def parameters(self) -> dict:
         return {"num_reads": [], "num_sweeps": [], "beta_range": [], "beta_schedule": [],
                 "seed": [], "order": [], "greedy_finish": [], "quantize": [],
-                "trajectory": [], "progress": []}
+                "trajectory": [], "progress": [], "batch": []}
 
     @property
     def properties(self) -> dict:
         cfg = self.board.config
         info = self.board.info()
         return {"num_variables": cfg.neurons, "weight_bits": cfg.weight_bits,
-                "bias_bits": cfg.bias_bits, "beta_schedule_depth": BETA_SCHEDULE_DEPTH,
+                "bias_bits": cfg.bias_bits, "beta_schedule_depth": cfg.beta_depth,
                 "orders": list(ORDERS), "clock_hz": info.clk_freq, "config": cfg.to_dict()}
 
     def sample(self, bqm, *, num_reads: int | None = None, num_sweeps: int | None = None,
                beta_range=None, beta_schedule=None, seed: int | None = None,
                order: str = "sequential", greedy_finish: bool = False, quantize: bool = False,
-               trajectory: bool = False, progress=None) -> dimod.SampleSet:
+               trajectory: bool = False, progress=None,
+               batch: bool | None = None) -> dimod.SampleSet:
         """Anneal ``bqm`` ``num_reads`` times and return the samples with exact energies.
 
         beta_range: (hot, cold) in the BQM's units, default :func:`default_beta_range`;
@@ -133,6 +162,8 @@ class HopfieldSampler(dimod.Sampler):
         quantize: round coefficients that do not fit exactly (else they are refused).
         trajectory: ``info["trajectory"]`` gets the energy of every read after each run.
         progress: called as progress(reads_done, num_reads).
+        batch: run each part of the schedule for all reads in one recall_many (a seed per
+            read); None: where the board takes a seed per probe (same samples either way).
         """
         num_reads = self.default_num_reads if num_reads is None else _positive("num_reads",
                                                                                num_reads)
@@ -149,38 +180,37 @@ class HopfieldSampler(dimod.Sampler):
         wire = _WireCount(board)
         self._load(mapping)
         load_bytes = wire.take()
-        runs = [slice(k, k + BETA_SCHEDULE_DEPTH) for k in range(0, len(betas),
-                                                                   BETA_SCHEDULE_DEPTH)]
+        depth = board.config.beta_depth
+        runs = [slice(k, k + depth) for k in range(0, len(betas), depth)]
         fixed = board_betas(betas, mapping.scale)
         n, cap = len(variables), board.config.neurons
         states = rng.choice(np.array([-1, 1], dtype=np.int8), size=(num_reads, cap))
         seeds = rng.integers(0, 1 << 32, size=(num_reads, len(runs) + 1), dtype=np.uint64)
         flips = np.zeros(num_reads, dtype=np.int64)
         cycles = np.zeros(num_reads, dtype=np.int64)
-        has_cycles = True
         path = np.zeros((num_reads, len(runs), n), dtype=np.int8) if trajectory else None
-        # The board runs of one read: the schedule in parts of at most 64 sweeps, each part
+        # The board runs of one read: the schedule in parts of at most beta_depth sweeps (64,
+        # or 1024 on the ECP5 boards: one run for 1000 sweeps), each part
         # continuing from the state the last one ended in, then the optional greedy finish.
         plan = [dict(order=order, max_sweeps=len(fixed[part]),
                      beta=[int(v) / _BETA_ONE for v in fixed[part]]) for part in runs]
         if greedy_finish:
             plan.append(dict(order="sequential"))
+        if batch is None:
+            batch = _takes_probe_seeds(board)
         start = time.perf_counter()
-        for r in range(num_reads):
-            state = states[r]
-            for k, kw in enumerate(plan):
-                res = board.recall(state, seed=int(seeds[r, k]), **kw)
-                state, has_cycles = res.state, has_cycles and res.cycles is not None
-                flips[r] += res.flips
-                cycles[r] += res.cycles or 0
-                if path is not None and k < len(runs):
-                    path[r, k] = state[:n]
-            states[r] = state
-            if progress:
-                progress(r + 1, num_reads)
+        if batch:
+            has_cycles, batch_cycles = self._run_batched(plan, states, seeds, flips, cycles,
+                                                         path, len(runs), progress)
+        else:
+            has_cycles = self._run_each(plan, states, seeds, flips, cycles, path, len(runs),
+                                        progress)
+            batch_cycles = int(cycles.sum())
         wall = time.perf_counter() - start
-        info = self._info(mapping, betas, fixed, flips, cycles if has_cycles else None, wall,
-                          len(plan))
+        info = self._info(mapping, betas, fixed, flips, cycles if has_cycles else None,
+                          batch_cycles if has_cycles else None, wall, len(plan))
+        info.update(reads_at_once=num_reads if batch else 1,
+                    replicas=getattr(board.config, "replicas", 1))
         info.update(wire.info(load_bytes, wire.take()))
         samples = states[:, :n]
         if path is not None:
@@ -195,6 +225,53 @@ class HopfieldSampler(dimod.Sampler):
             vectors["cycles"] = cycles
         return dimod.SampleSet.from_samples_bqm((samples, mapping.variables), bqm, info=info,
                                                 **vectors)
+
+    # -- the runs -------------------------------------------------------------------------------
+
+    def _run_each(self, plan, states, seeds, flips, cycles, path, anneal_runs,
+                  progress) -> bool:
+        """The reads one after another, a recall per run; whether the board gave cycles."""
+        board, has_cycles = self.board, True
+        for r in range(len(states)):
+            state = states[r]
+            for k, kw in enumerate(plan):
+                res = board.recall(state, seed=int(seeds[r, k]), **kw)
+                state, has_cycles = res.state, has_cycles and res.cycles is not None
+                flips[r] += res.flips
+                cycles[r] += res.cycles or 0
+                if path is not None and k < anneal_runs:
+                    path[r, k] = state[:path.shape[2]]
+            states[r] = state
+            if progress:
+                progress(r + 1, len(states))
+        return has_cycles
+
+    def _run_batched(self, plan, states, seeds, flips, cycles, path, anneal_runs,
+                     progress) -> tuple[bool, int]:
+        """Every read at once, a recall_many per run with a seed per read; whether the board
+        gave cycles, and the batches' board cycles (:func:`replica_batch_cycles`)."""
+        board, has_cycles, batch_cycles = self.board, True, 0
+        reads = len(states)
+        replicas = getattr(board.config, "replicas", 1)
+        per_frame = P.LinkGeometry(board.config).max_recall_many_seeded
+        for k, kw in enumerate(plan):
+            results = board.recall_many(states, seed=[int(x) for x in seeds[:, k]], **kw)
+            if len(results) != reads:
+                raise RuntimeError(f"the board returned {len(results)} results for {reads} "
+                                   f"reads (stopped?)")
+            has_cycles = has_cycles and all(res.cycles is not None for res in results)
+            for r, res in enumerate(results):
+                states[r] = res.state
+                flips[r] += res.flips
+                cycles[r] += res.cycles or 0
+            if has_cycles:
+                batch_cycles += replica_batch_cycles([res.cycles for res in results],
+                                                     replicas, per_frame)
+            if path is not None and k < anneal_runs:
+                path[:, k] = states[:, :path.shape[2]]
+            if progress:
+                progress(reads * (k + 1) // len(plan), reads)
+        return has_cycles, batch_cycles
 
     # -- helpers --------------------------------------------------------------------------------
 
@@ -232,15 +309,16 @@ class HopfieldSampler(dimod.Sampler):
             self.board.load_weights(mapping.weights, mapping.bias)
             self._loaded = key
 
-    def _info(self, mapping, betas, fixed, flips, cycles, wall, runs_per_read) -> dict:
+    def _info(self, mapping, betas, fixed, flips, cycles, batch_cycles, wall,
+              runs_per_read) -> dict:
         clk = self.board.info().clk_freq
         info = mapping.to_dict()
         info.update(
             beta_range=(float(betas[0]), float(betas[-1])), num_sweeps=len(betas),
             beta_schedule=betas.tolist(), board_beta_schedule=(fixed / _BETA_ONE).tolist(),
             runs_per_read=runs_per_read, flips=int(flips.sum()), clock_hz=clk,
-            cycles=None if cycles is None else int(cycles.sum()),
-            board_time_s=None if cycles is None else float(cycles.sum()) / clk,
+            cycles=None if cycles is None else int(cycles.sum()), batch_cycles=batch_cycles,
+            board_time_s=None if batch_cycles is None else batch_cycles / clk,
             wall_time_s=wall)
         return info
 
@@ -270,6 +348,12 @@ class _WireCount:
         return {"baud": self.baud or None, "load_wire_bytes": load_bytes,
                 "load_wire_time_s": seconds(load_bytes), "wire_bytes": read_bytes,
                 "wire_time_s": seconds(read_bytes)}
+
+
+def _takes_probe_seeds(board) -> bool:
+    """Whether ``board`` runs a recall_many with a seed per probe (RunFlags.PROBE_SEEDS)."""
+    return callable(getattr(board, "recall_many", None)) \
+        and board.info().version >= P.PROBE_SEEDS_VERSION
 
 
 def _positive(name: str, value) -> int:

@@ -7,7 +7,8 @@ bad key or value, and never a value the user did not pass.
 Parameters of both schemes: ``neurons``, ``weight_bits``, ``bias_bits``, ``lanes``, ``orders``
 (comma list; ``none``: no binary engine), ``features`` (comma list; ``none``: no feature),
 ``engine`` (``lanes`` or ``column``, the binary engine's design), ``store_patterns`` (P_MAX of the
-quantized store, engine=column), ``replicas`` (R chains on one weight store, engine=column).
+quantized store, engine=column), ``replicas`` (R chains on one weight store, engine=column),
+``beta_depth`` (entries of the beta schedule memory).
 ``lanes`` defaults to min(8, neurons). ``sim://`` also takes ``clk`` (Hz), ``baud``, ``uart``
 (``bytes`` or ``bits``) and ``backend`` (``amaranth``, ``icarus``, ``verilator``).
 """
@@ -35,7 +36,7 @@ DEFAULT_BACKEND = "amaranth"
 DEFAULT_SIM_URL = "sim://?neurons=256&weight_bits=8&lanes=8"
 #: The NetworkConfig keys a URL may give.
 CONFIG_KEYS = ("neurons", "weight_bits", "bias_bits", "lanes", "orders", "features", "engine",
-               "store_patterns", "replicas")
+               "store_patterns", "replicas", "beta_depth")
 _SIM_KEYS = ("clk", "baud", "uart", "backend")
 _FORM = "{scheme}://?key=value&key=value (keys: {keys})"
 

@@ -8,6 +8,7 @@ arrays and results. Used for real serial ports and ``sim://``.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import numpy as np
@@ -221,11 +222,14 @@ class WireBackend:
         """The run's header fields (RUN, RECALL, RECALL_MANY); writes its clamp mask and beta
         schedule first."""
         self._write_clamp(spec)
-        if spec.schedule is not None:
-            self.link.request(P.Command.WRITE_BETA,
-                              _header(P.Command.WRITE_BETA, first=0, count=len(spec.schedule))
-                              + b"".join(v.to_bytes(2, "little") for v in spec.schedule),
-                              reply_size=0)
+        if spec.schedule is not None:      # as many WRITE_BETAs as the payload limit needs
+            per, size = self.geometry.max_write["beta"], self.geometry.beta_word
+            for first in range(0, len(spec.schedule), per):
+                part = spec.schedule[first:first + per]
+                self.link.request(P.Command.WRITE_BETA,
+                                  _header(P.Command.WRITE_BETA, first=first, count=len(part))
+                                  + b"".join(v.to_bytes(size, "little") for v in part),
+                                  reply_size=0)
         flags = ((P.RunFlags.STOCHASTIC if spec.schedule is not None else 0)
                  | (P.RunFlags.TRACE if spec.trace else 0))
         return dict(order=int(spec.order), flags=int(flags), seed=seed_state(spec.seed),
@@ -328,7 +332,9 @@ class WireBackend:
             # The board keeps the cycle state of its last run only: one probe per run.
             results = []
             for i, probe in enumerate(probes):
-                results.append(self.recall(probe, spec, run_timeout))
+                one = spec if spec.probe_seeds is None else \
+                    dataclasses.replace(spec, seed=spec.probe_seeds[i], probe_seeds=None)
+                results.append(self.recall(probe, one, run_timeout))
                 if progress:
                     progress(i + 1, len(probes))
                 if results[-1].stop_reason == "stop":
@@ -336,8 +342,13 @@ class WireBackend:
             return results
         params = self._run_params(spec)
         states = [self._state_bytes(p) for p in probes]
+        seeds = None
         per, size = self.geometry.max_recall_many, self.geometry.recall_result
-        groups = [states[i:i + per] for i in range(0, len(states), per)]
+        if spec.probe_seeds is not None:     # a generator state per probe (RunFlags.PROBE_SEEDS)
+            params["flags"] |= int(P.RunFlags.PROBE_SEEDS)
+            seeds = [seed_state(s) for s in spec.probe_seeds]
+            per = self.geometry.max_recall_many_seeded
+        groups = [range(i, min(i + per, len(states))) for i in range(0, len(states), per)]
         # the batches go back to back (Link.stream): the next one waits in the board's receive
         # queue while one runs; a lost reply is asked again (a recall can be repeated)
         answered = [0]
@@ -350,7 +361,9 @@ class WireBackend:
         self.link.stop_requested.clear()
         replies, ended_by = self.link.stream(
             P.Command.RECALL_MANY, [_header(P.Command.RECALL_MANY, **params, count=len(g))
-                                    + b"".join(g) for g in groups],
+                                    + P.pack_probes([states[i] for i in g],
+                                                    None if seeds is None else
+                                                    [seeds[i] for i in g]) for g in groups],
             timeout=run_timeout, run=True, on_reply=on_reply)
         results: list[RunResult] = []
         for group, data in zip(groups, replies):

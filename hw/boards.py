@@ -21,7 +21,7 @@ from amaranth_boards.icebreaker import ICEBreakerPlatform
 from amaranth_boards.ulx3s import ULX3S_25F_Platform, ULX3S_85F_Platform
 
 from hopfield_fpga.baud import FT231X, FT2232H, Bridge, fastest_baud
-from hopfield_fpga.config import Feature, NetworkConfig, Order
+from hopfield_fpga.config import MAX_BETA_DEPTH, Feature, NetworkConfig, Order
 
 __all__ = ["Device", "Board", "BOARDS", "get_board"]
 
@@ -155,11 +155,15 @@ class Board:
 _ALL_BINARY = Feature.STOCHASTIC | Feature.HEBBIAN | Feature.TRACE
 #: Both engines: the ECP5 boards hold the graded engine beside the binary one.
 _BOTH = _ALL_BINARY | Feature.GRADED
+#: The beta schedule of the ECP5 boards' defaults: 1024 x 16 bits, one DP16KD, so that an
+#: anneal of up to 1024 sweeps is one run (the iCE40 keeps config.BETA_SCHEDULE_DEPTH).
+_ECP5_BETAS = MAX_BETA_DEPTH
 #: The column engine on the 85F device (docs/boards.md, "The column engine on the boards"):
 #: every order the column engine has, clamping and the quantized store of P_MAX = 0.1 N
 #: patterns, at the N whose routed build has room on the device.
 _COLUMN_85F = NetworkConfig(neurons=256, weight_bits=3, lanes=6, features=_ALL_BINARY,
-                            orders=tuple(Order), engine="column", store_patterns=26)
+                            orders=tuple(Order), engine="column", store_patterns=26,
+                            beta_depth=_ECP5_BETAS)
 
 BOARDS: dict[str, Board] = {b.name: b for b in [
     Board(
@@ -186,7 +190,8 @@ BOARDS: dict[str, Board] = {b.name: b for b in [
         device=ECP5_85F,
         # Measured: Fmax 30.5 MHz at N=1024, and 30.4 MHz at the largest N, 1088 (docs/boards.md).
         sys_clk_freq=25e6,
-        default_config=NetworkConfig(neurons=1024, weight_bits=3, lanes=6, features=_ALL_BINARY),
+        default_config=NetworkConfig(neurons=1024, weight_bits=3, lanes=6, features=_ALL_BINARY,
+                                     beta_depth=_ECP5_BETAS),
         # Both engines keep a copy of the weights: N = 256 at 8 bits (docs/graded.md).
         graded_config=NetworkConfig(neurons=256, weight_bits=8, lanes=8, features=_BOTH),
         bridge=FT231X,
@@ -199,7 +204,8 @@ BOARDS: dict[str, Board] = {b.name: b for b in [
         device=ECP5_25F,
         # Measured: Fmax 49.9 MHz at N=256 and 41.0 MHz at the largest N, 320 (docs/boards.md).
         sys_clk_freq=40e6,
-        default_config=NetworkConfig(neurons=256, weight_bits=8, lanes=4, features=_ALL_BINARY),
+        default_config=NetworkConfig(neurons=256, weight_bits=8, lanes=4, features=_ALL_BINARY,
+                                     beta_depth=_ECP5_BETAS),
         graded_config=NetworkConfig(neurons=128, weight_bits=8, lanes=4, features=_BOTH),
         bridge=FT231X,
     ),

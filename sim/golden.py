@@ -292,7 +292,7 @@ def is_fixed_point(weights, bias, state, *, config: NetworkConfig | None = None)
 
 # -- the dynamics (§3-§8) -----------------------------------------------------------------------
 
-def _beta_schedule(beta, beta_fixed) -> list[int] | None:
+def _beta_schedule(beta, beta_fixed, depth: int = BETA_SCHEDULE_DEPTH) -> list[int] | None:
     """The per-sweep beta_fx table of §8, or None for deterministic neurons."""
     if beta is not None and beta_fixed is not None:
         raise ValueError("give beta (real values) or beta_fixed (Q8.8 integers), not both")
@@ -311,8 +311,8 @@ def _beta_schedule(beta, beta_fixed) -> list[int] | None:
                 raise ValueError(f"beta_fixed entries are integers in [0, {(1 << BETA_BITS) - 1}]"
                                  f" (beta * 256), not {v!r}")
             table.append(v)
-    if not 1 <= len(table) <= BETA_SCHEDULE_DEPTH:
-        raise ValueError(f"a beta schedule has 1 to {BETA_SCHEDULE_DEPTH} entries, "
+    if not 1 <= len(table) <= depth:
+        raise ValueError(f"a beta schedule has 1 to {depth} entries (beta_depth), "
                          f"not {len(table)}")
     return table
 
@@ -353,7 +353,7 @@ def check_run_params(config: NetworkConfig, *, order, max_sweeps, max_visits, be
     if order not in config.orders:
         raise ValueError(f"order {order.name.lower()!r} is not built into this configuration "
                          f"(built in: {[o.name.lower() for o in config.orders]})")
-    schedule = _beta_schedule(beta, beta_fixed)
+    schedule = _beta_schedule(beta, beta_fixed, config.beta_depth)
     stochastic = schedule is not None
     if stochastic and order in (Order.REJECTION_FREE, Order.SYNCHRONOUS):
         raise ValueError(f"{order.name.lower()} has no stochastic form (numerics.md §8, §13): "

@@ -94,6 +94,34 @@ def test_cpu_default_cap_and_errors():
             Board.open(bad)
 
 
+@pytest.mark.parametrize("threads", [1, 3])
+def test_cpu_recall_many_probe_seeds(threads, monkeypatch):
+    """recall_many with a seed per probe equals each probe's golden run with its seed,
+    whatever the CPU engine's thread count; bad seeds raise a ValueError naming them."""
+    from hopfield_fpga.sim import cpu_engine, golden
+    monkeypatch.setattr(cpu_engine, "default_threads", lambda: threads)
+    rng = np.random.default_rng(SEED + threads)
+    print(f"seed {SEED + threads}")
+    # 300 probes of N = 64: enough work for 3 threads (cpu_engine's blocks)
+    with Board.open("cpu://?neurons=64&lanes=4&weight_bits=4") as b:
+        cfg = b.config
+        w = rng.integers(-7, 8, (64, 64))
+        w = np.clip((w + w.T) // 2, -7, 7)
+        np.fill_diagonal(w, 0)
+        b.load_weights(w)
+        probes = rng.choice([-1, 1], (300, 64))
+        seeds = [int(s) for s in rng.integers(0, 2**32, 300)]
+        kw = dict(order="random", beta=[0.25, 1.0, 4.0], max_sweeps=3)
+        many = b.recall_many(probes, seed=seeds, **kw)
+        for i, (p, s, got) in enumerate(zip(probes, seeds, many)):
+            want = golden.run_binary(w, None, p, seed=s, config=cfg, **kw)
+            assert _fields(got) == _fields(want), f"seed {SEED + threads}: probe {i} seed {s}"
+        for bad, match in ((seeds[:3], "3 seeds for 300 probes"), ([-1] * 300, r"seed\[0\]"),
+                           ([1.5] * 300, r"seed\[0\]"), ("abc", "seed must be")):
+            with pytest.raises(ValueError, match=match):
+                b.recall_many(probes, seed=bad, **kw)
+
+
 def test_cpu_run_timeout_and_stop(monkeypatch):
     from hopfield_fpga.host import cpu_backend
     slow = threading.Event()

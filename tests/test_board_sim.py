@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from hopfield_fpga.host.board import Board
-from hopfield_fpga.host.errors import ConfigMismatch, MissingEngineFeature
+from hopfield_fpga.host.errors import BadInput, ConfigMismatch, MissingEngineFeature
 from hopfield_fpga.sim import golden
 
 
@@ -70,6 +70,38 @@ def test_recall_matches_golden(backend, n, k, w, seed, require_tool):
         for i, (p, got) in enumerate(zip(probes, many)):
             want = golden.run_binary(weights, bias, p, order="random", seed=7, config=cfg)
             _compare(seed, f"recall_many probe {i}", got, want)
+        # a seed per probe (RunFlags.PROBE_SEEDS), stochastic: the seeds matter
+        seeds = [int(s) for s in rng.integers(0, 2**32, len(probes))]
+        kw = dict(order="random", beta=[0.25, 1.0, 4.0], max_sweeps=3)
+        many = board.recall_many(probes, seed=seeds, **kw)
+        for i, (p, s, got) in enumerate(zip(probes, seeds, many)):
+            want = golden.run_binary(weights, bias, p, seed=s, config=cfg, **kw)
+            _compare(seed, f"recall_many probe {i} seed {s}", got, want)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("engine", ["lanes", "column"])
+def test_deep_beta_schedule_matches_golden(engine):
+    """beta_depth = 128: a 100-entry schedule is one run (two WRITE_BETAs would be needed past
+    510 entries), each probe with its own seed, equal to the golden model."""
+    seed = 31
+    rng = np.random.default_rng(seed)
+    url = (f"sim://?neurons=8&lanes=4&weight_bits=4&engine={engine}&beta_depth=128"
+           f"&orders=sequential,random&features=stochastic")
+    with Board.open(url) as board:
+        cfg = board.config
+        assert cfg.beta_depth == 128
+        weights, bias = _network(rng, cfg)
+        board.load_weights(weights, bias)
+        kw = dict(order="random", beta=list(np.linspace(0.1, 3.0, 100)), max_sweeps=101)
+        probes = rng.choice([-1, 1], (2, cfg.neurons))
+        seeds = [int(s) for s in rng.integers(0, 2**32, 2)]
+        for i, (p, s, got) in enumerate(zip(probes, seeds,
+                                            board.recall_many(probes, seed=seeds, **kw))):
+            want = golden.run_binary(weights, bias, p, seed=s, config=cfg, **kw)
+            _compare(seed, f"{engine} deep schedule probe {i}", got, want)
+        with pytest.raises(BadInput, match="1 to 128 entries"):
+            board.recall(probes[0], beta=[1.0] * 129, max_sweeps=1)
 
 
 def test_on_chip_store_matches_golden():

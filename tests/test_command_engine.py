@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from hopfield_fpga import protocol as P
+from hopfield_fpga.config import NetworkConfig
 from hopfield_fpga.host.board import Board
 from hopfield_fpga.host.errors import ProtocolError
 from hopfield_fpga.sim import golden
@@ -17,6 +18,9 @@ from hopfield_fpga.sim import golden
 from board_bytes import assert_silent, one_reply, raw_exchange
 
 URL = "sim://?neurons=10&lanes=4&weight_bits=4"
+#: The most probes of a RECALL_MANY with per-probe seeds at N = 10 (a seed and 2 state bytes).
+SEEDED_MAX = P.LinkGeometry(NetworkConfig(neurons=10, lanes=4, weight_bits=4)
+                            ).max_recall_many_seeded
 
 
 @pytest.fixture(scope="module")
@@ -67,6 +71,17 @@ CASES = [
     ("traced recall_many", frame(7, P.Command.RECALL_MANY, P.RUN_PARAMS.pack(0, 2, 1, 10, 1)
                                  + P.COUNT.pack(1) + bytes(2)), P.Command.RECALL_MANY,
      P.Error.ARGUMENT),
+    # per-probe seeds belong to RECALL_MANY; with them each probe is a seed and a state
+    ("run with probe seeds", frame(7, P.Command.RUN, P.RUN_PARAMS.pack(
+        0, P.RunFlags.PROBE_SEEDS, 1, 10, 1)), P.Command.RUN, P.Error.ARGUMENT),
+    ("recall with probe seeds", frame(7, P.Command.RECALL, P.RUN_PARAMS.pack(
+        0, P.RunFlags.PROBE_SEEDS, 1, 10, 1) + bytes(2)), P.Command.RECALL, P.Error.ARGUMENT),
+    ("probe seeds length", frame(7, P.Command.RECALL_MANY, P.RUN_PARAMS.pack(
+        0, P.RunFlags.PROBE_SEEDS, 1, 10, 1) + P.COUNT.pack(2) + bytes(4)),
+     P.Command.RECALL_MANY, P.Error.LENGTH),
+    ("probe seeds count", frame(7, P.Command.RECALL_MANY, P.RUN_PARAMS.pack(
+        0, P.RunFlags.PROBE_SEEDS, 1, 10, 1) + P.COUNT.pack(SEEDED_MAX + 1)
+        + bytes(6 * (SEEDED_MAX + 1))), P.Command.RECALL_MANY, P.Error.ADDRESS),
     # the K-lane engine has no clamp mask (§12) and no synchronous cycle state (§13)
     ("clamp on engine=lanes", frame(7, P.Command.WRITE_CLAMP, P.CHUNK_RANGE.pack(0, 3)
                                     + bytes(2)), P.Command.WRITE_CLAMP, P.Error.UNSUPPORTED),

@@ -98,3 +98,21 @@ def test_with_revalidates_and_describe():
     with pytest.raises(ValueError, match="lanes"):
         c.with_(neurons=2)
     assert "N=16" in c.describe() and "acc=" in c.describe()
+
+
+def test_beta_depth():
+    """``beta_depth``: a power of two from 64 to 1024, in every serialized form; 1024 on the
+    ECP5 boards' defaults, 64 on the iCE40's."""
+    from hopfield_fpga.config import BETA_SCHEDULE_DEPTH, MAX_BETA_DEPTH
+    from hopfield_fpga.hw.boards import BOARDS
+    assert NetworkConfig().beta_depth == BETA_SCHEDULE_DEPTH == 64 and MAX_BETA_DEPTH == 1024
+    deep = NetworkConfig(neurons=32, lanes=4, beta_depth=512)
+    assert NetworkConfig.decode(deep.encode()) == deep
+    assert NetworkConfig.from_dict(deep.to_dict()) == deep
+    assert "beta_depth=512" in deep.describe() and "beta_depth" not in NetworkConfig().describe()
+    for bad in (32, 100, 2048, True):
+        with pytest.raises((ValueError, TypeError), match="beta_depth"):
+            NetworkConfig(beta_depth=bad)
+    depths = {b.name: b.default_config.beta_depth for b in BOARDS.values()}
+    assert depths == {"icebreaker": 64, "ulx3s-85f": 1024, "ulx3s-25f": 1024,
+                      "ecpix5-85f": 1024}, depths

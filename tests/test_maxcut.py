@@ -126,12 +126,17 @@ class CountingBoard(CpuBoard):
         import dataclasses
         return dataclasses.replace(self.board.info(), clk_freq=12_000_000, baud=self.BAUD)
 
-    def recall(self, probe, **kw):
+    def _counted(self, res):
         import dataclasses
-        res = self.board.recall(probe, **kw)
         self.link.bytes_out += self.BYTES_PER_RUN // 2
         self.link.bytes_in += self.BYTES_PER_RUN // 2
         return dataclasses.replace(res, cycles=3 * res.visits)
+
+    def recall(self, probe, **kw):
+        return self._counted(self.board.recall(probe, **kw))
+
+    def recall_many(self, probes, **kw):
+        return [self._counted(res) for res in self.board.recall_many(probes, **kw)]
 
 
 @pytest.mark.parametrize("board_cls", [CpuBoard, CountingBoard])
@@ -175,6 +180,9 @@ def test_bench_board_url_and_instances():
     for board in BOARDS.values():
         got = parse_sim_url(board_sim_url(board.name))
         assert got["config"] == board.default_config, board.name
+        if board.default_config.engine == "column":
+            assert parse_sim_url(board_sim_url(board.name, replicas=2))["config"] == \
+                board.default_config.with_(replicas=2), board.name
         assert (got["clk"], got["baud"], got["backend"]) == (board.sys_clk_freq, board.baud,
                                                              "verilator")
     assert random_density(800) == random_density(1000) == 0.06
@@ -202,6 +210,13 @@ def test_bench_cli_board(monkeypatch, capsys):
     with pytest.raises(SystemExit):
         main(["bench", "maxcut", "--board", "ecpix5-85f", "--url", "cpu://"])
     assert "not allowed with" in capsys.readouterr().err
+    # --replicas R: the board's default with R replicas (the column engine's)
+    assert main(["bench", "maxcut", "--board", "ecpix5-85f", "--replicas", "2", "--reads", "2",
+                 "--sweeps", "10", "--random-n", "12", "--json"]) == 0
+    assert opened[-1] == board_sim_url("ecpix5-85f", replicas=2) != opened[0]
+    assert "R=2" in json.loads(capsys.readouterr().out.splitlines()[0])["solver"]
+    assert main(["bench", "maxcut", "--replicas", "2", "--url", "cpu://"]) != 0
+    assert "--replicas needs --board" in capsys.readouterr().err
 
 
 def test_cli_prints_wire_time(monkeypatch, capsys):

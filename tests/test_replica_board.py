@@ -148,3 +148,24 @@ def test_stop_ends_the_probes_in_progress(board):
     assert not board.status().busy
     got = board.recall(np.ones(board.config.neurons, np.int64), max_visits=7)
     assert got.stop_reason == "cap" and got.visits == 7
+
+
+@pytest.mark.parametrize("seed", [23, 24])
+def test_recall_many_probe_seeds_match_golden(board, seed):
+    """A seed per probe (RunFlags.PROBE_SEEDS): each of the two replicas runs its probe with
+    its own generator, and each result equals the golden run of that probe with its seed."""
+    print(f"seed {seed}")
+    rng = np.random.default_rng(seed)
+    cfg = board.config
+    weights, bias = _network(rng, cfg)
+    board.load_weights(weights, bias)
+    for count, kw in zip((5, 4, 1), (dict(order="random", beta=[0.25, 1.0, 3.0], max_sweeps=4),
+                                     dict(order="sequential", beta=[0.5, 2.0], max_sweeps=3),
+                                     dict(order="random"))):
+        seeds = [int(s) for s in rng.integers(0, 2**32, count)]
+        probes = rng.choice([-1, 1], (count, cfg.neurons))
+        many = board.recall_many(probes, seed=seeds, **kw)
+        assert len(many) == count, f"seed {seed} {kw}: {len(many)} results for {count} probes"
+        for i, (p, s, got) in enumerate(zip(probes, seeds, many)):
+            want = golden.run_binary(weights, bias, p, config=cfg, seed=s, **kw)
+            _compare(seed, f"{kw} probe {i} seed {s}", got, want)

@@ -19,7 +19,7 @@ from cpu_board import CpuBoard
 from hopfield_fpga.config import Feature, NetworkConfig
 from hopfield_fpga.protocol import LinkGeometry
 from hopfield_fpga.host.ising_map import default_beta_range, map_ising
-from hopfield_fpga.host.sampler import HopfieldSampler, board_betas
+from hopfield_fpga.host.sampler import HopfieldSampler, board_betas, replica_batch_cycles
 from hopfield_fpga.sim import golden
 
 SIM_URL = "sim://?neurons=8&lanes=4&weight_bits=8&features=stochastic"
@@ -160,7 +160,8 @@ def test_schedule_is_applied_one_entry_per_sweep():
     sampler.board.recall = spy
     bqm = dimod.BQM({}, {(0, 1): -1, (1, 2): 1}, 0, "SPIN")
     schedule = np.linspace(0.1, 3, 100)
-    sampler.sample(bqm, num_reads=1, beta_schedule=schedule, seed=5, greedy_finish=True)
+    sampler.sample(bqm, num_reads=1, beta_schedule=schedule, seed=5, greedy_finish=True,
+                   batch=False)
     (p0, k0, s0), (p1, k1, s1), (p2, k2, _) = calls
     want = board_betas(schedule, 1.0) / 256
     assert k0["max_sweeps"] == 64 and k0["beta"] == list(want[:64])
@@ -168,6 +169,43 @@ def test_schedule_is_applied_one_entry_per_sweep():
     assert np.array_equal(p1, s0) and np.array_equal(p2, s1)   # each run continues the last
     assert "beta" not in k2 and "max_sweeps" not in k2          # the greedy finish
     assert len({k["seed"] for k in (k0, k1, k2)}) == 3
+
+
+def _same_samples(got, want, what):
+    assert np.array_equal(got.record.sample, want.record.sample), f"{what}: samples"
+    assert np.array_equal(got.record.energy, want.record.energy), f"{what}: energies"
+    assert np.array_equal(got.record.flips, want.record.flips), f"{what}: flips"
+
+
+@pytest.mark.parametrize("seed", [4, 5])
+def test_batched_reads_equal_reads_one_after_another(seed):
+    """All reads at once (a recall_many per part of the schedule, a seed per read) give the
+    samples, energies, flips and trajectory of the reads run one after another."""
+    print(f"seed {seed}")
+    rng = np.random.default_rng(seed)
+    J = {(i, j): int(rng.choice([-1, 1])) for i, j in itertools.combinations(range(9), 2)}
+    bqm = dimod.BQM({0: 1}, J, 0, "SPIN")
+    sampler = golden_sampler(neurons=9)
+    kw = dict(num_reads=6, num_sweeps=140, seed=seed, greedy_finish=True, trajectory=True)
+    got, want = (sampler.sample(bqm, batch=b, **kw) for b in (True, False))
+    _same_samples(got, want, f"seed {seed}")
+    assert got.info["trajectory"] == want.info["trajectory"]
+    assert (got.info["reads_at_once"], want.info["reads_at_once"]) == (6, 1)
+    assert sampler.sample(bqm, **kw).info["reads_at_once"] == 6     # cpu:// takes probe seeds
+
+
+def test_replica_batch_cycles():
+    """The runs of a recall_many on R replicas: probe k on replica k mod R after probe
+    k - R's result, results in probe order, each frame after the last."""
+    assert replica_batch_cycles([5, 7, 3], 1, 16) == 15                 # one engine: the sum
+    # R = 2: 0 on [0, 10), 1 on [0, 4), result 1 at 10; 2 on [10, 13); 3 on [10, 30)
+    assert replica_batch_cycles([10, 4, 3, 20], 2, 16) == 30
+    # frames of 2 probes: [10, 4] ends at 10, then [3, 20] at 30 too; frames of 1: the sum
+    assert replica_batch_cycles([10, 4, 3, 20], 2, 2) == 30
+    assert replica_batch_cycles([10, 4, 3, 20], 2, 1) == 37
+    assert replica_batch_cycles([], 2, 4) == 0
+    with pytest.raises(ValueError, match="positive"):
+        replica_batch_cycles([1], 0, 4)
 
 
 def test_binary_bqm_samples_are_binary():
@@ -217,15 +255,48 @@ def test_sim_board_gives_the_golden_samples(url, order, sweeps):
     assert info["runs_per_read"] == parts + 1       # then the greedy finish
     assert info["cycles"] == int(got.record.cycles.sum()) > 0
     assert info["board_time_s"] == pytest.approx(info["cycles"] / 12e6)
-    # per read: a RECALL per run (a probe out, status and state back) and a WRITE_BETA per
-    # anneal run (2 bytes an entry); each request and its reply add headers, CRCs and framing
+    # the reads at once: per run a RECALL_MANY (each read's seed and state out, its status
+    # and state back) and a WRITE_BETA per anneal run (2 bytes an entry); each request and
+    # its reply add headers, CRCs and framing
+    assert info["reads_at_once"] == 2 and info["batch_cycles"] == info["cycles"]   # R = 1
     geo = LinkGeometry(cfg)
     requests = 2 * parts + 1
-    payload = 2 * ((parts + 1) * (geo.state_bytes + geo.recall_result) + 2 * sweeps)
-    assert payload < info["wire_bytes"] <= payload + 2 * requests * 2 * 20, info["wire_bytes"]
+    payload = (parts + 1) * 2 * (4 + geo.state_bytes + geo.recall_result) + 2 * sweeps
+    assert payload < info["wire_bytes"] <= payload + requests * 2 * 30, info["wire_bytes"]
     assert info["wire_time_s"] == pytest.approx(info["wire_bytes"] * 10 / info["baud"])
     assert info["load_wire_bytes"] > 0
     assert want.info["wire_bytes"] is None and want.info["wire_time_s"] is None   # no link
+
+
+#: Two replicas of the column engine: the reads run two at a time.
+REPLICA_URL = ("sim://?neurons=8&lanes=4&weight_bits=3&engine=column&replicas=2"
+               "&features=stochastic&orders=sequential,random")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("url", [COLUMN_URL, REPLICA_URL], ids=["R1", "R2"])
+def test_sim_board_batched_reads_equal_one_after_another(url):
+    """On the gateware with one engine and with two replicas, the reads at once (a
+    RECALL_MANY per part, a seed per read) give the samples, energies, flips and cycles of
+    the reads one after another and of cpu://; the batch's board cycles are the sum of the
+    runs' on one engine and less with replicas (two reads at a time)."""
+    bqm = dimod.BQM({0: 1}, {(0, 1): -1, (1, 2): 1, (0, 2): 2, (2, 3): -1}, 0.5, "SPIN")
+    kw = dict(num_reads=3, num_sweeps=70, seed=12, greedy_finish=True, order="random")
+    with HopfieldSampler(url) as sim:
+        got, each = (sim.sample(bqm, batch=b, **kw) for b in (True, False))
+        cfg = sim.board.config
+    want = HopfieldSampler(board=CpuBoard(cfg.with_(replicas=1))).sample(bqm, **kw)
+    print(url, "seed 12")
+    for other, what in ((each, "one after another"), (want, "cpu://")):
+        _same_samples(got, other, what)
+    assert np.array_equal(got.record.cycles, each.record.cycles)
+    assert got.info["cycles"] == each.info["cycles"] == each.info["batch_cycles"]
+    assert got.info["replicas"] == cfg.replicas
+    if cfg.replicas == 1:
+        assert got.info["batch_cycles"] == got.info["cycles"]
+    else:
+        assert got.info["batch_cycles"] < 0.8 * got.info["cycles"], got.info
+    assert got.info["board_time_s"] == pytest.approx(got.info["batch_cycles"] / 12e6)
 
 
 @pytest.mark.slow

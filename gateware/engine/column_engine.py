@@ -54,8 +54,7 @@ from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import Out
 
-from hopfield_fpga.config import (BETA_SCHEDULE_DEPTH, COUNTER_BITS, Feature, NetworkConfig,
-                                  Order)
+from hopfield_fpga.config import COUNTER_BITS, Feature, NetworkConfig, Order
 from ..engine_ports import (AccessOp, EnginePorts, RunOrder, StopReason, check_engine_config,
                             engine_signature)
 from ..xorshift import load_state
@@ -213,8 +212,8 @@ class ColumnEngine(GlauberRun, QuantizedStoreRun, wiring.Component):
             walk_end=Signal(),
             # stochastic runs (§8): the beta entry of the committed visits' sweep
             stochastic=Signal() if stoch else Const(0),
-            beta_idx=Signal(range(BETA_SCHEDULE_DEPTH)),
-            beta_last=Signal(range(BETA_SCHEDULE_DEPTH)))
+            beta_idx=Signal(range(cfg.beta_depth)),
+            beta_last=Signal(range(cfg.beta_depth)))
         m.submodules.pick = pick = FieldPick(cfg)
         m.d.comb += [pick.fields.eq(fa.fields), pick.states.eq(fa.states),
                      pick.held.eq(d.held[:N]), pick.index.eq(d.pick_j)]

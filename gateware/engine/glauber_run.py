@@ -7,7 +7,8 @@ cycle (random: one per ceil(w / G) cycles for an index draw of w words, G words 
 cycle) into a pipeline of 1 + ``GlauberUnit.latency`` stages:
 
 - I (issue, state GLAUBER): j, the Glauber word, beta of the visit's sweep (the schedule in
-  a small asynchronous-read memory) and the generator state after the visit are registered;
+  a synchronous-read memory, a block RAM, addressed with the entry the next cycle has) and the
+  generator state after the visit are registered;
 - E: h_j and beta enter the Glauber unit; h_j, s_j and the clamp bit come from the
   engine's one N:1 pick (``d.pick``, at ``d.pick_j``, which the issue sets to j: the flip's
   FLIP uses the same pick, and never in an E cycle, since a flip drops the visits in
@@ -31,7 +32,7 @@ from types import SimpleNamespace
 from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib.memory import Memory
 
-from hopfield_fpga.config import BETA_SCHEDULE_DEPTH, COUNTER_BITS
+from hopfield_fpga.config import COUNTER_BITS
 from hopfield_fpga.numerics import BETA_BITS
 from ..engine_ports import RunOrder
 from ..xorshift import xorshift32_next
@@ -51,8 +52,7 @@ class GlauberRun:
         and the issue and pipeline registers (``d.g``)."""
         cfg = self.config
         N = cfg.neurons
-        m.submodules.betas = betas = Memory(shape=BETA_BITS, depth=BETA_SCHEDULE_DEPTH,
-                                            init=[])
+        m.submodules.betas = betas = Memory(shape=BETA_BITS, depth=cfg.beta_depth, init=[])
         m.submodules.glauber = gu = GlauberUnit(cfg)
         stages = 1 + gu.latency                       # E, then the unit's stages to D
 
@@ -61,16 +61,21 @@ class GlauberRun:
 
         d.beta_wr = betas.write_port()
         d.g = g = SimpleNamespace(
-            unit=gu, beta_rd=betas.read_port(domain="comb"),
-            # issue side: the next visit's count, position and beta entry
+            unit=gu, beta_rd=betas.read_port(),
+            # issue side: the next visit's count, position and beta entry; the entry is set
+            # through beta_next (its value in the next cycle), which addresses the schedule's
+            # synchronous read port, so the entry's beta is there with beta_idx (a block RAM
+            # however deep the schedule)
             count=Signal(COUNTER_BITS), pos=Signal(range(N)),
-            beta_idx=Signal(range(BETA_SCHEDULE_DEPTH)),
+            beta_idx=Signal(range(cfg.beta_depth)), beta_next=Signal(range(cfg.beta_depth)),
             # per stage (0 = E, last = D): valid, j, generator state after the visit
             valid=chain("valid", 1), j=chain("j", range(N)), rng=chain("rng", 32),
             # s_j and the clamp bit picked in E (stage 0: the pick itself)
             s=[d.pick.s] + chain("s", 1)[1:], held=[d.pick.held] + chain("held", 1)[1:],
             word=Signal(16), beta=Signal(BETA_BITS))
-        m.d.comb += [g.beta_rd.addr.eq(g.beta_idx),
+        m.d.comb += g.beta_next.eq(g.beta_idx)      # kept, unless an issue step sets it
+        m.d.sync += g.beta_idx.eq(g.beta_next)
+        m.d.comb += [g.beta_rd.addr.eq(g.beta_next),
                      gu.valid.eq(g.valid[0]), gu.word.eq(g.word), gu.beta.eq(g.beta),
                      gu.h.eq(d.pick.h)]
         for k in range(1, stages):
@@ -81,8 +86,8 @@ class GlauberRun:
     def _glauber_choose(self, m: Module, d) -> None:
         """CHOOSE of a stochastic run (cap and stop already checked): the issue restarts at
         the next uncommitted visit."""
-        m.d.sync += [d.g.count.eq(d.regs.visits), d.g.pos.eq(d.pos),
-                     d.g.beta_idx.eq(d.beta_idx)]
+        m.d.sync += [d.g.count.eq(d.regs.visits), d.g.pos.eq(d.pos)]
+        m.d.comb += d.g.beta_next.eq(d.beta_idx)
         m.next = "GLAUBER"
 
     def _glauber_issue(self, m: Module, d, allow) -> None:
@@ -111,7 +116,7 @@ class GlauberRun:
                          g.beta.eq(g.beta_rd.data), d.rng.eq(word),
                          g.count.eq(g.count + 1), g.pos.eq(Mux(wrap, 0, g.pos + 1))]
             with m.If(wrap & (g.beta_idx != d.beta_last)):
-                m.d.sync += g.beta_idx.eq(g.beta_idx + 1)
+                m.d.comb += g.beta_next.eq(g.beta_idx + 1)
 
     def _glauber_states(self, m: Module, d) -> None:
         N, g, gu = self.config.neurons, d.g, d.g.unit
@@ -132,9 +137,9 @@ class GlauberRun:
                              g.count.eq(d.regs.visits + 1),
                              g.pos.eq(Mux(d.pos == N - 1, 0, d.pos + 1))]
                 with m.If((d.pos == N - 1) & (d.beta_idx != d.beta_last)):
-                    m.d.sync += g.beta_idx.eq(d.beta_idx + 1)
+                    m.d.comb += g.beta_next.eq(d.beta_idx + 1)
                 with m.Else():
-                    m.d.sync += g.beta_idx.eq(d.beta_idx)
+                    m.d.comb += g.beta_next.eq(d.beta_idx)
                 self._choose(m, d, gu.up, 1)
             with m.Else():
                 with m.If(valid_d):

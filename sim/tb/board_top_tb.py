@@ -10,10 +10,13 @@ Started by ``tests/test_board_top_cocotb.py`` through
 A bit-level 8N1 driver on ``rx`` and a monitor on ``tx`` carry real protocol frames
 (:mod:`hopfield_fpga.protocol`): identify, weight load and read-back, on-chip store, traced
 recalls compared bit for bit with ``golden.run_binary``, and garbage and a corrupted frame that
-must not keep the next good frame from being answered. Failures name the seed.
+must not keep the next good frame from being answered; a stochastic RECALL_MANY with a seed per
+probe (RunFlags.PROBE_SEEDS). Failures name the seed.
 """
 
 from __future__ import annotations
+
+import dataclasses
 
 import numpy as np
 
@@ -159,6 +162,27 @@ class UartLink:
         return status, self.state_from(data[P.STATUS.size:]), events
 
 
+    async def recall_many_seeded(self, probes, seeds, *, order: Order, beta_fixed, sweeps: int):
+        """A stochastic RECALL_MANY with a seed per probe (RunFlags.PROBE_SEEDS) after
+        WRITE_BETA; returns one (status tuple, state) per probe."""
+        cfg = self.config
+        await self.request(P.Command.WRITE_BETA, P.BETA_RANGE.pack(0, len(beta_fixed))
+                           + b"".join(int(v).to_bytes(2, "little") for v in beta_fixed))
+        flags = P.RunFlags.STOCHASTIC | P.RunFlags.PROBE_SEEDS
+        header = P.RECALL_MANY_PARAMS.pack(int(order), int(flags), 0, sweeps * cfg.neurons,
+                                           len(beta_fixed), len(probes))
+        data = await self.request(
+            P.Command.RECALL_MANY, header + P.pack_probes(
+                [self.state_bytes(p) for p in probes], [seed_state(s) for s in seeds]),
+            timeout_cycles=REPLY_TIMEOUT_BYTES * 40 * self.divisor * len(probes)
+            * max(1, cfg.neurons // 4))
+        size = P.STATUS.size + self.state_size
+        assert len(data) == size * len(probes), f"RECALL_MANY: {len(data)} bytes"
+        return [(P.STATUS.unpack(data[i * size:i * size + P.STATUS.size]),
+                 self.state_from(data[i * size + P.STATUS.size:(i + 1) * size]))
+                for i in range(len(probes))]
+
+
 async def _start(dut):
     params = tb_params()
     config = NetworkConfig.from_dict(params["config"])
@@ -224,6 +248,20 @@ async def identify_load_recall(dut):
         _check_run(seed, f"recall {case} ({order.name.lower()})", status, state, events, want)
         dut._log.info(f"recall {case} ({order.name.lower()}): {want.visits} visits, "
                       f"{len(events)} flips, 2E {want.energy2}: equal to golden")
+
+    # a stochastic RECALL_MANY with a seed per probe: each result is its probe's golden run
+    probes = rng.choice([-1, 1], (3, n))
+    seeds = [int(s) for s in rng.integers(0, 2**32, 3)]
+    beta_fixed = [64, 256, 1024]
+    for order in (Order.RANDOM, Order.SEQUENTIAL):
+        got = await link.recall_many_seeded(probes, seeds, order=order, beta_fixed=beta_fixed,
+                                            sweeps=3)
+        for i, ((status, state), p, s) in enumerate(zip(got, probes, seeds)):
+            want = golden.run_binary(w, b, p, order=order, seed=s, beta_fixed=beta_fixed,
+                                     max_sweeps=3, trace=True, config=cfg)
+            _check_run(seed, f"recall_many probe {i} seed {s} ({order.name.lower()})", status,
+                       state, [], dataclasses.replace(want, trace=()))
+    dut._log.info("recall_many with a seed per probe: equal to golden")
 
 
 @cocotb.test()
