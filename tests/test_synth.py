@@ -17,11 +17,11 @@ pytestmark = [pytest.mark.synth, pytest.mark.slow]
 
 #: The boards CI builds, each in its default configuration (``hopfield boards``): the iCE40
 #: board and the smallest ECP5 board (N=1024 on an 85F took 18 minutes to place and route
-#: with the YoWASP tools on a small machine; ``hopfield sweep`` covers those). Every default
-#: is on the lanes engine: the column engine (``engine="column"``) fits no board at its
-#: default N (the 25F at N = 256 needs 167% of its LUT4s, docs/boards.md "The column engine
-#: on the boards"), so CI synthesizes it nowhere; tests/test_board_top_cocotb.py runs its
-#: board top, and the fit check refuses what cannot fit.
+#: with the YoWASP tools on a small machine; ``hopfield sweep`` covers those). Both are on the
+#: lanes engine. The column engine is the ECPIX-5's default (N = 256 on its 85F), whose build
+#: takes over an hour here (docs/boards.md), so CI synthesizes it nowhere;
+#: tests/test_board_top_cocotb.py runs its board top, and the fit check refuses what cannot
+#: fit.
 CI_BOARDS = [
     # The UP5K default (N = 256, 8-bit weights, K = 2) measured 5039 of 5280 logic cells and
     # 15.4 MHz at the 12 MHz clock (docs/boards.md); a non-fit or missed timing fails.
