@@ -164,12 +164,14 @@ def test_field_codec():
     run_comb_cases(m, cases, check)
 
 
-def test_field_pick():
+@pytest.mark.parametrize("neurons", [2, 13, 64])
+def test_field_pick(neurons):
     """FieldPick gives h_j (decoded from g_j), s_j and the clamp bit of j, for random lanes
-    with g = 2 h + s and every j."""
-    config = NetworkConfig(neurons=13, lanes=4, weight_bits=5)
+    with g = 2 h + s and every j (its AND-OR over the index's two-level decode: groups of
+    1, 4 and 8 lanes, a short last group at N = 13)."""
+    config = NetworkConfig(neurons=neurons, lanes=min(4, neurons), weight_bits=5)
     n, f = config.neurons, config.acc_bits + 1
-    seed = 7013
+    seed = 7000 + neurons
     rng = np.random.default_rng(seed)
     dut = FieldPick(config)
     bound = config.field_bound

@@ -49,7 +49,8 @@ from amaranth.lib.wiring import In, Out
 
 from hopfield_fpga.config import NetworkConfig
 
-__all__ = ["FieldOp", "FieldArray", "FieldPick", "one_hot", "encode_field", "decode_field"]
+__all__ = ["FieldOp", "FieldArray", "FieldPick", "one_hot", "one_hot_pick", "encode_field",
+           "decode_field"]
 
 
 class FieldOp(enum.Enum, shape=3):
@@ -84,23 +85,56 @@ def decode_field(g, s):
     return g[1:].as_signed() + ~s
 
 
-def one_hot(m: Module, index, n: int, enable, name: str = "sel"):
-    """``enable & (index == i)`` for i in [0, n), by a two-level decode: the index's low and
-    high halves each decoded once (2 x sqrt(n) lines), then one 2-input AND a line. An
-    ``index == i`` per line is a ceil(log2 n)-input compare each: about 4 LUT4s a line at
-    n = 1024 against 1."""
+def _halves(m: Module, index, enable, name: str):
+    """The two-level decode of ``index``: its low half decoded into 2^lo lines, its high half
+    (with ``enable``) into 2^(bits - lo) lines; line i of the whole decode is
+    ``lo[i % len(lo)] & hi[i // len(lo)]``."""
     bits = len(index)
     lo_bits = bits // 2
     lo = [Signal(name=f"{name}_lo{a}") for a in range(1 << lo_bits)]
     hi = [Signal(name=f"{name}_hi{b}") for b in range(1 << (bits - lo_bits))]
     m.d.comb += [line.eq(index[:lo_bits] == a) for a, line in enumerate(lo)]
     m.d.comb += [line.eq(enable & (index[lo_bits:] == b)) for b, line in enumerate(hi)]
+    return lo, hi
+
+
+def one_hot(m: Module, index, n: int, enable, name: str = "sel"):
+    """``enable & (index == i)`` for i in [0, n), by a two-level decode: the index's low and
+    high halves each decoded once (2 x sqrt(n) lines), then one 2-input AND a line. An
+    ``index == i`` per line is a ceil(log2 n)-input compare each: about 4 LUT4s a line at
+    n = 1024 against 1."""
+    lo, hi = _halves(m, index, enable, name)
     lines = []
     for i in range(n):
         line = Signal(name=f"{name}{i}")
-        m.d.comb += line.eq(lo[i & ((1 << lo_bits) - 1)] & hi[i >> lo_bits])
+        m.d.comb += line.eq(lo[i % len(lo)] & hi[i // len(lo)])
         lines.append(line)
     return lines
+
+
+def _or_tree(values):
+    """The OR of ``values`` as a balanced tree (a chain would give ABC a deep cone)."""
+    while len(values) > 1:
+        values = [values[i] | values[i + 1] if i + 1 < len(values) else values[i]
+                  for i in range(0, len(values), 2)]
+    return values[0]
+
+
+def one_hot_pick(m: Module, words, index, name: str = "pick"):
+    """``words[index]`` as an AND-OR over the two-level decode of ``index`` (no one-hot line a
+    word): word i ANDed with its low line, two of them a LUT4 ((a & la) | (b & lb)), their
+    OR a group of the same high line, the groups ANDed with their high lines and ORed. About
+    2/3 of a LUT4 a word a bit (N/2 + N/6), where yosys' ECP5 mapping of a binary N:1
+    multiplexer puts one 2:1 multiplexer in a LUT4 (about N a bit, docs/engine.md)."""
+    width = len(words[0])
+    lo, hi = _halves(m, index, Const(1, 1), name)
+    groups = []
+    for b, high in enumerate(hi):
+        terms = [word & lo[a].replicate(width)
+                 for a, word in enumerate(words[b * len(lo):(b + 1) * len(lo)])]
+        if terms:
+            groups.append(_or_tree(terms) & high.replicate(width))
+    return _or_tree(groups)
 
 
 class FieldArray(wiring.Component):
@@ -213,8 +247,12 @@ class FieldPick(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        s_j = self.states.bit_select(self.index, 1)
-        m.d.comb += [self.s.eq(s_j), self.held_j.eq(self.held.bit_select(self.index, 1)),
-                     self.h.eq(decode_field(self.fields.word_select(self.index,
-                                                                    self.field_bits), s_j))]
+        f = self.field_bits
+        words = [Cat(self.fields[i * f:(i + 1) * f], self.states[i], self.held[i])
+                 for i in range(self.config.neurons)]
+        picked = Signal(f + 2)
+        m.d.comb += picked.eq(one_hot_pick(m, words, self.index))
+        g_j, s_j = picked[:f].as_signed(), picked[f]
+        m.d.comb += [self.s.eq(s_j), self.held_j.eq(picked[f + 1]),
+                     self.h.eq(decode_field(g_j, s_j))]
         return m
