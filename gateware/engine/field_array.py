@@ -120,14 +120,15 @@ def _or_tree(values):
     return values[0]
 
 
-def one_hot_pick(m: Module, words, index, name: str = "pick"):
-    """``words[index]`` as an AND-OR over the two-level decode of ``index`` (no one-hot line a
-    word): word i ANDed with its low line, two of them a LUT4 ((a & la) | (b & lb)), their
-    OR a group of the same high line, the groups ANDed with their high lines and ORed. About
-    2/3 of a LUT4 a word a bit (N/2 + N/6), where yosys' ECP5 mapping of a binary N:1
-    multiplexer puts one 2:1 multiplexer in a LUT4 (about N a bit, docs/engine.md)."""
+def one_hot_pick(words, lo, hi):
+    """``words[i]`` for the one i whose low line ``lo[i % len(lo)]`` and high line
+    ``hi[i // len(lo)]`` are set (:func:`_halves`' lines), as an AND-OR: word i ANDed with its
+    low line, two of them a LUT4 ((a & la) | (b & lb)), their OR a group of one high line,
+    the groups ANDed with their high lines and ORed. With the lines from flip-flops that is
+    about 2/3 of a LUT4 a word a bit (N/2 + N/6); decoded in front of it, ABC maps across the
+    decode (0.82 a word a bit at N = 256), and yosys' ECP5 mapping of a binary N:1
+    multiplexer is about 0.9 (one 2:1 multiplexer a LUT4; docs/engine.md)."""
     width = len(words[0])
-    lo, hi = _halves(m, index, Const(1, 1), name)
     groups = []
     for b, high in enumerate(hi):
         terms = [word & lo[a].replicate(width)
@@ -220,15 +221,18 @@ class FieldArray(wiring.Component):
 
 
 class FieldPick(wiring.Component):
-    """One lane's h_j, s_j and clamp bit at ``index``: the engine's one N:1 pick (a flip's
-    energy term and a stochastic visit share it). A block of its own so that yosys counts it
-    apart (``synth_ecp5 -noflatten``: an F-bit N:1 multiplexer, the largest part of the
-    engine's own logic that grows with N). Combinational.
+    """One lane's h_j, s_j and clamp bit at j: the engine's one N:1 pick (a flip's energy term
+    and a stochastic visit share it). A block of its own so that yosys counts it apart
+    (``synth_ecp5 -noflatten``: an F + 2-bit N:1 pick, the largest part of the engine's own
+    logic that grows with N). j is held as its two-level decode (:func:`_halves`, 2 sqrt(N)
+    flip-flops), taken from ``index`` at the clock edge of a cycle with ``load``: the pick
+    (:func:`one_hot_pick`) then reads flip-flops only. The outputs are combinational from
+    those lines and the lanes.
 
     Members
     -------
     fields: In(N * F), states: In(N), held: In(N): the field array's g, s and the clamp mask.
-    index: In(range(N)), j.
+    index: In(range(N)), load: In(1): j, registered when ``load`` (j = 0 after reset).
     h: Out(signed(ACC_BITS)), h_j (:func:`decode_field` of g_j).
     s: Out(1), s_j; held_j: Out(1), the clamp bit of j.
     """
@@ -241,17 +245,26 @@ class FieldPick(wiring.Component):
         n = config.neurons
         super().__init__({
             "fields": In(n * self.field_bits), "states": In(n), "held": In(n),
-            "index": In(range(n)),
+            "index": In(range(n)), "load": In(1),
             "h": Out(signed(config.acc_bits)), "s": Out(1), "held_j": Out(1),
         })
+
+    def _held(self, m: Module, line, first: bool):
+        """A decode line of j, registered when ``load`` (set for j = 0 after reset)."""
+        held = Signal(name=f"j_{line.name}", init=int(first))
+        with m.If(self.load):
+            m.d.sync += held.eq(line)
+        return held
 
     def elaborate(self, platform):
         m = Module()
         f = self.field_bits
+        lo, hi = ([self._held(m, line, a == 0) for a, line in enumerate(half)]
+                  for half in _halves(m, self.index, Const(1, 1), "next"))
         words = [Cat(self.fields[i * f:(i + 1) * f], self.states[i], self.held[i])
                  for i in range(self.config.neurons)]
         picked = Signal(f + 2)
-        m.d.comb += picked.eq(one_hot_pick(m, words, self.index))
+        m.d.comb += picked.eq(one_hot_pick(words, lo, hi))
         g_j, s_j = picked[:f].as_signed(), picked[f]
         m.d.comb += [self.s.eq(s_j), self.held_j.eq(picked[f + 1]),
                      self.h.eq(decode_field(g_j, s_j))]
