@@ -463,9 +463,12 @@ def test_weight_store(config):
             else:
                 ctx.set(dut.read_addr, j)
                 ctx.set(dut.read_en, 1)
+                ctx.set(dut.chunk, ch)                  # registered with the read
+                ctx.set(dut.chunk_load, 1)
                 await ctx.tick()
                 ctx.set(dut.read_en, 0)
-                ctx.set(dut.chunk, ch)
+                ctx.set(dut.chunk_load, 0)
+                ctx.set(dut.chunk, int(rng.integers(c)))   # not loaded: ignored
                 where = f"seed {seed} step {step}: column {j}"
                 assert _unpack(ctx.get(dut.column), wb, c * k) == list(w[:, j]), where
                 assert (_unpack(ctx.get(dut.chunk_data), wb, k)

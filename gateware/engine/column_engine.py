@@ -175,7 +175,7 @@ class ColumnEngine(GlauberRun, QuantizedStoreRun, wiring.Component):
             order=Signal(RunOrder), trace_en=Signal(), max_visits=Signal(COUNTER_BITS),
             rng=Signal(32), pos=Signal(range(N)),          # pos: visits mod N
             # the flip (or the state write's flip) in progress
-            j=Signal(range(N)), j_chunk=Signal(range(C)), j_lane=Signal(range(K)),
+            j=Signal(range(N)), j_lane=Signal(range(K)),
             snew=Signal(),
             counting=Signal(),                             # a run's flip, not a state write's
             # ``choose_j``: the neuron this state would flip (``_candidate``), whose -s_j one
@@ -249,9 +249,8 @@ class ColumnEngine(GlauberRun, QuantizedStoreRun, wiring.Component):
             d.w_addr.eq(d.choose_j), d.w_en.eq(1), d.b_addr.eq(d.choose_chunk),
             ws.read_addr.eq(d.w_addr), ws.read_en.eq(d.w_en),
             # W_jj of the last flip, in the cycle after its FLIP, through the weight store's
-            # chunk pick (READ_WEIGHTS' own, which sets its chunk in READ_W): FLIP reads
-            # column j again
-            ws.chunk.eq(d.j_chunk),
+            # chunk pick (READ_WEIGHTS' own, which loads its chunk in EXEC; ``_choose`` loads
+            # j's): FLIP reads column j again
             eu.diag.eq(ws.chunk_data.word_select(d.j_lane, WB).as_signed()),
             d.b_rd.addr.eq(d.b_addr), d.b_rd.en.eq(1),
             d.ws_new.eq(d.cmd.data[:K] & d.chunk_mask),
@@ -354,10 +353,10 @@ class ColumnEngine(GlauberRun, QuantizedStoreRun, wiring.Component):
         """Issue the flip of ``choose_j`` (``_candidate``) to ``new`` (None: -s_j, a
         deterministic flip): its column and bias chunk are read now (as in every cycle)."""
         self._pick_next(m, d, d.choose_j)
+        m.d.comb += [d.ws.chunk.eq(d.choose_chunk), d.ws.chunk_load.eq(1)]
         m.d.sync += [d.j.eq(d.choose_j),
                      d.snew.eq(d.choose_new if new is None else new),
-                     d.counting.eq(count), d.j_chunk.eq(d.choose_chunk),
-                     d.j_lane.eq(d.choose_lane)]
+                     d.counting.eq(count), d.j_lane.eq(d.choose_lane)]
         m.next = "FLIP"
 
     def _advance(self, m, d, count):
@@ -448,7 +447,8 @@ class ColumnEngine(GlauberRun, QuantizedStoreRun, wiring.Component):
                     m.d.sync += [regs.dirty.eq(1), regs.busy.eq(0)]
                     m.next = "IDLE"
                 with m.Case(AccessOp.READ_WEIGHTS):
-                    m.d.comb += d.w_addr.eq(cmd.index)
+                    m.d.comb += [d.w_addr.eq(cmd.index), ws.chunk.eq(cmd.chunk),
+                                 ws.chunk_load.eq(1)]
                     m.next = "READ_W"
                 with m.Case(AccessOp.WRITE_BIAS):
                     lanes = Cat(*(Mux(d.chunk_mask[l], cmd.data[l * BB:(l + 1) * BB], 0)
@@ -511,7 +511,6 @@ class ColumnEngine(GlauberRun, QuantizedStoreRun, wiring.Component):
                     m.d.sync += regs.busy.eq(0)
                     m.next = "IDLE"
         with m.State("READ_W"):
-            m.d.comb += ws.chunk.eq(cmd.chunk)
             m.d.sync += d.reply_data.eq(ws.chunk_data)
             m.next = "REPLY"
         with m.State("READ_B"):

@@ -49,8 +49,8 @@ from amaranth.lib.wiring import In, Out
 
 from hopfield_fpga.config import NetworkConfig
 
-__all__ = ["FieldOp", "FieldArray", "FieldPick", "one_hot", "one_hot_pick", "encode_field",
-           "decode_field"]
+__all__ = ["FieldOp", "FieldArray", "FieldPick", "one_hot", "held_halves", "one_hot_pick",
+           "encode_field", "decode_field"]
 
 
 class FieldOp(enum.Enum, shape=3):
@@ -110,6 +110,20 @@ def one_hot(m: Module, index, n: int, enable, name: str = "sel"):
         m.d.comb += line.eq(lo[i % len(lo)] & hi[i // len(lo)])
         lines.append(line)
     return lines
+
+
+def held_halves(m: Module, index, load, name: str):
+    """:func:`_halves` of ``index`` (enable 1), each line registered when ``load``: the
+    decode of the index of the last cycle with ``load`` (of 0 after reset), the lines that
+    :func:`one_hot_pick` reads."""
+    def held(line, first):
+        reg = Signal(name=f"{name}_{line.name}", init=int(first))
+        with m.If(load):
+            m.d.sync += reg.eq(line)
+        return reg
+    lo, hi = _halves(m, index, Const(1, 1), f"{name}_next")
+    return [held(line, a == 0) for a, line in enumerate(lo)], \
+        [held(line, b == 0) for b, line in enumerate(hi)]
 
 
 def _or_tree(values):
@@ -224,8 +238,8 @@ class FieldPick(wiring.Component):
     """One lane's h_j, s_j and clamp bit at j: the engine's one N:1 pick (a flip's energy term
     and a stochastic visit share it). A block of its own so that yosys counts it apart
     (``synth_ecp5 -noflatten``: an F + 2-bit N:1 pick, the largest part of the engine's own
-    logic that grows with N). j is held as its two-level decode (:func:`_halves`, 2 sqrt(N)
-    flip-flops), taken from ``index`` at the clock edge of a cycle with ``load``: the pick
+    logic that grows with N). j is held as its two-level decode (:func:`held_halves`,
+    2 sqrt(N) flip-flops), taken from ``index`` at the clock edge of a cycle with ``load``: the pick
     (:func:`one_hot_pick`) then reads flip-flops only. The outputs are combinational from
     those lines and the lanes.
 
@@ -249,18 +263,10 @@ class FieldPick(wiring.Component):
             "h": Out(signed(config.acc_bits)), "s": Out(1), "held_j": Out(1),
         })
 
-    def _held(self, m: Module, line, first: bool):
-        """A decode line of j, registered when ``load`` (set for j = 0 after reset)."""
-        held = Signal(name=f"j_{line.name}", init=int(first))
-        with m.If(self.load):
-            m.d.sync += held.eq(line)
-        return held
-
     def elaborate(self, platform):
         m = Module()
         f = self.field_bits
-        lo, hi = ([self._held(m, line, a == 0) for a, line in enumerate(half)]
-                  for half in _halves(m, self.index, Const(1, 1), "next"))
+        lo, hi = held_halves(m, self.index, self.load, "j")
         words = [Cat(self.fields[i * f:(i + 1) * f], self.states[i], self.held[i])
                  for i in range(self.config.neurons)]
         picked = Signal(f + 2)
