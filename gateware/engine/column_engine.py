@@ -61,7 +61,7 @@ from ..engine_ports import (AccessOp, EnginePorts, RunOrder, StopReason, check_e
 from ..xorshift import load_state
 from .common import chunk_and_lane, check_int, sequential_latency, tree_latency, walk_latency
 from .energy_unit import EnergyUnit
-from .field_array import FieldArray, FieldOp, FieldPick, encode_field, held_halves, one_hot_pick
+from .field_array import FieldArray, FieldOp, FieldPick, encode_field
 from .glauber_run import GlauberRun
 from .hebbian_column import HebbianColumn
 from .quantized_store import QuantizedStoreRun
@@ -181,11 +181,9 @@ class ColumnEngine(GlauberRun, QuantizedStoreRun, wiring.Component):
             # ``choose_j``: the neuron this state would flip (``_candidate``), whose -s_j one
             # pick gives for every selector
             choose_j=Signal(range(N)),
-            # the one chunk pick of the states (``_s_chunk_next``): the access's chunk, or
-            # the refresh's (R_BIAS: the bias chunk loaded; R_COLS: the chunk and lane of
-            # the column added)
-            s_chunk_next=Signal(range(C)), s_chunk_load=Signal(),
-            r_chunk=Signal(range(C)), r_lane=Signal(range(K)),
+            # the one chunk pick of the states: the access's chunk, or the refresh's
+            # (R_BIAS: the bias chunk loaded; R_COLS: the chunk and lane of the column added)
+            s_chunk_at=Signal(range(C)), r_chunk=Signal(range(C)), r_lane=Signal(range(K)),
             # memory addresses of this cycle
             w_addr=Signal(range(N)), w_en=Signal(), b_addr=Signal(range(C)),
             # the access being executed
@@ -223,11 +221,7 @@ class ColumnEngine(GlauberRun, QuantizedStoreRun, wiring.Component):
                      pick.held.eq(d.held[:N])]
         d.pick = pick
         d.choose_new = ~fa.states.bit_select(d.choose_j, 1)
-        # the chunk pick of the states reads its chunk's registered decode (as FieldPick)
-        lo, hi = held_halves(m, d.s_chunk_next, d.s_chunk_load, "s_chunk")
-        d.s_chunk = Signal(K)
-        m.d.comb += d.s_chunk.eq(one_hot_pick([d.states[c * K:(c + 1) * K] for c in range(C)],
-                                              lo, hi))
+        d.s_chunk = d.states.word_select(d.s_chunk_at, K)
         d.choose_chunk, d.choose_lane = chunk_and_lane(d.choose_j, K, N)
         self._build_selectors(m, d)
         if stoch:
@@ -260,6 +254,7 @@ class ColumnEngine(GlauberRun, QuantizedStoreRun, wiring.Component):
             eu.diag.eq(ws.chunk_data.word_select(d.j_lane, WB).as_signed()),
             d.b_rd.addr.eq(d.b_addr), d.b_rd.en.eq(1),
             d.ws_new.eq(d.cmd.data[:K] & d.chunk_mask),
+            d.s_chunk_at.eq(d.cmd.chunk),                  # the refresh sets its own
             regs.energy2.eq(eu.energy2),
             self.reply.payload.data.eq(d.reply_data),
             # §13: a synchronous flip's visit is t N + j (visits counts whole steps)
@@ -350,11 +345,6 @@ class ColumnEngine(GlauberRun, QuantizedStoreRun, wiring.Component):
         (the flags' OR, the cap compares), which was the routed critical path."""
         m.d.comb += d.choose_j.eq(index)
 
-    def _s_chunk_next(self, m, d, chunk):
-        """The chunk pick of the states (``d.s_chunk``) reads ``chunk`` from the next cycle
-        on."""
-        m.d.comb += [d.s_chunk_next.eq(chunk), d.s_chunk_load.eq(1)]
-
     def _pick_next(self, m, d, index):
         """The one pick (``d.pick``) reads ``index`` from the next cycle on."""
         m.d.comb += [d.pick.index.eq(index), d.pick.load.eq(1)]
@@ -417,7 +407,6 @@ class ColumnEngine(GlauberRun, QuantizedStoreRun, wiring.Component):
             m.d.comb += [self.access.ready.eq(1), self.run.ready.eq(~self.access.valid)]
             with m.If(self.access.valid):
                 m.d.sync += [d.cmd.eq(self.access.payload), regs.busy.eq(1)]
-                self._s_chunk_next(m, d, self.access.payload.chunk)   # EXEC's chunk pick
                 m.next = "EXEC"
             with m.Elif(self.run.valid):
                 if d.window is not None:
@@ -567,8 +556,8 @@ class ColumnEngine(GlauberRun, QuantizedStoreRun, wiring.Component):
             # Cycle t reads bias chunk t; cycle t + 1 loads it into the lanes.
             m.d.comb += d.b_addr.eq(d.loop)
             m.d.sync += d.loop.eq(d.loop + 1)
-            self._s_chunk_next(m, d, d.loop)           # prev in the next cycle
             with m.If(d.loop != 0):
+                m.d.comb += d.s_chunk_at.eq(prev)
                 s_chunk = d.s_chunk
                 lanes = [d.b_rd.data[l * BB:(l + 1) * BB].as_signed() for l in range(K)]
                 wide = [Signal(signed(A), name=f"rb{l}") for l in range(K)]
@@ -584,19 +573,18 @@ class ColumnEngine(GlauberRun, QuantizedStoreRun, wiring.Component):
                              eu.bias_sum.eq(total)]
             with m.If(d.loop == C):
                 m.d.sync += [d.loop.eq(0), d.r_chunk.eq(0), d.r_lane.eq(0)]
-                self._s_chunk_next(m, d, 0)            # r_chunk's
                 m.next = "R_COLS"
         with m.State("R_COLS"):
             # Cycle t reads column t; cycle t + 1 adds it with the sign s_t.
             m.d.comb += d.w_addr.eq(d.loop)
             m.d.sync += d.loop.eq(d.loop + 1)
             with m.If(d.loop != 0):
-                # s_prev from the chunk pick (at r_chunk): (r_chunk, r_lane) follow prev
+                # s_prev from the chunk pick: (r_chunk, r_lane) follow prev
+                m.d.comb += d.s_chunk_at.eq(d.r_chunk)
                 sign = d.s_chunk.bit_select(d.r_lane, 1)
                 last_lane = d.r_lane == K - 1
                 m.d.sync += [d.r_lane.eq(Mux(last_lane, 0, d.r_lane + 1)),
                              d.r_chunk.eq(d.r_chunk + last_lane)]
-                self._s_chunk_next(m, d, d.r_chunk + last_lane)
                 m.d.comb += [fa.op.eq(FieldOp.ADD), fa.sign.eq(sign),
                              eu.push.eq(1), eu.refresh.eq(1), eu.sign.eq(sign)]
             with m.If(d.loop == N):
