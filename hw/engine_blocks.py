@@ -23,6 +23,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from hopfield_fpga.gateware.engine.column_engine import DEFAULT_SPANS, ColumnEngine
+from hopfield_fpga.gateware.engine.column_sum import ColumnSum
 from hopfield_fpga.gateware.engine.field_array import FieldArray, FieldPick
 from hopfield_fpga.gateware.engine.glauber_unit import GlauberUnit
 from hopfield_fpga.gateware.engine.hebbian_column import HebbianColumn
@@ -71,6 +72,7 @@ def _config(board: str = "ulx3s-85f"):
 BLOCKS = {
     "field_array": lambda c, spans: FieldArray(c),
     "field_pick": lambda c, spans: FieldPick(c),
+    "column_sum": lambda c, spans: ColumnSum(c),
     "select_sequential": lambda c, spans: SelectSequential(c.neurons, spans[0]),
     "select_rank": lambda c, spans: SelectRank(c.neurons, spans[1], spans[2]),
     "select_random": lambda c, spans: SelectRandom(c.neurons, MEASURED_WORDS),

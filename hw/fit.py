@@ -42,10 +42,13 @@ COLUMN_LUTS_FIXED = 4613
 #: ColumnEngine at N = 32 and 64: 139.5 LUT4s a neuron in the design those builds had, 120.2
 #: after) and "The column engine at N = 1024 on the 85F" (the same at N = 256 in its widths,
 #: LUT4s plus two a CCU2C: 35323 before the field lanes kept 2h + s and the weight store lost
-#: its read-first emulation, 34460 after, 3.4 a neuron fewer), until a board build measures
-#: it again.
+#: its read-first emulation, 34460 after, 3.4 a neuron fewer; then 26400 before the h_j pick
+#: and the weight store's chunk pick read registered decodes through an AND-OR and the
+#: column sum took the -1 states as its adders' carry-ins, 24187 after, 8.6 fewer, measured
+#: without Feature.HEBBIAN and the random order, which these changes do not touch), until a
+#: board build measures it again.
 COLUMN_LUTS_PER_NEURON = round(COLUMN_LUTS_PER_NEURON_BUILT - (139.5 - 120.2)
-                               - (35323 - 34460) / 256)
+                               - (35323 - 34460) / 256 - (26400 - 24187) / 256)
 #: Feature.HEBBIAN's and Order.RANDOM's shares, left out of the estimate without them: the
 #: slopes (LUT4s plus two a CCU2C, N = 64 to 256) of the ColumnEngine in the 85F's widths
 #: with every feature and the orders sequential, random and rejection_free (110.4 a neuron,

@@ -98,7 +98,7 @@ def test_field_array_matches_model(config):
             ctx.set(dut.column, _pack(col, wb))
             ctx.set(dut.op, op)
             ctx.set(dut.sign, sign)
-            ctx.set(dut.index, j)
+            ctx.set(dut.index, int(j))
             ctx.set(dut.chunk, c)
             ctx.set(dut.fields_in, _pack(new_g, f))
             ctx.set(dut.states_in, _bits(new_s))
@@ -164,12 +164,15 @@ def test_field_codec():
     run_comb_cases(m, cases, check)
 
 
-def test_field_pick():
+@pytest.mark.parametrize("neurons", [2, 13, 64])
+def test_field_pick(neurons):
     """FieldPick gives h_j (decoded from g_j), s_j and the clamp bit of j, for random lanes
-    with g = 2 h + s and every j."""
-    config = NetworkConfig(neurons=13, lanes=4, weight_bits=5)
+    with g = 2 h + s and every j (its AND-OR over j's two-level decode: groups of 1, 4 and 8
+    lanes, a short last group at N = 13): j = 0 after reset, then j as ``index`` was in the
+    last cycle with ``load``, whatever ``index`` is now."""
+    config = NetworkConfig(neurons=neurons, lanes=min(4, neurons), weight_bits=5)
     n, f = config.neurons, config.acc_bits + 1
-    seed = 7013
+    seed = 7000 + neurons
     rng = np.random.default_rng(seed)
     dut = FieldPick(config)
     bound = config.field_bound
@@ -178,18 +181,27 @@ def test_field_pick():
         h = rng.integers(-bound, bound + 1, n)
         s = rng.integers(0, 2, n)
         held = rng.integers(0, 2, n)
-        cases += [(h, s, held, j) for j in range(n)]
+        cases += [(h, s, held, j) for j in rng.permutation(n)]
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
 
-    async def check(ctx, case):
-        h, s, held, j = case
-        ctx.set(dut.fields, _pack(2 * h + 2 * s - 1, f))
-        ctx.set(dut.states, _bits(s))
-        ctx.set(dut.held, _bits(held))
-        ctx.set(dut.index, j)
-        got = (ctx.get(dut.h), ctx.get(dut.s), ctx.get(dut.held_j))
-        assert got == (h[j], s[j], held[j]), f"seed {seed} j {j}"
+    async def bench(ctx):
+        j_held = 0                                   # after reset
+        for h, s, held, j in cases:
+            ctx.set(dut.fields, _pack(2 * h + 2 * s - 1, f))
+            ctx.set(dut.states, _bits(s))
+            ctx.set(dut.held, _bits(held))
+            ctx.set(dut.index, int(rng.integers(n)))  # not loaded: ignored
+            got = (ctx.get(dut.h), ctx.get(dut.s), ctx.get(dut.held_j))
+            assert got == (h[j_held], s[j_held], held[j_held]), f"seed {seed} j {j_held}"
+            ctx.set(dut.index, int(j))
+            ctx.set(dut.load, 1)
+            await ctx.tick()
+            ctx.set(dut.load, 0)
+            j_held = j
 
-    run_comb_cases(dut, cases, check)
+    sim.add_testbench(bench)
+    sim.run()
 
 
 # -- selectors ---------------------------------------------------------------------------------
@@ -451,9 +463,12 @@ def test_weight_store(config):
             else:
                 ctx.set(dut.read_addr, j)
                 ctx.set(dut.read_en, 1)
+                ctx.set(dut.chunk, ch)                  # registered with the read
+                ctx.set(dut.chunk_load, 1)
                 await ctx.tick()
                 ctx.set(dut.read_en, 0)
-                ctx.set(dut.chunk, ch)
+                ctx.set(dut.chunk_load, 0)
+                ctx.set(dut.chunk, int(rng.integers(c)))   # not loaded: ignored
                 where = f"seed {seed} step {step}: column {j}"
                 assert _unpack(ctx.get(dut.column), wb, c * k) == list(w[:, j]), where
                 assert (_unpack(ctx.get(dut.chunk_data), wb, k)

@@ -61,7 +61,8 @@ def test_weight_store_two_ports():
             for port, j in ((p0, j0), (p1, j1)):
                 ctx.set(port.read_addr, j)
                 ctx.set(port.read_en, 1)
-                ctx.set(port.chunk, ch)
+                ctx.set(port.chunk, ch)                 # registered with the read
+                ctx.set(port.chunk_load, 1)
             new = w.copy()
             if kind == "column":
                 col = np.zeros(c * k, dtype=np.int64)
@@ -87,8 +88,9 @@ def test_weight_store_two_ports():
             assert ctx.get(p0.stale) == 0, where
             await ctx.tick()
             for port in (p0, p1):
-                for name in ("write_column", "write_en", "read_en"):
+                for name in ("write_column", "write_en", "read_en", "chunk_load"):
                     ctx.set(getattr(port, name), 0)
+                ctx.set(port.chunk, int(rng.integers(c)))   # not loaded: ignored
             # Port 0 reads the old column in a write cycle (its read has its own port).
             got0 = _unpack(ctx.get(p0.column), wb, c * k)
             assert got0 == list(w[:, j0]), f"{where}: port 0, column {j0}"

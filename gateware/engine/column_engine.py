@@ -174,14 +174,12 @@ class ColumnEngine(GlauberRun, QuantizedStoreRun, wiring.Component):
             order=Signal(RunOrder), trace_en=Signal(), max_visits=Signal(COUNTER_BITS),
             rng=Signal(32), pos=Signal(range(N)),          # pos: visits mod N
             # the flip (or the state write's flip) in progress
-            j=Signal(range(N)), j_chunk=Signal(range(C)), j_lane=Signal(range(K)),
+            j=Signal(range(N)), j_lane=Signal(range(K)),
             snew=Signal(),
             counting=Signal(),                             # a run's flip, not a state write's
-            # the one N:1 pick of h_j (and s_j, the clamp bit) that the flip's energy term
-            # and the Glauber visit share: ``pick_j`` is j in FLIP and the visit in E
-            # (GlauberRun), never both in one cycle; ``choose_j`` is the neuron this state
-            # would flip (``_candidate``), whose -s_j one pick gives for every selector
-            pick_j=Signal(range(N)), choose_j=Signal(range(N)),
+            # ``choose_j``: the neuron this state would flip (``_candidate``), whose -s_j one
+            # pick gives for every selector
+            choose_j=Signal(range(N)),
             # the one chunk pick of the states: the access's chunk, or the refresh's
             # (R_BIAS: the bias chunk loaded; R_COLS: the chunk and lane of the column added)
             s_chunk_at=Signal(range(C)), r_chunk=Signal(range(C)), r_lane=Signal(range(K)),
@@ -214,10 +212,13 @@ class ColumnEngine(GlauberRun, QuantizedStoreRun, wiring.Component):
             stochastic=Signal() if stoch else Const(0),
             beta_idx=Signal(range(cfg.beta_depth)),
             beta_last=Signal(range(cfg.beta_depth)))
+        # the one N:1 pick of h_j (and s_j, the clamp bit) that the flip's energy term and
+        # the Glauber visit share: its j (registered inside) is j in FLIP and the visit in E
+        # (GlauberRun), never both in one cycle; ``_pick_next`` sets it for the next cycle
         m.submodules.pick = pick = FieldPick(cfg)
         m.d.comb += [pick.fields.eq(fa.fields), pick.states.eq(fa.states),
-                     pick.held.eq(d.held[:N]), pick.index.eq(d.pick_j)]
-        d.pick = SimpleNamespace(h=pick.h, s=pick.s, held=pick.held_j)
+                     pick.held.eq(d.held[:N])]
+        d.pick = pick
         d.choose_new = ~fa.states.bit_select(d.choose_j, 1)
         d.s_chunk = d.states.word_select(d.s_chunk_at, K)
         d.choose_chunk, d.choose_lane = chunk_and_lane(d.choose_j, K, N)
@@ -247,9 +248,8 @@ class ColumnEngine(GlauberRun, QuantizedStoreRun, wiring.Component):
             d.w_addr.eq(d.choose_j), d.w_en.eq(1), d.b_addr.eq(d.choose_chunk),
             ws.read_addr.eq(d.w_addr), ws.read_en.eq(d.w_en),
             # W_jj of the last flip, in the cycle after its FLIP, through the weight store's
-            # chunk pick (READ_WEIGHTS' own, which sets its chunk in READ_W): FLIP reads
-            # column j again
-            ws.chunk.eq(d.j_chunk),
+            # chunk pick (READ_WEIGHTS' own, which loads its chunk in EXEC; ``_choose`` loads
+            # j's): FLIP reads column j again
             eu.diag.eq(ws.chunk_data.word_select(d.j_lane, WB).as_signed()),
             d.b_rd.addr.eq(d.b_addr), d.b_rd.en.eq(1),
             d.ws_new.eq(d.cmd.data[:K] & d.chunk_mask),
@@ -344,13 +344,18 @@ class ColumnEngine(GlauberRun, QuantizedStoreRun, wiring.Component):
         (the flags' OR, the cap compares), which was the routed critical path."""
         m.d.comb += d.choose_j.eq(index)
 
+    def _pick_next(self, m, d, index):
+        """The one pick (``d.pick``) reads ``index`` from the next cycle on."""
+        m.d.comb += [d.pick.index.eq(index), d.pick.load.eq(1)]
+
     def _choose(self, m, d, new, count):
         """Issue the flip of ``choose_j`` (``_candidate``) to ``new`` (None: -s_j, a
         deterministic flip): its column and bias chunk are read now (as in every cycle)."""
-        m.d.sync += [d.j.eq(d.choose_j), d.pick_j.eq(d.choose_j),
+        self._pick_next(m, d, d.choose_j)
+        m.d.comb += [d.ws.chunk.eq(d.choose_chunk), d.ws.chunk_load.eq(1)]
+        m.d.sync += [d.j.eq(d.choose_j),
                      d.snew.eq(d.choose_new if new is None else new),
-                     d.counting.eq(count), d.j_chunk.eq(d.choose_chunk),
-                     d.j_lane.eq(d.choose_lane)]
+                     d.counting.eq(count), d.j_lane.eq(d.choose_lane)]
         m.next = "FLIP"
 
     def _advance(self, m, d, count):
@@ -441,7 +446,8 @@ class ColumnEngine(GlauberRun, QuantizedStoreRun, wiring.Component):
                     m.d.sync += [regs.dirty.eq(1), regs.busy.eq(0)]
                     m.next = "IDLE"
                 with m.Case(AccessOp.READ_WEIGHTS):
-                    m.d.comb += d.w_addr.eq(cmd.index)
+                    m.d.comb += [d.w_addr.eq(cmd.index), ws.chunk.eq(cmd.chunk),
+                                 ws.chunk_load.eq(1)]
                     m.next = "READ_W"
                 with m.Case(AccessOp.WRITE_BIAS):
                     lanes = Cat(*(Mux(d.chunk_mask[l], cmd.data[l * BB:(l + 1) * BB], 0)
@@ -504,7 +510,6 @@ class ColumnEngine(GlauberRun, QuantizedStoreRun, wiring.Component):
                     m.d.sync += regs.busy.eq(0)
                     m.next = "IDLE"
         with m.State("READ_W"):
-            m.d.comb += ws.chunk.eq(cmd.chunk)
             m.d.sync += d.reply_data.eq(ws.chunk_data)
             m.next = "REPLY"
         with m.State("READ_B"):
@@ -683,7 +688,7 @@ class ColumnEngine(GlauberRun, QuantizedStoreRun, wiring.Component):
             # Column j and the bias chunk of j arrive: every lane adds 2 s_j' W_ij, and the
             # energy unit takes the column with h_j + b_j (h_j before the add); W_jj follows
             # in the next cycle (``eu.diag``, set in elaborate).
-            h_j = d.pick.h                                  # pick_j = j
+            h_j = d.pick.h                                  # the pick's j is j
             b_j = d.b_rd.data.word_select(d.j_lane, BB).as_signed()
             m.d.comb += [d.w_addr.eq(d.j),                 # column j again, for W_jj
                          fa.op.eq(FieldOp.FLIP), fa.sign.eq(d.snew), fa.index.eq(d.j),

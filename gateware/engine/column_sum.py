@@ -7,9 +7,17 @@ cycle the field array takes it (the field array's state changes at that clock ed
 first register level sees the old state). The refresh uses it as well:
 sum_ij W_ij s_i s_j = sum_j s_j c_j, summed over the columns it adds.
 
-Per lane one conditional negation (s_i W_ij, W_BITS + 1 bits), then an N-input
-:class:`~hopfield_fpga.gateware.unstable_set.AdderTree` with a register after every
-``per_stage`` adder levels: latency ``latency`` cycles, ``valid`` travelling with the sum.
+Per lane s_i W_ij = (W_ij ^ m_i) + m_i with m_i = [s_i = -1]: the complement is one XOR a
+bit, and the m_i go in as the carry-ins of the sum's adders (an N-input tree has N - 1
+adders: each takes the carry its left input brings and passes its right input's up, so a
+subtree of L lanes brings one carry and holds L - 1). Lane 0 has none: its s_0 W_0j is
+negated as it is (W_BITS + 1 bits, the path above it one bit wider), so the root brings
+none. Against a conditional negation a lane (a carry chain each) and a W_BITS + 1-bit tree
+this is 858 to 522 LUT4s (a CCU2C as two) at N = 64 (docs/engine.md, "The column engine at
+N = 1024 on the 85F"); written ``(Cat(c, a) + Cat(c, b)) >> 1`` (one carry chain for sure)
+the adders were 675. A register after every ``per_stage`` adder levels (carries that cross
+it are registered with their node): latency ``latency`` cycles, ``valid`` travelling with
+the sum.
 
 Members
 -------
@@ -45,25 +53,59 @@ class ColumnSum(wiring.Component):
             raise TypeError(f"config must be a NetworkConfig, not {config!r}")
         check_int("per_stage", per_stage, 1, 64)
         self.config = config
-        self._tree = AdderTree(config.neurons, config.weight_bits + 1, per_stage=per_stage)
-        self.latency = self._tree.latency
+        self.per_stage = per_stage
+        self.latency = AdderTree.latency_of(config.neurons, per_stage)
         assert self.latency == column_sum_latency(config, per_stage)
+        width = config.weight_bits + 1 + (config.neurons - 1).bit_length()
         super().__init__({
             "column": In(config.neurons * config.weight_bits),
             "states": In(config.neurons),
             "valid_in": In(1),
-            "total": Out(signed(self._tree.out_width)),
+            "total": Out(signed(width)),
             "valid_out": Out(1),
         })
 
     def elaborate(self, platform):
         n, wb = self.config.neurons, self.config.weight_bits
         m = Module()
-        m.submodules.tree = tree = self._tree
-        for i in range(n):
-            w = self.column[i * wb:(i + 1) * wb].as_signed()
-            term = Signal(signed(wb + 1), name=f"t{i}")
-            m.d.comb += [term.eq(Mux(self.states[i], w, -w)), tree.inputs[i].eq(term)]
-        m.d.comb += [tree.valid_in.eq(self.valid_in), tree.first_in.eq(0),
-                     self.total.eq(tree.total), self.valid_out.eq(tree.valid_out)]
+        # (value, carry still to add or None) a node; lane 0 is exact, the others bring m_i
+        w0 = self.column[:wb].as_signed()
+        nodes = [(Mux(self.states[0], w0, -w0), None)]
+        for i in range(1, n):
+            x = Signal(signed(wb), name=f"x{i}")
+            minus = ~self.states[i]
+            m.d.comb += x.eq(self.column[i * wb:(i + 1) * wb] ^ minus.replicate(wb))
+            nodes.append((x, minus))
+        valid = self.valid_in
+        levels = max(1, (n - 1).bit_length())
+        for level in range(levels):
+            registered = (level + 1) % self.per_stage == 0 or level == levels - 1
+            domain = m.d.sync if registered else m.d.comb
+            nxt = []
+            for i in range(0, len(nodes), 2):
+                (a, ca), rest = nodes[i], nodes[i + 1:i + 2]
+                if rest:
+                    (b, cb), = rest
+                    if ca is None:                 # the subtree of lane 0 brings none
+                        ca, cb = cb, None
+                    assert ca is not None
+                    value = a + b + ca
+                    width = max(len(a), len(b)) + 1
+                else:
+                    value, cb, width = a, ca, len(a)
+                r = Signal(signed(width), name=f"l{level}_{i // 2}")
+                domain += r.eq(value)
+                carry = cb
+                if cb is not None and registered:
+                    carry = Signal(name=f"l{level}_{i // 2}_c")
+                    m.d.sync += carry.eq(cb)
+                nxt.append((r, carry))
+            nodes = nxt
+            if registered:
+                v = Signal(name=f"l{level}_valid")
+                m.d.sync += v.eq(valid)
+                valid = v
+        (total, carry), = nodes
+        assert carry is None
+        m.d.comb += [self.total.eq(total), self.valid_out.eq(valid)]
         return m

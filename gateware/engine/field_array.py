@@ -49,7 +49,8 @@ from amaranth.lib.wiring import In, Out
 
 from hopfield_fpga.config import NetworkConfig
 
-__all__ = ["FieldOp", "FieldArray", "FieldPick", "one_hot", "encode_field", "decode_field"]
+__all__ = ["FieldOp", "FieldArray", "FieldPick", "one_hot", "held_halves", "one_hot_pick",
+           "encode_field", "decode_field"]
 
 
 class FieldOp(enum.Enum, shape=3):
@@ -84,23 +85,71 @@ def decode_field(g, s):
     return g[1:].as_signed() + ~s
 
 
-def one_hot(m: Module, index, n: int, enable, name: str = "sel"):
-    """``enable & (index == i)`` for i in [0, n), by a two-level decode: the index's low and
-    high halves each decoded once (2 x sqrt(n) lines), then one 2-input AND a line. An
-    ``index == i`` per line is a ceil(log2 n)-input compare each: about 4 LUT4s a line at
-    n = 1024 against 1."""
+def _halves(m: Module, index, enable, name: str):
+    """The two-level decode of ``index``: its low half decoded into 2^lo lines, its high half
+    (with ``enable``) into 2^(bits - lo) lines; line i of the whole decode is
+    ``lo[i % len(lo)] & hi[i // len(lo)]``."""
     bits = len(index)
     lo_bits = bits // 2
     lo = [Signal(name=f"{name}_lo{a}") for a in range(1 << lo_bits)]
     hi = [Signal(name=f"{name}_hi{b}") for b in range(1 << (bits - lo_bits))]
     m.d.comb += [line.eq(index[:lo_bits] == a) for a, line in enumerate(lo)]
     m.d.comb += [line.eq(enable & (index[lo_bits:] == b)) for b, line in enumerate(hi)]
+    return lo, hi
+
+
+def one_hot(m: Module, index, n: int, enable, name: str = "sel"):
+    """``enable & (index == i)`` for i in [0, n), by a two-level decode: the index's low and
+    high halves each decoded once (2 x sqrt(n) lines), then one 2-input AND a line. An
+    ``index == i`` per line is a ceil(log2 n)-input compare each: about 4 LUT4s a line at
+    n = 1024 against 1."""
+    lo, hi = _halves(m, index, enable, name)
     lines = []
     for i in range(n):
         line = Signal(name=f"{name}{i}")
-        m.d.comb += line.eq(lo[i & ((1 << lo_bits) - 1)] & hi[i >> lo_bits])
+        m.d.comb += line.eq(lo[i % len(lo)] & hi[i // len(lo)])
         lines.append(line)
     return lines
+
+
+def held_halves(m: Module, index, load, name: str):
+    """:func:`_halves` of ``index`` (enable 1), each line registered when ``load``: the
+    decode of the index of the last cycle with ``load`` (of 0 after reset), the lines that
+    :func:`one_hot_pick` reads."""
+    def held(line, first):
+        reg = Signal(name=f"{name}_{line.name}", init=int(first))
+        with m.If(load):
+            m.d.sync += reg.eq(line)
+        return reg
+    lo, hi = _halves(m, index, Const(1, 1), f"{name}_next")
+    return [held(line, a == 0) for a, line in enumerate(lo)], \
+        [held(line, b == 0) for b, line in enumerate(hi)]
+
+
+def _or_tree(values):
+    """The OR of ``values`` as a balanced tree (a chain would give ABC a deep cone)."""
+    while len(values) > 1:
+        values = [values[i] | values[i + 1] if i + 1 < len(values) else values[i]
+                  for i in range(0, len(values), 2)]
+    return values[0]
+
+
+def one_hot_pick(words, lo, hi):
+    """``words[i]`` for the one i whose low line ``lo[i % len(lo)]`` and high line
+    ``hi[i // len(lo)]`` are set (:func:`_halves`' lines), as an AND-OR: word i ANDed with its
+    low line, two of them a LUT4 ((a & la) | (b & lb)), their OR a group of one high line,
+    the groups ANDed with their high lines and ORed. With the lines from flip-flops that is
+    about 2/3 of a LUT4 a word a bit (N/2 + N/6); decoded in front of it, ABC maps across the
+    decode (0.82 a word a bit at N = 256), and yosys' ECP5 mapping of a binary N:1
+    multiplexer is about 0.9 (one 2:1 multiplexer a LUT4; docs/engine.md)."""
+    width = len(words[0])
+    groups = []
+    for b, high in enumerate(hi):
+        terms = [word & lo[a].replicate(width)
+                 for a, word in enumerate(words[b * len(lo):(b + 1) * len(lo)])]
+        if terms:
+            groups.append(_or_tree(terms) & high.replicate(width))
+    return _or_tree(groups)
 
 
 class FieldArray(wiring.Component):
@@ -186,15 +235,18 @@ class FieldArray(wiring.Component):
 
 
 class FieldPick(wiring.Component):
-    """One lane's h_j, s_j and clamp bit at ``index``: the engine's one N:1 pick (a flip's
-    energy term and a stochastic visit share it). A block of its own so that yosys counts it
-    apart (``synth_ecp5 -noflatten``: an F-bit N:1 multiplexer, the largest part of the
-    engine's own logic that grows with N). Combinational.
+    """One lane's h_j, s_j and clamp bit at j: the engine's one N:1 pick (a flip's energy term
+    and a stochastic visit share it). A block of its own so that yosys counts it apart
+    (``synth_ecp5 -noflatten``: an F + 2-bit N:1 pick, the largest part of the engine's own
+    logic that grows with N). j is held as its two-level decode (:func:`held_halves`,
+    2 sqrt(N) flip-flops), taken from ``index`` at the clock edge of a cycle with ``load``: the pick
+    (:func:`one_hot_pick`) then reads flip-flops only. The outputs are combinational from
+    those lines and the lanes.
 
     Members
     -------
     fields: In(N * F), states: In(N), held: In(N): the field array's g, s and the clamp mask.
-    index: In(range(N)), j.
+    index: In(range(N)), load: In(1): j, registered when ``load`` (j = 0 after reset).
     h: Out(signed(ACC_BITS)), h_j (:func:`decode_field` of g_j).
     s: Out(1), s_j; held_j: Out(1), the clamp bit of j.
     """
@@ -207,14 +259,19 @@ class FieldPick(wiring.Component):
         n = config.neurons
         super().__init__({
             "fields": In(n * self.field_bits), "states": In(n), "held": In(n),
-            "index": In(range(n)),
+            "index": In(range(n)), "load": In(1),
             "h": Out(signed(config.acc_bits)), "s": Out(1), "held_j": Out(1),
         })
 
     def elaborate(self, platform):
         m = Module()
-        s_j = self.states.bit_select(self.index, 1)
-        m.d.comb += [self.s.eq(s_j), self.held_j.eq(self.held.bit_select(self.index, 1)),
-                     self.h.eq(decode_field(self.fields.word_select(self.index,
-                                                                    self.field_bits), s_j))]
+        f = self.field_bits
+        lo, hi = held_halves(m, self.index, self.load, "j")
+        words = [Cat(self.fields[i * f:(i + 1) * f], self.states[i], self.held[i])
+                 for i in range(self.config.neurons)]
+        picked = Signal(f + 2)
+        m.d.comb += picked.eq(one_hot_pick(words, lo, hi))
+        g_j, s_j = picked[:f].as_signed(), picked[f]
+        m.d.comb += [self.s.eq(s_j), self.held_j.eq(picked[f + 1]),
+                     self.h.eq(decode_field(g_j, s_j))]
         return m

@@ -10,7 +10,7 @@ cycle) into a pipeline of 1 + ``GlauberUnit.latency`` stages:
   a synchronous-read memory, a block RAM, addressed with the entry the next cycle has) and the
   generator state after the visit are registered;
 - E: h_j and beta enter the Glauber unit; h_j, s_j and the clamp bit come from the
-  engine's one N:1 pick (``d.pick``, at ``d.pick_j``, which the issue sets to j: the flip's
+  engine's one N:1 pick (``d.pick``, whose j the issue sets: the flip's
   FLIP uses the same pick, and never in an E cycle, since a flip drops the visits in
   flight); s_j and the clamp bit travel beside the visit to D;
 - D, ``latency`` cycles later: the decision. A visit that keeps s_j commits (visits, pos and
@@ -71,7 +71,7 @@ class GlauberRun:
             # per stage (0 = E, last = D): valid, j, generator state after the visit
             valid=chain("valid", 1), j=chain("j", range(N)), rng=chain("rng", 32),
             # s_j and the clamp bit picked in E (stage 0: the pick itself)
-            s=[d.pick.s] + chain("s", 1)[1:], held=[d.pick.held] + chain("held", 1)[1:],
+            s=[d.pick.s] + chain("s", 1)[1:], held=[d.pick.held_j] + chain("held", 1)[1:],
             word=Signal(16), beta=Signal(BETA_BITS))
         m.d.comb += g.beta_next.eq(g.beta_idx)      # kept, unless an issue step sets it
         m.d.sync += g.beta_idx.eq(g.beta_next)
@@ -111,7 +111,8 @@ class GlauberRun:
         m.d.sync += g.valid[0].eq(issue)
         with m.If(issue):
             wrap = g.pos == N - 1
-            m.d.sync += [g.j[0].eq(j_i), d.pick_j.eq(j_i), g.rng[0].eq(word),
+            self._pick_next(m, d, j_i)
+            m.d.sync += [g.j[0].eq(j_i), g.rng[0].eq(word),
                          g.word.eq(word[16:]),
                          g.beta.eq(g.beta_rd.data), d.rng.eq(word),
                          g.count.eq(g.count + 1), g.pos.eq(Mux(wrap, 0, g.pos + 1))]

@@ -11,7 +11,9 @@ enable is the chunk's (docs/engine.md, "Column-parallel engine").
 
 Each user (an engine, a replica) has a :class:`WeightPort`: its reads are synchronous (one
 cycle from ``read_addr`` to ``column``), enabled by ``read_en``, which keeps the data while
-low; ``chunk_data`` selects one chunk of the column last read, for the host's READ_WEIGHTS.
+low; ``chunk_data`` selects one chunk of the column last read (the chunk ``chunk`` was in the
+last cycle with ``chunk_load``: its decode is registered, an AND-OR pick reads it,
+:func:`~.field_array.one_hot_pick`), for the host's READ_WEIGHTS and the engine's W_jj.
 Lanes beyond N in the last chunk are written as 0, so they read as 0.
 
 With one port (``read_ports=1``, an engine that owns its store) the memory has a read port
@@ -37,6 +39,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from hopfield_fpga.config import Feature, NetworkConfig
+from .field_array import held_halves, one_hot_pick
 
 __all__ = ["WeightPort", "WeightStore"]
 
@@ -49,7 +52,8 @@ class WeightPort(wiring.Signature):
     -------
     read_addr: Out(range(N)), column j to read; read_en: Out(1).
     column: In(C * K * W_BITS), the column read (the cycle after read_en).
-    chunk: Out(range(C)); chunk_data: In(K * W_BITS), chunk ``chunk`` of ``column``.
+    chunk: Out(range(C)), chunk_load: Out(1); chunk_data: In(K * W_BITS), the chunk of
+    ``column`` that ``chunk`` was in the last cycle with ``chunk_load`` (0 after reset).
     write_addr: Out(range(N)), write_chunk: Out(range(C)), write_data: Out(K * W_BITS),
     write_en: Out(1): W_ij <- the lanes of write_data for the neurons i of chunk write_chunk.
     write_column: Out(1), column_in: Out(C * K * W_BITS): the whole column write_addr <-
@@ -71,6 +75,7 @@ class WeightPort(wiring.Signature):
             "read_en": Out(1),
             "column": In(c * word),
             "chunk": Out(range(c)),
+            "chunk_load": Out(1),
             "chunk_data": In(word),
             "write_addr": Out(range(n)),
             "write_chunk": Out(range(c)),
@@ -156,6 +161,7 @@ class WeightStore(wiring.Component):
             m.d.comb += rd.addr.eq(addr)
             with m.If(port.read_en):
                 m.d.sync += data.eq(rd.data)
-            m.d.comb += [port.column.eq(data),
-                         port.chunk_data.eq(data.word_select(port.chunk, word))]
+            lo, hi = held_halves(m, port.chunk, port.chunk_load, f"chunk{r}")
+            words = [data[i * word:(i + 1) * word] for i in range(c)]
+            m.d.comb += [port.column.eq(data), port.chunk_data.eq(one_hot_pick(words, lo, hi))]
         return m
