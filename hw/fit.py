@@ -66,10 +66,11 @@ COLUMN_RANDOM_LUTS_FIXED = 2184
 #: docs/engine.md).
 COLUMN_QSTORE_LUTS_PER_NEURON = 19.1
 #: The weight store's LUT4s a neuron with one read port and what a second port adds (its
-#: chunk pick), from the yosys counts of docs/engine.md ("Replicas", ``weight_store`` and
-#: ``weight_store_replicas`` at N = 256: 2540 and 3275 LUT4).
-COLUMN_STORE_LUTS_PER_NEURON = 2540 / 256
-COLUMN_STORE_PORT_LUTS_PER_NEURON = (3275 - 2540) / 256
+#: chunk pick and read path), from the yosys counts of docs/engine.md ("Replicas",
+#: ``weight_store`` and ``weight_store_replicas`` at N = 256 in the ECPIX-5's widths, after the
+#: chunk pick became an AND-OR over a registered decode: 1476 and 3149 LUT4).
+COLUMN_STORE_LUTS_PER_NEURON = 1476 / 256
+COLUMN_STORE_PORT_LUTS_PER_NEURON = (3149 - 1476) / 256
 
 
 class FitError(ValueError):
