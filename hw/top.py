@@ -110,7 +110,9 @@ class BoardDesign(Elaboratable):
         # Bad parameters are refused before the object exists: a design that was made and
         # never elaborated would draw Amaranth's UnusedElaboratable warning.
         cls._plan(board, config, baud)
-        return super().__new__(cls)
+        # src_loc_at=1: the warning of a design never elaborated names the caller's line (and
+        # honours the caller's file's linter pragma), not this one
+        return super().__new__(cls, src_loc_at=1)
 
     def __init__(self, board: Board, config: NetworkConfig, *, baud: int | None = None,
                  core=None):
