@@ -45,6 +45,7 @@ import numpy as np
 
 from hopfield_fpga import protocol as P
 from hopfield_fpga.baud import CHARACTER_BITS
+from hopfield_fpga.config import BETA_SCHEDULE_DEPTH
 from hopfield_fpga.numerics import BETA_BITS, BETA_FRAC
 from .ising_map import IsingMapping, default_beta_range, map_ising
 
@@ -160,7 +161,9 @@ class HopfieldSampler(dimod.Sampler):
         order: the board's update order, "sequential" (as dwave-samplers) or "random".
         greedy_finish: after the anneal, a deterministic run to the nearest fixed point.
         quantize: round coefficients that do not fit exactly (else they are refused).
-        trajectory: ``info["trajectory"]`` gets the energy of every read after each run.
+        trajectory: ``info["trajectory"]`` gets the energy of every read after each run; the
+            runs are then at most BETA_SCHEDULE_DEPTH (64) sweeps long, so on a board with a
+            deeper schedule the reads are split (and seeded) as on a 64-entry board.
         progress: called as progress(reads_done, num_reads).
         batch: run each part of the schedule for all reads in one recall_many (a seed per
             read); None: where the board takes a seed per probe (same samples either way).
@@ -180,7 +183,11 @@ class HopfieldSampler(dimod.Sampler):
         wire = _WireCount(board)
         self._load(mapping)
         load_bytes = wire.take()
+        # A trajectory has a point at the end of each run: it takes runs of at most
+        # BETA_SCHEDULE_DEPTH sweeps even where the board holds more (docs/optimization.md §3)
         depth = board.config.beta_depth
+        if trajectory:
+            depth = min(depth, BETA_SCHEDULE_DEPTH)
         runs = [slice(k, k + depth) for k in range(0, len(betas), depth)]
         fixed = board_betas(betas, mapping.scale)
         n, cap = len(variables), board.config.neurons

@@ -147,6 +147,27 @@ def test_anneal_finds_ground_state_and_reports_counts():
     assert sampler.board.loads == 1
 
 
+def test_deep_schedule_runs_a_read_at_once_and_a_trajectory_every_64_sweeps():
+    """On a board with a 1024-entry schedule a 150-sweep read is one run; with a trajectory
+    it is split as on a 64-entry board, whose samples it then equals for the same seed."""
+    from hopfield_fpga.config import BETA_SCHEDULE_DEPTH
+    rng = np.random.default_rng(5)
+    n = 10
+    J = {(i, j): int(rng.choice([-1, 1])) for i, j in itertools.combinations(range(n), 2)}
+    bqm = dimod.BQM({}, J, 0, "SPIN")
+    shallow = golden_sampler(neurons=10)
+    deep = HopfieldSampler(board=CpuBoard(shallow.board.config.with_(beta_depth=1024)))
+    kw = dict(num_reads=4, num_sweeps=150, seed=2)
+    assert deep.sample(bqm, **kw).info["runs_per_read"] == 1
+    traj = deep.sample(bqm, trajectory=True, **kw)
+    assert traj.info["runs_per_read"] == 3
+    assert traj.info["trajectory"]["sweeps"] == [BETA_SCHEDULE_DEPTH, 2 * BETA_SCHEDULE_DEPTH,
+                                                  150]
+    want = shallow.sample(bqm, trajectory=True, **kw)
+    assert np.array_equal(traj.record.sample, want.record.sample)
+    assert traj.info["trajectory"] == want.info["trajectory"]
+
+
 def test_schedule_is_applied_one_entry_per_sweep():
     """A 100-sweep schedule is a 64-sweep run then a 36-sweep run, continuing the state."""
     sampler = golden_sampler(neurons=6)
