@@ -35,7 +35,7 @@ from .config import NetworkConfig
 from .numerics import GRADED_SLOPE_BITS, GRADED_V_BITS, GRADED_X_BITS
 
 __all__ = [
-    "PROTOCOL_VERSION", "PROBE_SEEDS_VERSION", "DELIMITER", "CRC_POLY", "CRC_INIT", "MAX_PAYLOAD", "MAX_BODY",
+    "PROTOCOL_VERSION", "DELIMITER", "CRC_POLY", "CRC_INIT", "MAX_PAYLOAD", "MAX_BODY",
     "RX_QUEUE_DEPTH", "MAX_QUEUED_PAYLOAD", "STORE_PARAMS", "StoreFlags", "Repeat",
     "DEDUPED_COMMANDS", "CHAIN_WINDOW", "chain_verdict",
     "REQUEST_HEADER", "REPLY_HEADER", "CRC_BYTES", "Command", "Error", "IDENTIFY_REPLY",
@@ -64,8 +64,6 @@ __all__ = [
 #: with RunFlags.PROBE_SEEDS takes a generator state per probe (PROBE_SEED before its state);
 #: the configuration carries beta_depth, and BETA_RANGE and RUN_PARAMS' beta_len are u16.
 PROTOCOL_VERSION = 8
-#: The first version whose RECALL_MANY takes a seed per probe (RunFlags.PROBE_SEEDS).
-PROBE_SEEDS_VERSION = 8
 DELIMITER = 0x00
 #: CRC-16/CCITT-FALSE (x^16 + x^12 + x^5 + 1).
 CRC_POLY = 0x1021

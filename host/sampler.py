@@ -358,9 +358,9 @@ class _WireCount:
 
 
 def _takes_probe_seeds(board) -> bool:
-    """Whether ``board`` runs a recall_many with a seed per probe (RunFlags.PROBE_SEEDS)."""
-    return callable(getattr(board, "recall_many", None)) \
-        and board.info().version >= P.PROBE_SEEDS_VERSION
+    """Whether ``board`` runs a recall_many with a seed per probe: every Board does (a host
+    refuses a board of another protocol version at IDENTIFY); a stand-in object may not."""
+    return callable(getattr(board, "recall_many", None))
 
 
 def _positive(name: str, value) -> int:
