@@ -247,9 +247,12 @@ def _load_probe(cols, h_plus, h_minus, s, h, probe, work):
         s[changed[t]] = probe[changed[t]]
 
 
-# _INLINE: the steps of every flip are inlined into their callers (numba's own inliner, on
-# its IR): a call passes each array as seven values and counts references to it, which cost
-# as much as the flip's own 256-neuron update (measured: 38 ns a flip called, 20 inlined).
+# _CALLS: the steps of a flip (the scan, the flip) are ordinary compiled calls, one copy each.
+# numba's own inliner (``inline="always"``, on its IR) was tried and is slower: every array an
+# inlined call takes gets a reference increment and decrement (NRT calls with atomic
+# operations) on every flip, which numba's pruning does not remove across the callee's loops;
+# measured at N = 256 (sequential, 30% noise, 81 flips, from given fields): 7.2-7.6 us a run
+# with the flip inlined so, 2.5 us with it called, 2.0-2.4 us with its code written in the loop.
 
 #: Neurons that :func:`_first_unstable` tests one by one before it goes a block at a time.
 _NEAR = 8
@@ -270,9 +273,8 @@ def _scratch(n: int) -> np.ndarray:
     return np.empty(_scratch_size(n), dtype=np.int64)
 
 
-def _events(trace: bool) -> np.ndarray:
-    """The flip trace's first buffer (it doubles when full); empty without a trace."""
-    return np.empty((16 if trace else 0, 4), dtype=np.int64)
+#: Rows of a traced run's first buffer; a run with more flips runs again with room for all.
+_TRACE_ROWS = 256
 
 
 @numba.njit(cache=True, nogil=True)
@@ -304,7 +306,7 @@ def _count_unstable(s, h, free, blocks):
     return total
 
 
-@numba.njit(cache=True, nogil=True, inline="always")   # see _INLINE
+@numba.njit(cache=True, nogil=True)                     # see _CALLS
 def _first_unstable(s, h, free, lo, hi):
     """The first unstable unclamped neuron among lo..hi-1, or -1 (``free`` as in
     :func:`_count_unstable`): a vector loop tells whether a block of _BLOCK neurons has one,
@@ -333,10 +335,6 @@ def _first_unstable(s, h, free, lo, hi):
         lo = end
     return -1
 
-
-#: :func:`_first_unstable` called, not inlined, where a scan wraps to the sweep's start (once
-#: a sweep): a second inlined copy in the run loop cost ~4 s of cold compile (_INLINE).
-_first_unstable_called = numba.njit(cache=True, nogil=True)(_first_unstable.py_func)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -386,7 +384,7 @@ def _kth_unstable(s, h, free, blocks, k):
     return -1
 
 
-@numba.njit(cache=True, nogil=True, inline="always")   # see _INLINE
+@numba.njit(cache=True, nogil=True)                     # see _CALLS
 def _flip(cols, diag, b, s, h, j, new, symmetric):
     """Flip neuron j to ``new`` (§3): update s and h, return the exact delta 2E (§6).
 
@@ -412,11 +410,6 @@ def _flip(cols, diag, b, s, h, j, new, symmetric):
     return -2 * new * (hj + c_j + b[j] + 2 * np.int64(diag[j]) * new)
 
 
-#: :func:`_flip` called, not inlined, where the flip is not the whole cost (rejection_free's
-#: count and draw, the synchronous and stochastic runs): each inlined copy costs compile time
-#: (_INLINE).
-_flip_called = numba.njit(cache=True, nogil=True)(_flip.py_func)
-
 
 @numba.njit(cache=True, nogil=True)
 def _energy2(b, s, h):
@@ -431,18 +424,15 @@ def _energy2(b, s, h):
 
 @numba.njit(cache=True, nogil=True)
 def _record(events, flips, visits, j, new, d2):
-    if flips == len(events):
-        # A plain copy loop: numba's 2-D slice assignment compiled for seconds (per caller).
-        bigger = np.empty((2 * len(events), 4), dtype=np.int64)
-        for r in range(len(events)):
-            for c in range(4):
-                bigger[r, c] = events[r, c]
-        events = bigger
-    events[flips, 0] = visits
-    events[flips, 1] = j
-    events[flips, 2] = new
-    events[flips, 3] = d2
-    return events
+    """Row ``flips`` of the trace, if ``events`` has it (else the run is traced again, see
+    :func:`_run_traced`). The buffer never grows inside a run: an array that a run loop
+    reassigns costs every flip reference counting, traced or not (measured: 30-40% of an
+    untraced sequential run)."""
+    if flips < len(events):
+        events[flips, 0] = visits
+        events[flips, 1] = j
+        events[flips, 2] = new
+        events[flips, 3] = d2
 
 
 @numba.njit(cache=True, nogil=True)
@@ -488,9 +478,9 @@ def _run_synchronous(cols, diag, b, s, h, free, cap, want_trace, symmetric, othe
         for t in range(m):
             j = changing[t]
             new = -1 if s[j] > 0 else 1
-            d2 = _flip_called(cols, diag, b, s, h, j, new, symmetric)
+            d2 = _flip(cols, diag, b, s, h, j, new, symmetric)
             if want_trace:
-                events = _record(events, flips, visits + j, j, new, d2)
+                _record(events, flips, visits + j, j, new, d2)
             e2 += d2
             flips += 1
         visits += n
@@ -536,8 +526,9 @@ def _run(cols, diag, b, s, h, free, order, rng, cap, schedule, want_trace, symme
     ``schedule`` empty means deterministic neurons; ``rng`` is the loaded generator state;
     ``free`` is 0 for the clamped neurons (§12), 1 for the others; a synchronous run that ends
     at a 2-cycle writes the cycle's other state into ``other``. ``work`` is scratch
-    (:func:`_scratch`), ``events`` the trace's first buffer (:func:`_events`); both made by the
-    caller, once per batch: allocations cost as much as a short recall.
+    (:func:`_scratch`), made by the caller once per batch (an allocation costs as much as a
+    short recall); ``events`` the trace's buffer: a run with more flips than its rows records
+    the first ones only (:func:`_run_traced` runs it again).
     """
     if order == _SYNCHRONOUS:
         return _run_synchronous(cols, diag, b, s, h, free, cap, want_trace, symmetric, other,
@@ -560,9 +551,9 @@ def _run(cols, diag, b, s, h, free, order, rng, cap, schedule, want_trace, symme
             k, rng, _ = draw_index_c(rng, n_unstable)
             j = _kth_unstable(s, h, mask, blocks, k)
             new = 1 if h[j] > 0 else -1
-            d2 = _flip_called(cols, diag, b, s, h, j, new, symmetric)
+            d2 = _flip(cols, diag, b, s, h, j, new, symmetric)
             if want_trace:
-                events = _record(events, flips, visits, j, new, d2)
+                _record(events, flips, visits, j, new, d2)
             e2 += d2
             flips += 1
             visits += 1
@@ -586,12 +577,12 @@ def _run(cols, diag, b, s, h, free, order, rng, cap, schedule, want_trace, symme
         m = _bit_length(n - 1)
         after_flip = np.int64(0)
         quiet = 0
-        pos = np.int64(0)                       # not a literal: one _first_unstable_called
+        pos = np.int64(0)                       # not a literal: one _first_unstable
         while stop != 0:
             if order == _SEQUENTIAL:
                 j = _first_unstable(s, h, mask, pos, n)
-                if j < 0:                            # the sweep's wrap: called, see below
-                    j = _first_unstable_called(s, h, mask, np.int64(0), pos)
+                if j < 0:                            # the sweep's wrap
+                    j = _first_unstable(s, h, mask, np.int64(0), pos)
                 if j < 0:
                     stop = 0
                     visits = after_flip
@@ -617,7 +608,7 @@ def _run(cols, diag, b, s, h, free, order, rng, cap, schedule, want_trace, symme
             new = 1 if h[j] > 0 else -1
             d2 = _flip(cols, diag, b, s, h, j, new, symmetric)
             if want_trace:
-                events = _record(events, flips, visits, j, new, d2)
+                _record(events, flips, visits, j, new, d2)
             e2 += d2
             flips += 1
             visits += 1
@@ -638,9 +629,9 @@ def _run(cols, diag, b, s, h, free, order, rng, cap, schedule, want_trace, symme
             beta_fx = schedule[sweep if sweep < last else last]
             new = 1 if (rng >> _GLAUBER_SHIFT) < glauber_threshold_c(beta_fx, h[j]) else -1
             if new != s[j] and free[j]:              # §12: the word is drawn anyway
-                d2 = _flip_called(cols, diag, b, s, h, j, new, symmetric)
+                d2 = _flip(cols, diag, b, s, h, j, new, symmetric)
                 if want_trace:
-                    events = _record(events, flips, visits, j, new, d2)
+                    _record(events, flips, visits, j, new, d2)
                 e2 += d2
                 flips += 1
             visits += 1
@@ -650,6 +641,24 @@ def _run(cols, diag, b, s, h, free, order, rng, cap, schedule, want_trace, symme
                 sweep += 1
         converged = _count_unstable(s, h, mask, blocks) == 0
     return visits, flips, e2, stop, converged, events[:flips]
+
+
+def _run_traced(cols, diag, b, s, h, free, order, rng, cap, schedule, trace, symmetric, other,
+                work):
+    """:func:`_run` with its trace buffer: a run with more flips than the first buffer's rows
+    runs again from the same (s, h) with a row for every flip (runs are deterministic)."""
+    if not trace:
+        return _run(cols, diag, b, s, h, free, order, rng, cap, schedule, trace, symmetric,
+                    other, work, np.empty((0, 4), dtype=np.int64))
+    start = (s.copy(), h.copy())
+    events = np.empty((_TRACE_ROWS, 4), dtype=np.int64)
+    out = _run(cols, diag, b, s, h, free, order, rng, cap, schedule, trace, symmetric, other,
+               work, events)
+    if out[1] > len(events):
+        s[:], h[:] = start
+        out = _run(cols, diag, b, s, h, free, order, rng, cap, schedule, trace, symmetric,
+                   other, work, np.empty((out[1], 4), dtype=np.int64))
+    return out
 
 
 @numba.njit(cache=True, nogil=True)
@@ -809,9 +818,9 @@ class PreparedNetwork:
         _load_probe(self.cols, self.h_plus, self.h_minus, self._s, self._h,
                     probe.astype(self.field_dtype), work)
         other = np.empty(n, dtype=np.int8)
-        visits, flips, e2, stop, converged, events = _run(
+        visits, flips, e2, stop, converged, events = _run_traced(
             self.cols, self.diag, self.bias, self._s, self._h, free, order, rng, cap, schedule,
-            trace, self.symmetric, other, work, _events(trace))
+            trace, self.symmetric, other, work)
         return _result(n, _frozen(self._s), int(visits), int(flips), int(e2), int(stop),
                        bool(converged), events if trace else None, other)
 
@@ -942,9 +951,9 @@ def run_binary(weights, bias, state, *, order="sequential", seed: int = 1,
     h = np.empty(n, dtype=dtype)
     _fields(cols, b, s, h)
     other = np.empty(n, dtype=np.int8)
-    visits, flips, e2, stop, converged, events = _run(
+    visits, flips, e2, stop, converged, events = _run_traced(
         cols, diag, b, s, h, free, int(order), rng, cap, _schedule_array(schedule), trace,
-        bool(np.array_equal(w, w.T)), other, _scratch(n), _events(trace))
+        bool(np.array_equal(w, w.T)), other, _scratch(n))
     return _result(n, _frozen(s), int(visits), int(flips), int(e2), int(stop), bool(converged),
                    events if trace else None, other)
 

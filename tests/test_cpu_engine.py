@@ -553,3 +553,27 @@ def test_bench_simulates_the_engine_the_configuration_names(monkeypatch):
     with pytest.raises(ValueError, match="needs the weights to write"):
         be._rtl_runs(be.bench_config(8, 4).with_(features=Feature.TRACE), [[1] * 8], [],
                      "icarus")
+
+
+def test_traces_longer_than_the_first_buffer():
+    """A traced run with more flips than the trace's first buffer runs again from its start
+    with a row for every flip: the trace, the result and the resident state after it exact."""
+    seed, n = 4242, 50
+    r = np.random.default_rng(seed)
+    cfg = NetworkConfig(neurons=n, weight_bits=8, bias_bits=8, lanes=1, orders=tuple(Order),
+                        features=Feature.STOCHASTIC | Feature.TRACE)
+    w = r.integers(cfg.weight_min, cfg.weight_max + 1, (n, n))    # asymmetric: flips go on
+    net = ce.PreparedNetwork(w, None, cfg)
+    for order, beta in [(o, None) for o in ORDERS] + [("sequential", [0.1])]:
+        s = r.choice([-1, 1], n)
+        kw = dict(order=order, seed=int(r.integers(0, 2**32)), beta=beta,
+                  max_visits=40 * ce._TRACE_ROWS)
+        want = golden.run_binary(w, None, s, config=cfg, trace=True, **kw)
+        if order != "synchronous":                 # a 2-cycle ends that one early
+            assert want.flips > ce._TRACE_ROWS, f"seed {seed}: {order} flips {want.flips}"
+        assert ce.run_binary(w, None, s, config=cfg, trace=True, **kw) == want, \
+            f"seed {seed}: {order}"
+        assert net.run(s, trace=True, **kw) == want, f"seed {seed}: {order}, prepared"
+        again = r.choice([-1, 1], n)                # loaded from the rerun's resident state
+        assert net.run(again, **kw) == golden.run_binary(w, None, again, config=cfg, **kw), \
+            f"seed {seed}: {order}, after the rerun"
