@@ -248,11 +248,11 @@ def _load_probe(cols, h_plus, h_minus, s, h, probe, work):
 
 
 # _CALLS: the steps of a flip (the scan, the flip) are ordinary compiled calls, one copy each.
-# numba's own inliner (``inline="always"``, on its IR) was tried and is slower: every array an
-# inlined call takes gets a reference increment and decrement (NRT calls with atomic
-# operations) on every flip, which numba's pruning does not remove across the callee's loops;
-# measured at N = 256 (sequential, 30% noise, 81 flips, from given fields): 7.2-7.6 us a run
-# with the flip inlined so, 2.5 us with it called, 2.0-2.4 us with its code written in the loop.
+# numba's own inliner (``inline="always"``, on its IR) made the run loop slower, not faster:
+# the loop then holds extra reference counting of the arrays the inlined call takes (more
+# NRT_incref/NRT_decref calls in its assembly). Measured on the sequential loop alone (N = 256,
+# 30% noise, 81 flips, from given fields; docs/engine.md, "Where the 2x went"): 7.25 us a run
+# with the flip inlined so, 2.48 us with it called, 1.77 us with its code written in the loop.
 
 #: Neurons that :func:`_first_unstable` tests one by one before it goes a block at a time.
 _NEAR = 8
@@ -429,9 +429,8 @@ def _energy2(b, s, h):
 @numba.njit(cache=True, nogil=True)
 def _record(events, flips, visits, j, new, d2):
     """Row ``flips`` of the trace, if ``events`` has it (else the run is traced again, see
-    :func:`_run_traced`). The buffer never grows inside a run: an array that a run loop
-    reassigns costs every flip reference counting, traced or not (measured: 30-40% of an
-    untraced sequential run)."""
+    :func:`_run_traced`). The buffer never grows inside a run: a run loop that reassigned
+    its trace array (to grow it) was 10-25% slower a run, traced or not (docs/engine.md)."""
     if flips < len(events):
         events[flips, 0] = visits
         events[flips, 1] = j
