@@ -215,11 +215,10 @@ BOARDS: dict[str, Board] = {b.name: b for b in [
         platform_cls=ECPIX585Platform,
         device=ECP5_85F,
         # The column engine's board (docs/boards.md): its own build of _COLUMN_85F routed at
-        # 41.7 MHz (speed grade 8; 31.3 MHz on the ULX3S's grade 6), and the engine has since
-        # lost that build's critical path (docs/engine.md, "The clock"). 30 MHz keeps a 28%
-        # margin and gives the FT2232H's 6 Mbaud at 5 cycles a bit.
+        # 54.2 MHz (speed grade 8, 2026-12-01). 40 MHz keeps a 26% margin (the 25F's rule: 40
+        # against 49.9) and gives the FT2232H's 6 Mbaud at 6 2/3 cycles a bit.
         # The ULX3S 85F keeps N = 1024 on the lanes engine.
-        sys_clk_freq=30e6,
+        sys_clk_freq=40e6,
         default_config=_COLUMN_85F,
         graded_config=NetworkConfig(neurons=256, weight_bits=8, lanes=8, features=_BOTH),
         bridge=FT2232H,

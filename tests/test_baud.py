@@ -20,7 +20,7 @@ from hopfield_fpga.hw.boards import BOARDS
 
 #: The bridges' top rates where the design clock allows them (docs/boards.md).
 EXPECTED = {"icebreaker": 3_000_000, "ulx3s-85f": 3_000_000, "ulx3s-25f": 3_000_000,
-            "ecpix5-85f": 6_000_000}     # 30 MHz: 12 Mbaud would be 2 1/2 cycles a bit
+            "ecpix5-85f": 6_000_000}     # 40 MHz: 12 Mbaud would be 3 1/3 cycles a bit
 
 
 def test_every_board_runs_its_bridge_at_a_fast_rate(capsys):
