@@ -234,8 +234,10 @@ async def _hold(ctx, cycles):
         await ctx.tick()
 
 
-# (N, span): combinational (span 0), a register after every level, every 2, 3 or 5 levels.
-@pytest.mark.parametrize("n,span", [(1, 1), (2, 0), (7, 1), (40, 5), (64, 3), (100, 2)])
+# (N, span): combinational (span 0), a register after every level, every 2, 3 or 5 levels
+# (256, 5: the engine's own span, blocks of 16 lanes).
+@pytest.mark.parametrize("n,span", [(1, 1), (2, 0), (7, 1), (33, 0), (40, 5), (64, 3), (100, 2),
+                                    (256, 5)])
 def test_select_sequential(n, span):
     """The first unstable neuron at or after pos (cyclically) and the stable visits skipped:
     the sequential loop of golden.run_binary; pipelined, valid exactly ``latency`` cycles
