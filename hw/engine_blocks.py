@@ -151,8 +151,9 @@ def main(argv=None):
           f"{','.join(o.name.lower() for o in config.orders)}")
     block = BLOCKS[args.block](config, spans)
     top = block if args.block in UNWRAPPED and not args.registered else registered(block)
+    # The board's platform: the blocks use its family's cells (the field lanes' carry cells).
     with open(args.output, "w") as f:
-        f.write(rtlil.convert(top, name="top"))
+        f.write(rtlil.convert(top, name="top", platform=BOARDS[args.board].platform()))
 
 
 if __name__ == "__main__":

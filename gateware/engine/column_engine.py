@@ -484,6 +484,8 @@ class ColumnEngine(GlauberRun, QuantizedStoreRun, wiring.Component):
                                  regs.busy.eq(0)]
                     m.next = "IDLE"
                 with m.Case(AccessOp.CLEAR):
+                    # the lanes zeroed: CLEAR's last cycle adds g = -1 to them
+                    m.d.comb += fa.op.eq(FieldOp.ZERO_FIELDS)
                     m.d.sync += d.loop.eq(0)
                     m.next = "CLEAR"
                 with m.Case(AccessOp.STORE_PATTERN):
@@ -552,10 +554,13 @@ class ColumnEngine(GlauberRun, QuantizedStoreRun, wiring.Component):
         prev = Signal.like(d.loop)             # the chunk or column issued the cycle before
         m.d.comb += prev.eq(d.loop - 1)
         with m.State("R_BIAS"):
-            # Cycle t reads bias chunk t; cycle t + 1 loads it into the lanes.
+            # Cycle t reads bias chunk t; cycle t + 1 loads it into the lanes (cycle 0 zeroes
+            # them).
             m.d.comb += d.b_addr.eq(d.loop)
             m.d.sync += d.loop.eq(d.loop + 1)
-            with m.If(d.loop != 0):
+            with m.If(d.loop == 0):
+                m.d.comb += fa.op.eq(FieldOp.ZERO_FIELDS)   # the loads add to zeroed lanes
+            with m.Else():
                 m.d.comb += d.s_chunk_at.eq(prev)
                 s_chunk = d.s_chunk
                 lanes = [d.b_rd.data[l * BB:(l + 1) * BB].as_signed() for l in range(K)]
