@@ -105,7 +105,9 @@ def test_field_array_matches_model(config):
             ctx.set(dut.column, _pack(col, wb))
             ctx.set(dut.op, op)
             ctx.set(dut.sign, sign)
-            ctx.set(dut.index, int(j))
+            lines = len(dut.index_lo)             # j as its two-level decode
+            ctx.set(dut.index_lo, 1 << (j % lines))
+            ctx.set(dut.index_hi, 1 << (j // lines))
             ctx.set(dut.chunk, c)
             ctx.set(dut.fields_in, _pack(new_g, f))
             ctx.set(dut.states_in, _bits(new_s))
@@ -269,6 +271,9 @@ def test_field_pick(neurons):
             ctx.set(dut.states, _bits(s))
             ctx.set(dut.held, _bits(held))
             ctx.set(dut.index, int(rng.integers(n)))  # not loaded: ignored
+            lines = len(dut.lines_lo)                # j's decode, as the field array reads it
+            assert (ctx.get(dut.lines_lo), ctx.get(dut.lines_hi)) == (
+                1 << (j_held % lines), 1 << (j_held // lines)), f"seed {seed}"
             got = (ctx.get(dut.h), ctx.get(dut.s), ctx.get(dut.held_j))
             assert got == (h[j_held], s[j_held], held[j_held]), f"seed {seed} j {j_held}"
             ctx.set(dut.index, int(j))
