@@ -4,7 +4,8 @@
 nextpnr's Fmax of the wrapper is then the block's own register-to-register delay, as it will
 be inside the engine (whose inputs come from registers or block RAM). ``python -m
 hopfield_fpga.hw.engine_blocks BLOCK OUT.il`` writes the RTLIL of one wrapped block for the
-default configuration of the ULX3S-85F (N = 1024, W_BITS = 3, K = 6), ``--board`` another
+default configuration of the ULX3S-85F (N = 1024, W_BITS = 3, K = 6), elaborated for the
+board's platform (so the field lanes' ECP5 carry cells are in it), ``--board`` another
 board's default (``ecpix5-85f``: the column engine), ``--neurons`` another N, ``--without
 hebbian`` and ``--orders sequential,rejection_free`` the configuration levers of
 docs/engine.md ("The column engine at N = 1024 on the 85F") and ``--spans S,T,W`` other
@@ -151,8 +152,9 @@ def main(argv=None):
           f"{','.join(o.name.lower() for o in config.orders)}")
     block = BLOCKS[args.block](config, spans)
     top = block if args.block in UNWRAPPED and not args.registered else registered(block)
+    # The board's platform: the blocks use its family's cells (the field lanes' carry cells).
     with open(args.output, "w") as f:
-        f.write(rtlil.convert(top, name="top"))
+        f.write(rtlil.convert(top, name="top", platform=BOARDS[args.board].platform()))
 
 
 if __name__ == "__main__":

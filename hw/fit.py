@@ -45,10 +45,15 @@ COLUMN_LUTS_FIXED = 4613
 #: its read-first emulation, 34460 after, 3.4 a neuron fewer; then 26400 before the h_j pick
 #: and the weight store's chunk pick read registered decodes through an AND-OR and the
 #: column sum took the -1 states as its adders' carry-ins, 24187 after, 8.6 fewer, measured
-#: without Feature.HEBBIAN and the random order, which these changes do not touch), until a
-#: board build measures it again.
+#: without Feature.HEBBIAN and the random order, which these changes do not touch); then
+#: 24417 before the field lanes lost their load multiplexer (loads through the adder's
+#: carry cells), the sequential select its second N-lane priority encoder and the lanes'
+#: flip line its index compares, 19879 after, 17.7 fewer (same configuration, "The field
+#: lanes' load and the sequential select's second encoder, cut"), until a board build
+#: measures it again.
 COLUMN_LUTS_PER_NEURON = round(COLUMN_LUTS_PER_NEURON_BUILT - (139.5 - 120.2)
-                               - (35323 - 34460) / 256 - (26400 - 24187) / 256)
+                               - (35323 - 34460) / 256 - (26400 - 24187) / 256
+                               - (24417 - 19879) / 256)
 #: Feature.HEBBIAN's and Order.RANDOM's shares, left out of the estimate without them: the
 #: slopes (LUT4s plus two a CCU2C, N = 64 to 256) of the ColumnEngine in the 85F's widths
 #: with every feature and the orders sequential, random and rejection_free (110.4 a neuron,

@@ -13,6 +13,7 @@ from amaranth.sim import Simulator
 from hopfield_fpga import numerics
 from hopfield_fpga.config import Feature, NetworkConfig
 from hopfield_fpga.sim import golden
+from hopfield_fpga.gateware.engine.carry import add_xor
 from hopfield_fpga.gateware.engine.column_sum import ColumnSum
 from hopfield_fpga.gateware.engine.energy_unit import EnergyUnit
 from hopfield_fpga.gateware.engine.field_array import (FieldArray, FieldOp, FieldPick,
@@ -58,11 +59,12 @@ FIELD_CONFIGS = [NetworkConfig(neurons=1, lanes=1, weight_bits=1, bias_bits=1),
                          f"W{c.weight_bits}")
 def test_field_array_matches_model(config):
     """Random op sequences (refresh-like loads and column adds, flips, state loads, clears,
-    the quantized store's zeroing) against the numpy model; the lanes' g = 2 h + s, states,
-    flags (and with the quantized store the zero tests) compared after every cycle. The model
-    keeps h and g apart: where a state load left g stale (as in the engine, whose fields are
-    then refreshed), only g's own rule is checked; elsewhere g = 2 h + s and the flag is
-    s h < 0."""
+    the zeroing) against the numpy model; the lanes' g = 2 h + s, states, flags (and with
+    the quantized store the zero tests) compared after every cycle. The model keeps h and g
+    apart: where a state load left g stale (as in the engine, whose fields are then
+    refreshed), or a load or clear added to a lane not zeroed (the engine zeroes first), only
+    g's own rule is checked (modulo 2^F, as the lanes wrap); elsewhere g = 2 h + s and the
+    flag is s h < 0."""
     n, k, f, wb = config.neurons, config.lanes, config.acc_bits + 1, config.weight_bits
     seed = 1000 + n
     rng = np.random.default_rng(seed)
@@ -79,8 +81,13 @@ def test_field_array_matches_model(config):
         s = np.zeros(n, dtype=np.int64)        # bits, 1 = +1
         g = np.zeros(n, dtype=np.int64)        # the lanes' registers, before any op: 0
         exact = np.zeros(n, dtype=bool)        # g = 2 h + s holds
+        zeroed = np.ones(n, dtype=bool)        # g = 0 from a zeroing (or reset), not added to
+
+        def wrap(v):                           # F-bit two's complement, as the lanes hold g
+            return (v + (1 << (f - 1))) % (1 << f) - (1 << (f - 1))
+
         for step in range(400):
-            op = rng.choice(ops, p=[.05, .4, .22, .15, .1, .04, .04])
+            op = rng.choice(ops, p=[.05, .38, .2, .15, .1, .04, .08])
             col = rng.integers(config.weight_min, config.weight_max + 1, n)
             j = int(rng.integers(n))
             # a flip changes s_j (the engine's contract); ADD's sign is any s_j
@@ -98,7 +105,9 @@ def test_field_array_matches_model(config):
             ctx.set(dut.column, _pack(col, wb))
             ctx.set(dut.op, op)
             ctx.set(dut.sign, sign)
-            ctx.set(dut.index, int(j))
+            lines = len(dut.index_lo)             # j as its two-level decode
+            ctx.set(dut.index_lo, 1 << (j % lines))
+            ctx.set(dut.index_hi, 1 << (j // lines))
             ctx.set(dut.chunk, c)
             ctx.set(dut.fields_in, _pack(new_g, f))
             ctx.set(dut.states_in, _bits(new_s))
@@ -110,26 +119,32 @@ def test_field_array_matches_model(config):
                 g = g + pm * 4 * col
                 g[j] += 2 * pm
                 s[j] = sign
+                zeroed[:] = False
             elif op == FieldOp.ADD:
                 h = step_h
                 g = g + pm * 2 * col
-            elif op == FieldOp.LOAD_FIELDS:
+                zeroed[:] = False
+            elif op == FieldOp.LOAD_FIELDS:        # added: a load where the lanes were zeroed
                 h[lanes] = new_h[:len(lanes)]
-                g[lanes] = new_g[:len(lanes)]
-                exact[lanes] = True
+                g[lanes] = g[lanes] + new_g[:len(lanes)]
+                exact[lanes] = zeroed[lanes]
+                zeroed[lanes] = False
             elif op == FieldOp.LOAD_STATES:
                 changed = lanes[s[lanes] != new_s[:len(lanes)]]
                 s[lanes] = new_s[:len(lanes)]
                 exact[changed] = False
-            elif op == FieldOp.CLEAR:
+            elif op == FieldOp.CLEAR:              # g -= 1: h = 0 where the lanes were zeroed
                 h[:] = 0
                 s[:] = 0
-                g[:] = -1
-                exact[:] = True
+                g = g - 1
+                exact = zeroed.copy()
+                zeroed[:] = False
             elif op == FieldOp.ZERO_FIELDS:
                 h[:] = 0
                 g[:] = 0
                 exact[:] = False
+                zeroed[:] = True
+            g = wrap(g)
             where = f"seed {seed} step {step} op {op.name}"
             got = np.array(_unpack(ctx.get(dut.fields), f, n))
             assert list(got) == list(g), where
@@ -144,6 +159,70 @@ def test_field_array_matches_model(config):
 
     sim.add_testbench(bench)
     sim.run()
+
+
+@pytest.mark.parametrize("width", [1, 4, 15])
+def test_add_xor_cells(width):
+    """add_xor's carry cells evaluated from their INIT (the ECP5 CCU2C as yosys' cells_sim
+    models it) against a + (b ^ c) + cin: every case at width 1 and 4, random ones at 15."""
+    seed = 1500 + width
+    rng = random.Random(seed)
+    ins = [Signal(width, name=n) for n in "abc"]
+    cin = Signal()
+    m = Module()
+    out = Signal(width)
+    m.d.comb += out.eq(add_xor(m, *ins, cin, cells="model"))
+    mask = (1 << width) - 1
+    if width <= 4:
+        cases = [(a, b, c, i) for a in range(1 << width) for b in range(1 << width)
+                 for c in range(1 << width) for i in (0, 1)]
+    else:
+        cases = [tuple(rng.randrange(1 << width) for _ in range(3)) + (rng.randrange(2),)
+                 for _ in range(2000)]
+
+    async def check(ctx, case):
+        a, b, c, i = case
+        for sig, v in zip(ins + [cin], case):
+            ctx.set(sig, v)
+        assert ctx.get(out) == (a + (b ^ c) + i) & mask, f"seed {seed}: {case}"
+
+    run_comb_cases(m, cases, check)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("width", [5, 15])
+def test_add_xor_ecp5_cells_proven(width, tmp_path):
+    """add_xor's ECP5 carry cells (the CCU2C instances a build places) equal a + (b ^ c) +
+    cin for every input: yosys proves it by SAT with its own simulation model of the cell
+    (``+/ecp5/ccu2c_sim.vh``). The simulations run the ``+`` (no platform); this ties the
+    two. A missing yosys skips (fails in CI)."""
+    import subprocess
+    from amaranth.back import rtlil
+    from hopfield_fpga.hw.build import ToolchainError, find_toolchain
+    from hopfield_fpga.sim.rtl_runner import missing_tool
+    try:
+        yosys = find_toolchain("ecp5")["YOSYS"]
+    except ToolchainError as exc:
+        missing_tool(str(exc))
+    ins = [Signal(width, name=n) for n in "abc"]
+    cin, out = Signal(name="cin"), Signal(width, name="out")
+    m = Module()
+    m.d.comb += out.eq(add_xor(m, *ins, cin, cells="ecp5"))
+    (tmp_path / "cells.il").write_text(rtlil.convert(m, name="cells", ports=ins + [cin, out]))
+    (tmp_path / "check.v").write_text(f"""
+module check(input [{width - 1}:0] a, b, c, input cin, output ok);
+  wire [{width - 1}:0] out;
+  cells dut(.a(a), .b(b), .c(c), .cin(cin), .out(out));
+  wire [{width - 1}:0] want = a + (b ^ c) + cin;
+  assign ok = out == want;
+endmodule
+""")
+    script = ("read_verilog -lib +/ecp5/cells_bb.v; read_verilog -overwrite +/ecp5/common_sim.vh "
+              "+/ecp5/ccu2c_sim.vh; read_rtlil cells.il; read_verilog check.v; "
+              "hierarchy -top check; proc; flatten -wb; opt_clean; sat -verify -prove ok 1 check")
+    done = subprocess.run([yosys, "-q", "-p", script], cwd=tmp_path, capture_output=True,
+                          text=True)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
 
 
 def test_field_codec():
@@ -192,6 +271,9 @@ def test_field_pick(neurons):
             ctx.set(dut.states, _bits(s))
             ctx.set(dut.held, _bits(held))
             ctx.set(dut.index, int(rng.integers(n)))  # not loaded: ignored
+            lines = len(dut.lines_lo)                # j's decode, as the field array reads it
+            assert (ctx.get(dut.lines_lo), ctx.get(dut.lines_hi)) == (
+                1 << (j_held % lines), 1 << (j_held // lines)), f"seed {seed}"
             got = (ctx.get(dut.h), ctx.get(dut.s), ctx.get(dut.held_j))
             assert got == (h[j_held], s[j_held], held[j_held]), f"seed {seed} j {j_held}"
             ctx.set(dut.index, int(j))
@@ -234,8 +316,10 @@ async def _hold(ctx, cycles):
         await ctx.tick()
 
 
-# (N, span): combinational (span 0), a register after every level, every 2, 3 or 5 levels.
-@pytest.mark.parametrize("n,span", [(1, 1), (2, 0), (7, 1), (40, 5), (64, 3), (100, 2)])
+# (N, span): combinational (span 0), a register after every level, every 2, 3 or 5 levels
+# (256, 5: the engine's own span, blocks of 16 lanes).
+@pytest.mark.parametrize("n,span", [(1, 1), (2, 0), (7, 1), (33, 0), (40, 5), (64, 3), (100, 2),
+                                    (256, 5)])
 def test_select_sequential(n, span):
     """The first unstable neuron at or after pos (cyclically) and the stable visits skipped:
     the sequential loop of golden.run_binary; pipelined, valid exactly ``latency`` cycles

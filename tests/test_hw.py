@@ -442,7 +442,7 @@ def test_cli_graded_flag_starts_from_the_graded_configuration():
     (["build", "--board", "icebreaker", "--orders", "none"], "add Feature.GRADED or an order"),
     (["build", "--board", "icebreaker", "--engine", "column"],
      "the column engine's 256 lanes need about"),
-    (["build", "--board", "ulx3s-85f", "--engine", "column"], "at most N=718 fits"),
+    (["build", "--board", "ulx3s-85f", "--engine", "column"], "at most N=858 fits"),
     (["sweep", "--board", "nope"], "Unknown board 'nope'"),
     (["sweep", "--board", "icebreaker", "--granularity", "0"], "--granularity must be positive"),
 ])

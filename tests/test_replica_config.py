@@ -45,7 +45,7 @@ def test_fit_counts_the_second_chain_and_port():
     second = (fit.column_logic_estimate(two) - fit.column_logic_estimate(one)) / 256
     shared = fit.COLUMN_STORE_LUTS_PER_NEURON - fit.COLUMN_STORE_PORT_LUTS_PER_NEURON
     assert second == pytest.approx(engine - shared, abs=0.1), (engine, second)
-    big = one.with_(neurons=320)          # fits with one chain, not with two
+    big = one.with_(neurons=384)          # fits with one chain, not with two
     fit.check_fit(board, big)
     with pytest.raises(fit.FitError, match="lanes in each of 2 replicas need about"):
         fit.check_fit(board, big.with_(replicas=2))

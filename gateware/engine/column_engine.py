@@ -217,7 +217,9 @@ class ColumnEngine(GlauberRun, QuantizedStoreRun, wiring.Component):
         # (GlauberRun), never both in one cycle; ``_pick_next`` sets it for the next cycle
         m.submodules.pick = pick = FieldPick(cfg)
         m.d.comb += [pick.fields.eq(fa.fields), pick.states.eq(fa.states),
-                     pick.held.eq(d.held[:N])]
+                     pick.held.eq(d.held[:N]),
+                     # FLIP's j, as the pick holds it (flip-flops: see FieldArray.index_lo)
+                     fa.index_lo.eq(pick.lines_lo), fa.index_hi.eq(pick.lines_hi)]
         d.pick = pick
         d.choose_new = ~fa.states.bit_select(d.choose_j, 1)
         d.s_chunk = d.states.word_select(d.s_chunk_at, K)
@@ -484,6 +486,8 @@ class ColumnEngine(GlauberRun, QuantizedStoreRun, wiring.Component):
                                  regs.busy.eq(0)]
                     m.next = "IDLE"
                 with m.Case(AccessOp.CLEAR):
+                    # the lanes zeroed: CLEAR's last cycle adds g = -1 to them
+                    m.d.comb += fa.op.eq(FieldOp.ZERO_FIELDS)
                     m.d.sync += d.loop.eq(0)
                     m.next = "CLEAR"
                 with m.Case(AccessOp.STORE_PATTERN):
@@ -552,10 +556,13 @@ class ColumnEngine(GlauberRun, QuantizedStoreRun, wiring.Component):
         prev = Signal.like(d.loop)             # the chunk or column issued the cycle before
         m.d.comb += prev.eq(d.loop - 1)
         with m.State("R_BIAS"):
-            # Cycle t reads bias chunk t; cycle t + 1 loads it into the lanes.
+            # Cycle t reads bias chunk t; cycle t + 1 loads it into the lanes (cycle 0 zeroes
+            # them).
             m.d.comb += d.b_addr.eq(d.loop)
             m.d.sync += d.loop.eq(d.loop + 1)
-            with m.If(d.loop != 0):
+            with m.If(d.loop == 0):
+                m.d.comb += fa.op.eq(FieldOp.ZERO_FIELDS)   # the loads add to zeroed lanes
+            with m.Else():
                 m.d.comb += d.s_chunk_at.eq(prev)
                 s_chunk = d.s_chunk
                 lanes = [d.b_rd.data[l * BB:(l + 1) * BB].as_signed() for l in range(K)]
@@ -691,7 +698,7 @@ class ColumnEngine(GlauberRun, QuantizedStoreRun, wiring.Component):
             h_j = d.pick.h                                  # the pick's j is j
             b_j = d.b_rd.data.word_select(d.j_lane, BB).as_signed()
             m.d.comb += [d.w_addr.eq(d.j),                 # column j again, for W_jj
-                         fa.op.eq(FieldOp.FLIP), fa.sign.eq(d.snew), fa.index.eq(d.j),
+                         fa.op.eq(FieldOp.FLIP), fa.sign.eq(d.snew),
                          d.restart.eq(1), d.eu.push.eq(1), d.eu.sign.eq(d.snew),
                          d.eu.term.eq(h_j + b_j)]
             with m.If(~d.counting):

@@ -15,21 +15,29 @@ the ECP5's two-bit carry cells is free at the 85F's ACC_BITS = 14 (docs/engine.m
 column engine at N = 1024 on the 85F", has the counts). :func:`decode_field` gives h from g
 and s (an increment, after the engine's one N:1 pick of h_j, :class:`FieldPick`).
 
-The lane has one adder whose operand (a shifted W_ij, complemented for a negative sign, the
-carry-in folded into the adder) costs one LUT per low bit, and one 2:1 input choice per
-bit: the adder, or the value loaded (a chunk of K lanes of ``fields_in``, the host's and the
-bias memory's word; CLEAR and ZERO_FIELDS load a constant into every lane through the same
-choice).
+The lane has one adder, g + (x ^ c) + negate (:func:`~.carry.add_xor`): x the operand (a
+shifted W_ij, one LUT per low bit; zero in a load), c a bus shared by lane l of every chunk
+(K buses of F bits): the complement for a negative sign in FLIP and ADD, the value to load
+in LOAD_FIELDS and CLEAR. On the ECP5 the XOR rides in the carry cells' free LUT input, so
+a load costs no multiplexer per lane: it is an add to a lane zeroed before
+(ZERO_FIELDS, the flip-flops' synchronous reset), the chunk's lanes enabled. Before, a 2:1
+choice per bit between the adder and the load took F LUT4s a lane (docs/engine.md, "The
+column engine at N = 1024 on the 85F", has the counts).
 
 Members
 -------
 column: In(N * W_BITS), W_ij of lane i at bits [i W, (i+1) W) (the weight store's read data).
 op: In(:class:`FieldOp`), the operation of this cycle (applied at the clock edge).
 sign: In(1), the sign (1 = +1) of the column for FLIP and ADD: s_j' for FLIP, s_j for ADD.
-index: In(range(N)), j for FLIP (its state becomes ``sign``; it must differ from s_j).
+index_lo: In(L), index_hi: In(H), j for FLIP (its state becomes ``sign``; it must differ
+    from s_j) as its two-level decode (:func:`decode_lines`: lane i's lines are
+    ``index_lo[i % L]`` and ``index_hi[i // L]``), from flip-flops: the engine's
+    :class:`FieldPick` holds j's (its ``lines_lo``, ``lines_hi``). Decoded in front of the
+    lanes, ABC merged the index compares into each lane's operand (a LUT7, 3 L6MUX21 a lane).
 chunk: In(range(C)), the chunk of LOAD_FIELDS and LOAD_STATES.
-fields_in: In(K * F), the g of the chunk's K lanes (lane l at bits [l F, (l+1) F),
-    F = ``field_bits`` = ACC_BITS + 1; :func:`encode_field`).
+fields_in: In(K * F), what LOAD_FIELDS adds to the chunk's K lanes (lane l at bits
+    [l F, (l+1) F), F = ``field_bits`` = ACC_BITS + 1): after ZERO_FIELDS their g
+    (:func:`encode_field`).
 states_in: In(K), the states of the chunk's K lanes (bit 1 = +1).
 fields: Out(N * F), every g_i, signed, lane i at bits [i F, (i+1) F).
 states: Out(N), every s_i (1 = +1).
@@ -48,8 +56,9 @@ from amaranth.lib import enum, wiring
 from amaranth.lib.wiring import In, Out
 
 from hopfield_fpga.config import NetworkConfig
+from .carry import add_xor, carry_cells
 
-__all__ = ["FieldOp", "FieldArray", "FieldPick", "one_hot", "held_halves", "one_hot_pick",
+__all__ = ["FieldOp", "FieldArray", "FieldPick", "decode_lines", "held_halves", "one_hot_pick",
            "encode_field", "decode_field"]
 
 
@@ -61,15 +70,17 @@ class FieldOp(enum.Enum, shape=3):
     FLIP = 1
     #: h_i += sign W_ij for every lane (one column of the refresh, sign = s_j).
     ADD = 2
-    #: g_i <- fields_in for the K lanes of ``chunk`` (the refresh's h = b).
+    #: g_i += fields_in for the K lanes of ``chunk``: after ZERO_FIELDS, the load of the
+    #: refresh's g = 2 b + s.
     LOAD_FIELDS = 3
     #: s_i <- states_in for the K lanes of ``chunk`` (a state write while h is stale: g is
     #: not changed).
     LOAD_STATES = 4
-    #: h_i <- 0 and s_i <- -1 for every lane (g_i = -1).
+    #: g_i -= 1 and s_i <- -1 for every lane: after ZERO_FIELDS, h_i = 0 and s_i = -1.
     CLEAR = 5
-    #: g_i <- 0 for every lane, s_i kept (the quantized store's sum starts from it, §14;
-    #: ADDs then leave g = 2 S).
+    #: g_i <- 0 for every lane (the flip-flops' synchronous reset), s_i kept: before
+    #: LOAD_FIELDS and CLEAR, and the quantized store's sum starts from it (§14; ADDs then
+    #: leave g = 2 S).
     ZERO_FIELDS = 6
 
 
@@ -98,18 +109,11 @@ def _halves(m: Module, index, enable, name: str):
     return lo, hi
 
 
-def one_hot(m: Module, index, n: int, enable, name: str = "sel"):
-    """``enable & (index == i)`` for i in [0, n), by a two-level decode: the index's low and
-    high halves each decoded once (2 x sqrt(n) lines), then one 2-input AND a line. An
-    ``index == i`` per line is a ceil(log2 n)-input compare each: about 4 LUT4s a line at
-    n = 1024 against 1."""
-    lo, hi = _halves(m, index, enable, name)
-    lines = []
-    for i in range(n):
-        line = Signal(name=f"{name}{i}")
-        m.d.comb += line.eq(lo[i % len(lo)] & hi[i // len(lo)])
-        lines.append(line)
-    return lines
+def decode_lines(n: int) -> tuple[int, int]:
+    """(L, H): the low and high lines of the two-level decode of an index below ``n``
+    (:func:`held_halves`)."""
+    bits = (n - 1).bit_length()
+    return 1 << (bits // 2), 1 << (bits - bits // 2)
 
 
 def held_halves(m: Module, index, load, name: str):
@@ -164,7 +168,7 @@ class FieldArray(wiring.Component):
             "column": In(n * config.weight_bits),
             "op": In(FieldOp),
             "sign": In(1),
-            "index": In(range(n)),
+            "index_lo": In(decode_lines(n)[0]), "index_hi": In(decode_lines(n)[1]),
             "chunk": In(range(config.chunks)),
             "fields_in": In(k * f),
             "states_in": In(k),
@@ -181,22 +185,29 @@ class FieldArray(wiring.Component):
         cfg = self.config
         n, k, f, wb = cfg.neurons, cfg.lanes, self.field_bits, cfg.weight_bits
         m = Module()
+        cells = carry_cells(platform)
         flip = self.op == FieldOp.FLIP
         update = flip | (self.op == FieldOp.ADD)
-        negate = ~self.sign                      # subtract: add the complement, carry in 1
-        flips = one_hot(m, self.index, n, flip, "flip")
-        # What a lane loads, decided once for lane l of every chunk: the chunk's word, or the
-        # constant of CLEAR (g = -1: h = 0, s = -1) or ZERO_FIELDS (g = 0) for all lanes.
-        clear = self.op == FieldOp.CLEAR
-        every = clear | (self.op == FieldOp.ZERO_FIELDS)
-        load_in = [Signal(signed(f), name=f"load{l}") for l in range(k)]
-        m.d.comb += [v.eq(Mux(every, clear.replicate(f), self.fields_in[l * f:(l + 1) * f]))
-                     for l, v in enumerate(load_in)]
-        takes, states_in = [], []                # per chunk: g and s load their chunk word
+        negate = update & ~self.sign             # subtract: add the complement, carry in 1
+        # lane i's flip line: its low line and its high line gated with FLIP (shared)
+        lines = len(self.index_lo)
+        his = [Signal(name=f"flip_hi{b}") for b in range(len(self.index_hi))]
+        m.d.comb += [hi.eq(flip & self.index_hi[b]) for b, hi in enumerate(his)]
+        flips = [self.index_lo[i % lines] & his[i // lines] for i in range(n)]
+        # A load adds the bus to a zeroed lane with the operand 0: LOAD_FIELDS the chunk's
+        # word, CLEAR -1 to every lane.
+        clear, zero = self.op == FieldOp.CLEAR, self.op == FieldOp.ZERO_FIELDS
+        load = clear | (self.op == FieldOp.LOAD_FIELDS)
+        plain = ~flip & ~load                    # the operand is 2 W_ij (ADD)
+        buses = [Signal(f, name=f"bus{l}") for l in range(k)]
+        m.d.comb += [bus.eq(Mux(load, Mux(clear, Const(-1, f), self.fields_in[l * f:(l + 1) * f]),
+                                negate.replicate(f)))
+                     for l, bus in enumerate(buses)]
+        takes, states_in = [], []                # per chunk: g and s take their chunk word
         for c in range(cfg.chunks):
             here = self.chunk == c
             take, state = Signal(name=f"take{c}"), Signal(name=f"load_state{c}")
-            m.d.comb += [take.eq(every | ((self.op == FieldOp.LOAD_FIELDS) & here)),
+            m.d.comb += [take.eq(update | clear | ((self.op == FieldOp.LOAD_FIELDS) & here)),
                          state.eq((self.op == FieldOp.LOAD_STATES) & here)]
             takes.append(take)
             states_in.append(state)
@@ -204,21 +215,19 @@ class FieldArray(wiring.Component):
             g = Signal(signed(f), name=f"g{i}")
             s = Signal(name=f"s{i}")
             w = self.column[i * wb:(i + 1) * wb].as_signed()
-            # FLIP: 4 W_ij + 2 [i = j]; ADD: 2 W_ij. Complemented for a negative sign at
-            # its own width, then sign-extended (wires).
+            # FLIP: 4 W_ij + 2 [i = j]; ADD: 2 W_ij; a load: 0. At its own width, then
+            # sign-extended (wires); the bus complements it for a negative sign.
+            # (bit 1: the flip line, or W_0 outside FLIP and the loads: 4 inputs a LUT4)
             operand = Signal(signed(wb + 2), name=f"w{i}")
-            m.d.comb += operand.eq(Mux(flip, Cat(Const(0, 1), flips[i], w).as_signed(),
-                                       Cat(Const(0, 1), w).as_signed()))
-            narrow = Signal(signed(wb + 2), name=f"xn{i}")
-            operand_c = Signal(signed(f), name=f"x{i}")     # sign-extended: wires only
-            m.d.comb += [narrow.eq(operand ^ negate.replicate(wb + 2)), operand_c.eq(narrow)]
-            # g + operand_c + negate as ONE adder: the low bits (negate + negate) carry
-            # ``negate`` into bit 1.
-            total = (Cat(negate, g) + Cat(negate, operand_c))[1:f + 1]
+            m.d.comb += operand.eq(Cat(Const(0, 1), flips[i] | (plain & w[0]),
+                                       Mux(flip, w, Cat(w[1:], w[-1]) & ~load.replicate(wb))))
+            wide = Signal(signed(f), name=f"x{i}")              # sign-extended: wires only
+            m.d.comb += wide.eq(operand)
             chunk, lane = divmod(i, k)
-            with m.If(takes[chunk]):
-                m.d.sync += g.eq(load_in[lane])
-            with m.Elif(update):
+            total = add_xor(m, g, wide, buses[lane], negate, cells, f"lane{i}")
+            with m.If(zero):
+                m.d.sync += g.eq(0)
+            with m.Elif(takes[chunk]):
                 m.d.sync += g.eq(total)
             with m.If(clear):
                 m.d.sync += s.eq(0)
@@ -247,6 +256,8 @@ class FieldPick(wiring.Component):
     -------
     fields: In(N * F), states: In(N), held: In(N): the field array's g, s and the clamp mask.
     index: In(range(N)), load: In(1): j, registered when ``load`` (j = 0 after reset).
+    lines_lo: Out(L), lines_hi: Out(H): j's decode as held (:func:`decode_lines`), which the
+    field array's FLIP reads.
     h: Out(signed(ACC_BITS)), h_j (:func:`decode_field` of g_j).
     s: Out(1), s_j; held_j: Out(1), the clamp bit of j.
     """
@@ -260,6 +271,7 @@ class FieldPick(wiring.Component):
         super().__init__({
             "fields": In(n * self.field_bits), "states": In(n), "held": In(n),
             "index": In(range(n)), "load": In(1),
+            "lines_lo": Out(decode_lines(n)[0]), "lines_hi": Out(decode_lines(n)[1]),
             "h": Out(signed(config.acc_bits)), "s": Out(1), "held_j": Out(1),
         })
 
@@ -267,6 +279,7 @@ class FieldPick(wiring.Component):
         m = Module()
         f = self.field_bits
         lo, hi = held_halves(m, self.index, self.load, "j")
+        m.d.comb += [self.lines_lo.eq(Cat(*lo)), self.lines_hi.eq(Cat(*hi))]
         words = [Cat(self.fields[i * f:(i + 1) * f], self.states[i], self.held[i])
                  for i in range(self.config.neurons)]
         picked = Signal(f + 2)

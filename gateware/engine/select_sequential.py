@@ -5,13 +5,24 @@ neuron's visit changes nothing, so the engine jumps from position ``pos`` straig
 first unstable neuron at or after it, cyclically, and counts the visits in between
 (``skip``): the golden model's visit numbers stay exact while a stable visit costs no cycle.
 
-A per-lane test i >= pos (:func:`at_or_after`), then two priority encoders (the first flag at or after pos; the
-first flag at all, for the wrap-around), each a balanced tree of ceil(log2 N) levels of 2:1
-choices. With ``span`` > 0 the trees' nodes are registered every ``span`` levels and the
-outputs are registered: the outputs follow inputs held for ``latency`` cycles
-(``latency = ceil(log2 N) // span + 1``). The engine holds ``flags`` and ``pos`` while it
-waits, so the stages need no copies of the inputs. ``span`` = 0 is the combinational select
-(latency 0).
+One priority encoder over all the flags (the first flag at all, for the wrap-around),
+a balanced tree of ceil(log2 N) levels of 2:1 choices, whose nodes at level lo =
+floor(ceil(log2 N) / 2) are the blocks of 2^lo lanes that pos's high half names. Pos splits
+the lanes three ways: blocks after pos's block (all at or after pos), blocks before it, and
+pos's own block, the one partial block. So the first flag at or after pos needs no encoder
+of its own over N masked flags: it is the partial block's first flag at or after pos's low
+half (that block's flags picked by an AND-OR over pos's high-half decode, then one
+2^lo-lane encoder), or else the first of the later blocks (a second tree over the blocks'
+nodes only, each masked by "block after pos's"). Against a second N-lane encoder over
+flags masked per lane, that leaves one AND-OR pick (about 2/3 of a LUT4 a lane) and trees
+over sqrt(N) leaves.
+
+With ``span`` > 0 every tree's nodes are registered every ``span`` levels (the levels
+counted from the lanes, the partial block's and the blocks' trees at the levels of the
+whole tree they stand for) and the outputs are registered: the outputs follow inputs held
+for ``latency`` cycles (``latency = ceil(log2 N) // span + 1``). The engine holds ``flags``
+and ``pos`` while it waits, so the stages need no copies of the inputs (pos's decode is
+applied wherever a tree needs it). ``span`` = 0 is the combinational select (latency 0).
 
 Members
 -------
@@ -28,9 +39,10 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from .common import check_int, sequential_latency, tree_depth, widen
+from .common import check_int, sequential_latency, widen
+from .field_array import one_hot_pick
 
-__all__ = ["SelectSequential", "first_set", "at_or_after"]
+__all__ = ["SelectSequential", "first_set"]
 
 
 def first_set(bits, index_bits: int, m: Module | None = None, span: int = 0,
@@ -38,9 +50,22 @@ def first_set(bits, index_bits: int, m: Module | None = None, span: int = 0,
     """(any, index) of the lowest set bit of ``bits`` as a balanced tree of 2:1 choices;
     index is 0 when no bit is set. With ``m`` and ``span`` > 0 the nodes of every level
     whose number is a multiple of ``span`` are registered in ``m``'s sync domain."""
-    nodes = [(bits[i], Const(0, 0)) for i in range(len(bits))]
-    level = 0
-    while len(nodes) > 1:
+    nodes = _tree(_leaves(bits), 0, None, m, span, name)
+    any_all, index = nodes[0]
+    return any_all, widen(index, index_bits)
+
+
+def _leaves(bits):
+    """The tree nodes (any, index) of single bits (an index of 0 bits)."""
+    return [(bits[i], Const(0, 0)) for i in range(len(bits))]
+
+
+def _tree(nodes, level: int, stop: int | None, m: Module | None, span: int, name: str):
+    """Combine ``nodes`` of ``level`` (node k covers leaves [k 2^level, (k + 1) 2^level),
+    its index ``level`` bits) level by level, the lower half first, up to level ``stop``
+    (None: to the root); the nodes of every level whose number is a multiple of ``span``
+    registered."""
+    while len(nodes) > 1 and (stop is None or level < stop):
         nxt = []
         for i in range(0, len(nodes), 2):
             any_l, idx_l = nodes[i]
@@ -53,28 +78,23 @@ def first_set(bits, index_bits: int, m: Module | None = None, span: int = 0,
         nodes, level = nxt, level + 1
         if span and level % span == 0:
             nodes = [_registered(m, node, f"{name}_l{level}_{i}") for i, node in enumerate(nodes)]
-    any_all, index = nodes[0]
-    return any_all, widen(index, index_bits)
+    return nodes
 
 
-def at_or_after(m: Module, pos, n: int):
-    """The N bits i >= pos. Split pos into high and low halves: lane i is after pos when its
-    high half is greater, or equal with a low half at or after pos's, so each lane is one
-    3-input function of small decoders, not a comparator of its own."""
+def _pos_lines(m: Module, pos):
+    """pos's halves decoded: per block v (the value of pos's high half) the lines
+    ``after[v]`` (block v is after pos's) and ``at[v]`` (block v is pos's), per lane u of a
+    block ``from_lo[u]`` (u >= pos's low half)."""
     bits = len(pos)
     lo_bits = bits // 2
     hi, lo = pos[lo_bits:], pos[:lo_bits]
-    gt_hi = [Signal(name=f"gt_hi{v}") for v in range(1 << (bits - lo_bits))]
-    eq_hi = [Signal(name=f"eq_hi{v}") for v in range(1 << (bits - lo_bits))]
-    ge_lo = [Signal(name=f"ge_lo{u}") for u in range(1 << lo_bits)]
-    m.d.comb += [*(g.eq(hi < v) for v, g in enumerate(gt_hi)),
-                 *(e.eq(hi == v) for v, e in enumerate(eq_hi)),
-                 *(g.eq(lo <= u) for u, g in enumerate(ge_lo))]
-    ahead = Signal(n)
-    for i in range(n):
-        v, u = i >> lo_bits, i & ((1 << lo_bits) - 1)
-        m.d.comb += ahead[i].eq(gt_hi[v] | (eq_hi[v] & ge_lo[u]))
-    return ahead
+    after = [Signal(name=f"after_hi{v}") for v in range(1 << (bits - lo_bits))]
+    at = [Signal(name=f"at_hi{v}") for v in range(1 << (bits - lo_bits))]
+    from_lo = [Signal(name=f"from_lo{u}") for u in range(1 << lo_bits)]
+    m.d.comb += [*(g.eq(hi < v) for v, g in enumerate(after)),
+                 *(e.eq(hi == v) for v, e in enumerate(at)),
+                 *(g.eq(lo <= u) for u, g in enumerate(from_lo))]
+    return after, at, from_lo
 
 
 def _registered(m: Module, node, name: str):
@@ -109,12 +129,28 @@ class SelectSequential(wiring.Component):
         n, span = self.neurons, self.span
         m = Module()
         bits = len(self.index)
-        ahead = Signal(n)
-        m.d.comb += ahead.eq(self.flags & at_or_after(m, self.pos, n))
-        any_ahead, first_ahead = first_set(ahead, bits, m, span, "ahead")
-        any_all, first_all = first_set(self.flags, bits, m, span, "all")
+        lo_bits = bits // 2
+        after, at, from_lo = _pos_lines(m, self.pos)
+        # The whole encoder up to the blocks (level lo_bits), then on to the root: the first
+        # flag at all.
+        blocks = _tree(_leaves(self.flags), 0, lo_bits, m, span, "all")
+        ((any_all, first_all),) = _tree(blocks, lo_bits, None, m, span, "all")
+        first_all = widen(first_all, bits)
+        # Pos's block: its lanes at or after pos's low half.
+        width = 1 << lo_bits
+        words = [Cat(self.flags[v * width:(v + 1) * width], Const(0, width))[:width]
+                 for v in range(len(blocks))]
+        own = Signal(width)
+        m.d.comb += own.eq(one_hot_pick(words, at, [Const(1, 1)]) & Cat(*from_lo))
+        ((any_own, first_own),) = _tree(_leaves(own), 0, None, m, span, "own")
+        # The blocks after pos's.
+        later = [(any_b & after[v], idx) for v, (any_b, idx) in enumerate(blocks)]
+        ((any_later, first_later),) = _tree(later, lo_bits, None, m, span, "later")
+        first_later = widen(first_later, bits)
+        any_ahead = any_own | any_later
         index = Signal(range(n))
-        m.d.comb += index.eq(Mux(any_ahead, first_ahead, first_all))
+        m.d.comb += index.eq(Mux(any_own, Cat(widen(first_own, lo_bits), self.pos[lo_bits:]),
+                                 Mux(any_later, first_later, first_all)))
         # With stages the outputs are registered too: the engine's decision (the visit
         # count, pos and the weight address) then starts from registers.
         m.d["sync" if span else "comb"] += [
