@@ -1,0 +1,58 @@
+"""The command engine's reply output: reply bytes to the COBS encoder, the CRC computed on the
+fly and appended on request.
+
+Bytes from ``i`` pass straight to ``tx`` (no register: the same cycles as sending them
+directly); ``first`` on a reply's first byte starts its CRC again. While ``seal`` is high the
+block sends the CRC instead (high byte first, ``protocol.CRC_BYTES``), ``last`` on its final
+byte; ``sealed`` is high in the cycle that byte is taken.
+"""
+
+from amaranth.hdl import Const, Module, Mux, Signal
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from hopfield_fpga import protocol as P
+from .cobs import BodyByte
+from .crc import crc16_next
+
+__all__ = ["ReplySender", "ReplyByte"]
+
+#: A reply byte; ``first`` on the first byte of a reply.
+ReplyByte = data.StructLayout({"data": 8, "first": 1})
+
+
+class ReplySender(wiring.Component):
+    """Members
+    -------
+    i: In(stream of :data:`ReplyByte`)
+        The reply's bytes (header and payload).
+    seal: In(1), sealed: Out(1)
+        Send the CRC now; its last byte is taken now.
+    tx: Out(stream of ``cobs.BodyByte``)
+        Reply bodies, ``last`` on the CRC's final byte.
+    """
+
+    i: In(stream.Signature(ReplyByte))
+    seal: In(1)
+    sealed: Out(1)
+    tx: Out(stream.Signature(BodyByte))
+
+    def elaborate(self, platform):
+        m = Module()
+        assert P.CRC_BYTES == 2
+        crc = Signal(16, init=P.CRC_INIT)
+        low = Signal()       # the CRC's high byte is sent
+        with m.If(self.seal):
+            m.d.comb += [self.tx.valid.eq(1), self.tx.payload.data.eq(Mux(low, crc[:8], crc[8:])),
+                         self.tx.payload.last.eq(low)]
+            with m.If(self.tx.ready):
+                m.d.sync += low.eq(~low)
+                m.d.comb += self.sealed.eq(low)
+        with m.Else():
+            m.d.comb += [self.tx.valid.eq(self.i.valid),
+                         self.tx.payload.data.eq(self.i.payload.data),
+                         self.i.ready.eq(self.tx.ready)]
+            with m.If(self.i.valid & self.tx.ready):
+                start = Mux(self.i.payload.first, Const(P.CRC_INIT, 16), crc)
+                m.d.sync += crc.eq(crc16_next(start, self.i.payload.data))
+        return m
