@@ -335,13 +335,10 @@ class CommandEngine(wiring.Component):
             m.d.sync += a_chunk.eq(a_chunk + 1)
 
     @staticmethod
-    def _send(m: Module, r: SimpleNamespace, value: Value, then: str | None = None, *,
-              first: bool = False) -> None:
+    def _send(m: Module, r: SimpleNamespace, value: Value, then: str | None = None) -> None:
         """Offer the reply byte ``value``; when taken, go to state ``then`` (if given)."""
         snd = r.snd
-        m.d.comb += [snd.i.valid.eq(1), snd.i.payload.data.eq(value)]
-        if first:
-            m.d.comb += snd.i.payload.first.eq(1)
+        m.d.comb += [snd.i.valid.eq(1), snd.i.payload.eq(value)]
         if then is not None:
             with m.If(snd.i.ready):
                 m.next = then
@@ -584,7 +581,7 @@ class CommandEngine(wiring.Component):
         rcv, cmd, snd = r.rcv, r.rcv.cmd, r.snd
         with m.State("HDR_SEQ"):
             m.d.sync += r.out_i.eq(0)
-            self._send(m, r, rcv.seq, "HDR_CMD", first=True)
+            self._send(m, r, rcv.seq, "HDR_CMD")
         with m.State("HDR_CMD"):
             self._send(m, r, r.reply_cmd, "HDR_ERR")
         with m.State("HDR_ERR"):

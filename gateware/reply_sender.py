@@ -2,29 +2,28 @@
 fly and appended on request.
 
 Bytes from ``i`` pass straight to ``tx`` (no register: the same cycles as sending them
-directly); ``first`` on a reply's first byte starts its CRC again. While ``seal`` is high the
-block sends the CRC instead (high byte first, ``protocol.CRC_BYTES``), ``last`` on its final
-byte; ``sealed`` is high in the cycle that byte is taken.
+directly). While ``seal`` is high the block sends the CRC instead (high byte first,
+``protocol.CRC_BYTES``), ``last`` on its final byte; ``sealed`` is high in the cycle that byte
+is taken, and the CRC starts again for the next reply (a reset, cheaper than a first-byte
+flag's multiplexer in front of the CRC's XOR trees).
 """
 
-from amaranth.hdl import Const, Module, Mux, Signal
-from amaranth.lib import data, stream, wiring
+from amaranth.hdl import Module, Mux, Signal
+from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from hopfield_fpga import protocol as P
 from .cobs import BodyByte
 from .crc import crc16_next
 
-__all__ = ["ReplySender", "ReplyByte"]
+__all__ = ["ReplySender"]
 
-#: A reply byte; ``first`` on the first byte of a reply.
-ReplyByte = data.StructLayout({"data": 8, "first": 1})
 
 
 class ReplySender(wiring.Component):
     """Members
     -------
-    i: In(stream of :data:`ReplyByte`)
+    i: In(stream of 8-bit bytes)
         The reply's bytes (header and payload).
     seal: In(1), sealed: Out(1)
         Send the CRC now; its last byte is taken now.
@@ -32,7 +31,7 @@ class ReplySender(wiring.Component):
         Reply bodies, ``last`` on the CRC's final byte.
     """
 
-    i: In(stream.Signature(ReplyByte))
+    i: In(stream.Signature(8))
     seal: In(1)
     sealed: Out(1)
     tx: Out(stream.Signature(BodyByte))
@@ -48,11 +47,12 @@ class ReplySender(wiring.Component):
             with m.If(self.tx.ready):
                 m.d.sync += low.eq(~low)
                 m.d.comb += self.sealed.eq(low)
+                with m.If(low):
+                    m.d.sync += crc.eq(P.CRC_INIT)
         with m.Else():
             m.d.comb += [self.tx.valid.eq(self.i.valid),
-                         self.tx.payload.data.eq(self.i.payload.data),
+                         self.tx.payload.data.eq(self.i.payload),
                          self.i.ready.eq(self.tx.ready)]
             with m.If(self.i.valid & self.tx.ready):
-                start = Mux(self.i.payload.first, Const(P.CRC_INIT, 16), crc)
-                m.d.sync += crc.eq(crc16_next(start, self.i.payload.data))
+                m.d.sync += crc.eq(crc16_next(crc, self.i.payload))
         return m
