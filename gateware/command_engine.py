@@ -374,10 +374,10 @@ class CommandEngine(wiring.Component):
                 m.d.sync += [r.hdr_i.eq(0), r.in_trace.eq(0), r.first_probe.eq(1)]
                 with m.If(rcv.answer):
                     m.d.sync += [r.err.eq(rcv.error), r.reply_cmd.eq(rcv.reply_cmd)]
-                    with m.If(rcv.error != P.Error.OK):
-                        m.next = "HDR_SEQ"
-                    with m.Else():
+                    with m.If(rcv.whole):
                         m.next = "CHECK"
+                    with m.Else():
+                        m.next = "HDR_SEQ"
         with m.State("CHECK"):
             if r.dedupe:
                 # any other well-formed request closes the chain
@@ -411,7 +411,7 @@ class CommandEngine(wiring.Component):
             if graded:
                 m.d.sync += [r.gop.eq(s.graded_op), r.tgt.eq(s.targets),
                              r.g_index.eq(s.by_index)]
-            with m.If(chk.error != P.Error.OK):
+            with m.If(chk.refused):
                 m.next = "HDR_SEQ"
             with m.Else():
                 if r.dedupe:

@@ -33,9 +33,9 @@ class FrameReceiver(wiring.Component):
         Frame bodies from the receive queue, one ``end`` beat per delimiter.
     enable: In(1)
         Receive now (``rx.ready``).
-    ended: Out(1), answer: Out(1), error: Out(8), reply_cmd: Out(8)
-        An end beat is taken now; whether the frame gets a reply, with which error (0: a whole
-        frame, to serve) and which command byte.
+    ended: Out(1), answer: Out(1), whole: Out(1), error: Out(8), reply_cmd: Out(8)
+        An end beat is taken now; whether the frame gets a reply, whether it is whole (to
+        serve), the error of the reply if not, and the command byte of the reply.
     seq: Out(8), cmd: Out(8), length: Out(range(MAX_BODY + 1))
         The frame's seq, command and length (CRC included).
     advance: In(1), byte: Out(8)
@@ -48,6 +48,7 @@ class FrameReceiver(wiring.Component):
     enable: In(1)
     ended: Out(1)
     answer: Out(1)
+    whole: Out(1)
     error: Out(8)
     reply_cmd: Out(8)
     seq: Out(8)
@@ -93,6 +94,7 @@ class FrameReceiver(wiring.Component):
                 with m.Elif(beat.crc_bad):    # the queue's verdict
                     m.d.comb += self.error.eq(P.Error.CRC)
                 with m.Else():
+                    m.d.comb += self.whole.eq(1)
                     m.d.sync += flen.eq(flen)     # a whole frame: kept until served
         with m.Elif(self.enable & self.rx.valid):
             with m.If(flen == P.MAX_BODY):

@@ -131,8 +131,9 @@ class RequestCheck(wiring.Component):
         The command's header bytes.
     header: In(header_bits), probe_seeds: In(1)
         The request header (valid once read) and whether it asks for per-probe seeds.
-    verdict: Out(Verdict), error: Out(8), setup: Out(setup_layout(config))
-        The second decision, its error (0: accepted) and the access sequence's registers.
+    verdict: Out(Verdict), error: Out(8), refused: Out(1), setup: Out(setup_layout(config))
+        The second decision, its error (0: accepted), whether that is an error, and the access
+        sequence's registers.
     """
 
     def __init__(self, config: NetworkConfig):
@@ -154,6 +155,7 @@ class RequestCheck(wiring.Component):
             "probe_seeds": In(1),
             "verdict": Out(Verdict),
             "error": Out(8),
+            "refused": Out(1),
             "setup": Out(setup_layout(config)),
         }
         if self.dedupe:
@@ -190,9 +192,11 @@ class RequestCheck(wiring.Component):
                 self._qstore_cases(m, hdr, payload_len)
                 self._run_cases(m, hdr, payload_len)
         error = Const(P.Error.OK, 8)
+        refused = Const(0, 1)
         for name, code in reversed(_VERDICT_ERRORS):
             error = Mux(self.verdict[name], code, error)
-        m.d.comb += self.error.eq(error)
+            refused = refused | self.verdict[name]
+        m.d.comb += [self.error.eq(error), self.refused.eq(refused)]
         return m
 
     def _check(self, m: Module) -> None:
