@@ -171,7 +171,9 @@ class RequestCheck(wiring.Component):
                     m.d.comb += self.header_size.eq(spec.header_size)
         self._check(m)
 
-        payload_len = self.length - P.REQUEST_HEADER - P.CRC_BYTES - self.header_size
+        # the frame holds its header (the first decision), so this does not wrap
+        payload_len = Signal.like(self.length, name="payload_len")
+        m.d.comb += payload_len.eq(self.length - P.REQUEST_HEADER - P.CRC_BYTES - self.header_size)
         hdr = self.header
         s = self.setup
         # the default setup: a range begins at 0; an access goes to the binary engine
