@@ -24,7 +24,7 @@ class ReplySender(wiring.Component):
     """Members
     -------
     i: In(stream of 8-bit bytes)
-        The reply's bytes (header and payload).
+        The reply's bytes (header and payload); not to be offered while ``seal`` is high.
     seal: In(1), sealed: Out(1)
         Send the CRC now; its last byte is taken now.
     tx: Out(stream of ``cobs.BodyByte``)
@@ -41,6 +41,9 @@ class ReplySender(wiring.Component):
         assert P.CRC_BYTES == 2
         crc = Signal(16, init=P.CRC_INIT)
         low = Signal()       # the CRC's high byte is sent
+        # (i.ready is also high while sealing: the command engine offers nothing meanwhile,
+        # and a ready without `seal` in it keeps the FSM's conditions small)
+        m.d.comb += self.i.ready.eq(self.tx.ready)
         with m.If(self.seal):
             m.d.comb += [self.tx.valid.eq(1), self.tx.payload.data.eq(Mux(low, crc[:8], crc[8:])),
                          self.tx.payload.last.eq(low)]
@@ -51,8 +54,7 @@ class ReplySender(wiring.Component):
                     m.d.sync += crc.eq(P.CRC_INIT)
         with m.Else():
             m.d.comb += [self.tx.valid.eq(self.i.valid),
-                         self.tx.payload.data.eq(self.i.payload),
-                         self.i.ready.eq(self.tx.ready)]
+                         self.tx.payload.data.eq(self.i.payload)]
             with m.If(self.i.valid & self.tx.ready):
                 m.d.sync += crc.eq(crc16_next(crc, self.i.payload))
         return m
