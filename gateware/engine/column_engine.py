@@ -283,10 +283,9 @@ class ColumnEngine(GlauberRun, QuantizedStoreRun, wiring.Component):
 
     def _build_selectors(self, m, d):
         """The selectors of the configured orders only (``d.sel_seq``, ``d.sel_rand`` with
-        ``d.window``, ``d.draw_rank``, ``d.draw_visit``: None when not built). The rank
-        select's count tree is always built (status.unstable, and every run's end waits for
-        it); its walk and draw only for rejection_free. ``d.draw_visit`` serves stochastic
-        random visits."""
+        ``d.window``, ``d.draw_rank``: None when not built). The rank select's count tree is
+        always built (status.unstable, and every run's end waits for it); its walk only for
+        rejection_free. The draw also serves stochastic random visits."""
         cfg, N, t = self.config, self.config.neurons, self.timing
         d.orders = orders = {RunOrder(int(o)) for o in cfg.orders}
         stoch = cfg.has(Feature.STOCHASTIC)
@@ -299,7 +298,7 @@ class ColumnEngine(GlauberRun, QuantizedStoreRun, wiring.Component):
         # first stage has the slack for the lane's flag logic): one cycle less a flip than
         # through ``flags_r``.
         m.d.comb += [rank.flags.eq(d.free_flags), rank.rank.eq(d.rank_k)]
-        d.sel_seq = d.sel_rand = d.window = d.draw_rank = d.draw_visit = None
+        d.sel_seq = d.sel_rand = d.window = d.draw_rank = None
         if orders & {RunOrder.SEQUENTIAL, RunOrder.SYNCHRONOUS}:
             m.submodules.sel_seq = d.sel_seq = seq = SelectSequential(N, seq_span)
             # a synchronous step walks its pending set with the sequential selector
@@ -309,14 +308,10 @@ class ColumnEngine(GlauberRun, QuantizedStoreRun, wiring.Component):
             m.submodules.sel_rand = d.sel_rand = rand = SelectRandom(N, self.words)
             m.submodules.window = d.window = window = WordWindow(self.words)
             m.d.comb += [rand.flags.eq(d.flags_r), rand.words.eq(window.words)]
-        if rank_free:
+        if rank_free or (RunOrder.RANDOM in orders and stoch):
             m.submodules.draw_rank = d.draw_rank = draw = DrawWords(N, self.words)
-            m.d.comb += [draw.n.eq(d.n_unst), draw.state.eq(d.rng)]
-        if RunOrder.RANDOM in orders and stoch:
-            # A stochastic random visit draws its index from [0, N) with the same words: a
-            # draw of its own, whose constant n leaves no compare between them and the pick.
-            m.submodules.draw_visit = d.draw_visit = visit = DrawWords(N, self.words)
-            m.d.comb += [visit.n.eq(N), visit.state.eq(d.rng)]
+            # A stochastic random visit draws its index from [0, N) with the same words.
+            m.d.comb += [draw.n.eq(Mux(d.stochastic, N, d.n_unst)), draw.state.eq(d.rng)]
 
     # -- helpers of the FSM states ---------------------------------------------------------------
 

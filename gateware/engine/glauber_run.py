@@ -93,7 +93,7 @@ class GlauberRun:
     def _glauber_issue(self, m: Module, d, allow) -> None:
         """Stage I: issue the next visit when ``allow``, the cap and ``stop`` permit (random:
         when its index draw ends in this cycle, else the generator steps over the words)."""
-        N, g, draw = self.config.neurons, d.g, d.draw_visit
+        N, g, draw = self.config.neurons, d.g, d.draw_rank
         can = Signal()
         m.d.comb += can.eq(allow & (g.count != d.max_visits) & ~self.stop)
         issue = Signal()
