@@ -22,7 +22,7 @@ from hopfield_fpga.gateware.binary_engine import (DRAW_LOOKAHEAD, LOCATE_MAX_CHU
                                                    chained_flips, divmod_const, search_cycles)
 from hopfield_fpga.gateware.draw_lookahead import DrawLookahead
 from hopfield_fpga.gateware.index_draw import IndexDraw
-from hopfield_fpga.gateware.logistic import Logistic
+from hopfield_fpga.gateware.logistic import Logistic, LogisticCompare
 from hopfield_fpga.gateware.unstable_set import AdderTree, RankSelect
 from hopfield_fpga.gateware.xorshift import load_state, xorshift32_next
 from hopfield_fpga.sim import golden
@@ -73,6 +73,36 @@ def test_logistic_matches_numerics_at_other_widths(t_bits):
         assert ctx.get(dut.p) == numerics.logistic_p16(t), f"t = {t} (t_bits {t_bits})"
 
     run_comb_cases(dut, values, check)
+
+
+@pytest.mark.parametrize("t_bits", [2, 11, 12, 14, 36])
+def test_logistic_compare_matches_numerics(t_bits):
+    """LogisticCompare's up, one cycle after (t, word), is word < logistic_p16(t): every t
+    up to past the saturation point (random ones beyond) with the words at p - 1, p and
+    p + 1 (the compare's edges), 0, 65535 and a random one."""
+    dut = LogisticCompare(t_bits)
+    lo, hi = -(1 << (t_bits - 1)), (1 << (t_bits - 1)) - 1
+    seed = 6700 + t_bits
+    rng = random.Random(seed)
+    cases = []
+    for t in sorted({lo, hi, 0, *(v for v in range(-2100, 2100) if lo <= v <= hi),
+                     *(rng.randint(lo, hi) for _ in range(100))}):
+        p = numerics.logistic_p16(t)
+        for word in {p - 1, p, p + 1, 0, 65535, rng.getrandbits(16)}:
+            if 0 <= word < 1 << 16:
+                cases.append((t, word, word < p))
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+
+    async def bench(ctx):
+        for k, (t, word, _) in enumerate(cases):
+            ctx.set(dut.t, t)
+            ctx.set(dut.word, word)
+            await ctx.tick()
+            assert ctx.get(dut.up) == cases[k][2], f"seed {seed}: t = {t}, word = {word}"
+
+    sim.add_testbench(bench)
+    sim.run()
 
 
 @pytest.mark.parametrize("max_n", [1, 2, 5, 64, 100, 1024])

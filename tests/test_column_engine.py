@@ -282,6 +282,8 @@ FULL_CONFIGS = [
                                orders=ALL_ORDERS), marks=pytest.mark.slow),
     pytest.param(NetworkConfig(neurons=20, lanes=6, weight_bits=16, bias_bits=24,
                                features=FULL, orders=ALL_ORDERS), marks=pytest.mark.slow),
+    # random without rejection_free: the stochastic visits' draw is built on its own
+    NetworkConfig(neurons=7, lanes=3, weight_bits=2, features=FULL, orders=(Order.RANDOM,)),
 ]
 
 

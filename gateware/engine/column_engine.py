@@ -650,10 +650,20 @@ class ColumnEngine(GlauberRun, QuantizedStoreRun, wiring.Component):
                     if rand is not None:
                         with m.Case(RunOrder.RANDOM):
                             m.d.comb += d.window.consume.eq(rand.used)
-                            with m.If(rand.stable >= cap_left):
+                            # rand.stable comes late (word, flags, hits): it only selects
+                            # among compares and sums formed from registers.
+                            covered = Signal()
+                            with m.Switch(rand.stable):
+                                for k in range(self.words + 1):
+                                    with m.Case(k):
+                                        m.d.comb += covered.eq(cap_left <= k)
+                            with m.If(covered):
                                 m.d.sync += regs.visits.eq(d.max_visits)
                             with m.Else():
-                                self._advance(m, d, rand.stable)
+                                with m.Switch(rand.stable):
+                                    for k in range(self.words + 1):
+                                        with m.Case(k):
+                                            self._advance(m, d, k)
                                 with m.If(rand.found):
                                     self._choose(m, d, None, 1)
                     if rank.walk:

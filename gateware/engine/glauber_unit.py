@@ -6,10 +6,10 @@ The unit takes h_j, beta and the top half of r in one cycle and gives the decisi
 ``latency`` = 2 cycles later:
 
 1. t = 2 beta h_j (one ACC_BITS x BETA_BITS multiply) is registered with the word;
-2. p = :class:`~hopfield_fpga.gateware.logistic.Logistic` (t) is registered with the word;
-
-and ``up`` = (word < p) is combinational from those registers, ``valid_out`` following
-``valid`` by the same latency. Nothing depends on the unit's previous inputs, so it takes one
+2. :class:`~hopfield_fpga.gateware.logistic.LogisticCompare` registers its segment's
+   multiply and the word's threshold, and ``up`` = (word < p) is one compare of those
+   registers (p is never formed: the logistic's shift, add and mirror are off the multiply's
+   path), ``valid_out`` following ``valid`` by the same latency. Nothing depends on the unit's previous inputs, so it takes one
 visit per cycle.
 
 Members
@@ -27,8 +27,8 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from hopfield_fpga.config import NetworkConfig
-from hopfield_fpga.numerics import BETA_BITS, LOGISTIC_ONE
-from ..logistic import Logistic
+from hopfield_fpga.numerics import BETA_BITS
+from ..logistic import LogisticCompare
 
 __all__ = ["GlauberUnit"]
 
@@ -50,12 +50,12 @@ class GlauberUnit(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.logistic = logistic = Logistic(self.t_bits)
+        m.submodules.logistic = logistic = LogisticCompare(self.t_bits)
         t = Signal(signed(self.t_bits))
-        p = Signal(range(LOGISTIC_ONE + 1))
-        word1, word2 = Signal(16), Signal(16)
+        word1 = Signal(16)
         valid1, valid2 = Signal(), Signal()
         m.d.sync += [t.eq((self.h * self.beta) << 1), word1.eq(self.word), valid1.eq(self.valid),
-                     p.eq(logistic.p), word2.eq(word1), valid2.eq(valid1)]
-        m.d.comb += [logistic.t.eq(t), self.up.eq(word2 < p), self.valid_out.eq(valid2)]
+                     valid2.eq(valid1)]
+        m.d.comb += [logistic.t.eq(t), logistic.word.eq(word1), self.up.eq(logistic.up),
+                     self.valid_out.eq(valid2)]
         return m
