@@ -214,9 +214,10 @@ BOARDS: dict[str, Board] = {b.name: b for b in [
         title="LambdaConcept ECPIX-5 with LFE5UM5G-85F (ECP5)",
         platform_cls=ECPIX585Platform,
         device=ECP5_85F,
-        # The column engine's board (docs/boards.md): its own build of _COLUMN_85F routed at
-        # 54.2 MHz (speed grade 8, 2026-12-01). 40 MHz keeps a 26% margin (the 25F's rule: 40
-        # against 49.9) and gives the FT2232H's 6 Mbaud at 6 2/3 cycles a bit.
+        # The column engine's board (docs/boards.md): its own builds of _COLUMN_85F routed at
+        # 54.2 and (the current design) 57.1 MHz (speed grade 8, 2026-12-01). 40 MHz keeps a
+        # 26-30% margin (the 25F's rule: 40 against 49.9) and gives the FT2232H's 6 Mbaud at
+        # 6 2/3 cycles a bit.
         # The ULX3S 85F keeps N = 1024 on the lanes engine.
         sys_clk_freq=40e6,
         default_config=_COLUMN_85F,
