@@ -47,6 +47,7 @@ from hopfield_fpga.numerics import (
     XORSHIFT_ZERO_SEED, seed_state,
 )
 from . import golden, graded
+from .cpu_simd import WORD, flip_word, popcount, trailing_zeros, unstable_word
 from .golden import FlipEvent, RunResult
 
 __all__ = [
@@ -109,6 +110,15 @@ def default_threads() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # pragma: no cover - not Linux
         return os.cpu_count() or 1
+
+
+#: The kernels that take arrays and allocate none (nor return a view of one) are compiled
+#: without numba's reference counting (NRT): a call that LLVM does not inline (any function
+#: with a branch around a loop) would otherwise incref and decref every array argument on
+#: entry and exit, calls into the runtime each. Measured on the unstable flags of N = 256
+#: (:func:`_unstable_words`, a loop and the partial word's branch): 173 ns a call with them,
+#: 44 ns without. Such a kernel must not keep, allocate or return an array.
+_leaf = numba.njit(cache=True, nogil=True, _nrt=False)
 
 
 # -- compiled twins of hopfield_fpga.numerics (§5, §8) ------------------------------------------
@@ -186,7 +196,7 @@ def glauber_threshold_c(beta_fixed, h):
 
 # -- the binary dynamics (§3-§8) ----------------------------------------------------------------
 
-@numba.njit(cache=True, nogil=True)
+@_leaf
 def _fields(cols, b, s, h):
     """h = W s + b from scratch (§2), a column at a time."""
     n = len(b)
@@ -199,7 +209,7 @@ def _fields(cols, b, s, h):
             h[i] += sj * col[i]
 
 
-@numba.njit(cache=True, nogil=True)
+@_leaf
 def _load_probe(cols, h_plus, h_minus, s, h, probe, work):
     """Make (s, h) the probe and its fields, starting from whichever known state is closest:
     the resident (s, h), all +1 (h = ``h_plus``) or all -1 (h = ``h_minus``), both in h's
@@ -257,16 +267,16 @@ def _load_probe(cols, h_plus, h_minus, s, h, probe, work):
 #: Neurons that :func:`_first_unstable` tests one by one before it goes a block at a time.
 _NEAR = 8
 
-#: Neurons per block of the unstable counts (rejection_free locates the k-th unstable neuron
-#: through the blocks' counts, then inside one block).
+#: Neurons per block of the sequential scan's vector loop.
 _BLOCK = 64
 
 
 @numba.njit(cache=True, nogil=True)
 def _scratch_size(n):
     """Entries of the kernels' scratch: the changed bits of a probe (n), then the unstable
-    counts per block of _BLOCK neurons."""
-    return n + (n + _BLOCK - 1) // _BLOCK
+    flags in words of WORD neurons, then the free (unclamped) neurons' bits in the same
+    words."""
+    return n + 2 * ((n + WORD - 1) // WORD)
 
 
 def _scratch(n: int) -> np.ndarray:
@@ -277,39 +287,77 @@ def _scratch(n: int) -> np.ndarray:
 _TRACE_ROWS = 256
 
 
-@numba.njit(cache=True, nogil=True)
-def _count_unstable(s, h, free, blocks):
-    """|U| (§3; §12: unclamped neurons only, ``free`` is 1 for them and 0 for clamped ones,
-    in h's type, or empty when no neuron is clamped), also per block of _BLOCK neurons into
-    ``blocks``.
+@_leaf
+def _free_words(free, n, freew):
+    """The free (unclamped, §12) neurons as bits of WORD-neuron words into ``freew``.
+    ``free`` is 1 for a free neuron and 0 for a clamped one, in h's type, or empty when no
+    neuron is clamped (every bit set); bit t of word k is neuron WORD k + t. The unstable
+    flags are taken with these (:func:`_unstable_words`)."""
+    for k in range(len(freew)):
+        freew[k] = -1
+    if len(free):
+        for i in range(n):
+            if free[i] == 0:
+                freew[i // WORD] &= ~(np.int64(1) << (i % WORD))
 
-    Every product and block sum is truncated to h's own type T (s is +1/-1, clamped neurons
-    give 0, and a block's count is at most _BLOCK: each fits T exactly). numba types integer
-    arithmetic as int64; left there, the sign test needs 64-bit products, which AVX2 has no
-    vector multiply for, and the loop runs 4x slower. The indices are unsigned: numba wraps a
-    negative index, and with a block's start unknown LLVM could not rule one out. The
-    unclamped loop is kept apart: the mask's product costs it vectors."""
+
+@_leaf
+def _tail_word(s, h, lo):
+    """The unstable flags of neurons lo..N-1 (fewer than WORD: the last, partial word): the
+    word of the last WORD neurons shifted down past the ones before lo when N >= WORD (a
+    loop of a neuron at a time costs 4x a whole vector word), else one neuron at a time, the
+    product in the fields' type T like the vector words'."""
     n = len(s)
+    if n >= WORD:
+        return np.int64(np.uint64(unstable_word(s, h, n - WORD)) >> np.uint64(WORD - (n - lo)))
     T = h.dtype.type
-    total = 0
-    for k in range(len(blocks)):
-        lo, hi = np.uint64(k * _BLOCK), np.uint64(min(n, (k + 1) * _BLOCK))
-        c = T(0)
-        if len(free) == 0:
-            for i in range(lo, hi):
-                c = T(c + (T(s[i] * h[i]) < 0))
-        else:
-            for i in range(lo, hi):
-                c = T(c + (T(s[i] * h[i] * free[i]) < 0))
-        blocks[k] = c
-        total += c
+    w = np.int64(0)
+    for i in range(lo, n):
+        w |= np.int64(T(s[i] * h[i]) < 0) << (i - lo)
+    return w
+
+
+@_leaf
+def _unstable_words(s, h, freew, words):
+    """|U| (§3; §12: unclamped neurons only, ``freew`` from :func:`_free_words`), and the
+    unstable flags themselves as bits of ``words`` (bit t of word k: neuron WORD k + t), a
+    vector compare per word (:mod:`cpu_simd`). Rejection-free order draws its k-th unstable
+    neuron from these (:func:`_kth_unstable`)."""
+    n = len(s)
+    full = n // WORD
+    total = np.int64(0)
+    for k in range(full):
+        w = unstable_word(s, h, k * WORD) & freew[k]
+        words[k] = w
+        total += popcount(w)
+    if full < len(words):
+        w = _tail_word(s, h, full * WORD) & freew[full]
+        words[full] = w
+        total += popcount(w)
     return total
 
 
-@numba.njit(cache=True, nogil=True)                     # see _CALLS
+@_leaf
+def _kth_unstable(words, k):
+    """The k-th unstable unclamped neuron in increasing index order (§4, §12), from the flag
+    words of :func:`_unstable_words`: the word by the bit counts of the words before it, then
+    its k lowest set bits cleared and the next one's index: O(N / WORD + WORD)."""
+    b = 0
+    c = popcount(words[0])
+    while k >= c:
+        k -= c
+        b += 1
+        c = popcount(words[b])
+    w = words[b]
+    for _ in range(k):
+        w &= w - 1
+    return b * WORD + trailing_zeros(w)
+
+
+@_leaf                     # see _CALLS
 def _first_unstable(s, h, free, lo, hi):
     """The first unstable unclamped neuron among lo..hi-1, or -1 (``free`` as in
-    :func:`_count_unstable`): a vector loop tells whether a block of _BLOCK neurons has one,
+    :func:`_free_words`): a vector loop tells whether a block of _BLOCK neurons has one,
     and only that block is searched one neuron at a time. The first few neurons are tested
     one by one before: between two flips a sequential run passes N / (flips a sweep) stable
     ones, about 8 in the benchmark's recalls, fewer than a block's vector loop costs."""
@@ -337,9 +385,9 @@ def _first_unstable(s, h, free, lo, hi):
 
 
 
-@numba.njit(cache=True, nogil=True)
+@_leaf
 def _all_free(free):
-    """No neuron clamped (``free`` as in :func:`_count_unstable`): a count in free's own type
+    """No neuron clamped (``free`` as in :func:`_free_words`): a count in free's own type
     without an early exit, one vector loop (a loop that stopped at the first 0 ran a neuron at
     a time: 114 ns at N = 256, 401 ns at N = 1024, each run)."""
     T = free.dtype.type
@@ -349,73 +397,64 @@ def _all_free(free):
     return held == 0
 
 
-#: Neurons per sub-block of :func:`_kth_unstable`: one AVX2 vector of int16 fields.
-_SUB = 16
-
-
-@numba.njit(cache=True, nogil=True)
-def _kth_unstable(s, h, free, blocks, k):
-    """The k-th unstable unclamped neuron in increasing index order (§4, §12): its block of
-    _BLOCK from the blocks' counts (:func:`_count_unstable`), its sub-block of _SUB from a
-    vector count of each, then one neuron at a time without a branch on the neuron's flag
-    (unstable neurons are unpredictable: a branch on each one mispredicts; k counts down, and
-    only its end is a taken branch)."""
-    b = 0
-    while k >= blocks[b]:
-        k -= blocks[b]
-        b += 1
-    T = h.dtype.type
-    lo = b * _BLOCK
-    if len(free):          # clamped neurons: one at a time (a test of free inside the vector
-        for i in range(lo, len(s)):          # loops below cost the unclamped search 20%)
-            k -= T(s[i] * h[i] * free[i]) < 0
-            if k < 0:
-                return i
-        return -1
-    hi = min(len(s), lo + _BLOCK)
-    while lo + _SUB <= hi:
-        c = T(0)
-        for t in range(_SUB):
-            c = T(c + (T(s[lo + t] * h[lo + t]) < 0))
-        if k < c:
-            break
-        k -= c
-        lo += _SUB
-    for i in range(lo, hi):
-        k -= T(s[i] * h[i]) < 0
-        if k < 0:
-            return i
-    return -1
-
-
-@numba.njit(cache=True, nogil=True)                     # see _CALLS
-def _flip(cols, diag, b, s, h, j, new, symmetric):
-    """Flip neuron j to ``new`` (§3): update s and h, return the exact delta 2E (§6).
-
-    Simple separate loops: each one vectorizes, a fused loop does not.
-    """
-    n = len(s)
+@_leaf
+def _delta2(cols, diag, b, s, h, j, new, symmetric):
+    """The exact delta 2E (§6) of flipping neuron j to ``new`` from (s, h), before the flip."""
     hj = np.int64(h[j])
     if symmetric:
         c_j = hj - b[j]                      # §6: for symmetric W, c_j = h_j - b_j
     else:
         c = 0
-        for i in range(n):
+        for i in range(len(s)):
             c += cols[j, i] * s[i]           # column field of the old state
         c_j = np.int64(c)
+    return -2 * new * (hj + c_j + b[j] + 2 * np.int64(diag[j]) * new)
+
+
+@_leaf                     # see _CALLS
+def _flip(cols, diag, b, s, h, j, new, symmetric):
+    """Flip neuron j to ``new`` (§3): update s and h, return the exact delta 2E (§6).
+
+    Simple separate loops: each one vectorizes, a fused loop does not.
+    """
+    d2 = _delta2(cols, diag, b, s, h, j, new, symmetric)
     s[j] = new
     # In h's own type T: numba would compute h + step * col in int64, four numbers per AVX2
     # vector instead of sixteen (the sums may wrap on the way; the fields fit T, see
     # _load_probe).
     T = h.dtype.type
     step = T(2 * new)
-    for i in range(n):
+    for i in range(len(s)):
         h[i] = T(h[i] + T(step * cols[j, i]))
-    return -2 * new * (hj + c_j + b[j] + 2 * np.int64(diag[j]) * new)
+    return d2
 
 
+@_leaf
+def _flip_words(cols, diag, b, s, h, j, new, symmetric, freew, words):
+    """:func:`_flip` and then :func:`_unstable_words` in one pass over h: each word's block
+    of fields is updated and its flags taken while in registers (:func:`cpu_simd.flip_word`).
+    Returns (delta 2E, |U| after the flip)."""
+    d2 = _delta2(cols, diag, b, s, h, j, new, symmetric)
+    s[j] = new
+    n = len(s)
+    T = h.dtype.type
+    step = T(2 * new)
+    full = n // WORD
+    total = np.int64(0)
+    for k in range(full):
+        w = flip_word(cols, j * n + k * WORD, step, s, h, k * WORD) & freew[k]
+        words[k] = w
+        total += popcount(w)
+    if full < len(words):
+        for i in range(full * WORD, n):
+            h[i] = T(h[i] + T(step * cols[j, i]))
+        w = _tail_word(s, h, full * WORD) & freew[full]
+        words[full] = w
+        total += popcount(w)
+    return d2, total
 
-@numba.njit(cache=True, nogil=True)
+
+@_leaf
 def _energy2(b, s, h):
     """2E = -sum_i s_i (h_i + b_i) (§6); s is +1/-1, so a select, not a 64-bit product (which
     AVX2 cannot vectorize)."""
@@ -426,7 +465,7 @@ def _energy2(b, s, h):
     return e2
 
 
-@numba.njit(cache=True, nogil=True)
+@_leaf
 def _record(events, flips, visits, j, new, d2):
     """Row ``flips`` of the trace, if ``events`` has it (else the run is traced again, see
     :func:`_run_traced`). The buffer never grows inside a run: a run loop that reassigned
@@ -491,7 +530,7 @@ def _run_synchronous(cols, diag, b, s, h, free, cap, want_trace, symmetric, othe
     return visits, flips, e2, stop, stop == _CONVERGED, events[:flips]
 
 
-@numba.njit(cache=True, nogil=True)
+@_leaf
 def _random_visits(s, h, free, rng, m, visits, cap, quiet):
     """Random-order visits (§5: the index draw, ``m`` bits a word) from visit ``visits`` on,
     while ``visits`` < ``cap`` and fewer than N in a row (``quiet`` so far) found a stable
@@ -539,12 +578,17 @@ def _run(cols, diag, b, s, h, free, order, rng, cap, schedule, want_trace, symme
     n = len(s)
     mask = free[:0] if _all_free(free) else free     # the counts' fast loop when none is held
     e2 = _energy2(b, s, h)
-    blocks = work[n:]
+    words_n = (n + WORD - 1) // WORD
+    words = work[n:n + words_n]                      # the unstable flags (_unstable_words)
+    freew = work[n + words_n:n + 2 * words_n]
+    _free_words(mask, n, freew)
     visits = np.int64(0)
     flips = np.int64(0)                              # never a literal: one _record
     stop = 1                                         # cap, unless a fixed point ends the run
     if len(schedule) == 0 and order == _REJECTION_FREE:
-        n_unstable = _count_unstable(s, h, mask, blocks)
+        # The flags are kept up to date in the flip's own pass over h (_flip_words), so a
+        # flip reads h once, and the k-th unstable neuron is found from the flag words.
+        n_unstable = _unstable_words(s, h, freew, words)
         while True:
             if n_unstable == 0:                      # §7: the fixed point before the cap
                 stop = 0
@@ -552,15 +596,14 @@ def _run(cols, diag, b, s, h, free, order, rng, cap, schedule, want_trace, symme
             if visits >= cap:
                 break
             k, rng, _ = draw_index_c(rng, n_unstable)
-            j = _kth_unstable(s, h, mask, blocks, k)
+            j = _kth_unstable(words, k)
             new = 1 if h[j] > 0 else -1
-            d2 = _flip(cols, diag, b, s, h, j, new, symmetric)
+            d2, n_unstable = _flip_words(cols, diag, b, s, h, j, new, symmetric, freew, words)
             if want_trace:
                 _record(events, flips, visits, j, new, d2)
             e2 += d2
             flips += 1
             visits += 1
-            n_unstable = _count_unstable(s, h, mask, blocks)
         converged = stop == 0
     elif len(schedule) == 0:
         # §7 checks for a fixed point before every visit. Counting the unstable neurons after
@@ -575,7 +618,7 @@ def _run(cols, diag, b, s, h, free, order, rng, cap, schedule, want_trace, symme
         #   after n stable visits in a row and at the cap.
         # A fixed point from the start: the sequential scan finds it in its first sweep; for
         # random order the first unstable neuron tells (usually after a few, not n, tests).
-        if order != _SEQUENTIAL and _count_unstable(s, h, mask, blocks) == 0:
+        if order != _SEQUENTIAL and _unstable_words(s, h, freew, words) == 0:
             stop = 0
         m = _bit_length(n - 1)
         after_flip = np.int64(0)
@@ -598,13 +641,13 @@ def _run(cols, diag, b, s, h, free, order, rng, cap, schedule, want_trace, symme
             else:
                 j, rng, visits, quiet = _random_visits(s, h, free, rng, m, visits, cap, quiet)
                 if j < 0 and visits >= cap:
-                    if flips and _count_unstable(s, h, mask, blocks) == 0:
+                    if flips and _unstable_words(s, h, freew, words) == 0:
                         stop = 0
                         visits = after_flip
                     break
                 if j < 0:                            # n stable visits in a row
                     quiet = 0
-                    if _count_unstable(s, h, mask, blocks) == 0:
+                    if _unstable_words(s, h, freew, words) == 0:
                         stop = 0
                         visits = after_flip
                     continue
@@ -642,7 +685,7 @@ def _run(cols, diag, b, s, h, free, order, rng, cap, schedule, want_trace, symme
             if pos == n:                             # the sweep of §8's schedule
                 pos = 0
                 sweep += 1
-        converged = _count_unstable(s, h, mask, blocks) == 0
+        converged = _unstable_words(s, h, freew, words) == 0
     return visits, flips, e2, stop, converged, events[:flips]
 
 
