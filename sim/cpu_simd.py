@@ -19,7 +19,7 @@ from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic
 
-__all__ = ["WORD", "popcount", "trailing_zeros", "unstable_word", "flip_word"]
+__all__ = ["WORD", "popcount", "trailing_zeros", "negative_word", "unstable_word", "flip_word"]
 
 #: Neurons per flag word (the bits of an int64).
 WORD = 64
@@ -67,6 +67,21 @@ def _unstable_bits(builder, s_vec, h_vec):
     """The word of flags s_i * h_i < 0, the product in the fields' own type."""
     negative = builder.icmp_signed("<", builder.mul(s_vec, h_vec), ir.Constant(h_vec.type, None))
     return builder.bitcast(negative, _I64)
+
+
+@intrinsic
+def negative_word(typingctx, a, lo):
+    """Bit t of the result: a[lo + t] < 0 (a state's -1 neurons, for its Hamming distances)."""
+    if not (_same_type_fields(a, a) and isinstance(lo, types.Integer)):
+        return None
+
+    def codegen(context, builder, signature, args):
+        aty, loty = signature.args
+        lo_v = context.cast(builder, args[1], loty, types.intp)
+        vec = builder.load(_block(context, builder, aty, args[0], lo_v), align=1)
+        negative = builder.icmp_signed("<", vec, ir.Constant(vec.type, None))
+        return builder.bitcast(negative, _I64)
+    return types.int64(a, lo), codegen
 
 
 @intrinsic

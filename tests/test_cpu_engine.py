@@ -230,6 +230,31 @@ def test_many_is_independent_of_threads(order):
                        for p in probes], f"{order}, clamped"
 
 
+def test_batch_starts_from_recent_fixed_points():
+    """A batch's thread starts each probe from the nearest fixed point it kept (a ring of
+    _RECENT, each once): noisy copies of earlier probes find theirs; a spin glass (random
+    symmetric weights, N = 70: many fixed points) with more distinct ones than the ring holds
+    evicts the oldest. The results are golden's, on 1 and 3 threads, in every order."""
+    seed = 31
+    r = np.random.default_rng(seed)
+    n = 70
+    cfg = NetworkConfig(neurons=n, weight_bits=8, bias_bits=8, lanes=1, orders=tuple(Order))
+    w = r.integers(cfg.weight_min, cfg.weight_max + 1, (n, n))
+    w = np.triu(w, 1) + np.triu(w, 1).T
+    b = r.integers(cfg.bias_min, cfg.bias_max + 1, n)
+    fresh = r.choice([-1, 1], (2 * ce._RECENT + 40, n))
+    again = fresh[r.integers(0, len(fresh), 120)] * r.choice([-1, 1], (120, n), p=[0.05, 0.95])
+    probes = np.concatenate([fresh, again])
+    ends = ce.PreparedNetwork(w, b, cfg).run_batch(fresh, threads=1).states
+    assert len({e.tobytes() for e in ends}) > ce._RECENT, f"seed {seed}: too few fixed points"
+    for order in ("sequential", "rejection_free", "random"):
+        kw = dict(order=order, seed=int(r.integers(0, 2**32)), max_sweeps=50)
+        want = [golden.run_binary(w, b, p, config=cfg, **kw) for p in probes]
+        for threads in (1, 3):
+            got = ce.run_binary_many(w, b, probes, config=cfg, threads=threads, **kw)
+            assert got == want, f"seed {seed}: {order}, threads={threads}"
+
+
 def test_many_stochastic_and_traced():
     w, cfg, probes, _ = hebbian_network(40, 4, seed=5)
     kw = dict(order="random", beta=[0.2, 0.6, 1.5], max_sweeps=6, config=cfg)
