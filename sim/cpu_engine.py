@@ -26,7 +26,9 @@ configuration (checked at import): half the bytes per flip, twice the numbers pe
 :class:`PreparedNetwork` checks and converts a network once and then recalls probes the way a
 board does: it keeps the last final state and its fields resident, and loads the next probe as
 the changed bits (or from the all +1 / all -1 state, whichever is fewest columns), so a recall
-costs O(N) per changed bit, not O(N^2). :func:`run_binary_many` and the benchmark use it.
+costs O(N) per changed bit, not O(N^2). :func:`run_binary_many` and the benchmark use it; a
+batch's thread keeps its last distinct fixed points too (``_RECENT``) and loads each probe
+from the nearest.
 """
 
 from __future__ import annotations
@@ -716,9 +718,11 @@ _RECENT = 128
 
 
 @_leaf
-def _sign_bits(x, bits):
-    """The -1 entries of the state ``x`` as bits of WORD-neuron words (as the unstable flags,
-    :func:`_unstable_words`): its Hamming distance to another is a popcount per word."""
+def _nearest(x, bits, table, count):
+    """(row, Hamming distance) of the row of ``table[:count]`` nearest to the state ``x``,
+    the first one of the least distance, or (-1, more than N) when count is 0. The rows and
+    ``bits`` (x's, written here) hold a state's -1 entries as bits of WORD-neuron words (as
+    the unstable flags, :func:`_unstable_words`): a distance is a popcount per word."""
     n = len(x)
     full = n // WORD
     for k in range(full):
@@ -732,12 +736,6 @@ def _sign_bits(x, bits):
             for i in range(lo, n):
                 w |= np.int64(x[i] < 0) << (i - lo)
         bits[full] = w
-
-
-@_leaf
-def _nearest(bits, table, count):
-    """(row, Hamming distance) of the row of ``table[:count]`` nearest to ``bits``, the first
-    one of the least distance; (-1, N + 1 words' bits) when count is 0."""
     best, least = -1, len(bits) * WORD + 1
     for r in range(count):
         d = 0
@@ -769,15 +767,16 @@ def _run_block(cols, diag, h_plus, h_minus, b, symmetric, probes, rngs, free, or
     seen_h = np.empty((_RECENT, n), dtype=h.dtype)
     seen_bits = np.empty((_RECENT, words_n), dtype=np.int64)
     bits = np.empty(words_n, dtype=np.int64)
-    seen, slot, resident = 0, 0, -1                  # resident: the ring's row equal to s
+    # resident: the ring's row equal to s; not literals (one compiled _nearest)
+    seen, slot, resident = np.int64(0), np.int64(0), np.int64(-1)
     for p in range(lo, hi):
         probe = probes[p]
         if seen:
-            _sign_bits(probe, bits)
-            row, _ = _nearest(bits, seen_bits, seen)
-            if row != resident:
-                s[:] = seen_s[row]
-                h[:] = seen_h[row]
+            row, _ = _nearest(probe, bits, seen_bits, seen)
+            if row != resident:                     # loops: a slice copy compiles slower
+                for i in range(n):
+                    s[i] = seen_s[row, i]
+                    h[i] = seen_h[row, i]
                 resident = row
         _load_probe(cols, h_plus, h_minus, s, h, probe, work)
         visits, flips, e2, stop, converged, _ = _run(cols, diag, b, s, h, free, order, rngs[p],
@@ -791,14 +790,15 @@ def _run_block(cols, diag, h_plus, h_minus, b, symmetric, probes, rngs, free, or
         counts[p, 3] = stop
         counts[p, 4] = converged
         # Keep the fixed point unless the ring has it (fields are a function of the state).
-        _sign_bits(s, bits)
-        row, d = _nearest(bits, seen_bits, seen)
+        row, d = _nearest(s, bits, seen_bits, seen)
         if d == 0:
             resident = row
         else:
-            seen_s[slot] = s
-            seen_h[slot] = h
-            seen_bits[slot] = bits
+            for i in range(n):
+                seen_s[slot, i] = s[i]
+                seen_h[slot, i] = h[i]
+            for k in range(words_n):
+                seen_bits[slot, k] = bits[k]
             resident = slot
             slot = (slot + 1) % _RECENT
             seen = min(seen + 1, _RECENT)

@@ -316,8 +316,8 @@ def test_batch_fast_paths_match_golden(n):
     """The batch's own paths: the compiled probe check and conversion (every signed dtype),
     the probe load from the resident state or all +1 / all -1 (probes near and far), fields in
     int16 and in int32 (weights at W_BITS = 16's limits overflow int16), every order,
-    clamped neurons. N = 100 and 144 end in a partial block of 36 and 16 neurons, which the
-    rejection-free search goes through in sub-blocks of 16 and one neuron at a time."""
+    clamped neurons. N = 100 and 144 end in a partial word of 36 and 16 neurons, whose
+    unstable flags are the last 64 neurons' word shifted down (N < 64: one neuron at a time)."""
     seed = 1000 + n
     r = np.random.default_rng(seed)
     for wbits, dtype in ((8, np.int8), (16, np.int64), (12, np.int16), (5, np.int32)):
