@@ -274,13 +274,15 @@ def measure(config: NetworkConfig, *, batch: int = DEFAULT_BATCH,
 
 def state_transfer_rows(config: NetworkConfig, *, batch: int = DEFAULT_BATCH,
                         patterns: int = STORED_PATTERNS, seed: int = 1) -> list[LinkRow]:
-    """The state and probe transfers of :func:`measure` (bytes only): the store, and the two
-    directions of the batched recall on their own, the probes (N bits each, host to board) and
-    the results (N bits and a STATUS each, board to host)."""
+    """The state and probe transfers of :func:`measure` (bytes only): the store (where the
+    board has the on-chip Hebbian store: not the ULX3S 85F's default), and the two directions
+    of the batched recall on their own, the probes (N bits each, host to board) and the
+    results (N bits and a STATUS each, board to host)."""
+    store = ("store",) if config.has(Feature.HEBBIAN) else ()
     rows = measure(config, batch=batch, patterns=patterns, seed=seed,
-                   names=("store", "recall_many"))
+                   names=(*store, "recall_many"))
     rec, n = rows["recall_many"], config.neurons
-    return [rows["store"],
+    return [*(rows[name] for name in store),
             dataclasses.replace(rec, operation="recall_many probes", wire_in=0,
                                 data_bytes=batch * LinkGeometry(config).state_bytes,
                                 payload_bits=batch * n),
