@@ -165,11 +165,11 @@ _COLUMN_85F = NetworkConfig(neurons=256, weight_bits=3, lanes=6, features=_ALL_B
                             orders=tuple(Order), engine="column", store_patterns=26,
                             beta_depth=_ECP5_BETAS)
 
-#: The column engine at N = 1024 on the ULX3S's 85F (docs/boards.md, "The ULX3S-85F's default"):
-#: its routed pack (73106 of 83640 TRELLIS_COMB) needs two levers, no on-chip Hebbian store
-#: (Board.store raises ConfigMismatch: the host computes the weights and loads them) and no
-#: random order; the rest as on the lanes engine it replaces (3-bit weights, a 6-lane access
-#: word, the stochastic rule and the trace).
+#: The column engine at N = 1024 on the ULX3S's 85F (docs/boards.md, "The ULX3S 85F's
+#: default"): its routed pack (73106 of 83640 TRELLIS_COMB) needs two levers, no on-chip
+#: Hebbian store (Board.store raises ConfigMismatch: the host computes the weights and loads
+#: them) and no random order; the rest as on the lanes engine it replaces (3-bit weights, a
+#: 6-lane access word, the stochastic rule and the trace).
 _COLUMN_1024 = NetworkConfig(neurons=1024, weight_bits=3, lanes=6,
                              features=Feature.STOCHASTIC | Feature.TRACE,
                              orders=(Order.SEQUENTIAL, Order.REJECTION_FREE, Order.SYNCHRONOUS),
