@@ -29,7 +29,7 @@ import numpy as np
 
 from hopfield_fpga import protocol as P
 from hopfield_fpga.baud import CHARACTER_BITS, LEGACY_BAUD, uart_timing
-from hopfield_fpga.config import Feature, NetworkConfig
+from hopfield_fpga.config import Feature, NetworkConfig, Order
 from hopfield_fpga.gateware.engine_cycles import access_write_cycles, refresh_cycles, store_cycles
 from hopfield_fpga.protocol import LinkGeometry
 from hopfield_fpga.text_table import right_aligned
@@ -52,6 +52,9 @@ DEFAULT_BATCH = 26
 BOARD_PROBES = 8
 RECALL_NOISE = 0.1
 RECALL_ORDER = "random"
+#: ... or this one on a board built without the random order (the ULX3S 85F's default): the
+#: same random choice among the unstable neurons, without the stable visits.
+RECALL_ORDER_ELSE = "rejection_free"
 #: The in-flight rows' batched recall: this many full RECALL_MANY frames.
 INFLIGHT_FRAMES = 4
 #: The host's and the USB bridge's turnaround (seconds): a request that waits for a reply goes
@@ -274,13 +277,15 @@ def measure(config: NetworkConfig, *, batch: int = DEFAULT_BATCH,
 
 def state_transfer_rows(config: NetworkConfig, *, batch: int = DEFAULT_BATCH,
                         patterns: int = STORED_PATTERNS, seed: int = 1) -> list[LinkRow]:
-    """The state and probe transfers of :func:`measure` (bytes only): the store, and the two
-    directions of the batched recall on their own, the probes (N bits each, host to board) and
-    the results (N bits and a STATUS each, board to host)."""
+    """The state and probe transfers of :func:`measure` (bytes only): the store (where the
+    board has the on-chip Hebbian store: not the ULX3S 85F's default), and the two directions
+    of the batched recall on their own, the probes (N bits each, host to board) and the
+    results (N bits and a STATUS each, board to host)."""
+    store = ("store",) if config.has(Feature.HEBBIAN) else ()
     rows = measure(config, batch=batch, patterns=patterns, seed=seed,
-                   names=("store", "recall_many"))
+                   names=(*store, "recall_many"))
     rec, n = rows["recall_many"], config.neurons
-    return [rows["store"],
+    return [*(rows[name] for name in store),
             dataclasses.replace(rec, operation="recall_many probes", wire_in=0,
                                 data_bytes=batch * LinkGeometry(config).state_bytes,
                                 payload_bits=batch * n),
@@ -391,7 +396,8 @@ def _recall_workload(config: NetworkConfig, probes: int, seed: int, simulator: s
     patterns = rng.choice(np.array([-1, 1]), (max(1, round(0.1 * n)), n))
     states = np.array([bench_engine._probe(patterns[i % len(patterns)], RECALL_NOISE, rng)
                        for i in range(probes)])
-    run = dict(order=RECALL_ORDER, seed=int(rng.integers(1, 2**32)), max_visits=200 * n)
+    order = RECALL_ORDER if Order.parse(RECALL_ORDER) in config.orders else RECALL_ORDER_ELSE
+    run = dict(order=order, seed=int(rng.integers(1, 2**32)), max_visits=200 * n)
     board, port = _open(config)
     out, inn = count_bytes(board, lambda b: b.recall_many(states, **run))
     if simulator is None:

@@ -305,8 +305,13 @@ class Board:
         """
         self._require_binary("store")
         if not self.config.has(Feature.HEBBIAN):
-            raise ConfigMismatch(f"this board has no on-chip Hebbian store "
-                                 f"({self.config.describe()})")
+            # e.g. the ULX3S-85F's default, built without it to fit N = 1024 (docs/boards.md)
+            raise ConfigMismatch(
+                f"this board has no on-chip Hebbian store ({self.config.describe()}): compute "
+                f"the weights on the host and load them, board.load_weights(golden."
+                f"store_hebbian_quantized(patterns, config=board.config)) (the quantized store, "
+                f"§14; golden.store_hebbian(np.zeros((N, N), int), patterns, config=board."
+                f"config) for the saturating rule), golden being hopfield_fpga.sim.golden")
         if scale is not None and not quantized:
             raise BadInput(f"scale = {scale!r} belongs to the quantized store: pass "
                            f"quantized=True, or no scale")

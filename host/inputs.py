@@ -157,8 +157,12 @@ def run_spec(config: NetworkConfig, *, order, seed, max_sweeps, max_visits, beta
         except ValueError as exc:
             raise ConfigMismatch(str(exc)) from None
     if o is not Order.SYNCHRONOUS and o not in cfg.orders:   # synchronous: an engine extra
+        hint = ("; a deterministic run in rejection_free order makes the same random "
+                "choice among the unstable neurons without the stable visits (not the same "
+                "trajectory for a seed), a stochastic one runs in sequential order"
+                if o is Order.RANDOM and Order.REJECTION_FREE in cfg.orders else "")
         raise ConfigMismatch(f"order {o.name.lower()} is not built into this board; built "
-                             f"in: {', '.join(x.name.lower() for x in cfg.orders)}")
+                             f"in: {', '.join(x.name.lower() for x in cfg.orders)}{hint}")
     _check_seed("seed", seed)
     try:
         schedule = golden._beta_schedule(beta, None, cfg.beta_depth)

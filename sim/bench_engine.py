@@ -52,8 +52,8 @@ DEFAULT_SIZES = (64, 256, 1024)
 QUICK_SIZES = (64,)
 NOISES = (0.1, 0.3)
 WEIGHT_BITS = 8
-#: Without ``board=``, FPGA times are given at this board's clock (25 MHz: the ULX3S-85F, the
-#: board whose default configuration has N = 1024).
+#: Without ``board=``, FPGA times are given at this board's clock (the ULX3S-85F's, the board
+#: whose default configuration has N = 1024).
 DEFAULT_CLOCK_BOARD = "ulx3s-85f"
 #: Probes of the recall_many target check (issue 12).
 MANY_PROBES = 200

@@ -8,6 +8,8 @@ parameters with :func:`tb_params`.
   (Verilator builds cost tens of seconds on a small machine).
 - Builds go to the user cache (:mod:`hopfield_fpga.cache`), one directory per design, locked
   while it is built and run, so parallel pytest workers never share a half-written one.
+- Verilator makes only the toplevel module's signals public (``--public-depth 1`` instead of
+  cocotb's ``--public-flat-rw``): the testbenches drive and read its ports only.
 - Verilator's C++ is compiled at ``-O1`` (:data:`VERILATOR_MAKEFLAGS`), not its default ``-Os``:
   the engines' models compile 3x faster and the testbenches spend their time in cocotb's
   Python, not in the model.
@@ -41,8 +43,15 @@ BUILD_ROOT = cache_dir("cocotb")
 _PARAMS_ENV = "HOPFIELD_TB_PARAMS"
 
 # Amaranth's Verilog has width-extension idioms that Verilator warns about; none is an error.
+# cocotb's runner passes --public-flat-rw, which makes every signal of every module public:
+# each is then kept as a variable (none optimized away) and registered in the VPI symbol
+# table. The testbenches touch only the top module's ports, so the signals are public only
+# to depth 1 (the toplevel's own). On the column engine at N = 1024 (issue 13's 85F default)
+# that halves the C++ (76 to 37 MB, 87 to 43 files) and the build: docs/engine.md, "The
+# column engine at N = 1024 on the ULX3S-85F".
 _VERILATOR_ARGS = ["-Wno-fatal", "-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC", "-Wno-UNUSEDSIGNAL",
-                   "-Wno-PINCONNECTEMPTY", "-Wno-CASEINCOMPLETE"]
+                   "-Wno-PINCONNECTEMPTY", "-Wno-CASEINCOMPLETE",
+                   "--no-public-flat-rw", "--public-depth", "1"]
 # cocotb compiles with -g2012, where `reg x = 0` initializers raise no event at time 0, so Yosys'
 # `always @*` blocks that nothing else triggers (e.g. a ready driven only by an idle FSM) stay X;
 # Verilog-2005 semantics (a later -g wins) give them their initial evaluation.

@@ -156,3 +156,26 @@ def test_board_import_leaves_amaranth_out():
             "assert 'amaranth' not in sys.modules, 'amaranth imported'")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+def test_a_board_without_the_store_and_the_random_order_says_what_to_do_instead():
+    """The ULX3S 85F's default lacks Feature.HEBBIAN and Order.RANDOM (docs/boards.md): the
+    errors name the host-side store with load_weights, and rejection_free."""
+    from hopfield_fpga.sim import golden
+    url = "cpu://?neurons=16&weight_bits=3&lanes=6&features=stochastic,trace" \
+          "&orders=sequential,rejection_free"
+    patterns = np.random.default_rng(3).choice([-1, 1], (2, 16))
+    with Board.open(url) as board:
+        with pytest.raises(ConfigMismatch, match=r"no on-chip Hebbian store .*board\.load_"
+                                                 r"weights\(golden\.store_hebbian_quantized"):
+            board.store(patterns)
+        with pytest.raises(ConfigMismatch, match="order random is not built .* rejection_free "
+                                                 "order makes the same random choice"):
+            board.recall(patterns[0], order="random")
+        # what the message says works, and equals the golden model's recall on those weights
+        board.load_weights(golden.store_hebbian_quantized(patterns, config=board.config))
+        want = golden.run_binary(golden.store_hebbian_quantized(patterns, config=board.config),
+                                 None, patterns[0], order="rejection_free", seed=3,
+                                 max_visits=100 * 16, config=board.config)
+        assert board.recall(patterns[0], order="rejection_free", seed=3,
+                            max_visits=100 * 16) == want

@@ -5,9 +5,9 @@ identify, weight load and read-back, on-chip store (a STORE repeated and one out
 chain's order), traced recalls equal to the golden model bit for bit, garbage and corrupted
 frames that must not block the next good frame, and frames sent 2% slow and 2% fast (the
 receiver's margin). A small network keeps each run short; the UART runs at two boards'
-default rates and clocks: the ULX3S 85F's 3 Mbaud at 25 MHz on Icarus (a fractional bit
-period of 8 1/3 cycles), the iCEBreaker's 3 Mbaud at 12 MHz on Verilator (4 cycles, the
-fewest of any board). Each simulator runs one design of the binary engine
+default rates and clocks: the ULX3S 85F's 3 Mbaud at its PLL clock on Icarus (a fractional
+bit period: 13 1/3 cycles at 40 MHz), the iCEBreaker's 3 Mbaud at 12 MHz on Verilator (4
+cycles, the fewest of any board). Each simulator runs one design of the binary engine
 (``config.ENGINES``): the K-lane engine on Icarus, the column engine (the ECPIX-5's) on
 Verilator.
 """
@@ -24,8 +24,8 @@ from hopfield_fpga.sim.rtl_runner import SIMULATORS, run_cocotb
 CONFIG = NetworkConfig(neurons=10, lanes=4, weight_bits=4)
 #: The configuration each simulator runs: the same network on either engine.
 CONFIG_OF = {"icarus": CONFIG, "verilator": CONFIG.with_(engine="column")}
-#: The board whose default clock and baud each simulator runs: ULX3S 85F, 3 Mbaud at 25 MHz;
-#: iCEBreaker, 3 Mbaud at 12 MHz.
+#: The board whose default clock and baud each simulator runs: ULX3S 85F, 3 Mbaud at its
+#: clock (hw/boards.py); iCEBreaker, 3 Mbaud at 12 MHz.
 BOARD_OF = {"icarus": "ulx3s-85f", "verilator": "icebreaker"}
 SEED = 11
 

@@ -66,24 +66,62 @@ def test_issue_targets_are_the_defaults():
     assert get_board("ulx3s-85f").default_config.neurons >= 1024
 
 
-def test_ecpix5_default_is_the_routed_column_engine_build():
-    # docs/boards.md: the ECPIX-5 runs the column engine at N = 256, the configuration of the
-    # routed 85F build (its command line below), from its PLL; the ULX3S 85F, same device,
-    # keeps N = 1024 on the lanes engine.
+def _built(board: str, flags: str, default: NetworkConfig | None = None) -> NetworkConfig:
+    """The configuration `hopfield build --board BOARD FLAGS` builds (from ``default`` instead
+    of the board's default when given)."""
     from hopfield_fpga.host.cli_build import _config, _config_args
     parser = argparse.ArgumentParser()
     _config_args(parser)
-    built = _config(get_board("ulx3s-85f"), parser.parse_args(
-        "--engine column --neurons 256 --weight-bits 3 --lanes 6 --store-patterns 26 "
-        "--orders sequential,random,rejection_free,synchronous".split()))
+    b = get_board(board)
+    if default is not None:
+        b = dataclasses.replace(b, default_config=default)
+    return _config(b, parser.parse_args(flags.split()))
+
+
+#: The ULX3S 85F's default before the column engine (the lanes engine at N = 1024), from
+#: which the routed builds' command lines below were run.
+_LANES_85F = NetworkConfig(neurons=1024, weight_bits=3, lanes=6,
+                           features=Feature.STOCHASTIC | Feature.HEBBIAN | Feature.TRACE,
+                           beta_depth=1024)
+
+
+def test_85f_defaults_are_the_routed_column_engine_builds():
+    # docs/boards.md: the ECPIX-5 runs the column engine at N = 256 with every feature, the
+    # ULX3S 85F (same device) at N = 1024 without the Hebbian store and the random order;
+    # each is the configuration of its routed build's command line, run from the lanes
+    # default, and both come from their PLL.
     ecpix5, ulx3s = get_board("ecpix5-85f"), get_board("ulx3s-85f")
-    assert ecpix5.default_config == built and ecpix5.device is ulx3s.device
-    assert ulx3s.default_config.engine == "lanes" and ulx3s.default_config.neurons >= 1024
-    # The PLL makes the clock exactly from the 100 MHz oscillator, and the UART serves the
-    # board's rate at it.
-    design = BoardDesign(ecpix5, ecpix5.default_config, core=_Loopback())
-    assert design.pll is not None and design.clk_freq == ecpix5.sys_clk_freq
-    assert ecpix5.to_dict()["default_config"]["engine"] == "column"
+    assert ecpix5.default_config == _built("ulx3s-85f", (
+        "--engine column --neurons 256 --weight-bits 3 --lanes 6 --store-patterns 26 "
+        "--orders sequential,random,rejection_free,synchronous"), _LANES_85F)
+    assert ecpix5.device is ulx3s.device
+    c1024 = _built("ulx3s-85f", (
+        "--engine column --neurons 1024 --weight-bits 3 --lanes 6 --features stochastic,trace "
+        "--orders sequential,rejection_free,synchronous"), _LANES_85F)
+    assert ulx3s.default_config == c1024 and c1024.engine == "column"
+    assert not c1024.has(Feature.HEBBIAN) and Order.RANDOM not in c1024.orders
+    # The PLL makes each clock exactly from the oscillator (100 and 25 MHz), and the UART
+    # serves the board's rate at it.
+    for board in (ecpix5, ulx3s):
+        design = BoardDesign(board, board.default_config, core=_Loopback())
+        assert board.osc_freq != board.sys_clk_freq
+        assert design.pll is not None and design.clk_freq == board.sys_clk_freq, board.name
+        assert board.to_dict()["default_config"]["engine"] == "column"
+
+
+def test_ulx3s_85f_default_fits_by_the_estimate():
+    # The routed pack of C1024 was 73106 of 83640 TRELLIS_COMB; the estimate must let it
+    # through (and its weights fill 171 of the 208 DP16KD, a column a word).
+    from hopfield_fpga.hw.fit import column_logic_estimate
+    board = get_board("ulx3s-85f")
+    p = check_fit(board, board.default_config)
+    assert (p.kind, p.width, p.depth, p.blocks) == ("DP16KD", 171 * 18, 1024, 171)
+    assert column_logic_estimate(board.default_config) <= board.device.logic_cells
+    # with the Hebbian store and the random order it does not fit (the two levers)
+    with pytest.raises(FitError, match="at most N=858 fits"):
+        check_fit(board, board.default_config.with_(
+            features=board.default_config.features | Feature.HEBBIAN,
+            orders=(Order.SEQUENTIAL, Order.RANDOM, Order.REJECTION_FREE)))
 
 
 def test_icebreaker_default_weights_fill_two_sprams_in_depth():
@@ -442,7 +480,9 @@ def test_cli_graded_flag_starts_from_the_graded_configuration():
     (["build", "--board", "icebreaker", "--orders", "none"], "add Feature.GRADED or an order"),
     (["build", "--board", "icebreaker", "--engine", "column"],
      "the column engine's 256 lanes need about"),
-    (["build", "--board", "ulx3s-85f", "--engine", "column"], "at most N=858 fits"),
+    # the 85F default's column engine with the Hebbian store and the random order: no room
+    (["build", "--board", "ulx3s-85f", "--features", "stochastic,hebbian,trace", "--orders",
+      "sequential,random,rejection_free"], "at most N=858 fits"),
     (["sweep", "--board", "nope"], "Unknown board 'nope'"),
     (["sweep", "--board", "icebreaker", "--granularity", "0"], "--granularity must be positive"),
 ])

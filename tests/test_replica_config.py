@@ -54,4 +54,4 @@ def test_fit_counts_the_second_chain_and_port():
 def test_bench_refuses_replicas_on_the_lanes_engine_at_once():
     from hopfield_fpga.sim.bench_engine import run_engine_bench
     with pytest.raises(ValueError, match="replicas=2 needs engine='column'"):
-        run_engine_bench(board="ulx3s-85f", replicas=2)     # before any simulation
+        run_engine_bench(board="ulx3s-25f", replicas=2)     # before any simulation

@@ -12,6 +12,7 @@ comparison is made by the caller.
 from __future__ import annotations
 
 import json
+import time
 
 import cocotb
 import numpy as np
@@ -48,13 +49,18 @@ async def recall_runs(dut):
     params, config = bench_params()
     bus = await start(dut)
     driver = EngineDriver(bus, config)
+    t0 = time.monotonic()
     poll = await load_network(driver, params)
+    # wall-clock progress in the log: at N = 1024 the load alone is minutes (docs/engine.md)
+    dut._log.info(f"network loaded in {time.monotonic() - t0:.0f} s")
     rows = []
     for probe in params["probes"]:
         await driver.write_state(probe["state"], poll=poll)
         status, _ = await driver.run(order=probe["order"], seed=probe["seed"],
                                      max_visits=probe["max_visits"], poll=8)
         state = await driver.read_state()
+        dut._log.info(f"{probe['order']} {probe['noise']:.0%}: {int(status.cycles)} cycles "
+                      f"({time.monotonic() - t0:.0f} s)")
         rows.append({
             "visits": int(status.visits), "flips": int(status.flips),
             "cycles": int(status.cycles), "refresh_cycles": int(status.refresh_cycles),
