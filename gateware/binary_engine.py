@@ -48,6 +48,7 @@ from .engine_ports import (AccessOp, EnginePorts, RunOrder, StopReason, check_en
 from .draw_lookahead import DrawLookahead
 from .engine.run_status import StatusRegisters
 from .index_draw import IndexDraw
+from .lane_array import HebbianLanes, LaneArray, PassMode
 from .logistic import Logistic
 from .unstable_set import AdderTree, RankSelect, popcount
 from .xorshift import load_state, xorshift32_next
@@ -96,10 +97,6 @@ def chained_flips(config: NetworkConfig) -> bool:
     """Whether untraced deterministic rejection_free flips are chained (C + 1 cycles each)."""
     return (3 <= config.chunks <= FAST_MAX_CHUNKS and config.lanes <= FAST_MAX_LANES
             and Order.REJECTION_FREE in config.orders)
-
-# Pass modes of the column pass.
-_FLIP, _ADDCOL, _INIT, _FINAL = range(4)
-
 
 def _or_all(values):
     """The OR of ``values`` (at most one of them non-zero: a one-hot choice of constants)."""
@@ -249,79 +246,44 @@ class BinaryEngine(wiring.Component):
         # -- the column pass pipeline ---------------------------------------------------------
         issue = Signal()
         issue_c = Signal(range(max(2, C)))
-        issue_mode = Signal(2)
+        issue_mode = Signal(PassMode)
         issue_sign = Signal()
         issue_waddr = Signal.like(waddr)
 
-        p1_valid, p1_c, p1_mode, p1_sign = Signal(), Signal.like(issue_c), Signal(2), Signal()
+        p1_valid, p1_c, p1_mode, p1_sign = Signal(), Signal.like(issue_c), Signal(PassMode), Signal()
         m.d.sync += [p1_valid.eq(issue), p1_c.eq(issue_c), p1_mode.eq(issue_mode),
                      p1_sign.eq(issue_sign)]
 
 
-        w_l = [w_rd.data[l * WB:(l + 1) * WB].as_signed() for l in range(K)]
-        h_l = [h_rd.data[l * A:(l + 1) * A].as_signed() for l in range(K)]
-        b_l = [b_rd.data[l * BB:(l + 1) * BB].as_signed() for l in range(K)]
-        s_chunk = s_rda.data.state        # read with the chunk's issue, like h and b
+        # Stage 1 -> 2: the per-lane adds (LaneArray); stage 2 writes back h, state and
+        # unstable flags and counts the unstable neurons.
+        m.submodules.lanes = lanes = LaneArray(cfg, early_flags=chain)
+        m.submodules.hebbian = hebb = HebbianLanes(cfg)
         p1_isj = p1_c == cj
-
         p2_valid, p2_c = Signal(), Signal.like(issue_c)
-        p2_h = [Signal(signed(A), name=f"p2_h{l}") for l in range(K)]
-        p2_s = Signal(K)
-        p2_term = [Signal(signed(term_bits), name=f"p2_t{l}") for l in range(K)]
         m.d.sync += [p2_valid.eq(p1_valid), p2_c.eq(p1_c)]
-        flags_early = []
-        for l in range(K):
-            two_w = Mux(p1_mode == _FLIP, w_l[l] << 1, w_l[l])
-            added = h_l[l] + Mux(p1_sign, two_w, -two_w)
-            hb = h_l[l] + b_l[l]
-            # The two terms share one negation: s_i W_ij (FLIP) or -s_i (h_i + b_i) (FINAL).
-            is_final = p1_mode == _FINAL
-            t_abs = Mux(is_final, hb, w_l[l])
-            t_sgn = Mux(Mux(is_final, s_chunk[l], ~s_chunk[l]), -t_abs, t_abs)
-            with m.Switch(p1_mode):
-                with m.Case(_FLIP):
-                    m.d.sync += [p2_h[l].eq(added), p2_term[l].eq(t_sgn)]
-                with m.Case(_ADDCOL):
-                    m.d.sync += [p2_h[l].eq(added), p2_term[l].eq(0)]
-                with m.Case(_INIT):
-                    m.d.sync += [p2_h[l].eq(b_l[l]), p2_term[l].eq(0)]
-                with m.Case(_FINAL):
-                    m.d.sync += [p2_h[l].eq(h_l[l]), p2_term[l].eq(t_sgn)]
-            flip_here = p1_isj & (lj == l) & (p1_mode == _FLIP)
-            m.d.sync += p2_s[l].eq(Mux(flip_here, p1_sign, s_chunk[l]))
-            if chain:
-                # A flip pass's unstable flag, one stage early (for the chained select).
-                negative = added[-1]
-                flags_early.append(Mux(Mux(flip_here, p1_sign, s_chunk[l]), negative,
-                                       ~negative & added.any()))
+        m.d.comb += [lanes.mode.eq(p1_mode), lanes.sign.eq(p1_sign), lanes.flip.eq(p1_isj),
+                     lanes.flip_lane.eq(lj), lanes.weights.eq(w_rd.data),
+                     lanes.fields.eq(h_rd.data), lanes.biases.eq(b_rd.data),
+                     # read with the chunk's issue, like h and b
+                     lanes.states.eq(s_rda.data.state), lanes.mask.eq(lane_mask(p2_c))]
         with m.If(p1_valid & p1_isj):
-            m.d.sync += [hj.eq(Cat(*h_l).word_select(lj, A).as_signed()),
-                         bj.eq(Cat(*b_l).word_select(lj, BB).as_signed()),
-                         wjj.eq(Cat(*w_l).word_select(lj, WB).as_signed())]
-
-        # Stage 2: write back h, state and unstable flags; count the unstable neurons.
-        p2_u = Signal(K)
-        for l in range(K):
-            # sign and non-zero, spelled out: "> 0" would be a subtraction's carry chain
-            negative = p2_h[l][-1]
-            m.d.comb += p2_u[l].eq(Mux(p2_s[l], negative, ~negative & p2_h[l].any()))
-        p2_um = Signal(K)
-        m.d.comb += p2_um.eq(p2_u & lane_mask(p2_c))
-        p2_count = popcount(m, p2_um, "p2_count")
+            m.d.sync += [hj.eq(h_rd.data.word_select(lj, A).as_signed()),
+                         bj.eq(b_rd.data.word_select(lj, BB).as_signed()),
+                         wjj.eq(w_rd.data.word_select(lj, WB).as_signed())]
+        p2_s, p2_um, p2_count = lanes.states_out, lanes.unstable, lanes.count
         if chain:
             # In flip passes, the chunk's flags are registered here already, so the chained
-            # select (and HYP's P) starts from registers. (Their count is not: after the
-            # memories' slow output that made this stage the longest path.)
-            p2_uf = Signal(K)
-            m.d.sync += p2_uf.eq(Cat(*flags_early) & lane_mask(p1_c))
-            p2_xf = popcount(m, p2_uf, "p2_count_early")
+            # select (and HYP's P) starts from registers.
+            m.d.comb += lanes.early_mask.eq(lane_mask(p1_c))
+            p2_uf, p2_xf = lanes.early_unstable, lanes.early_count
         p3_valid, p3_c = Signal(), Signal.like(issue_c)
         p3_cnt = Signal(range(K + 1))
         p3_s, p3_u = Signal(K), Signal(K)
         m.d.sync += [p3_valid.eq(p2_valid), p3_c.eq(p2_c), p3_s.eq(p2_s), p3_u.eq(p2_um),
                      p3_cnt.eq(p2_count)]
         for l in range(K):
-            m.d.comb += tree.inputs[l].eq(p2_term[l])
+            m.d.comb += tree.inputs[l].eq(lanes.terms[l])
         # A pass's sum restarts with its chunk 0 as that leaves the tree, not when the pass is
         # issued: chained flips issue the next pass before the last one has left the tree.
         m.d.comb += [tree.valid_in.eq(p2_valid), tree.first_in.eq(p2_c == 0)]
@@ -370,9 +332,7 @@ class BinaryEngine(wiring.Component):
             m.d.sync += drain.eq(drain - 1)
 
         # -- memory port defaults -------------------------------------------------------------
-        h_wr_data = Signal(K * A)
-        m.d.comb += h_wr_data.eq(Cat(*p2_h))
-        m.d.comb += [h_wr.addr.eq(p2_c), h_wr.data.eq(h_wr_data), h_wr.en.eq(p2_valid)]
+        m.d.comb += [h_wr.addr.eq(p2_c), h_wr.data.eq(lanes.fields_out), h_wr.en.eq(p2_valid)]
         h_rd_addr = Signal.like(issue_c)
         m.d.comb += [h_rd.addr.eq(Mux(issue, issue_c, h_rd_addr)), h_rd.en.eq(1)]
         b_rd_addr = Signal.like(issue_c)
@@ -380,7 +340,7 @@ class BinaryEngine(wiring.Component):
         sa_addr = Signal.like(issue_c)
         m.d.comb += [s_rda.addr.eq(Mux(issue, issue_c, sa_addr)), s_rda.en.eq(1)]
         with m.If(issue):
-            m.d.comb += [waddr.eq(issue_waddr), w_rd.en.eq(issue_mode <= _ADDCOL)]
+            m.d.comb += [waddr.eq(issue_waddr), w_rd.en.eq(~issue_mode.as_value()[1])]
 
         # -- selection helpers ----------------------------------------------------------------
         m.submodules.draw_n = draw_n = IndexDraw(N)           # random order: n = N
@@ -573,7 +533,7 @@ class BinaryEngine(wiring.Component):
                 """Issue the looked-ahead flip's chunk 0 if the draw was decided (FSEL and
                 FIRST), else leave the rest to VISIT."""
                 with m.If(go & look.accept):
-                    m.d.comb += [issue.eq(1), issue_c.eq(0), issue_mode.eq(_FLIP),
+                    m.d.comb += [issue.eq(1), issue_c.eq(0), issue_mode.eq(PassMode.FLIP),
                                  issue_sign.eq(look.new), issue_waddr.eq(look.base)]
                     m.d.sync += [rng.eq(word_used), j.eq(look.index), cj.eq(look.chunk),
                                  lj.eq(look.lane), counting.eq(1), wbase.eq(look.base),
@@ -760,16 +720,10 @@ class BinaryEngine(wiring.Component):
             with m.State("HEBB_WR"):
                 pj = pat_rdb.data.bit_select(loop_jl, 1) if cfg.has(Feature.HEBBIAN) else 0
                 pch = pat_rda.data if cfg.has(Feature.HEBBIAN) else Const(0, K)
-                mask = lane_mask(loop_c)
-                lanes = []
-                for l in range(K):
-                    w = w_l[l]
-                    same = pch[l] == pj
-                    up = Mux(w == cfg.weight_max, w, w + 1)
-                    down = Mux(w == cfg.weight_min, w, w - 1)
-                    skip = ~mask[l] | (loop_i0 + l == loop_j)
-                    lanes.append(Mux(skip, w, Mux(same, up, down))[:WB])
-                m.d.comb += [waddr.eq(loop), w_wr.data.eq(Cat(*lanes)), w_wr.en.eq(1)]
+                diag = Cat(*(loop_i0 + l == loop_j for l in range(K)))
+                m.d.comb += [hebb.weights.eq(w_rd.data), hebb.pattern.eq(pch),
+                             hebb.pattern_j.eq(pj), hebb.keep.eq(~lane_mask(loop_c) | diag)]
+                m.d.comb += [waddr.eq(loop), w_wr.data.eq(hebb.weights_out), w_wr.en.eq(1)]
                 m.d.sync += loop.eq(loop + 1)
                 with m.If(loop_c == C - 1):
                     m.d.sync += [loop_c.eq(0), loop_i0.eq(0), loop_j.eq(loop_j + 1)]
@@ -800,7 +754,7 @@ class BinaryEngine(wiring.Component):
 
             # -- the refresh: h = b, + column j for every j, then the final pass -------------
             with m.State("R_INIT"):
-                m.d.comb += [issue.eq(1), issue_c.eq(pc), issue_mode.eq(_INIT)]
+                m.d.comb += [issue.eq(1), issue_c.eq(pc), issue_mode.eq(PassMode.INIT)]
                 m.d.sync += pc.eq(pc + 1)
                 with m.If(pc == C - 1):
                     m.d.sync += [pc.eq(0), rcol.eq(0), loop.eq(0)]
@@ -811,7 +765,7 @@ class BinaryEngine(wiring.Component):
                     m.next = "R_COLS"
             with m.State("R_COLS"):
                 # Port B holds the chunk word of column rcol (read the cycle before).
-                m.d.comb += [issue.eq(1), issue_c.eq(pc), issue_mode.eq(_ADDCOL),
+                m.d.comb += [issue.eq(1), issue_c.eq(pc), issue_mode.eq(PassMode.ADDCOL),
                              issue_sign.eq(v_state), issue_waddr.eq(loop),
                              use_rcol.eq(1), rcol_adv.eq(pc == C - 1)]
                 m.d.sync += [pc.eq(pc + 1), loop.eq(loop + 1)]
@@ -834,7 +788,7 @@ class BinaryEngine(wiring.Component):
                     m.d.sync += pc.eq(0)
                     m.next = "R_FINAL"
             with m.State("R_FINAL"):
-                m.d.comb += [issue.eq(1), issue_c.eq(pc), issue_mode.eq(_FINAL)]
+                m.d.comb += [issue.eq(1), issue_c.eq(pc), issue_mode.eq(PassMode.FINAL)]
                 m.d.sync += pc.eq(pc + 1)
                 with m.If(pc == C - 1):
                     m.next = "R_FINAL_DRAIN"
@@ -945,7 +899,7 @@ class BinaryEngine(wiring.Component):
                         with m.Case(ln):
                             m.d.comb += sel_base.eq(sc_base + ln * C)
                 m.d.comb += [sel_new.eq(~s_rda.data.state.bit_select(lane, 1)),
-                             issue.eq(1), issue_c.eq(0), issue_mode.eq(_FLIP),
+                             issue.eq(1), issue_c.eq(0), issue_mode.eq(PassMode.FLIP),
                              issue_sign.eq(sel_new), issue_waddr.eq(sel_base)]
                 m.d.sync += [j.eq(sc * K + lane), cj.eq(sc), lj.eq(lane), counting.eq(1),
                              wbase.eq(sel_base), pc.eq(1), snew.eq(sel_new)]
@@ -979,12 +933,12 @@ class BinaryEngine(wiring.Component):
             # -- the flip: one column pass -------------------------------------------------------
             with m.State("SETUP"):
                 # Set up the pass and issue its chunk 0 (snew was set with j).
-                m.d.comb += [issue.eq(1), issue_c.eq(0), issue_mode.eq(_FLIP),
+                m.d.comb += [issue.eq(1), issue_c.eq(0), issue_mode.eq(PassMode.FLIP),
                              issue_sign.eq(snew), issue_waddr.eq(j * C)]
                 m.d.sync += [wbase.eq(j * C), cj.eq(jdiv), lj.eq(jmod), pc.eq(1)]
                 m.next = "PASS" if C > 1 else "DRAIN"
             with m.State("PASS"):
-                m.d.comb += [issue.eq(1), issue_c.eq(pc), issue_mode.eq(_FLIP),
+                m.d.comb += [issue.eq(1), issue_c.eq(pc), issue_mode.eq(PassMode.FLIP),
                              issue_sign.eq(snew), issue_waddr.eq(wbase + pc)]
                 m.d.sync += pc.eq(pc + 1)
                 with m.If(pc == C - 1):
