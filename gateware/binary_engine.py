@@ -263,15 +263,15 @@ class BinaryEngine(wiring.Component):
         p2_valid, p2_c = Signal(), Signal.like(issue_c)
         m.d.sync += [p2_valid.eq(p1_valid), p2_c.eq(p1_c)]
         m.d.comb += [lanes.mode.eq(p1_mode), lanes.sign.eq(p1_sign), lanes.flip.eq(p1_isj),
-                     lanes.flip_lane.eq(lj), lanes.weights.eq(w_rd.data),
-                     lanes.fields.eq(h_rd.data), lanes.biases.eq(b_rd.data),
+                     lanes.flip_lane.eq(lj), lanes.w_word.eq(w_rd.data),
+                     lanes.h_word.eq(h_rd.data), lanes.b_word.eq(b_rd.data),
                      # read with the chunk's issue, like h and b
-                     lanes.states.eq(s_rda.data.state), lanes.mask.eq(lane_mask(p2_c))]
+                     lanes.s_word.eq(s_rda.data.state), lanes.mask.eq(lane_mask(p2_c))]
         with m.If(p1_valid & p1_isj):
             m.d.sync += [hj.eq(h_rd.data.word_select(lj, A).as_signed()),
                          bj.eq(b_rd.data.word_select(lj, BB).as_signed()),
                          wjj.eq(w_rd.data.word_select(lj, WB).as_signed())]
-        p2_s, p2_um, p2_count = lanes.states_out, lanes.unstable, lanes.count
+        p2_s, p2_um, p2_count = lanes.s_next, lanes.unstable, lanes.count
         if chain:
             # In flip passes, the chunk's flags are registered here already, so the chained
             # select (and HYP's P) starts from registers.
@@ -332,7 +332,7 @@ class BinaryEngine(wiring.Component):
             m.d.sync += drain.eq(drain - 1)
 
         # -- memory port defaults -------------------------------------------------------------
-        m.d.comb += [h_wr.addr.eq(p2_c), h_wr.data.eq(lanes.fields_out), h_wr.en.eq(p2_valid)]
+        m.d.comb += [h_wr.addr.eq(p2_c), h_wr.data.eq(lanes.h_next), h_wr.en.eq(p2_valid)]
         h_rd_addr = Signal.like(issue_c)
         m.d.comb += [h_rd.addr.eq(Mux(issue, issue_c, h_rd_addr)), h_rd.en.eq(1)]
         b_rd_addr = Signal.like(issue_c)
@@ -721,9 +721,9 @@ class BinaryEngine(wiring.Component):
                 pj = pat_rdb.data.bit_select(loop_jl, 1) if cfg.has(Feature.HEBBIAN) else 0
                 pch = pat_rda.data if cfg.has(Feature.HEBBIAN) else Const(0, K)
                 diag = Cat(*(loop_i0 + l == loop_j for l in range(K)))
-                m.d.comb += [hebb.weights.eq(w_rd.data), hebb.pattern.eq(pch),
+                m.d.comb += [hebb.w_word.eq(w_rd.data), hebb.p_word.eq(pch),
                              hebb.pattern_j.eq(pj), hebb.keep.eq(~lane_mask(loop_c) | diag)]
-                m.d.comb += [waddr.eq(loop), w_wr.data.eq(hebb.weights_out), w_wr.en.eq(1)]
+                m.d.comb += [waddr.eq(loop), w_wr.data.eq(hebb.w_next), w_wr.en.eq(1)]
                 m.d.sync += loop.eq(loop + 1)
                 with m.If(loop_c == C - 1):
                     m.d.sync += [loop_c.eq(0), loop_i0.eq(0), loop_j.eq(loop_j + 1)]

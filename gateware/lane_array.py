@@ -35,17 +35,18 @@ class PassMode(enum.Enum, shape=2):
 
 
 class LaneArray(wiring.Component):
-    """Stage 1 -> 2 of the column pass over the K lanes of one chunk.
+    """Stage 1 -> 2 of the column pass over the K lanes of one chunk. (No member shares a name
+    with the engine's memories: hw/build.py finds the weights memory by its name.)
 
     Members
     -------
     mode: In(PassMode), sign: In(1), the pass's mode and s_j' (1 = +1), with stage 1's chunk.
     flip: In(1), flip_lane: In(range(K)), stage 1 holds chunk c_j of a FLIP pass: lane l_j's
         state becomes ``sign``.
-    weights, fields, biases: In(K * W_BITS), In(K * ACC_BITS), In(K * B_BITS), the words read
-        for stage 1 (lane l at [l w, (l + 1) w)).
-    states: In(K), the chunk's states as read with them.
-    fields_out: Out(K * ACC_BITS), states_out: Out(K), terms: Out(K x signed(ACC_BITS + 2)),
+    w_word, h_word, b_word: In(K * W_BITS), In(K * ACC_BITS), In(K * B_BITS), the weight,
+        field and bias words read for stage 1 (lane l at [l w, (l + 1) w)).
+    s_word: In(K), the chunk's states as read with them.
+    h_next: Out(K * ACC_BITS), s_next: Out(K), terms: Out(K x signed(ACC_BITS + 2)),
         stage 2's registers: the new fields, the new states and the adder tree's inputs.
     mask: In(K), the real neurons of stage 2's chunk; unstable: Out(K), count: Out(range(K+1)),
         stage 2's unstable flags (masked) and their number (combinational from the registers).
@@ -63,9 +64,9 @@ class LaneArray(wiring.Component):
         self.term_bits = A + 2
         members = {
             "mode": In(PassMode), "sign": In(1), "flip": In(1), "flip_lane": In(range(max(2, K))),
-            "weights": In(K * config.weight_bits), "fields": In(K * A),
-            "biases": In(K * config.bias_bits), "states": In(K),
-            "fields_out": Out(K * A), "states_out": Out(K),
+            "w_word": In(K * config.weight_bits), "h_word": In(K * A),
+            "b_word": In(K * config.bias_bits), "s_word": In(K),
+            "h_next": Out(K * A), "s_next": Out(K),
             "terms": Out(data.ArrayLayout(signed(self.term_bits), K)),
             "mask": In(K), "unstable": Out(K), "count": Out(range(K + 1)),
         }
@@ -78,11 +79,11 @@ class LaneArray(wiring.Component):
         cfg = self.config
         K, WB, BB, A = cfg.lanes, cfg.weight_bits, cfg.bias_bits, cfg.acc_bits
         m = Module()
-        w_l = [self.weights[l * WB:(l + 1) * WB].as_signed() for l in range(K)]
-        h_l = [self.fields[l * A:(l + 1) * A].as_signed() for l in range(K)]
-        b_l = [self.biases[l * BB:(l + 1) * BB].as_signed() for l in range(K)]
+        w_l = [self.w_word[l * WB:(l + 1) * WB].as_signed() for l in range(K)]
+        h_l = [self.h_word[l * A:(l + 1) * A].as_signed() for l in range(K)]
+        b_l = [self.b_word[l * BB:(l + 1) * BB].as_signed() for l in range(K)]
         h_out = [Signal(signed(A), name=f"h{l}") for l in range(K)]
-        m.d.comb += self.fields_out.eq(Cat(*h_out))
+        m.d.comb += self.h_next.eq(Cat(*h_out))
         early = []
         for l in range(K):
             two_w = Mux(self.mode == PassMode.FLIP, w_l[l] << 1, w_l[l])
@@ -91,7 +92,7 @@ class LaneArray(wiring.Component):
             # The two terms share one negation: s_i W_ij (FLIP) or -s_i (h_i + b_i) (FINAL).
             is_final = self.mode == PassMode.FINAL
             t_abs = Mux(is_final, hb, w_l[l])
-            t_sgn = Mux(Mux(is_final, self.states[l], ~self.states[l]), -t_abs, t_abs)
+            t_sgn = Mux(Mux(is_final, self.s_word[l], ~self.s_word[l]), -t_abs, t_abs)
             term = self.terms[l]
             with m.Switch(self.mode):
                 with m.Case(PassMode.FLIP):
@@ -103,8 +104,8 @@ class LaneArray(wiring.Component):
                 with m.Case(PassMode.FINAL):
                     m.d.sync += [h_out[l].eq(h_l[l]), term.eq(t_sgn)]
             flip_here = self.flip & (self.flip_lane == l) & (self.mode == PassMode.FLIP)
-            s_new = Mux(flip_here, self.sign, self.states[l])
-            m.d.sync += self.states_out[l].eq(s_new)
+            s_new = Mux(flip_here, self.sign, self.s_word[l])
+            m.d.sync += self.s_next[l].eq(s_new)
             if self.early_flags:
                 negative = added[-1]
                 early.append(Mux(s_new, negative, ~negative & added.any()))
@@ -113,7 +114,7 @@ class LaneArray(wiring.Component):
         for l in range(K):
             # sign and non-zero, spelled out: "> 0" would be a subtraction's carry chain
             negative = h_out[l][-1]
-            m.d.comb += unstable[l].eq(Mux(self.states_out[l], negative,
+            m.d.comb += unstable[l].eq(Mux(self.s_next[l], negative,
                                            ~negative & h_out[l].any()))
         m.d.comb += [self.unstable.eq(unstable & self.mask),
                      self.count.eq(popcount(m, self.unstable, "count"))]
@@ -128,17 +129,17 @@ class HebbianLanes(wiring.Component):
 
     Members
     -------
-    weights: In(K * W_BITS), the word read (lane i at [i W, (i + 1) W)).
-    pattern: In(K), p_i of the word's lanes; pattern_j: In(1), p_j.
+    w_word: In(K * W_BITS), the word read (lane i at [i W, (i + 1) W)).
+    p_word: In(K), p_i of the word's lanes; pattern_j: In(1), p_j.
     keep: In(K), lanes written back unchanged (i = j, and lanes beyond N).
-    weights_out: Out(K * W_BITS), the updated word.
+    w_next: Out(K * W_BITS), the updated word.
     """
 
     def __init__(self, config: NetworkConfig):
         self.config = config
         K, WB = config.lanes, config.weight_bits
-        super().__init__({"weights": In(K * WB), "pattern": In(K), "pattern_j": In(1),
-                          "keep": In(K), "weights_out": Out(K * WB)})
+        super().__init__({"w_word": In(K * WB), "p_word": In(K), "pattern_j": In(1),
+                          "keep": In(K), "w_next": Out(K * WB)})
 
     def elaborate(self, platform):
         cfg = self.config
@@ -146,10 +147,10 @@ class HebbianLanes(wiring.Component):
         m = Module()
         lanes = []
         for l in range(K):
-            w = self.weights[l * WB:(l + 1) * WB].as_signed()
+            w = self.w_word[l * WB:(l + 1) * WB].as_signed()
             up = Mux(w == cfg.weight_max, w, w + 1)
             down = Mux(w == cfg.weight_min, w, w - 1)
-            same = self.pattern[l] == self.pattern_j
+            same = self.p_word[l] == self.pattern_j
             lanes.append(Mux(self.keep[l], w, Mux(same, up, down))[:WB])
-        m.d.comb += self.weights_out.eq(Cat(*lanes))
+        m.d.comb += self.w_next.eq(Cat(*lanes))
         return m

@@ -5,6 +5,7 @@ failure message. (The blocks inside the engine: tests/test_binary_engine*.py.)""
 from __future__ import annotations
 
 import random
+import re
 
 import pytest
 from amaranth.sim import Simulator
@@ -69,10 +70,10 @@ def test_lane_array_matches_model(config, early):
             ctx.set(dut.sign, case["sign"])
             ctx.set(dut.flip, case["flip"])
             ctx.set(dut.flip_lane, case["lane"])
-            ctx.set(dut.weights, pack_lanes(case["w"], wb))
-            ctx.set(dut.fields, pack_lanes(case["h"], a))
-            ctx.set(dut.biases, pack_lanes(case["b"], bb))
-            ctx.set(dut.states, _bits(case["s"]))
+            ctx.set(dut.w_word, pack_lanes(case["w"], wb))
+            ctx.set(dut.h_word, pack_lanes(case["h"], a))
+            ctx.set(dut.b_word, pack_lanes(case["b"], bb))
+            ctx.set(dut.s_word, _bits(case["s"]))
             if early:
                 ctx.set(dut.early_mask, _bits(mask))
             await ctx.tick()
@@ -80,8 +81,8 @@ def test_lane_array_matches_model(config, early):
             h_new, s_new, terms, unstable = _model(case, k)
             flags = [u and m for u, m in zip(unstable, mask)]
             where = f"seed {seed}, step {step}, case {case}, mask {mask}"
-            assert unpack_lanes(ctx.get(dut.fields_out), a, k) == h_new, where
-            assert ctx.get(dut.states_out) == _bits(s_new), where
+            assert unpack_lanes(ctx.get(dut.h_next), a, k) == h_new, where
+            assert ctx.get(dut.s_next) == _bits(s_new), where
             assert unpack_lanes(ctx.get(dut.terms.as_value()), dut.term_bits, k) == terms, where
             assert ctx.get(dut.unstable) == _bits(flags), where
             assert ctx.get(dut.count) == sum(flags), where
@@ -107,12 +108,26 @@ def test_hebbian_lanes_match_model(config):
 
     async def check(ctx, case):
         w, p, pj, keep = case
-        ctx.set(dut.weights, pack_lanes(w, wb))
-        ctx.set(dut.pattern, _bits(p))
+        ctx.set(dut.w_word, pack_lanes(w, wb))
+        ctx.set(dut.p_word, _bits(p))
         ctx.set(dut.pattern_j, pj)
         ctx.set(dut.keep, _bits(keep))
         want = [w[i] if keep[i] else min(hi, w[i] + 1) if p[i] == pj else max(lo, w[i] - 1)
                 for i in range(k)]
-        assert unpack_lanes(ctx.get(dut.weights_out), wb, k) == want, f"seed {seed}, case {case}"
+        assert unpack_lanes(ctx.get(dut.w_next), wb, k) == want, f"seed {seed}, case {case}"
 
     run_comb_cases(dut, cases, check)
+
+
+def test_engine_memories_keep_their_names():
+    """hw/build.py puts the weights into SPRAM by the memory's name: no block member of the
+    engine may shadow it (Amaranth would rename the memory, and yosys fall back to block RAM)."""
+    from amaranth.back import rtlil
+
+    from hopfield_fpga.gateware.binary_engine import BinaryEngine
+    from hopfield_fpga.hw.build import WEIGHT_MEMORY_NAMES
+
+    text = rtlil.convert(BinaryEngine(CONFIGS[0]), name="top")
+    memids = set(re.findall(r'parameter \\MEMID "\\\\([^"]+)"', text))
+    for name in (*WEIGHT_MEMORY_NAMES, "biases", "fields", "chunks", "pattern", "betas"):
+        assert name in memids, (name, sorted(memids))
