@@ -561,17 +561,17 @@ class ColumnEngine(GlauberRun, QuantizedStoreRun, wiring.Component):
         (the energy unit summing sum_j s_j c_j), then 2E."""
         cfg, regs, fa, eu = self.config, d.regs, d.fa, d.eu
         N, K, C, BB, A = cfg.neurons, cfg.lanes, cfg.chunks, cfg.bias_bits, cfg.acc_bits
-        prev = Signal.like(d.loop)             # the chunk or column issued the cycle before
-        m.d.comb += prev.eq(d.loop - 1)
         with m.State("R_BIAS"):
             # Cycle t reads bias chunk t; cycle t + 1 loads it into the lanes (cycle 0 zeroes
             # them).
             m.d.comb += d.b_addr.eq(d.loop)
             m.d.sync += d.loop.eq(d.loop + 1)
+            # r_chunk: the chunk read the cycle before (loop - 1) from a register
+            m.d.sync += d.r_chunk.eq(d.loop)
             with m.If(d.loop == 0):
                 m.d.comb += fa.op.eq(FieldOp.ZERO_FIELDS)   # the loads add to zeroed lanes
             with m.Else():
-                m.d.comb += d.s_chunk_at.eq(prev)
+                m.d.comb += d.s_chunk_at.eq(d.r_chunk)
                 s_chunk = d.s_chunk
                 lanes = [d.b_rd.data[l * BB:(l + 1) * BB].as_signed() for l in range(K)]
                 wide = [Signal(signed(A), name=f"rb{l}") for l in range(K)]
@@ -579,10 +579,14 @@ class ColumnEngine(GlauberRun, QuantizedStoreRun, wiring.Component):
                 loads = [Signal(signed(fa.field_bits), name=f"rg{l}") for l in range(K)]
                 m.d.comb += [g.eq(encode_field(w, s_chunk[l]))              # g = 2 b + s
                              for l, (g, w) in enumerate(zip(loads, wide))]
-                total = 0
-                for l, lane in enumerate(lanes):
-                    total = total + Mux(s_chunk[l], lane, -lane)
-                m.d.comb += [fa.op.eq(FieldOp.LOAD_FIELDS), fa.chunk.eq(prev),
+                # sum_l s_l b_l as a balanced tree (a chain of K adders was on the routed
+                # critical path)
+                terms = [Mux(s_chunk[l], lane, -lane) for l, lane in enumerate(lanes)]
+                while len(terms) > 1:
+                    terms = [terms[i] + terms[i + 1] if i + 1 < len(terms) else terms[i]
+                             for i in range(0, len(terms), 2)]
+                total = terms[0]
+                m.d.comb += [fa.op.eq(FieldOp.LOAD_FIELDS), fa.chunk.eq(d.r_chunk),
                              fa.fields_in.eq(Cat(*loads)), eu.bias_add.eq(1),
                              eu.bias_sum.eq(total)]
             with m.If(d.loop == C):
@@ -593,7 +597,7 @@ class ColumnEngine(GlauberRun, QuantizedStoreRun, wiring.Component):
             m.d.comb += d.w_addr.eq(d.loop)
             m.d.sync += d.loop.eq(d.loop + 1)
             with m.If(d.loop != 0):
-                # s_prev from the chunk pick: (r_chunk, r_lane) follow prev
+                # s_prev from the chunk pick: (r_chunk, r_lane) follow loop - 1
                 m.d.comb += d.s_chunk_at.eq(d.r_chunk)
                 sign = d.s_chunk.bit_select(d.r_lane, 1)
                 last_lane = d.r_lane == K - 1

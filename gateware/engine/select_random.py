@@ -15,9 +15,10 @@ Each reports how many words it used and the generator state after them, so the r
 continues exactly where the golden model's draw loop would. Combinational.
 
 :class:`WordWindow` keeps the generator's next words in registers, so that
-:class:`SelectRandom`, which takes its words from it, has no xorshift steps between the
-flags and its decision (the 85F's 49.5 MHz path at N = 1024 was four chained xorshift words
-and then the flag multiplexers).
+:class:`SelectRandom` and :class:`DrawWords`, which take their words from one, have no
+xorshift steps between a state register and their compares (the 85F's 49.5 MHz path at
+N = 1024 was four chained xorshift words and then the flag multiplexers; the engine's
+48.86 MHz path at N = 64, grade 6, the same steps before the draw's ``cand < n``).
 
 Members (SelectRandom)
 ----------------------
@@ -33,13 +34,17 @@ next_state: Out(32), the generator state after ``used`` words.
 
 Members (WordWindow)
 --------------------
-load: In(1), load_state: In(32): the generator state becomes load_state (a run's start).
-consume: In(range(words + 1)), words used this cycle: the state advances by as many.
+load: In(1), load_state: In(32): the generator state becomes load_state (a run's start;
+    it wins over ``consume``).
+consume: In(range(most + 1)), words used this cycle (``most`` defaults to ``words``): the
+    state advances by as many.
 words: Out(words * 32), the next ``words`` states after the current one, from registers.
 
 Members (DrawWords)
 -------------------
-state: In(32); n: In(range(max_n + 1)), the size of the range (0 is never accepted).
+words: In(words * 32), the generator's next states as for SelectRandom (a
+    :class:`WordWindow`'s); n: In(range(max_n + 1)), the size of the range (0 is never
+    accepted).
 accept: Out(1); index: Out(range(max_n)), the first accepted candidate; used, next_state as
 above.
 """
