@@ -403,13 +403,13 @@ def _xorshift_words(x, count):
     return words
 
 
-@pytest.mark.parametrize("words", [1, 4])
-def test_word_window(words):
+@pytest.mark.parametrize("words,most", [(1, 1), (4, 4), (5, 5), (2, 5)])
+def test_word_window(words, most):
     """The window always shows the next ``words`` generator states, whatever is consumed
-    (0 to ``words`` per cycle) and after loads."""
-    seed = 4500 + words
+    (0 to ``most`` per cycle) and after loads."""
+    seed = 4500 + 10 * words + most
     rng = random.Random(seed)
-    dut = WordWindow(words)
+    dut = WordWindow(words, most)
     sim = Simulator(dut)
     sim.add_clock(1e-6)
 
@@ -421,12 +421,12 @@ def test_word_window(words):
                 x = rng.getrandbits(32) or 1
                 ctx.set(dut.load, 1)
                 ctx.set(dut.load_state, x)
-                ctx.set(dut.consume, rng.randint(0, words))     # ignored on a load
+                ctx.set(dut.consume, rng.randint(0, most))      # ignored on a load
             else:
                 ctx.set(dut.load, 0)
-                u = rng.randint(0, words)
+                u = rng.randint(0, most)
                 ctx.set(dut.consume, u)
-                x = ([x] + _xorshift_words(x, words))[u]
+                x = ([x] + _xorshift_words(x, most))[u]
             await ctx.tick()
             got = _unpack(ctx.get(dut.words), 32, words, signed=False)
             assert got == _xorshift_words(x, words), f"seed {seed}, step {step}"
@@ -478,7 +478,7 @@ def test_draw_words(max_n, words):
     async def check(ctx, case):
         n, x0 = case
         ctx.set(dut.n, n)
-        ctx.set(dut.state, x0)
+        ctx.set(dut.words, _pack(_xorshift_words(x0, words), 32))
         where = f"seed {seed}: n {n} state {x0:#x}"
         if n == 0:
             assert not ctx.get(dut.accept), where

@@ -172,7 +172,7 @@ class ColumnEngine(GlauberRun, QuantizedStoreRun, wiring.Component):
             states=Cat(fa.states, Const(0, C * K - N)),    # padded to C chunks of K
             # run parameters
             order=Signal(RunOrder), trace_en=Signal(), max_visits=Signal(COUNTER_BITS),
-            rng=Signal(32), pos=Signal(range(N)),          # pos: visits mod N
+            pos=Signal(range(N)),                          # pos: visits mod N
             # the flip (or the state write's flip) in progress
             j=Signal(range(N)), j_lane=Signal(range(K)),
             snew=Signal(),
@@ -300,7 +300,13 @@ class ColumnEngine(GlauberRun, QuantizedStoreRun, wiring.Component):
         # first stage has the slack for the lane's flag logic): one cycle less a flip than
         # through ``flags_r``.
         m.d.comb += [rank.flags.eq(d.free_flags), rank.rank.eq(d.rank_k)]
-        d.sel_seq = d.sel_rand = d.window = d.draw_rank = None
+        d.sel_seq = d.sel_rand = d.window = d.draw_rank = d.gen = None
+        if rank_free or stoch:
+            # The generator of rejection_free draws and stochastic visits: its next words
+            # from registers (the xorshift steps from a state register to the draw's
+            # compare were the routed critical path); up to G + 1 words a cycle, the
+            # draw's and a stochastic visit's Glauber word.
+            m.submodules.gen = d.gen = WordWindow(self.words + 1)
         if orders & {RunOrder.SEQUENTIAL, RunOrder.SYNCHRONOUS}:
             m.submodules.sel_seq = d.sel_seq = seq = SelectSequential(N, seq_span)
             # a synchronous step walks its pending set with the sequential selector
@@ -313,7 +319,8 @@ class ColumnEngine(GlauberRun, QuantizedStoreRun, wiring.Component):
         if rank_free or (RunOrder.RANDOM in orders and stoch):
             m.submodules.draw_rank = d.draw_rank = draw = DrawWords(N, self.words)
             # A stochastic random visit draws its index from [0, N) with the same words.
-            m.d.comb += [draw.n.eq(Mux(d.stochastic, N, d.n_unst)), draw.state.eq(d.rng)]
+            m.d.comb += [draw.n.eq(Mux(d.stochastic, N, d.n_unst)),
+                         draw.words.eq(d.gen.words[:32 * self.words])]
 
     # -- helpers of the FSM states ---------------------------------------------------------------
 
@@ -410,13 +417,14 @@ class ColumnEngine(GlauberRun, QuantizedStoreRun, wiring.Component):
                 m.d.sync += [d.cmd.eq(self.access.payload), regs.busy.eq(1)]
                 m.next = "EXEC"
             with m.Elif(self.run.valid):
-                if d.window is not None:
-                    m.d.comb += [d.window.load.eq(1),
-                                 d.window.load_state.eq(load_state(rp.seed))]
+                for window in (d.window, d.gen):
+                    if window is not None:
+                        m.d.comb += [window.load.eq(1),
+                                     window.load_state.eq(load_state(rp.seed))]
                 m.d.sync += [
                     d.order.eq(rp.order),
                     d.trace_en.eq(rp.trace if cfg.has(Feature.TRACE) else 0),
-                    d.max_visits.eq(rp.max_visits), d.rng.eq(load_state(rp.seed)),
+                    d.max_visits.eq(rp.max_visits),
                     regs.visits.eq(0), regs.flips.eq(0), regs.cycles.eq(0), d.pos.eq(0),
                     regs.busy.eq(1), regs.stop_reason.eq(StopReason.NONE),
                     regs.refresh_cycles.eq(0), d.beta_idx.eq(0),
@@ -553,17 +561,17 @@ class ColumnEngine(GlauberRun, QuantizedStoreRun, wiring.Component):
         (the energy unit summing sum_j s_j c_j), then 2E."""
         cfg, regs, fa, eu = self.config, d.regs, d.fa, d.eu
         N, K, C, BB, A = cfg.neurons, cfg.lanes, cfg.chunks, cfg.bias_bits, cfg.acc_bits
-        prev = Signal.like(d.loop)             # the chunk or column issued the cycle before
-        m.d.comb += prev.eq(d.loop - 1)
         with m.State("R_BIAS"):
             # Cycle t reads bias chunk t; cycle t + 1 loads it into the lanes (cycle 0 zeroes
             # them).
             m.d.comb += d.b_addr.eq(d.loop)
             m.d.sync += d.loop.eq(d.loop + 1)
+            # r_chunk: the chunk read the cycle before (loop - 1) from a register
+            m.d.sync += d.r_chunk.eq(d.loop)
             with m.If(d.loop == 0):
                 m.d.comb += fa.op.eq(FieldOp.ZERO_FIELDS)   # the loads add to zeroed lanes
             with m.Else():
-                m.d.comb += d.s_chunk_at.eq(prev)
+                m.d.comb += d.s_chunk_at.eq(d.r_chunk)
                 s_chunk = d.s_chunk
                 lanes = [d.b_rd.data[l * BB:(l + 1) * BB].as_signed() for l in range(K)]
                 wide = [Signal(signed(A), name=f"rb{l}") for l in range(K)]
@@ -571,10 +579,14 @@ class ColumnEngine(GlauberRun, QuantizedStoreRun, wiring.Component):
                 loads = [Signal(signed(fa.field_bits), name=f"rg{l}") for l in range(K)]
                 m.d.comb += [g.eq(encode_field(w, s_chunk[l]))              # g = 2 b + s
                              for l, (g, w) in enumerate(zip(loads, wide))]
-                total = 0
-                for l, lane in enumerate(lanes):
-                    total = total + Mux(s_chunk[l], lane, -lane)
-                m.d.comb += [fa.op.eq(FieldOp.LOAD_FIELDS), fa.chunk.eq(prev),
+                # sum_l s_l b_l as a balanced tree (a chain of K adders was on the routed
+                # critical path)
+                terms = [Mux(s_chunk[l], lane, -lane) for l, lane in enumerate(lanes)]
+                while len(terms) > 1:
+                    terms = [terms[i] + terms[i + 1] if i + 1 < len(terms) else terms[i]
+                             for i in range(0, len(terms), 2)]
+                total = terms[0]
+                m.d.comb += [fa.op.eq(FieldOp.LOAD_FIELDS), fa.chunk.eq(d.r_chunk),
                              fa.fields_in.eq(Cat(*loads)), eu.bias_add.eq(1),
                              eu.bias_sum.eq(total)]
             with m.If(d.loop == C):
@@ -585,7 +597,7 @@ class ColumnEngine(GlauberRun, QuantizedStoreRun, wiring.Component):
             m.d.comb += d.w_addr.eq(d.loop)
             m.d.sync += d.loop.eq(d.loop + 1)
             with m.If(d.loop != 0):
-                # s_prev from the chunk pick: (r_chunk, r_lane) follow prev
+                # s_prev from the chunk pick: (r_chunk, r_lane) follow loop - 1
                 m.d.comb += d.s_chunk_at.eq(d.r_chunk)
                 sign = d.s_chunk.bit_select(d.r_lane, 1)
                 last_lane = d.r_lane == K - 1
@@ -669,7 +681,7 @@ class ColumnEngine(GlauberRun, QuantizedStoreRun, wiring.Component):
                     if rank.walk:
                         with m.Case(RunOrder.REJECTION_FREE):
                             # k goes to the rank walk, which descends the settled tree.
-                            m.d.sync += d.rng.eq(draw.next_state)
+                            m.d.comb += d.gen.consume.eq(draw.used)
                             with m.If(draw.accept):
                                 m.d.comb += d.restart.eq(1)
                                 m.d.sync += d.rank_k.eq(draw.index)

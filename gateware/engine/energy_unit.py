@@ -20,7 +20,8 @@ column: In(N * W_BITS), states: In(N): the column read this cycle and the states
 push: In(1), the column enters the sum; refresh: In(1), as a refresh column; sign: In(1),
     s_j' (flip) or s_j (refresh); term: In(signed(ACC_BITS + 2)), the flip's h_j + b_j.
 diag: In(signed(W_BITS)), the flip's W_jj, in the cycle after its push.
-bias_add: In(1), bias_sum: In(signed): a refresh chunk's sum_i s_i b_i.
+bias_add: In(1), bias_sum: In(signed): a refresh chunk's sum_i s_i b_i (registered, then
+    accumulated in the next cycle: ``busy`` in between).
 clear: In(1), 2E and the refresh sums <- 0 (a refresh's start, or the CLEAR access).
 finish_refresh: In(1), 2E <- -sum_j s_j c_j - 2 sum_i s_i b_i (only when not busy).
 energy2: Out(signed(ENERGY_BITS)), 2E.
@@ -97,9 +98,14 @@ class EnergyUnit(wiring.Component):
             c_d = Signal.like(cs.total, name=f"c_j{k}")
             m.d.sync += c_d.eq(c_j)
             c_j = c_d
+        # A chunk's bias sum is registered before it is accumulated (its chunk pick and lane
+        # sum in the engine, then this add, were the routed critical path); busy covers it.
+        bias_add = Signal()
+        bias_sum = Signal.like(self.bias_sum)
+        m.d.sync += [bias_add.eq(self.bias_add), bias_sum.eq(self.bias_sum)]
         m.d.comb += [self.delta.eq(Mux(sign, -((term + c_j) << 1), (term + c_j) << 1)),
                      self.delta_valid.eq(valid & ~refresh),
-                     self.busy.eq(Cat(*(s[3] for s in stages)).any())]
+                     self.busy.eq(Cat(bias_add, *(s[3] for s in stages)).any())]
         energy2 = Signal(signed(cfg.energy_bits))
         col_acc = Signal(signed(cfg.energy_bits + 2))      # sum_j s_j c_j
         bias_acc = Signal(signed(cfg.energy_bits + 2))     # sum_i s_i b_i
@@ -108,8 +114,8 @@ class EnergyUnit(wiring.Component):
             m.d.sync += energy2.eq(energy2 + self.delta)
         with m.If(valid & refresh):
             m.d.sync += col_acc.eq(col_acc + Mux(sign, c_j, -c_j))
-        with m.If(self.bias_add):
-            m.d.sync += bias_acc.eq(bias_acc + self.bias_sum)
+        with m.If(bias_add):
+            m.d.sync += bias_acc.eq(bias_acc + bias_sum)
         with m.If(self.finish_refresh):
             m.d.sync += energy2.eq(-col_acc - (bias_acc << 1))
         with m.If(self.clear):

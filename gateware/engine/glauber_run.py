@@ -35,7 +35,6 @@ from amaranth.lib.memory import Memory
 from hopfield_fpga.config import COUNTER_BITS
 from hopfield_fpga.numerics import BETA_BITS
 from ..engine_ports import RunOrder
-from ..xorshift import xorshift32_next
 from .glauber_unit import GlauberUnit
 
 __all__ = ["GlauberRun"]
@@ -98,23 +97,25 @@ class GlauberRun:
         m.d.comb += can.eq(allow & (g.count != d.max_visits) & ~self.stop)
         issue = Signal()
         j_i = Signal(range(N))
-        after = Signal(32)                            # the generator after the index draw
+        drawn = Signal(range(self.words + 1))         # words the index draw took
         with m.If(d.order == RunOrder.SEQUENTIAL):
-            m.d.comb += [issue.eq(can), j_i.eq(g.pos), after.eq(d.rng)]
+            m.d.comb += [issue.eq(can), j_i.eq(g.pos)]
         if RunOrder.RANDOM in d.orders:               # (the draw is built with it)
             with m.Else():
-                m.d.comb += [issue.eq(can & draw.accept), j_i.eq(draw.index),
-                             after.eq(draw.next_state)]
+                m.d.comb += [issue.eq(can & draw.accept), j_i.eq(draw.index)]
                 with m.If(can):
-                    m.d.sync += d.rng.eq(draw.next_state)
-        word = xorshift32_next(after)                 # the visit's Glauber word
+                    m.d.comb += [drawn.eq(draw.used), d.gen.consume.eq(draw.used)]
+        # the visit's Glauber word, the one after the draw's: a pick of the window's
+        # registers (the generator state after the visit)
+        word = d.gen.words.word_select(drawn, 32)
         m.d.sync += g.valid[0].eq(issue)
         with m.If(issue):
             wrap = g.pos == N - 1
             self._pick_next(m, d, j_i)
+            m.d.comb += d.gen.consume.eq(drawn + 1)
             m.d.sync += [g.j[0].eq(j_i), g.rng[0].eq(word),
                          g.word.eq(word[16:]),
-                         g.beta.eq(g.beta_rd.data), d.rng.eq(word),
+                         g.beta.eq(g.beta_rd.data),
                          g.count.eq(g.count + 1), g.pos.eq(Mux(wrap, 0, g.pos + 1))]
             with m.If(wrap & (g.beta_idx != d.beta_last)):
                 m.d.comb += g.beta_next.eq(g.beta_idx + 1)
@@ -134,7 +135,8 @@ class GlauberRun:
                 # The visits behind it saw the fields before this flip: dropped, and the
                 # generator goes back to the state this visit left.
                 # The issue goes on from the visit after it (in FLIP).
-                m.d.sync += [d.rng.eq(g.rng[-1]), *(v.eq(0) for v in g.valid),
+                m.d.comb += [d.gen.load.eq(1), d.gen.load_state.eq(g.rng[-1])]
+                m.d.sync += [*(v.eq(0) for v in g.valid),
                              g.count.eq(d.regs.visits + 1),
                              g.pos.eq(Mux(d.pos == N - 1, 0, d.pos + 1))]
                 with m.If((d.pos == N - 1) & (d.beta_idx != d.beta_last)):

@@ -15,9 +15,10 @@ Each reports how many words it used and the generator state after them, so the r
 continues exactly where the golden model's draw loop would. Combinational.
 
 :class:`WordWindow` keeps the generator's next words in registers, so that
-:class:`SelectRandom`, which takes its words from it, has no xorshift steps between the
-flags and its decision (the 85F's 49.5 MHz path at N = 1024 was four chained xorshift words
-and then the flag multiplexers).
+:class:`SelectRandom` and :class:`DrawWords`, which take their words from one, have no
+xorshift steps between a state register and their compares (the 85F's 49.5 MHz path at
+N = 1024 was four chained xorshift words and then the flag multiplexers; the engine's
+48.86 MHz path at N = 64, grade 6, the same steps before the draw's ``cand < n``).
 
 Members (SelectRandom)
 ----------------------
@@ -33,13 +34,17 @@ next_state: Out(32), the generator state after ``used`` words.
 
 Members (WordWindow)
 --------------------
-load: In(1), load_state: In(32): the generator state becomes load_state (a run's start).
-consume: In(range(words + 1)), words used this cycle: the state advances by as many.
+load: In(1), load_state: In(32): the generator state becomes load_state (a run's start;
+    it wins over ``consume``).
+consume: In(range(most + 1)), words used this cycle (``most`` defaults to ``words``): the
+    state advances by as many.
 words: Out(words * 32), the next ``words`` states after the current one, from registers.
 
 Members (DrawWords)
 -------------------
-state: In(32); n: In(range(max_n + 1)), the size of the range (0 is never accepted).
+words: In(words * 32), the generator's next states as for SelectRandom (a
+    :class:`WordWindow`'s); n: In(range(max_n + 1)), the size of the range (0 is never
+    accepted).
 accept: Out(1); index: Out(range(max_n)), the first accepted candidate; used, next_state as
 above.
 """
@@ -139,28 +144,30 @@ class SelectRandom(wiring.Component):
 
 
 class WordWindow(wiring.Component):
-    def __init__(self, words: int):
+    def __init__(self, words: int, most: int | None = None):
         check_int("words", words, 1, 64)
-        self.count = words
+        most = words if most is None else most
+        check_int("most", most, 1, 64)
+        self.count, self.most = words, most
         super().__init__({
-            "load": In(1), "load_state": In(32), "consume": In(range(words + 1)),
+            "load": In(1), "load_state": In(32), "consume": In(range(most + 1)),
             "words": Out(words * 32),
         })
 
     def elaborate(self, platform):
-        g = self.count
+        g, most = self.count, self.most
         m = Module()
-        # x^k(state) for k = 0 .. 2G: after consuming u <= G words, the next window is
-        # x^(u+k) for k = 0 .. 2G, of which those beyond 2G are at most G steps past the
-        # last register: the steps run from registers, beside the flags' path.
-        held = [Signal(32, name=f"held{k}") for k in range(2 * g + 1)]
-        ahead = held + generator_words(m, held[-1], g, "ahead")
-        loaded = [self.load_state] + generator_words(m, self.load_state, 2 * g, "loaded")
+        # x^k(state) for k = 0 .. G: after consuming u <= most words, the next window is
+        # x^(u+k) for k = 0 .. G, of which those beyond G are at most ``most`` steps past the
+        # last register: the steps run from registers, beside the late ``consume``.
+        held = [Signal(32, name=f"held{k}") for k in range(g + 1)]
+        ahead = held + generator_words(m, held[-1], most, "ahead")
+        loaded = [self.load_state] + generator_words(m, self.load_state, g, "loaded")
         with m.If(self.load):
             m.d.sync += [h.eq(v) for h, v in zip(held, loaded)]
         with m.Else():
             with m.Switch(self.consume):
-                for u in range(1, g + 1):
+                for u in range(1, most + 1):
                     with m.Case(u):
                         m.d.sync += [h.eq(ahead[u + k]) for k, h in enumerate(held)]
         for k in range(g):
@@ -172,10 +179,10 @@ class DrawWords(wiring.Component):
     def __init__(self, max_n: int, words: int):
         check_int("max_n", max_n, 1, (1 << 32) - 1)
         check_int("words", words, 1, 64)
-        self.max_n, self.words = max_n, words
+        self.max_n, self.count = max_n, words
         self.mbits = (max_n - 1).bit_length()
         super().__init__({
-            "state": In(32),
+            "words": In(words * 32),
             "n": In(range(max_n + 1)),
             "accept": Out(1),
             "index": Out(range(max_n)),
@@ -187,7 +194,7 @@ class DrawWords(wiring.Component):
         m = Module()
         nm1 = Signal(range(self.max_n + 1))
         m.d.comb += nm1.eq(self.n - 1)
-        words = generator_words(m, self.state, self.words)
+        words = [self.words[32 * g:32 * (g + 1)] for g in range(self.count)]
         cands, hits = [], []
         for g, w in enumerate(words):
             cand = draw_candidate(m, w, nm1, self.mbits, name=f"cand{g}")
@@ -198,7 +205,7 @@ class DrawWords(wiring.Component):
         accept, used, state = _first(m, hits, words, "draw")
         index = Signal(range(self.max_n))
         m.d.comb += index.eq(0)
-        for g in reversed(range(self.words)):
+        for g in reversed(range(self.count)):
             with m.If(hits[g]):
                 m.d.comb += index.eq(cands[g])
         m.d.comb += [self.accept.eq(accept), self.index.eq(index), self.used.eq(used),
