@@ -1014,10 +1014,14 @@ class PreparedNetwork:
 
 
 #: Probes x neurons a batch gives each thread at least, when its caller leaves the thread count
-#: open: handing a block to a worker thread costs about as much as 10-20 recalls of 256 probe
-#: bits near a fixed point (tens of us, measured on the 2-core development machine), so a
-#: thread takes 32 probes at N = 256, 8 at N = 1024.
-_WORK_PER_THREAD = 8192
+#: open. A thread's block starts with no fixed points of its own to load probes from (the
+#: first probes of each stored pattern load ~N/2 columns) and handing it over costs tens of
+#: us, so a split pays only for longer batches: measured quiet on the 2-core development
+#: machine (2026-12-02, `recall_many`'s workload, 10% noise, sequential), two threads took
+#: longer in wall time than one at N = 256 up to 200 probes (5.2 against 3.9 us a probe) and
+#: less from 400 (2.4 against 2.9), at N = 1024 less from 100 probes (19 against 31). So a
+#: thread takes 128 probes at N = 256, 32 at N = 1024.
+_WORK_PER_THREAD = 32768
 
 
 def _blocks(threads, count: int, n: int) -> int:

@@ -349,6 +349,7 @@ def test_batch_threads_by_work_and_checked_probes(monkeypatch):
     per thread, at most the cores), the first on the calling thread; ``checked=True`` takes
     probes the Board checked. Every result is golden's either way."""
     monkeypatch.setattr(ce, "default_threads", lambda: 3)
+    monkeypatch.setattr(ce, "_WORK_PER_THREAD", 8192)    # 3 blocks of a 100-probe batch
     per = ce._WORK_PER_THREAD
     assert ce._blocks(None, 1, 256) == 1
     assert ce._blocks(None, 2 * per // 256, 256) == 2
