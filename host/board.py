@@ -159,7 +159,7 @@ class Board:
             from .cpu_backend import CpuBackend
             opened = cls.__new__(cls)
             opened.link = None
-            opened._init(CpuBackend(parse_cpu_url(url)["config"], url), url)
+            opened._init(CpuBackend(url=url, **parse_cpu_url(url)), url)
         elif url.startswith("sim:"):
             # the URL's own baud= (or its default) is the simulated UART's; the port has none
             opened = cls._open_at(url, LEGACY_BAUD, timeout, retries)

@@ -6,7 +6,9 @@ keys: ``neurons``, ``weight_bits``, ``bias_bits``, ``lanes``, ``orders``, ``feat
 :class:`CpuBackend`: it holds what a board holds (the binary engine's W, b and state; the
 graded engine's W, b, u, v and sigmoid table) and computes runs with the compiled CPU engine
 (``hopfield_fpga.sim.cpu_engine``, the numba twin of the golden model), so every result equals
-the simulated board's bit for bit, except ``cycles`` (None: there is no clock). The Board facade
+the simulated board's bit for bit, except ``cycles`` (None: there is no clock; with
+``cycles=column&clk=HZ`` the column engine's cycles from its cycle accounting, see
+:class:`ColumnCycles`). The Board facade
 validates every input first, as for a board. It also has what no board has yet
 (``engines.EXTRAS``): clamped neurons, the synchronous order and the quantized store
 (``docs/numerics.md`` §12-§14), whatever its configuration (which stays that of the sim://
@@ -38,10 +40,10 @@ from hopfield_fpga.sim import cpu_engine as engine   # the compiled twin of the 
 from hopfield_fpga.sim import golden, graded
 from hopfield_fpga.sim.golden import RunResult
 from .engines import EXTRAS, RunSpec
-from .errors import BoardClosed, RunStopped, RunTimeout
+from .errors import BoardClosed, ConfigMismatch, RunStopped, RunTimeout
 from .results import BoardInfo, BoardStatus
 
-__all__ = ["CpuBackend", "engine"]
+__all__ = ["CpuBackend", "ColumnCycles", "engine"]
 
 
 class _Runner:
@@ -93,14 +95,65 @@ class _Runner:
             done.set()
 
 
+class ColumnCycles:
+    """``cpu://?cycles=column&clk=HZ``: each run carries the cycles the column engine
+    (``config.engine == "column"``) takes for it, ``status.cycles`` of the same run on the
+    board, from the engine's cycle accounting (``gateware/engine_cycles.column_run_cycles``,
+    which the column engine's tests check exactly against the RTL's ``status.cycles``). It
+    models the run from its outcome and the visits of its flips, so the runs record their
+    flips (a run with more than 256 flips runs twice, :func:`engine._run_traced`) and a
+    ``recall_many`` runs its probes one after another. Deterministic sequential and
+    synchronous runs and stochastic sequential runs are modelled; random and rejection_free
+    runs are refused (their cycles depend on generator words replayed on the fields: run them
+    on ``sim://``), and so are traced runs (on a board their cycles include the stalls of the
+    link that carries the events). The time at the clock leaves out the link (no bytes are
+    counted)."""
+
+    def __init__(self, config: NetworkConfig, clk: int):
+        # The cycle accounting reads its latencies off the gateware blocks: Amaranth is
+        # imported for this option only, as the host needs none for a board.
+        from hopfield_fpga.gateware.engine_cycles import COLUMN_MODELLED_ORDERS, column_run_cycles
+        self.config, self.clk = config, clk
+        self._orders, self._cycles = COLUMN_MODELLED_ORDERS, column_run_cycles
+
+    def check(self, spec: RunSpec) -> None:
+        """Refuse a run the model does not cover, before it runs."""
+        if spec.trace:
+            raise ConfigMismatch(
+                "cpu://?cycles=column gives the cycles of untraced runs: a traced run's "
+                "cycles on a board include the stalls of the link that carries its events. "
+                "Run it untraced for its cycles, traced on cpu:// without cycles= for its "
+                "events, or on sim:// for both")
+        order = spec.order.name.lower()
+        stochastic = spec.schedule is not None
+        if order not in self._orders or (stochastic and order != "sequential"):
+            kind = "stochastic " if stochastic else ""
+            raise ConfigMismatch(
+                f"cpu://?cycles=column gives the cycles of deterministic sequential and "
+                f"synchronous runs and of stochastic sequential ones, not of a {kind}{order} "
+                f"run (its cycles depend on the generator's words on the fields): run it on "
+                f"sim://, or on cpu:// without cycles=")
+
+    def of(self, result: RunResult, flip_visits: np.ndarray, spec: RunSpec) -> RunResult:
+        """``result`` with its cycles."""
+        cycles = self._cycles(self.config, order=spec.order.name.lower(),
+                              stochastic=spec.schedule is not None, visits=result.visits,
+                              cap=spec.cap, stop_reason=result.stop_reason,
+                              flip_visits=flip_visits)
+        return dataclasses.replace(result, cycles=cycles)
+
+
 class CpuBackend:
     """Both engine interfaces (``host/engines.py``) computed in memory (see the module doc)."""
 
     extras = frozenset(EXTRAS)
 
-    def __init__(self, config: NetworkConfig, url: str):
+    def __init__(self, config: NetworkConfig, url: str, cycles: str | None = None,
+                 clk: int = 0):
         self.config = config
         self.url = url
+        self.clk = clk
+        self.cycle_model = ColumnCycles(config, clk) if cycles == "column" else None
         n = config.neurons
         self.weights = np.zeros((n, n), dtype=np.int64)     # the binary engine's
         self.bias = np.zeros(n, dtype=np.int64)
@@ -118,7 +171,7 @@ class CpuBackend:
         self._runner: _Runner | None = None
 
     def info(self) -> BoardInfo:
-        return BoardInfo(P.PROTOCOL_VERSION, self.config, 0, 0, 0, self.url)
+        return BoardInfo(P.PROTOCOL_VERSION, self.config, self.clk, 0, 0, self.url)
 
     def close(self) -> None:
         self._closed = True
@@ -222,7 +275,8 @@ class CpuBackend:
 
     def status(self) -> BoardStatus:
         """The last run's outcome; ``unstable`` and ``energy2`` describe the current W, b and
-        state; no clock, so ``cycles`` and ``refresh_cycles`` are None."""
+        state; ``cycles`` the last run's (None without a cycle model); ``refresh_cycles``
+        None (not modelled)."""
         self._check_open()
         last = self._last
         return BoardStatus(
@@ -231,7 +285,8 @@ class CpuBackend:
             fields_valid=True,
             unstable=len(golden.unstable(self.weights, self.bias, self.state,
                                          config=self.config)),
-            visits=last.visits if last else 0, flips=last.flips if last else 0, cycles=None,
+            visits=last.visits if last else 0, flips=last.flips if last else 0,
+            cycles=last.cycles if last else None,
             refresh_cycles=None,
             energy2=int(golden.energy2(self.weights, self.bias, self.state, config=self.config)))
 
@@ -249,18 +304,34 @@ class CpuBackend:
 
     def recall(self, probe: np.ndarray, spec: RunSpec, run_timeout: float) -> RunResult:
         net = self._network()
-        result = self._call(lambda: net.run(probe, trace=spec.trace, **self._keywords(spec)),
-                            run_timeout)
+        if self.cycle_model is not None:
+            self.cycle_model.check(spec)
+            result = self._call(lambda: self._counted(net, probe, spec, spec.seed), run_timeout)
+        else:
+            result = self._call(lambda: net.run(probe, trace=spec.trace,
+                                                **self._keywords(spec)), run_timeout)
         self.state = np.asarray(result.state, dtype=np.int8).copy()
         self._last = result
         return result
 
+    def _counted(self, net, probe, spec: RunSpec, seed: int) -> RunResult:
+        """A run with the cycle model's cycles."""
+        kw = dict(self._keywords(spec), seed=seed)
+        result, flip_visits = net.run_flips(probe, **kw)
+        return self.cycle_model.of(result, flip_visits, spec)
+
     def recall_many(self, probes: np.ndarray, spec: RunSpec, run_timeout: float,
                     progress=None) -> list[RunResult]:
         net, kw = self._network(), self._keywords(spec)
-        results = self._call(lambda: net.run_batch(probes, checked=True,
-                                                   seeds=spec.probe_seeds, **kw).results(),
-                             run_timeout)
+        if self.cycle_model is not None:
+            self.cycle_model.check(spec)
+            seeds = spec.probe_seeds or (spec.seed,) * len(probes)
+            results = self._call(lambda: [self._counted(net, p, spec, s)
+                                          for p, s in zip(probes, seeds)], run_timeout)
+        else:
+            results = self._call(lambda: net.run_batch(probes, checked=True,
+                                                       seeds=spec.probe_seeds, **kw).results(),
+                                 run_timeout)
         if results:
             self.state = np.asarray(results[-1].state, dtype=np.int8).copy()
             self._last = results[-1]

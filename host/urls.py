@@ -10,7 +10,9 @@ Parameters of both schemes: ``neurons``, ``weight_bits``, ``bias_bits``, ``lanes
 quantized store, engine=column), ``replicas`` (R chains on one weight store, engine=column),
 ``beta_depth`` (entries of the beta schedule memory).
 ``lanes`` defaults to min(8, neurons). ``sim://`` also takes ``clk`` (Hz), ``baud``, ``uart``
-(``bytes`` or ``bits``) and ``backend`` (``amaranth``, ``icarus``, ``verilator``).
+(``bytes`` or ``bits``) and ``backend`` (``amaranth``, ``icarus``, ``verilator``). ``cpu://``
+also takes ``cycles=column`` with ``clk`` (Hz): its runs then carry the column engine's cycles
+from its cycle accounting (``gateware/engine_cycles.py``), at that clock.
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ from hopfield_fpga.config import NetworkConfig
 from .errors import BoardURLError
 
 __all__ = ["board_url", "parse_sim_url", "parse_cpu_url", "default_sim_url", "DEFAULT_SIM_URL",
-           "DEFAULT_CLK", "DEFAULT_BAUD", "BACKENDS", "DEFAULT_BACKEND", "CONFIG_KEYS"]
+           "DEFAULT_CLK", "DEFAULT_BAUD", "BACKENDS", "DEFAULT_BACKEND", "CONFIG_KEYS",
+           "CYCLE_MODELS"]
 
 DEFAULT_CLK = 12_000_000
 #: sim:// speaks at the rate a board at its clock would (``hw/boards.py``: the fastest rate of
@@ -38,6 +41,9 @@ DEFAULT_SIM_URL = "sim://?neurons=256&weight_bits=8&lanes=8"
 CONFIG_KEYS = ("neurons", "weight_bits", "bias_bits", "lanes", "orders", "features", "engine",
                "store_patterns", "replicas", "beta_depth")
 _SIM_KEYS = ("clk", "baud", "uart", "backend")
+_CPU_KEYS = ("cycles", "clk")
+#: The cycle models ``cpu://?cycles=`` takes: the engine design whose cycles its runs carry.
+CYCLE_MODELS = ("column",)
 _FORM = "{scheme}://?key=value&key=value (keys: {keys})"
 
 
@@ -113,9 +119,36 @@ def board_url(scheme: str, config: NetworkConfig, **extra) -> str:
     return f"{scheme}://?{urllib.parse.urlencode(query, safe=',')}"
 
 
+def _clk(url: str, value: str) -> int:
+    clk = _int(url, "clk", value)
+    if not 0 < clk < 2**32:
+        raise BoardURLError(f"{url!r}: clk must be in [1, 2**32), not {clk}")
+    return clk
+
+
 def parse_cpu_url(url: str) -> dict:
-    """``cpu://?...`` -> ``{"config": NetworkConfig}``."""
-    return {"config": _config(url, _query(url, "cpu", CONFIG_KEYS))}
+    """``cpu://?...`` -> ``{"config": NetworkConfig, "cycles": None or a model of
+    CYCLE_MODELS, "clk": Hz (0 without cycles)}``."""
+    query = _query(url, "cpu", CONFIG_KEYS + _CPU_KEYS)
+    config = _config(url, query)
+    cycles, clk = query.get("cycles"), 0
+    if cycles is None:
+        if "clk" in query:
+            raise BoardURLError(f"{url!r}: clk is the clock of cycles=column's runs; cpu:// "
+                                f"has no clock without cycles=")
+    else:
+        if cycles not in CYCLE_MODELS:
+            raise BoardURLError(f"{url!r}: cycles must be one of {', '.join(CYCLE_MODELS)}, "
+                                f"not {cycles!r}")
+        if config.engine != cycles:
+            raise BoardURLError(f"{url!r}: cycles={cycles} gives the {cycles} engine's cycles: "
+                                f"give engine={cycles} too (the configuration has "
+                                f"engine={config.engine})")
+        if "clk" not in query:
+            raise BoardURLError(f"{url!r}: cycles={cycles} needs clk (Hz), the clock at which "
+                                f"the cycles are timed, e.g. clk=40000000")
+        clk = _clk(url, query["clk"])
+    return {"config": config, "cycles": cycles, "clk": clk}
 
 
 def parse_sim_url(url: str) -> dict:

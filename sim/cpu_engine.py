@@ -924,11 +924,25 @@ class PreparedNetwork:
             max_visits=None, beta=None, beta_fixed=None, trace: bool = False,
             clamp=None) -> RunResult:
         """:func:`golden.run_binary` of this network from ``state``."""
+        return self._run(state, seed, dict(
+            order=order, max_sweeps=max_sweeps, max_visits=max_visits, beta=beta,
+            beta_fixed=beta_fixed, trace=trace, clamp=clamp), trace, trace)[0]
+
+    def run_flips(self, state, *, order="sequential", seed: int = 1, max_sweeps=None,
+                  max_visits=None, beta=None, beta_fixed=None, trace: bool = False,
+                  clamp=None) -> tuple[RunResult, np.ndarray]:
+        """:meth:`run`, and the visits at which the run flipped (ascending; the trace's
+        visits, recorded even when ``trace`` is False, without building its events)."""
+        return self._run(state, seed, dict(
+            order=order, max_sweeps=max_sweeps, max_visits=max_visits, beta=beta,
+            beta_fixed=beta_fixed, trace=trace, clamp=clamp), True, trace)
+
+    def _run(self, state, seed, kw, record: bool, trace: bool):
+        """One run from ``state``; ``record``: the kernel records the flips (their visits are
+        returned), ``trace``: the result carries them as events."""
         n = self.config.neurons
         probe = golden._check_state(state, n)
-        order, schedule, cap, free = self._params(seed, dict(
-            order=order, max_sweeps=max_sweeps, max_visits=max_visits, beta=beta,
-            beta_fixed=beta_fixed, trace=trace, clamp=clamp))
+        order, schedule, cap, free = self._params(seed, kw)
         rng = seed_state(seed)
         work = _scratch(n)
         _load_probe(self.cols, self.h_plus, self.h_minus, self._s, self._h,
@@ -936,9 +950,10 @@ class PreparedNetwork:
         other = np.empty(n, dtype=np.int8)
         visits, flips, e2, stop, converged, events = _run_traced(
             self.cols, self.diag, self.bias, self._s, self._h, free, order, rng, cap, schedule,
-            trace, self.symmetric, other, work)
-        return _result(n, _frozen(self._s), int(visits), int(flips), int(e2), int(stop),
-                       bool(converged), events if trace else None, other)
+            record, self.symmetric, other, work)
+        result = _result(n, _frozen(self._s), int(visits), int(flips), int(e2), int(stop),
+                         bool(converged), events if trace else None, other)
+        return result, events[:, 0].copy() if record else None
 
     def _check_states(self, states) -> np.ndarray:
         n = self.config.neurons

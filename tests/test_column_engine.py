@@ -18,7 +18,9 @@ from hopfield_fpga import numerics
 from hopfield_fpga.config import Feature, NetworkConfig, Order
 from hopfield_fpga.gateware.engine.column_engine import DEFAULT_WORDS, ColumnEngine
 from hopfield_fpga.gateware.engine.energy_unit import energy_latency
-from hopfield_fpga.gateware.engine.glauber_unit import GlauberUnit
+from hopfield_fpga.gateware.engine_cycles import (COLUMN_MODELLED_ORDERS, column_choose_cycles,
+                                                  column_run_cycles, column_stochastic_cycles,
+                                                  column_sync_cycles, column_timing)
 from hopfield_fpga.gateware.engine_ports import AccessOp, StopReason
 from hopfield_fpga.sim import golden
 from hopfield_fpga.sim.tb.engine_driver import (AmaranthBus, EngineDriver, compare, expected,
@@ -148,61 +150,18 @@ def _choose_cycles(config, case, want):
     return per_flip, tail
 
 
-def _end_cycles(clock, restart, need, tail, energy, timing):
-    """The last CHOOSE's cycles: the wait for ``age`` >= ``need`` (``restart``: the cycle
-    whose restart made age 0 in the next), ``tail`` decisions that flip nothing (cap, random
-    words without a hit), then the finish, not before the last untraced flip's 2E is final
-    (cycle ``energy``) and the count tree settled (age >= Lt); status.cycles counts up to
-    the finishing cycle included."""
-    decide = max(clock, restart + 1 + need) + tail
-    return max(decide, energy, restart + 1 + timing.settle) + 1
-
-
-def _sync_cycles(config, want, trace, latency, timing):
-    """docs/engine.md, "Clamped neurons and the synchronous order", replayed on golden's
-    trace: a step's CHOOSE snapshots the pending set (age 0 after it); SYNC_WALK issues a
-    flip once age >= Ls, FLIP follows (age 0 after it; traced: L + 1 more cycles for the
-    event), and the SYNC_WALK that finds none left ends the step."""
-    n, ls = config.neurons, timing.sequential
-    per_step = [0] * (want.visits // n)
-    for ev in want.trace:
-        per_step[ev.visit // n] += 1
-    clock, restart, energy = 0, -1, 0
-    for flips in per_step:
-        choose = max(clock, restart + 2)            # the snapshot reads the registered flags
-        restart, walk = choose, choose + 1
-        for _ in range(flips):
-            flip = max(walk, restart + 1 + ls) + 1
-            restart = flip + (latency + 1 if trace else 0)   # FLIP, or TRACE moves pos
-            walk = restart + 1
-            energy = 0 if trace else flip + latency + 1
-        clock = max(walk, restart + 1 + ls) + 1
-    return _end_cycles(clock, restart, 1, 0, energy, timing)
-
-
-def _expected_cycles(config, case, want, latency, timing):
-    """docs/engine.md, "Column-parallel engine" and "Pipelined selectors": status.cycles of a
-    run without trace stalls, on a timeline. CHOOSE decides once the selectors' inputs are
-    ``need`` cycles old (sequential Ls, random 1, rejection_free Lt); a flip costs
-    its CHOOSE decisions (rejection_free: then RANK_WALK, Lw + 1 cycles) and FLIP (+ L + 1
-    waiting for 2E and the handshake when traced); the run ends as ``_end_cycles`` says."""
+def _expected_cycles(config, case, want, timing):
+    """status.cycles of a run without trace stalls: the timelines of
+    ``gateware/engine_cycles.py`` on golden's trace, the CHOOSE decisions per flip replayed
+    by :func:`_choose_cycles` (sequential, random, rejection_free)."""
+    assert timing.choose == column_timing(config).choose, "the board's selector timing"
     if case.order == "synchronous":
-        return _sync_cycles(config, want, case.trace, latency, timing)
-    need = {"sequential": timing.sequential, "random": 1,
-            "rejection_free": timing.tree}[case.order]
-    assert need == timing.choose[case.order]
+        per_step = [0] * (want.visits // config.neurons)
+        for ev in want.trace:
+            per_step[ev.visit // config.neurons] += 1
+        return column_sync_cycles(config, per_step, case.trace)
     per_flip, tail = _choose_cycles(config, case, want)
-    clock, restart, energy = 0, -1, 0               # the run's start restarts the age
-    for decisions in per_flip:
-        issue = max(clock, restart + 1 + need) + decisions - 1
-        if case.order == "rejection_free":          # the accepted draw restarts the age
-            restart = issue
-            issue += 1 + timing.walk
-        flip = issue + 1
-        restart = flip + (latency + 1 if case.trace else 0)   # FLIP, or TRACE moves pos
-        clock = restart + 1
-        energy = 0 if case.trace else flip + latency + 1
-    return _end_cycles(clock, restart, need, tail, energy, timing)
+    return column_choose_cycles(config, case.order, per_flip, tail, case.trace)
 
 
 async def _run_counted(driver, config, case, trace, cycles_of):
@@ -216,6 +175,15 @@ async def _run_counted(driver, config, case, trace, cycles_of):
     compare(case, want, status, events, state)
     assert int(status.cycles) == cycles_of(want), \
         f"{case.describe()}: cycles {int(status.cycles)}, accounted {cycles_of(want)}"
+    stochastic = case.schedule is not None
+    if case.order in COLUMN_MODELLED_ORDERS and (case.order == "sequential" or not stochastic):
+        # cpu://?cycles=column's model, from the run's outcome and its flips' visits alone
+        modelled = column_run_cycles(config, order=case.order, stochastic=stochastic,
+                                     visits=want.visits, cap=case.max_visits,
+                                     stop_reason=want.stop_reason,
+                                     flip_visits=[ev.visit for ev in want.trace], trace=trace)
+        assert int(status.cycles) == modelled, \
+            f"{case.describe()}: cycles {int(status.cycles)}, from the outcome {modelled}"
     return status
 
 
@@ -237,7 +205,7 @@ def test_column_engine_cycle_accounting(config):
             case.order = ["sequential", "random", "rejection_free", "synchronous"][seed % 4]
             status = await _run_counted(driver, config, case, seed % 2 == 0,
                                         lambda want: _expected_cycles(config, case, want,
-                                                                      latency, dut.timing))
+                                                                      dut.timing))
             n, c = config.neurons, config.chunks
             assert int(status.refresh_cycles) == c + n + latency + 3, "refresh of docs"
         # Without Feature.STOCHASTIC and Feature.HEBBIAN: a stochastic run is refused (STOP,
@@ -308,40 +276,20 @@ def test_column_engine_stochastic_and_hebbian(config):
     _simulate(config, body)
 
 
-def _stochastic_cycles(config, case, want, latency, timing):
-    """docs/engine.md, "Column-parallel engine": status.cycles of a stochastic run without
-    trace stalls, replayed on the golden trace. Visits are issued one per cycle (random:
-    ceil(w / G) cycles for an index draw of w words) after CHOOSE, or from an untraced flip's
-    FLIP cycle on, and decided 1 + GlauberUnit.latency cycles after their issue; a traced
-    flip is followed by FLIP, L + 1 cycles for its event and CHOOSE. The final CHOOSE comes
-    the cycle after the last decision (after an untraced flip: after FLIP and one GLAUBER
-    cycle) and ends the run, not before the last untraced flip's 2E is final and the count
-    tree has settled (Lt cycles after the run's start or the last FLIP)."""
-    n, x = config.neurons, numerics.seed_state(case.run_seed)
-    events = list(want.trace)
-    depth = 1 + GlauberUnit.latency
-    base, final, energy_ready = 0, 0, 0          # base: the cycle before the next issue
-    settled = timing.settle
-    for v in range(case.max_visits):
-        if case.order == "random":
+def _stochastic_cycles(config, case, want):
+    """status.cycles of a stochastic run without trace stalls:
+    ``engine_cycles.column_stochastic_cycles`` on golden's flips, random order's index draws
+    replayed (ceil(w / G) issue cycles for a draw of w words)."""
+    issue_ends = None
+    if case.order == "random":
+        x, n, end, issue_ends = numerics.seed_state(case.run_seed), config.neurons, 0, []
+        for _ in range(case.max_visits):
             _, x, used = numerics.draw_index(x, n)
-            base += -(-used // DEFAULT_WORDS)
-        else:
-            base += 1
-        x = numerics.xorshift32(x)               # the Glauber word
-        decide = base + depth
-        final = decide + 1
-        if events and events[0].visit == v:
-            events.pop(0)
-            # FLIP (decide + 1), or TRACE L + 1 cycles after it, restarts the age
-            settled = decide + 2 + timing.settle + (latency + 1 if case.trace else 0)
-            if case.trace:                       # FLIP, TRACE_WAIT, TRACE, then CHOOSE
-                base = final = decide + latency + 3
-            else:                                # the next issue in FLIP
-                base, final = decide, decide + 3
-                energy_ready = decide + latency + 2
-    assert not events, "replay out of step with golden"
-    return max(final, energy_ready, settled) + 1
+            end += -(-used // DEFAULT_WORDS)
+            issue_ends.append(end)
+            x = numerics.xorshift32(x)           # the Glauber word
+    return column_stochastic_cycles(config, case.max_visits, [ev.visit for ev in want.trace],
+                                    case.trace, issue_ends)
 
 
 @pytest.mark.parametrize("config", FULL_CONFIGS[1:], ids=lambda c: f"N{c.neurons}K{c.lanes}")
@@ -349,14 +297,11 @@ def test_column_engine_stochastic_and_store_cycles(config):
     """status.cycles of stochastic runs and the busy time of a Hebbian store, exactly as
     docs/engine.md accounts them; a stopped stochastic run equals golden's run of the visits
     it made; a stochastic rejection_free run is refused (STOP)."""
-    latency = energy_latency(config)
-
     async def body(driver, dut):
         for seed in range(12):
             case = make_case(config, 400 + seed, "stochastic")
             await _run_counted(driver, config, case, seed % 2 == 0,
-                               lambda want: _stochastic_cycles(config, case, want, latency,
-                                                               dut.timing))
+                               lambda want: _stochastic_cycles(config, case, want))
         # Stopped by the host: the visits decided so far are exactly golden's run of as many.
         await driver.write_state(case.state)
         status, _ = await driver.run(order=case.order, seed=case.run_seed,

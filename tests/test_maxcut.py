@@ -219,6 +219,35 @@ def test_bench_cli_board(monkeypatch, capsys):
     assert "--replicas needs --board" in capsys.readouterr().err
 
 
+def test_bench_cli_cycle_model(capsys):
+    """`--board NAME --cycle-model`: the board's default on cpu:// with the column engine's
+    cycle accounting at its clock; its rows have a board time and no wire time; refused
+    without --board, with --replicas, and for a board whose default is the lanes engine."""
+    from hopfield_fpga.host.bench_maxcut import MODEL_BASIS, board_model_url
+    from hopfield_fpga.host.urls import parse_cpu_url
+    from hopfield_fpga.hw.boards import get_board
+    board = get_board("ecpix5-85f")
+    got = parse_cpu_url(board_model_url("ecpix5-85f"))
+    assert (got["config"], got["cycles"], got["clk"]) == (board.default_config, "column",
+                                                          board.sys_clk_freq)
+    assert main(["bench", "maxcut", "--board", "ecpix5-85f", "--cycle-model", "--reads", "2",
+                 "--sweeps", "5", "--random-n", "12", "--complete-n", "10", "--json"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    hw = rows[0]
+    assert hw["solver"] == f"board ecpix5-85f (cpu:// cycle model at " \
+                           f"{board.sys_clk_freq / 1e6:g} MHz)" and hw["time_basis"] == MODEL_BASIS
+    # 5 sweeps of the board's 256 neurons: at least a visit a cycle
+    assert hw["seconds_per_read"] >= 5 * 256 / board.sys_clk_freq
+    assert hw["wire_s_per_read"] is None
+    for argv, message in ((["--cycle-model"], "--cycle-model needs --board"),
+                          (["--board", "ecpix5-85f", "--cycle-model", "--replicas", "2"],
+                           "no --replicas"),
+                          (["--board", "icebreaker", "--cycle-model"],
+                           "icebreaker's default is the lanes engine")):
+        assert main(["bench", "maxcut", *argv]) != 0
+        assert message in capsys.readouterr().err
+
+
 def test_cli_prints_wire_time(monkeypatch, capsys):
     """A board with a link: `hopfield maxcut` prints its reads' time on the wire."""
     monkeypatch.setattr(board_module.Board, "open",

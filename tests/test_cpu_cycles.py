@@ -1,0 +1,113 @@
+"""``cpu://?cycles=column&clk=HZ``: the column engine's cycles on the CPU engine's runs.
+
+The model itself (``gateware/engine_cycles.py``) is checked against the engine's RTL in
+``tests/test_column_engine.py``; here the whole path through the Board API is checked against
+the gateware on ``sim://`` (Icarus): every result, cycles included, equal on randomized
+networks, probes, clamps, caps and beta schedules; and the URL and order refusals.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from hopfield_fpga.host.board import Board
+from hopfield_fpga.host.errors import BoardURLError, ConfigMismatch
+
+CLK = 40_000_000
+CONFIG = "neurons=13&lanes=4&weight_bits=3&engine=column&features=stochastic,trace" \
+         "&orders=sequential,rejection_free,synchronous"
+SIM = f"sim://?{CONFIG}&backend=icarus&clk={CLK}"
+CPU = f"cpu://?{CONFIG}&cycles=column&clk={CLK}"
+
+
+def _runs(r, n):
+    """Run keywords covering what the model covers: deterministic sequential (capped or
+    not, clamped or not), synchronous, stochastic sequential schedules, all untraced."""
+    runs = []
+    for k in range(14):
+        kind = ["sequential", "synchronous", "stochastic"][k % 3]
+        kw = dict(seed=int(r.integers(1, 1 << 32)))
+        if r.random() < 0.4:
+            kw["clamp"] = r.random(n) < 0.3
+        if kind == "stochastic":
+            kw.update(order="sequential", max_visits=int(r.integers(1, 4 * n)),
+                      beta=[float(b) for b in r.uniform(0.05, 3.0, int(r.integers(1, 6)))])
+        else:
+            kw.update(order=kind, max_visits=int(r.integers(1, 3 * n)) if k % 2 else None)
+        runs.append(kw)
+    return runs
+
+
+@pytest.mark.slow
+def test_cpu_cycles_equal_the_gateware(require_tool):
+    """Randomized recalls and recall_many on sim:// (the column engine's gateware) and on
+    cpu://?cycles=column: equal results, cycles included, and the same clock."""
+    require_tool("icarus")
+    seed = 5
+    print(f"seed {seed}")
+    r = np.random.default_rng(seed)
+    with Board.open(SIM) as sim, Board.open(CPU) as cpu:
+        assert cpu.info().clk_freq == sim.info().clk_freq == CLK
+        cfg = sim.config
+        n = cfg.neurons
+        for net in range(3):
+            w = r.integers(cfg.weight_min, cfg.weight_max + 1, (n, n))
+            if net < 2:
+                w = np.clip((w + w.T) // 2, cfg.weight_min, cfg.weight_max)
+            b = r.integers(-4, 5, n)
+            for board in (sim, cpu):
+                board.load_weights(w, b)
+            for kw in _runs(r, n):
+                probe = r.choice([-1, 1], n)
+                got, want = sim.recall(probe, **kw), cpu.recall(probe, **kw)
+                assert want.cycles is not None and got == want, f"seed {seed} net {net} {kw}"
+                assert sim.status().cycles == cpu.status().cycles == got.cycles
+            probes = r.choice([-1, 1], (3, n))
+            seeds = [int(x) for x in r.integers(1, 1 << 32, 3)]
+            kw = dict(order="sequential", beta=[0.5, 1.0, 2.0], max_sweeps=3, seed=seeds)
+            assert sim.recall_many(probes, **kw) == cpu.recall_many(probes, **kw), \
+                f"seed {seed} net {net} recall_many"
+
+
+@pytest.mark.parametrize("url, message", [
+    ("cpu://?neurons=8&engine=column&cycles=column", "needs clk"),
+    ("cpu://?neurons=8&engine=column&clk=40000000", "no clock without cycles"),
+    ("cpu://?neurons=8&engine=column&cycles=lanes&clk=1", "cycles must be one of column"),
+    ("cpu://?neurons=8&cycles=column&clk=40000000", "give engine=column"),
+    ("cpu://?neurons=8&engine=column&cycles=column&clk=0", "clk must be in"),
+    ("cpu://?neurons=8&engine=column&cycles=column&clk=4e7", "not an integer"),
+])
+def test_cpu_cycles_url_refusals(url, message):
+    with pytest.raises(BoardURLError, match=message):
+        Board.open(url)
+
+
+def test_cpu_cycles_refuse_unmodelled_runs_and_time_the_sampler():
+    """Random and rejection_free runs are refused before they run (their cycles need the
+    generator replayed: sim://); without cycles= they run, with cycles None; the sampler
+    times its reads at the URL's clock."""
+    dimod = pytest.importorskip("dimod")
+    from hopfield_fpga.host.sampler import HopfieldSampler
+    url = "cpu://?neurons=8&lanes=4&engine=column&features=stochastic,trace" \
+          "&orders=sequential,random,rejection_free"
+    probe = np.ones(8, int)
+    with Board.open(f"{url}&cycles=column&clk={CLK}") as board:
+        board.load_weights(-np.ones((8, 8), int) + np.eye(8, dtype=int))
+        state = board.read_state()
+        for order in ("random", "rejection_free"):
+            with pytest.raises(ConfigMismatch, match=f"not of a {order} run.*sim://"):
+                board.recall(probe, order=order)
+        with pytest.raises(ConfigMismatch, match="stochastic random"):
+            board.recall_many([probe], order="random", beta=1.0, max_sweeps=1)
+        with pytest.raises(ConfigMismatch, match="untraced runs: .*stalls of the link"):
+            board.recall(probe, trace=True)
+        assert np.array_equal(board.read_state(), state), "a refused run changed the state"
+        assert board.recall(probe).cycles > 0
+    with Board.open(url) as board:
+        assert board.info().clk_freq == 0 and board.recall(probe, order="random").cycles is None
+    bqm = dimod.BinaryQuadraticModel.from_ising({}, {(0, 1): 1.0, (1, 2): -1.0})
+    with HopfieldSampler(f"{url}&cycles=column&clk={CLK}") as sampler:
+        info = sampler.sample(bqm, num_reads=3, num_sweeps=20, seed=1).info
+    assert info["clock_hz"] == CLK and info["cycles"] > 20 * 8 * 3
+    assert info["board_time_s"] == pytest.approx(info["batch_cycles"] / CLK)
