@@ -244,6 +244,12 @@ class Board:
     def info(self) -> BoardInfo:
         return self._info
 
+    @property
+    def extras(self) -> frozenset[str]:
+        """What this board's binary engine has beyond its configuration (names of
+        ``engines.EXTRAS``): everything on cpu://, clamping on a column engine."""
+        return self._engine.extras
+
     def _require_binary(self, what: str) -> None:
         if not self.config.has_binary:
             raise ConfigMismatch(f"{self.url}: {what} needs the binary engine, and this board is "

@@ -34,6 +34,13 @@ on a board with one engine, or when the reads run one after another), and the by
 the reads and the weight load put on the wire with their time at the board's baud (None on a
 board without a link, such as ``cpu://``): the RTL cycles leave out the round trips between
 the runs of a read, which a real board pays.
+
+A problem of n variables on a board of N > n neurons leaves N - n padding neurons, with no
+coupling and no bias: at any temperature half of their visits would flip them, each flip
+costing the engine cycles (3 on the column engine). Where the board clamps (``Board.extras``:
+the column engine, cpu://) the padding is held, which changes no sample (the padding couples
+to nothing, and a held neuron's visit draws the generator's words all the same:
+``docs/numerics.md`` §12), only the cycles (``info["padding_held"]``).
 """
 
 from __future__ import annotations
@@ -199,10 +206,11 @@ class HopfieldSampler(dimod.Sampler):
         # The board runs of one read: the schedule in parts of at most beta_depth sweeps (64,
         # or 1024 on the ECP5 boards: one run for 1000 sweeps), each part
         # continuing from the state the last one ended in, then the optional greedy finish.
-        plan = [dict(order=order, max_sweeps=len(fixed[part]),
+        held = _padding_mask(board, n)
+        plan = [dict(order=order, max_sweeps=len(fixed[part]), clamp=held,
                      beta=[int(v) / _BETA_ONE for v in fixed[part]]) for part in runs]
         if greedy_finish:
-            plan.append(dict(order="sequential"))
+            plan.append(dict(order="sequential", clamp=held))
         if batch is None:
             batch = _takes_probe_seeds(board)
         start = time.perf_counter()
@@ -217,7 +225,8 @@ class HopfieldSampler(dimod.Sampler):
         info = self._info(mapping, betas, fixed, flips, cycles if has_cycles else None,
                           batch_cycles if has_cycles else None, wall, len(plan))
         info.update(reads_at_once=num_reads if batch else 1,
-                    replicas=getattr(board.config, "replicas", 1))
+                    replicas=getattr(board.config, "replicas", 1),
+                    padding_held=0 if held is None else cap - n)
         info.update(wire.info(load_bytes, wire.take()))
         samples = states[:, :n]
         if path is not None:
@@ -355,6 +364,15 @@ class _WireCount:
         return {"baud": self.baud or None, "load_wire_bytes": load_bytes,
                 "load_wire_time_s": seconds(load_bytes), "wire_bytes": read_bytes,
                 "wire_time_s": seconds(read_bytes)}
+
+
+def _padding_mask(board, n: int):
+    """The clamp mask holding neurons n..N-1 (the padding), or None: no padding, or a board
+    that does not clamp (a stand-in object may have no ``extras``)."""
+    cap = board.config.neurons
+    if n >= cap or "clamping" not in getattr(board, "extras", ()):
+        return None
+    return np.arange(cap) >= n
 
 
 def _takes_probe_seeds(board) -> bool:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from hopfield_fpga.config import Feature, NetworkConfig
 from hopfield_fpga.host.board import Board
+from hopfield_fpga.host.engines import COLUMN_EXTRAS
 from hopfield_fpga.host.urls import board_url
 
 
@@ -28,6 +29,12 @@ class CpuBoard:
            features: Feature = Feature.STOCHASTIC) -> "CpuBoard":
         return cls(NetworkConfig(neurons=neurons, weight_bits=weight_bits, lanes=1,
                                  features=features))
+
+    @property
+    def extras(self) -> frozenset[str]:
+        """Those of a board built in this configuration (cpu:// itself has every extra): the
+        sampler holds the padding where a board clamps, which changes its flips and cycles."""
+        return COLUMN_EXTRAS if self.board.config.engine == "column" else frozenset()
 
     def load_weights(self, *args, **kwargs):
         self.loads += 1

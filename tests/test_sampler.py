@@ -326,6 +326,34 @@ class TestConformanceOnSimBoard(unittest.TestCase):
     """dimod's conformance tests on the simulated gateware (the board opens on first use)."""
 
 
+def test_padding_is_held_where_the_board_clamps(monkeypatch):
+    """A 10-variable problem on a 16-neuron column engine: the 6 padding neurons are held,
+    which leaves every sample as it was (they couple to nothing and their visits draw the
+    generator's words all the same) and saves their flips and the cycles those cost."""
+    import hopfield_fpga.host.sampler as sampler_module
+    seed = 14
+    r = np.random.default_rng(seed)
+    bqm = dimod.BQM({i: float(r.integers(-2, 3)) for i in range(10)},
+                    {(i, j): float(r.choice([-1, 1])) for i in range(10) for j in range(i)
+                     if r.random() < 0.5}, 0.0, "SPIN")
+    url = "cpu://?neurons=16&lanes=4&weight_bits=3&engine=column&features=stochastic" \
+          "&cycles=column&clk=40000000"
+    kw = dict(num_reads=4, num_sweeps=30, seed=seed, greedy_finish=True)
+    with HopfieldSampler(url) as sampler:
+        held = sampler.sample(bqm, **kw)
+        monkeypatch.setattr(sampler_module, "_padding_mask", lambda board, n: None)
+        free = sampler.sample(bqm, **kw)
+    print(f"seed {seed}")
+    assert np.array_equal(held.record.sample, free.record.sample)
+    assert np.array_equal(held.record.energy, free.record.energy)
+    assert (held.info["padding_held"], free.info["padding_held"]) == (6, 0)
+    assert np.all(held.record.flips < free.record.flips), (held.record.flips, free.record.flips)
+    assert np.all(held.record.cycles < free.record.cycles)
+    # a board without clamping (the lanes engine) is not asked to hold anything
+    with HopfieldSampler(board=CpuBoard.of(16, weight_bits=3)) as sampler:
+        assert sampler.sample(bqm, **kw).info["padding_held"] == 0
+
+
 def test_decimal_coefficients_are_exact():
     bqm = dimod.BQM({"x": 0.3}, {("x", "y"): -0.1, ("y", "z"): 1.2}, 0, "SPIN")
     m = map_ising(bqm, CFG8)
