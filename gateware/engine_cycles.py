@@ -11,22 +11,29 @@ keep a copy of its own. ``tests/test_bench_link.py`` checks the refresh against 
 The column engine's runs: ``status.cycles`` of a run as a timeline over its flips
 (:func:`column_choose_cycles`, :func:`column_sync_cycles`, :func:`column_stochastic_cycles`),
 which ``tests/test_column_engine.py`` checks exactly against the RTL on randomized runs, and
-:func:`column_run_cycles`, the same from a run's outcome and the visits of its flips, with which
-``cpu://?cycles=column`` gives its runs the column engine's cycles.
+:func:`column_run_cycles`, the same from a run's outcome and its flips (random and
+rejection_free order replayed from the run's start), with which ``cpu://?cycles=column`` gives
+its runs the column engine's cycles.
 """
 
 from __future__ import annotations
 
+import dataclasses
+
+import numpy as np
+
+from hopfield_fpga import numerics
 from hopfield_fpga.config import NetworkConfig
 from .binary_engine import tree_levels
-from .engine.column_engine import SelectTiming
+from .engine.column_engine import DEFAULT_WORDS, SelectTiming
 from .engine.energy_unit import energy_latency
 from .engine.glauber_unit import GlauberUnit
 from .unstable_set import AdderTree
 
 __all__ = ["access_write_cycles", "store_cycles", "refresh_cycles", "column_timing",
            "column_choose_cycles", "column_sync_cycles", "column_stochastic_cycles",
-           "column_run_cycles", "COLUMN_MODELLED_ORDERS"]
+           "column_choose_decisions", "column_random_issue_ends", "column_run_cycles",
+           "RunStart"]
 
 
 def _lanes_latency(config: NetworkConfig) -> int:
@@ -161,34 +168,124 @@ def column_stochastic_cycles(config: NetworkConfig, visits: int, flip_visits, tr
     return max(final, energy_ready, settled) + 1
 
 
-#: The orders whose cycles :func:`column_run_cycles` gives from a run's outcome alone; random
-#: and rejection_free need their generator words replayed on the fields (the tests do).
-COLUMN_MODELLED_ORDERS = ("sequential", "synchronous")
+@dataclasses.dataclass(frozen=True)
+class RunStart:
+    """What a run started from, for the replay of random and rejection_free order's
+    generator words on the fields: W, b, the start state, the clamp mask (None: none held)
+    and the run's seed."""
+    weights: np.ndarray
+    bias: np.ndarray | None
+    state: np.ndarray
+    clamp: np.ndarray | None
+    seed: int
+
+
+def column_choose_decisions(config: NetworkConfig, order: str, start: RunStart, cap: int,
+                            flips) -> tuple[list[int], int]:
+    """The CHOOSE decision cycles before each flip and after the last one (``tail``) of a
+    deterministic run, replayed from ``start`` on its ``flips`` (rows visit, index, value):
+    sequential skips the stable visits in one decision; random tests DEFAULT_WORDS generator
+    words a cycle (a cycle ends at the word naming an unstable free neuron); rejection_free
+    draws its rank with ``numerics.draw_index``, DEFAULT_WORDS words a cycle. ValueError when
+    the flips do not follow from the start (not this run's)."""
+    n = config.neurons
+    w = np.asarray(start.weights, dtype=np.int64)
+    s = np.array(start.state, dtype=np.int64)
+    h = w @ s + (0 if start.bias is None else np.asarray(start.bias, dtype=np.int64))
+    free = np.ones(n, bool) if start.clamp is None else ~np.asarray(start.clamp, dtype=bool)
+    flags = (s * h < 0) & free           # the flags the selectors see (§12)
+    x = numerics.seed_state(start.seed)
+    m = (n - 1).bit_length()
+    rows = [tuple(int(v) for v in row[:3]) for row in flips]
+    per_flip, visits, cycles = [], 0, 0
+    while flags.any() and visits < cap:
+        cycles += 1
+        if order == "sequential":
+            pos = visits % n
+            skip = int(np.argmax(np.concatenate((flags[pos:], flags[:pos]))))
+            if skip >= cap - visits:
+                visits = cap
+                continue
+            visits += skip
+            found = (pos + skip) % n
+        elif order == "random":
+            stable, found = 0, None
+            for _ in range(DEFAULT_WORDS):
+                x = numerics.xorshift32(x)
+                cand = x >> (32 - m) if m else 0
+                if cand < n and flags[cand]:
+                    found = cand
+                    break
+                stable += cand < n
+            if stable >= cap - visits:
+                visits = cap
+                continue
+            visits += stable
+            if found is None:
+                continue
+        else:
+            k, x, used = numerics.draw_index(x, int(np.count_nonzero(flags)))
+            cycles += (used - 1) // DEFAULT_WORDS        # DEFAULT_WORDS words a cycle
+            found = int(np.flatnonzero(flags)[k])
+        if len(per_flip) == len(rows) or rows[len(per_flip)][:2] != (visits, found):
+            raise ValueError(f"the flips do not follow from the run's start: the replay "
+                             f"flips neuron {found} at visit {visits}, the run "
+                             f"{rows[len(per_flip)][:2] if len(per_flip) < len(rows) else 'none'}")
+        _, j, value = rows[len(per_flip)]
+        per_flip.append(cycles)
+        cycles = 0
+        visits += 1
+        s[j] = value
+        h += 2 * value * w[:, j]
+        flags = (s * h < 0) & free
+    if len(per_flip) != len(rows):
+        raise ValueError(f"the flips do not follow from the run's start: the replay ends after "
+                         f"{len(per_flip)} flips, the run made {len(rows)}")
+    return per_flip, cycles
+
+
+def column_random_issue_ends(config: NetworkConfig, seed: int, visits: int) -> list[int]:
+    """A stochastic random-order run's issue ends (see :func:`column_stochastic_cycles`):
+    each visit draws its index (ceil(w / G) cycles for w words) and then its Glauber word."""
+    x, n, end, ends = numerics.seed_state(seed), config.neurons, 0, []
+    for _ in range(visits):
+        _, x, used = numerics.draw_index(x, n)
+        end += -(-used // DEFAULT_WORDS)
+        ends.append(end)
+        x = numerics.xorshift32(x)           # the Glauber word
+    return ends
 
 
 def column_run_cycles(config: NetworkConfig, *, order: str, stochastic: bool, visits: int,
-                      cap: int, stop_reason: str, flip_visits, trace: bool = False) -> int:
+                      cap: int, stop_reason: str, flips, seed: int = 1,
+                      start: RunStart | None = None, trace: bool = False) -> int:
     """status.cycles of a column-engine run (no trace stalls) from its outcome: its order,
-    whether it ran the Glauber rule, its visits, cap and stop reason, and the visits at which
-    it flipped (ascending): the timelines above, for the orders of
-    :data:`COLUMN_MODELLED_ORDERS` (stochastic runs: sequential only)."""
-    if order not in COLUMN_MODELLED_ORDERS or (stochastic and order != "sequential"):
-        kind = "stochastic " if stochastic else ""
-        raise ValueError(f"the column engine's cycles of a {kind}{order} run need its "
-                         f"generator words replayed on the fields; modelled from a run's "
-                         f"outcome: deterministic {' and '.join(COLUMN_MODELLED_ORDERS)}, "
-                         f"stochastic sequential")
-    flips = len(flip_visits)
+    whether it ran the Glauber rule, its visits, cap and stop reason, its flips (rows visit,
+    index, value; ascending visits) and its seed; a deterministic random or rejection_free run
+    also needs its ``start`` (:func:`column_choose_decisions` replays it)."""
+    flips = np.asarray(flips, dtype=np.int64).reshape(len(flips), -1) if len(flips) \
+        else np.empty((0, 3), dtype=np.int64)
+    flip_visits = flips[:, 0]
     if stochastic:
-        return column_stochastic_cycles(config, visits, flip_visits, trace)
+        if order not in ("sequential", "random"):
+            raise ValueError(f"the column engine runs the Glauber rule in sequential and "
+                             f"random order, not {order}")
+        ends = column_random_issue_ends(config, seed, visits) if order == "random" else None
+        return column_stochastic_cycles(config, visits, flip_visits, trace, ends)
     if order == "synchronous":
         n = config.neurons
         per_step = [0] * (visits // n)
         for v in flip_visits:
             per_step[int(v) // n] += 1
         return column_sync_cycles(config, per_step, trace)
-    # sequential: one CHOOSE a flip; one more that flips nothing when the cap ends the run
-    # among stable visits (not when the last flip used the last visit)
-    last = int(flip_visits[-1]) if flips else -1
-    tail = 1 if stop_reason == "cap" and last + 1 < cap else 0
-    return column_choose_cycles(config, order, [1] * flips, tail, trace)
+    if order == "sequential":
+        # one CHOOSE a flip; one more that flips nothing when the cap ends the run among
+        # stable visits (not when the last flip used the last visit)
+        last = int(flip_visits[-1]) if len(flips) else -1
+        tail = 1 if stop_reason == "cap" and last + 1 < cap else 0
+        return column_choose_cycles(config, order, [1] * len(flips), tail, trace)
+    if start is None:
+        raise ValueError(f"the cycles of a {order} run need its start (RunStart): its "
+                         f"generator words are replayed on the fields")
+    per_flip, tail = column_choose_decisions(config, order, start, cap, flips)
+    return column_choose_cycles(config, order, per_flip, tail, trace)

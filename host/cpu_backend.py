@@ -7,8 +7,8 @@ keys: ``neurons``, ``weight_bits``, ``bias_bits``, ``lanes``, ``orders``, ``feat
 graded engine's W, b, u, v and sigmoid table) and computes runs with the compiled CPU engine
 (``hopfield_fpga.sim.cpu_engine``, the numba twin of the golden model), so every result equals
 the simulated board's bit for bit, except ``cycles`` (None: there is no clock; with
-``cycles=column&clk=HZ`` the column engine's cycles from its cycle accounting, see
-:class:`ColumnCycles`). The Board facade
+``cycles=column&clk=HZ`` the column engine's cycles of its untraced runs from its cycle
+accounting, see :class:`ColumnCycles`). The Board facade
 validates every input first, as for a board. It also has what no board has yet
 (``engines.EXTRAS``): clamped neurons, the synchronous order and the quantized store
 (``docs/numerics.md`` §12-§14), whatever its configuration (which stays that of the sim://
@@ -100,21 +100,18 @@ class ColumnCycles:
     (``config.engine == "column"``) takes for it, ``status.cycles`` of the same run on the
     board, from the engine's cycle accounting (``gateware/engine_cycles.column_run_cycles``,
     which the column engine's tests check exactly against the RTL's ``status.cycles``). It
-    models the run from its outcome and the visits of its flips, so the runs record their
-    flips (a run with more than 256 flips runs twice, :func:`engine._run_traced`) and a
-    ``recall_many`` runs its probes one after another. Deterministic sequential and
-    synchronous runs and stochastic sequential runs are modelled; random and rejection_free
-    runs are refused (their cycles depend on generator words replayed on the fields: run them
-    on ``sim://``), and so are traced runs (on a board their cycles include the stalls of the
-    link that carries the events). The time at the clock leaves out the link (no bytes are
-    counted)."""
+    models the run from its outcome and its flips (random and rejection_free order replayed
+    from the run's start, a numpy pass over the fields a flip), so the runs record their flips
+    (a run with more than 256 flips runs twice, :func:`engine._run_traced`) and a
+    ``recall_many`` runs its probes one after another. Traced runs are refused: on a board
+    their cycles include the stalls of the link that carries the events. The time at the
+    clock leaves out the link (no bytes are counted)."""
 
     def __init__(self, config: NetworkConfig, clk: int):
         # The cycle accounting reads its latencies off the gateware blocks: Amaranth is
         # imported for this option only, as the host needs none for a board.
-        from hopfield_fpga.gateware.engine_cycles import COLUMN_MODELLED_ORDERS, column_run_cycles
-        self.config, self.clk = config, clk
-        self._orders, self._cycles = COLUMN_MODELLED_ORDERS, column_run_cycles
+        from hopfield_fpga.gateware import engine_cycles
+        self.config, self.clk, self._cycles = config, clk, engine_cycles
 
     def check(self, spec: RunSpec) -> None:
         """Refuse a run the model does not cover, before it runs."""
@@ -124,22 +121,16 @@ class ColumnCycles:
                 "cycles on a board include the stalls of the link that carries its events. "
                 "Run it untraced for its cycles, traced on cpu:// without cycles= for its "
                 "events, or on sim:// for both")
-        order = spec.order.name.lower()
-        stochastic = spec.schedule is not None
-        if order not in self._orders or (stochastic and order != "sequential"):
-            kind = "stochastic " if stochastic else ""
-            raise ConfigMismatch(
-                f"cpu://?cycles=column gives the cycles of deterministic sequential and "
-                f"synchronous runs and of stochastic sequential ones, not of a {kind}{order} "
-                f"run (its cycles depend on the generator's words on the fields): run it on "
-                f"sim://, or on cpu:// without cycles=")
 
-    def of(self, result: RunResult, flip_visits: np.ndarray, spec: RunSpec) -> RunResult:
-        """``result`` with its cycles."""
-        cycles = self._cycles(self.config, order=spec.order.name.lower(),
-                              stochastic=spec.schedule is not None, visits=result.visits,
-                              cap=spec.cap, stop_reason=result.stop_reason,
-                              flip_visits=flip_visits)
+    def of(self, result: RunResult, flips: np.ndarray, spec: RunSpec, seed: int,
+           weights: np.ndarray, bias: np.ndarray, probe: np.ndarray) -> RunResult:
+        """``result`` (a run of ``probe`` on ``weights`` and ``bias`` with ``seed``, whose
+        flips were ``flips``) with its cycles."""
+        ec = self._cycles
+        cycles = ec.column_run_cycles(
+            self.config, order=spec.order.name.lower(), stochastic=spec.schedule is not None,
+            visits=result.visits, cap=spec.cap, stop_reason=result.stop_reason, flips=flips,
+            seed=seed, start=ec.RunStart(weights, bias, probe, spec.clamp, seed))
         return dataclasses.replace(result, cycles=cycles)
 
 
@@ -317,8 +308,8 @@ class CpuBackend:
     def _counted(self, net, probe, spec: RunSpec, seed: int) -> RunResult:
         """A run with the cycle model's cycles."""
         kw = dict(self._keywords(spec), seed=seed)
-        result, flip_visits = net.run_flips(probe, **kw)
-        return self.cycle_model.of(result, flip_visits, spec)
+        result, flips = net.run_flips(probe, **kw)
+        return self.cycle_model.of(result, flips, spec, seed, self.weights, self.bias, probe)
 
     def recall_many(self, probes: np.ndarray, spec: RunSpec, run_timeout: float,
                     progress=None) -> list[RunResult]:

@@ -931,8 +931,9 @@ class PreparedNetwork:
     def run_flips(self, state, *, order="sequential", seed: int = 1, max_sweeps=None,
                   max_visits=None, beta=None, beta_fixed=None, trace: bool = False,
                   clamp=None) -> tuple[RunResult, np.ndarray]:
-        """:meth:`run`, and the visits at which the run flipped (ascending; the trace's
-        visits, recorded even when ``trace`` is False, without building its events)."""
+        """:meth:`run`, and its flips as an F x 4 array of rows (visit, index, new value,
+        delta 2E): the trace, recorded even when ``trace`` is False, without building its
+        events."""
         return self._run(state, seed, dict(
             order=order, max_sweeps=max_sweeps, max_visits=max_visits, beta=beta,
             beta_fixed=beta_fixed, trace=trace, clamp=clamp), True, trace)
@@ -953,7 +954,7 @@ class PreparedNetwork:
             record, self.symmetric, other, work)
         result = _result(n, _frozen(self._s), int(visits), int(flips), int(e2), int(stop),
                          bool(converged), events if trace else None, other)
-        return result, events[:, 0].copy() if record else None
+        return result, events.copy() if record else None
 
     def _check_states(self, states) -> np.ndarray:
         n = self.config.neurons

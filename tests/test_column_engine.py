@@ -14,13 +14,14 @@ import numpy as np
 import pytest
 from amaranth.sim import Simulator
 
-from hopfield_fpga import numerics
 from hopfield_fpga.config import Feature, NetworkConfig, Order
-from hopfield_fpga.gateware.engine.column_engine import DEFAULT_WORDS, ColumnEngine
+from hopfield_fpga.gateware.engine.column_engine import ColumnEngine
 from hopfield_fpga.gateware.engine.energy_unit import energy_latency
-from hopfield_fpga.gateware.engine_cycles import (COLUMN_MODELLED_ORDERS, column_choose_cycles,
-                                                  column_run_cycles, column_stochastic_cycles,
-                                                  column_sync_cycles, column_timing)
+from hopfield_fpga.gateware.engine_cycles import (RunStart, column_choose_cycles,
+                                                  column_choose_decisions,
+                                                  column_random_issue_ends, column_run_cycles,
+                                                  column_stochastic_cycles, column_sync_cycles,
+                                                  column_timing)
 from hopfield_fpga.gateware.engine_ports import AccessOp, StopReason
 from hopfield_fpga.sim import golden
 from hopfield_fpga.sim.tb.engine_driver import (AmaranthBus, EngineDriver, compare, expected,
@@ -91,76 +92,27 @@ def test_column_engine_matches_golden(config):
     _simulate(config, body)
 
 
-def _choose_cycles(config, case, want):
-    """The CHOOSE cycles of a run, per flip and after the last one: replayed on the golden
-    trace (sequential: the stable visits are skipped; random and rejection_free:
-    DEFAULT_WORDS generator words per cycle)."""
-    n, cap = config.neurons, case.max_visits
-    w = np.asarray(case.weights)
-    s = np.array(case.state)
-    h = w @ s + case.bias
-    free = ~case.clamp if case.clamp is not None else np.ones(n, bool)
+def _start(case):
+    return RunStart(np.asarray(case.weights), np.asarray(case.bias), np.asarray(case.state),
+                    case.clamp, case.run_seed)
 
-    def unstable():                      # the flags the selectors see (§12)
-        return (s * h < 0) & free
 
-    events = list(want.trace)
-    per_flip, tail = [], 0
-    x = numerics.seed_state(case.run_seed)
-    m = (n - 1).bit_length()
-    visits = cycles = 0
-    while np.any(unstable()) and visits < cap:
-        cycles += 1
-        if case.order == "sequential":
-            pos = visits % n
-            skip = next(d for d in range(n) if unstable()[(pos + d) % n])
-            if skip >= cap - visits:
-                visits = cap
-                continue
-            visits += skip
-            found = (pos + skip) % n
-        elif case.order == "random":
-            stable, found = 0, None
-            for _ in range(DEFAULT_WORDS):
-                x = numerics.xorshift32(x)
-                cand = x >> (32 - m) if m else 0
-                if cand < n and unstable()[cand]:
-                    found = cand
-                    break
-                stable += cand < n
-            if stable >= cap - visits:
-                visits = cap
-                continue
-            visits += stable
-            if found is None:
-                continue
-        else:
-            k, x, used = numerics.draw_index(x, int(np.count_nonzero(unstable())))
-            # The words are drawn DEFAULT_WORDS per cycle (and x stays exact: draw_index).
-            cycles += (used - 1) // DEFAULT_WORDS
-            found = int(np.flatnonzero(unstable())[k])
-        ev = events.pop(0)
-        assert ev.index == found and ev.visit == visits, "replay out of step with golden"
-        per_flip.append(cycles)
-        cycles = 0
-        visits += 1
-        s[ev.index] = ev.value
-        h = h + 2 * ev.value * w[:, ev.index]
-    tail = cycles
-    return per_flip, tail
+def _flips(want):
+    return [(ev.visit, ev.index, ev.value) for ev in want.trace]
 
 
 def _expected_cycles(config, case, want, timing):
     """status.cycles of a run without trace stalls: the timelines of
     ``gateware/engine_cycles.py`` on golden's trace, the CHOOSE decisions per flip replayed
-    by :func:`_choose_cycles` (sequential, random, rejection_free)."""
+    by ``column_choose_decisions`` (sequential, random, rejection_free)."""
     assert timing.choose == column_timing(config).choose, "the board's selector timing"
     if case.order == "synchronous":
         per_step = [0] * (want.visits // config.neurons)
         for ev in want.trace:
             per_step[ev.visit // config.neurons] += 1
         return column_sync_cycles(config, per_step, case.trace)
-    per_flip, tail = _choose_cycles(config, case, want)
+    per_flip, tail = column_choose_decisions(config, case.order, _start(case), case.max_visits,
+                                             _flips(want))
     return column_choose_cycles(config, case.order, per_flip, tail, case.trace)
 
 
@@ -175,15 +127,13 @@ async def _run_counted(driver, config, case, trace, cycles_of):
     compare(case, want, status, events, state)
     assert int(status.cycles) == cycles_of(want), \
         f"{case.describe()}: cycles {int(status.cycles)}, accounted {cycles_of(want)}"
-    stochastic = case.schedule is not None
-    if case.order in COLUMN_MODELLED_ORDERS and (case.order == "sequential" or not stochastic):
-        # cpu://?cycles=column's model, from the run's outcome and its flips' visits alone
-        modelled = column_run_cycles(config, order=case.order, stochastic=stochastic,
-                                     visits=want.visits, cap=case.max_visits,
-                                     stop_reason=want.stop_reason,
-                                     flip_visits=[ev.visit for ev in want.trace], trace=trace)
-        assert int(status.cycles) == modelled, \
-            f"{case.describe()}: cycles {int(status.cycles)}, from the outcome {modelled}"
+    # cpu://?cycles=column's model, from the run's outcome, its flips and its start
+    modelled = column_run_cycles(config, order=case.order, stochastic=case.schedule is not None,
+                                 visits=want.visits, cap=case.max_visits,
+                                 stop_reason=want.stop_reason, flips=_flips(want),
+                                 seed=case.run_seed, start=_start(case), trace=trace)
+    assert int(status.cycles) == modelled, \
+        f"{case.describe()}: cycles {int(status.cycles)}, from the outcome {modelled}"
     return status
 
 
@@ -279,17 +229,11 @@ def test_column_engine_stochastic_and_hebbian(config):
 def _stochastic_cycles(config, case, want):
     """status.cycles of a stochastic run without trace stalls:
     ``engine_cycles.column_stochastic_cycles`` on golden's flips, random order's index draws
-    replayed (ceil(w / G) issue cycles for a draw of w words)."""
-    issue_ends = None
-    if case.order == "random":
-        x, n, end, issue_ends = numerics.seed_state(case.run_seed), config.neurons, 0, []
-        for _ in range(case.max_visits):
-            _, x, used = numerics.draw_index(x, n)
-            end += -(-used // DEFAULT_WORDS)
-            issue_ends.append(end)
-            x = numerics.xorshift32(x)           # the Glauber word
+    replayed (``column_random_issue_ends``)."""
+    ends = column_random_issue_ends(config, case.run_seed, case.max_visits) \
+        if case.order == "random" else None
     return column_stochastic_cycles(config, case.max_visits, [ev.visit for ev in want.trace],
-                                    case.trace, issue_ends)
+                                    case.trace, ends)
 
 
 @pytest.mark.parametrize("config", FULL_CONFIGS[1:], ids=lambda c: f"N{c.neurons}K{c.lanes}")
