@@ -45,7 +45,11 @@ def register_engine(subparsers) -> None:
                    help="threads of the CPU engine's all-cores column (default: every core)")
     p.add_argument("--repeats", type=positive_int, default=5,
                    help="timed CPU batches per row; the median is reported (default 5)")
-    p.add_argument("--simulator", choices=["verilator", "icarus"], default="verilator")
+    p.add_argument("--simulator", choices=["verilator", "icarus", "model"], default="verilator",
+                   help="the RTL's simulator, or `model`: no simulation, the column engine's "
+                        "cycles from its cycle accounting (checked exactly against the RTL by "
+                        "the tests) on the CPU engine's runs, e.g. for the ULX3S 85F's "
+                        "N = 1024 (a 20-minute Verilator build)")
     p.add_argument("--engine", choices=ENGINES, default=None,
                    help="design of the binary engine to simulate instead of the "
                         "configuration's (a board's default names its own; without --board: "

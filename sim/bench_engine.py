@@ -118,6 +118,7 @@ class BenchRow:
     threads: int
     speedup_vs_cpu: float
     speedup_vs_cpu_all: float
+    cycles_from: str = "rtl"     # "rtl": the simulated RTL's; "model": the cycle accounting
 
     def to_dict(self) -> dict:
         return {"table": "engine", **dataclasses.asdict(self)}
@@ -145,6 +146,7 @@ class BenchReport:
     rows: list[BenchRow]
     targets: list[TargetCheck]
     replicas: list = dataclasses.field(default_factory=list)   # bench_replicas.ReplicaRow
+    model: bool = False          # the cycles are the cycle accounting's (simulator MODEL)
 
     def records(self) -> list[dict]:
         return [r.to_dict() for r in self.rows + self.replicas] \
@@ -314,6 +316,38 @@ def _rtl_runs(config: NetworkConfig, patterns, probes, simulator: str,
         return json.loads(out.read_text())
 
 
+#: ``simulator=MODEL``: no RTL simulation; the column engine's cycles from its cycle
+#: accounting (``gateware/engine_cycles.py``, checked exactly against the RTL by the tests) on
+#: the CPU engine's runs, for sizes whose simulation takes too long (N = 1024 in Verilator:
+#: a 20-minute build).
+MODEL = "model"
+
+
+def _model_runs(config: NetworkConfig, weights, probes) -> list[dict]:
+    """:func:`_rtl_runs`'s dicts, from the CPU engine's runs and the column engine's cycle
+    accounting (the refresh of the first run after the weight write included)."""
+    from hopfield_fpga.gateware import engine_cycles as ec
+    if config.engine != "column":
+        raise ValueError(f"the cycle model is the column engine's, and this configuration has "
+                         f"engine={config.engine}: simulate it (verilator or icarus)")
+    net = cpu_engine.PreparedNetwork(weights, None, config)
+    rows = []
+    for k, probe in enumerate(probes):
+        result, flips = net.run_flips(probe["state"], order=probe["order"], seed=probe["seed"],
+                                      max_visits=probe["max_visits"])
+        start = ec.RunStart(np.asarray(weights), None, np.asarray(probe["state"]), None,
+                            probe["seed"])
+        cycles = ec.column_run_cycles(config, order=probe["order"], stochastic=False,
+                                      visits=result.visits, cap=probe["max_visits"],
+                                      stop_reason=result.stop_reason, flips=flips,
+                                      seed=probe["seed"], start=start)
+        rows.append(dict(visits=result.visits, flips=result.flips, energy2=result.energy2,
+                         converged=result.converged, state=[int(v) for v in result.state],
+                         cycles=cycles, refresh_cycles=ec.refresh_cycles(config) if k == 0
+                         else 0))
+    return rows
+
+
 def _check_rtl(want: golden.RunResult, got: dict, where: str) -> None:
     for key in ("visits", "flips", "energy2", "converged"):
         if getattr(want, key) != got[key]:
@@ -357,14 +391,15 @@ def run_engine_bench(sizes=DEFAULT_SIZES, *, lanes: int = 8, orders=None, noises
     # None: every order the configuration builds (a column engine's may include synchronous)
     orders = None if orders is None else [Order.parse(o) for o in orders]
     threads = cpu_engine._check_threads(threads)
-    report = BenchReport([], [])
+    report = BenchReport([], [], model=simulator == MODEL)
     for config in configs:
         n = config.neurons
         work = bench_workload(config, noises=noises, orders=orders, seed=seed)
         patterns, weights, probes, rng = work.patterns, work.weights, work.probes, work.rng
         p = len(patterns)
-        results = _rtl_runs(config, patterns if work.store == "hebbian" else None, probes,
-                            simulator, weights=weights)
+        results = _model_runs(config, weights, probes) if simulator == MODEL else \
+            _rtl_runs(config, patterns if work.store == "hebbian" else None, probes,
+                      simulator, weights=weights)
         net = cpu_engine.PreparedNetwork(weights, None, config)
         for probe, got in zip(probes, results):
             run = dict(order=probe["order"], seed=probe["seed"], max_visits=probe["max_visits"])
@@ -390,7 +425,8 @@ def run_engine_bench(sizes=DEFAULT_SIZES, *, lanes: int = 8, orders=None, noises
                 clock_hz=clock_hz, fpga_us=round(fpga_s * 1e6, 3),
                 cpu_us=round(cpu1 * 1e6, 3), cpu_all_us=round(cpu_all * 1e6, 3),
                 threads=threads, speedup_vs_cpu=round(cpu1 / fpga_s, 3),
-                speedup_vs_cpu_all=round(cpu_all / fpga_s, 3)))
+                speedup_vs_cpu_all=round(cpu_all / fpga_s, 3),
+                cycles_from="model" if report.model else "rtl"))
             # The golden model only as the target check (it is the spec).
             report.targets.append(TargetCheck(
                 check="CPU engine (1 thread) vs golden.run_binary per recall (CPU time)",
@@ -402,6 +438,9 @@ def run_engine_bench(sizes=DEFAULT_SIZES, *, lanes: int = 8, orders=None, noises
                                          order="sequential", seed=seed, rng=rng))
         r = config.replicas if replicas is None else replicas
         if r > 1:
+            if simulator == MODEL:
+                raise ValueError("the replica rows need the RTL (the replicas' interleaving "
+                                 "is not in the cycle model): simulate them")
             from .bench_replicas import replica_rows
             report.replicas += replica_rows(config.with_(replicas=r), work, board=board,
                                             clock_hz=clock_hz, simulator=simulator,
@@ -413,7 +452,9 @@ def format_table(report: BenchReport) -> str:
     rows = report.rows
     clocks = sorted({r.clock_hz for r in rows})
     engines = sorted({r.engine for r in rows})
-    title = (f"FPGA times ({', '.join(engines)} engine) are exact RTL cycles at the board's clock "
+    basis = "the column engine's cycle accounting (checked exactly against the RTL by the " \
+        "tests)" if report.model else "exact RTL cycles"
+    title = (f"FPGA times ({', '.join(engines)} engine) are {basis} at the board's clock "
              f"({', '.join(f'{c / 1e6:g} MHz' for c in clocks)}"
              f"{', board ' + rows[0].board if rows and rows[0].board else ''}); CPU = the "
              f"compiled CPU engine on 1 thread (CPU time) and on "

@@ -113,3 +113,21 @@ def test_cpu_cycles_refuse_traced_runs_and_time_the_sampler():
         info = sampler.sample(bqm, num_reads=3, num_sweeps=20, seed=1).info
     assert info["clock_hz"] == CLK and info["cycles"] > 20 * 8 * 3
     assert info["board_time_s"] == pytest.approx(info["batch_cycles"] / CLK)
+
+
+@pytest.mark.slow
+def test_bench_engine_model_rows_equal_the_rtl_rows(require_tool):
+    """`hopfield bench engine --simulator model`: the runs' outcomes and cycles (refresh
+    included) equal those of the column engine's RTL (Icarus) on the benchmark's workload."""
+    require_tool("icarus")
+    from hopfield_fpga.config import Order
+    from hopfield_fpga.sim import bench_engine as be
+    config = be.bench_config(24, 4).with_(engine="column", orders=tuple(Order))
+    work = be.bench_workload(config, seed=3)
+    print("seed 3")
+    model = be._model_runs(config, work.weights, work.probes)
+    rtl = be._rtl_runs(config, work.patterns if work.store == "hebbian" else None, work.probes,
+                       "icarus", weights=work.weights)
+    assert len(model) == len(work.probes) == 8 and model == rtl
+    with pytest.raises(ValueError, match="cycle model is the column engine's"):
+        be._model_runs(config.with_(engine="lanes"), work.weights, work.probes)
