@@ -131,3 +131,21 @@ def test_bench_engine_model_rows_equal_the_rtl_rows(require_tool):
     assert len(model) == len(work.probes) == 8 and model == rtl
     with pytest.raises(ValueError, match="cycle model is the column engine's"):
         be._model_runs(config.with_(engine="lanes"), work.weights, work.probes)
+
+
+def test_bench_engine_cli_with_the_cycle_model(capsys):
+    """`hopfield bench engine --simulator model`: rows marked as the model's, with the FPGA
+    time its cycles at the clock; the lanes engine is refused with a message naming it."""
+    import json
+    from hopfield_fpga.host.cli import main
+    argv = ["bench", "engine", "--sizes", "16", "--lanes", "4", "--simulator", "model",
+            "--repeats", "1", "--clock-mhz", "40"]
+    assert main(argv + ["--engine", "column", "--json"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    engine_rows = [r for r in rows if r["table"] == "engine"]
+    assert len(engine_rows) == 6 and all(r["cycles_from"] == "model" for r in engine_rows)
+    assert all(r["fpga_us"] == pytest.approx(r["cycles"] / 40, abs=1e-3) for r in engine_rows)
+    assert main(argv + ["--engine", "column"]) == 0
+    assert "cycle accounting (checked exactly against the RTL" in capsys.readouterr().out
+    assert main(argv) != 0
+    assert "engine=lanes" in capsys.readouterr().err
