@@ -176,7 +176,8 @@ _COLUMN_1024 = NetworkConfig(neurons=1024, weight_bits=3, lanes=6,
                              engine="column", beta_depth=_ECP5_BETAS)
 #: The ULX3S-85F's system clock, made by the PLL from its 25 MHz oscillator. PLACEHOLDER: 40 MHz
 #: until the routed build of _COLUMN_1024 gives its Fmax (the clock is then that Fmax minus a
-#: margin, as on the 25F: 40 against 49.9 MHz).
+#: margin, as on the 25F: 40 against 49.9 MHz). Probably too high: nextpnr's estimate after
+#: placing it (2026-12-02, 91% of the TRELLIS_COMB) is 25.8 MHz (docs/boards.md).
 ULX3S_85F_CLOCK = 40e6
 
 BOARDS: dict[str, Board] = {b.name: b for b in [
