@@ -151,13 +151,14 @@ def run_maxcut_bench(url: str, *, num_reads: int = 10, num_sweeps: int = 1000, s
 
 
 def _rows(graph: Graph, num_sweeps: int, runs: tuple[MaxcutRun, MaxcutRun],
-          sa_cpu: float, basis: str = RTL_BASIS) -> list[BenchRow]:
+          sa_cpu: float, board_basis: str = RTL_BASIS) -> list[BenchRow]:
     """The board's row and the CPU annealer's, against the best cut either found."""
     hw, sa = runs
     best = max(sa.best, hw.best)
     target = 0.99 * best
     rows = []
-    for run, seconds, basis in ((hw, hw.board_s, basis), (sa, sa_cpu, "process time, 1 core")):
+    for run, seconds, basis in ((hw, hw.board_s, board_basis),
+                                (sa, sa_cpu, "process time, 1 core")):
         per_read = None if seconds is None else seconds / run.reads
         ttt = time_to_target(run.cuts, per_read, target)
         wire = None if run.wire_s is None else run.wire_s / run.reads

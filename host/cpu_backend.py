@@ -107,11 +107,11 @@ class ColumnCycles:
     their cycles include the stalls of the link that carries the events. The time at the
     clock leaves out the link (no bytes are counted)."""
 
-    def __init__(self, config: NetworkConfig, clk: int):
+    def __init__(self, config: NetworkConfig):
         # The cycle accounting reads its latencies off the gateware blocks: Amaranth is
         # imported for this option only, as the host needs none for a board.
         from hopfield_fpga.gateware import engine_cycles
-        self.config, self.clk, self._cycles = config, clk, engine_cycles
+        self.config, self._cycles = config, engine_cycles
 
     def check(self, spec: RunSpec) -> None:
         """Refuse a run the model does not cover, before it runs."""
@@ -144,7 +144,7 @@ class CpuBackend:
         self.config = config
         self.url = url
         self.clk = clk
-        self.cycle_model = ColumnCycles(config, clk) if cycles == "column" else None
+        self.cycle_model = ColumnCycles(config) if cycles == "column" else None
         n = config.neurons
         self.weights = np.zeros((n, n), dtype=np.int64)     # the binary engine's
         self.bias = np.zeros(n, dtype=np.int64)

@@ -119,11 +119,12 @@ def board_url(scheme: str, config: NetworkConfig, **extra) -> str:
     return f"{scheme}://?{urllib.parse.urlencode(query, safe=',')}"
 
 
-def _clk(url: str, value: str) -> int:
-    clk = _int(url, "clk", value)
-    if not 0 < clk < 2**32:
-        raise BoardURLError(f"{url!r}: clk must be in [1, 2**32), not {clk}")
-    return clk
+def _rate(url: str, key: str, value: str) -> int:
+    """A clock or baud rate (Hz) of a URL: an integer in [1, 2**32)."""
+    rate = _int(url, key, value)
+    if not 0 < rate < 2**32:
+        raise BoardURLError(f"{url!r}: {key} must be in [1, 2**32), not {rate}")
+    return rate
 
 
 def parse_cpu_url(url: str) -> dict:
@@ -147,7 +148,7 @@ def parse_cpu_url(url: str) -> dict:
         if "clk" not in query:
             raise BoardURLError(f"{url!r}: cycles={cycles} needs clk (Hz), the clock at which "
                                 f"the cycles are timed, e.g. clk=40000000")
-        clk = _clk(url, query["clk"])
+        clk = _rate(url, "clk", query["clk"])
     return {"config": config, "cycles": cycles, "clk": clk}
 
 
@@ -158,9 +159,7 @@ def parse_sim_url(url: str) -> dict:
     out = {"clk": DEFAULT_CLK, "baud": None, "uart": "bytes", "backend": DEFAULT_BACKEND}
     for key in ("clk", "baud"):
         if key in query:
-            out[key] = _int(url, key, query[key])
-            if not 0 < out[key] < 2**32:
-                raise BoardURLError(f"{url!r}: {key} must be in [1, 2**32), not {out[key]}")
+            out[key] = _rate(url, key, query[key])
     for key, allowed in (("uart", ("bytes", "bits")), ("backend", BACKENDS)):
         if key in query:
             if query[key] not in allowed:

@@ -939,8 +939,8 @@ class PreparedNetwork:
             beta_fixed=beta_fixed, trace=trace, clamp=clamp), True, trace)
 
     def _run(self, state, seed, kw, record: bool, trace: bool):
-        """One run from ``state``; ``record``: the kernel records the flips (their visits are
-        returned), ``trace``: the result carries them as events."""
+        """One run from ``state``; ``record``: the kernel records the flips (returned as its
+        rows), ``trace``: the result carries them as events."""
         n = self.config.neurons
         probe = golden._check_state(state, n)
         order, schedule, cap, free = self._params(seed, kw)
@@ -954,7 +954,7 @@ class PreparedNetwork:
             record, self.symmetric, other, work)
         result = _result(n, _frozen(self._s), int(visits), int(flips), int(e2), int(stop),
                          bool(converged), events if trace else None, other)
-        return result, events.copy() if record else None
+        return result, events if record else None
 
     def _check_states(self, states) -> np.ndarray:
         n = self.config.neurons
