@@ -93,7 +93,7 @@ def test_cpu_cycles_refuse_traced_runs_and_time_the_sampler():
     """A traced run is refused before it runs (on a board its cycles include the link's
     stalls); without cycles= it runs, with cycles None; the sampler times its reads at the
     URL's clock."""
-    dimod = pytest.importorskip("dimod")
+    import dimod
     from hopfield_fpga.host.sampler import HopfieldSampler
     url = "cpu://?neurons=8&lanes=4&engine=column&features=stochastic,trace" \
           "&orders=sequential,random,rejection_free"
