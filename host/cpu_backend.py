@@ -155,6 +155,9 @@ class CpuBackend:
         self.v = np.zeros(n, dtype=np.int64)
         self.table = tuple(GRADED_PRESETS["atan"])
         self._last: RunResult | None = None
+        #: The last run's clamp mask, which a board keeps in its mask register (§12): STATUS's
+        #: |U| counts the free neurons only while it holds any.
+        self._held: np.ndarray | None = None
         self._net = None         # engine.PreparedNetwork of (weights, bias), made on first use
         self._graded_last: dict | None = None
         self._closed = False
@@ -274,12 +277,17 @@ class CpuBackend:
             busy=False, converged=bool(last.converged) if last else False,
             stop_reason=last.stop_reason if last else P.STOP_REASON_NAMES[P.StopReason.NONE],
             fields_valid=True,
-            unstable=len(golden.unstable(self.weights, self.bias, self.state,
-                                         config=self.config)),
+            unstable=self._unstable_free(),
             visits=last.visits if last else 0, flips=last.flips if last else 0,
             cycles=last.cycles if last else None,
             refresh_cycles=None,
             energy2=int(golden.energy2(self.weights, self.bias, self.state, config=self.config)))
+
+    def _unstable_free(self) -> int:
+        unstable = golden.unstable(self.weights, self.bias, self.state, config=self.config)
+        if self._held is None:
+            return len(unstable)
+        return int(np.count_nonzero(~self._held[unstable]))
 
     def _keywords(self, spec: RunSpec) -> dict:
         return dict(order=spec.order, seed=spec.seed, max_visits=spec.cap, clamp=spec.clamp,
@@ -302,7 +310,7 @@ class CpuBackend:
             result = self._call(lambda: net.run(probe, trace=spec.trace,
                                                 **self._keywords(spec)), run_timeout)
         self.state = np.asarray(result.state, dtype=np.int8).copy()
-        self._last = result
+        self._last, self._held = result, spec.clamp
         return result
 
     def _counted(self, net, probe, spec: RunSpec, seed: int) -> RunResult:
@@ -325,7 +333,7 @@ class CpuBackend:
                                  run_timeout)
         if results:
             self.state = np.asarray(results[-1].state, dtype=np.int8).copy()
-            self._last = results[-1]
+            self._last, self._held = results[-1], spec.clamp
         if progress:
             progress(len(results), len(results))
         return results
