@@ -13,6 +13,8 @@ import pytest
 
 from hopfield_fpga.host.board import Board
 from hopfield_fpga.host.errors import BoardURLError, ConfigMismatch
+from hopfield_fpga.host.urls import board_url
+from hopfield_fpga.hw.boards import get_board
 
 CLK = 40_000_000
 CONFIG = "neurons=13&lanes=4&weight_bits=3&engine=column&features=stochastic,trace" \
@@ -76,6 +78,46 @@ def test_cpu_cycles_equal_the_gateware(require_tool):
                 assert sim.recall_many(probes, **kw) == cpu.recall_many(probes, **kw), \
                     f"seed {seed} net {net} recall_many {kw}"
                 assert _status(sim) == _status(cpu), f"seed {seed} net {net} recall_many {kw}"
+
+
+@pytest.mark.slow
+def test_cpu_cycles_equal_the_gateware_at_the_85f_default(require_tool):
+    """The ULX3S 85F's default (the column engine at N = 1024) on Verilator against
+    cpu://?cycles=column, which `hopfield bench maxcut --board ulx3s-85f --cycle-model` and
+    `hopfield bench engine --simulator model` time: anneals with and without the sampler's
+    padding held (the last 224 neurons, an 800-variable problem), one ending mid-sweep, and
+    recalls in the board's three orders. Results, cycles and STATUS equal."""
+    require_tool("verilator")
+    board = get_board("ulx3s-85f")
+    cfg, clk = board.default_config, int(board.sys_clk_freq)
+    n = cfg.neurons
+    seed = 20261202
+    print(f"seed {seed}")
+    r = np.random.default_rng(seed)
+    w = np.triu(r.integers(cfg.weight_min, cfg.weight_max + 1, (n, n)), 1)
+    w, b = w + w.T, r.integers(-40, 41, n)
+    held = np.arange(n) >= 800
+    hot_to_cold = [float(x) for x in np.geomspace(0.004, 1.0, 6)]
+    runs = [dict(order="sequential", beta=hot_to_cold, max_sweeps=6),
+            dict(order="sequential", beta=hot_to_cold, max_sweeps=6, clamp=held),
+            dict(order="sequential", beta=[0.004, 0.02, 0.1], max_visits=3 * n - 37),
+            dict(order="sequential"), dict(order="rejection_free", clamp=held),
+            dict(order="synchronous", max_sweeps=50, clamp=held)]
+    with Board.open(board_url("sim", cfg, backend="verilator", clk=clk), timeout=1800) as sim, \
+            Board.open(board_url("cpu", cfg, cycles="column", clk=clk)) as cpu:
+        for target in (sim, cpu):
+            target.load_weights(w, b)
+        for kw in runs:
+            kw = dict(kw, seed=int(r.integers(1, 1 << 32)))
+            probe = r.choice([-1, 1], n)
+            got, want = sim.recall(probe, **kw), cpu.recall(probe, **kw)
+            assert want.cycles is not None and got == want, f"seed {seed} {kw}"
+            assert _status(sim) == _status(cpu), f"seed {seed} {kw}"
+        kw = dict(order="sequential", beta=hot_to_cold[:4], max_sweeps=4, clamp=held,
+                  seed=[int(x) for x in r.integers(1, 1 << 32, 2)])
+        probes = r.choice([-1, 1], (2, n))
+        assert sim.recall_many(probes, **kw) == cpu.recall_many(probes, **kw), f"seed {seed}"
+        assert _status(sim) == _status(cpu), f"seed {seed} recall_many"
 
 
 def _status(board):
