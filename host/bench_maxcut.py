@@ -106,6 +106,8 @@ class BenchRow:
     wall_s: float
     wire_s_per_read: float | None = None       # the board's requests and replies at its baud
     time_to_target_with_wire_s: float | str | None = None
+    #: what the board's clock rests on (hw/boards.py, Board.clock_basis), on --board's rows
+    clock_basis: str | None = None
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -199,6 +201,7 @@ def format_table(rows: list[BenchRow]) -> str:
     out.append("top = the best cut either solver found on the instance; time to target = time "
                "per read / fraction of reads that reached 99% of top; wire = the board's "
                "requests and replies at its baud (none on cpu://).")
+    out += sorted({f"The board's clock is from: {r.clock_basis}." for r in rows if r.clock_basis})
     return "\n".join(out)
 
 
@@ -279,6 +282,11 @@ def _maxcut(args) -> int:
                   f"{f' R={args.replicas}' if args.replicas else ''} ({where})", basis=basis)
     except (ValueError, BoardError) as exc:
         raise CLIError(str(exc)) from None
+    if args.board:
+        from hopfield_fpga.hw.boards import get_board
+        basis = get_board(args.board).clock_basis
+        rows = [dataclasses.replace(r, clock_basis=basis) if r.solver.startswith("board ")
+                else r for r in rows]
     if args.json:
         for row in rows:
             print(json.dumps(row.to_dict()))

@@ -108,7 +108,8 @@ def _board(args):
     if args.clock_mhz is not None:
         if not args.clock_mhz > 0:
             raise CLIError(f"--clock-mhz must be positive, not {args.clock_mhz}")
-        board = dataclasses.replace(board, sys_clk_freq=args.clock_mhz * 1e6)
+        board = dataclasses.replace(board, sys_clk_freq=args.clock_mhz * 1e6,
+                                    clock_basis="--clock-mhz")
     return board
 
 
@@ -144,6 +145,7 @@ def cmd_boards(args) -> int:
         print(f"{'':<12} clock {b.sys_clk_freq / 1e6:g} MHz (oscillator "
               f"{b.osc_freq / 1e6:g} MHz), UART {b.baud} baud, weights in "
               f"{b.weight_memory.upper() if b.weight_memory == 'spram' else 'block RAM'}")
+        print(f"{'':<12} clock from: {b.clock_basis}")
         print(f"{'':<12} default: {b.default_config.describe()}")
         print(f"{'':<12} --graded: {b.graded_config.describe()}")
     return 0

@@ -100,6 +100,8 @@ class Board:
 
     ``sys_clk_freq`` is the frequency of the ``sync`` domain the design runs in; when it differs
     from the oscillator (``platform_cls.default_clk``) the top makes it with the device PLL.
+    ``clock_basis`` says what that clock rests on (the measured Fmax of the default's build,
+    less a margin), for every place that prints FPGA times at it.
     ``weight_memory`` says where the weight matrix lives ("spram" or "bram"); the flow forces
     it there. ``graded_config`` is the measured configuration with the graded engine.
     """
@@ -108,6 +110,7 @@ class Board:
     platform_cls: type
     device: Device
     sys_clk_freq: float
+    clock_basis: str
     default_config: NetworkConfig
     graded_config: NetworkConfig
     weight_memory: str = "bram"
@@ -144,6 +147,7 @@ class Board:
             "family": self.family,
             "osc_mhz": self.osc_freq / 1e6,
             "sys_clk_mhz": self.sys_clk_freq / 1e6,
+            "clock_basis": self.clock_basis,
             "baud": self.baud,
             "bridge": self.bridge.name,
             "weight_memory": self.weight_memory,
@@ -188,6 +192,7 @@ BOARDS: dict[str, Board] = {b.name: b for b in [
         platform_cls=ICEBreakerPlatform,
         device=ICE40_UP5K,
         sys_clk_freq=12e6,
+        clock_basis="the oscillator; its default routed at 17.5 MHz",
         # K = 2 from measured builds (docs/boards.md): K = 4 needs ~5610 of the 5280 logic
         # cells, K = 2 leaves a margin; the weights (16-bit words) fill two SPRAMs in depth.
         default_config=NetworkConfig(neurons=256, weight_bits=8, lanes=2, features=_ALL_BINARY),
@@ -206,6 +211,7 @@ BOARDS: dict[str, Board] = {b.name: b for b in [
         device=ECP5_85F,
         # The column engine at N = 1024 (_COLUMN_1024) from the PLL at ULX3S_85F_CLOCK.
         sys_clk_freq=ULX3S_85F_CLOCK,
+        clock_basis="its default's placement estimate, 26.8 MHz, less a margin; not yet routed",
         default_config=_COLUMN_1024,
         # Both engines keep a copy of the weights: N = 256 at 8 bits (docs/graded.md).
         graded_config=NetworkConfig(neurons=256, weight_bits=8, lanes=8, features=_BOTH),
@@ -219,6 +225,7 @@ BOARDS: dict[str, Board] = {b.name: b for b in [
         device=ECP5_25F,
         # Measured: Fmax 49.9 MHz at N=256 and 41.0 MHz at the largest N, 320 (docs/boards.md).
         sys_clk_freq=40e6,
+        clock_basis="its default routed at 49.4 MHz, less a margin",
         default_config=NetworkConfig(neurons=256, weight_bits=8, lanes=4, features=_ALL_BINARY,
                                      beta_depth=_ECP5_BETAS),
         graded_config=NetworkConfig(neurons=128, weight_bits=8, lanes=4, features=_BOTH),
@@ -235,6 +242,7 @@ BOARDS: dict[str, Board] = {b.name: b for b in [
         # 6 2/3 cycles a bit.
         # The ULX3S 85F runs N = 1024 on the column engine without the on-chip Hebbian store.
         sys_clk_freq=40e6,
+        clock_basis="its default routed at 58.7 MHz, less a margin",
         default_config=_COLUMN_85F,
         graded_config=NetworkConfig(neurons=256, weight_bits=8, lanes=8, features=_BOTH),
         bridge=FT2232H,

@@ -147,6 +147,7 @@ class BenchReport:
     targets: list[TargetCheck]
     replicas: list = dataclasses.field(default_factory=list)   # bench_replicas.ReplicaRow
     model: bool = False          # the cycles are the cycle accounting's (simulator MODEL)
+    clock_basis: str = ""        # what the clock rests on (hw/boards.py, Board.clock_basis)
 
     def records(self) -> list[dict]:
         return [r.to_dict() for r in self.rows + self.replicas] \
@@ -374,13 +375,14 @@ def run_engine_bench(sizes=DEFAULT_SIZES, *, lanes: int = 8, orders=None, noises
     if engine is not None and engine not in ENGINES:
         raise ValueError(f"engine must be one of {', '.join(ENGINES)}, not {engine!r}")
     from hopfield_fpga.hw.boards import get_board
+    spec = get_board(DEFAULT_CLOCK_BOARD if board is None else board)
     if board is not None:
-        spec = get_board(board)
         configs = [spec.default_config]
-        clock_hz = clock_hz or spec.sys_clk_freq
     else:
         configs = [bench_config(n, lanes) for n in sizes]  # refuses a bad size or lane count
-        clock_hz = clock_hz or get_board(DEFAULT_CLOCK_BOARD).sys_clk_freq
+    clock_basis = "--clock-mhz" if clock_hz else spec.clock_basis if board is not None else \
+        f"{spec.name}'s clock, {spec.clock_basis}"
+    clock_hz = clock_hz or spec.sys_clk_freq
     if engine is not None:
         configs = [config.with_(engine=engine) for config in configs]
     if replicas is not None:
@@ -391,7 +393,7 @@ def run_engine_bench(sizes=DEFAULT_SIZES, *, lanes: int = 8, orders=None, noises
     # None: every order the configuration builds (a column engine's may include synchronous)
     orders = None if orders is None else [Order.parse(o) for o in orders]
     threads = cpu_engine._check_threads(threads)
-    report = BenchReport([], [], model=simulator == MODEL)
+    report = BenchReport([], [], model=simulator == MODEL, clock_basis=clock_basis)
     for config in configs:
         n = config.neurons
         work = bench_workload(config, noises=noises, orders=orders, seed=seed)
@@ -456,7 +458,8 @@ def format_table(report: BenchReport) -> str:
         "tests)" if report.model else "exact RTL cycles"
     title = (f"FPGA times ({', '.join(engines)} engine) are {basis} at the board's clock "
              f"({', '.join(f'{c / 1e6:g} MHz' for c in clocks)}"
-             f"{', board ' + rows[0].board if rows and rows[0].board else ''}); CPU = the "
+             f"{', board ' + rows[0].board if rows and rows[0].board else ''}"
+             f"{'; clock from: ' + report.clock_basis if report.clock_basis else ''}); CPU = the "
              f"compiled CPU engine on 1 thread (CPU time) and on "
              f"{rows[0].threads if rows else '-'} threads (wall time), same weights, probe and "
              f"seed, median per recall")

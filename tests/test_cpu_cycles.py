@@ -197,6 +197,8 @@ def test_bench_engine_cli_with_the_cycle_model(capsys):
     assert len(engine_rows) == 6 and all(r["cycles_from"] == "model" for r in engine_rows)
     assert all(r["fpga_us"] == pytest.approx(r["cycles"] / 40, abs=1e-3) for r in engine_rows)
     assert main(argv + ["--engine", "column"]) == 0
-    assert "cycle accounting (checked exactly against the RTL" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "cycle accounting (checked exactly against the RTL" in out
+    assert "(40 MHz; clock from: --clock-mhz)" in out
     assert main(argv) != 0
     assert "engine=lanes" in capsys.readouterr().err

@@ -444,6 +444,7 @@ def test_cli_boards_json(capsys):
     ice = next(b for b in boards if b["name"] == "icebreaker")
     assert ice["weight_memory"] == "spram" and ice["default_config"]["neurons"] >= 256
     assert NetworkConfig.from_dict(ice["default_config"]) == get_board("icebreaker").default_config
+    assert all(b["clock_basis"] == get_board(b["name"]).clock_basis for b in boards)
 
 
 def test_cli_boards_text(capsys):
@@ -451,6 +452,7 @@ def test_cli_boards_text(capsys):
     out = capsys.readouterr().out
     assert all(name in out for name in BOARDS)
     assert "--graded: N=64 W=4b B=8b K=1 acc=11b orders=none features=graded" in out
+    assert all(f"clock from: {b.clock_basis}\n" in out for b in BOARDS.values())
 
 
 def test_cli_graded_flag_starts_from_the_graded_configuration():

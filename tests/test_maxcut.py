@@ -239,6 +239,10 @@ def test_bench_cli_cycle_model(capsys):
     # 5 sweeps of the board's 256 neurons: at least a visit a cycle
     assert hw["seconds_per_read"] >= 5 * 256 / board.sys_clk_freq
     assert hw["wire_s_per_read"] is None
+    assert hw["clock_basis"] == board.clock_basis and rows[1]["clock_basis"] is None
+    assert main(["bench", "maxcut", "--board", "ecpix5-85f", "--cycle-model", "--reads", "2",
+                 "--sweeps", "5", "--random-n", "12", "--complete-n", "10"]) == 0
+    assert f"The board's clock is from: {board.clock_basis}." in capsys.readouterr().out
     for argv, message in ((["--cycle-model"], "--cycle-model needs --board"),
                           (["--board", "ecpix5-85f", "--cycle-model", "--replicas", "2"],
                            "no --replicas"),
