@@ -35,6 +35,8 @@ holds the engine to them; T = the size of the last chunk, N - (C-1) K):
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 from amaranth.hdl import Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
@@ -87,12 +89,18 @@ class GradedEngine(wiring.Component):
         super().__init__(graded_signature(config))
 
     def elaborate(self, platform):
-        cfg, ports = self.config, self.ports
+        m = Module()
+        mem = self._memories(m)
+        run = self._run_registers(m)
+        unit = self._datapath(m, mem, run)
+        self._control(m, mem, run, unit)
+        return m
+
+    def _memories(self, m) -> SimpleNamespace:
+        """The sigmoid's table and W, b, u and the two v banks, with their ports."""
+        cfg = self.config
         n, k_lanes, chunks = cfg.neurons, cfg.lanes, cfg.chunks
         wb, bb = cfg.weight_bits, cfg.bias_bits
-        u_bits = cfg.graded_u_bits
-        m = Module()
-
         m.submodules.sigmoid = sig = PWLSigmoid()
         # W, b and the two v banks are never read where they are being written (the host writes
         # W and b between runs; a step reads one v bank and writes the other), so their read
@@ -102,7 +110,7 @@ class GradedEngine(wiring.Component):
                                           attrs=NO_RW_CHECK)
         m.submodules.bmem = bmem = Memory(shape=unsigned(k_lanes * bb), depth=chunks, init=[],
                                           attrs=NO_RW_CHECK)
-        m.submodules.umem = umem = Memory(shape=signed(u_bits), depth=n, init=[])
+        m.submodules.umem = umem = Memory(shape=signed(cfg.graded_u_bits), depth=n, init=[])
         m.submodules.vmem0 = vmem0 = Memory(shape=signed(GRADED_V_BITS), depth=n, init=[],
                                             attrs=NO_RW_CHECK)
         m.submodules.vmem1 = vmem1 = Memory(shape=signed(GRADED_V_BITS), depth=n, init=[],
@@ -114,14 +122,19 @@ class GradedEngine(wiring.Component):
         u_rd, u3_rd, u_wr = umem.read_port(), umem.read_port(), umem.write_port()
         v0_rd, v0_wr = CollisionFreeReadPort(m, vmem0, name="v0_rd"), vmem0.write_port()
         v1_rd, v1_wr = CollisionFreeReadPort(m, vmem1, name="v1_rd"), vmem1.write_port()
+        return SimpleNamespace(sig=sig, umem=umem, w_rd=w_rd, w_wr=w_wr, b_rd=b_rd, b_wr=b_wr,
+                               u_rd=u_rd, u3_rd=u3_rd, u_wr=u_wr, v0_rd=v0_rd, v0_wr=v0_wr,
+                               v1_rd=v1_rd, v1_wr=v1_wr)
 
+    def _run_registers(self, m) -> SimpleNamespace:
+        """A run's parameters, counters and outcome, driving ``status``."""
         params = Signal(RunParams)
         du_shift = Signal(range(2 * (1 << GRADED_EXP_BITS) + (1 << GRADED_LEAK_SHIFT_BITS)))
         bank = Signal()          # the bank holding the current v (read by the MAC)
         init_pass = Signal()
         stop_req = Signal()
         steps = Signal(COUNTER_BITS)
-        max_du = Signal(u_bits + 1)
+        max_du = Signal(self.config.graded_u_bits + 1)
         cycles = Signal(COUNTER_BITS)
         converged = Signal()
         stop_reason = Signal(StopReason)
@@ -135,17 +148,28 @@ class GradedEngine(wiring.Component):
             m.d.sync += cycles.eq(cycles + 1)
             with m.If(self.stop):
                 m.d.sync += stop_req.eq(1)
+        return SimpleNamespace(params=params, du_shift=du_shift, bank=bank, init_pass=init_pass,
+                               stop_req=stop_req, steps=steps, max_du=max_du, cycles=cycles,
+                               converged=converged, stop_reason=stop_reason, busy=busy)
+
+    def _datapath(self, m, mem: SimpleNamespace, run: SimpleNamespace) -> SimpleNamespace:
+        """The MAC, the issuer, the update pipeline and the sigmoid, the v write and the trace."""
+        cfg = self.config
+        n, k_lanes = cfg.neurons, cfg.lanes
+        sig, u_rd, u3_rd, u_wr = mem.sig, mem.u_rd, mem.u3_rd, mem.u_wr
+        params, init_pass, bank, max_du = run.params, run.init_pass, run.bank, run.max_du
 
         # -- MAC: the K lanes accumulate the fields of one chunk --------------------------------
         m.submodules.mac = mac = GradedMac(cfg)
-        m.d.comb += [mac.w_data.eq(w_rd.data), mac.v.eq(Mux(bank, v1_rd.data, v0_rd.data))]
+        m.d.comb += [mac.w_data.eq(mem.w_rd.data),
+                     mac.v.eq(Mux(bank, mem.v1_rd.data, mem.v0_rd.data))]
 
         # -- issue: the fields of a summed chunk, held while its neurons enter the pipeline ------
         m.submodules.issuer = iss = GradedIssuer(cfg)
         written = Signal(range(n + 1))
         init_go = Signal()       # pulse: issue every neuron for the initial pass
         m.d.comb += [iss.hand_over.eq(mac.hand_over), iss.chunk.eq(mac.chunk),
-                     iss.bias.eq(b_rd.data), iss.init_go.eq(init_go),
+                     iss.bias.eq(mem.b_rd.data), iss.init_go.eq(init_go),
                      mac.issuer_idle.eq(~iss.active)]
         m.d.comb += [iss.fields[l].eq(mac.fields[l]) for l in range(k_lanes)]
 
@@ -160,7 +184,7 @@ class GradedEngine(wiring.Component):
         m.submodules.update = upd = GradedUpdate(cfg)
         # the second read of u: addressed by the neuron in stage 3, its data arrives in stage 4
         m.d.comb += [
-            upd.advance.eq(advance), upd.params.eq(params), upd.du_shift.eq(du_shift),
+            upd.advance.eq(advance), upd.params.eq(params), upd.du_shift.eq(run.du_shift),
             upd.init_pass.eq(init_pass), upd.issue.eq(iss.issue), upd.issue_i.eq(iss.i),
             upd.field.eq(iss.field), upd.u_issue.eq(u_rd.data),
             u3_rd.addr.eq(upd.s3_i), u3_rd.en.eq(advance), upd.u_again.eq(u3_rd.data),
@@ -189,19 +213,37 @@ class GradedEngine(wiring.Component):
             # The trace's u is read back from umem (written at s6, long before) rather than
             # delayed beside the sigmoid; the read is addressed by the neuron that reaches the
             # output next: the one after the neuron leaving now, or the one waiting.
-            u_out = umem.read_port()
+            u_out = mem.umem.read_port()
             m.d.comb += [u_out.addr.eq(written + (o_valid & advance)), u_out.en.eq(advance),
                          self.trace.valid.eq(o_valid & trace_on),
-                         self.trace.payload.step.eq(steps + 1),
+                         self.trace.payload.step.eq(run.steps + 1),
                          self.trace.payload.index.eq(o_i),
                          self.trace.payload.u.eq(u_out.data),
                          self.trace.payload.v.eq(sig.v)]
         pass_done = Signal()
         with m.If(o_valid & advance):
-            m.d.comb += [v0_wr.addr.eq(o_i), v0_wr.data.eq(sig.v), v0_wr.en.eq(bank),
-                         v1_wr.addr.eq(o_i), v1_wr.data.eq(sig.v), v1_wr.en.eq(~bank)]
+            m.d.comb += [mem.v0_wr.addr.eq(o_i), mem.v0_wr.data.eq(sig.v), mem.v0_wr.en.eq(bank),
+                         mem.v1_wr.addr.eq(o_i), mem.v1_wr.data.eq(sig.v),
+                         mem.v1_wr.en.eq(~bank)]
             m.d.sync += written.eq(written + 1)
             m.d.comb += pass_done.eq(written == n - 1)
+        return SimpleNamespace(mac=mac, iss=iss, written=written, init_go=init_go,
+                               pass_done=pass_done)
+
+    def _control(self, m, mem: SimpleNamespace, run: SimpleNamespace,
+                 unit: SimpleNamespace) -> None:
+        """Access decoding and the control FSM: the host's reads and writes while idle, a run's
+        initial pass and steps, and its end (§11.5)."""
+        cfg, ports = self.config, self.ports
+        n, k_lanes, chunks = cfg.neurons, cfg.lanes, cfg.chunks
+        wb, bb, u_bits = cfg.weight_bits, cfg.bias_bits, cfg.graded_u_bits
+        sig, mac = mem.sig, unit.mac
+        w_rd, w_wr, b_rd, b_wr = mem.w_rd, mem.w_wr, mem.b_rd, mem.b_wr
+        u_rd, u_wr, v0_rd, v1_rd = mem.u_rd, mem.u_wr, mem.v0_rd, mem.v1_rd
+        params, bank, init_pass, steps = run.params, run.bank, run.init_pass, run.steps
+        max_du, converged, stop_reason = run.max_du, run.converged, run.stop_reason
+        busy, cycles, stop_req, du_shift = run.busy, run.cycles, run.stop_req, run.du_shift
+        iss, written, init_go, pass_done = unit.iss, unit.written, unit.init_go, unit.pass_done
 
         # -- access decoding ----------------------------------------------------------------------
         acc_p = self.access.payload
@@ -319,5 +361,3 @@ class GradedEngine(wiring.Component):
                     m.d.sync += max_du.eq(0)
                     m.d.comb += mac.go.eq(1)
                     m.next = "PASS"
-
-        return m
