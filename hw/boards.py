@@ -178,11 +178,11 @@ _COLUMN_1024 = NetworkConfig(neurons=1024, weight_bits=3, lanes=6,
                              features=Feature.STOCHASTIC | Feature.TRACE,
                              orders=(Order.SEQUENTIAL, Order.REJECTION_FREE, Order.SYNCHRONOUS),
                              engine="column", beta_depth=_ECP5_BETAS)
-#: The ULX3S-85F's system clock, made by the PLL from its 25 MHz oscillator. Chosen from nextpnr's
-#: estimate after placing _COLUMN_1024 (25.8 MHz, 2026-12-02, 91% of the TRELLIS_COMB) less the
-#: margin the other boards keep (the 25F: 40 against 49.9 MHz), the ECPIX-5's rule before its
-#: routed build. Its routing has not finished on the development machine (docs/boards.md): the
-#: clock is set again from the routed Fmax.
+#: The ULX3S-85F's system clock, made by the PLL from its 25 MHz oscillator. Chosen from
+#: nextpnr's estimate after placing _COLUMN_1024 (2026-12-02: 25.8 MHz asked for 40, 26.8 asked
+#: for 20; 91-92% of the TRELLIS_COMB) less the margin the other boards keep (the 25F: 40
+#: against 49.9 MHz), the ECPIX-5's rule before its routed build. Its routing has not finished
+#: on the development machine (docs/boards.md): the clock is set again from the routed Fmax.
 ULX3S_85F_CLOCK = 20e6
 
 BOARDS: dict[str, Board] = {b.name: b for b in [
