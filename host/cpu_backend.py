@@ -268,18 +268,21 @@ class CpuBackend:
         self._net = None
 
     def status(self) -> BoardStatus:
-        """The last run's outcome; ``unstable`` and ``energy2`` describe the current W, b and
-        state; ``cycles`` the last run's (None without a cycle model); ``refresh_cycles``
-        None (not modelled)."""
+        """The last run's outcome; ``unstable``, ``converged`` (no free neuron unstable) and
+        ``energy2`` describe the current W, b and state, as a board's do while its fields are
+        valid; ``cycles`` the last run's (0 before a run; None without a cycle model);
+        ``refresh_cycles`` None (not modelled)."""
         self._check_open()
         last = self._last
+        unstable = self._unstable_free()
+        no_run = 0 if self.cycle_model is not None else None
         return BoardStatus(
-            busy=False, converged=bool(last.converged) if last else False,
+            busy=False, converged=unstable == 0,
             stop_reason=last.stop_reason if last else P.STOP_REASON_NAMES[P.StopReason.NONE],
             fields_valid=True,
-            unstable=self._unstable_free(),
+            unstable=unstable,
             visits=last.visits if last else 0, flips=last.flips if last else 0,
-            cycles=last.cycles if last else None,
+            cycles=last.cycles if last else no_run,
             refresh_cycles=None,
             energy2=int(golden.energy2(self.weights, self.bias, self.state, config=self.config)))
 

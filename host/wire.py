@@ -328,6 +328,8 @@ class WireBackend:
                     progress=None) -> list[RunResult]:
         """The results of ``probes``; a stop ends the batch after the probes in progress (one
         per replica: the list is then shorter, one of its last ``replicas`` results stopped)."""
+        if len(probes) == 0:
+            return []        # no run: the board's mask and schedule stay as they are
         if spec.order is Order.SYNCHRONOUS:
             # The board keeps the cycle state of its last run only: one probe per run.
             results = []

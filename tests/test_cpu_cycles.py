@@ -120,6 +120,35 @@ def test_cpu_cycles_equal_the_gateware_at_the_85f_default(require_tool):
         assert _status(sim) == _status(cpu), f"seed {seed} recall_many"
 
 
+@pytest.mark.slow
+def test_cpu_and_gateware_agree_from_open_and_between_runs(require_tool):
+    """STATUS and a recall on freshly opened boards (zeroed memories: no field is unstable),
+    STATUS after a state write (converged follows the state, not the last run) and after an
+    empty recall_many (no run: the last run's clamp mask still holds), on sim:// and cpu://."""
+    require_tool("icarus")
+    seed = 7
+    print(f"seed {seed}")
+    r = np.random.default_rng(seed)
+    with Board.open(SIM) as sim, Board.open(CPU) as cpu:
+        n = sim.config.neurons
+        assert _status(sim) == _status(cpu) and _status(cpu)["unstable"] == 0
+        probe = r.choice([-1, 1], n)
+        assert sim.recall(probe) == cpu.recall(probe) and _status(sim) == _status(cpu)
+        bias = np.zeros(n, int)
+        bias[0] = 5
+        for board in (sim, cpu):
+            board.load_weights(np.zeros((n, n), int), bias)
+            board.recall(-np.ones(n, int), clamp=[0])
+        assert _status(sim) == _status(cpu) and _status(cpu)["unstable"] == 0
+        assert sim.recall_many(np.empty((0, n), int)) == cpu.recall_many(np.empty((0, n), int))
+        assert _status(sim) == _status(cpu) and _status(cpu)["unstable"] == 0
+        for board in (sim, cpu):
+            board.recall(-np.ones(n, int))          # no mask: neuron 0 flips, converged
+            board.write_state(-np.ones(n, int))     # and is unstable again
+        assert _status(sim) == _status(cpu)
+        assert _status(cpu)["converged"] is False and _status(cpu)["unstable"] == 1
+
+
 def _status(board):
     """STATUS after a run, all of it but the refresh's cycles (cpu:// does not model them):
     with a clamp mask |U| counts the free neurons only, on both."""

@@ -212,7 +212,9 @@ class FieldArray(wiring.Component):
             takes.append(take)
             states_in.append(state)
         for i in range(n):
-            g = Signal(signed(f), name=f"g{i}")
+            # -1 after reset: h = 0 with s = -1, the fields of the zeroed memories (g = 0 is no
+            # field at all, and every flag would read unstable until the first refresh)
+            g = Signal(signed(f), name=f"g{i}", init=-1)
             s = Signal(name=f"s{i}")
             w = self.column[i * wb:(i + 1) * wb].as_signed()
             # FLIP: 4 W_ij + 2 [i = j]; ADD: 2 W_ij; a load: 0. At its own width, then
