@@ -79,9 +79,11 @@ def test_field_array_matches_model(config):
     async def bench(ctx):
         h = np.zeros(n, dtype=np.int64)
         s = np.zeros(n, dtype=np.int64)        # bits, 1 = +1
-        g = np.zeros(n, dtype=np.int64)        # the lanes' registers, before any op: 0
-        exact = np.zeros(n, dtype=bool)        # g = 2 h + s holds
-        zeroed = np.ones(n, dtype=bool)        # g = 0 from a zeroing (or reset), not added to
+        g = -np.ones(n, dtype=np.int64)        # the lanes' registers after reset: h = 0, s = -1
+        exact = np.ones(n, dtype=bool)         # g = 2 h + s holds
+        zeroed = np.zeros(n, dtype=bool)       # g = 0 from a zeroing, not added to since
+        assert list(_unpack(ctx.get(dut.fields), f, n)) == list(g), f"seed {seed} after reset"
+        assert ctx.get(dut.flags) == 0, f"seed {seed} after reset: no neuron unstable"
 
         def wrap(v):                           # F-bit two's complement, as the lanes hold g
             return (v + (1 << (f - 1))) % (1 << f) - (1 << (f - 1))
