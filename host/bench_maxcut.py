@@ -129,10 +129,12 @@ def _sa_run(graph: Graph, *, num_reads, num_sweeps, seed) -> tuple[MaxcutRun, tu
 def run_maxcut_bench(url: str, *, num_reads: int = 10, num_sweeps: int = 1000, seed: int = 1,
                      random_n: int | None = None, density: float | None = None,
                      complete_n: int | None = None, progress=None,
-                     label: str | None = None, basis: str = RTL_BASIS) -> list[BenchRow]:
+                     label: str | None = None, basis: str = RTL_BASIS,
+                     clock_basis: str | None = None) -> list[BenchRow]:
     """Both solvers on both instances. ``random_n`` None is min(800, the board's N),
     ``density`` None :func:`random_density`, ``complete_n`` None the board's N; ``label``
-    names the board in the rows (default: its URL), ``basis`` where its cycles come from."""
+    names the board in the rows (default: its URL), ``basis`` where its cycles come from,
+    ``clock_basis`` what its clock rests on (``Board.clock_basis`` of hw/boards.py)."""
     from .board import Board
     from .sampler import HopfieldSampler
     rows = []
@@ -148,19 +150,20 @@ def run_maxcut_bench(url: str, *, num_reads: int = 10, num_sweeps: int = 1000, s
             hw = run_sampler(sampler, graph, num_reads=num_reads, num_sweeps=num_sweeps,
                              seed=seed, beta_range=beta_range, progress=progress,
                              solver=f"board {label or url}")
-            rows += _rows(graph, num_sweeps, (hw, sa), sa_cpu, basis)
+            rows += _rows(graph, num_sweeps, (hw, sa), sa_cpu, basis, clock_basis)
     return rows
 
 
 def _rows(graph: Graph, num_sweeps: int, runs: tuple[MaxcutRun, MaxcutRun],
-          sa_cpu: float, board_basis: str = RTL_BASIS) -> list[BenchRow]:
+          sa_cpu: float, board_basis: str = RTL_BASIS,
+          clock_basis: str | None = None) -> list[BenchRow]:
     """The board's row and the CPU annealer's, against the best cut either found."""
     hw, sa = runs
     best = max(sa.best, hw.best)
     target = 0.99 * best
     rows = []
-    for run, seconds, basis in ((hw, hw.board_s, board_basis),
-                                (sa, sa_cpu, "process time, 1 core")):
+    for run, seconds, basis, clock in ((hw, hw.board_s, board_basis, clock_basis),
+                                       (sa, sa_cpu, "process time, 1 core", None)):
         per_read = None if seconds is None else seconds / run.reads
         ttt = time_to_target(run.cuts, per_read, target)
         wire = None if run.wire_s is None else run.wire_s / run.reads
@@ -173,7 +176,7 @@ def _rows(graph: Graph, num_sweeps: int, runs: tuple[MaxcutRun, MaxcutRun],
             time_to_target_s=_time(ttt), time_basis=basis, wall_s=run.wall_s,
             wire_s_per_read=wire,
             time_to_target_with_wire_s=None if wire is None or per_read is None else
-            _time(time_to_target(run.cuts, per_read + wire, target))))
+            _time(time_to_target(run.cuts, per_read + wire, target)), clock_basis=clock))
     return rows
 
 
@@ -263,9 +266,12 @@ def _maxcut(args) -> int:
             raise ValueError("--replicas needs --board (the URL of --url says its replicas)")
         if args.cycle_model and (not args.board or args.replicas is not None):
             raise ValueError("--cycle-model needs --board and runs one engine (no --replicas)")
-        if args.cycle_model:
+        board = None
+        if args.board:
             from hopfield_fpga.hw.boards import get_board
-            mhz = get_board(args.board).sys_clk_freq / 1e6
+            board = get_board(args.board)
+        if args.cycle_model:
+            mhz = board.sys_clk_freq / 1e6
             url, basis = board_model_url(args.board), MODEL_BASIS
             where = f"cpu:// cycle model at {mhz:g} MHz"
         else:
@@ -279,14 +285,10 @@ def _maxcut(args) -> int:
             complete_n=args.complete_n or quick.get("complete_n"),
             progress=progress("board reads", not args.json),
             label=args.board and f"{args.board}"
-                  f"{f' R={args.replicas}' if args.replicas else ''} ({where})", basis=basis)
+                  f"{f' R={args.replicas}' if args.replicas else ''} ({where})", basis=basis,
+            clock_basis=board and board.clock_basis)
     except (ValueError, BoardError) as exc:
         raise CLIError(str(exc)) from None
-    if args.board:
-        from hopfield_fpga.hw.boards import get_board
-        basis = get_board(args.board).clock_basis
-        rows = [dataclasses.replace(r, clock_basis=basis) if r.solver.startswith("board ")
-                else r for r in rows]
     if args.json:
         for row in rows:
             print(json.dumps(row.to_dict()))
