@@ -39,7 +39,12 @@ class Graph:
 def read_rudy(path: str | Path) -> Graph:
     """Read a G-set / rudy file; errors name the line and what was expected."""
     path = Path(path)
-    lines = [(k + 1, ln.split()) for k, ln in enumerate(path.read_text().splitlines())]
+    try:
+        text = path.read_text(encoding="ascii")
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{path}: not a text edge list (byte {err.start} is not ASCII)") \
+            from None
+    lines = [(k + 1, ln.split()) for k, ln in enumerate(text.splitlines())]
     lines = [(k, f) for k, f in lines if f]
     if not lines:
         raise ValueError(f"{path}: empty file; expected a first line 'N E'")
@@ -56,10 +61,10 @@ def read_rudy(path: str | Path) -> Graph:
     for idx, (k, f) in enumerate(body):
         try:
             i, j, weight = int(f[0]), int(f[1]), float(f[2])
-            if len(f) != 3:
+            if len(f) != 3 or not np.isfinite(weight):
                 raise ValueError
         except (ValueError, IndexError):
-            raise ValueError(f"{path}:{k}: expected 'i j w', not {' '.join(f)!r}") from None
+            raise ValueError(f"{path}:{k}: expected 'i j w' (a finite weight), not {' '.join(f)!r}") from None
         if not (1 <= i <= n and 1 <= j <= n) or i == j:
             raise ValueError(f"{path}:{k}: nodes must be distinct and in 1..{n}, not {i} {j}")
         u[idx], v[idx], w[idx] = min(i, j) - 1, max(i, j) - 1, weight

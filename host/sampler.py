@@ -108,8 +108,8 @@ class HopfieldSampler(dimod.Sampler):
         self._board = board
         self._owns_board = board is None
         self._loaded = None
-        self.default_num_reads = _positive("num_reads", num_reads)
-        self.default_num_sweeps = _positive("num_sweeps", num_sweeps)
+        self.default_num_reads = check_positive("num_reads", num_reads)
+        self.default_num_sweeps = check_positive("num_sweeps", num_sweeps)
 
     def __repr__(self) -> str:
         # deterministic (no address): dimod's conformance tests are named after it, and
@@ -175,10 +175,17 @@ class HopfieldSampler(dimod.Sampler):
         batch: run each part of the schedule for all reads in one recall_many (a seed per
             read); None: where the board takes a seed per probe (same samples either way).
         """
-        num_reads = self.default_num_reads if num_reads is None else _positive("num_reads",
+        num_reads = self.default_num_reads if num_reads is None else check_positive("num_reads",
                                                                                num_reads)
         if order not in ORDERS:
             raise ValueError(f"order must be one of {ORDERS}, not {order!r}")
+        seed = check_sampler_seed(seed)
+        for name, value in (("greedy_finish", greedy_finish), ("quantize", quantize),
+                            ("trajectory", trajectory)):
+            if not isinstance(value, (bool, np.bool_)):
+                raise TypeError(f"{name} must be True or False, not {value!r}")
+        if batch is not None and not isinstance(batch, (bool, np.bool_)):
+            raise TypeError(f"batch must be None, True or False, not {batch!r}")
         betas = self._schedule(bqm, num_sweeps, beta_range, beta_schedule)
         rng = np.random.default_rng(seed)
         variables = list(bqm.variables)
@@ -304,7 +311,7 @@ class HopfieldSampler(dimod.Sampler):
                 raise ValueError(f"num_sweeps = {num_sweeps} but beta_schedule has "
                                  f"{betas.size} entries (one per sweep)")
             return betas
-        sweeps = self.default_num_sweeps if num_sweeps is None else _positive("num_sweeps",
+        sweeps = self.default_num_sweeps if num_sweeps is None else check_positive("num_sweeps",
                                                                               num_sweeps)
         if beta_range is None:
             beta_range = default_beta_range(bqm)
@@ -381,7 +388,16 @@ def _takes_probe_seeds(board) -> bool:
     return callable(getattr(board, "recall_many", None))
 
 
-def _positive(name: str, value) -> int:
+def check_sampler_seed(seed):
+    """``seed`` as numpy's generator takes it: None (fresh entropy) or an integer >= 0."""
+    if seed is None:
+        return None
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be None or a non-negative integer, not {seed!r}")
+    return int(seed)
+
+
+def check_positive(name: str, value) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
         raise ValueError(f"{name} must be a positive integer, not {value!r}")
     return int(value)

@@ -15,6 +15,7 @@ import dimod
 import numpy as np
 
 from .ising_map import map_ising
+from .sampler import check_positive, check_sampler_seed
 
 __all__ = ["HopfieldTankSampler"]
 
@@ -42,10 +43,14 @@ class HopfieldTankSampler(dimod.Sampler):
                quantize: bool = False) -> dimod.SampleSet:
         """``gain_factor`` times the critical gain 1 / (g'(0) lambda_max(T)) (0.85 = g'(0) of the
         ``atan`` table); ``dt`` is dt/C; ``max_steps`` the cap of each read."""
-        if not isinstance(num_reads, int) or num_reads < 1:
-            raise ValueError(f"num_reads must be a positive integer, not {num_reads!r}")
+        num_reads = check_positive("num_reads", num_reads)
+        if isinstance(gain_factor, bool) or not isinstance(gain_factor, (int, float, np.number)) \
+                or not np.isfinite(gain_factor) or gain_factor <= 0:
+            raise ValueError(f"gain_factor must be a positive finite number, not {gain_factor!r}")
+        if not isinstance(quantize, (bool, np.bool_)):
+            raise TypeError(f"quantize must be True or False, not {quantize!r}")
         variables = list(bqm.variables)
-        rng = np.random.default_rng(seed)
+        rng = np.random.default_rng(check_sampler_seed(seed))
         if not variables:
             return dimod.SampleSet.from_samples_bqm((np.empty((num_reads, 0)), []), bqm)
         m = map_ising(bqm, self.board.config, quantize=quantize)

@@ -46,10 +46,12 @@ def test_cut_is_minus_half_the_ising_energy():
 
 @pytest.mark.parametrize("text, match", [
     ("", "empty file"), ("3\n", "expected 'N E'"), ("3 2\n1 2 1\n", "announces 2 edges"),
-    ("3 1\n1 4 1\n", "in 1..3"), ("3 1\n2 2 1\n", "distinct"), ("3 1\n1 2\n", "'i j w'")])
+    ("3 1\n1 4 1\n", "in 1..3"), ("3 1\n2 2 1\n", "distinct"), ("3 1\n1 2\n", "'i j w'"),
+    ("3 1\n1 2 nan\n", "finite weight"), ("3 1\n1 2 inf\n", "finite weight"),
+    ("3 1\n1 2 1 \u00e9\n", "not ASCII")])
 def test_read_rudy_errors(tmp_path, text, match):
     f = tmp_path / "g.txt"
-    f.write_text(text)
+    f.write_text(text, encoding="utf-8")
     with pytest.raises(ValueError, match=match):
         read_rudy(f)
 

@@ -242,9 +242,14 @@ def test_bad_parameters():
     for kw, match in [({"num_reads": 0}, "num_reads"), ({"order": "rejection_free"}, "order"),
                       ({"beta_range": (2, 1)}, "beta_range"),
                       ({"beta_range": (0.1, 1), "beta_schedule": [1]}, "not both"),
-                      ({"beta_schedule": [1, 2], "num_sweeps": 3}, "2 entries")]:
+                      ({"beta_schedule": [1, 2], "num_sweeps": 3}, "2 entries"),
+                      ({"num_reads": True}, "num_reads"), ({"seed": -1}, "seed must be"),
+                      ({"seed": "a"}, "seed must be"), ({"seed": 1.5}, "seed must be")]:
         with pytest.raises(ValueError, match=match):
             s.sample(bqm, **kw)
+    for name in ("greedy_finish", "quantize", "trajectory", "batch"):
+        with pytest.raises(TypeError, match=f"{name} must be"):
+            s.sample(bqm, **{name: "yes"})
 
 
 #: The column engine (one stochastic visit a cycle; the ECPIX-5's default design) at a small N,

@@ -29,6 +29,19 @@ def test_api_and_energies():
     dimod.testing.assert_sampleset_energies(ss, dimod.BQM.from_qubo(Q))
 
 
+def test_bad_parameters():
+    sampler = HopfieldTankSampler(CpuBoard.of(6, features=GRADED))
+    bqm = dimod.BQM({0: 0.5}, {(0, 1): -1}, 0, "SPIN")
+    for kw, error, match in [({"num_reads": 0}, ValueError, "num_reads"),
+                             ({"num_reads": True}, ValueError, "num_reads"),
+                             ({"gain_factor": -1}, ValueError, "gain_factor"),
+                             ({"gain_factor": float("nan")}, ValueError, "gain_factor"),
+                             ({"seed": -2}, ValueError, "seed must be"),
+                             ({"quantize": "yes"}, TypeError, "quantize must be")]:
+        with pytest.raises(error, match=match):
+            sampler.sample(bqm, **kw)
+
+
 @pytest.mark.parametrize("seed", range(3))
 def test_descends_to_low_energy(seed):
     """On random ±1 couplings (N = 10) the best read is within 10% of the ground state and
