@@ -9,7 +9,7 @@ board's platform (so the field lanes' ECP5 carry cells are in it), ``--board`` a
 board's default (``ecpix5-85f``: the column engine), ``--neurons`` another N, ``--without
 hebbian`` and ``--orders sequential,rejection_free`` the configuration levers of
 docs/engine.md ("The column engine at N = 1024 on the 85F") and ``--spans S,T,W`` other
-selector stages (default: the engine's ``DEFAULT_SPANS``);
+selector stages (default: the engine's, ``default_spans(N)``);
 docs/engine.md, "Column-parallel engine (in progress)" and "Pipelined selectors", gives the
 yosys and nextpnr commands and the numbers.
 """
@@ -23,7 +23,7 @@ from amaranth.hdl import Module, Value
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from hopfield_fpga.gateware.engine.column_engine import DEFAULT_SPANS, ColumnEngine
+from hopfield_fpga.gateware.engine.column_engine import ColumnEngine, default_spans
 from hopfield_fpga.gateware.engine.column_sum import ColumnSum
 from hopfield_fpga.gateware.engine.field_array import FieldArray, FieldPick
 from hopfield_fpga.gateware.engine.glauber_unit import GlauberUnit
@@ -114,14 +114,14 @@ def main(argv=None):
     parser.add_argument("--orders", default=None,
                         help="the update orders built, comma-separated (default: the "
                              "configuration's)")
-    parser.add_argument("--spans", default=",".join(map(str, DEFAULT_SPANS)),
+    parser.add_argument("--spans", default=None,
                         help="levels per register stage of the sequential select, the rank "
-                             "count tree and the rank walk (0: combinational; default "
-                             "%(default)s, the engine's)")
+                             "count tree and the rank walk (0: combinational; default: the "
+                             "engine's at this N, e.g. 7,3,2 at N = 1024)")
     args = parser.parse_args(argv)
     try:
-        spans = tuple(int(v) for v in args.spans.split(","))
-        if len(spans) != 3 or min(spans) < 0:
+        spans = None if args.spans is None else tuple(int(v) for v in args.spans.split(","))
+        if spans is not None and (len(spans) != 3 or min(spans) < 0):
             raise ValueError
     except ValueError:
         parser.error(f"--spans must be three integers >= 0 like 3,3,2, not {args.spans!r}")
@@ -145,6 +145,8 @@ def main(argv=None):
         config = config.with_(bias_bits=args.bias_bits)
     if args.store_patterns is not None:
         config = config.with_(engine="column", store_patterns=args.store_patterns)
+    if spans is None:
+        spans = default_spans(config.neurons)
     print(f"{args.block}: N = {config.neurons}, W_BITS = {config.weight_bits}, "
           f"B_BITS = {config.bias_bits}, ACC_BITS = {config.acc_bits}, K = {config.lanes}, "
           f"store_patterns = {config.store_patterns}, spans = {','.join(map(str, spans))}, "

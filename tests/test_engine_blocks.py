@@ -319,9 +319,9 @@ async def _hold(ctx, cycles):
 
 
 # (N, span): combinational (span 0), a register after every level, every 2, 3 or 5 levels
-# (256, 5: the engine's own span, blocks of 16 lanes).
+# (256, 5 and 1024, 7: the engine's own spans, default_spans).
 @pytest.mark.parametrize("n,span", [(1, 1), (2, 0), (7, 1), (33, 0), (40, 5), (64, 3), (100, 2),
-                                    (256, 5)])
+                                    (256, 5), (1024, 7)])
 def test_select_sequential(n, span):
     """The first unstable neuron at or after pos (cyclically) and the stable visits skipped:
     the sequential loop of golden.run_binary; pipelined, valid exactly ``latency`` cycles
@@ -349,7 +349,8 @@ def test_select_sequential(n, span):
 
 # (N, tree_span, walk_span), as for the sequential select.
 @pytest.mark.parametrize("n,tree_span,walk_span", [(1, 1, 1), (2, 0, 0), (5, 1, 2),
-                                                   (64, 3, 2), (100, 2, 1)])
+                                                   (64, 3, 2), (100, 2, 1), (700, 4, 3),
+                                                   (1024, 4, 3)])
 def test_select_rank(n, tree_span, walk_span):
     """The count |U| valid exactly ``tree_latency`` cycles after the flags, the k-th flag's
     index ``walk_latency`` cycles after k (the tree settled)."""

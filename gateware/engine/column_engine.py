@@ -34,7 +34,7 @@ state. It is built from the blocks of this package:
 A flip costs the selectors' wait, CHOOSE, then FLIP (the column arrives and every lane adds
 it); the energy follows ``EnergyUnit.latency`` (L) cycles later in a pipeline of its own, so
 untraced flips do not wait for it. The selectors are pipelined (register stages every few
-tree levels, ``DEFAULT_SPANS``; the sequential select and the rank count tree take the lanes'
+tree levels, :func:`default_spans`; the sequential select and the rank count tree take the lanes'
 flags directly, the random select through a register); since a flip changes the flags
 they depend on, their latency is paid once per flip: CHOOSE waits until the selectors' inputs
 are old enough (the ``age`` counter, :class:`SelectTiming`). docs/engine.md, "Column-parallel
@@ -58,7 +58,8 @@ from hopfield_fpga.config import COUNTER_BITS, Feature, NetworkConfig, Order
 from ..engine_ports import (AccessOp, EnginePorts, RunOrder, StopReason, check_engine_config,
                             engine_signature)
 from ..xorshift import load_state
-from .common import chunk_and_lane, check_int, sequential_latency, tree_latency, walk_latency
+from .common import (chunk_and_lane, check_int, sequential_latency, tree_depth, tree_latency,
+                     walk_latency)
 from .energy_unit import EnergyUnit
 from .field_array import FieldArray, FieldOp, FieldPick, encode_field
 from .glauber_run import GlauberRun
@@ -70,13 +71,24 @@ from .select_rejection_free import SelectRank
 from .select_sequential import SelectSequential
 from .weight_store import WeightPort, WeightStore
 
-__all__ = ["ColumnEngine", "DEFAULT_WORDS", "DEFAULT_SPANS", "SelectTiming"]
+__all__ = ["ColumnEngine", "DEFAULT_WORDS", "default_spans", "SelectTiming"]
 
 #: Generator words tested per cycle in random and rejection_free order.
 DEFAULT_WORDS = 4
-#: Levels per register stage of the selectors: (sequential encoders, rank count tree, rank
-#: walk); docs/engine.md, "Pipelined selectors", has the measurements behind them.
-DEFAULT_SPANS = (5, 3, 2)
+
+
+def default_spans(neurons: int) -> tuple[int, int, int]:
+    """Levels per register stage of the selectors at ``neurons`` N: (sequential encoders,
+    rank count tree, rank walk); docs/engine.md, "Pipelined selectors", has the measurements
+    behind them. Up to N = 256 (5, 3, 2). Above, the whole design's clock is set elsewhere
+    and is lower (the ULX3S 85F's N = 1024 default places at 27 MHz, grade 6), while the
+    selectors alone still pass 56 MHz there with wider stages: the sequential select's first
+    stage takes every level but the top three (Ls = 2), the count tree 4 levels a stage and
+    the walk 3 (Lt = 2, Lw = 4 at N = 1024): a cycle less a sequential or synchronous flip,
+    two less a rejection_free one."""
+    check_int("neurons", neurons, 1, 1 << 16)
+    depth = tree_depth(neurons)
+    return (5, 3, 2) if depth <= 8 else (depth - 3, 4, 3)
 
 
 class SelectTiming:
@@ -99,10 +111,13 @@ class SelectTiming:
     flip's cycles with the shortest CHOOSE (the benchmark's bound).
     """
 
-    def __init__(self, neurons: int, spans=DEFAULT_SPANS):
+    def __init__(self, neurons: int, spans=None):
+        if spans is None:
+            spans = default_spans(neurons)
         if not isinstance(spans, tuple) or len(spans) != 3:
             raise ValueError(f"spans must be a tuple (sequential, rank tree, rank walk) of "
-                             f"levels per register stage, like {DEFAULT_SPANS}, not {spans!r}")
+                             f"levels per register stage, like {default_spans(neurons)}, "
+                             f"not {spans!r}")
         self.spans = spans
         seq_span, tree_span, walk_span = spans
         self.sequential = sequential_latency(neurons, seq_span)
@@ -137,7 +152,7 @@ class ColumnEngine(GlauberRun, QuantizedStoreRun, wiring.Component):
     """
 
     def __init__(self, config: NetworkConfig, *, words: int = DEFAULT_WORDS,
-                 spans=DEFAULT_SPANS, shared_store: bool = False):
+                 spans=None, shared_store: bool = False):
         check_engine_config(config, synchronous=True)
         check_int("words", words, 1, 64)
         self.config, self.words = config, words

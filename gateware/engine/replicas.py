@@ -39,7 +39,7 @@ from amaranth.lib.wiring import In, Out
 from hopfield_fpga.config import NetworkConfig
 from ..engine_ports import engine_signature
 from ..replica_dispatch import ReplicaDispatch
-from .column_engine import DEFAULT_SPANS, DEFAULT_WORDS, ColumnEngine
+from .column_engine import DEFAULT_WORDS, ColumnEngine
 from .weight_store import WeightStore
 
 __all__ = ["ColumnReplicas", "SelectedReplica"]
@@ -49,7 +49,7 @@ class ColumnReplicas(wiring.Component):
     """Column engines sharing one weight store (see the module docstring)."""
 
     def __init__(self, config: NetworkConfig, replicas: int = 2, *,
-                 words: int = DEFAULT_WORDS, spans=DEFAULT_SPANS):
+                 words: int = DEFAULT_WORDS, spans=None):
         if not isinstance(config, NetworkConfig):
             raise TypeError(f"config must be a NetworkConfig, not {config!r}")
         if replicas not in (1, 2):
