@@ -15,7 +15,9 @@ import pytest
 from amaranth.sim import Simulator
 
 from hopfield_fpga.config import Feature, NetworkConfig, Order
+from hopfield_fpga.gateware.engine import column_engine
 from hopfield_fpga.gateware.engine.column_engine import ColumnEngine
+from hopfield_fpga.gateware.engine.common import tree_depth
 from hopfield_fpga.gateware.engine.energy_unit import energy_latency
 from hopfield_fpga.gateware.engine_cycles import (RunStart, column_choose_cycles,
                                                   column_choose_decisions,
@@ -188,6 +190,18 @@ def test_column_engine_cycle_accounting(config):
             status.stop_reason), f"stopped synchronous run: {case.describe()}"
 
     _simulate(config, body)
+
+
+def test_column_engine_cycle_accounting_with_wide_stages(monkeypatch):
+    """The stages the engine takes above N = 256 (the sequential select in one stage, the
+    count tree 4 levels a stage, the walk 3: ``default_spans``), at N = 33 where they give
+    Ls = 1, Lt = 1, Lw = 2: results and status.cycles as the cycle model says."""
+    monkeypatch.setattr(column_engine, "default_spans",
+                        lambda neurons: (tree_depth(neurons) + 1, 4, 3))
+    config = CONFIGS[-1]
+    timing = column_timing(config)
+    assert (timing.sequential, timing.tree, timing.walk) == (1, 1, 2)
+    test_column_engine_cycle_accounting(config)
 
 
 #: Configurations with the Glauber rule and the on-chip Hebbian store.

@@ -82,13 +82,13 @@ def default_spans(neurons: int) -> tuple[int, int, int]:
     rank count tree, rank walk); docs/engine.md, "Pipelined selectors", has the measurements
     behind them. Up to N = 256 (5, 3, 2). Above, the whole design's clock is set elsewhere
     and is lower (the ULX3S 85F's N = 1024 default places at 27 MHz, grade 6), while the
-    selectors alone still pass 56 MHz there with wider stages: the sequential select's first
-    stage takes every level but the top three (Ls = 2), the count tree 4 levels a stage and
-    the walk 3 (Lt = 2, Lw = 4 at N = 1024): a cycle less a sequential or synchronous flip,
-    two less a rejection_free one."""
+    selectors alone still pass 56 MHz there with wider stages: the sequential select in one
+    stage, its outputs registered (Ls = 1), the count tree 4 levels a stage and the walk 3
+    (Lt = 2, Lw = 4 at N = 1024): two cycles less a sequential or synchronous flip, two less
+    a rejection_free one."""
     check_int("neurons", neurons, 1, 1 << 16)
     depth = tree_depth(neurons)
-    return (5, 3, 2) if depth <= 8 else (depth - 3, 4, 3)
+    return (5, 3, 2) if depth <= 8 else (depth + 1, 4, 3)
 
 
 class SelectTiming:
