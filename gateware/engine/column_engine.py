@@ -282,7 +282,13 @@ class ColumnEngine(GlauberRun, QuantizedStoreRun, wiring.Component):
         ]
         regs.drive(m, self.status, d.n_unst)
         self._select_age(m, d)
-        with m.FSM(name="engine"):
+        with m.FSM(name="engine", init="BOOT"):
+            with m.State("BOOT"):
+                # After reset the lanes hold g = 0, which is no field at all (every flag would
+                # read unstable): CLEAR's last cycle gives them h = 0, s = -1, the fields of
+                # the zeroed weight and bias memories, as cpu:// has them from its start.
+                m.d.comb += [d.fa.op.eq(FieldOp.CLEAR), d.eu.clear.eq(1)]
+                m.next = "IDLE"
             self._idle(m, d)
             self._access(m, d)
             self._refresh(m, d)

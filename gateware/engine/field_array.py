@@ -212,9 +212,12 @@ class FieldArray(wiring.Component):
             takes.append(take)
             states_in.append(state)
         for i in range(n):
-            # -1 after reset: h = 0 with s = -1, the fields of the zeroed memories (g = 0 is no
-            # field at all, and every flag would read unstable until the first refresh)
-            g = Signal(signed(f), name=f"g{i}", init=-1)
+            # 0 after reset, the value ZERO_FIELDS sets: the flip-flops' one synchronous
+            # reset (LSR) serves both. An ECP5 flip-flop has one set/reset value, so a reset to
+            # -1 beside ZERO_FIELDS's 0 put a LUT4 in front of every bit (15 a lane at
+            # N = 1024, 15k LUT4s: the 85F default no longer fitted); the engine's first
+            # cycle applies CLEAR instead (ColumnEngine, state BOOT).
+            g = Signal(signed(f), name=f"g{i}")
             s = Signal(name=f"s{i}")
             w = self.column[i * wb:(i + 1) * wb].as_signed()
             # FLIP: 4 W_ij + 2 [i = j]; ADD: 2 W_ij; a load: 0. At its own width, then
