@@ -181,8 +181,10 @@ _COLUMN_1024 = NetworkConfig(neurons=1024, weight_bits=3, lanes=6,
 #: The ULX3S-85F's system clock, made by the PLL from its 25 MHz oscillator. Chosen from
 #: nextpnr's estimate after placing _COLUMN_1024 (2026-12-02: 25.8 MHz asked for 40, 26.8 asked
 #: for 20; 91-92% of the TRELLIS_COMB) less the margin the other boards keep (the 25F: 40
-#: against 49.9 MHz), the ECPIX-5's rule before its routed build. Its routing has not finished
-#: on the development machine (docs/boards.md): the clock is set again from the routed Fmax.
+#: against 49.9 MHz), the ECPIX-5's rule before its routed build. The current design's own
+#: placement (2026-12-03, the wider selector stages) estimates 22.35 MHz and passes at 20, a
+#: thinner margin. Its routing has not finished on the development machine (docs/boards.md):
+#: the clock is set again from the routed Fmax.
 ULX3S_85F_CLOCK = 20e6
 
 BOARDS: dict[str, Board] = {b.name: b for b in [
@@ -211,7 +213,8 @@ BOARDS: dict[str, Board] = {b.name: b for b in [
         device=ECP5_85F,
         # The column engine at N = 1024 (_COLUMN_1024) from the PLL at ULX3S_85F_CLOCK.
         sys_clk_freq=ULX3S_85F_CLOCK,
-        clock_basis="its default's placement estimate, 26.8 MHz, less a margin; not yet routed",
+        clock_basis="its default's placement estimates, 22.4-26.8 MHz, less a margin; "
+                    "not yet routed",
         default_config=_COLUMN_1024,
         # Both engines keep a copy of the weights: N = 256 at 8 bits (docs/graded.md).
         graded_config=NetworkConfig(neurons=256, weight_bits=8, lanes=8, features=_BOTH),

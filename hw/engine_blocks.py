@@ -117,7 +117,7 @@ def main(argv=None):
     parser.add_argument("--spans", default=None,
                         help="levels per register stage of the sequential select, the rank "
                              "count tree and the rank walk (0: combinational; default: the "
-                             "engine's, 5,3,2)")
+                             "engine's at this N, e.g. 11,4,3 at N = 1024)")
     args = parser.parse_args(argv)
     try:
         spans = None if args.spans is None else tuple(int(v) for v in args.spans.split(","))

@@ -193,9 +193,9 @@ def test_column_engine_cycle_accounting(config):
 
 
 def test_column_engine_cycle_accounting_with_wide_stages(monkeypatch):
-    """The wider stages measured for N > 256 (the sequential select in one stage, the count
-    tree 4 levels a stage, the walk 3; not the default, ``default_spans``), at N = 33 where
-    they give Ls = 1, Lt = 1, Lw = 2: results and status.cycles as the cycle model says."""
+    """The stages the engine takes above N = 256 (the sequential select in one stage, the
+    count tree 4 levels a stage, the walk 3: ``default_spans``), at N = 33 where they give
+    Ls = 1, Lt = 1, Lw = 2: results and status.cycles as the cycle model says."""
     monkeypatch.setattr(column_engine, "default_spans",
                         lambda neurons: (tree_depth(neurons) + 1, 4, 3))
     config = CONFIGS[-1]

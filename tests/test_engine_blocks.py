@@ -320,8 +320,7 @@ async def _hold(ctx, cycles):
 
 
 # (N, span): combinational (span 0), a register after every level, every 2, 3 or 5 levels
-# (256, 5: the engine's own span; 600 and 1024, 11 > 10 levels: one stage, the wider stages
-# measured for N > 256).
+# (256, 5 and 1024, 11: the engine's own spans, default_spans; 11 > 10 levels: one stage).
 @pytest.mark.parametrize("n,span", [(1, 1), (2, 0), (7, 1), (33, 0), (40, 5), (64, 3), (100, 2),
                                     (256, 5), (600, 11), (1024, 11)])
 def test_select_sequential(n, span):

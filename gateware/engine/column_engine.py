@@ -58,7 +58,8 @@ from hopfield_fpga.config import COUNTER_BITS, Feature, NetworkConfig, Order
 from ..engine_ports import (AccessOp, EnginePorts, RunOrder, StopReason, check_engine_config,
                             engine_signature)
 from ..xorshift import load_state
-from .common import chunk_and_lane, check_int, sequential_latency, tree_latency, walk_latency
+from .common import (chunk_and_lane, check_int, sequential_latency, tree_depth, tree_latency,
+                     walk_latency)
 from .energy_unit import EnergyUnit
 from .field_array import FieldArray, FieldOp, FieldPick, encode_field
 from .glauber_run import GlauberRun
@@ -70,26 +71,24 @@ from .select_rejection_free import SelectRank
 from .select_sequential import SelectSequential
 from .weight_store import WeightPort, WeightStore
 
-__all__ = ["ColumnEngine", "DEFAULT_WORDS", "DEFAULT_SPANS", "default_spans", "SelectTiming"]
+__all__ = ["ColumnEngine", "DEFAULT_WORDS", "default_spans", "SelectTiming"]
 
 #: Generator words tested per cycle in random and rejection_free order.
 DEFAULT_WORDS = 4
 
 
-#: Levels per register stage of the selectors: (sequential encoders, rank count tree, rank
-#: walk); docs/engine.md, "Pipelined selectors", has the measurements behind them.
-DEFAULT_SPANS = (5, 3, 2)
-
-
 def default_spans(neurons: int) -> tuple[int, int, int]:
-    """The selectors' stages at ``neurons`` N: ``DEFAULT_SPANS`` at every N. Wider stages above
-    N = 256 (the sequential select in one stage, the count tree 4 levels a stage, the walk 3:
-    3 cycles a sequential flip at N = 1024 instead of 5, 9 a rejection_free one instead of
-    11) pass 56-61 MHz out of context at N = 1024, but the ULX3S 85F's default built with
-    them packed 93248 TRELLIS_COMB, 111% of the device (77157 with these), so they are not
-    the default (docs/engine.md, "Wider selector stages above N = 256: tried")."""
+    """Levels per register stage of the selectors at ``neurons`` N: (sequential encoders,
+    rank count tree, rank walk); docs/engine.md, "Pipelined selectors", has the measurements
+    behind them. Up to N = 256 (5, 3, 2). Above, the whole design's clock is set elsewhere
+    and is lower (the ULX3S 85F's N = 1024 default places at 22-27 MHz, grade 6), while the
+    selectors alone still pass 56 MHz there with wider stages: the sequential select in one
+    stage, its outputs registered (Ls = 1), the count tree 4 levels a stage and the walk 3
+    (Lt = 2, Lw = 4 at N = 1024): two cycles less a sequential or synchronous flip, two less
+    a rejection_free one, and the whole 85F default 1.2k fewer cells (89% of the device)."""
     check_int("neurons", neurons, 1, 1 << 16)
-    return DEFAULT_SPANS
+    depth = tree_depth(neurons)
+    return (5, 3, 2) if depth <= 8 else (depth + 1, 4, 3)
 
 
 class SelectTiming:
