@@ -80,11 +80,17 @@ def test_field_array_matches_model(config):
         h = np.zeros(n, dtype=np.int64)
         s = np.zeros(n, dtype=np.int64)        # bits, 1 = +1
         # The lanes' registers after reset: g = 0, ZERO_FIELDS's value (one synchronous reset
-        # for both; the engine's first cycle applies CLEAR, tests/test_column_engine.py).
-        g = np.zeros(n, dtype=np.int64)
-        exact = np.zeros(n, dtype=bool)        # g = 2 h + s holds
-        zeroed = np.ones(n, dtype=bool)        # g = 0 from a zeroing, not added to since
-        assert list(_unpack(ctx.get(dut.fields), f, n)) == list(g), f"seed {seed} after reset"
+        # for both), then CLEAR, as the engine's BOOT state applies it in its first cycle:
+        # h = 0 and s = -1 everywhere, no neuron unstable.
+        assert list(_unpack(ctx.get(dut.fields), f, n)) == [0] * n, f"seed {seed} after reset"
+        ctx.set(dut.op, FieldOp.CLEAR)
+        await ctx.tick()
+        g = -np.ones(n, dtype=np.int64)
+        exact = np.ones(n, dtype=bool)         # g = 2 h + s holds
+        zeroed = np.zeros(n, dtype=bool)       # g = 0 from a zeroing, not added to since
+        assert list(_unpack(ctx.get(dut.fields), f, n)) == list(g), f"seed {seed} after BOOT"
+        assert ctx.get(dut.states) == 0, f"seed {seed} after BOOT"
+        assert ctx.get(dut.flags) == 0, f"seed {seed} after BOOT: no neuron unstable"
 
         def wrap(v):                           # F-bit two's complement, as the lanes hold g
             return (v + (1 << (f - 1))) % (1 << f) - (1 << (f - 1))
