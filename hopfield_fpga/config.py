@@ -67,8 +67,17 @@ class Feature(enum.IntFlag):
     HEBBIAN = 1 << 1      # on-chip Hebbian storing of patterns
     TRACE = 1 << 2        # flip-event stream (index, new value, energy change)
     GRADED = 1 << 3       # graded-response (1984) engine
+    #: Not a block but a contract that saves one: the binary weights are symmetric (W = W^T),
+    #: so the column engine takes the energy's column field c_j = h_j - b_j (docs/numerics.md
+    #: §6) instead of summing the column (its ColumnSum, about 9 LUT4s a neuron, is not built)
+    #: and the host refuses asymmetric weights. Column engine only.
+    SYMMETRIC = 1 << 4
+    #: Every block (SYMMETRIC restricts the weights, so it is not among them).
     ALL = STOCHASTIC | HEBBIAN | TRACE | GRADED
 
+
+#: Every flag a configuration may carry.
+_KNOWN_FEATURES = int(Feature.ALL | Feature.SYMMETRIC)
 
 #: Designs of the binary engine, in their wire numbering (docs/engine.md): ``"lanes"`` reads K
 #: weights a cycle and passes a column in C = ceil(N / K) cycles (``gateware/binary_engine.py``);
@@ -143,7 +152,7 @@ class NetworkConfig:
         orders = tuple(sorted({Order.parse(o) for o in self.orders}))
         object.__setattr__(self, "orders", orders)
         # int(): ~ on an IntFlag stays inside the known flags, so it would hide stray bits.
-        if not isinstance(self.features, int) or int(self.features) & ~int(Feature.ALL):
+        if not isinstance(self.features, int) or int(self.features) & ~_KNOWN_FEATURES:
             raise ValueError(f"features must be a combination of Feature flags, not {self.features!r}")
         object.__setattr__(self, "features", Feature(self.features))
         if not orders:
@@ -162,6 +171,9 @@ class NetworkConfig:
         if self.engine != "lanes" and not orders:
             raise ValueError(f"engine={self.engine!r} designs the binary engine, which a "
                              f"configuration without update orders does not build")
+        if self.features & Feature.SYMMETRIC and self.engine != "column":
+            raise ValueError(f"Feature.SYMMETRIC (symmetric weights, the energy without a "
+                             f"column sum) needs engine='column', not {self.engine!r}")
         self._check_store_patterns()
         _check_int("replicas", self.replicas, 1, MAX_REPLICAS)
         if self.replicas > 1 and self.engine != "column":

@@ -63,7 +63,9 @@ __all__ = [
 #: carries replicas (a board with R = 2 runs RECALL_MANY's probes two at a time). 8: RECALL_MANY
 #: with RunFlags.PROBE_SEEDS takes a generator state per probe (PROBE_SEED before its state);
 #: the configuration carries beta_depth, and BETA_RANGE and RUN_PARAMS' beta_len are u16.
-PROTOCOL_VERSION = 8
+#: 9: the configuration's feature mask may carry Feature.SYMMETRIC (bit 4: the board's energy
+#: assumes W = W^T, so the host must refuse asymmetric weights; docs/numerics.md §6).
+PROTOCOL_VERSION = 9
 DELIMITER = 0x00
 #: CRC-16/CCITT-FALSE (x^16 + x^12 + x^5 + 1).
 CRC_POLY = 0x1021

@@ -60,7 +60,7 @@ from hopfield_fpga.numerics import GRADED_V_ONE
 from hopfield_fpga.sim import golden, graded
 from hopfield_fpga.sim.golden import RunResult
 from .engines import RunSpec
-from .inputs import (DEFAULT_MAX_SWEEPS, check_matrix, check_state, check_states,
+from .inputs import (DEFAULT_MAX_SWEEPS, check_matrix, check_symmetric, check_state, check_states,
                      positive_seconds, probe_seeds, require_extra, run_spec)
 from .errors import (BadInput, BadInputType, BoardError, BoardTimeout, BoardURLError,
                      ConfigMismatch, LinkError, ProtocolError)
@@ -269,6 +269,7 @@ class Board:
         n = cfg.neurons
         w = check_matrix(self.config, "weights", weights, (n, n), cfg.weight_min, cfg.weight_max,
                                quantize)
+        check_symmetric(cfg, w)
         b = check_matrix(self.config, "bias", np.zeros(n, dtype=np.int64) if bias is None else bias,
                                (n,), cfg.bias_min, cfg.bias_max, quantize)
         self._engine.write_weights(w, progress)

@@ -123,6 +123,9 @@ def _config(board, args) -> NetworkConfig:
         d["bias_bits"] = None   # follow the new weight width
     if args.features is not None:
         d["features"] = [] if args.features == "none" else _names(args.features)
+    elif d["engine"] != "column":
+        # the column engine's contract (no column sum): the lanes engine takes any weights
+        d["features"] = [f for f in d["features"] if f != "symmetric"]
     if args.orders is not None:
         d["orders"] = [] if args.orders == "none" else _names(args.orders)
     try:

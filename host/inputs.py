@@ -15,7 +15,7 @@ from hopfield_fpga.sim import golden
 from .engines import COLUMN_EXTRAS, EXTRAS, RunSpec
 from .errors import BadInput, BadInputType, ConfigMismatch, MissingEngineFeature
 
-__all__ = ["DEFAULT_MAX_SWEEPS", "positive_seconds", "check_matrix", "check_state",
+__all__ = ["DEFAULT_MAX_SWEEPS", "positive_seconds", "check_matrix", "check_symmetric", "check_state",
            "check_states", "run_spec", "require_extra", "probe_seeds"]
 
 #: Sweeps after which a deterministic run without max_sweeps / max_visits ends ("cap").
@@ -65,6 +65,19 @@ def check_matrix(config: NetworkConfig, name, value, shape, lo, hi, quantize) ->
             raise ConfigMismatch(f"{name} value {bad_value} does not fit the board: the "
                                  f"range is [{lo}, {hi}] ({config.describe()})")
     return a.astype(np.int64)
+
+
+def check_symmetric(config: NetworkConfig, weights: np.ndarray) -> None:
+    """A board built with Feature.SYMMETRIC computes its energy from W = W^T
+    (docs/numerics.md §6): asymmetric weights are refused before anything is written."""
+    if not config.has(Feature.SYMMETRIC):
+        return
+    off = np.argwhere(weights != weights.T)
+    if off.size:
+        i, j = (int(v) for v in off[0])
+        raise ConfigMismatch(f"weights must be symmetric on this board (built with the "
+                             f"symmetric feature: {config.describe()}), but W[{i}, {j}] = "
+                             f"{weights[i, j]} and W[{j}, {i}] = {weights[j, i]}")
 
 
 def check_state(config: NetworkConfig, state, what: str = "state") -> np.ndarray:

@@ -170,12 +170,13 @@ _COLUMN_85F = NetworkConfig(neurons=256, weight_bits=3, lanes=6, features=_ALL_B
                             beta_depth=_ECP5_BETAS)
 
 #: The column engine at N = 1024 on the ULX3S's 85F (docs/boards.md, "The ULX3S 85F's
-#: default"): its routed pack (73106 of 83640 TRELLIS_COMB) needs two levers, no on-chip
-#: Hebbian store (Board.store raises ConfigMismatch: the host computes the weights and loads
-#: them) and no random order; the rest as on the lanes engine it replaces (3-bit weights, a
-#: 6-lane access word, the stochastic rule and the trace).
+#: default"): its pack needs three levers, no on-chip Hebbian store (Board.store raises
+#: ConfigMismatch: the host computes the weights and loads them), no random order and
+#: symmetric weights only (Feature.SYMMETRIC: no column sum, about 9 LUT4s a neuron;
+#: Board.load_weights refuses asymmetric W); the rest as on the lanes engine it replaces
+#: (3-bit weights, a 6-lane access word, the stochastic rule and the trace).
 _COLUMN_1024 = NetworkConfig(neurons=1024, weight_bits=3, lanes=6,
-                             features=Feature.STOCHASTIC | Feature.TRACE,
+                             features=Feature.STOCHASTIC | Feature.TRACE | Feature.SYMMETRIC,
                              orders=(Order.SEQUENTIAL, Order.REJECTION_FREE, Order.SYNCHRONOUS),
                              engine="column", beta_depth=_ECP5_BETAS)
 #: The ULX3S-85F's system clock, made by the PLL from its 25 MHz oscillator. Chosen from

@@ -28,7 +28,7 @@ from .boards import BlockRAM, Board
 __all__ = ["FitError", "WeightPlacement", "check_fit", "weight_memory_shape",
            "weight_memories", "largest_fitting_neurons", "COLUMN_LUTS_PER_NEURON",
            "COLUMN_LUTS_PER_NEURON_BUILT", "COLUMN_HEBBIAN_LUTS_PER_NEURON",
-           "COLUMN_RANDOM_LUTS_PER_NEURON", "column_logic_estimate", "replica_cost"]
+           "COLUMN_RANDOM_LUTS_PER_NEURON", "COLUMN_SUM_LUTS_PER_NEURON", "column_logic_estimate", "replica_cost"]
 
 #: The column engine's LUT4s (nextpnr's TRELLIS_COMB) in a whole board top, measured on two
 #: ULX3S-25F builds at W_BITS = 3, K = 6, every order and feature (docs/boards.md, "The column
@@ -62,6 +62,10 @@ COLUMN_LUTS_PER_NEURON = round(COLUMN_LUTS_PER_NEURON_BUILT - (139.5 - 120.2)
 #: too (86.9, 3790: the random select, its word window and their control); docs/engine.md,
 #: "The column engine at N = 1024 on the 85F".
 COLUMN_HEBBIAN_LUTS_PER_NEURON = 18.6
+#: Feature.SYMMETRIC's saving: the column sum (``energy.sum``) it does not build, the slope of
+#: its LUT4s plus two a CCU2C from N = 128 to 256 in the 85F default's widths (1146 and 2284;
+#: ``synth_ecp5 -noflatten``, docs/engine.md, "Symmetric weights: the column sum left out").
+COLUMN_SUM_LUTS_PER_NEURON = 8.9
 COLUMN_RANDOM_LUTS_PER_NEURON = 4.9
 COLUMN_RANDOM_LUTS_FIXED = 2184
 #: The quantized store's share of a neuron when it is built (``store_patterns`` > 0): the
@@ -124,6 +128,8 @@ def _column_logic_parts(config: NetworkConfig) -> tuple[int, float]:
     per_neuron, fixed = COLUMN_LUTS_PER_NEURON, COLUMN_LUTS_FIXED
     if not config.has(Feature.HEBBIAN):
         per_neuron -= COLUMN_HEBBIAN_LUTS_PER_NEURON
+    if config.has(Feature.SYMMETRIC):
+        per_neuron -= COLUMN_SUM_LUTS_PER_NEURON
     if Order.RANDOM not in config.orders:
         per_neuron -= COLUMN_RANDOM_LUTS_PER_NEURON
         fixed -= COLUMN_RANDOM_LUTS_FIXED

@@ -15,6 +15,8 @@ import threading
 import numpy as np
 import pytest
 
+from hopfield_fpga.config import Feature
+from hopfield_fpga.sim import golden
 from hopfield_fpga.host.board import DEFAULT_MAX_SWEEPS, Board
 from hopfield_fpga.host.errors import (BadInput, BoardClosed, BoardError, BoardURLError,
                                        ConfigMismatch, RunStopped, RunTimeout)
@@ -72,6 +74,26 @@ def test_cpu_equals_simulated_board():
         gs = [b.graded_status() for b in (sim, cpu)]
         assert {k: v for k, v in gs[0].items() if k != "cycles"} == \
             {k: v for k, v in gs[1].items() if k != "cycles"}
+
+
+def test_symmetric_board_refuses_asymmetric_weights():
+    """A board built with Feature.SYMMETRIC computes its energy from W = W^T (§6): an
+    asymmetric matrix is refused, naming a mirrored pair, before anything is written."""
+    url = "cpu://?neurons=6&lanes=3&weight_bits=3&engine=column&features=trace,symmetric"
+    with Board.open(url) as b:
+        assert b.config.has(Feature.SYMMETRIC)
+        w = np.zeros((6, 6), int)
+        w[1, 4] = w[4, 1] = 2
+        b.load_weights(w)
+        bad = w.copy()
+        bad[2, 5] = -1
+        with pytest.raises(ConfigMismatch, match=r"symmetric.*W\[2, 5\] = -1 and W\[5, 2\] = 0"):
+            b.load_weights(bad, np.ones(6, int))
+        assert np.array_equal(b.read_weights(), w), "nothing written"
+        assert np.array_equal(b.read_bias(), np.zeros(6)), "nothing written"
+        r = b.recall(np.ones(6, int))
+        assert r.energy2 == golden.run_binary(w, None, np.ones(6, int),
+                                              config=b.config).energy2
 
 
 def test_cpu_default_cap_and_errors():

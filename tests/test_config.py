@@ -29,6 +29,7 @@ def test_defaults():
     ({"orders": (), "features": Feature.ALL}, "stochastic, hebbian belong"),
     ({"orders": ("shuffle",)}, "shuffle"), ({"features": 1 << 9}, "features"),
     ({"neurons": True}, "neurons"),
+    ({"features": Feature.SYMMETRIC}, "SYMMETRIC.*needs engine='column'"),
 ])
 def test_bad_values_are_refused_by_name(kw, match):
     with pytest.raises((ValueError, TypeError), match=match):
@@ -116,3 +117,13 @@ def test_beta_depth():
     depths = {b.name: b.default_config.beta_depth for b in BOARDS.values()}
     assert depths == {"icebreaker": 64, "ulx3s-85f": 1024, "ulx3s-25f": 1024,
                       "ecpix5-85f": 1024}, depths
+
+
+def test_symmetric_is_a_contract_not_a_block():
+    """Feature.SYMMETRIC travels with the configuration (identify, URLs) like a block, but
+    Feature.ALL (every block) does not include it."""
+    c = NetworkConfig(neurons=8, lanes=2, engine="column",
+                      features=Feature.TRACE | Feature.SYMMETRIC)
+    assert c.to_dict()["features"] == ["trace", "symmetric"]
+    assert NetworkConfig.decode(c.encode()) == c == NetworkConfig.from_dict(c.to_dict())
+    assert not Feature.ALL & Feature.SYMMETRIC

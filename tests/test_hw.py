@@ -87,7 +87,8 @@ _LANES_85F = NetworkConfig(neurons=1024, weight_bits=3, lanes=6,
 
 def test_85f_defaults_are_the_routed_column_engine_builds():
     # docs/boards.md: the ECPIX-5 runs the column engine at N = 256 with every feature, the
-    # ULX3S 85F (same device) at N = 1024 without the Hebbian store and the random order;
+    # ULX3S 85F (same device) at N = 1024 without the Hebbian store and the random order and
+    # with symmetric weights only (no column sum);
     # each is the configuration of its routed build's command line, run from the lanes
     # default, and both come from their PLL.
     ecpix5, ulx3s = get_board("ecpix5-85f"), get_board("ulx3s-85f")
@@ -96,10 +97,12 @@ def test_85f_defaults_are_the_routed_column_engine_builds():
         "--orders sequential,random,rejection_free,synchronous"), _LANES_85F)
     assert ecpix5.device is ulx3s.device
     c1024 = _built("ulx3s-85f", (
-        "--engine column --neurons 1024 --weight-bits 3 --lanes 6 --features stochastic,trace "
+        "--engine column --neurons 1024 --weight-bits 3 --lanes 6 "
+        "--features stochastic,trace,symmetric "
         "--orders sequential,rejection_free,synchronous"), _LANES_85F)
     assert ulx3s.default_config == c1024 and c1024.engine == "column"
     assert not c1024.has(Feature.HEBBIAN) and Order.RANDOM not in c1024.orders
+    assert c1024.has(Feature.SYMMETRIC)
     # The PLL makes each clock exactly from the oscillator (100 and 25 MHz), and the UART
     # serves the board's rate at it.
     for board in (ecpix5, ulx3s):
@@ -117,11 +120,15 @@ def test_ulx3s_85f_default_fits_by_the_estimate():
     p = check_fit(board, board.default_config)
     assert (p.kind, p.width, p.depth, p.blocks) == ("DP16KD", 171 * 18, 1024, 171)
     assert column_logic_estimate(board.default_config) <= board.device.logic_cells
-    # with the Hebbian store and the random order it does not fit (the two levers)
+    # with the Hebbian store, the random order and the column sum it does not fit (the
+    # three levers); with the Hebbian store and the random order alone it does not either
+    every = (Order.SEQUENTIAL, Order.RANDOM, Order.REJECTION_FREE)
     with pytest.raises(FitError, match="at most N=858 fits"):
         check_fit(board, board.default_config.with_(
-            features=board.default_config.features | Feature.HEBBIAN,
-            orders=(Order.SEQUENTIAL, Order.RANDOM, Order.REJECTION_FREE)))
+            features=Feature.STOCHASTIC | Feature.HEBBIAN | Feature.TRACE, orders=every))
+    with pytest.raises(FitError, match="at most N=950 fits"):
+        check_fit(board, board.default_config.with_(
+            features=board.default_config.features | Feature.HEBBIAN, orders=every))
 
 
 def test_icebreaker_default_weights_fill_two_sprams_in_depth():
@@ -254,6 +261,9 @@ def test_column_engine_is_refused_with_its_lane_numbers():
     assert column_logic_estimate(config.with_(features=Feature.TRACE)) < luts
     # So are they without the random order's select and word window.
     assert column_logic_estimate(config.with_(orders=(Order.SEQUENTIAL,))) < luts
+    # And without the column sum (symmetric weights only): its slope less a neuron.
+    symmetric = config.with_(features=config.features | Feature.SYMMETRIC)
+    assert column_logic_estimate(symmetric) == pytest.approx(luts - 256 * 8.9, abs=1)
     assert column_logic_estimate(config.with_(engine="lanes")) == 0
     # The quantized store's lanes (store_patterns > 0) cost more, and the build CLI passes it.
     stored = config.with_(store_patterns=8)
@@ -466,7 +476,9 @@ def test_cli_graded_flag_starts_from_the_graded_configuration():
     assert _config(board, args) == board.graded_config.with_(neurons=32)
     args.graded, args.engine = False, "lanes"
     ecp5 = get_board("ulx3s-85f")
-    assert _config(ecp5, args) == ecp5.default_config.with_(neurons=32, engine="lanes")
+    # the lanes engine takes any weights: the column engine's SYMMETRIC is left behind
+    assert _config(ecp5, args) == ecp5.default_config.with_(
+        neurons=32, engine="lanes", features=ecp5.default_config.features & ~Feature.SYMMETRIC)
 
 
 @pytest.mark.parametrize("argv,message", [

@@ -15,7 +15,9 @@ state. It is built from the blocks of this package:
 
 - :class:`~.weight_store.WeightStore`: a flip reads the whole column j in one cycle;
 - :class:`~.field_array.FieldArray`: every h_i and s_i, all updated by the flip at once;
-- :class:`~.energy_unit.EnergyUnit`: the exact 2E, a flip's delta following it by L cycles;
+- :class:`~.energy_unit.EnergyUnit`: the exact 2E, a flip's delta following it by L cycles
+  (with Feature.SYMMETRIC from h_j alone, no column sum: the refresh then points the one
+  pick at each column's own lane as it adds the column);
 - :class:`~.select_sequential.SelectSequential`, :class:`~.select_rejection_free.SelectRank`
   with :class:`~.select_random.DrawWords`, :class:`~.select_random.SelectRandom` (its words
   held in registers by :class:`~.select_random.WordWindow`): the next flip after a fixed
@@ -267,7 +269,7 @@ class ColumnEngine(GlauberRun, QuantizedStoreRun, wiring.Component):
             # W_jj of the last flip, in the cycle after its FLIP, through the weight store's
             # chunk pick (READ_WEIGHTS' own, which loads its chunk in EXEC; ``_choose`` loads
             # j's): FLIP reads column j again
-            eu.diag.eq(ws.chunk_data.word_select(d.j_lane, WB).as_signed()),
+            eu.diag.eq(self._diag(m, d)),
             d.b_rd.addr.eq(d.b_addr), d.b_rd.en.eq(1),
             d.ws_new.eq(d.cmd.data[:K] & d.chunk_mask),
             d.s_chunk_at.eq(d.cmd.chunk),                  # the refresh sets its own
@@ -377,6 +379,17 @@ class ColumnEngine(GlauberRun, QuantizedStoreRun, wiring.Component):
     def _pick_next(self, m, d, index):
         """The one pick (``d.pick``) reads ``index`` from the next cycle on."""
         m.d.comb += [d.pick.index.eq(index), d.pick.load.eq(1)]
+
+    def _diag(self, m, d):
+        """W_jj for the energy unit, in the cycle after its push: the weight store's chunk
+        pick of the last flip's column. A SYMMETRIC refresh pushes a column a cycle, so its
+        W_tt is taken from the pick in the push cycle and held a cycle (``d.diag_r``)."""
+        WB = self.config.weight_bits
+        flip_diag = d.ws.chunk_data.word_select(d.j_lane, WB).as_signed()
+        if not self.config.has(Feature.SYMMETRIC):
+            return flip_diag
+        d.diag_r = Signal(signed(WB))
+        return Mux(d.regs.refreshing, d.diag_r, flip_diag)
 
     def _choose(self, m, d, new, count):
         """Issue the flip of ``choose_j`` (``_candidate``) to ``new`` (None: -s_j, a
@@ -582,6 +595,7 @@ class ColumnEngine(GlauberRun, QuantizedStoreRun, wiring.Component):
         (the energy unit summing sum_j s_j c_j), then 2E."""
         cfg, regs, fa, eu = self.config, d.regs, d.fa, d.eu
         N, K, C, BB, A = cfg.neurons, cfg.lanes, cfg.chunks, cfg.bias_bits, cfg.acc_bits
+        symmetric = cfg.has(Feature.SYMMETRIC)
         with m.State("R_BIAS"):
             # Cycle t reads bias chunk t; cycle t + 1 loads it into the lanes (cycle 0 zeroes
             # them).
@@ -626,6 +640,20 @@ class ColumnEngine(GlauberRun, QuantizedStoreRun, wiring.Component):
                              d.r_chunk.eq(d.r_chunk + last_lane)]
                 m.d.comb += [fa.op.eq(FieldOp.ADD), fa.sign.eq(sign),
                              eu.push.eq(1), eu.refresh.eq(1), eu.sign.eq(sign)]
+                if symmetric:
+                    # 2 h_t before column t's add (the pick holds t) and W_tt (its chunk
+                    # was loaded with the read): the energy's column t (EnergyUnit)
+                    m.d.comb += eu.term.eq(d.pick.h << 1)
+                    m.d.sync += d.diag_r.eq(
+                        d.ws.chunk_data.word_select(d.r_lane, cfg.weight_bits).as_signed())
+            if symmetric:
+                # column t's index and chunk, read now, for the next cycle's pick of h_t and
+                # W_tt (r_chunk, r_lane are t - 1's from cycle 1 on)
+                with m.If(d.loop < N):
+                    self._pick_next(m, d, d.loop)
+                    m.d.comb += [d.ws.chunk.eq(Mux(d.loop == 0, 0,
+                                                   d.r_chunk + (d.r_lane == K - 1))),
+                                 d.ws.chunk_load.eq(1)]
             with m.If(d.loop == N):
                 m.next = "R_DRAIN"
         with m.State("R_DRAIN"):
@@ -740,10 +768,12 @@ class ColumnEngine(GlauberRun, QuantizedStoreRun, wiring.Component):
             # in the next cycle (``eu.diag``, set in elaborate).
             h_j = d.pick.h                                  # the pick's j is j
             b_j = d.b_rd.data.word_select(d.j_lane, BB).as_signed()
+            # SYMMETRIC: c_j = h_j - b_j, so h_j + c_j + b_j = 2 h_j (EnergyUnit)
+            term = h_j << 1 if cfg.has(Feature.SYMMETRIC) else h_j + b_j
             m.d.comb += [d.w_addr.eq(d.j),                 # column j again, for W_jj
                          fa.op.eq(FieldOp.FLIP), fa.sign.eq(d.snew),
                          d.restart.eq(1), d.eu.push.eq(1), d.eu.sign.eq(d.snew),
-                         d.eu.term.eq(h_j + b_j)]
+                         d.eu.term.eq(term)]
             with m.If(~d.counting):
                 m.next = "WS_NEXT"
             with m.Elif(d.trace_en):

@@ -14,16 +14,26 @@ match. The refresh computes 2E from scratch as
 ``sign`` = s_j), the engine adds the bias part chunk by chunk (``bias_add``), and
 ``finish_refresh`` sets 2E once the unit is idle.
 
+With Feature.SYMMETRIC (W = W^T, the host's promise) no column is summed: c_j = h_j - b_j, so
+the engine gives ``term`` = 2 h_j and the unit adds no c_j (delta(2E) = -4 s_j' (h_j + W_jj s_j')).
+Its refresh gives, for column t, ``term`` = 2 h_t from before the column's add (the lanes
+hold b_t + sum_{k<t} W_tk s_k then) and W_tt in the next cycle as for a flip; each column adds
+2 s_t h_t + W_tt, which sums to s^T W s + 2 b^T s for symmetric W (the strict lower triangle
+twice, the diagonal once), and ``finish_refresh`` sets 2E to minus that sum.
+
 Members
 -------
 column: In(N * W_BITS), states: In(N): the column read this cycle and the states before it.
 push: In(1), the column enters the sum; refresh: In(1), as a refresh column; sign: In(1),
-    s_j' (flip) or s_j (refresh); term: In(signed(ACC_BITS + 2)), the flip's h_j + b_j.
-diag: In(signed(W_BITS)), the flip's W_jj, in the cycle after its push.
+    s_j' (flip) or s_j (refresh); term: In(signed(ACC_BITS + 2)), the flip's h_j + b_j
+    (SYMMETRIC: 2 h_j, and a refresh column's 2 h_t).
+diag: In(signed(W_BITS)), the flip's W_jj (SYMMETRIC: also a refresh column's W_tt), in the
+    cycle after its push.
 bias_add: In(1), bias_sum: In(signed): a refresh chunk's sum_i s_i b_i (registered, then
     accumulated in the next cycle: ``busy`` in between).
 clear: In(1), 2E and the refresh sums <- 0 (a refresh's start, or the CLEAR access).
-finish_refresh: In(1), 2E <- -sum_j s_j c_j - 2 sum_i s_i b_i (only when not busy).
+finish_refresh: In(1), 2E <- -sum_j s_j c_j - 2 sum_i s_i b_i (SYMMETRIC: minus the refresh
+    columns' sum; only when not busy).
 energy2: Out(signed(ENERGY_BITS)), 2E.
 delta: Out(signed(ACC_BITS + 3)), delta_valid: Out(1): a flip's delta(2E), ``latency``
     cycles after its push (added to 2E at the end of that cycle).
@@ -37,7 +47,7 @@ from amaranth.hdl import Cat, Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from hopfield_fpga.config import NetworkConfig
+from hopfield_fpga.config import Feature, NetworkConfig
 from .column_sum import ColumnSum, column_sum_latency
 
 __all__ = ["EnergyUnit", "energy_latency", "DIAG_STAGES"]
@@ -48,7 +58,10 @@ DIAG_STAGES = 3
 
 
 def energy_latency(config: NetworkConfig) -> int:
-    """Cycles from a flip's push to its delta(2E): the column sum's L, at least DIAG_STAGES."""
+    """Cycles from a flip's push to its delta(2E): the column sum's L, at least DIAG_STAGES
+    (DIAG_STAGES with Feature.SYMMETRIC, which has no column sum)."""
+    if config.has(Feature.SYMMETRIC):
+        return DIAG_STAGES
     return max(column_sum_latency(config), DIAG_STAGES)
 
 
@@ -57,7 +70,7 @@ class EnergyUnit(wiring.Component):
         if not isinstance(config, NetworkConfig):
             raise TypeError(f"config must be a NetworkConfig, not {config!r}")
         self.config = config
-        self._sum = ColumnSum(config)
+        self._sum = None if config.has(Feature.SYMMETRIC) else ColumnSum(config)
         self.latency = energy_latency(config)
         a, wide = config.acc_bits, config.energy_bits + 2
         super().__init__({
@@ -75,9 +88,7 @@ class EnergyUnit(wiring.Component):
     def elaborate(self, platform):
         cfg = self.config
         m = Module()
-        m.submodules.sum = cs = self._sum
-        m.d.comb += [cs.column.eq(self.column), cs.states.eq(self.states),
-                     cs.valid_in.eq(self.push)]
+        symmetric = self._sum is None
         stages = [(Signal.like(self.term, name=f"term{d}"), Signal(name=f"sign{d}"),
                    Signal(name=f"refresh{d}"), Signal(name=f"valid{d}"))
                   for d in range(self.latency)]
@@ -89,15 +100,22 @@ class EnergyUnit(wiring.Component):
                 src = (prev[0] + diag,) + prev[1:]
             m.d.sync += [dst.eq(v) for dst, v in zip(stage, src)]
             prev = stage
-        w2 = self.diag << 1
+        # 2 W_jj s_j' for a flip; a SYMMETRIC refresh column's W_tt s_t (the diagonal once)
+        w2 = Mux(stages[0][2], self.diag, self.diag << 1) if symmetric else self.diag << 1
         m.d.sync += diag.eq(Mux(stages[0][1], w2, -w2))
         term, sign, refresh, valid = stages[-1]
-        # the column sum, delayed to the delay line's length when it is shorter
-        c_j = cs.total
-        for k in range(self.latency - self._sum.latency):
-            c_d = Signal.like(cs.total, name=f"c_j{k}")
-            m.d.sync += c_d.eq(c_j)
-            c_j = c_d
+        if symmetric:
+            c_j = 0                                         # in the term: 2 h_j
+        else:
+            m.submodules.sum = cs = self._sum
+            m.d.comb += [cs.column.eq(self.column), cs.states.eq(self.states),
+                         cs.valid_in.eq(self.push)]
+            # the column sum, delayed to the delay line's length when it is shorter
+            c_j = cs.total
+            for k in range(self.latency - self._sum.latency):
+                c_d = Signal.like(cs.total, name=f"c_j{k}")
+                m.d.sync += c_d.eq(c_j)
+                c_j = c_d
         # A chunk's bias sum is registered before it is accumulated (its chunk pick and lane
         # sum in the engine, then this add, were the routed critical path); busy covers it.
         bias_add = Signal()
@@ -113,11 +131,12 @@ class EnergyUnit(wiring.Component):
         with m.If(self.delta_valid):
             m.d.sync += energy2.eq(energy2 + self.delta)
         with m.If(valid & refresh):
-            m.d.sync += col_acc.eq(col_acc + Mux(sign, c_j, -c_j))
+            column = term if symmetric else c_j            # 2 h_t + W_tt s_t, or c_j
+            m.d.sync += col_acc.eq(col_acc + Mux(sign, column, -column))
         with m.If(bias_add):
             m.d.sync += bias_acc.eq(bias_acc + bias_sum)
         with m.If(self.finish_refresh):
-            m.d.sync += energy2.eq(-col_acc - (bias_acc << 1))
+            m.d.sync += energy2.eq(-col_acc if symmetric else -col_acc - (bias_acc << 1))
         with m.If(self.clear):
             m.d.sync += [energy2.eq(0), col_acc.eq(0), bias_acc.eq(0)]
         return m

@@ -342,6 +342,10 @@ def make_case(config: NetworkConfig, seed: int, kind: str | None = None, *,
         flip = r.random(n) < 0.2
         state = np.where(flip, -patterns[0], patterns[0])
     w = np.asarray(w, dtype=np.int64)
+    if config.has(Feature.SYMMETRIC):
+        # a board that takes symmetric weights only (§6): the upper triangle mirrored (an
+        # "asymmetric" or quantized case becomes a symmetric one; the draws stay the same)
+        w = np.triu(w) + np.triu(w, 1).T
     if order == "synchronous" and kind in ("symmetric", "extreme", "ties") \
             and r.random() < 0.6:
         # Negative couplings: synchronous runs then often end in a 2-cycle (§13).
