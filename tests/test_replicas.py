@@ -163,8 +163,12 @@ def _lone_cycles(config, cases):
 
 
 @pytest.mark.slow
-def test_replicas_match_golden_and_lone_engine():
-    config, seeds = CONFIG, range(3000, 3016)
+@pytest.mark.parametrize("config,seeds", [
+    (CONFIG, range(3000, 3016)),
+    # symmetric weights only: each replica's energy without a column sum
+    (CONFIG.with_(engine="column", features=FULL | Feature.SYMMETRIC), range(3100, 3108)),
+], ids=["full", "symmetric"])
+def test_replicas_match_golden_and_lone_engine(config, seeds):
     print(f"seeds {seeds.start}..{seeds.stop - 1} (replica 1: seed + 50000)")
     pairs = [_case_pair(config, seed) for seed in seeds]
     dut = ColumnReplicas(config)
