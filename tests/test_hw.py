@@ -243,7 +243,7 @@ def test_column_engine_logic_estimate_matches_the_measured_builds():
 
 
 def test_column_engine_is_refused_with_its_lane_numbers():
-    from hopfield_fpga.hw.fit import column_logic_estimate
+    from hopfield_fpga.hw.fit import COLUMN_SUM_LUTS_PER_NEURON, column_logic_estimate
     board = get_board("icebreaker")
     config = board.default_config.with_(engine="column")
     with pytest.raises(FitError) as info:
@@ -263,7 +263,8 @@ def test_column_engine_is_refused_with_its_lane_numbers():
     assert column_logic_estimate(config.with_(orders=(Order.SEQUENTIAL,))) < luts
     # And without the column sum (symmetric weights only): its slope less a neuron.
     symmetric = config.with_(features=config.features | Feature.SYMMETRIC)
-    assert column_logic_estimate(symmetric) == pytest.approx(luts - 256 * 8.9, abs=1)
+    assert column_logic_estimate(symmetric) == pytest.approx(
+        luts - 256 * COLUMN_SUM_LUTS_PER_NEURON, abs=1)
     assert column_logic_estimate(config.with_(engine="lanes")) == 0
     # The quantized store's lanes (store_patterns > 0) cost more, and the build CLI passes it.
     stored = config.with_(store_patterns=8)

@@ -125,16 +125,18 @@ class EnergyUnit(wiring.Component):
                      self.delta_valid.eq(valid & ~refresh),
                      self.busy.eq(Cat(bias_add, *(s[3] for s in stages)).any())]
         energy2 = Signal(signed(cfg.energy_bits))
-        col_acc = Signal(signed(cfg.energy_bits + 2))      # sum_j s_j c_j
-        bias_acc = Signal(signed(cfg.energy_bits + 2))     # sum_i s_i b_i
+        # sum_j s_j c_j; SYMMETRIC: the refresh columns' sum, which holds the biases' part
+        col_acc = Signal(signed(cfg.energy_bits + 2))
+        bias_acc = Signal(signed(cfg.energy_bits + 2))     # sum_i s_i b_i (not SYMMETRIC)
         m.d.comb += self.energy2.eq(energy2)
         with m.If(self.delta_valid):
             m.d.sync += energy2.eq(energy2 + self.delta)
         with m.If(valid & refresh):
             column = term if symmetric else c_j            # 2 h_t + W_tt s_t, or c_j
             m.d.sync += col_acc.eq(col_acc + Mux(sign, column, -column))
-        with m.If(bias_add):
-            m.d.sync += bias_acc.eq(bias_acc + bias_sum)
+        if not symmetric:
+            with m.If(bias_add):
+                m.d.sync += bias_acc.eq(bias_acc + bias_sum)
         with m.If(self.finish_refresh):
             m.d.sync += energy2.eq(-col_acc if symmetric else -col_acc - (bias_acc << 1))
         with m.If(self.clear):
