@@ -10,6 +10,12 @@ board link's frames and commands). The subpackages are the repository's top-leve
 - :mod:`hopfield_fpga.hw` (``hw/``): board tops and the synthesis flow.
 """
 
-from .config import NetworkConfig, Order, Feature
+import time as _time
+
+#: When this process imported the package. A source file changed after it is not what the
+#: process runs: the simulated board's cache (``host/simboard.py``) checks its sources against it.
+IMPORT_TIME = _time.time()
+
+from .config import NetworkConfig, Order, Feature  # noqa: E402
 
 __all__ = ["NetworkConfig", "Order", "Feature"]

@@ -40,14 +40,17 @@ import os
 import select
 import signal
 import subprocess
+import tempfile
 import threading
 import time
+import warnings
 from importlib import resources
 from pathlib import Path
 
 import serial
 from amaranth.sim import Simulator
 
+import hopfield_fpga
 from hopfield_fpga.baud import line_runs, sample_points
 from hopfield_fpga.cache import cache_dir, locked
 from hopfield_fpga.config import NetworkConfig
@@ -205,10 +208,9 @@ class SimulatedBoard:
         return len(self.outbox)
 
 
-def _source_digest() -> str:
-    """Hash of everything the board's Verilog is made from (to reuse a compiled simulation),
-    read through importlib.resources so that it works from a checkout and from a wheel."""
-    h = hashlib.sha1()
+def _source_files() -> list[tuple[str, resources.abc.Traversable]]:
+    """Everything the board's Verilog is made from, read through importlib.resources so that it
+    works from a checkout and from a wheel: (name, file) pairs in a fixed order."""
     gateware = resources.files("hopfield_fpga.gateware")
     shared = resources.files("hopfield_fpga")
     def sources(folder, prefix=""):
@@ -221,10 +223,32 @@ def _source_digest() -> str:
     files = list(sources(gateware))
     files += [(n, shared / n) for n in ("protocol.py", "config.py", "numerics.py")]
     files.append((_HARNESS.name, _HARNESS))
-    for name, f in files:
+    return files
+
+
+def _source_digest() -> str:
+    """Hash of the board's sources (:func:`_source_files`), the key of a compiled simulation."""
+    h = hashlib.sha1()
+    for name, f in _source_files():
         h.update(name.encode())
         h.update(f.read_bytes())
     return h.hexdigest()[:12]
+
+
+def _sources_changed_since_import() -> list[str]:
+    """The board's sources modified after this process imported the package.
+
+    The digest reads the files as they are now, but the Verilog comes from the modules as they
+    were imported: after an edit, a compiled simulation cached under the new digest would hold
+    the old design (and every later process would run it). Files that are not on a file system
+    (a zipped package) cannot be edited under a running process and are left out.
+    """
+    since = hopfield_fpga.IMPORT_TIME
+    changed = []
+    for name, f in _source_files():
+        if isinstance(f, Path) and f.stat().st_mtime >= since:
+            changed.append(name)
+    return changed
 
 
 class RtlBoard:
@@ -246,13 +270,26 @@ class RtlBoard:
             raise RuntimeError(f"simulator {simulator!r} not found (sim:// backend=...)")
         self.config = config
         self.uart = "bytes"
-        # the whole configuration's wire form: the engine and store_patterns build other boards
-        key = f"{config.encode().hex()}c{clk}r{baud}-{_source_digest()}"
-        build = cache_dir("simboard", key, simulator)
-        exe = build / ("simboard.vvp" if simulator == "icarus" else "simboard")
-        with locked(build):
-            if not exe.exists():
-                self._build(config, clk, baud, simulator, build, exe)
+        self._scratch = None    # the uncached build's directory, removed on close
+        changed = _sources_changed_since_import()
+        if changed:
+            warnings.warn(f"the gateware sources changed after this process imported them "
+                          f"({', '.join(changed[:3])}{', ...' if len(changed) > 3 else ''}): "
+                          f"the simulated board is built from the modules as imported and not "
+                          f"cached", stacklevel=2)
+            self._scratch = tempfile.TemporaryDirectory(prefix="hopfield-simboard-")
+            build = Path(self._scratch.name)
+            exe = build / ("simboard.vvp" if simulator == "icarus" else "simboard")
+            self._build(config, clk, baud, simulator, build, exe)
+        else:
+            # the whole configuration's wire form: the engine and store_patterns build other
+            # boards
+            key = f"{config.encode().hex()}c{clk}r{baud}-{_source_digest()}"
+            build = cache_dir("simboard", key, simulator)
+            exe = build / ("simboard.vvp" if simulator == "icarus" else "simboard")
+            with locked(build):
+                if not exe.exists():
+                    self._build(config, clk, baud, simulator, build, exe)
         cmd = ["vvp", "-n", str(exe)] if simulator == "icarus" else [str(exe)]
         self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      bufsize=0, cwd=build)
@@ -363,6 +400,11 @@ class RtlBoard:
                 self.proc.wait(timeout=5)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
+                self.proc.wait()
+        self.proc.stdout.close()
+        if self._scratch is not None:
+            self._scratch.cleanup()
+            self._scratch = None
 
 
 class SimSerial(serial.SerialBase):

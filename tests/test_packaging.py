@@ -53,6 +53,43 @@ def test_harness_and_testbenches_are_package_data():
     assert len(digest) == 12 and int(digest, 16) >= 0
 
 
+def test_sources_edited_under_a_running_process_are_not_cached(monkeypatch, tmp_path):
+    """A board built after its sources changed holds the design as imported, so it must not be
+    filed under the digest of the files as they are now (where later processes would take it)."""
+    import warnings
+    import hopfield_fpga
+    from hopfield_fpga.host import simboard
+    from hopfield_fpga.sim import rtl_runner
+    if not rtl_runner.simulator_available("icarus"):
+        pytest.fail("Icarus Verilog is part of the set-up (make setup)")
+    assert simboard._sources_changed_since_import() == []
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path / "cache"))
+    # every source file is now newer than the import, as after an edit
+    monkeypatch.setattr(hopfield_fpga, "IMPORT_TIME", 0.0)
+    changed = simboard._sources_changed_since_import()
+    assert "protocol.py" in changed and "board_top.py" in changed
+    opts = simboard.parse_sim_url("sim://?neurons=4&lanes=2&weight_bits=2")
+    def open_board():
+        return simboard.RtlBoard(opts["config"], clk=opts["clk"], baud=opts["baud"],
+                                 simulator="icarus")
+    with pytest.warns(UserWarning, match="changed after this process imported them"):
+        board = open_board()
+    scratch = Path(board._scratch.name)
+    try:
+        assert (scratch / "simboard.vvp").exists() and board.proc.poll() is None
+    finally:
+        board.close()
+    assert not scratch.exists()
+    assert not (tmp_path / "cache" / "simboard").exists()
+    monkeypatch.setattr(hopfield_fpga, "IMPORT_TIME", simboard.time.time())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        board = open_board()
+    board.close()
+    assert board._scratch is None
+    assert len(list((tmp_path / "cache" / "simboard").iterdir())) == 1
+
+
 def test_command_table_covers_every_request():
     board_only = {P.Command.TRACE, P.Command.GRADED_TRACE}
     assert set(P.COMMANDS) == set(P.Command) - board_only
