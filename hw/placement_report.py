@@ -4,8 +4,8 @@ Two reports for the ECP5 builds of the column engine (docs/boards.md, "The ULX3S
 default"), read from the files a build leaves:
 
 - ``lanes YOSYS.json PLACED.json``: each lane's position (the mean tile of its field
-  flip-flops, found through the ``fields...g<i>`` nets of the yosys netlist, since nextpnr
-  renames the nets), the extent of groups of consecutive lanes, each lane's distance to the
+  flip-flops, found through the yosys netlist's ``fields...g<i>`` nets and the h_j pick's
+  input ``pick.fields``, since nextpnr renames the nets), the extent of groups of consecutive lanes, each lane's distance to the
   block RAM that holds its weights (``weights.memory.0.<c>``: chunk c, lanes c K .. c K + K -
   1) and the distance between consecutive block RAMs. PLACED.json is nextpnr's ``--write``
   output (with ``--no-route`` after placement); its cells carry ``NEXTPNR_BEL``.
@@ -56,10 +56,17 @@ def lane_placement(yosys: dict, placed: dict, *, lanes_per_ram: int) -> dict:
     docstring); distances are dx + dy in tiles, medians and 90th percentiles."""
     src, dst = _top(yosys), _top(placed)
     bit_lane = {}
-    for name, net in src["netnames"].items():
+    nets = src["netnames"]
+    for name, net in nets.items():
         match = _FIELD_NET.fullmatch(name)
         if match:
             bit_lane.update((b, int(match.group(1))) for b in net["bits"] if isinstance(b, int))
+        elif name.endswith(".pick.fields") and name[:-7] + ".states" in nets:
+            # the h_j pick's input, every lane's g side by side: yosys keeps a lane's own
+            # name for some lanes only
+            bits = net["bits"]
+            width = len(bits) // len(nets[name[:-7] + ".states"]["bits"])
+            bit_lane.update((b, k // width) for k, b in enumerate(bits) if isinstance(b, int))
     lane_tiles = collections.defaultdict(list)
     ram_tile = {}
     for name, cell in dst["cells"].items():

@@ -8,12 +8,19 @@ import pytest
 from hopfield_fpga.hw import placement_report as pr
 
 
-def _netlists(tiles, rams):
+def _netlists(tiles, rams, *, own_names=True):
     """A yosys netlist with one field flip-flop a lane (lane i's g bit i + 10) and the
-    matching placed netlist: lane i at tiles[i], weight block RAM c at rams[c]."""
+    matching placed netlist: lane i at tiles[i], weight block RAM c at rams[c]. Without
+    ``own_names`` the lanes' bits are named only by the h_j pick's input (two bits a lane,
+    the second one not a flip-flop's)."""
     netnames, src_cells, dst_cells = {}, {}, {}
+    if not own_names:
+        netnames["core.engine.pick.fields"] = {
+            "bits": [b for i in range(len(tiles)) for b in (i + 10, i + 1000)]}
+        netnames["core.engine.pick.states"] = {"bits": list(range(2000, 2000 + len(tiles)))}
     for i, (x, y) in enumerate(tiles):
-        netnames[f"core.engine.fields$7.g{i}"] = {"bits": [i + 10]}
+        if own_names:
+            netnames[f"core.engine.fields$7.g{i}"] = {"bits": [i + 10]}
         name = f"core.engine.fields$7.g{i}_TRELLIS_FF_Q"
         src_cells[name] = {"type": "TRELLIS_FF", "connections": {"Q": [i + 10]}}
         dst_cells[name] = {"type": "TRELLIS_FF", "attributes": {"NEXTPNR_BEL": f"X{x}/Y{y}/SLICEA.FF0"}}
@@ -29,11 +36,12 @@ def _netlists(tiles, rams):
             {"modules": {"top": {**top, "netnames": {}, "cells": dst_cells}}})
 
 
-def test_lane_placement_measures_groups_and_distances():
+@pytest.mark.parametrize("own_names", [True, False])
+def test_lane_placement_measures_groups_and_distances(own_names):
     # four lanes in a row 3 tiles apart, then four stacked at x = 0; two lanes a RAM
     tiles = [(0, 0), (3, 0), (6, 0), (9, 0), (0, 10), (0, 11), (0, 12), (0, 13)]
     rams = [(0, 1), (6, 1), (1, 10), (1, 12)]
-    got = pr.lane_placement(*_netlists(tiles, rams), lanes_per_ram=2)
+    got = pr.lane_placement(*_netlists(tiles, rams, own_names=own_names), lanes_per_ram=2)
     assert got["lanes_found"] == 8 and got["rams_found"] == 4
     # pairs: extents 3, 3, 1, 1; fours: 9 and 3; eights: 9 + 13
     assert got["groups"][2] == (2.0, pytest.approx(3.0))
