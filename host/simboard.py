@@ -271,6 +271,9 @@ class RtlBoard:
         self.config = config
         self.uart = "bytes"
         self._scratch = None    # the uncached build's directory, removed on close
+        # the whole configuration's wire form: the engine and store_patterns build other boards
+        key = f"{config.encode().hex()}c{clk}r{baud}-{_source_digest()}"
+        # after the digest: an edit while it was read is seen here
         changed = _sources_changed_since_import()
         if changed:
             warnings.warn(f"the gateware sources changed after this process imported them "
@@ -282,9 +285,6 @@ class RtlBoard:
             exe = build / ("simboard.vvp" if simulator == "icarus" else "simboard")
             self._build(config, clk, baud, simulator, build, exe)
         else:
-            # the whole configuration's wire form: the engine and store_patterns build other
-            # boards
-            key = f"{config.encode().hex()}c{clk}r{baud}-{_source_digest()}"
             build = cache_dir("simboard", key, simulator)
             exe = build / ("simboard.vvp" if simulator == "icarus" else "simboard")
             with locked(build):
