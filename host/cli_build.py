@@ -167,6 +167,9 @@ def cmd_build(args) -> int:
     build_dir = args.build_dir or cache_dir("build", board.name)
     build_dir.mkdir(parents=True, exist_ok=True)
     log_path = build_dir / "build.log"
+    if config == board.default_config and not board.default_routed:
+        print(f"note: no build of {board.name}'s default has finished routing yet: "
+              f"{board.unrouted}", file=sys.stderr)
     if not args.json:
         print(f"building {board.name}: {config.describe()}"
               + ("" if args.verbose else f" (log: {log_path})"), file=sys.stderr)

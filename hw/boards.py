@@ -120,12 +120,20 @@ class Board:
     #: platform's ``toolchain_program`` runs.
     programmer: tuple[str, str, str] = ("OPENFPGALOADER", "openFPGALoader",
                                         "apt install openfpgaloader")
+    #: Empty when a build of ``default_config`` has finished routing (``clock_basis`` then
+    #: names its Fmax); else why it has not, and what routes instead: ``hopfield build``
+    #: prints it before a build of that default.
+    unrouted: str = ""
 
     @property
     def baud(self) -> int:
         """The UART speed of the board top unless ``--baud`` says otherwise: the fastest rate
         of the bridge that the UART serves at the design clock."""
         return fastest_baud(round(self.sys_clk_freq), self.bridge)
+
+    @property
+    def default_routed(self) -> bool:
+        return not self.unrouted
 
     @property
     def family(self) -> str:
@@ -148,6 +156,8 @@ class Board:
             "osc_mhz": self.osc_freq / 1e6,
             "sys_clk_mhz": self.sys_clk_freq / 1e6,
             "clock_basis": self.clock_basis,
+            "default_routed": self.default_routed,
+            "unrouted": self.unrouted,
             "baud": self.baud,
             "bridge": self.bridge.name,
             "weight_memory": self.weight_memory,
@@ -220,6 +230,11 @@ BOARDS: dict[str, Board] = {b.name: b for b in [
         # Both engines keep a copy of the weights: N = 256 at 8 bits (docs/graded.md).
         graded_config=NetworkConfig(neurons=256, weight_bits=8, lanes=8, features=_BOTH),
         bridge=FT231X,
+        unrouted="nextpnr's router stalls on it with wires overused (docs/boards.md, \"The "
+                 "ULX3S 85F's default\"), so its build may run for hours and end without a "
+                 "bitstream. The lanes engine at N = 1024 routed at 25 MHz: hopfield build "
+                 "--board ulx3s-85f --engine lanes --features stochastic,hebbian,trace "
+                 "--orders sequential,random,rejection_free --clock-mhz 25",
     ),
     Board(
         # The smallest ECP5 board here: its default builds in minutes, so CI synthesizes it.

@@ -456,6 +456,7 @@ def test_cli_boards_json(capsys):
     assert ice["weight_memory"] == "spram" and ice["default_config"]["neurons"] >= 256
     assert NetworkConfig.from_dict(ice["default_config"]) == get_board("icebreaker").default_config
     assert all(b["clock_basis"] == get_board(b["name"]).clock_basis for b in boards)
+    assert {b["name"]: b["default_routed"] for b in boards}["ulx3s-85f"] is False
 
 
 def test_cli_boards_text(capsys):
@@ -505,6 +506,27 @@ def test_cli_errors(argv, message, capsys, tmp_path):
     assert main(argv + ["--build-dir", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("argv,noted", [
+    (["--board", "ulx3s-85f"], True),                        # its default: never routed
+    (["--board", "ulx3s-85f", "--neurons", "512"], False),   # not the default
+    (["--board", "icebreaker"], False),                      # routed
+])
+def test_cli_build_notes_a_default_that_has_not_routed(argv, noted, capsys, tmp_path,
+                                                       monkeypatch):
+    """Before the tools run, a build of a default that never finished routing says so and
+    names what routes instead (the flow stops here: the tools are not run)."""
+    def stop(*args, **kwargs):
+        raise build_mod.BuildError("flow stopped by the test")
+    monkeypatch.setattr(build_mod, "build", stop)
+    assert main(["build", *argv, "--build-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "flow stopped by the test" in err
+    assert ("has finished routing yet" in err) == noted, err
+    if noted:
+        assert get_board("ulx3s-85f").unrouted in err and "--engine lanes" in err
+    assert [b.name for b in BOARDS.values() if not b.default_routed] == ["ulx3s-85f"]
 
 
 # -- the flow around the tools (tools replaced by recorded output) ----------------------------
