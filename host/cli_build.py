@@ -167,7 +167,7 @@ def cmd_build(args) -> int:
     build_dir = args.build_dir or cache_dir("build", board.name)
     build_dir.mkdir(parents=True, exist_ok=True)
     log_path = build_dir / "build.log"
-    if config == board.default_config and not board.default_routed:
+    if config == board.default_config and board.unrouted:
         print(f"note: no build of {board.name}'s default has finished routing yet: "
               f"{board.unrouted}", file=sys.stderr)
     if not args.json:

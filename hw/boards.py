@@ -132,10 +132,6 @@ class Board:
         return fastest_baud(round(self.sys_clk_freq), self.bridge)
 
     @property
-    def default_routed(self) -> bool:
-        return not self.unrouted
-
-    @property
     def family(self) -> str:
         return self.device.family
 
@@ -156,7 +152,6 @@ class Board:
             "osc_mhz": self.osc_freq / 1e6,
             "sys_clk_mhz": self.sys_clk_freq / 1e6,
             "clock_basis": self.clock_basis,
-            "default_routed": self.default_routed,
             "unrouted": self.unrouted,
             "baud": self.baud,
             "bridge": self.bridge.name,

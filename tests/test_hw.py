@@ -456,7 +456,7 @@ def test_cli_boards_json(capsys):
     assert ice["weight_memory"] == "spram" and ice["default_config"]["neurons"] >= 256
     assert NetworkConfig.from_dict(ice["default_config"]) == get_board("icebreaker").default_config
     assert all(b["clock_basis"] == get_board(b["name"]).clock_basis for b in boards)
-    assert {b["name"]: b["default_routed"] for b in boards}["ulx3s-85f"] is False
+    assert {b["name"]: bool(b["unrouted"]) for b in boards}["ulx3s-85f"] is True
 
 
 def test_cli_boards_text(capsys):
@@ -526,7 +526,24 @@ def test_cli_build_notes_a_default_that_has_not_routed(argv, noted, capsys, tmp_
     assert ("has finished routing yet" in err) == noted, err
     if noted:
         assert get_board("ulx3s-85f").unrouted in err and "--engine lanes" in err
-    assert [b.name for b in BOARDS.values() if not b.default_routed] == ["ulx3s-85f"]
+    assert [b.name for b in BOARDS.values() if b.unrouted] == ["ulx3s-85f"]
+
+
+def test_cli_build_the_unrouted_note_names_a_build_that_fits(capsys, tmp_path, monkeypatch):
+    """The build the ULX3S 85F's note offers instead parses and passes the fit check (the
+    flow stops after it), and builds the lanes engine at N = 1024."""
+    note = get_board("ulx3s-85f").unrouted
+    argv = note[note.index("hopfield build ") + len("hopfield build "):].split()
+    built = []
+
+    def fit_only(board, config, **kwargs):
+        check_fit(board, config)
+        built.append(config)
+        raise build_mod.BuildError("flow stopped after the fit check")
+    monkeypatch.setattr(build_mod, "build", fit_only)
+    assert main(["build", *argv, "--build-dir", str(tmp_path)]) == 2
+    assert "flow stopped after the fit check" in capsys.readouterr().err
+    assert [(c.engine, c.neurons) for c in built] == [("lanes", 1024)]
 
 
 # -- the flow around the tools (tools replaced by recorded output) ----------------------------
