@@ -9,7 +9,8 @@ board's platform (so the field lanes' ECP5 carry cells are in it), ``--board`` a
 board's default (``ecpix5-85f``: the column engine), ``--neurons`` another N, ``--without
 hebbian`` and ``--orders sequential,rejection_free`` the configuration levers of
 docs/engine.md ("The column engine at N = 1024 on the 85F") and ``--spans S,T,W`` other
-selector stages (default: the engine's, ``default_spans(N)``);
+selector stages (default: the engine's, ``default_spans(N)``); ``column_core`` takes
+``--parts P`` and ``--storage lutram`` (hw/column_core.py);
 docs/engine.md, "Column-parallel engine (in progress)" and "Pipelined selectors", gives the
 yosys and nextpnr commands and the numbers.
 """
@@ -28,6 +29,7 @@ from hopfield_fpga.gateware.engine.column_sum import ColumnSum
 from hopfield_fpga.gateware.engine.field_array import FieldArray, FieldPick
 from hopfield_fpga.gateware.engine.glauber_unit import GlauberUnit
 from hopfield_fpga.gateware.engine.hebbian_column import HebbianColumn
+from hopfield_fpga.gateware.engine.parted_fields import STORAGES
 from hopfield_fpga.gateware.engine.replicas import ColumnReplicas
 from hopfield_fpga.gateware.engine.select_random import DrawWords, SelectRandom, WordWindow
 from hopfield_fpga.gateware.engine.select_rejection_free import SelectRank
@@ -35,6 +37,7 @@ from hopfield_fpga.gateware.engine.select_sequential import SelectSequential
 from hopfield_fpga.gateware.engine.weight_store import WeightStore
 from hopfield_fpga.config import Feature, Order
 from .boards import BOARDS
+from .column_core import ColumnCore
 
 __all__ = ["registered", "BLOCKS", "UNWRAPPED", "main"]
 
@@ -87,6 +90,9 @@ BLOCKS = {
     "hebbian_column": lambda c, spans: HebbianColumn(c),
     # The whole engine, for yosys' per-block split (synth_ecp5 -noflatten; docs/engine.md).
     "column_engine": lambda c, spans: ColumnEngine(c.with_(engine="column"), spans=spans),
+    # The datapath that grows with N, the column in ``parts`` parts (hw/column_core.py).
+    "column_core": lambda c, spans, parts=1, storage="registers":
+        ColumnCore(c, parts, spans, storage),
 }
 #: Blocks written as they are: their ports are registered inside, or are a memory's.
 UNWRAPPED = ("weight_store", "weight_store_replicas", "column_engine", "column_replicas")
@@ -118,7 +124,17 @@ def main(argv=None):
                         help="levels per register stage of the sequential select, the rank "
                              "count tree and the rank walk (0: combinational; default: the "
                              "engine's at this N, e.g. 11,4,3 at N = 1024)")
+    parser.add_argument("--parts", type=int, default=None,
+                        help="column_core only: the column in this many parts, one a cycle "
+                             "(the field array in parts; default 1, the engine's own blocks)")
+    parser.add_argument("--storage", choices=STORAGES, default=None,
+                        help="column_core with --parts only: where a lane keeps its fields "
+                             "(default registers)")
     args = parser.parse_args(argv)
+    if (args.parts is not None or args.storage is not None) and args.block != "column_core":
+        parser.error("--parts and --storage are parameters of the column_core block only")
+    core = {name: value for name, value in (("parts", args.parts), ("storage", args.storage))
+            if value is not None}
     try:
         spans = None if args.spans is None else tuple(int(v) for v in args.spans.split(","))
         if spans is not None and (len(spans) != 3 or min(spans) < 0):
@@ -151,8 +167,12 @@ def main(argv=None):
           f"B_BITS = {config.bias_bits}, ACC_BITS = {config.acc_bits}, K = {config.lanes}, "
           f"store_patterns = {config.store_patterns}, spans = {','.join(map(str, spans))}, "
           f"features = {config.features!r}, orders = "
-          f"{','.join(o.name.lower() for o in config.orders)}")
-    block = BLOCKS[args.block](config, spans)
+          f"{','.join(o.name.lower() for o in config.orders)}"
+          + "".join(f", {name} = {value}" for name, value in core.items()))
+    try:
+        block = BLOCKS[args.block](config, spans, **core)
+    except ValueError as e:
+        parser.error(str(e))
     top = block if args.block in UNWRAPPED and not args.registered else registered(block)
     # The board's platform: the blocks use its family's cells (the field lanes' carry cells).
     with open(args.output, "w") as f:

@@ -4,6 +4,7 @@ each against a numpy or Python model; randomized cases name their seed."""
 from __future__ import annotations
 
 import random
+import re
 
 import numpy as np
 import pytest
@@ -20,6 +21,8 @@ from hopfield_fpga.gateware.engine.field_array import (FieldArray, FieldOp, Fiel
                                                        decode_field, encode_field)
 from hopfield_fpga.gateware.engine.glauber_unit import GlauberUnit
 from hopfield_fpga.gateware.engine.hebbian_column import HebbianColumn
+from hopfield_fpga.gateware.engine.parted_fields import (PART_GROUP, STORAGES, PartedFieldArray,
+                                                          part_lanes)
 from hopfield_fpga.gateware.engine.select_random import DrawWords, SelectRandom, WordWindow
 from hopfield_fpga.gateware.engine.select_rejection_free import SelectRank
 from hopfield_fpga.gateware.engine.select_sequential import SelectSequential
@@ -509,42 +512,53 @@ def test_draw_words(max_n, words):
 
 # -- weight store ------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("config", [NetworkConfig(neurons=1, lanes=1, weight_bits=2),
-                                    NetworkConfig(neurons=13, lanes=4, weight_bits=5),
-                                    NetworkConfig(neurons=18, lanes=6, weight_bits=3),
-                                    NetworkConfig(neurons=18, lanes=6, weight_bits=3,
-                                                  features=Feature.TRACE)],
-                         ids=lambda c: f"N{c.neurons}K{c.lanes}W{c.weight_bits}"
-                                       f"{'' if c.has(Feature.HEBBIAN) else '-nohebbian'}")
-def test_weight_store(config):
-    """Chunk writes touch only their lanes; a read returns the whole column (lanes beyond N
-    as 0) and the selected chunk; a whole-column write writes column_in, or zeros (the
-    clear's) in a store built without Feature.HEBBIAN."""
-    n, k, c, wb = config.neurons, config.lanes, config.chunks, config.weight_bits
-    seed = 6000 + n
+@pytest.mark.parametrize("config,parts", [
+    (NetworkConfig(neurons=1, lanes=1, weight_bits=2), 1),
+    (NetworkConfig(neurons=13, lanes=4, weight_bits=5), 1),
+    (NetworkConfig(neurons=18, lanes=6, weight_bits=3), 1),
+    (NetworkConfig(neurons=18, lanes=6, weight_bits=3, features=Feature.TRACE), 1),
+    (NetworkConfig(neurons=13, lanes=2, weight_bits=5), 2),
+    (NetworkConfig(neurons=30, lanes=3, weight_bits=3), 4),
+    (NetworkConfig(neurons=30, lanes=3, weight_bits=3, features=Feature.TRACE), 4)],
+    ids=lambda v: (f"N{v.neurons}K{v.lanes}W{v.weight_bits}"
+                   f"{'' if v.has(Feature.HEBBIAN) else '-nohebbian'}")
+    if isinstance(v, NetworkConfig) else f"P{v}")
+def test_weight_store(config, parts):
+    """Chunk writes touch only their lanes; a read returns the whole column (with parts: the
+    part read; lanes beyond N as 0) and the selected chunk; a whole-column (part) write
+    writes column_in, or zeros (the clear's) in a store built without Feature.HEBBIAN."""
+    n, k, wb = config.neurons, config.lanes, config.weight_bits
+    big_l = part_lanes(n, parts, k)
+    c = big_l // k                                    # chunks of a part
+    seed = 6000 + n + 100 * parts
     rng = np.random.default_rng(seed)
-    store = WeightStore(config)
+    store = WeightStore(config, parts=parts)
     dut = store.ports[0]
     sim = Simulator(store)
     sim.add_clock(1e-6)
 
     async def bench(ctx):
-        w = np.zeros((c * k, n), dtype=np.int64)      # rows: lanes (padded), columns: j
+        w = np.zeros((parts * big_l, n), dtype=np.int64)   # rows: neurons (padded), cols: j
         for step in range(300):
-            j, ch = int(rng.integers(n)), int(rng.integers(c))
+            j, p, ch = int(rng.integers(n)), int(rng.integers(parts)), int(rng.integers(c))
+            rows = np.arange(p * big_l, (p + 1) * big_l)
             if rng.random() < 0.05:
                 ctx.set(dut.write_addr, j)
+                ctx.set(dut.write_part, p)
                 # A whole-column write (lanes beyond N 0, as the engine drives them).
-                col = np.zeros(c * k, dtype=np.int64)
-                col[:n] = rng.integers(config.weight_min, config.weight_max + 1, n)
+                col = np.where(rows < n, rng.integers(config.weight_min,
+                                                      config.weight_max + 1, big_l), 0)
                 ctx.set(dut.column_in, _pack(col, wb))
                 ctx.set(dut.write_column, 1)
                 await ctx.tick()
                 ctx.set(dut.write_column, 0)
-                w[:, j] = col if config.has(Feature.HEBBIAN) else 0
+                w[rows, j] = col if config.has(Feature.HEBBIAN) else 0
             elif rng.random() < 0.5:
+                # a host chunk (the engine writes chunks below C only, each in one part)
+                p, ch = divmod(int(rng.integers(config.chunks)), c)
                 lanes = rng.integers(config.weight_min, config.weight_max + 1, k)
                 ctx.set(dut.write_addr, j)
+                ctx.set(dut.write_part, p)
                 ctx.set(dut.write_chunk, ch)
                 ctx.set(dut.write_data, _pack(lanes, wb))
                 ctx.set(dut.write_en, 1)
@@ -552,10 +566,11 @@ def test_weight_store(config):
                 await ctx.tick()
                 ctx.set(dut.write_en, 0)
                 for lane in range(k):
-                    if ch * k + lane < n:
-                        w[ch * k + lane, j] = lanes[lane]
+                    if p * big_l + ch * k + lane < n:
+                        w[p * big_l + ch * k + lane, j] = lanes[lane]
             else:
                 ctx.set(dut.read_addr, j)
+                ctx.set(dut.read_part, p)
                 ctx.set(dut.read_en, 1)
                 ctx.set(dut.chunk, ch)                  # registered with the read
                 ctx.set(dut.chunk_load, 1)
@@ -563,13 +578,18 @@ def test_weight_store(config):
                 ctx.set(dut.read_en, 0)
                 ctx.set(dut.chunk_load, 0)
                 ctx.set(dut.chunk, int(rng.integers(c)))   # not loaded: ignored
-                where = f"seed {seed} step {step}: column {j}"
-                assert _unpack(ctx.get(dut.column), wb, c * k) == list(w[:, j]), where
+                where = f"seed {seed} step {step}: column {j} part {p}"
+                assert _unpack(ctx.get(dut.column), wb, big_l) == list(w[rows, j]), where
                 assert (_unpack(ctx.get(dut.chunk_data), wb, k)
-                        == list(w[ch * k:(ch + 1) * k, j])), where
+                        == list(w[rows[ch * k:(ch + 1) * k], j])), where
 
     sim.add_testbench(bench)
     sim.run()
+
+
+def test_weight_store_refuses_parts_not_a_power_of_2():
+    with pytest.raises(ValueError, match="parts must be a power of 2 .* not 3"):
+        WeightStore(NetworkConfig(neurons=30, lanes=3), parts=3)
 
 
 # -- column sum --------------------------------------------------------------------------------
@@ -822,3 +842,145 @@ def test_hebbian_column(config):
         assert got >> (n * wb) == 0, f"seed {seed}: padding"
 
     run_comb_cases(dut, cases, check)
+
+
+# -- field array in parts ----------------------------------------------------------------------
+
+PARTED_CONFIGS = [(NetworkConfig(neurons=1, lanes=1, weight_bits=1, bias_bits=1), 1),
+                  (NetworkConfig(neurons=13, lanes=2, weight_bits=5), 3),
+                  (NetworkConfig(neurons=30, lanes=3, weight_bits=3), 4),
+                  (NetworkConfig(neurons=16, lanes=1, weight_bits=2), 16)]
+
+
+@pytest.mark.parametrize("storage", STORAGES)
+@pytest.mark.parametrize("config,parts", PARTED_CONFIGS,
+                         ids=lambda v: f"N{v.neurons}K{v.lanes}W{v.weight_bits}"
+                         if isinstance(v, NetworkConfig) else f"P{v}")
+def test_parted_field_array_matches_model(config, parts, storage):
+    """Random ops on random parts against a model of every lane's P fields (the padding
+    neurons' of the last part included): fields (with registers), states, flags and the
+    lanes' reads of the cycle's part compared after every cycle."""
+    n, k, f, wb = config.neurons, config.lanes, config.acc_bits + 1, config.weight_bits
+    seed = 9000 + 37 * n + parts
+    rng = np.random.default_rng(seed)
+    dut = PartedFieldArray(config, parts, storage)
+    big_l = dut.lanes
+    assert big_l == part_lanes(n, parts, k) and big_l % k == 0
+    assert (parts - 1) * big_l < n <= parts * big_l
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    ops = [FieldOp.HOLD, FieldOp.FLIP, FieldOp.ADD, FieldOp.LOAD_FIELDS, FieldOp.LOAD_STATES,
+           FieldOp.CLEAR, FieldOp.ZERO_FIELDS]
+
+    def wrap(v):
+        return (v + (1 << (f - 1))) % (1 << f) - (1 << (f - 1))
+
+    async def bench(ctx):
+        g = np.zeros(parts * big_l, dtype=np.int64)     # g of neuron p L + l
+        s = np.zeros(parts * big_l, dtype=np.int64)
+        p = 0                                           # the part register after reset
+        for step in range(300):
+            op = rng.choice(ops, p=[.05, .4, .2, .13, .1, .04, .08])
+            assert ctx.get(dut.part) == p, f"seed {seed} step {step}"
+            next_p = int(rng.integers(parts))
+            col = rng.integers(config.weight_min, config.weight_max + 1, big_l)
+            j = int(rng.integers(n))
+            flip_part = p == j // big_l and rng.random() < 0.9
+            sign = int(rng.integers(2))
+            pm = 2 * sign - 1
+            c = int(rng.integers(dut.chunks))
+            new_g = rng.integers(-(1 << (f - 1)), 1 << (f - 1), k)
+            new_s = rng.integers(0, 2, k)
+            held = rng.random(n) < 0.2
+            ctx.set(dut.column, _pack(col, wb))
+            ctx.set(dut.next_part, next_p)
+            ctx.set(dut.op, op)
+            ctx.set(dut.sign, sign)
+            lines = len(dut.lane_lo)
+            ctx.set(dut.lane_lo, 1 << (j % big_l % lines))
+            ctx.set(dut.lane_hi, 1 << (j % big_l // lines))
+            ctx.set(dut.flip_part, flip_part)
+            ctx.set(dut.chunk, c)
+            ctx.set(dut.fields_in, _pack(new_g, f))
+            ctx.set(dut.states_in, _bits(new_s))
+            ctx.set(dut.held, _bits(held))
+            await ctx.tick()
+            here = np.arange(p * big_l, (p + 1) * big_l)
+            chunk = np.arange(c * k, (c + 1) * k)
+            if op == FieldOp.FLIP:
+                g[here] += 4 * pm * col
+                if flip_part:
+                    g[j] += 2 * pm
+                    s[j] = sign
+            elif op == FieldOp.ADD:
+                g[here] += 2 * pm * col
+            elif op == FieldOp.LOAD_FIELDS:
+                g[p * big_l + chunk] += new_g
+            elif op == FieldOp.LOAD_STATES:
+                s[p * big_l + chunk] = new_s
+            elif op == FieldOp.CLEAR:               # every op acts on part p only
+                g[here] -= 1
+                s[here] = 0
+            elif op == FieldOp.ZERO_FIELDS:
+                g[here] = 0
+            g = wrap(g)
+            where = f"seed {seed} step {step} op {op.name} part {p}"
+            if storage == "registers":
+                assert _unpack(ctx.get(dut.fields), f, n) == list(g[:n]), where
+            assert ctx.get(dut.states) == _bits(s[:n]), where
+            assert ctx.get(dut.flags) == _bits(np.where(s[:n] == 1, g[:n] < 0, g[:n] >= 0)
+                                               & ~held), where
+            p = next_p                             # the lanes now read part next_p
+            ctx.set(dut.op, FieldOp.HOLD)          # (ZERO_FIELDS reads 0 into the adder)
+            here = np.arange(p * big_l, (p + 1) * big_l)
+            lanes = _unpack(ctx.get(dut.lane_fields), f + 1, big_l, signed=False)
+            assert [v & ((1 << f) - 1) for v in lanes] == list(g[here] % (1 << f)), where
+            assert [v >> f for v in lanes] == list(s[here]), where
+
+    sim.add_testbench(bench)
+    sim.run()
+
+
+def test_parted_field_array_refuses_bad_parameters():
+    config = NetworkConfig(neurons=13, lanes=2)
+    with pytest.raises(ValueError, match="parts must be an integer from 1 to 13, not 14"):
+        PartedFieldArray(config, 14)
+    with pytest.raises(ValueError, match="storage must be one of registers, lutram, not 'bram'"):
+        PartedFieldArray(config, 2, "bram")
+    # 4 parts of whole chunks of K = 6: 6 lanes, the fourth part would start at neuron 18
+    with pytest.raises(ValueError, match="4 parts of 6 lanes .* leave the last part without "
+                                         "a neuron at N = 16"):
+        part_lanes(16, 4, 6)
+    assert part_lanes(1024, 4, 6) == 258 and part_lanes(1024, 1, 6) == 1026
+
+
+def test_engine_blocks_column_core_in_parts(tmp_path, capsys):
+    """``engine_blocks column_core OUT.il --parts P [--storage lutram]`` (docs/engine.md,
+    "The field array in parts"): the core's field array is the parted one with L lanes (whole
+    chunks of K), its store P times deeper; --parts is refused for other blocks and where a
+    part would hold no neuron."""
+    from hopfield_fpga.hw.engine_blocks import main
+    out = tmp_path / "core.il"
+    main(["column_core", str(out), "--neurons", "48", "--parts", "4"])  # K = 6: L = 12
+    text = out.read_text()
+    assert "gsel11" in text and "gsel12" not in text
+    assert "memory width 36 size 192 \\memory" in text   # 48 columns x 4 parts of 2 chunks
+    assert "parts = 4" in capsys.readouterr().out
+    main(["column_core", str(out), "--neurons", "48", "--parts", "4", "--storage", "lutram"])
+    text = out.read_text()                                # a P-deep RAM a lane
+    assert re.search(r"memory width \d+ size 4 \\ram11", text) and "\\ram12" not in text
+    # the part register in kept copies, one per PART_GROUP lanes: L = 54 at N = 200, 4 copies
+    main(["column_core", str(out), "--neurons", "200", "--parts", "4", "--storage", "lutram"])
+    text = out.read_text()
+    assert PART_GROUP == 16 and text.count("cell \\TRELLIS_FF \\part_ff") == 4 * 2
+    assert "attribute \\keep 1\n  cell \\TRELLIS_FF \\part_ff3_1" in text
+    main(["column_core", str(out), "--neurons", "16"])
+    assert "gsel0" not in out.read_text()                 # parts = 1: the engine's FieldArray
+    for argv, message in ((["select_rank", str(out), "--parts", "2"], "column_core block only"),
+                          (["column_core", str(out), "--neurons", "16", "--parts", "4"],
+                           "leave the last part without a neuron"),
+                          (["column_core", str(out), "--neurons", "48", "--parts", "3"],
+                           "parts must be a power of 2")):
+        with pytest.raises(SystemExit):
+            main(argv)
+        assert message in capsys.readouterr().err

@@ -59,7 +59,7 @@ from hopfield_fpga.config import NetworkConfig
 from .carry import add_xor, carry_cells
 
 __all__ = ["FieldOp", "FieldArray", "FieldPick", "decode_lines", "held_halves", "one_hot_pick",
-           "encode_field", "decode_field"]
+           "encode_field", "decode_field", "lane_controls", "lane_operand"]
 
 
 class FieldOp(enum.Enum, shape=3):
@@ -156,6 +156,42 @@ def one_hot_pick(words, lo, hi):
     return _or_tree(groups)
 
 
+def lane_controls(m: Module, array, chunks: int, update, negate, load, clear):
+    """What a field array's lanes share, from its ``op``, ``chunk``, ``fields_in`` and
+    ``field_bits`` (FieldArray's, or a part's lanes in PartedFieldArray): the K buses
+    (lane slot l of every chunk: the complement for a negative sign, the value to load, -1
+    in CLEAR), and per chunk whether its lanes take the sum and whether they load
+    ``states_in``. Returns (buses, takes, state_loads)."""
+    f, k = array.field_bits, len(array.states_in)
+    buses = [Signal(f, name=f"bus{l}") for l in range(k)]
+    m.d.comb += [bus.eq(Mux(load, Mux(clear, Const(-1, f), array.fields_in[l * f:(l + 1) * f]),
+                            negate.replicate(f)))
+                 for l, bus in enumerate(buses)]
+    takes, state_loads = [], []
+    for c in range(chunks):
+        here = array.chunk == c
+        take, state = Signal(name=f"take{c}"), Signal(name=f"load_state{c}")
+        m.d.comb += [take.eq(update | clear | ((array.op == FieldOp.LOAD_FIELDS) & here)),
+                     state.eq((array.op == FieldOp.LOAD_STATES) & here)]
+        takes.append(take)
+        state_loads.append(state)
+    return buses, takes, state_loads
+
+
+def lane_operand(m: Module, w, flip_line, flip, plain, quiet, width: int, name: str):
+    """A lane's operand from its weight ``w`` (signed W_BITS): FLIP 4 W_ij + 2 [i = j]
+    (``flip_line``), ADD (``plain``) 2 W_ij, 0 when ``quiet`` (the loads). At its own width,
+    then sign-extended to ``width`` (wires); the bus complements it for a negative sign.
+    (bit 1: the flip line, or W_0 outside FLIP and the loads: 4 inputs a LUT4)"""
+    wb = len(w)
+    operand = Signal(signed(wb + 2), name=f"w{name}")
+    m.d.comb += operand.eq(Cat(Const(0, 1), flip_line | (plain & w[0]),
+                               Mux(flip, w, Cat(w[1:], w[-1]) & ~quiet.replicate(wb))))
+    wide = Signal(signed(width), name=f"x{name}")
+    m.d.comb += wide.eq(operand)
+    return wide
+
+
 class FieldArray(wiring.Component):
     def __init__(self, config: NetworkConfig):
         if not isinstance(config, NetworkConfig):
@@ -199,18 +235,7 @@ class FieldArray(wiring.Component):
         clear, zero = self.op == FieldOp.CLEAR, self.op == FieldOp.ZERO_FIELDS
         load = clear | (self.op == FieldOp.LOAD_FIELDS)
         plain = ~flip & ~load                    # the operand is 2 W_ij (ADD)
-        buses = [Signal(f, name=f"bus{l}") for l in range(k)]
-        m.d.comb += [bus.eq(Mux(load, Mux(clear, Const(-1, f), self.fields_in[l * f:(l + 1) * f]),
-                                negate.replicate(f)))
-                     for l, bus in enumerate(buses)]
-        takes, states_in = [], []                # per chunk: g and s take their chunk word
-        for c in range(cfg.chunks):
-            here = self.chunk == c
-            take, state = Signal(name=f"take{c}"), Signal(name=f"load_state{c}")
-            m.d.comb += [take.eq(update | clear | ((self.op == FieldOp.LOAD_FIELDS) & here)),
-                         state.eq((self.op == FieldOp.LOAD_STATES) & here)]
-            takes.append(take)
-            states_in.append(state)
+        buses, takes, states_in = lane_controls(m, self, cfg.chunks, update, negate, load, clear)
         for i in range(n):
             # 0 after reset, the value ZERO_FIELDS sets: the flip-flops' one synchronous
             # reset (LSR) serves both. An ECP5 flip-flop has one set/reset value, so a reset to
@@ -219,15 +244,8 @@ class FieldArray(wiring.Component):
             # cycle applies CLEAR instead (ColumnEngine, state BOOT).
             g = Signal(signed(f), name=f"g{i}")
             s = Signal(name=f"s{i}")
-            w = self.column[i * wb:(i + 1) * wb].as_signed()
-            # FLIP: 4 W_ij + 2 [i = j]; ADD: 2 W_ij; a load: 0. At its own width, then
-            # sign-extended (wires); the bus complements it for a negative sign.
-            # (bit 1: the flip line, or W_0 outside FLIP and the loads: 4 inputs a LUT4)
-            operand = Signal(signed(wb + 2), name=f"w{i}")
-            m.d.comb += operand.eq(Cat(Const(0, 1), flips[i] | (plain & w[0]),
-                                       Mux(flip, w, Cat(w[1:], w[-1]) & ~load.replicate(wb))))
-            wide = Signal(signed(f), name=f"x{i}")              # sign-extended: wires only
-            m.d.comb += wide.eq(operand)
+            wide = lane_operand(m, self.column[i * wb:(i + 1) * wb].as_signed(), flips[i],
+                                flip, plain, load, f, f"{i}")
             chunk, lane = divmod(i, k)
             total = add_xor(m, g, wide, buses[lane], negate, cells, f"lane{i}")
             with m.If(zero):
